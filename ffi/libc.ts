@@ -1,0 +1,263 @@
+/**
+ * The loader and the typed, errno-checked libc calls the rest of nslink uses. It picks the
+ * runtime's backend, opens libc on first use, and turns every failure into a
+ * {@linkcode SyscallError} whose errno was read immediately after the call.
+ *
+ * All calls are synchronous and run on the calling thread, which is what namespace switching
+ * needs: `setns` and `unshare` act on the calling thread only.
+ *
+ * @module
+ */
+import { openBunLibc } from "./bun.ts";
+import { openDenoLibc } from "./deno.ts";
+import { FfiUnavailableError, SyscallError } from "./errors.ts";
+import type { LoadedLibc, RawLibc } from "./symbols.ts";
+
+export { FfiUnavailableError, SyscallError };
+
+/** `CLONE_NEWNET` from `<sched.h>`. */
+export const CLONE_NEWNET = 0x40000000;
+/** `CLONE_NEWNS` (mount namespace) from `<sched.h>`. */
+export const CLONE_NEWNS = 0x00020000;
+/** `O_RDONLY` from `<fcntl.h>`. */
+export const O_RDONLY = 0;
+/** `O_WRONLY` from `<fcntl.h>`. */
+export const O_WRONLY = 1;
+/** `O_RDWR` from `<fcntl.h>`. */
+export const O_RDWR = 2;
+/** `O_CREAT` from `<fcntl.h>`. */
+export const O_CREAT = 0o100;
+/** `O_EXCL` from `<fcntl.h>`. */
+export const O_EXCL = 0o200;
+/** `O_CLOEXEC` from `<fcntl.h>`. */
+export const O_CLOEXEC = 0o2000000;
+/** `MS_BIND` from `<sys/mount.h>`. */
+export const MS_BIND = 4096;
+/** `MS_REC` from `<sys/mount.h>`. */
+export const MS_REC = 16384;
+/** `MS_SHARED` from `<sys/mount.h>`. */
+export const MS_SHARED = 1 << 20;
+/** `MS_PRIVATE` from `<sys/mount.h>`. */
+export const MS_PRIVATE = 1 << 18;
+/** `MNT_DETACH` from `<sys/mount.h>`. */
+export const MNT_DETACH = 2;
+/** `LOCK_EX` from `<sys/file.h>`. */
+export const LOCK_EX = 2;
+/** `LOCK_UN` from `<sys/file.h>`. */
+export const LOCK_UN = 8;
+/** `LOCK_NB` from `<sys/file.h>`. */
+export const LOCK_NB = 4;
+
+let loaded: LoadedLibc | undefined;
+
+function platform(): string {
+  const deno = (globalThis as { Deno?: { build?: { os?: string } } }).Deno;
+  if (deno?.build?.os) return deno.build.os;
+  return (globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown";
+}
+
+/**
+ * Loads libc for this runtime, once. Throws {@linkcode FfiUnavailableError} with instructions
+ * when FFI is not allowed, libc is missing or the platform is not Linux.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadLibc } from "./libc.ts";
+ * const { symbols } = loadLibc(); // needs --allow-ffi under Deno
+ * symbols.getpid();
+ * ```
+ * @returns The loaded library.
+ */
+export function loadLibc(): LoadedLibc {
+  if (loaded) return loaded;
+  const os = platform();
+  if (os !== "linux") {
+    throw new FfiUnavailableError(
+      `nslink needs Linux (network namespaces and rtnetlink); this is "${os}"`,
+    );
+  }
+  const isBun = "Bun" in globalThis;
+  try {
+    loaded = isBun ? openBunLibc() : openDenoLibc();
+  } catch (cause) {
+    const text = String((cause as Error)?.message ?? cause);
+    if (!isBun && /ffi|permission|NotCapable|Requires/i.test(text + (cause as Error)?.name)) {
+      throw new FfiUnavailableError(
+        "nslink needs FFI access: run Deno with --allow-ffi (and --unstable-ffi before Deno 2.9)",
+        { cause },
+      );
+    }
+    throw new FfiUnavailableError(
+      `nslink could not load libc.so.6 through ${isBun ? "bun:ffi" : "Deno.dlopen"}: ${text}`,
+      { cause },
+    );
+  }
+  return loaded;
+}
+
+function sym(): RawLibc {
+  return (loaded ?? loadLibc()).symbols;
+}
+
+/** Reads errno; call it first thing after a failing call, before anything allocates. */
+function errno(): number {
+  return loaded!.errno();
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A `size_t`/`unsigned long` argument. Both runtimes take a plain number for these 64-bit
+ * parameters (no BigInt allocation); Deno's typings only say `bigint`.
+ */
+function size(n: number): bigint {
+  return n as unknown as bigint;
+}
+
+/**
+ * Encodes a string as a NUL-terminated C string.
+ *
+ * @example
+ * ```ts
+ * import { cString } from "./libc.ts";
+ * cString("lo"); // Uint8Array [108, 111, 0]
+ * ```
+ * @param s The string.
+ * @returns Its UTF-8 bytes followed by a NUL.
+ */
+export function cString(s: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(s.length * 3 + 1);
+  const { written } = encoder.encodeInto(s, out);
+  return out.subarray(0, written + 1);
+}
+
+/** `socket(2)`; returns the fd. @param domain @param type @param protocol @param object What the socket is for, for error messages. */
+export function socket(domain: number, type: number, protocol: number, object = ""): number {
+  const fd = sym().socket(domain, type, protocol);
+  if (fd < 0) throw new SyscallError("socket", object, errno());
+  return fd;
+}
+
+/** `bind(2)`. @param fd @param addr A `sockaddr`. @param object For error messages. */
+export function bind(fd: number, addr: Uint8Array<ArrayBuffer>, object = ""): void {
+  if (sym().bind(fd, addr, addr.byteLength) < 0) throw new SyscallError("bind", object, errno());
+}
+
+/** `getsockname(2)`. @param fd @param addr Receives the `sockaddr`. @param object For error messages. @returns The address length. */
+export function getsockname(fd: number, addr: Uint8Array<ArrayBuffer>, object = ""): number {
+  const len = new Uint32Array([addr.byteLength]);
+  if (sym().getsockname(fd, addr, len) < 0) {
+    throw new SyscallError("getsockname", object, errno());
+  }
+  return len[0];
+}
+
+/** `setsockopt(2)` with an `int` value. @param fd @param level @param name @param value @param object For error messages. */
+export function setsockoptInt(
+  fd: number,
+  level: number,
+  name: number,
+  value: number,
+  object = "",
+): void {
+  const v = new Int32Array([value]);
+  if (sym().setsockopt(fd, level, name, v, 4) < 0) {
+    throw new SyscallError("setsockopt", object, errno());
+  }
+}
+
+/** `sendto(2)` with no destination. @param fd @param buf @param flags @param object For error messages. @returns Bytes sent. */
+export function send(fd: number, buf: Uint8Array<ArrayBuffer>, flags = 0, object = ""): number {
+  const n = sym().sendto(fd, buf, size(buf.byteLength), flags, null, 0);
+  if (n < 0) throw new SyscallError("sendto", object, errno());
+  return n;
+}
+
+/**
+ * `recvfrom(2)` with no source address. Returns `-errno` instead of throwing for `EINTR` and
+ * `EAGAIN`, so that callers can retry without an exception.
+ *
+ * @param fd @param buf @param flags @param object For error messages.
+ * @returns Bytes received (with `MSG_TRUNC`, the datagram's real length), or a negative errno.
+ */
+export function recv(fd: number, buf: Uint8Array<ArrayBuffer>, flags = 0, object = ""): number {
+  const n = sym().recvfrom(fd, buf, size(buf.byteLength), flags, null, null);
+  if (n < 0) {
+    const e = errno();
+    if (e === 4 || e === 11) return -e;
+    throw new SyscallError("recvfrom", object, e);
+  }
+  return n;
+}
+
+/** `close(2)`. @param fd @param object For error messages. */
+export function close(fd: number, object = ""): void {
+  if (sym().close(fd) < 0) throw new SyscallError("close", object, errno());
+}
+
+/** `setns(2)` on the calling thread. @param fd A namespace fd. @param nstype e.g. {@linkcode CLONE_NEWNET}. @param object For error messages. */
+export function setns(fd: number, nstype: number, object = ""): void {
+  if (sym().setns(fd, nstype) < 0) throw new SyscallError("setns", object, errno());
+}
+
+/** `unshare(2)` on the calling thread. @param flags e.g. {@linkcode CLONE_NEWNET}. @param object For error messages. */
+export function unshare(flags: number, object = ""): void {
+  if (sym().unshare(flags) < 0) throw new SyscallError("unshare", object, errno());
+}
+
+/** `mount(2)`. @param source @param target @param fstype @param flags @param object For error messages. */
+export function mount(
+  source: string | null,
+  target: string,
+  fstype: string | null,
+  flags: number,
+  object = "",
+): void {
+  const src = source === null ? null : cString(source);
+  const tgt = cString(target);
+  const fs = fstype === null ? null : cString(fstype);
+  if (sym().mount(src, tgt, fs, size(flags), null) < 0) {
+    throw new SyscallError("mount", object || JSON.stringify(target), errno());
+  }
+}
+
+/** `umount2(2)`. @param target @param flags e.g. {@linkcode MNT_DETACH}. @param object For error messages. */
+export function umount2(target: string, flags: number, object = ""): void {
+  const tgt = cString(target);
+  if (sym().umount2(tgt, flags) < 0) {
+    throw new SyscallError("umount2", object || JSON.stringify(target), errno());
+  }
+}
+
+/** `open(2)`; returns the fd. @param path @param flags @param mode @param object For error messages. */
+export function open(path: string, flags: number, mode = 0, object = ""): number {
+  const p = cString(path);
+  const fd = sym().open(p, flags, mode);
+  if (fd < 0) throw new SyscallError("open", object || JSON.stringify(path), errno());
+  return fd;
+}
+
+/**
+ * `flock(2)`. Returns `false` instead of throwing when `LOCK_NB` was asked and the lock is held.
+ *
+ * @param fd @param operation e.g. {@linkcode LOCK_EX}. @param object For error messages.
+ * @returns Whether the lock was taken (or released).
+ */
+export function flock(fd: number, operation: number, object = ""): boolean {
+  if (sym().flock(fd, operation) < 0) {
+    const e = errno();
+    if (e === 11 && (operation & LOCK_NB)) return false;
+    throw new SyscallError("flock", object, e);
+  }
+  return true;
+}
+
+/** `getpid(2)`. @returns The process id. */
+export function getpid(): number {
+  return sym().getpid();
+}
+
+/** `gettid(2)`. @returns The calling thread's id. */
+export function gettid(): number {
+  return sym().gettid();
+}

@@ -1,0 +1,53 @@
+/**
+ * Errors reported by the kernel over netlink.
+ *
+ * @module
+ */
+import { errnoName, errnoText } from "../ffi/errno.ts";
+
+/**
+ * The kernel refused a netlink request. Names the operation, the object and the errno, and
+ * carries the kernel's extended-ACK text when it sent one.
+ *
+ * @example Message format
+ * ```ts
+ * import { NetlinkError } from "./errors.ts";
+ * const err = new NetlinkError("RTM_NEWLINK", 'veth "nsl0a"', 17);
+ * err.message; // 'RTM_NEWLINK veth "nsl0a": EEXIST (File exists)'
+ * err.code; // "EEXIST"
+ * ```
+ */
+export class NetlinkError extends Error {
+  /** The request type, e.g. `RTM_NEWLINK`. */
+  readonly op: string;
+  /** What the request was about, e.g. `veth "nsl0a"`. */
+  readonly object: string;
+  /** The positive errno. */
+  readonly errno: number;
+  /** The errno's name, e.g. `EEXIST`. */
+  readonly code: string;
+  /** The kernel's extended-ACK message, if any. */
+  readonly extack?: string;
+  /** The byte offset in the request of the attribute the kernel blamed, if it said. */
+  readonly extackOffset?: number;
+
+  /**
+   * @param op The request type's name.
+   * @param object What the request was about.
+   * @param errno The positive errno from `NLMSG_ERROR`.
+   * @param extack The kernel's extended-ACK text.
+   * @param extackOffset The offset the kernel blamed.
+   */
+  constructor(op: string, object: string, errno: number, extack?: string, extackOffset?: number) {
+    const code = errnoName(errno);
+    const what = object ? `${op} ${object}` : op;
+    super(`${what}: ${code} (${errnoText(errno)})${extack ? `: ${extack}` : ""}`);
+    this.name = "NetlinkError";
+    this.op = op;
+    this.object = object;
+    this.errno = errno;
+    this.code = code;
+    if (extack !== undefined) this.extack = extack;
+    if (extackOffset !== undefined) this.extackOffset = extackOffset;
+  }
+}

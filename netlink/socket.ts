@@ -1,0 +1,346 @@
+/**
+ * A netlink socket: requests with sequence numbers and ACKs, multi-part dumps until
+ * `NLMSG_DONE`, interrupted dumps retried, receive buffers that grow, and extended ACKs so that
+ * the kernel's own text reaches the caller.
+ *
+ * Calls are synchronous: route netlink answers inside `sendmsg`, so the reply is already queued
+ * when `recvfrom` runs, and dumps are produced inside each `recvfrom`.
+ *
+ * @module
+ */
+import {
+  bind,
+  close,
+  getsockname,
+  recv,
+  send,
+  setsockoptInt,
+  socket,
+  SyscallError,
+} from "../ffi/libc.ts";
+import { withNetns } from "../netns/enter.ts";
+import { type AttrCodec, decode } from "./codec.ts";
+import {
+  AF_NETLINK,
+  MSG_PEEK,
+  MSG_TRUNC,
+  NETLINK_EXT_ACK,
+  NETLINK_GET_STRICT_CHK,
+  NETLINK_ROUTE,
+  NLM_F_ACK,
+  NLM_F_ACK_TLVS,
+  NLM_F_CAPPED,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_NOOP,
+  NLMSG_OVERRUN,
+  SOCK_CLOEXEC,
+  SOCK_RAW,
+  SOL_NETLINK,
+} from "./constants.ts";
+import { NetlinkError } from "./errors.ts";
+import { ExtAck, messageTypeName } from "./header.ts";
+
+/** One received message: its header fields and a copy of its payload. */
+export interface RawMessage {
+  /** `nlmsg_type`. */
+  readonly type: number;
+  /** `nlmsg_flags`. */
+  readonly flags: number;
+  /** The payload after `nlmsghdr` (a copy: the receive buffer is reused). */
+  readonly payload: Uint8Array;
+}
+
+/** Options for {@linkcode NetlinkSocket.open}. */
+export interface NetlinkSocketOptions {
+  /** Netlink protocol; default `NETLINK_ROUTE`. */
+  protocol?: number;
+  /** Open the socket inside this network namespace (an fd); it stays bound to it. */
+  netnsFd?: number;
+  /** Names that namespace in errors. */
+  netnsName?: string;
+}
+
+/** What a request is about, for error messages: e.g. `{ object: 'veth "nsl0a"' }`. */
+export interface RequestContext {
+  /** The object, already quoted, e.g. `veth "nsl0a"`. */
+  object?: string;
+}
+
+/** Raised when a dump was interrupted (`NLM_F_DUMP_INTR`) more times than allowed. */
+export class DumpInterruptedError extends NetlinkError {
+  /**
+   * @param op The dump's request type.
+   * @param object What was dumped.
+   */
+  constructor(op: string, object: string) {
+    super(
+      op,
+      object,
+      4,
+      "dump interrupted by concurrent changes (NLM_F_DUMP_INTR), retries exhausted",
+    );
+    this.name = "DumpInterruptedError";
+  }
+}
+
+const MAX_DUMP_RETRIES = 5;
+const HDR = 16;
+
+/**
+ * A netlink socket bound to the namespace it was opened in.
+ *
+ * @example Dump links in the current namespace
+ * ```ts ignore
+ * import { NetlinkSocket } from "./socket.ts";
+ * using sock = NetlinkSocket.open();
+ * const replies = sock.dump(RTM_GETLINK, ifinfomsgBody);
+ * ```
+ */
+export class NetlinkSocket implements Disposable {
+  #fd: number;
+  #seq: number;
+  #port: number;
+  #buf: Uint8Array<ArrayBuffer>;
+  #dv: DataView;
+
+  private constructor(fd: number, port: number) {
+    this.#fd = fd;
+    this.#port = port;
+    this.#seq = (Date.now() & 0x7fffffff) >>> 0;
+    this.#buf = new Uint8Array(64 * 1024);
+    this.#dv = new DataView(this.#buf.buffer);
+  }
+
+  /**
+   * Opens a netlink socket, with extended ACKs and strict dump checking enabled.
+   *
+   * @example
+   * ```ts ignore
+   * const sock = NetlinkSocket.open({ netnsFd: fd, netnsName: '"/run/netns/c1"' });
+   * ```
+   * @param options Protocol and namespace.
+   * @returns The socket.
+   */
+  static open(options: NetlinkSocketOptions = {}): NetlinkSocket {
+    const protocol = options.protocol ?? NETLINK_ROUTE;
+    const make = () => socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol, "AF_NETLINK");
+    const fd = options.netnsFd === undefined
+      ? make()
+      : withNetns(options.netnsFd, make, options.netnsName);
+    try {
+      setsockoptInt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, "NETLINK_EXT_ACK");
+      try {
+        setsockoptInt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1, "NETLINK_GET_STRICT_CHK");
+      } catch { /* older kernels: dumps are just unfiltered */ }
+      const sa = new Uint8Array(12);
+      sa[0] = AF_NETLINK; // sockaddr_nl, nl_pid 0: the kernel assigns the port id
+      bind(fd, sa, "AF_NETLINK");
+      getsockname(fd, sa, "AF_NETLINK");
+      const port = new DataView(sa.buffer).getUint32(4, true);
+      return new NetlinkSocket(fd, port);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+  }
+
+  /** The port id the kernel assigned (`nl_pid`). */
+  get portId(): number {
+    return this.#port;
+  }
+
+  /** The socket's fd; `-1` once closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /**
+   * Sends one request and waits for its ACK. Returns the replies that came before the ACK (for
+   * `NLM_F_ECHO` requests); throws {@linkcode NetlinkError} when the kernel refused it.
+   *
+   * @example
+   * ```ts ignore
+   * sock.request(RTM_DELLINK, 0, LinkMessage, { index: 7 }, { object: 'link "nsl0a"' });
+   * ```
+   * @param type `nlmsg_type`, e.g. `RTM_NEWLINK`.
+   * @param flags Extra flags besides `NLM_F_REQUEST | NLM_F_ACK` (e.g. `NLM_F_CREATE | NLM_F_EXCL`).
+   * @param codec The body's codec.
+   * @param body The body's value.
+   * @param ctx Names the object in errors.
+   * @returns Replies received before the ACK.
+   */
+  request<T>(
+    type: number,
+    flags: number,
+    codec: AttrCodec<T>,
+    body: T,
+    ctx: RequestContext = {},
+  ): RawMessage[] {
+    const msg = this.#build(type, flags | NLM_F_REQUEST | NLM_F_ACK, codec, body);
+    return this.#exchange(msg, type, ctx, false);
+  }
+
+  /**
+   * Sends a dump request and collects every reply until `NLMSG_DONE`. An interrupted dump
+   * (`NLM_F_DUMP_INTR`) is run again, up to 5 times, then reported as
+   * {@linkcode DumpInterruptedError}.
+   *
+   * @example
+   * ```ts ignore
+   * const links = sock.dump(RTM_GETLINK, LinkMessage, {}).map((m) => decode(LinkMessage, m.payload));
+   * ```
+   * @param type `nlmsg_type`, e.g. `RTM_GETLINK`.
+   * @param codec The request body's codec.
+   * @param body The request body (filters).
+   * @param ctx Names the object in errors.
+   * @returns Every reply message, payloads copied.
+   */
+  dump<T>(type: number, codec: AttrCodec<T>, body: T, ctx: RequestContext = {}): RawMessage[] {
+    for (let attempt = 0;; attempt++) {
+      const msg = this.#build(type, NLM_F_REQUEST | NLM_F_DUMP, codec, body);
+      const out = this.#exchange(msg, type, ctx, true);
+      if (!(out as { interrupted?: boolean }).interrupted) return out;
+      if (attempt >= MAX_DUMP_RETRIES) {
+        throw new DumpInterruptedError(messageTypeName(type), ctx.object ?? "");
+      }
+    }
+  }
+
+  /** Closes the socket; safe to call twice. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    close(fd, "AF_NETLINK");
+  }
+
+  /** Closes the socket (for `using`). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #build<T>(type: number, flags: number, codec: AttrCodec<T>, body: T): Uint8Array<ArrayBuffer> {
+    const size = HDR + codec.sizeOf(body);
+    const buf = new Uint8Array((size + 3) & ~3);
+    const dv = new DataView(buf.buffer);
+    codec.encodeTo(buf, dv, HDR, body);
+    this.#seq = (this.#seq + 1) >>> 0;
+    dv.setUint32(0, buf.byteLength, true);
+    dv.setUint16(4, type, true);
+    dv.setUint16(6, flags, true);
+    dv.setUint32(8, this.#seq, true);
+    dv.setUint32(12, 0, true);
+    return buf;
+  }
+
+  #exchange(
+    msg: Uint8Array<ArrayBuffer>,
+    type: number,
+    ctx: RequestContext,
+    isDump: boolean,
+  ): RawMessage[] {
+    if (this.#fd < 0) throw new Error("Netlink socket is closed");
+    const op = messageTypeName(type);
+    try {
+      send(this.#fd, msg, 0, op);
+    } catch (e) {
+      if (e instanceof SyscallError) {
+        throw new NetlinkError(op, ctx.object ?? "", e.errno, `sendto failed`);
+      }
+      throw e;
+    }
+    const seq = this.#seq;
+    const out: RawMessage[] & { interrupted?: boolean } = [];
+    // An error ACK echoes our request; make sure it fits without a peek.
+    if (this.#buf.byteLength < msg.byteLength + 4096) this.#grow(msg.byteLength + 4096);
+    for (;;) {
+      let n: number;
+      if (isDump) {
+        n = this.#recv(MSG_PEEK | MSG_TRUNC, op);
+        if (n > this.#buf.byteLength) this.#grow(n);
+      }
+      n = this.#recv(MSG_TRUNC, op);
+      if (n > this.#buf.byteLength) {
+        throw new NetlinkError(
+          op,
+          ctx.object ?? "",
+          105,
+          `reply of ${n} bytes truncated to ${this.#buf.byteLength}`,
+        );
+      }
+      const buf = this.#buf;
+      const dv = this.#dv;
+      let off = 0;
+      while (off + HDR <= n) {
+        const len = dv.getUint32(off, true);
+        if (len < HDR || off + len > n) break;
+        const mtype = dv.getUint16(off + 4, true);
+        const mflags = dv.getUint16(off + 6, true);
+        const mseq = dv.getUint32(off + 8, true);
+        const mpid = dv.getUint32(off + 12, true);
+        const next = off + ((len + 3) & ~3);
+        // Replies to us carry our sequence number and our port id; anything else is stale.
+        if (mseq !== seq || (mpid !== this.#port && mpid !== 0)) {
+          off = next;
+          continue;
+        }
+        if (mflags & NLM_F_DUMP_INTR) out.interrupted = true;
+        if (mtype === NLMSG_ERROR || mtype === NLMSG_DONE) {
+          const code = len >= HDR + 4 ? dv.getInt32(off + HDR, true) : 0;
+          if (code < 0) throw this.#error(op, ctx, -code, mtype, mflags, off, len);
+          if (mtype === NLMSG_DONE || !isDump) return out;
+        } else if (mtype !== NLMSG_NOOP && mtype !== NLMSG_OVERRUN) {
+          out.push({ type: mtype, flags: mflags, payload: buf.slice(off + HDR, off + len) });
+        }
+        off = next;
+      }
+    }
+  }
+
+  #recv(flags: number, op: string): number {
+    for (;;) {
+      const n = recv(this.#fd, this.#buf, flags, op);
+      if (n >= 0) return n;
+      if (n === -4) continue; // EINTR
+      throw new SyscallError("recvfrom", op, -n);
+    }
+  }
+
+  #grow(size: number): void {
+    let cap = this.#buf.byteLength;
+    while (cap < size) cap *= 2;
+    this.#buf = new Uint8Array(cap);
+    this.#dv = new DataView(this.#buf.buffer);
+  }
+
+  #error(
+    op: string,
+    ctx: RequestContext,
+    errno: number,
+    mtype: number,
+    mflags: number,
+    off: number,
+    len: number,
+  ): NetlinkError {
+    let extack: string | undefined;
+    let extackOffset: number | undefined;
+    if (mflags & NLM_F_ACK_TLVS) {
+      // NLMSG_ERROR: error code, then the request's header (and body unless capped), then TLVs.
+      // NLMSG_DONE: error code, then TLVs.
+      let tlv = off + HDR + 4;
+      if (mtype === NLMSG_ERROR) {
+        tlv += (mflags & NLM_F_CAPPED) ? HDR : ((this.#dv.getUint32(off + HDR + 4, true) + 3) & ~3);
+      }
+      if (tlv < off + len) {
+        const ack = decode(ExtAck, this.#buf.subarray(tlv, off + len));
+        extack = ack.msg;
+        extackOffset = ack.offset;
+      }
+    }
+    return new NetlinkError(op, ctx.object ?? "", errno, extack, extackOffset);
+  }
+}
