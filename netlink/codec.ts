@@ -144,7 +144,7 @@ type StructValue<D> = {
 };
 
 /** A fixed-layout C struct (a message header or a struct-valued attribute). */
-export interface Struct<T> extends AttrCodec<T> {
+export interface Struct<T> extends AttrCodec<T, Partial<T>> {
   /** Size in bytes (the C `sizeof`, fields packed in declaration order). */
   readonly size: number;
   /** Field names in order (padding excluded). */
@@ -190,7 +190,7 @@ export function struct<D extends Record<string, Field<unknown>>>(def: D): Struct
     read,
     write,
     sizeOf: () => size,
-    encodeTo: (_b, dv, off, v) => write(dv, off, v as unknown as Partial<StructValue<D>>),
+    encodeTo: (_b, dv, off, v) => write(dv, off, v),
     decodeFrom: (_b, dv, off, len) => {
       if (len < size) {
         throw new RangeError(`Struct attribute too short: ${len} bytes, need ${size}`);
@@ -203,12 +203,15 @@ export function struct<D extends Record<string, Field<unknown>>>(def: D): Struct
 // ---------------------------------------------------------------------------------------------
 // Attribute payload codecs
 
-/** How one attribute's payload is encoded and decoded. */
-export interface AttrCodec<T> {
+/**
+ * How one attribute's payload is encoded and decoded. `T` is the decoded value, `I` what encoding
+ * accepts (for structs and messages, header fields may be left out and default to zero).
+ */
+export interface AttrCodec<T, I = T> {
   /** Payload length in bytes, unpadded. */
-  sizeOf(v: T): number;
+  sizeOf(v: I): number;
   /** Writes the payload at `off` (the buffer is zeroed, and large enough). */
-  encodeTo(buf: Uint8Array, dv: DataView, off: number, v: T): void;
+  encodeTo(buf: Uint8Array, dv: DataView, off: number, v: I): void;
   /** Reads a payload of `len` bytes at `off`. */
   decodeFrom(buf: Uint8Array, dv: DataView, off: number, len: number): T;
 }
@@ -322,23 +325,23 @@ export function lazy<T>(get: () => AttrCodec<T>): AttrCodec<T> {
 // Attributes and attribute sets
 
 /** An attribute declaration: its kernel id and payload codec. */
-export interface AttrDef<T> {
+export interface AttrDef<T, I = T> {
   /** The kernel's attribute type, e.g. `IFLA_IFNAME` (3). */
   readonly id: number;
   /** Flags OR-ed into the type on encode (`NLA_F_NESTED`). */
   readonly flags: number;
   /** The payload codec. */
-  readonly codec: AttrCodec<T> | KindSelect<T>;
+  readonly codec: AttrCodec<T, I> | KindSelect<T, I>;
 }
 
 /** A payload whose codec is chosen by a sibling attribute (e.g. `IFLA_INFO_DATA` by `kind`). */
-export interface KindSelect<T> {
+export interface KindSelect<T, I = T> {
   /** The sibling attribute's key. */
   readonly selectBy: string;
   /** The codecs by the sibling's value. */
-  readonly choices: Readonly<Record<string, AttrCodec<unknown>>>;
+  readonly choices: Readonly<Record<string, AttrCodec<unknown, never>>>;
   /** Phantom, for typing. */
-  readonly _type?: T;
+  readonly _type?: [T, I];
 }
 
 /**
@@ -354,12 +357,21 @@ export interface KindSelect<T> {
  * @param flags Flags OR-ed into the type on encode, e.g. {@linkcode NLA_F_NESTED}.
  * @returns The declaration.
  */
-export function attr<T>(id: number, codec: AttrCodec<T> | KindSelect<T>, flags = 0): AttrDef<T> {
+export function attr<T, I = T>(
+  id: number,
+  codec: AttrCodec<T, I> | KindSelect<T, I>,
+  flags = 0,
+): AttrDef<T, I> {
   if (!(id > 0 && id <= NLA_TYPE_MASK)) throw new RangeError(`Invalid attribute id ${id}`);
   return { id, codec, flags };
 }
 
-type ChoiceValue<C> = { [K in keyof C]: C[K] extends AttrCodec<infer T> ? T : never }[keyof C];
+type ChoiceValue<C> = {
+  [K in keyof C]: C[K] extends AttrCodec<infer T, infer _I> ? T : never;
+}[keyof C];
+type ChoiceInput<C> = {
+  [K in keyof C]: C[K] extends AttrCodec<infer _T, infer I> ? I : never;
+}[keyof C];
 
 /**
  * Declares a payload whose codec depends on a sibling attribute's value. Values of kinds with no
@@ -373,19 +385,25 @@ type ChoiceValue<C> = { [K in keyof C]: C[K] extends AttrCodec<infer T> ? T : ne
  * @param choices The codecs, by the sibling's value.
  * @returns The selector.
  */
-export function byKind<C extends Record<string, AttrCodec<unknown>>>(
+export function byKind<C extends Record<string, AttrCodec<any, any>>>(
   selectBy: string,
   choices: C,
-): KindSelect<ChoiceValue<C> | Uint8Array> {
-  return { selectBy, choices };
+): KindSelect<ChoiceValue<C> | Uint8Array, ChoiceInput<C> | Uint8Array> {
+  return { selectBy, choices: choices as Record<string, AttrCodec<unknown, never>> };
 }
 
-type AttrValues<D> = { [K in keyof D]?: D[K] extends AttrDef<infer T> ? T : never };
+type AttrValues<D> = { [K in keyof D]?: D[K] extends AttrDef<infer T, infer _I> ? T : never };
+type AttrInputs<D> = { [K in keyof D]?: D[K] extends AttrDef<infer _T, infer I> ? I : never };
+
+// deno-lint-ignore no-explicit-any -- each attribute's own codec types its value
+type AnyDef = AttrDef<any, any>;
+// deno-lint-ignore no-explicit-any -- payload codecs are used through the declarations' types
+type AnyCodec = AttrCodec<any, any>;
 
 /** A set of attributes (a message's attributes, or a nest). Also usable as a nested payload. */
-export interface AttrSet<T> extends AttrCodec<T> {
+export interface AttrSet<T, I = T> extends AttrCodec<T, I> {
   /** The declarations by key. */
-  readonly defs: Readonly<Record<string, AttrDef<unknown>>>;
+  readonly defs: Readonly<Record<string, AnyDef>>;
 }
 
 /**
@@ -399,8 +417,10 @@ export interface AttrSet<T> extends AttrCodec<T> {
  * @param defs The attributes by key.
  * @returns The set, which is also the codec of a nest holding them.
  */
-export function attrs<D extends Record<string, AttrDef<unknown>>>(defs: D): AttrSet<AttrValues<D>> {
-  const byId = new Map<number, [string, AttrDef<unknown>]>();
+export function attrs<D extends Record<string, AnyDef>>(
+  defs: D,
+): AttrSet<AttrValues<D>, AttrInputs<D>> {
+  const byId = new Map<number, [string, AnyDef]>();
   for (const [key, def] of Object.entries(defs)) {
     if (byId.has(def.id)) {
       throw new TypeError(
@@ -409,37 +429,37 @@ export function attrs<D extends Record<string, AttrDef<unknown>>>(defs: D): Attr
     }
     byId.set(def.id, [key, def]);
   }
-  const codecOf = (key: string, def: AttrDef<unknown>, v: Record<string, unknown>) => {
+  const codecOf = (def: AnyDef, v: Record<string, unknown>): AnyCodec => {
     const c = def.codec;
     if (!("selectBy" in c)) return c;
     const sel = v[c.selectBy];
     const chosen = typeof sel === "string" ? c.choices[sel] : undefined;
-    return chosen ?? bytes as AttrCodec<unknown>;
+    return chosen ?? bytes;
   };
-  const checkKey = (key: string, def: AttrDef<unknown> | undefined): AttrDef<unknown> => {
+  const checkKey = (key: string, def: AnyDef | undefined): AnyDef => {
     if (!def) {
       throw new TypeError(`Unknown attribute "${key}"; declared: ${Object.keys(defs).join(", ")}`);
     }
     return def;
   };
-  const sizeOf = (value: AttrValues<D>) => {
+  const sizeOf = (value: AttrInputs<D>) => {
     const v = value as Record<string, unknown>;
     let n = 0;
     for (const key in v) {
       const x = v[key];
       if (x === undefined) continue;
       const def = checkKey(key, defs[key]);
-      n += align4(NLA_HDRLEN + codecOf(key, def, v).sizeOf(x));
+      n += align4(NLA_HDRLEN + codecOf(def, v).sizeOf(x));
     }
     return n;
   };
-  const encodeTo = (b: Uint8Array, dv: DataView, off: number, value: AttrValues<D>) => {
+  const encodeTo = (b: Uint8Array, dv: DataView, off: number, value: AttrInputs<D>) => {
     const v = value as Record<string, unknown>;
     for (const key in v) {
       const x = v[key];
       if (x === undefined) continue;
       const def = defs[key];
-      const codec = codecOf(key, def, v);
+      const codec = codecOf(def, v);
       const len = NLA_HDRLEN + codec.sizeOf(x);
       dv.setUint16(off, len, true);
       dv.setUint16(off + 2, def.id | def.flags, true);
@@ -449,7 +469,7 @@ export function attrs<D extends Record<string, AttrDef<unknown>>>(defs: D): Attr
   };
   const decodeFrom = (b: Uint8Array, dv: DataView, off: number, len: number) => {
     const out: Record<string, unknown> = {};
-    let deferred: [string, AttrDef<unknown>, number, number][] | undefined;
+    let deferred: [string, AnyDef, number, number][] | undefined;
     const end = off + len;
     while (off + NLA_HDRLEN <= end) {
       const alen = dv.getUint16(off, true);
@@ -460,14 +480,14 @@ export function attrs<D extends Record<string, AttrDef<unknown>>>(defs: D): Attr
         if ("selectBy" in def.codec && !(def.codec.selectBy in out)) {
           (deferred ??= []).push([key, def, off + NLA_HDRLEN, alen - NLA_HDRLEN]);
         } else {
-          out[key] = codecOf(key, def, out).decodeFrom(b, dv, off + NLA_HDRLEN, alen - NLA_HDRLEN);
+          out[key] = codecOf(def, out).decodeFrom(b, dv, off + NLA_HDRLEN, alen - NLA_HDRLEN);
         }
       }
       off += align4(alen);
     }
     if (deferred) {
       for (const [key, def, o, l] of deferred) {
-        out[key] = codecOf(key, def, out).decodeFrom(b, dv, o, l);
+        out[key] = codecOf(def, out).decodeFrom(b, dv, o, l);
       }
     }
     return out as AttrValues<D>;
@@ -487,7 +507,7 @@ export function attrs<D extends Record<string, AttrDef<unknown>>>(defs: D): Attr
  * @param set The attributes inside the nest.
  * @returns The nest's codec (the set itself).
  */
-export function nested<T>(set: AttrSet<T>): AttrCodec<T> {
+export function nested<T, I>(set: AttrSet<T, I>): AttrCodec<T, I> {
   return set;
 }
 
@@ -495,17 +515,18 @@ export function nested<T>(set: AttrSet<T>): AttrCodec<T> {
 // Messages
 
 /** A message: a fixed header struct followed by attributes. */
-export interface MessageSchema<H, A> extends AttrCodec<H & A> {
+export interface MessageSchema<H, A, AI = A> extends AttrCodec<H & A, Partial<H> & AI> {
   /** The header struct (e.g. `ifinfomsg`). */
   readonly header: Struct<H>;
   /** The attributes. */
-  readonly attrs: AttrSet<A>;
+  readonly attrs: AttrSet<A, AI>;
 }
 
 /** The decoded value of a message schema: header fields always present, attributes optional. */
-export type MessageOf<M> = M extends MessageSchema<infer H, infer A> ? H & A : never;
+export type MessageOf<M> = M extends MessageSchema<infer H, infer A, infer _AI> ? H & A : never;
 /** The value to encode: header fields default to zero. */
-export type MessageInput<M> = M extends MessageSchema<infer H, infer A> ? Partial<H> & A : never;
+export type MessageInput<M> = M extends MessageSchema<infer H, infer _A, infer AI> ? Partial<H> & AI
+  : never;
 
 /**
  * Declares a message body: header struct plus attributes, flattened into one value. Header field
@@ -520,25 +541,28 @@ export type MessageInput<M> = M extends MessageSchema<infer H, infer A> ? Partia
  * @param attributes The attributes that follow it.
  * @returns The message schema, which is also a payload codec (for `VETH_INFO_PEER`).
  */
-export function message<H, A>(header: Struct<H>, attributes: AttrSet<A>): MessageSchema<H, A> {
+export function message<H, A, AI>(
+  header: Struct<H>,
+  attributes: AttrSet<A, AI>,
+): MessageSchema<H, A, AI> {
   for (const name of header.names) {
     if (name in attributes.defs) {
       throw new TypeError(`"${name}" is both a header field and an attribute`);
     }
   }
   const headerNames = new Set(header.names);
-  const splitAttrs = (v: H & A) => {
+  const splitAttrs = (v: Partial<H> & AI) => {
     const a: Record<string, unknown> = {};
     const rec = v as Record<string, unknown>;
     for (const key in rec) if (!headerNames.has(key)) a[key] = rec[key];
-    return a as A;
+    return a as AI;
   };
   return {
     header,
     attrs: attributes,
     sizeOf: (v) => header.size + attributes.sizeOf(splitAttrs(v)),
     encodeTo: (b, dv, off, v) => {
-      header.write(dv, off, v as Partial<H>);
+      header.write(dv, off, v);
       attributes.encodeTo(b, dv, off + header.size, splitAttrs(v));
     },
     decodeFrom: (b, dv, off, len) => {
@@ -567,7 +591,11 @@ export function message<H, A>(header: Struct<H>, attributes: AttrSet<A>): Messag
  * @param headroom Zero bytes reserved in front (for a header the caller writes).
  * @returns The bytes, `headroom` + payload, padded to 4 bytes.
  */
-export function encode<T>(codec: AttrCodec<T>, value: T, headroom = 0): Uint8Array<ArrayBuffer> {
+export function encode<I>(
+  codec: AttrCodec<unknown, I>,
+  value: I,
+  headroom = 0,
+): Uint8Array<ArrayBuffer> {
   const size = codec.sizeOf(value);
   const buf = new Uint8Array(align4(headroom + size));
   codec.encodeTo(buf, new DataView(buf.buffer), headroom, value);
@@ -586,7 +614,7 @@ export function encode<T>(codec: AttrCodec<T>, value: T, headroom = 0): Uint8Arr
  * @param bytes The bytes (any view; offsets are respected).
  * @returns The value.
  */
-export function decode<T>(codec: AttrCodec<T>, bytes: Uint8Array): T {
+export function decode<T>(codec: AttrCodec<T, never>, bytes: Uint8Array): T {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const whole = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return codec.decodeFrom(whole, dv, 0, bytes.byteLength);

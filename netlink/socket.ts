@@ -70,6 +70,56 @@ export interface RequestContext {
   object?: string;
 }
 
+/**
+ * What link, address and route operations need from a socket. {@linkcode NetlinkSocket} is the
+ * real one; tests can record requests with their own.
+ */
+export interface NetlinkTransport {
+  /** Sends a request and waits for its ACK; see {@linkcode NetlinkSocket.request}. */
+  request<I>(
+    type: number,
+    flags: number,
+    codec: AttrCodec<unknown, I>,
+    body: I,
+    ctx?: RequestContext,
+  ): RawMessage[];
+  /** Sends a dump request and collects the replies; see {@linkcode NetlinkSocket.dump}. */
+  dump<I>(type: number, codec: AttrCodec<unknown, I>, body: I, ctx?: RequestContext): RawMessage[];
+}
+
+/**
+ * Encodes a whole netlink request: `nlmsghdr` (length, type, flags, seq, pid 0) and the body.
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = encodeRequest(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, 0, LinkMessage, { index: 3 });
+ * ```
+ * @param type `nlmsg_type`.
+ * @param flags `nlmsg_flags`, complete.
+ * @param seq `nlmsg_seq`.
+ * @param codec The body's codec.
+ * @param body The body.
+ * @returns The message bytes.
+ */
+export function encodeRequest<I>(
+  type: number,
+  flags: number,
+  seq: number,
+  codec: AttrCodec<unknown, I>,
+  body: I,
+): Uint8Array<ArrayBuffer> {
+  const size = HDR + codec.sizeOf(body);
+  const buf = new Uint8Array((size + 3) & ~3);
+  const dv = new DataView(buf.buffer);
+  codec.encodeTo(buf, dv, HDR, body);
+  dv.setUint32(0, buf.byteLength, true);
+  dv.setUint16(4, type, true);
+  dv.setUint16(6, flags, true);
+  dv.setUint32(8, seq, true);
+  dv.setUint32(12, 0, true);
+  return buf;
+}
+
 /** Raised when a dump was interrupted (`NLM_F_DUMP_INTR`) more times than allowed. */
 export class DumpInterruptedError extends NetlinkError {
   /**
@@ -100,7 +150,7 @@ const HDR = 16;
  * const replies = sock.dump(RTM_GETLINK, ifinfomsgBody);
  * ```
  */
-export class NetlinkSocket implements Disposable {
+export class NetlinkSocket implements NetlinkTransport, Disposable {
   #fd: number;
   #seq: number;
   #port: number;
@@ -173,14 +223,15 @@ export class NetlinkSocket implements Disposable {
    * @param ctx Names the object in errors.
    * @returns Replies received before the ACK.
    */
-  request<T>(
+  request<I>(
     type: number,
     flags: number,
-    codec: AttrCodec<T>,
-    body: T,
+    codec: AttrCodec<unknown, I>,
+    body: I,
     ctx: RequestContext = {},
   ): RawMessage[] {
-    const msg = this.#build(type, flags | NLM_F_REQUEST | NLM_F_ACK, codec, body);
+    this.#seq = (this.#seq + 1) >>> 0;
+    const msg = encodeRequest(type, flags | NLM_F_REQUEST | NLM_F_ACK, this.#seq, codec, body);
     return this.#exchange(msg, type, ctx, false);
   }
 
@@ -199,9 +250,15 @@ export class NetlinkSocket implements Disposable {
    * @param ctx Names the object in errors.
    * @returns Every reply message, payloads copied.
    */
-  dump<T>(type: number, codec: AttrCodec<T>, body: T, ctx: RequestContext = {}): RawMessage[] {
+  dump<I>(
+    type: number,
+    codec: AttrCodec<unknown, I>,
+    body: I,
+    ctx: RequestContext = {},
+  ): RawMessage[] {
     for (let attempt = 0;; attempt++) {
-      const msg = this.#build(type, NLM_F_REQUEST | NLM_F_DUMP, codec, body);
+      this.#seq = (this.#seq + 1) >>> 0;
+      const msg = encodeRequest(type, NLM_F_REQUEST | NLM_F_DUMP, this.#seq, codec, body);
       const out = this.#exchange(msg, type, ctx, true);
       if (!(out as { interrupted?: boolean }).interrupted) return out;
       if (attempt >= MAX_DUMP_RETRIES) {
@@ -221,20 +278,6 @@ export class NetlinkSocket implements Disposable {
   /** Closes the socket (for `using`). */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  #build<T>(type: number, flags: number, codec: AttrCodec<T>, body: T): Uint8Array<ArrayBuffer> {
-    const size = HDR + codec.sizeOf(body);
-    const buf = new Uint8Array((size + 3) & ~3);
-    const dv = new DataView(buf.buffer);
-    codec.encodeTo(buf, dv, HDR, body);
-    this.#seq = (this.#seq + 1) >>> 0;
-    dv.setUint32(0, buf.byteLength, true);
-    dv.setUint16(4, type, true);
-    dv.setUint16(6, flags, true);
-    dv.setUint32(8, this.#seq, true);
-    dv.setUint32(12, 0, true);
-    return buf;
   }
 
   #exchange(

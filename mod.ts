@@ -1,0 +1,55 @@
+/**
+ * nslink: container networking for Deno and Bun, in TypeScript, with no native compilation.
+ *
+ * - {@linkcode Rtnl}: links (veth, bridge, macvlan, ipvlan, vlan, vxlan), addresses and routes
+ *   over rtnetlink, in any network namespace — never by running `ip`.
+ * - {@linkcode NetNs}: network namespaces mounted at a path, as `ip netns` makes them.
+ * - The netlink codec and socket underneath, for anything else rtnetlink offers.
+ *
+ * Permissions: Deno needs `--allow-ffi` (it binds libc with `Deno.dlopen`; `--unstable-ffi`
+ * before Deno 2.9) and, for namespaces and state files, `--allow-read --allow-write`. Bun needs
+ * nothing. Creating links and namespaces needs root (`CAP_NET_ADMIN`, `CAP_SYS_ADMIN`).
+ *
+ * @example A veth pair with one end in a new namespace
+ * ```ts ignore
+ * import { NetNs, Rtnl } from "./mod.ts";
+ * const ns = NetNs.create("c1");
+ * using host = Rtnl.open();
+ * host.link.add({ kind: "veth", name: "nsl0a", up: true, peer: { name: "eth0", netns: ns } });
+ * using inside = Rtnl.open({ netns: ns });
+ * inside.link.set("eth0", { up: true });
+ * inside.addr.add("eth0", "198.51.100.2/24");
+ * inside.route.add({ gateway: "198.51.100.1" });
+ * ns.delete();
+ * ```
+ *
+ * @module
+ */
+export { Rtnl, type RtnlOptions } from "./rtnl/handle.ts";
+export {
+  type IpvlanMode,
+  type Link,
+  type LinkChanges,
+  type LinkCommon,
+  LinkOps,
+  type LinkRef,
+  type LinkSpec,
+  type MacvlanMode,
+  type NetnsFd,
+  type VethPeer,
+} from "./rtnl/link.ts";
+export { type Address, AddrOps, type AddrOptions } from "./rtnl/address.ts";
+export { type Route, RouteOps, type RouteSpec } from "./rtnl/route.ts";
+export { NetNs, NETNS_RUN_DIR, netnsPath } from "./netns/netns.ts";
+export { withNetns } from "./netns/enter.ts";
+export {
+  DumpInterruptedError,
+  encodeRequest,
+  NetlinkSocket,
+  type NetlinkSocketOptions,
+  type NetlinkTransport,
+  type RawMessage,
+  type RequestContext,
+} from "./netlink/socket.ts";
+export { NetlinkError } from "./netlink/errors.ts";
+export { FfiUnavailableError, SyscallError } from "./ffi/errors.ts";

@@ -1,0 +1,306 @@
+/**
+ * Network namespaces mounted at a path, as `ip netns` and libnetwork make them: an empty file,
+ * `unshare(CLONE_NEWNET)` on the calling thread, a bind mount of that thread's namespace onto the
+ * file, and a return to the original namespace — all in one synchronous section.
+ *
+ * @module
+ */
+import { existsSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
+import {
+  CLONE_NEWNET,
+  close,
+  MNT_DETACH,
+  mount,
+  MS_BIND,
+  MS_REC,
+  MS_SHARED,
+  O_CLOEXEC,
+  O_CREAT,
+  O_EXCL,
+  O_RDONLY,
+  open,
+  setns,
+  SyscallError,
+  umount2,
+  unshare,
+} from "../ffi/libc.ts";
+import { openCurrentNetns, THREAD_NETNS, withNetns } from "./enter.ts";
+
+/** Where named namespaces live, so that `ip netns` sees them. */
+export const NETNS_RUN_DIR = "/run/netns";
+
+const EEXIST = 17;
+const ENOENT = 2;
+const EINVAL = 22;
+
+/**
+ * Turns a name (`c1`) into `/run/netns/c1`; a path (anything with a `/`) is kept.
+ *
+ * @example
+ * ```ts
+ * import { netnsPath } from "./netns.ts";
+ * netnsPath("c1"); // "/run/netns/c1"
+ * netnsPath("/var/run/docker/netns/x"); // "/var/run/docker/netns/x"
+ * ```
+ * @param nameOrPath A namespace name or path.
+ * @returns The path.
+ */
+export function netnsPath(nameOrPath: string): string {
+  if (
+    typeof nameOrPath !== "string" || nameOrPath === "" || nameOrPath === "." || nameOrPath === ".."
+  ) {
+    throw new TypeError(`Invalid network namespace name "${nameOrPath}"`);
+  }
+  if (nameOrPath.includes("\0")) {
+    throw new TypeError(`Invalid network namespace path "${nameOrPath}"`);
+  }
+  return nameOrPath.includes("/") ? nameOrPath : `${NETNS_RUN_DIR}/${nameOrPath}`;
+}
+
+let runDirShared = false;
+
+/** Makes /run/netns a shared mount point, as iproute2 does, so mounts in it propagate. */
+function prepareRunDir(): void {
+  if (runDirShared) return;
+  mkdirSync(NETNS_RUN_DIR, { recursive: true, mode: 0o755 });
+  try {
+    mount("none", NETNS_RUN_DIR, "none", MS_SHARED | MS_REC);
+  } catch (e) {
+    if (!(e instanceof SyscallError && e.errno === EINVAL)) throw e;
+    // Not a mount point yet: bind it onto itself, then share it.
+    mount(NETNS_RUN_DIR, NETNS_RUN_DIR, "none", MS_BIND | MS_REC);
+    mount("none", NETNS_RUN_DIR, "none", MS_SHARED | MS_REC);
+  }
+  runDirShared = true;
+}
+
+/**
+ * An open network namespace. `close()` (or `using`) releases the fd; `delete()` removes the
+ * mount and the file. Requires root (`CAP_SYS_ADMIN`) to create, delete or enter.
+ *
+ * @example Create, use and delete
+ * ```ts ignore
+ * import { NetNs } from "./netns.ts";
+ * const ns = NetNs.create("nsltest");       // /run/netns/nsltest, visible to `ip netns`
+ * ns.run(() => console.log("inside"));     // synchronous work inside it
+ * ns.delete();
+ * ```
+ */
+export class NetNs implements Disposable {
+  /** Where it is mounted (or the `/proc/PID/ns/net` it was opened from). */
+  readonly path: string;
+  #fd: number;
+
+  private constructor(path: string, fd: number) {
+    this.path = path;
+    this.#fd = fd;
+  }
+
+  /** The open fd of the namespace; `-1` once closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /**
+   * Creates a new, empty network namespace mounted at a path (a bare name means
+   * `/run/netns/NAME`). Fails with `EEXIST` when something is already there, leaving it alone;
+   * any failure midway removes what was made.
+   *
+   * @example
+   * ```ts ignore
+   * const ns = NetNs.create("/run/netns/c1");
+   * ```
+   * @param nameOrPath Name or path.
+   * @returns The namespace, open.
+   */
+  static create(nameOrPath: string): NetNs {
+    const path = netnsPath(nameOrPath);
+    const object = JSON.stringify(path);
+    if (path.startsWith(`${NETNS_RUN_DIR}/`)) prepareRunDir();
+    else mkdirSync(dirname(path), { recursive: true });
+    let fileFd: number;
+    try {
+      fileFd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444, object);
+    } catch (e) {
+      if (e instanceof SyscallError && e.errno === EEXIST) {
+        throw new SyscallError("create netns", `${object} (already exists)`, EEXIST, { cause: e });
+      }
+      throw e;
+    }
+    close(fileFd);
+    try {
+      const home = openCurrentNetns();
+      try {
+        unshare(CLONE_NEWNET, `${object} CLONE_NEWNET`);
+        try {
+          mount(THREAD_NETNS, path, "none", MS_BIND, object);
+        } finally {
+          setns(home, CLONE_NEWNET, "(original namespace) CLONE_NEWNET");
+        }
+      } finally {
+        close(home);
+      }
+      return new NetNs(path, open(path, O_RDONLY | O_CLOEXEC, 0, object));
+    } catch (e) {
+      try {
+        umount2(path, MNT_DETACH);
+      } catch { /* not mounted */ }
+      try {
+        unlinkSync(path);
+      } catch { /* already gone */ }
+      throw e;
+    }
+  }
+
+  /**
+   * Opens an existing namespace by name or path.
+   *
+   * @example
+   * ```ts ignore
+   * using ns = NetNs.open("c1");
+   * ```
+   * @param nameOrPath Name or path.
+   * @returns The namespace, open.
+   */
+  static open(nameOrPath: string): NetNs {
+    const path = netnsPath(nameOrPath);
+    return new NetNs(path, open(path, O_RDONLY | O_CLOEXEC, 0, JSON.stringify(path)));
+  }
+
+  /**
+   * Opens the network namespace of a process.
+   *
+   * @example
+   * ```ts ignore
+   * using ns = NetNs.openPid(1);
+   * ```
+   * @param pid The process id.
+   * @returns The namespace, open.
+   */
+  static openPid(pid: number): NetNs {
+    if (!Number.isInteger(pid) || pid <= 0) throw new RangeError(`Invalid pid "${pid}"`);
+    const path = `/proc/${pid}/ns/net`;
+    return new NetNs(path, open(path, O_RDONLY | O_CLOEXEC, 0, JSON.stringify(path)));
+  }
+
+  /**
+   * Opens the calling thread's current namespace.
+   *
+   * @example
+   * ```ts ignore
+   * using here = NetNs.current();
+   * ```
+   * @returns The namespace, open.
+   */
+  static current(): NetNs {
+    return new NetNs(THREAD_NETNS, openCurrentNetns());
+  }
+
+  /**
+   * Lists the names under `/run/netns`, like `ip netns list`.
+   *
+   * @example
+   * ```ts ignore
+   * NetNs.list(); // ["c1", "c2"]
+   * ```
+   * @returns The names.
+   */
+  static list(): string[] {
+    try {
+      return readdirSync(NETNS_RUN_DIR).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Whether a namespace is mounted at this name or path.
+   *
+   * @example
+   * ```ts ignore
+   * NetNs.exists("c1"); // true
+   * ```
+   * @param nameOrPath Name or path.
+   * @returns `true` when the file exists.
+   */
+  static exists(nameOrPath: string): boolean {
+    return existsSync(netnsPath(nameOrPath));
+  }
+
+  /**
+   * Unmounts and removes a namespace by name or path. Processes and sockets still inside keep
+   * it alive; its links go when the last of them leaves. With `missingOk`, a namespace that is
+   * already gone is not an error.
+   *
+   * @example
+   * ```ts ignore
+   * NetNs.remove("c1", { missingOk: true });
+   * ```
+   * @param nameOrPath Name or path.
+   * @param options `missingOk`: succeed when nothing is there.
+   */
+  static remove(nameOrPath: string, options: { missingOk?: boolean } = {}): void {
+    const path = netnsPath(nameOrPath);
+    const object = JSON.stringify(path);
+    try {
+      umount2(path, MNT_DETACH, object);
+    } catch (e) {
+      if (!(e instanceof SyscallError)) throw e;
+      if (e.errno === ENOENT) {
+        if (options.missingOk) return;
+        throw new SyscallError("delete netns", `${object} (no such namespace)`, ENOENT, {
+          cause: e,
+        });
+      }
+      if (e.errno !== EINVAL) throw e; // EINVAL: not mounted, a stale file: remove it anyway
+    }
+    try {
+      unlinkSync(path);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOENT" || !options.missingOk) throw e;
+    }
+  }
+
+  /**
+   * Runs synchronous work with the calling thread inside this namespace, and returns.
+   *
+   * @example
+   * ```ts ignore
+   * const fd = ns.run(() => someSocketOpen());
+   * ```
+   * @param fn The work; must not return a promise.
+   * @returns What `fn` returned.
+   */
+  run<T>(fn: () => T): T {
+    if (this.#fd < 0) throw new Error(`Network namespace ${JSON.stringify(this.path)} is closed`);
+    return withNetns(this.#fd, fn, JSON.stringify(this.path));
+  }
+
+  /**
+   * Closes the fd and removes the namespace's mount and file.
+   *
+   * @example
+   * ```ts ignore
+   * ns.delete();
+   * ```
+   * @param options `missingOk`: succeed when the mount is already gone.
+   */
+  delete(options: { missingOk?: boolean } = {}): void {
+    this.close();
+    NetNs.remove(this.path, options);
+  }
+
+  /** Closes the fd; safe to call twice. The namespace itself stays. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    close(fd);
+  }
+
+  /** Closes the fd (for `using`); the namespace itself stays. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

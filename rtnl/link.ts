@@ -1,0 +1,507 @@
+/**
+ * Link operations (`ip link …`): list, get, add (veth, bridge, macvlan, ipvlan, vlan, vxlan),
+ * delete and set, over one netlink socket.
+ *
+ * @module
+ */
+import { decode } from "../netlink/codec.ts";
+import {
+  IF_OPER_DORMANT,
+  IF_OPER_DOWN,
+  IF_OPER_LOWERLAYERDOWN,
+  IF_OPER_NOTPRESENT,
+  IF_OPER_TESTING,
+  IF_OPER_UNKNOWN,
+  IF_OPER_UP,
+  IFF_UP,
+  IPVLAN_MODE_L2,
+  IPVLAN_MODE_L3,
+  IPVLAN_MODE_L3S,
+  MACVLAN_MODE_BRIDGE,
+  MACVLAN_MODE_PASSTHRU,
+  MACVLAN_MODE_PRIVATE,
+  MACVLAN_MODE_SOURCE,
+  MACVLAN_MODE_VEPA,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  RTM_DELLINK,
+  RTM_GETLINK,
+  RTM_NEWLINK,
+} from "../netlink/constants.ts";
+import { NetlinkError } from "../netlink/errors.ts";
+import type { NetlinkTransport } from "../netlink/socket.ts";
+import { checkIfName, checkInt, checkIP, checkMac, checkMtu } from "../net/validate.ts";
+import { LinkMessage, type LinkMessageInput, type LinkMessageValue } from "./messages/link.ts";
+
+/** A link by name (`"nsl0a"`) or by index (`7`). */
+export type LinkRef = string | number;
+
+/** Something that names a network namespace by an open fd (a `NetNs`, or `{ fd }`). */
+export interface NetnsFd {
+  /** An fd of the namespace (`/run/netns/NAME` or `/proc/PID/ns/net` opened). */
+  readonly fd: number;
+}
+
+/** A link as the kernel reports it. */
+export interface Link {
+  /** Interface index. */
+  index: number;
+  /** Interface name. */
+  name: string;
+  /** Link kind (`veth`, `bridge`, …) when the link has one; `undefined` for physical and `lo`. */
+  kind?: string;
+  /** `IFF_*` flags. */
+  flags: number;
+  /** Administratively up (`IFF_UP`). */
+  up: boolean;
+  /** MTU. */
+  mtu: number;
+  /** Link-layer address, e.g. `02:42:c6:33:64:02`. */
+  mac?: string;
+  /** Index of the master (bridge) when enslaved. */
+  master?: number;
+  /** Operational state, as `ip link` prints it in lower case: `up`, `down`, `unknown`, … */
+  operstate: string;
+  /** `IFLA_LINK`: the parent (vlan, macvlan) or peer (veth) index, in the peer's namespace. */
+  parent?: number;
+  /** `IFLA_LINK_NETNSID`: the namespace id of the parent/peer when it is in another namespace. */
+  linkNetnsid?: number;
+  /** Transmit queue length. */
+  txqlen?: number;
+  /** Kind-specific data the kernel reported (`IFLA_INFO_DATA` decoded), e.g. `{ id: 10 }` for a vlan. */
+  data?: Record<string, unknown>;
+}
+
+/** Properties every created link can set. */
+export interface LinkCommon {
+  /** Interface name, 1 to 15 bytes. */
+  name: string;
+  /** MTU, 68 to 65535. */
+  mtu?: number;
+  /** Link-layer address. */
+  mac?: string;
+  /** Bring it up at creation. */
+  up?: boolean;
+  /** Enslave it to this bridge at creation. */
+  master?: LinkRef;
+  /** Transmit queue length. */
+  txqlen?: number;
+}
+
+/** The other end of a veth pair. */
+export interface VethPeer {
+  /** Its name (in its namespace). */
+  name: string;
+  /** MTU; defaults to the kernel's (1500). */
+  mtu?: number;
+  /** Link-layer address. */
+  mac?: string;
+  /** Create it directly inside this namespace, which avoids a later move. */
+  netns?: NetnsFd | number;
+}
+
+/** macvlan modes. */
+export type MacvlanMode = "private" | "vepa" | "bridge" | "passthru" | "source";
+/** ipvlan modes. */
+export type IpvlanMode = "l2" | "l3" | "l3s";
+
+/** What {@linkcode LinkOps.add} creates. */
+export type LinkSpec =
+  | LinkCommon & { kind: "veth"; peer: VethPeer }
+  | LinkCommon & { kind: "bridge"; stp?: boolean; vlanFiltering?: boolean; ageingTime?: number }
+  | LinkCommon & { kind: "macvlan"; parent: LinkRef; mode?: MacvlanMode }
+  | LinkCommon & { kind: "ipvlan"; parent: LinkRef; mode?: IpvlanMode }
+  | LinkCommon & { kind: "vlan"; parent: LinkRef; id: number; protocol?: "802.1Q" | "802.1ad" }
+  | LinkCommon & {
+    kind: "vxlan";
+    vni: number;
+    port?: number;
+    local?: string;
+    group?: string;
+    parent?: LinkRef;
+    learning?: boolean;
+    ttl?: number;
+  };
+
+/** What {@linkcode LinkOps.set} changes; absent fields are left alone. */
+export interface LinkChanges {
+  /** `up` or `down`. */
+  up?: boolean;
+  /** New MTU. */
+  mtu?: number;
+  /** New link-layer address. */
+  mac?: string;
+  /** New name. */
+  name?: string;
+  /** Enslave to this bridge, or `null` to release (`nomaster`). */
+  master?: LinkRef | null;
+  /** Move into this network namespace. */
+  netns?: NetnsFd | number;
+  /** Transmit queue length. */
+  txqlen?: number;
+}
+
+const MACVLAN_MODES: Record<MacvlanMode, number> = {
+  private: MACVLAN_MODE_PRIVATE,
+  vepa: MACVLAN_MODE_VEPA,
+  bridge: MACVLAN_MODE_BRIDGE,
+  passthru: MACVLAN_MODE_PASSTHRU,
+  source: MACVLAN_MODE_SOURCE,
+};
+const IPVLAN_MODES: Record<IpvlanMode, number> = {
+  l2: IPVLAN_MODE_L2,
+  l3: IPVLAN_MODE_L3,
+  l3s: IPVLAN_MODE_L3S,
+};
+const OPERSTATES: Record<number, string> = {
+  [IF_OPER_UNKNOWN]: "unknown",
+  [IF_OPER_NOTPRESENT]: "notpresent",
+  [IF_OPER_DOWN]: "down",
+  [IF_OPER_LOWERLAYERDOWN]: "lowerlayerdown",
+  [IF_OPER_TESTING]: "testing",
+  [IF_OPER_DORMANT]: "dormant",
+  [IF_OPER_UP]: "up",
+};
+const RTEXT_FILTER_VF = 1;
+
+function fdOf(ns: NetnsFd | number): number {
+  return typeof ns === "number" ? ns : ns.fd;
+}
+
+/**
+ * Names a link in errors: `link "nsl0a"` or `link 7`.
+ *
+ * @example
+ * ```ts
+ * import { describeLink } from "./link.ts";
+ * describeLink("nsl0a"); // 'link "nsl0a"'
+ * ```
+ * @param ref The link.
+ * @param what The word in front, e.g. `veth`.
+ * @returns The description.
+ */
+export function describeLink(ref: LinkRef, what = "link"): string {
+  return typeof ref === "number" ? `${what} ${ref}` : `${what} "${ref}"`;
+}
+
+/** The request fields that name a link: its index, or `IFLA_IFNAME` (the kernel resolves it). */
+function refFields(ref: LinkRef): LinkMessageInput {
+  if (typeof ref === "number") {
+    checkInt(ref, 1, 0x7fffffff, "interface index");
+    return { index: ref };
+  }
+  return { ifname: checkIfName(ref) };
+}
+
+/**
+ * Turns a decoded `RTM_NEWLINK` into a {@linkcode Link}.
+ *
+ * @example
+ * ```ts ignore
+ * const link = toLink(decode(LinkMessage, payload));
+ * ```
+ * @param m The decoded message.
+ * @returns The link.
+ */
+export function toLink(m: LinkMessageValue): Link {
+  const link: Link = {
+    index: m.index,
+    name: m.ifname ?? "",
+    flags: m.flags,
+    up: (m.flags & IFF_UP) !== 0,
+    mtu: m.mtu ?? 0,
+    operstate: OPERSTATES[m.operstate ?? 0] ?? "unknown",
+  };
+  if (m.linkinfo?.kind) link.kind = m.linkinfo.kind;
+  if (m.address !== undefined) link.mac = m.address;
+  if (m.master !== undefined) link.master = m.master;
+  if (m.link !== undefined) link.parent = m.link;
+  if (m.linkNetnsid !== undefined) link.linkNetnsid = m.linkNetnsid;
+  if (m.txqlen !== undefined) link.txqlen = m.txqlen;
+  const data = m.linkinfo?.data;
+  if (data && !(data instanceof Uint8Array)) link.data = data as Record<string, unknown>;
+  return link;
+}
+
+/** Link operations over one netlink socket (and so one namespace). Get it as `Rtnl#link`. */
+export class LinkOps {
+  #sock: NetlinkTransport;
+
+  /** @param sock The socket (or any transport), bound to the namespace to act in. */
+  constructor(sock: NetlinkTransport) {
+    this.#sock = sock;
+  }
+
+  /**
+   * Lists every link. Equivalent to: `ip link show`.
+   *
+   * @example
+   * ```ts ignore
+   * for (const l of rt.link.list()) console.log(l.index, l.name, l.kind ?? "");
+   * ```
+   * @returns The links, in index order.
+   */
+  list(): Link[] {
+    const replies = this.#sock.dump(RTM_GETLINK, LinkMessage, { extMask: RTEXT_FILTER_VF }, {
+      object: "links",
+    });
+    const out: Link[] = [];
+    for (const r of replies) {
+      if (r.type === RTM_NEWLINK) out.push(toLink(decode(LinkMessage, r.payload)));
+    }
+    return out;
+  }
+
+  /**
+   * Gets one link by name or index; throws `NetlinkError` (`ENODEV`) when there is none.
+   * Equivalent to: `ip link show dev NAME`.
+   *
+   * @example
+   * ```ts ignore
+   * rt.link.get("lo").index; // 1
+   * ```
+   * @param ref Name or index.
+   * @returns The link.
+   */
+  get(ref: LinkRef): Link {
+    const replies = this.#sock.request(
+      RTM_GETLINK,
+      0,
+      LinkMessage,
+      { ...refFields(ref), extMask: RTEXT_FILTER_VF },
+      { object: describeLink(ref) },
+    );
+    const m = replies.find((r) => r.type === RTM_NEWLINK);
+    if (!m) throw new NetlinkError("RTM_GETLINK", describeLink(ref), 19, "no link in the reply");
+    return toLink(decode(LinkMessage, m.payload));
+  }
+
+  /**
+   * Gets a link, or `undefined` when it does not exist.
+   *
+   * @example
+   * ```ts ignore
+   * rt.link.find("nsl0a") ?? "absent";
+   * ```
+   * @param ref Name or index.
+   * @returns The link or `undefined`.
+   */
+  find(ref: LinkRef): Link | undefined {
+    try {
+      return this.get(ref);
+    } catch (e) {
+      if (e instanceof NetlinkError && e.code === "ENODEV") return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Resolves a link to its index (a lookup only when given a name).
+   *
+   * @example
+   * ```ts ignore
+   * rt.link.index("lo"); // 1
+   * ```
+   * @param ref Name or index.
+   * @returns The index.
+   */
+  index(ref: LinkRef): number {
+    return typeof ref === "number" ? ref : this.get(ref).index;
+  }
+
+  /**
+   * Creates a link. All input is checked first; nothing reaches the kernel when a value is
+   * invalid. Equivalent to: `ip link add NAME [mtu M] [address MAC] [master BR] type KIND …`.
+   *
+   * @example A veth pair with the peer created directly in a namespace
+   * ```ts ignore
+   * rt.link.add({ kind: "veth", name: "nsl0a", up: true, master: "nslbr0",
+   *   peer: { name: "eth0", netns: ns, mtu: 1500 } });
+   * ```
+   * @param spec What to create.
+   */
+  add(spec: LinkSpec): void {
+    const body = this.#encodeSpec(spec);
+    this.#sock.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, LinkMessage, body, {
+      object: `${spec.kind} "${spec.name}"`,
+    });
+  }
+
+  /**
+   * Deletes a link (for a veth, both ends). Equivalent to: `ip link del NAME`.
+   *
+   * @example
+   * ```ts ignore
+   * rt.link.del("nsl0a");
+   * ```
+   * @param ref Name or index.
+   */
+  del(ref: LinkRef): void {
+    this.#sock.request(RTM_DELLINK, 0, LinkMessage, refFields(ref), { object: describeLink(ref) });
+  }
+
+  /**
+   * Changes a link in one request. Equivalent to: `ip link set dev NAME [up|down] [mtu M]
+   * [address MAC] [name NEW] [master BR|nomaster] [netns NS]`.
+   *
+   * @example
+   * ```ts ignore
+   * rt.link.set("nsl0a", { mtu: 1400, up: true, master: "nslbr0" });
+   * ```
+   * @param ref Name or index.
+   * @param changes What to change.
+   */
+  set(ref: LinkRef, changes: LinkChanges): void {
+    const newName = changes.name === undefined
+      ? undefined
+      : checkIfName(changes.name, "new interface name");
+    if (changes.mtu !== undefined) checkMtu(changes.mtu);
+    if (changes.mac !== undefined) checkMac(changes.mac);
+    // A new name travels in IFLA_IFNAME, so the link itself must then be named by index.
+    const body: LinkMessageInput = newName === undefined
+      ? refFields(ref)
+      : { index: this.index(ref), ifname: newName };
+    if (changes.mtu !== undefined) body.mtu = checkMtu(changes.mtu);
+    if (changes.mac !== undefined) body.address = checkMac(changes.mac);
+    if (changes.txqlen !== undefined) {
+      body.txqlen = checkInt(changes.txqlen, 0, 0xffffffff, "txqlen");
+    }
+    if (changes.master !== undefined) {
+      body.master = changes.master === null ? 0 : this.#masterIndex(changes.master);
+    }
+    if (changes.netns !== undefined) body.netnsFd = fdOf(changes.netns);
+    if (changes.up !== undefined) {
+      body.flags = changes.up ? IFF_UP : 0;
+      body.change = IFF_UP;
+    }
+    this.#sock.request(RTM_NEWLINK, 0, LinkMessage, body, { object: describeLink(ref) });
+  }
+
+  #masterIndex(ref: LinkRef): number {
+    return typeof ref === "number"
+      ? checkInt(ref, 1, 0x7fffffff, "master index")
+      : this.index(checkIfName(ref, "master name"));
+  }
+
+  #encodeSpec(spec: LinkSpec): LinkMessageInput {
+    const body: LinkMessageInput = {};
+    checkIfName(spec.name);
+    if (spec.up) {
+      body.flags = IFF_UP;
+      body.change = IFF_UP;
+    }
+    if (spec.mtu !== undefined) body.mtu = checkMtu(spec.mtu);
+    if (spec.mac !== undefined) body.address = checkMac(spec.mac);
+    if (spec.txqlen !== undefined) body.txqlen = checkInt(spec.txqlen, 0, 0xffffffff, "txqlen");
+    // Check everything that needs no kernel before the lookups below.
+    switch (spec.kind) {
+      case "veth": {
+        const p = spec.peer;
+        if (!p || typeof p !== "object") {
+          throw new TypeError(`Veth "${spec.name}" needs a peer: { name }`);
+        }
+        checkIfName(p.name, "peer name");
+        if (p.mtu !== undefined) checkMtu(p.mtu);
+        if (p.mac !== undefined) checkMac(p.mac);
+        break;
+      }
+      case "vlan":
+        checkInt(spec.id, 1, 4094, "VLAN id");
+        break;
+      case "vxlan":
+        checkInt(spec.vni, 0, 0xffffff, "VXLAN id");
+        if (spec.port !== undefined) checkInt(spec.port, 1, 65535, "VXLAN port");
+        if (spec.local !== undefined) checkIP(spec.local);
+        if (spec.group !== undefined) checkIP(spec.group);
+        if (spec.ttl !== undefined) checkInt(spec.ttl, 0, 255, "TTL");
+        break;
+      case "macvlan":
+        if (spec.mode !== undefined && !(spec.mode in MACVLAN_MODES)) {
+          throw new TypeError(
+            `Invalid macvlan mode "${spec.mode}": one of ${Object.keys(MACVLAN_MODES).join(", ")}`,
+          );
+        }
+        break;
+      case "ipvlan":
+        if (spec.mode !== undefined && !(spec.mode in IPVLAN_MODES)) {
+          throw new TypeError(
+            `Invalid ipvlan mode "${spec.mode}": one of ${Object.keys(IPVLAN_MODES).join(", ")}`,
+          );
+        }
+        break;
+      case "bridge":
+        break;
+      default:
+        throw new TypeError(
+          `Unknown link kind "${
+            (spec as { kind: string }).kind
+          }": veth, bridge, macvlan, ipvlan, vlan or vxlan`,
+        );
+    }
+    if (spec.master !== undefined) body.master = this.#masterIndex(spec.master);
+    switch (spec.kind) {
+      case "veth": {
+        const p = spec.peer;
+        // The peer cannot be brought up at creation: the kernel configures it before the
+        // pair is joined (ENOTCONN). Bring it up afterwards, from its namespace.
+        const peer: LinkMessageInput = {};
+        if (p.mtu !== undefined) peer.mtu = p.mtu;
+        if (p.mac !== undefined) peer.address = checkMac(p.mac);
+        peer.ifname = p.name;
+        if (p.netns !== undefined) peer.netnsFd = fdOf(p.netns);
+        body.ifname = spec.name;
+        body.linkinfo = { kind: "veth", data: { peer } };
+        break;
+      }
+      case "bridge": {
+        const data: Record<string, number> = {};
+        if (spec.stp !== undefined) data.stpState = spec.stp ? 1 : 0;
+        if (spec.vlanFiltering !== undefined) data.vlanFiltering = spec.vlanFiltering ? 1 : 0;
+        if (spec.ageingTime !== undefined) {
+          data.ageingTime = checkInt(spec.ageingTime, 0, 0xffffffff, "ageing time");
+        }
+        body.ifname = spec.name;
+        body.linkinfo = Object.keys(data).length ? { kind: "bridge", data } : { kind: "bridge" };
+        break;
+      }
+      case "macvlan":
+        body.link = this.index(spec.parent);
+        body.ifname = spec.name;
+        body.linkinfo = { kind: "macvlan", data: { mode: MACVLAN_MODES[spec.mode ?? "bridge"] } };
+        break;
+      case "ipvlan":
+        body.link = this.index(spec.parent);
+        body.ifname = spec.name;
+        body.linkinfo = { kind: "ipvlan", data: { mode: IPVLAN_MODES[spec.mode ?? "l2"] } };
+        break;
+      case "vlan": {
+        body.link = this.index(spec.parent);
+        body.ifname = spec.name;
+        const data: { id: number; protocol?: number } = { id: spec.id };
+        if (spec.protocol !== undefined) {
+          data.protocol = spec.protocol === "802.1ad" ? 0x88a8 : 0x8100;
+        }
+        body.linkinfo = { kind: "vlan", data };
+        break;
+      }
+      case "vxlan": {
+        body.ifname = spec.name;
+        const data: Record<string, number | string> = {};
+        if (spec.parent !== undefined) data.link = this.index(spec.parent);
+        data.id = spec.vni;
+        if (spec.local !== undefined) {
+          data[checkIP(spec.local) === 4 ? "local" : "local6"] = spec.local;
+        }
+        if (spec.group !== undefined) {
+          data[checkIP(spec.group) === 4 ? "group" : "group6"] = spec.group;
+        }
+        if (spec.ttl !== undefined) data.ttl = spec.ttl;
+        data.learning = spec.learning === false ? 0 : 1;
+        data.port = spec.port ?? 4789;
+        body.linkinfo = { kind: "vxlan", data };
+        break;
+      }
+    }
+    return body;
+  }
+}
