@@ -1,0 +1,619 @@
+/**
+ * Benchmark orchestrator: per-container network setup/teardown across peers.
+ *
+ * Must run inside the throw-away namespaces made by `bench/run.sh` (private network namespace
+ * acting as "the host", private mount namespace with a tmpfs on /run); it refuses to run
+ * otherwise. It creates the bridge once, runs every enabled peer `--reps` times (interleaved:
+ * rep 1 of every peer, then rep 2, ...), verifies the last container of each run while the peer
+ * waits, checks that nothing of the peer is left afterwards, prints one table and writes the same
+ * data as JSON.
+ *
+ * Usage: deno run -A bench/main.ts [--n 50] [--reps 3] [--peers a,b,c]
+ *   [--json bench/out/results.json] [--steps] [--timeout 600]
+ *
+ * @module
+ */
+import { run } from "./lib/spawn.ts";
+import type { PeerResult } from "./lib/peer.ts";
+import {
+  BRIDGE,
+  GW4,
+  GW6,
+  ipv4,
+  ipv6,
+  KEEPER,
+  KEEPER_PEER,
+  mac,
+  MAX_N,
+  MTU,
+  nsName,
+  PREFIX4,
+  PREFIX6,
+} from "./lib/workload.ts";
+
+/** Which Go netlink variant a peer is compared with. */
+type Variant = "classic" | "fast";
+
+/** A peer known to the orchestrator. */
+interface PeerDef {
+  /** Name in the table and in `--peers`. */
+  name: string;
+  /** Short tag used in namespace and interface names (1-5 chars). */
+  tag: string;
+  /** Go netlink variant used as the reference for this peer. */
+  variant: Variant;
+  /** Command line without the common `--n N --tag TAG [--steps]` arguments. */
+  cmd: string[];
+  /** Files that must exist for the peer to run. */
+  needs: string[];
+  /** Why the peer cannot run, if it cannot. */
+  disabled?: string;
+}
+
+/** Per-peer outcome across all reps. */
+interface PeerOutcome {
+  peer: string;
+  variant: Variant;
+  status: "ok" | "failed" | "skipped" | "disabled";
+  reason?: string;
+  runs: PeerResult[];
+  /** Notes such as lingering interfaces after teardown. */
+  warnings: string[];
+  setupMsPerContainer?: number;
+  teardownMsPerContainer?: number;
+  rssKb?: number;
+  setupVsIpBatch?: number;
+  teardownVsIpBatch?: number;
+  goReference?: string;
+  setupVsGo?: number;
+  teardownVsGo?: number;
+}
+
+/** Parsed command line. */
+interface Options {
+  n: number;
+  reps: number;
+  peers: string[] | null;
+  json: string;
+  steps: boolean;
+  timeoutS: number;
+}
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const DENO = Deno.execPath();
+const BUN = `${ROOT}/node_modules/.bin/bun`;
+const PY = "/usr/bin/python3";
+const GONL = `${ROOT}/bench/.build/gonl`;
+const NSLINK_PEER = `${ROOT}/bench/peers/nslink.ts`;
+const NSLINK_MISSING = "nslink peer not yet implemented";
+/** Marker created by run.sh inside the private tmpfs on /run. */
+const PRIVATE_MARKER = "/run/nslbench/.private";
+
+/** Every peer, in table order. */
+const PEERS: PeerDef[] = [
+  {
+    name: "ip",
+    tag: "ip",
+    variant: "classic",
+    needs: ["/usr/sbin/ip"],
+    cmd: denoPeer("ip.ts", "--mode", "single"),
+  },
+  {
+    name: "ip-batch",
+    tag: "ipb",
+    variant: "classic",
+    needs: ["/usr/sbin/ip"],
+    cmd: denoPeer("ip.ts", "--mode", "batch"),
+  },
+  {
+    name: "cni-bridge",
+    tag: "cni",
+    variant: "classic",
+    needs: ["/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"],
+    cmd: denoPeer("cni.ts"),
+  },
+  {
+    name: "netavark",
+    tag: "nva",
+    variant: "classic",
+    needs: ["/usr/lib/podman/netavark", "/usr/sbin/iptables"],
+    cmd: denoPeer("netavark.ts"),
+  },
+  {
+    name: "pyroute2",
+    tag: "pyr",
+    variant: "classic",
+    needs: [PY, "/usr/lib/python3/dist-packages/pyroute2"],
+    cmd: [PY, `${ROOT}/bench/peers/pyroute2_peer.py`, "--mode", "netns"],
+  },
+  {
+    name: "go-netlink-classic",
+    tag: "gnc",
+    variant: "classic",
+    needs: [GONL],
+    cmd: [GONL, "-variant", "classic"],
+  },
+  {
+    name: "go-netlink-fast",
+    tag: "gnf",
+    variant: "fast",
+    needs: [GONL],
+    cmd: [GONL, "-variant", "fast"],
+  },
+  ...nslinkPeers(),
+];
+
+/** `deno run -A bench/peers/FILE extra...`. */
+function denoPeer(file: string, ...extra: string[]): string[] {
+  return [DENO, "run", "-A", `${ROOT}/bench/peers/${file}`, ...extra];
+}
+
+/**
+ * The nslink peers (written by the lead against the library API): one script,
+ * bench/peers/nslink.ts, run under Deno and Bun with `--variant seed|fast`. They stay disabled
+ * until that file exists.
+ */
+function nslinkPeers(): PeerDef[] {
+  const defs: PeerDef[] = [];
+  for (const variant of ["seed", "fast"] as const) {
+    for (const rt of ["deno", "bun"] as const) {
+      const cmd = rt === "deno"
+        ? [DENO, "run", "-A", NSLINK_PEER, "--variant", variant, "--runtime", rt]
+        : [BUN, NSLINK_PEER, "--variant", variant, "--runtime", rt];
+      defs.push({
+        name: `nslink-${variant}-${rt}`,
+        tag: `n${variant[0]}${rt[0]}`,
+        variant: variant === "seed" ? "classic" : "fast",
+        needs: rt === "bun" ? [NSLINK_PEER, BUN] : [NSLINK_PEER],
+        cmd,
+      });
+    }
+  }
+  return defs;
+}
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = {
+    n: 50,
+    reps: 3,
+    peers: null,
+    json: `${ROOT}/bench/out/results.json`,
+    steps: false,
+    timeoutS: 600,
+  };
+  for (let k = 0; k < argv.length; k++) {
+    const a = argv[k];
+    const next = () => {
+      if (k + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++k];
+    };
+    if (a === "--n") o.n = Number(next());
+    else if (a === "--reps") o.reps = Number(next());
+    else if (a === "--peers") o.peers = next().split(",").map((s) => s.trim()).filter(Boolean);
+    else if (a === "--json") o.json = next();
+    else if (a === "--steps") o.steps = true;
+    else if (a === "--timeout") o.timeoutS = Number(next());
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!Number.isInteger(o.n) || o.n < 1 || o.n > MAX_N) throw new Error(`--n must be 1..${MAX_N}`);
+  if (!Number.isInteger(o.reps) || o.reps < 1) throw new Error("--reps must be >= 1");
+  if (o.peers) {
+    const known = new Set(PEERS.map((p) => p.name));
+    for (const p of o.peers) if (!known.has(p)) throw new Error(`unknown peer ${p}`);
+  }
+  return o;
+}
+
+/**
+ * Refuses to run unless we are in a fresh private network namespace (only `lo`, and not the
+ * namespace run.sh started from, passed as NSLBENCH_OUTER_NETNS) with a private /run.
+ */
+async function assertSandboxed(): Promise<void> {
+  const own = Deno.readLinkSync("/proc/thread-self/ns/net");
+  const outer = Deno.env.get("NSLBENCH_OUTER_NETNS");
+  if (!outer || outer === own) {
+    throw new Error("refusing to run in the machine's network namespace: use bash bench/run.sh");
+  }
+  const links = JSON.parse((await run("ip", ["-j", "link", "show"])).stdout) as {
+    ifname: string;
+  }[];
+  const names = links.map((l) => l.ifname);
+  if (names.length !== 1 || names[0] !== "lo") {
+    throw new Error(`refusing to run: this network namespace is not fresh (${names.join(" ")})`);
+  }
+  try {
+    Deno.statSync(PRIVATE_MARKER);
+  } catch {
+    throw new Error(`no ${PRIVATE_MARKER}: /run is not the private tmpfs; use bash bench/run.sh`);
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Skip reasons recorded by run.sh (`peer<TAB>reason` lines). */
+function readSkips(): Map<string, string> {
+  const skips = new Map<string, string>();
+  const file = `${ROOT}/bench/.build/skipped.tsv`;
+  if (!exists(file)) return skips;
+  for (const line of Deno.readTextFileSync(file).split("\n")) {
+    const [peer, ...reason] = line.split("\t");
+    if (peer) skips.set(peer, reason.join(" "));
+  }
+  return skips;
+}
+
+const ip = (...args: string[]) => run("ip", args);
+
+async function createBridge(): Promise<void> {
+  await ip("link", "set", "lo", "up");
+  await ip("link", "add", BRIDGE, "type", "bridge");
+  await ip("addr", "add", `${GW4}/${PREFIX4}`, "dev", BRIDGE);
+  await ip("addr", "add", `${GW6}/${PREFIX6}`, "dev", BRIDGE, "nodad");
+  await ip("link", "set", BRIDGE, "up");
+  await ip("link", "add", KEEPER, "type", "veth", "peer", "name", KEEPER_PEER);
+  await ip("link", "set", KEEPER, "master", BRIDGE, "up");
+}
+
+async function removeBridge(): Promise<void> {
+  await run("ip", ["link", "del", KEEPER], { allowFail: true });
+  await run("ip", ["link", "del", BRIDGE], { allowFail: true });
+}
+
+/** Shape of the parts of `ip -j addr` output the verifier reads. */
+interface IpAddrJson {
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  address?: string;
+  addr_info: { family: string; local: string; prefixlen: number }[];
+}
+
+/** Shape of the parts of `ip -j route` output the verifier reads. */
+interface IpRouteJson {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+}
+
+/** Verifies container i of a peer; returns null when fine, else the reason. */
+async function verify(tag: string, i: number): Promise<string | null> {
+  const ns = nsName(tag, i);
+  const problems: string[] = [];
+  const links = JSON.parse(
+    (await run("ip", ["-j", "-n", ns, "addr", "show"])).stdout,
+  ) as IpAddrJson[];
+  const eth0 = links.find((l) => l.ifname === "eth0");
+  const lo = links.find((l) => l.ifname === "lo");
+  if (!eth0) return `no eth0 in ${ns}`;
+  if (!lo?.flags.includes("UP")) problems.push("lo not up");
+  if (!eth0.flags.includes("UP")) problems.push("eth0 not up");
+  if (eth0.mtu !== MTU) problems.push(`eth0 mtu ${eth0.mtu}`);
+  if (eth0.address !== mac(i)) problems.push(`eth0 mac ${eth0.address} != ${mac(i)}`);
+  const has = (family: string, local: string, len: number) =>
+    eth0.addr_info.some((a) => a.family === family && a.local === local && a.prefixlen === len);
+  if (!has("inet", ipv4(i), PREFIX4)) problems.push(`missing ${ipv4(i)}/${PREFIX4}`);
+  if (!has("inet6", ipv6(i), PREFIX6)) problems.push(`missing ${ipv6(i)}/${PREFIX6}`);
+  for (const [fam, gw] of [["-4", GW4], ["-6", GW6]]) {
+    const routes = JSON.parse(
+      (await run("ip", ["-j", "-n", ns, fam, "route", "show", "default"])).stdout,
+    ) as IpRouteJson[];
+    if (!routes.some((r) => r.gateway === gw && r.dev === "eth0")) {
+      problems.push(`no default route via ${gw}`);
+    }
+  }
+  for (const [fam, gw] of [["-4", GW4], ["-6", GW6]]) {
+    const r = await run("ip", ["netns", "exec", ns, "ping", fam, "-c1", "-W1", gw], {
+      allowFail: true,
+    });
+    if (r.code !== 0) problems.push(`ping ${gw} failed`);
+  }
+  return problems.length ? problems.join("; ") : null;
+}
+
+/** What the peer left behind in the host namespace: netns names and non-keeper veths. */
+async function leftovers(): Promise<{ netns: string[]; veths: string[] }> {
+  const netns: string[] = [];
+  if (exists("/run/netns")) { for (const e of Deno.readDirSync("/run/netns")) netns.push(e.name); }
+  const links = JSON.parse((await run("ip", ["-j", "link", "show", "type", "veth"])).stdout) as {
+    ifname: string;
+  }[];
+  const veths = links.map((l) => l.ifname).filter((n) => n !== KEEPER && n !== KEEPER_PEER);
+  return { netns, veths };
+}
+
+/** Removes whatever is left (after a failure), so the next peer starts clean. */
+async function cleanup(left: { netns: string[]; veths: string[] }): Promise<void> {
+  for (const v of left.veths) await run("ip", ["link", "del", v], { allowFail: true });
+  for (const n of left.netns) await run("ip", ["netns", "del", n], { allowFail: true });
+}
+
+/** Splits a byte stream into text lines. */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stream) {
+    buf += dec.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      yield buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+    }
+  }
+  if (buf) yield buf;
+}
+
+/** One run of one peer; throws with a reason on any failure. */
+async function runPeer(def: PeerDef, o: Options, warnings: string[]): Promise<PeerResult> {
+  const args = [...def.cmd.slice(1), "--n", String(o.n), "--tag", def.tag];
+  if (o.steps) args.push("--steps");
+  // Go's flag package accepts the double-dash spelling too.
+  const child = new Deno.Command(def.cmd[0], {
+    args,
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const timer = setTimeout(() => {
+    console.error(`!! ${def.name}: timeout after ${o.timeoutS}s, killing`);
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, o.timeoutS * 1000);
+  const writer = child.stdin.getWriter();
+  let result: PeerResult | null = null;
+  let verifyFailure: string | null = null;
+  let sawReady = false;
+  try {
+    for await (const line of lines(child.stdout)) {
+      const t = line.trim();
+      if (!t.startsWith("{")) {
+        if (t) console.error(`[${def.name}] ${t}`);
+        continue;
+      }
+      let msg: Partial<PeerResult> & { event?: string };
+      try {
+        msg = JSON.parse(t);
+      } catch {
+        console.error(`[${def.name}] ${t}`);
+        continue;
+      }
+      if (msg.event === "ready") {
+        sawReady = true;
+        verifyFailure = await verify(def.tag, o.n - 1).catch((e: Error) => e.message);
+        await writer.write(
+          new TextEncoder().encode(verifyFailure ? `failed: ${verifyFailure}\n` : "ok\n"),
+        );
+        await writer.close().catch(() => {});
+      } else if (typeof msg.setupMs === "number") {
+        result = msg as PeerResult;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    await writer.close().catch(() => {});
+  }
+  const status = await child.status;
+  const errors: string[] = [];
+  if (!status.success) {
+    errors.push(`exited with code ${status.code}${status.signal ? ` (${status.signal})` : ""}`);
+  }
+  if (!sawReady) errors.push("never signalled ready");
+  if (verifyFailure) errors.push(`verification failed: ${verifyFailure}`);
+  if (!result) errors.push("printed no result line");
+  else if (!result.verified && !verifyFailure) errors.push("peer reports verified=false");
+  else if (result.n !== o.n) errors.push(`peer reports n=${result.n}`);
+
+  // Nothing of this peer may be left; give asynchronous kernel cleanup a short grace period.
+  const t0 = performance.now();
+  let left = await leftovers();
+  while ((left.netns.length || left.veths.length) && performance.now() - t0 < 2000) {
+    await new Promise((r) => setTimeout(r, 10));
+    left = await leftovers();
+  }
+  if (left.netns.length || left.veths.length) {
+    const msg = `LEFT BEHIND after teardown: netns [${left.netns.join(" ")}] veth [${
+      left.veths.join(" ")
+    }]`;
+    console.error(`!! ${def.name}: ${msg} (removing them)`);
+    await cleanup(left);
+    errors.push(msg);
+  } else {
+    const waited = performance.now() - t0;
+    if (waited > 50) warnings.push(`objects lingered ${waited.toFixed(0)} ms after teardown ended`);
+  }
+  if (errors.length || !result) throw new Error(errors.join("; "));
+  return result;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** Fills in medians and ratios. */
+function summarize(outcomes: PeerOutcome[], n: number): void {
+  for (const o of outcomes) {
+    if (o.status !== "ok" || !o.runs.length) continue;
+    o.setupMsPerContainer = round3(median(o.runs.map((r) => r.setupMs / n)));
+    o.teardownMsPerContainer = round3(median(o.runs.map((r) => r.teardownMs / n)));
+    const rss = o.runs.map((r) => r.rssKb).filter((x): x is number => typeof x === "number");
+    if (rss.length) o.rssKb = median(rss);
+  }
+  const find = (name: string) => outcomes.find((o) => o.peer === name && o.status === "ok");
+  const ratio = (a?: number, b?: number) =>
+    a !== undefined && b !== undefined && b > 0 ? Math.round((a / b) * 100) / 100 : undefined;
+  const ipb = find("ip-batch");
+  for (const o of outcomes) {
+    o.setupVsIpBatch = ratio(o.setupMsPerContainer, ipb?.setupMsPerContainer);
+    o.teardownVsIpBatch = ratio(o.teardownMsPerContainer, ipb?.teardownMsPerContainer);
+    o.goReference = `go-netlink-${o.variant}`;
+    const go = find(o.goReference);
+    o.setupVsGo = ratio(o.setupMsPerContainer, go?.setupMsPerContainer);
+    o.teardownVsGo = ratio(o.teardownMsPerContainer, go?.teardownMsPerContainer);
+  }
+}
+
+function table(outcomes: PeerOutcome[], o: Options): string {
+  const head = [
+    "peer",
+    "setup ms/ctr",
+    "teardown ms/ctr",
+    "setup vs ip-batch",
+    "teardown vs ip-batch",
+    "setup vs go",
+    "teardown vs go",
+    "go ref",
+  ];
+  const x = (v?: number) => (v === undefined ? "-" : `${v.toFixed(2)}x`);
+  const f = (v?: number) => (v === undefined ? "-" : v.toFixed(3));
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  for (const p of outcomes) {
+    if (p.status === "ok") {
+      rows.push([
+        p.peer,
+        f(p.setupMsPerContainer),
+        f(p.teardownMsPerContainer),
+        x(p.setupVsIpBatch),
+        x(p.teardownVsIpBatch),
+        x(p.setupVsGo),
+        x(p.teardownVsGo),
+        p.variant,
+      ]);
+    } else {
+      rows.push([p.peer, p.status.toUpperCase(), "", "", "", "", "", ""]);
+      notes.push(`${p.peer}: ${p.status.toUpperCase()}: ${p.reason}`);
+    }
+    for (const w of p.warnings) notes.push(`${p.peer}: note: ${w}`);
+  }
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+  const fmt = (r: string[]) =>
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")
+      .trimEnd();
+  return [
+    `N=${o.n} containers per run, ${o.reps} reps interleaved; medians over reps, ms per container`,
+    fmt(head),
+    widths.map((w) => "-".repeat(w)).join("  "),
+    ...rows.map(fmt),
+    ...(notes.length ? ["", ...notes] : []),
+  ].join("\n");
+}
+
+/** Versions of the tools involved, for the JSON (all offline look-ups). */
+async function versions(): Promise<Record<string, string>> {
+  const v: Record<string, string> = { deno: Deno.version.deno, kernel: Deno.osRelease() };
+  const q = async (key: string, cmd: string, args: string[]) => {
+    const r = await run(cmd, args, { allowFail: true }).catch(() => null);
+    if (r && r.code === 0) v[key] = (r.stdout + r.stderr).trim().split("\n")[0];
+  };
+  await q("iproute2", "ip", ["-V"]);
+  await q("python3", PY, ["--version"]);
+  await q("go", "go", ["version"]);
+  if (exists(BUN)) await q("bun", BUN, ["--version"]);
+  const pkgs = [
+    "containernetworking-plugins",
+    "netavark",
+    "python3-pyroute2",
+    "golang-github-vishvananda-netlink-dev",
+    "golang-github-vishvananda-netns-dev",
+    "iptables",
+  ];
+  const r = await run("dpkg-query", ["-W", "-f", "${Package} ${Version}\n", ...pkgs], {
+    allowFail: true,
+  });
+  for (const line of r.stdout.trim().split("\n")) {
+    const [name, ver] = line.split(" ");
+    if (name && ver) v[name] = ver;
+  }
+  return v;
+}
+
+async function main(): Promise<number> {
+  const o = parseOptions(Deno.args);
+  await assertSandboxed();
+  const skips = readSkips();
+  const selected = PEERS.filter((p) => !o.peers || o.peers.includes(p.name));
+  const outcomes: PeerOutcome[] = selected.map((p) => {
+    const missing = p.needs.find((f) => !exists(f));
+    let reason = skips.get(p.name) ?? p.disabled;
+    if (!reason && missing) {
+      reason = missing === NSLINK_PEER ? NSLINK_MISSING : `missing ${missing}`;
+    }
+    // Placeholders and deliberately disabled peers are "disabled"; install/build failures "skipped".
+    const disabled = reason !== undefined && (reason === NSLINK_MISSING || reason === p.disabled);
+    return {
+      peer: p.name,
+      variant: p.variant,
+      status: reason === undefined ? "ok" : disabled ? "disabled" : "skipped",
+      reason,
+      runs: [],
+      warnings: [],
+    };
+  });
+  for (const out of outcomes) {
+    if (out.status !== "ok") console.error(`-- ${out.peer}: ${out.status}: ${out.reason}`);
+  }
+
+  const before = await leftovers();
+  if (before.netns.length || before.veths.length) {
+    throw new Error(`host namespace not clean at start: ${JSON.stringify(before)}`);
+  }
+  await createBridge();
+  try {
+    for (let rep = 1; rep <= o.reps; rep++) {
+      for (const [k, def] of selected.entries()) {
+        const out = outcomes[k];
+        if (out.status !== "ok") continue;
+        try {
+          const r = await runPeer(def, o, out.warnings);
+          out.runs.push(r);
+          console.error(
+            `rep ${rep} ${def.name}: setup ${(r.setupMs / o.n).toFixed(3)} ms/ctr, ` +
+              `teardown ${(r.teardownMs / o.n).toFixed(3)} ms/ctr`,
+          );
+        } catch (e) {
+          out.status = "failed";
+          out.reason = `rep ${rep}: ${(e as Error).message}`;
+          console.error(`!! ${def.name} FAILED: ${out.reason}`);
+          await cleanup(await leftovers());
+        }
+      }
+    }
+  } finally {
+    await removeBridge();
+  }
+  summarize(outcomes, o.n);
+  const failedRuns = outcomes.filter((x) => x.status === "failed");
+
+  console.log(table(outcomes, o));
+  const report = {
+    date: new Date().toISOString(),
+    n: o.n,
+    reps: o.reps,
+    unit: "ms per container (median over reps)",
+    versions: await versions(),
+    peers: outcomes,
+  };
+  await Deno.mkdir(o.json.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+  await Deno.writeTextFile(o.json, JSON.stringify(report, null, 2) + "\n");
+  console.error(`wrote ${o.json}`);
+  const after = await leftovers();
+  if (after.netns.length || after.veths.length) {
+    console.error(`!! left behind at the end: ${JSON.stringify(after)}`);
+    return 1;
+  }
+  return failedRuns.length ? 1 : 0;
+}
+
+Deno.exit(await main());

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Entry point of the per-container network setup/teardown benchmark (`deno task bench`).
+#
+#   bash bench/run.sh [--n 50] [--reps 3] [--peers a,b,c] [--json bench/out/results.json] [--steps]
+#
+# 1. Installs what the peers need (npm deps, Debian packages) while the network is reachable;
+#    a peer whose packages cannot be installed is skipped with the reason (bench/.build/skipped.tsv).
+# 2. Builds the Go peer into bench/.build/gonl (offline, Debian's Go packages, GO111MODULE=off).
+# 3. Runs bench/main.ts inside a throw-away network namespace (the benchmark's "host") and a
+#    private mount namespace with a tmpfs on /run (so /run/netns, CNI and netavark state are
+#    private and vanish with the run) and a sysfs of the new network namespace on /sys.
+# Must run as root. Nothing is left on the machine afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=bench/.build
+mkdir -p "$BUILD" bench/out
+: >"$BUILD/skipped.tsv"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "bench/run.sh: must run as root (creates namespaces and interfaces)" >&2
+  exit 1
+fi
+
+# --- npm (Deno, Bun, typings) ---
+if [ ! -x node_modules/.bin/deno ]; then
+  npm install --no-audit --no-fund
+fi
+
+# --- Debian packages, per peer ---
+APT_UPDATED=0
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# ensure PEERS... -- PKGS...: installs missing packages; on failure records a skip for each peer.
+ensure() {
+  local peers=() pkgs=() missing=() seen_sep=0 p
+  for p in "$@"; do
+    if [ "$p" = "--" ]; then seen_sep=1; elif [ $seen_sep = 0 ]; then peers+=("$p"); else pkgs+=("$p"); fi
+  done
+  for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
+  [ ${#missing[@]} = 0 ] && return 0
+  echo "bench: installing ${missing[*]} for ${peers[*]}" >&2
+  if [ $APT_UPDATED = 0 ]; then
+    apt-get update -q >&2 || true
+    APT_UPDATED=1
+  fi
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; then
+    for p in "${peers[@]}"; do
+      printf '%s\tapt-get install %s failed\n' "$p" "${missing[*]}" >>"$BUILD/skipped.tsv"
+      echo "bench: skipping $p: apt-get install ${missing[*]} failed" >&2
+    done
+  fi
+}
+ensure ALL -- iproute2 iputils-ping util-linux
+if grep -q '^ALL' "$BUILD/skipped.tsv"; then
+  echo "bench: iproute2/iputils-ping/util-linux are required by every peer and the verifier" >&2
+  exit 1
+fi
+ensure cni-bridge -- containernetworking-plugins
+ensure netavark -- netavark iptables
+ensure pyroute2 -- python3-pyroute2
+ensure go-netlink-classic go-netlink-fast -- golang-go golang-github-vishvananda-netlink-dev \
+  golang-github-vishvananda-netns-dev
+
+# --- Go peer ---
+if ! grep -q '^go-netlink-classic' "$BUILD/skipped.tsv"; then
+  if ! GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off \
+    go build -o "$BUILD/gonl" bench/peers/gonl/main.go; then
+    rm -f "$BUILD/gonl"
+    for p in go-netlink-classic go-netlink-fast; do
+      printf '%s\tgo build of bench/peers/gonl failed\n' "$p" >>"$BUILD/skipped.tsv"
+    done
+  fi
+fi
+
+# --- the run, in throw-away network + mount namespaces ---
+NSLBENCH_OUTER_NETNS=$(readlink /proc/self/ns/net)
+export NSLBENCH_OUTER_NETNS
+exec unshare --net --mount -- bash -c '
+  set -euo pipefail
+  mount --make-rprivate /
+  mount -t tmpfs -o mode=0755 nslbench-run /run
+  mount -t sysfs sysfs /sys
+  mkdir -p /run/nslbench /run/netns
+  touch /run/nslbench/.private
+  cd "$1"; shift
+  exec node_modules/.bin/deno run -A bench/main.ts "$@"
+' nslbench "$ROOT" "$@"
