@@ -1,6 +1,11 @@
 /**
  * nslink: container networking for Deno and Bun, in TypeScript, with no native compilation.
  *
+ * - {@linkcode newNetwork} / {@linkcode Network} and {@linkcode newNetworkNamespace} /
+ *   {@linkcode Namespace}: Docker's original libnetwork API — a network of a driver type
+ *   (`bridge`, `null`, `host`) hands out a container's {@linkcode Interface} values, and a
+ *   namespace mounted at a path takes them in. State is saved under `/run/nslink`, locked, so
+ *   several processes can share a network.
  * - {@linkcode Rtnl}: links (veth, bridge, macvlan, ipvlan, vlan, vxlan), addresses and routes
  *   over rtnetlink, in any network namespace — never by running `ip`.
  * - {@linkcode NetNs}: network namespaces mounted at a path, as `ip netns` makes them.
@@ -9,6 +14,21 @@
  * Permissions: Deno needs `--allow-ffi` (it binds libc with `Deno.dlopen`; `--unstable-ffi`
  * before Deno 2.9) and, for namespaces and state files, `--allow-read --allow-write`. Bun needs
  * nothing. Creating links and namespaces needs root (`CAP_NET_ADMIN`, `CAP_SYS_ADMIN`).
+ *
+ * @example The libnetwork API
+ * ```ts ignore
+ * import { newNetwork, newNetworkNamespace } from "./mod.ts";
+ * const network = await newNetwork("bridge", "blue", {
+ *   subnet: "198.51.100.0/24",
+ *   subnetIPv6: "2001:db8:1::/64",
+ * });
+ * const ns = await newNetworkNamespace("/run/netns/c1");
+ * for (const iface of await network.link("c1")) await ns.addInterface(iface);
+ * ns.interfaces; // [{ srcName, dstName: "eth0", macAddress, address: "198.51.100.2/24", … }]
+ * await ns.delete();
+ * await network.unlink("c1");
+ * await network.delete();
+ * ```
  *
  * @example A veth pair with one end in a new namespace
  * ```ts ignore
@@ -25,6 +45,27 @@
  *
  * @module
  */
+export {
+  type LinkOptions,
+  listNetworks,
+  Network,
+  type NetworkOptions,
+  newNetwork,
+  openNetwork,
+} from "./network/network.ts";
+export { Namespace, newNetworkNamespace, openNetworkNamespace } from "./network/namespace.ts";
+export { type Interface, macForIPv4 } from "./network/interface.ts";
+export { getDriver, knownTypes, registerDriver } from "./drivers/registry.ts";
+export type {
+  Driver,
+  DriverContext,
+  EndpointRecord,
+  LinkTarget,
+  NetworkRecord,
+} from "./drivers/driver.ts";
+export { type BridgeConfig, bridgeDriver } from "./drivers/bridge.ts";
+export { IpamExhaustedError, type Pool } from "./network/ipam.ts";
+export { DEFAULT_STATE_DIR, defaultStateDir, StateStore } from "./network/state.ts";
 export { Rtnl, type RtnlOptions } from "./rtnl/handle.ts";
 export {
   type IpvlanMode,

@@ -1,0 +1,255 @@
+/**
+ * The bridge driver (also `simplebridge`, the original libnetwork driver's name): a Linux bridge
+ * holding the gateway addresses, and one veth pair per container with the host end on the bridge.
+ *
+ * Options (all optional):
+ * - `bridgeName`: default `nsl-NAME` (or `nsl-` + a hash when that is over 15 bytes)
+ * - `subnet`, `gateway`: IPv4; with no subnet a free /24 is picked from `pool`
+ * - `subnetIPv6`, `gatewayIPv6`: IPv6, off unless a subnet is given
+ * - `mtu`: default 1500
+ * - `containerInterfacePrefix`: the container-side name prefix, default `eth` (`eth0`, `eth1`, …)
+ * - `pool`: candidate CIDRs for an automatic subnet, default `10.89.0.0/16`; `poolSize`: 24
+ *
+ * @module
+ */
+import { NetlinkError } from "../netlink/errors.ts";
+import { checkIfName, checkMtu } from "../net/validate.ts";
+import { existsSync } from "node:fs";
+import { type Interface, macForIPv4 } from "../network/interface.ts";
+import { allocate, createPool, DEFAULT_POOL, pickSubnet, type Pool } from "../network/ipam.ts";
+import { overlaps, parseCidr } from "../net/ip.ts";
+import type { Driver, DriverContext, EndpointRecord, LinkTarget, NetworkRecord } from "./driver.ts";
+
+/** The bridge driver's normalized configuration, as saved. */
+export interface BridgeConfig {
+  /** The Linux bridge's name. */
+  bridgeName: string;
+  /** MTU of the bridge and of both veth ends. */
+  mtu: number;
+  /** Container-side names are this prefix plus a number. */
+  containerInterfacePrefix: string;
+}
+
+const KNOWN = [
+  "bridgeName",
+  "subnet",
+  "gateway",
+  "subnetIPv6",
+  "gatewayIPv6",
+  "mtu",
+  "containerInterfacePrefix",
+  "pool",
+  "poolSize",
+];
+
+/**
+ * FNV-1a, 32 bits, as 8 hex digits: short stable names for host-side links.
+ *
+ * @example
+ * ```ts
+ * import { shortHash } from "./bridge.ts";
+ * shortHash("blue/c1").length; // 8
+ * ```
+ * @param s The text.
+ * @returns 8 hex digits.
+ */
+export function shortHash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
+function str(options: Record<string, unknown>, key: string): string | undefined {
+  const v = options[key];
+  if (v === undefined || v === "") return undefined;
+  if (typeof v !== "string") {
+    throw new TypeError(`Bridge option "${key}" must be a string, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Picks the first name `prefix0`, `prefix1`, … not in use.
+ *
+ * @example
+ * ```ts
+ * import { freeName } from "./bridge.ts";
+ * freeName("eth", (n) => n === "eth0"); // "eth1"
+ * ```
+ * @param prefix The prefix.
+ * @param inUse Tells whether a name is taken.
+ * @returns The first free name.
+ */
+export function freeName(prefix: string, inUse: (name: string) => boolean): string {
+  for (let i = 0;; i++) if (!inUse(`${prefix}${i}`)) return `${prefix}${i}`;
+}
+
+function config(record: NetworkRecord): BridgeConfig {
+  return record.config as unknown as BridgeConfig;
+}
+
+/** The bridge driver. */
+export const bridgeDriver: Driver = {
+  type: "bridge",
+  aliases: ["simplebridge"],
+
+  configure(ctx: DriverContext, name: string, _id: string, options: Record<string, unknown>) {
+    for (const key of Object.keys(options)) {
+      if (!KNOWN.includes(key)) {
+        throw new TypeError(
+          `Unknown bridge option "${key}": known options are ${KNOWN.join(", ")}`,
+        );
+      }
+    }
+    const bridgeName = checkIfName(
+      str(options, "bridgeName") ??
+        (`nsl-${name}`.length <= 15 && !/[/:\s]/.test(name)
+          ? `nsl-${name}`
+          : `nsl-${shortHash(name)}`),
+      "bridge name",
+    );
+    const mtu = options.mtu === undefined ? 1500 : checkMtu(options.mtu as number);
+    const prefix = str(options, "containerInterfacePrefix") ?? "eth";
+    checkIfName(`${prefix}999`, "container interface prefix");
+    // Refuse what collides before anything is made.
+    const subnet = str(options, "subnet");
+    const subnetIPv6 = str(options, "subnetIPv6");
+    const gateway = str(options, "gateway");
+    const gatewayIPv6 = str(options, "gatewayIPv6");
+    if (gateway !== undefined && subnet === undefined) {
+      throw new TypeError(`Bridge option "gateway" ("${gateway}") needs "subnet"`);
+    }
+    if (gatewayIPv6 !== undefined && subnetIPv6 === undefined) {
+      throw new TypeError(`Bridge option "gatewayIPv6" ("${gatewayIPv6}") needs "subnetIPv6"`);
+    }
+    if (subnet !== undefined && parseCidr(subnet).family !== 4) {
+      throw new TypeError(`Bridge option "subnet" must be IPv4, got "${subnet}"`);
+    }
+    if (subnetIPv6 !== undefined && parseCidr(subnetIPv6).family !== 6) {
+      throw new TypeError(`Bridge option "subnetIPv6" must be IPv6, got "${subnetIPv6}"`);
+    }
+    // Host addresses and routes, and other nslink networks, are all taken.
+    const hostTaken = [
+      ...ctx.host.addr.list().filter((a) => a.scope !== "host" && a.scope !== "link").map((a) =>
+        a.cidr
+      ),
+      ...ctx.host.route.list().filter((r) => r.dst !== "default" && !r.dst.startsWith("fe80:")).map(
+        (r) => r.dst,
+      ),
+    ];
+    const checkFree = (cidr: string, what: string) => {
+      const c = parseCidr(cidr);
+      for (const t of ctx.takenSubnets) {
+        if (overlaps(c, parseCidr(t))) {
+          throw new RangeError(
+            `Subnet "${cidr}" (${what}) overlaps "${t}" of another nslink network`,
+          );
+        }
+      }
+    };
+    let v4: Pool;
+    if (subnet !== undefined) {
+      checkFree(subnet, "subnet");
+      v4 = createPool(subnet, gateway);
+    } else {
+      const pool = (options.pool as string[] | undefined) ?? DEFAULT_POOL;
+      if (!Array.isArray(pool) || pool.some((p) => typeof p !== "string")) {
+        throw new TypeError(
+          `Bridge option "pool" must be a list of CIDRs, got ${JSON.stringify(options.pool)}`,
+        );
+      }
+      const size = (options.poolSize as number | undefined) ?? 24;
+      const picked = pickSubnet(pool, size, [...ctx.takenSubnets, ...hostTaken]);
+      if (!picked) {
+        throw new RangeError(`No free /${size} subnet left in the pool ${JSON.stringify(pool)}`);
+      }
+      v4 = createPool(picked);
+    }
+    let v6: Pool | undefined;
+    if (subnetIPv6 !== undefined) {
+      checkFree(subnetIPv6, "subnetIPv6");
+      v6 = createPool(subnetIPv6, gatewayIPv6);
+    }
+    if (ctx.host.link.find(bridgeName)) {
+      throw new TypeError(`Bridge name "${bridgeName}" is already used by a link on the host`);
+    }
+    const cfg: BridgeConfig = { bridgeName, mtu, containerInterfacePrefix: prefix };
+    return { config: cfg as unknown as Record<string, unknown>, pools: v6 ? { v4, v6 } : { v4 } };
+  },
+
+  create(ctx: DriverContext, record: NetworkRecord): void {
+    const { bridgeName, mtu } = config(record);
+    const rt = ctx.host;
+    rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true });
+    try {
+      const { v4, v6 } = record.pools;
+      if (v4) rt.addr.add(bridgeName, `${v4.gateway}/${v4.subnet.split("/")[1]}`);
+      if (v6) rt.addr.add(bridgeName, `${v6.gateway}/${v6.subnet.split("/")[1]}`, { nodad: true });
+    } catch (e) {
+      try {
+        rt.link.del(bridgeName);
+      } catch { /* report the first error */ }
+      throw e;
+    }
+  },
+
+  destroy(ctx: DriverContext, record: NetworkRecord): void {
+    try {
+      ctx.host.link.del(config(record).bridgeName);
+    } catch (e) {
+      if (!(e instanceof NetlinkError && e.code === "ENODEV")) throw e;
+    }
+  },
+
+  link(
+    ctx: DriverContext,
+    record: NetworkRecord,
+    endpoint: string,
+    target?: LinkTarget,
+  ): EndpointRecord {
+    const { bridgeName, mtu, containerInterfacePrefix } = config(record);
+    const { v4, v6 } = record.pools;
+    const address = v4 ? allocate(v4, endpoint) : "";
+    const addressIPv6 = v6 ? allocate(v6, endpoint) : "";
+    const hash = shortHash(`${record.id}/${endpoint}`);
+    const hostName = `nslh${hash}`;
+    const srcName = `nslc${hash}`;
+    const macAddress = address ? macForIPv4(address) : "";
+    const dstName = target
+      ? freeName(containerInterfacePrefix, target.nameInUse)
+      : `${containerInterfacePrefix}0`;
+    const peer = target
+      ? { name: dstName, mtu, ...(macAddress ? { mac: macAddress } : {}), netns: target.netns }
+      : { name: srcName, mtu, ...(macAddress ? { mac: macAddress } : {}) };
+    ctx.host.link.add({ kind: "veth", name: hostName, mtu, up: true, master: bridgeName, peer });
+    const iface: Interface = {
+      srcName,
+      dstName,
+      macAddress,
+      address,
+      addressIPv6,
+      gateway: v4?.gateway ?? "",
+      gatewayIPv6: v6?.gateway ?? "",
+      mtu,
+    };
+    const ep: EndpointRecord = { interfaces: [iface], hostLinks: [hostName] };
+    if (target) ep.namespace = target.netns.path;
+    return ep;
+  },
+
+  unlink(ctx: DriverContext, _record: NetworkRecord, endpoint: EndpointRecord): void {
+    // When the container's namespace is gone, the kernel is already tearing its veth pairs
+    // down in one batch: deleting them one by one would only wait ~20 ms each.
+    if (endpoint.namespace !== undefined && !existsSync(endpoint.namespace)) return;
+    for (const name of endpoint.hostLinks) {
+      try {
+        ctx.host.link.del(name);
+      } catch (e) {
+        if (!(e instanceof NetlinkError && e.code === "ENODEV")) throw e;
+      }
+    }
+  },
+};

@@ -1,0 +1,316 @@
+/**
+ * libnetwork's `Namespace`: a network namespace mounted at a path, into which a network's
+ * interfaces are added and configured.
+ *
+ * @module
+ */
+import { freeName } from "../drivers/bridge.ts";
+import { NetlinkError } from "../netlink/errors.ts";
+import { checkCidr, checkIfName, checkIP, checkMac, checkMtu } from "../net/validate.ts";
+import { NetNs } from "../netns/netns.ts";
+import { Rtnl } from "../rtnl/handle.ts";
+import { hostNetns, hostRtnl } from "./host.ts";
+import type { Interface } from "./interface.ts";
+import { createdIn, noteNamespace } from "./internal.ts";
+
+function checkInterface(iface: Interface): void {
+  if (!iface || typeof iface !== "object") {
+    throw new TypeError(`Invalid interface ${JSON.stringify(iface)}`);
+  }
+  checkIfName(iface.dstName, "dstName");
+  if (iface.srcName) checkIfName(iface.srcName, "srcName");
+  if (iface.macAddress) checkMac(iface.macAddress);
+  if (iface.address && checkCidr(iface.address).family !== 4) {
+    throw new TypeError(`Interface address "${iface.address}" must be IPv4`);
+  }
+  if (iface.addressIPv6 && checkCidr(iface.addressIPv6).family !== 6) {
+    throw new TypeError(`Interface addressIPv6 "${iface.addressIPv6}" must be IPv6`);
+  }
+  if (iface.gateway && checkIP(iface.gateway) !== 4) {
+    throw new TypeError(`Interface gateway "${iface.gateway}" must be IPv4`);
+  }
+  if (iface.gatewayIPv6 && checkIP(iface.gatewayIPv6) !== 6) {
+    throw new TypeError(`Interface gatewayIPv6 "${iface.gatewayIPv6}" must be IPv6`);
+  }
+  if (iface.mtu) checkMtu(iface.mtu);
+}
+
+function prefixOf(name: string): string {
+  return name.replace(/\d+$/, "");
+}
+
+/**
+ * A network namespace mounted at a path, as libnetwork's `Namespace`. Create one with
+ * {@linkcode newNetworkNamespace}, or open an existing one with {@linkcode openNetworkNamespace}.
+ *
+ * @example
+ * ```ts ignore
+ * const ns = await newNetworkNamespace("/run/netns/c1");
+ * for (const iface of await network.link("c1")) await ns.addInterface(iface);
+ * ns.interfaces; // what was added
+ * await ns.delete();
+ * ```
+ */
+export class Namespace implements AsyncDisposable {
+  /** Where the namespace is mounted. */
+  readonly path: string;
+  #netns: NetNs;
+  #rtnl?: Rtnl;
+  #interfaces: Interface[];
+  #owned: boolean;
+
+  private constructor(netns: NetNs, interfaces: Interface[], owned: boolean) {
+    this.path = netns.path;
+    this.#netns = netns;
+    this.#interfaces = interfaces;
+    this.#owned = owned;
+  }
+
+  /**
+   * Wraps an open namespace; used by {@linkcode newNetworkNamespace} and
+   * {@linkcode openNetworkNamespace}.
+   *
+   * @param netns The open namespace.
+   * @param owned Whether disposing of the object deletes the namespace.
+   * @param readExisting Read the interfaces already there from the kernel.
+   * @returns The namespace object.
+   */
+  static fromNetNs(netns: NetNs, owned: boolean, readExisting = false): Namespace {
+    const ns = new Namespace(netns, [], owned);
+    if (readExisting) {
+      try {
+        ns.#interfaces = readInterfaces(ns.rtnl());
+      } catch (e) {
+        ns.close();
+        throw e;
+      }
+    }
+    return ns;
+  }
+
+  /** The interfaces added so far (copies), with the names they have inside. */
+  get interfaces(): Interface[] {
+    return this.#interfaces.map((i) => ({ ...i }));
+  }
+
+  /** The open namespace (its fd), for lower-level work. */
+  get netns(): NetNs {
+    return this.#netns;
+  }
+
+  /**
+   * A route-netlink handle inside the namespace, opened on first use and closed by
+   * {@linkcode Namespace.delete} / {@linkcode Namespace.close}.
+   *
+   * @example
+   * ```ts ignore
+   * ns.rtnl().addr.list({ family: 4 });
+   * ```
+   * @returns The handle.
+   */
+  rtnl(): Rtnl {
+    if (this.#netns.fd < 0) throw new Error(`Namespace ${JSON.stringify(this.path)} is closed`);
+    return this.#rtnl ??= Rtnl.open({ netns: this.#netns });
+  }
+
+  /**
+   * Moves the interface's `srcName` from the host into the namespace, renames it `dstName`
+   * (or the next free `ethN` when that name is taken), and configures it: MAC, MTU, IPv4 and
+   * IPv6 addresses, up, `lo` up, and default routes via the gateways (unless the namespace
+   * already has a default route of that family). An interface created directly in this
+   * namespace (`network.link(name, { namespace })`) is only configured. On failure everything
+   * this call did is undone, and the interface is back where it was.
+   *
+   * @example
+   * ```ts ignore
+   * const added = await ns.addInterface(iface);
+   * added.dstName; // "eth0"
+   * ```
+   * @param iface An interface from `network.link()`.
+   * @returns The interface as added (with its final `dstName`).
+   */
+  addInterface(iface: Interface): Promise<Interface> {
+    try {
+      return Promise.resolve(this.#add(iface));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #add(iface: Interface): Interface {
+    checkInterface(iface);
+    const inside = this.rtnl();
+    const host = hostRtnl();
+    let direct = createdIn.get(iface) === this.path;
+    if (!direct) {
+      const onHost = iface.srcName ? host.link.find(iface.srcName) : undefined;
+      if (!onHost) {
+        const there = inside.link.find(iface.dstName);
+        const added = this.#interfaces.some((i) => i.dstName === iface.dstName);
+        if (there && !added && (!iface.macAddress || there.mac === iface.macAddress)) direct = true;
+        else {
+          throw new Error(
+            `Interface "${iface.srcName}" is not on the host, nor waiting as "${iface.dstName}" in ${
+              JSON.stringify(this.path)
+            }`,
+          );
+        }
+      }
+    }
+    const undo: (() => void)[] = [];
+    let name = direct ? iface.dstName : iface.srcName;
+    try {
+      if (!direct) {
+        const taken = new Set(this.#interfaces.map((i) => i.dstName));
+        const inUse = (n: string) => taken.has(n) || inside.link.find(n) !== undefined;
+        const dst = inUse(iface.dstName) ? freeName(prefixOf(iface.dstName), inUse) : iface.dstName;
+        host.link.set(iface.srcName, { netns: this.#netns });
+        undo.push(() =>
+          inside.link.set(name, { up: false, name: iface.srcName, netns: hostNetns() })
+        );
+        inside.link.set(iface.srcName, {
+          name: dst,
+          ...(iface.macAddress ? { mac: iface.macAddress } : {}),
+          ...(iface.mtu ? { mtu: iface.mtu } : {}),
+        });
+        name = dst;
+      }
+      const index = inside.link.index(name);
+      if (iface.address) {
+        inside.addr.add(index, iface.address);
+        undo.push(() => inside.addr.del(index, iface.address));
+      }
+      if (iface.addressIPv6) {
+        inside.addr.add(index, iface.addressIPv6, { nodad: true });
+        undo.push(() => inside.addr.del(index, iface.addressIPv6));
+      }
+      inside.link.set(index, { up: true });
+      undo.push(() => inside.link.set(index, { up: false }));
+      inside.link.set("lo", { up: true });
+      for (const gateway of [iface.gateway, iface.gatewayIPv6]) {
+        if (!gateway) continue;
+        try {
+          inside.route.add({ gateway, dev: index });
+          undo.push(() => inside.route.del({ gateway, dev: index }));
+        } catch (e) {
+          // Another network already gave this namespace its default route: keep that one.
+          if (!(e instanceof NetlinkError && e.code === "EEXIST")) throw e;
+        }
+      }
+    } catch (e) {
+      for (const step of undo.reverse()) {
+        try {
+          step();
+        } catch { /* undo as much as possible; the first error is what the caller needs */ }
+      }
+      throw e;
+    }
+    const added = { ...iface, dstName: name };
+    this.#interfaces.push(added);
+    noteNamespace.get(iface)?.(this.path);
+    return { ...added };
+  }
+
+  /**
+   * Closes the handle and unmounts and removes the namespace. Its interfaces go with it (the
+   * kernel removes veth pairs in one batch, with no per-link wait). Succeeds when already gone.
+   *
+   * @example
+   * ```ts ignore
+   * await ns.delete();
+   * ```
+   */
+  delete(): Promise<void> {
+    try {
+      this.close();
+      NetNs.remove(this.path, { missingOk: true });
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Closes the netlink handle and the namespace fd; the namespace itself stays. */
+  close(): void {
+    this.#rtnl?.close();
+    this.#rtnl = undefined;
+    this.#netns.close();
+  }
+
+  /** Deletes the namespace if this object created it, else only closes it (for `await using`). */
+  [Symbol.asyncDispose](): Promise<void> {
+    if (this.#owned) return this.delete();
+    this.close();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Creates a network namespace mounted at `path` (a bare name means `/run/netns/NAME`), with
+ * `lo` up. A path that already holds something is refused with `EEXIST` and left alone.
+ * Equivalent to: `ip netns add NAME && ip -n NAME link set lo up`.
+ *
+ * @example
+ * ```ts ignore
+ * await using ns = await newNetworkNamespace("/run/netns/c1");
+ * ```
+ * @param path Where to mount it.
+ * @returns The namespace.
+ */
+export function newNetworkNamespace(path: string): Promise<Namespace> {
+  try {
+    const netns = NetNs.create(path);
+    const ns = Namespace.fromNetNs(netns, true);
+    try {
+      ns.rtnl().link.set("lo", { up: true });
+    } catch (e) {
+      ns.close();
+      NetNs.remove(netns.path, { missingOk: true });
+      throw e;
+    }
+    return Promise.resolve(ns);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * Opens an existing network namespace by path (or `/run/netns` name). Its `interfaces` are read
+ * from the kernel: every link but `lo`, with its first global addresses and default gateways.
+ *
+ * @example
+ * ```ts ignore
+ * const ns = await openNetworkNamespace("/run/netns/c1");
+ * ns.interfaces.map((i) => i.dstName); // ["eth0"]
+ * ```
+ * @param path The namespace's path or name.
+ * @returns The namespace.
+ */
+export function openNetworkNamespace(path: string): Promise<Namespace> {
+  try {
+    return Promise.resolve(Namespace.fromNetNs(NetNs.open(path), false, true));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function readInterfaces(rt: Rtnl): Interface[] {
+  const addrs = rt.addr.list().filter((a) => a.scope === "global");
+  const routes = rt.route.list().filter((r) => r.dst === "default");
+  return rt.link.list().filter((l) => l.name !== "lo").map((l) => {
+    const v4 = addrs.find((a) => a.index === l.index && a.family === 4);
+    const v6 = addrs.find((a) => a.index === l.index && a.family === 6);
+    const gw4 = routes.find((r) => r.family === 4 && r.oif === l.index);
+    const gw6 = routes.find((r) => r.family === 6 && r.oif === l.index);
+    return {
+      srcName: "",
+      dstName: l.name,
+      macAddress: l.mac ?? "",
+      address: v4?.cidr ?? "",
+      addressIPv6: v6?.cidr ?? "",
+      gateway: gw4?.gateway ?? "",
+      gatewayIPv6: gw6?.gateway ?? "",
+      mtu: l.mtu,
+    };
+  });
+}
