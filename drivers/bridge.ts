@@ -10,6 +10,9 @@
  * - `containerInterfacePrefix`: the container-side name prefix, default `eth` (`eth0`, `eth1`, …)
  * - `pool`: candidate CIDRs for an automatic subnet, default `10.89.0.0/16`; `poolSize`: 24
  *
+ * A bridge that already exists (made by hand, say) is adopted as Docker does: the network uses
+ * it, adds the gateway addresses it lacks, and on delete removes only what it added.
+ *
  * @module
  */
 import { NetlinkError } from "../netlink/errors.ts";
@@ -18,7 +21,13 @@ import { existsSync } from "node:fs";
 import { type Interface, macForIPv4 } from "../network/interface.ts";
 import { allocate, createPool, DEFAULT_POOL, pickSubnet, type Pool } from "../network/ipam.ts";
 import { overlaps, parseCidr } from "../net/ip.ts";
-import type { Driver, DriverContext, EndpointRecord, LinkTarget, NetworkRecord } from "./driver.ts";
+import type {
+  Driver,
+  DriverContext,
+  EndpointOptions,
+  EndpointRecord,
+  NetworkRecord,
+} from "./driver.ts";
 
 /** The bridge driver's normalized configuration, as saved. */
 export interface BridgeConfig {
@@ -28,6 +37,10 @@ export interface BridgeConfig {
   mtu: number;
   /** Container-side names are this prefix plus a number. */
   containerInterfacePrefix: string;
+  /** The bridge existed before the network: it is used as it is, and left in place on delete. */
+  adopted: boolean;
+  /** Gateway addresses this network added to an adopted bridge (removed on delete). */
+  addedAddresses: string[];
 }
 
 const KNOWN = [
@@ -173,34 +186,65 @@ export const bridgeDriver: Driver = {
       checkFree(subnetIPv6, "subnetIPv6");
       v6 = createPool(subnetIPv6, gatewayIPv6);
     }
-    if (ctx.host.link.find(bridgeName)) {
-      throw new TypeError(`Bridge name "${bridgeName}" is already used by a link on the host`);
+    for (const other of ctx.otherConfigs) {
+      if (other.bridgeName === bridgeName) {
+        throw new TypeError(`Bridge "${bridgeName}" is already used by another nslink network`);
+      }
     }
-    const cfg: BridgeConfig = { bridgeName, mtu, containerInterfacePrefix: prefix };
+    const existing = ctx.host.link.find(bridgeName);
+    if (existing && existing.kind !== "bridge") {
+      throw new TypeError(
+        `Bridge name "${bridgeName}" is taken by a ${
+          existing.kind ?? "non-bridge"
+        } link on the host`,
+      );
+    }
+    const cfg: BridgeConfig = {
+      bridgeName,
+      mtu,
+      containerInterfacePrefix: prefix,
+      adopted: existing !== undefined,
+      addedAddresses: [],
+    };
     return { config: cfg as unknown as Record<string, unknown>, pools: v6 ? { v4, v6 } : { v4 } };
   },
 
   create(ctx: DriverContext, record: NetworkRecord): void {
-    const { bridgeName, mtu } = config(record);
+    const cfg = config(record);
+    const { bridgeName, mtu } = cfg;
     const rt = ctx.host;
-    rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true });
+    if (cfg.adopted) rt.link.set(bridgeName, { up: true });
+    else rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true });
+    const present = cfg.adopted
+      ? new Set(rt.addr.list({ dev: bridgeName }).map((a) => a.cidr))
+      : new Set();
     try {
       const { v4, v6 } = record.pools;
-      if (v4) rt.addr.add(bridgeName, `${v4.gateway}/${v4.subnet.split("/")[1]}`);
-      if (v6) rt.addr.add(bridgeName, `${v6.gateway}/${v6.subnet.split("/")[1]}`, { nodad: true });
+      for (const [pool, nodad] of [[v4, false], [v6, true]] as const) {
+        if (!pool) continue;
+        const cidr = `${pool.gateway}/${pool.subnet.split("/")[1]}`;
+        if (present.has(cidr)) continue;
+        rt.addr.add(bridgeName, cidr, { nodad });
+        cfg.addedAddresses.push(cidr);
+      }
     } catch (e) {
       try {
-        rt.link.del(bridgeName);
+        if (cfg.adopted) { for (const cidr of cfg.addedAddresses) rt.addr.del(bridgeName, cidr); }
+        else rt.link.del(bridgeName);
       } catch { /* report the first error */ }
       throw e;
     }
   },
 
   destroy(ctx: DriverContext, record: NetworkRecord): void {
+    const cfg = config(record);
     try {
-      ctx.host.link.del(config(record).bridgeName);
+      if (!cfg.adopted) ctx.host.link.del(cfg.bridgeName);
+      else for (const cidr of cfg.addedAddresses) ctx.host.addr.del(cfg.bridgeName, cidr);
     } catch (e) {
-      if (!(e instanceof NetlinkError && e.code === "ENODEV")) throw e;
+      if (!(e instanceof NetlinkError && (e.code === "ENODEV" || e.code === "EADDRNOTAVAIL"))) {
+        throw e;
+      }
     }
   },
 
@@ -208,12 +252,19 @@ export const bridgeDriver: Driver = {
     ctx: DriverContext,
     record: NetworkRecord,
     endpoint: string,
-    target?: LinkTarget,
+    options: EndpointOptions,
   ): EndpointRecord {
     const { bridgeName, mtu, containerInterfacePrefix } = config(record);
     const { v4, v6 } = record.pools;
-    const address = v4 ? allocate(v4, endpoint) : "";
-    const addressIPv6 = v6 ? allocate(v6, endpoint) : "";
+    const target = options.target;
+    if (options.address !== undefined && !v4) {
+      throw new TypeError(`Network has no IPv4 subnet for "${options.address}"`);
+    }
+    if (options.addressIPv6 !== undefined && !v6) {
+      throw new TypeError(`Network has no IPv6 subnet for "${options.addressIPv6}"`);
+    }
+    const address = v4 ? allocate(v4, endpoint, options.address) : "";
+    const addressIPv6 = v6 ? allocate(v6, endpoint, options.addressIPv6) : "";
     const hash = shortHash(`${record.id}/${endpoint}`);
     const hostName = `nslh${hash}`;
     const srcName = `nslc${hash}`;

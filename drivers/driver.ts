@@ -56,6 +56,18 @@ export interface DriverContext {
   host: Rtnl;
   /** Subnets already used by other nslink networks. */
   takenSubnets: string[];
+  /** Other nslink networks' saved configurations (to refuse a bridge already in use). */
+  otherConfigs: Record<string, unknown>[];
+}
+
+/** Per-container choices passed to {@linkcode Driver.link}. */
+export interface EndpointOptions {
+  /** Create the container end directly in this namespace (the fast path). */
+  target?: LinkTarget;
+  /** A static IPv4 address (no prefix) instead of the next free one. */
+  address?: string;
+  /** A static IPv6 address (no prefix) instead of the next free one. */
+  addressIPv6?: string;
 }
 
 /** A network driver. */
@@ -84,7 +96,7 @@ export interface Driver {
     ctx: DriverContext,
     record: NetworkRecord,
     endpoint: string,
-    target?: LinkTarget,
+    options: EndpointOptions,
   ): EndpointRecord;
   /** Removes an endpoint's host-side objects; succeeds when they are already gone. */
   unlink(ctx: DriverContext, record: NetworkRecord, endpoint: EndpointRecord): void;

@@ -27,6 +27,8 @@ export class SyscallError extends Error {
   readonly code: string;
 
   /**
+   * Makes the error; the message is built from the parts.
+   *
    * @param call The C function that failed.
    * @param object What it acted on (already quoted where it is a name or path).
    * @param errno The errno read right after the call.
@@ -55,6 +57,8 @@ export class SyscallError extends Error {
  */
 export class FfiUnavailableError extends Error {
   /**
+   * Makes the error.
+   *
    * @param message What is missing and how to fix it.
    * @param options Standard error options (`cause` keeps the runtime's original error).
    */

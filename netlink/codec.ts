@@ -139,7 +139,8 @@ export function pad(n: number): PadField {
   return { pad: true, size: n, read: () => undefined, write: () => {} };
 }
 
-type StructValue<D> = {
+/** The value type of a struct declared with fields `D` (padding left out). */
+export type StructValue<D> = {
   [K in keyof D as D[K] extends PadField ? never : K]: D[K] extends Field<infer T> ? T : never;
 };
 
@@ -366,10 +367,19 @@ export function attr<T, I = T>(
   return { id, codec, flags };
 }
 
-type ChoiceValue<C> = {
+/** Any attribute declaration (each declaration's own codec types its value). */
+// deno-lint-ignore no-explicit-any -- the declarations carry the real types
+export type AnyDef = AttrDef<any, any>;
+/** Any payload codec. */
+// deno-lint-ignore no-explicit-any -- the declarations carry the real types
+export type AnyCodec = AttrCodec<any, any>;
+
+/** The decoded values of a {@linkcode byKind} selector's choices. */
+export type ChoiceValue<C> = {
   [K in keyof C]: C[K] extends AttrCodec<infer T, infer _I> ? T : never;
 }[keyof C];
-type ChoiceInput<C> = {
+/** The encodable values of a {@linkcode byKind} selector's choices. */
+export type ChoiceInput<C> = {
   [K in keyof C]: C[K] extends AttrCodec<infer _T, infer I> ? I : never;
 }[keyof C];
 
@@ -385,20 +395,21 @@ type ChoiceInput<C> = {
  * @param choices The codecs, by the sibling's value.
  * @returns The selector.
  */
-export function byKind<C extends Record<string, AttrCodec<any, any>>>(
+export function byKind<C extends Record<string, AnyCodec>>(
   selectBy: string,
   choices: C,
 ): KindSelect<ChoiceValue<C> | Uint8Array, ChoiceInput<C> | Uint8Array> {
   return { selectBy, choices: choices as Record<string, AttrCodec<unknown, never>> };
 }
 
-type AttrValues<D> = { [K in keyof D]?: D[K] extends AttrDef<infer T, infer _I> ? T : never };
-type AttrInputs<D> = { [K in keyof D]?: D[K] extends AttrDef<infer _T, infer I> ? I : never };
-
-// deno-lint-ignore no-explicit-any -- each attribute's own codec types its value
-type AnyDef = AttrDef<any, any>;
-// deno-lint-ignore no-explicit-any -- payload codecs are used through the declarations' types
-type AnyCodec = AttrCodec<any, any>;
+/** The decoded value of an attribute set declared with `D`. */
+export type AttrValues<D> = {
+  [K in keyof D]?: D[K] extends AttrDef<infer T, infer _I> ? T : never;
+};
+/** The encodable value of an attribute set declared with `D`. */
+export type AttrInputs<D> = {
+  [K in keyof D]?: D[K] extends AttrDef<infer _T, infer I> ? I : never;
+};
 
 /** A set of attributes (a message's attributes, or a nest). Also usable as a nested payload. */
 export interface AttrSet<T, I = T> extends AttrCodec<T, I> {

@@ -32,6 +32,8 @@ export class NetlinkError extends Error {
   readonly extackOffset?: number;
 
   /**
+   * Makes the error; the message is built from the parts.
+   *
    * @param op The request type's name.
    * @param object What the request was about.
    * @param errno The positive errno from `NLMSG_ERROR`.

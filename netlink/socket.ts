@@ -123,6 +123,8 @@ export function encodeRequest<I>(
 /** Raised when a dump was interrupted (`NLM_F_DUMP_INTR`) more times than allowed. */
 export class DumpInterruptedError extends NetlinkError {
   /**
+   * Makes the error.
+   *
    * @param op The dump's request type.
    * @param object What was dumped.
    */

@@ -58,6 +58,7 @@ export class Namespace implements AsyncDisposable {
   #rtnl?: Rtnl;
   #interfaces: Interface[];
   #owned: boolean;
+  #loUp = false;
 
   private constructor(netns: NetNs, interfaces: Interface[], owned: boolean) {
     this.path = netns.path;
@@ -84,6 +85,26 @@ export class Namespace implements AsyncDisposable {
         ns.close();
         throw e;
       }
+    }
+    return ns;
+  }
+
+  /**
+   * Creates a namespace at `path` with `lo` up; see {@linkcode newNetworkNamespace}.
+   *
+   * @param path Where to mount it (or a `/run/netns` name).
+   * @returns The namespace.
+   */
+  static create(path: string): Namespace {
+    const netns = NetNs.create(path);
+    const ns = new Namespace(netns, [], true);
+    try {
+      ns.rtnl().link.set("lo", { up: true });
+      ns.#loUp = true;
+    } catch (e) {
+      ns.close();
+      NetNs.remove(netns.path, { missingOk: true });
+      throw e;
     }
     return ns;
   }
@@ -186,7 +207,10 @@ export class Namespace implements AsyncDisposable {
       }
       inside.link.set(index, { up: true });
       undo.push(() => inside.link.set(index, { up: false }));
-      inside.link.set("lo", { up: true });
+      if (!this.#loUp) {
+        inside.link.set("lo", { up: true });
+        this.#loUp = true;
+      }
       for (const gateway of [iface.gateway, iface.gatewayIPv6]) {
         if (!gateway) continue;
         try {
@@ -207,7 +231,7 @@ export class Namespace implements AsyncDisposable {
     }
     const added = { ...iface, dstName: name };
     this.#interfaces.push(added);
-    noteNamespace.get(iface)?.(this.path);
+    if (createdIn.get(iface) !== this.path) noteNamespace.get(iface)?.(this.path);
     return { ...added };
   }
 
@@ -259,16 +283,7 @@ export class Namespace implements AsyncDisposable {
  */
 export function newNetworkNamespace(path: string): Promise<Namespace> {
   try {
-    const netns = NetNs.create(path);
-    const ns = Namespace.fromNetNs(netns, true);
-    try {
-      ns.rtnl().link.set("lo", { up: true });
-    } catch (e) {
-      ns.close();
-      NetNs.remove(netns.path, { missingOk: true });
-      throw e;
-    }
-    return Promise.resolve(ns);
+    return Promise.resolve(Namespace.create(path));
   } catch (e) {
     return Promise.reject(e);
   }

@@ -5,13 +5,7 @@
  *
  * @module
  */
-import type {
-  Driver,
-  DriverContext,
-  EndpointRecord,
-  LinkTarget,
-  NetworkRecord,
-} from "../drivers/driver.ts";
+import type { Driver, DriverContext, LinkTarget, NetworkRecord } from "../drivers/driver.ts";
 import { getDriver } from "../drivers/registry.ts";
 import { hostRtnl } from "./host.ts";
 import type { Interface } from "./interface.ts";
@@ -35,6 +29,10 @@ export interface LinkOptions {
    * that `addInterface` only configures it: no move and no rename (the fast path).
    */
   namespace?: Namespace;
+  /** A static IPv4 address (no prefix) instead of the next free one, like `docker run --ip`. */
+  address?: string;
+  /** A static IPv6 address (no prefix), like `docker run --ip6`. */
+  addressIPv6?: string;
 }
 
 const KIND = "networks";
@@ -55,15 +53,16 @@ function randomId(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-function context(store: StateStore, except?: string): DriverContext {
-  const takenSubnets: string[] = [];
-  for (const other of store.list(KIND)) {
-    if (other === except) continue;
-    const r = store.read<NetworkRecord>(KIND, other);
-    if (r?.pools.v4) takenSubnets.push(r.pools.v4.subnet);
-    if (r?.pools.v6) takenSubnets.push(r.pools.v6.subnet);
+function context(store?: StateStore): DriverContext {
+  const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [], otherConfigs: [] };
+  for (const other of store?.list(KIND) ?? []) {
+    const r = store!.read<NetworkRecord>(KIND, other);
+    if (!r) continue;
+    if (r.pools.v4) ctx.takenSubnets.push(r.pools.v4.subnet);
+    if (r.pools.v6) ctx.takenSubnets.push(r.pools.v6.subnet);
+    ctx.otherConfigs.push(r.config);
   }
-  return { host: hostRtnl(), takenSubnets };
+  return ctx;
 }
 
 /**
@@ -197,8 +196,12 @@ export class Network implements AsyncDisposable {
       if (record.endpoints[name]) {
         throw new TypeError(`Endpoint "${name}" is already linked to network "${this.name}"`);
       }
-      const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [] };
-      const ep = this.#driver.link(ctx, record, name, target);
+      const ctx: DriverContext = context();
+      const ep = this.#driver.link(ctx, record, name, {
+        ...(target ? { target } : {}),
+        ...(options.address !== undefined ? { address: options.address } : {}),
+        ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
+      });
       record.endpoints[name] = ep;
       try {
         this.#store.write(KIND, this.name, record);
@@ -247,7 +250,7 @@ export class Network implements AsyncDisposable {
         const record = this.#store.read<NetworkRecord>(KIND, this.name);
         const ep = record?.endpoints[name];
         if (!record || !ep) return;
-        this.#driver.unlink({ host: hostRtnl(), takenSubnets: [] }, record, ep);
+        this.#driver.unlink(context(), record, ep);
         this.#release(record, name);
         this.#store.write(KIND, this.name, record);
         this.#record = record;
@@ -272,7 +275,7 @@ export class Network implements AsyncDisposable {
       this.#store.withLock(() => {
         const record = this.#store.read<NetworkRecord>(KIND, this.name);
         if (!record) return;
-        const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [] };
+        const ctx: DriverContext = context();
         for (const [name, ep] of Object.entries(record.endpoints)) {
           this.#driver.unlink(ctx, record, ep);
           this.#release(record, name);

@@ -77,7 +77,12 @@ export class AddrOps {
   #sock: NetlinkTransport;
   #links: LinkOps;
 
-  /** @param sock The socket. @param links Link operations on the same socket, to resolve names. */
+  /**
+   * Address operations over a socket.
+   *
+   * @param sock The socket (or any transport).
+   * @param links Link operations on the same socket, to resolve names.
+   */
   constructor(sock: NetlinkTransport, links: LinkOps) {
     this.#sock = sock;
     this.#links = links;

@@ -76,7 +76,12 @@ export class RouteOps {
   #sock: NetlinkTransport;
   #links: LinkOps;
 
-  /** @param sock The socket. @param links Link operations on the same socket, to resolve names. */
+  /**
+   * Route operations over a socket.
+   *
+   * @param sock The socket (or any transport).
+   * @param links Link operations on the same socket, to resolve names.
+   */
   constructor(sock: NetlinkTransport, links: LinkOps) {
     this.#sock = sock;
     this.#links = links;

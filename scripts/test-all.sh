@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs everything CI runs: static checks, then unit and privileged tests on Deno and on Bun, then
+# the demo, and checks that the machine's namespace is left exactly as it was.
+# Privileged parts run inside scripts/in-netns.sh (a throw-away network + mount namespace).
+# Usage: bash scripts/test-all.sh   (root for the privileged parts; without root they are skipped)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+export NO_COLOR=1
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+step() { # step NAME CMD...: runs CMD, counts it as one check
+  local name=$1
+  shift
+  echo "== $name: $*"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "!! $name FAILED"; fi
+}
+
+suite() { # suite NAME CMD...: runs a test runner, adds up its own pass/fail counts
+  local name=$1
+  shift
+  echo "== $name: $*"
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local p f
+  # deno: "ok | 12 passed (40 steps) | 0 failed"; bun: " 40 pass" / " 0 fail"
+  p=$(grep -aoE '^(ok|FAILED) \| [0-9]+ passed( \(([0-9]+) steps\))?' "$log" | tail -1 |
+    sed -E 's/.*\| ([0-9]+) passed( \(([0-9]+) steps\))?/\1 \3/' | awk '{print ($2 != "" ? $2 : $1)}')
+  f=$(grep -aoE '\| [0-9]+ failed( \(([0-9]+) steps\))?' "$log" | tail -1 |
+    sed -E 's/\| ([0-9]+) failed( \(([0-9]+) steps\))?/\1 \3/' | awk '{print ($2 != "" ? $2 : $1)}')
+  if [ -z "$p" ]; then
+    p=$(grep -aoE '^ *[0-9]+ pass$' "$log" | tail -1 | tr -dc 0-9)
+    f=$(grep -aoE '^ *[0-9]+ fail$' "$log" | tail -1 | tr -dc 0-9)
+  fi
+  p=${p:-0}
+  f=${f:-0}
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+  echo "-- $name: $p passed, $f failed"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+snapshot() { # the machine's own namespace: named namespaces, links, nsfs mounts
+  { ip netns list 2>/dev/null; ip -o link show 2>/dev/null | awk -F': ' '{print $2}'; grep -c ' nsfs ' /proc/self/mountinfo; } | sort
+}
+before=$(snapshot)
+
+step fmt deno fmt --check
+step lint deno lint
+step check deno check mod.ts tests/ examples/ bench/
+step doc-lint deno doc --lint mod.ts
+step publish-dry-run deno publish --dry-run --allow-dirty --quiet
+
+suite "unit (deno)" deno test -A tests/unit/
+suite "unit (bun)" bun test tests/unit/
+if [ "$(id -u)" = 0 ]; then
+  suite "privileged (deno)" scripts/in-netns.sh deno test -A tests/priv/
+  suite "privileged (bun)" scripts/in-netns.sh bun test tests/priv/
+  step "demo (deno)" scripts/in-netns.sh deno run -A examples/demo.ts
+  step "demo (bun)" scripts/in-netns.sh bun examples/demo.ts
+else
+  echo "== privileged tests skipped: not root"
+fi
+
+after=$(snapshot)
+if [ "$before" = "$after" ]; then
+  step "no leftovers" true
+else
+  echo "Left behind in the machine's namespace:"
+  diff <(echo "$before") <(echo "$after")
+  step "no leftovers" false
+fi
+
+echo
+echo "all: $passed passed, $failed failed"
+[ "$failed" = 0 ]
