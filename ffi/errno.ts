@@ -1,5 +1,6 @@
 // Generated from Linux errno values (glibc strerror texts). Linux x86_64/aarch64 numbering.
-// Generated once with Python's errno.errorcode and os.strerror; 95 is named EOPNOTSUPP as the kernel does.
+// Generated once with Python's errno.errorcode and os.strerror; 35 and 95 use the kernel's names
+// (EDEADLK, EOPNOTSUPP) rather than glibc's aliases.
 
 /** Linux errno names and texts, indexed by errno number. */
 export const ERRNO: Readonly<Record<number, readonly [name: string, text: string]>> = {
@@ -37,7 +38,7 @@ export const ERRNO: Readonly<Record<number, readonly [name: string, text: string
   32: ["EPIPE", "Broken pipe"],
   33: ["EDOM", "Numerical argument out of domain"],
   34: ["ERANGE", "Numerical result out of range"],
-  35: ["EDEADLOCK", "Resource deadlock avoided"],
+  35: ["EDEADLK", "Resource deadlock avoided"],
   36: ["ENAMETOOLONG", "File name too long"],
   37: ["ENOLCK", "No locks available"],
   38: ["ENOSYS", "Function not implemented"],

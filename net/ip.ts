@@ -131,6 +131,10 @@ export function formatIP(bytes: Uint8Array): string {
   if (bytes.length !== 16) {
     throw new RangeError(`An IP address has 4 or 16 bytes, not ${bytes.length}`);
   }
+  // IPv4-mapped (::ffff:a.b.c.d) keeps its dotted tail, as RFC 5952 section 5 recommends.
+  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  }
   const g: number[] = [];
   for (let i = 0; i < 16; i += 2) g.push((bytes[i] << 8) | bytes[i + 1]);
   let bestStart = -1;

@@ -27,7 +27,7 @@ const utf8 = new TextEncoder();
  */
 export function checkIfName(name: string, what = "interface name"): string {
   if (typeof name !== "string") {
-    throw new TypeError(`Invalid ${what} ${String(name)}: expected a string`);
+    throw new TypeError(`Invalid ${what} "${String(name)}": expected a string`);
   }
   const len = utf8.encode(name).length;
   if (len === 0 || len >= IFNAMSIZ) {
@@ -96,7 +96,7 @@ export function checkMac(mac: string): string {
  */
 export function checkCidr(cidr: string): Cidr {
   if (typeof cidr !== "string") {
-    throw new TypeError(`Invalid CIDR ${String(cidr)}: expected a string`);
+    throw new TypeError(`Invalid CIDR "${String(cidr)}": expected a string`);
   }
   return parseCidr(cidr);
 }

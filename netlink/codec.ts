@@ -116,7 +116,10 @@ function fixed<T>(
     read,
     write,
     sizeOf: () => size,
-    encodeTo: (_b, dv, off, v) => write(dv, off, v),
+    encodeTo: (_b, dv, off, v) => {
+      write(dv, off, v);
+      return size;
+    },
     decodeFrom: (_b, dv, off, len) => {
       if (len < size) throw new RangeError(`Attribute too short: ${len} bytes, need ${size}`);
       return read(dv, off);
@@ -191,7 +194,10 @@ export function struct<D extends Record<string, Field<unknown>>>(def: D): Struct
     read,
     write,
     sizeOf: () => size,
-    encodeTo: (_b, dv, off, v) => write(dv, off, v),
+    encodeTo: (_b, dv, off, v) => {
+      write(dv, off, v);
+      return size;
+    },
     decodeFrom: (_b, dv, off, len) => {
       if (len < size) {
         throw new RangeError(`Struct attribute too short: ${len} bytes, need ${size}`);
@@ -211,8 +217,11 @@ export function struct<D extends Record<string, Field<unknown>>>(def: D): Struct
 export interface AttrCodec<T, I = T> {
   /** Payload length in bytes, unpadded. */
   sizeOf(v: I): number;
-  /** Writes the payload at `off` (the buffer is zeroed, and large enough). */
-  encodeTo(buf: Uint8Array, dv: DataView, off: number, v: I): void;
+  /**
+   * Writes the payload at `off` (the buffer is zeroed, and large enough) and returns its
+   * length, unpadded: the same as `sizeOf(v)`.
+   */
+  encodeTo(buf: Uint8Array, dv: DataView, off: number, v: I): number;
   /** Reads a payload of `len` bytes at `off`. */
   decodeFrom(buf: Uint8Array, dv: DataView, off: number, len: number): T;
 }
@@ -227,11 +236,24 @@ function utf8Length(s: string): number {
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
     else if (c >= 0xd800 && c < 0xdc00) {
-      n += 4;
-      i++;
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next < 0xe000) {
+        n += 4; // a surrogate pair: one 4-byte character
+        i++;
+      } else n += 3; // a lone surrogate: TextEncoder writes U+FFFD
     } else n += 3;
   }
   return n;
+}
+
+/** Writes a string's UTF-8 bytes at `off` (ASCII without a `TextEncoder` call); returns the count. */
+function writeString(b: Uint8Array, off: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return utf8.encodeInto(s, b.subarray(off)).written;
+    b[off + i] = c;
+  }
+  return s.length;
 }
 
 function readString(buf: Uint8Array, off: number, len: number): string {
@@ -251,28 +273,31 @@ function readString(buf: Uint8Array, off: number, len: number): string {
 /** A NUL-terminated string (`NLA_NUL_STRING`, e.g. `IFLA_IFNAME`). Decoding stops at the first NUL. */
 export const cstring: AttrCodec<string> = {
   sizeOf: (v) => utf8Length(v) + 1,
-  encodeTo: (b, _dv, off, v) => void utf8.encodeInto(v, b.subarray(off)),
+  encodeTo: (b, _dv, off, v) => writeString(b, off, v) + 1,
   decodeFrom: (b, _dv, off, len) => readString(b, off, len),
 };
 
 /** A string sent without its NUL (`NLA_STRING` as iproute2 sends `IFLA_INFO_KIND`). Decoding stops at a NUL if any. */
 export const string: AttrCodec<string> = {
   sizeOf: (v) => utf8Length(v),
-  encodeTo: (b, _dv, off, v) => void utf8.encodeInto(v, b.subarray(off)),
+  encodeTo: (b, _dv, off, v) => writeString(b, off, v),
   decodeFrom: (b, _dv, off, len) => readString(b, off, len),
 };
 
 /** A zero-length flag attribute (`NLA_FLAG`): present means `true`. */
 export const flag: AttrCodec<true> = {
   sizeOf: () => 0,
-  encodeTo: () => {},
+  encodeTo: () => 0,
   decodeFrom: () => true,
 };
 
 /** Raw bytes, copied on decode (receive buffers are reused). */
 export const bytes: AttrCodec<Uint8Array> = {
   sizeOf: (v) => v.byteLength,
-  encodeTo: (b, _dv, off, v) => b.set(v, off),
+  encodeTo: (b, _dv, off, v) => {
+    b.set(v, off);
+    return v.byteLength;
+  },
   decodeFrom: (b, _dv, off, len) => b.slice(off, off + len),
 };
 
@@ -415,6 +440,10 @@ export type AttrInputs<D> = {
 export interface AttrSet<T, I = T> extends AttrCodec<T, I> {
   /** The declarations by key. */
   readonly defs: Readonly<Record<string, AnyDef>>;
+  /** Payload size; keys in `skip` are passed over. */
+  sizeOf(v: I, skip?: ReadonlySet<string>): number;
+  /** Writes the attributes; keys in `skip` are passed over. Returns the bytes written. */
+  encodeTo(buf: Uint8Array, dv: DataView, off: number, v: I, skip?: ReadonlySet<string>): number;
 }
 
 /**
@@ -453,30 +482,39 @@ export function attrs<D extends Record<string, AnyDef>>(
     }
     return def;
   };
-  const sizeOf = (value: AttrInputs<D>) => {
+  // `skip`: keys to pass over (a message's header fields, which share the value object).
+  const sizeOf = (value: AttrInputs<D>, skip?: ReadonlySet<string>) => {
     const v = value as Record<string, unknown>;
     let n = 0;
     for (const key in v) {
       const x = v[key];
-      if (x === undefined) continue;
+      if (x === undefined || skip?.has(key)) continue;
       const def = checkKey(key, defs[key]);
       n += align4(NLA_HDRLEN + codecOf(def, v).sizeOf(x));
     }
     return n;
   };
-  const encodeTo = (b: Uint8Array, dv: DataView, off: number, value: AttrInputs<D>) => {
+  // One pass: each payload is written first and its length back-filled into its header, so a
+  // nest's size is never computed twice.
+  const encodeTo = (
+    b: Uint8Array,
+    dv: DataView,
+    off: number,
+    value: AttrInputs<D>,
+    skip?: ReadonlySet<string>,
+  ) => {
     const v = value as Record<string, unknown>;
+    const start = off;
     for (const key in v) {
       const x = v[key];
-      if (x === undefined) continue;
-      const def = defs[key];
-      const codec = codecOf(def, v);
-      const len = NLA_HDRLEN + codec.sizeOf(x);
+      if (x === undefined || skip?.has(key)) continue;
+      const def = checkKey(key, defs[key]);
+      const len = NLA_HDRLEN + codecOf(def, v).encodeTo(b, dv, off + NLA_HDRLEN, x);
       dv.setUint16(off, len, true);
       dv.setUint16(off + 2, def.id | def.flags, true);
-      codec.encodeTo(b, dv, off + NLA_HDRLEN, x);
       off += align4(len);
     }
+    return off - start;
   };
   const decodeFrom = (b: Uint8Array, dv: DataView, off: number, len: number) => {
     const out: Record<string, unknown> = {};
@@ -562,19 +600,14 @@ export function message<H, A, AI>(
     }
   }
   const headerNames = new Set(header.names);
-  const splitAttrs = (v: Partial<H> & AI) => {
-    const a: Record<string, unknown> = {};
-    const rec = v as Record<string, unknown>;
-    for (const key in rec) if (!headerNames.has(key)) a[key] = rec[key];
-    return a as AI;
-  };
   return {
     header,
     attrs: attributes,
-    sizeOf: (v) => header.size + attributes.sizeOf(splitAttrs(v)),
+    sizeOf: (v) => header.size + attributes.sizeOf(v as unknown as AI, headerNames),
     encodeTo: (b, dv, off, v) => {
       header.write(dv, off, v);
-      attributes.encodeTo(b, dv, off + header.size, splitAttrs(v));
+      return header.size +
+        attributes.encodeTo(b, dv, off + header.size, v as unknown as AI, headerNames);
     },
     decodeFrom: (b, dv, off, len) => {
       if (len < header.size) {
@@ -609,7 +642,8 @@ export function encode<I>(
 ): Uint8Array<ArrayBuffer> {
   const size = codec.sizeOf(value);
   const buf = new Uint8Array(align4(headroom + size));
-  codec.encodeTo(buf, new DataView(buf.buffer), headroom, value);
+  const written = codec.encodeTo(buf, new DataView(buf.buffer), headroom, value);
+  if (written !== size) throw new Error(`Codec wrote ${written} bytes, declared ${size}`);
   return buf;
 }
 

@@ -111,7 +111,10 @@ export function encodeRequest<I>(
   const size = HDR + codec.sizeOf(body);
   const buf = new Uint8Array((size + 3) & ~3);
   const dv = new DataView(buf.buffer);
-  codec.encodeTo(buf, dv, HDR, body);
+  const written = codec.encodeTo(buf, dv, HDR, body);
+  if (written !== size - HDR) {
+    throw new Error(`Codec wrote ${written} bytes, declared ${size - HDR}`);
+  }
   dv.setUint32(0, buf.byteLength, true);
   dv.setUint16(4, type, true);
   dv.setUint16(6, flags, true);

@@ -21,7 +21,7 @@ import {
 } from "../netlink/constants.ts";
 import type { NetlinkTransport } from "../netlink/socket.ts";
 import { formatAddress, lastOf, networkOf } from "../net/ip.ts";
-import { checkCidr, checkIfName } from "../net/validate.ts";
+import { checkCidr, checkIfName, checkIP } from "../net/validate.ts";
 import { describeLink, type LinkOps, type LinkRef } from "./link.ts";
 import { AddrMessage, type AddrMessageInput } from "./messages/address.ts";
 
@@ -61,6 +61,17 @@ export interface AddrOptions {
   scope?: "global" | "link" | "host";
   /** Replace an existing address instead of failing with `EEXIST`. */
   replace?: boolean;
+}
+
+/** An IPv4 address label: 1 to 15 bytes, no whitespace or "/"; `eth0:1` alias form allowed. */
+function checkLabel(label: string): void {
+  if (typeof label !== "string" || label.length === 0 || /[/\s]/.test(label)) {
+    throw new TypeError(`Invalid address label "${String(label)}": no "/" or whitespace`);
+  }
+  const len = new TextEncoder().encode(label).length;
+  if (len > 15) {
+    throw new RangeError(`Invalid address label "${label}": must be 1 to 15 bytes, is ${len}`);
+  }
 }
 
 const SCOPES = { global: RT_SCOPE_UNIVERSE, link: RT_SCOPE_LINK, host: RT_SCOPE_HOST } as const;
@@ -167,7 +178,12 @@ export class AddrOps {
   #body(dev: LinkRef, cidr: string, options: AddrOptions): AddrMessageInput {
     const c = checkCidr(cidr);
     if (typeof dev === "string") checkIfName(dev);
-    if (options.label !== undefined) checkIfName(options.label, "address label");
+    if (options.label !== undefined) checkLabel(options.label);
+    if (
+      typeof options.broadcast === "string" && (c.family !== 4 || checkIP(options.broadcast) !== 4)
+    ) {
+      throw new TypeError(`Invalid broadcast "${options.broadcast}" for "${cidr}": IPv4 only`);
+    }
     if (options.scope !== undefined && !(options.scope in SCOPES)) {
       throw new TypeError(`Invalid scope "${options.scope}": global, link or host`);
     }
@@ -178,7 +194,8 @@ export class AddrOps {
     const body: AddrMessageInput = {
       family: c.family === 4 ? AF_INET : AF_INET6,
       prefixLength: c.prefixLength,
-      flags: flags & 0xff,
+      // iproute2: flags that fit go in the header, larger ones in IFA_FLAGS alone.
+      flags: flags <= 0xff ? flags : 0,
       scope: SCOPES[options.scope ?? "global"],
       index: this.#links.index(dev),
     };
@@ -191,7 +208,7 @@ export class AddrOps {
         : options.broadcast;
     }
     if (options.label !== undefined) body.label = options.label;
-    if (flags) body.addrFlags = flags;
+    if (flags > 0xff) body.addrFlags = flags;
     return body;
   }
 }

@@ -6,6 +6,7 @@
  */
 import { decode } from "../netlink/codec.ts";
 import {
+  AF_PACKET,
   IF_OPER_DORMANT,
   IF_OPER_DOWN,
   IF_OPER_LOWERLAYERDOWN,
@@ -168,7 +169,7 @@ const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 const EXT_MASK = RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS;
 
 function fdOf(ns: NetnsFd | number): number {
-  return typeof ns === "number" ? ns : ns.fd;
+  return checkInt(typeof ns === "number" ? ns : ns?.fd, 0, 0x7fffffff, "netns fd");
 }
 
 /**
@@ -249,7 +250,10 @@ export class LinkOps {
    * @returns The links, in index order.
    */
   list(): Link[] {
-    const replies = this.#sock.dump(RTM_GETLINK, LinkMessage, { extMask: RTEXT_FILTER_VF }, {
+    const replies = this.#sock.dump(RTM_GETLINK, LinkMessage, {
+      family: AF_PACKET,
+      extMask: EXT_MASK,
+    }, {
       object: "links",
     });
     const out: Link[] = [];
@@ -313,7 +317,7 @@ export class LinkOps {
    * @returns The index.
    */
   index(ref: LinkRef): number {
-    if (typeof ref === "number") return ref;
+    if (typeof ref === "number") return checkInt(ref, 1, 0x7fffffff, "interface index");
     const replies = this.#sock.request(
       RTM_GETLINK,
       0,
@@ -370,28 +374,36 @@ export class LinkOps {
    * @param changes What to change.
    */
   set(ref: LinkRef, changes: LinkChanges): void {
+    // Check everything before the first lookup reaches the kernel.
+    const named = refFields(ref);
     const newName = changes.name === undefined
       ? undefined
       : checkIfName(changes.name, "new interface name");
-    if (changes.mtu !== undefined) checkMtu(changes.mtu);
-    if (changes.mac !== undefined) checkMac(changes.mac);
+    const mtu = changes.mtu === undefined ? undefined : checkMtu(changes.mtu);
+    const mac = changes.mac === undefined ? undefined : checkMac(changes.mac);
+    const txqlen = changes.txqlen === undefined
+      ? undefined
+      : checkInt(changes.txqlen, 0, 0xffffffff, "txqlen");
+    if (typeof changes.master === "string") checkIfName(changes.master, "master name");
+    else if (typeof changes.master === "number") {
+      checkInt(changes.master, 1, 0x7fffffff, "master index");
+    }
+    const netnsFd = changes.netns === undefined ? undefined : fdOf(changes.netns);
     // A new name travels in IFLA_IFNAME, so the link itself must then be named by index.
-    const body: LinkMessageInput = newName === undefined
-      ? refFields(ref)
-      : { index: this.index(ref), ifname: newName };
-    if (changes.mtu !== undefined) body.mtu = checkMtu(changes.mtu);
-    if (changes.mac !== undefined) body.address = checkMac(changes.mac);
-    if (changes.txqlen !== undefined) {
-      body.txqlen = checkInt(changes.txqlen, 0, 0xffffffff, "txqlen");
-    }
-    if (changes.master !== undefined) {
-      body.master = changes.master === null ? 0 : this.#masterIndex(changes.master);
-    }
-    if (changes.netns !== undefined) body.netnsFd = fdOf(changes.netns);
+    const body: LinkMessageInput = newName === undefined ? named : { index: this.index(ref) };
     if (changes.up !== undefined) {
       body.flags = changes.up ? IFF_UP : 0;
       body.change = IFF_UP;
     }
+    // iproute2's order: IFLA_MTU, IFLA_ADDRESS, …, IFLA_IFNAME (new name) last.
+    if (mtu !== undefined) body.mtu = mtu;
+    if (mac !== undefined) body.address = mac;
+    if (txqlen !== undefined) body.txqlen = txqlen;
+    if (changes.master !== undefined) {
+      body.master = changes.master === null ? 0 : this.#masterIndex(changes.master);
+    }
+    if (netnsFd !== undefined) body.netnsFd = netnsFd;
+    if (newName !== undefined) body.ifname = newName;
     this.#sock.request(RTM_NEWLINK, 0, LinkMessage, body, { object: describeLink(ref) });
   }
 
@@ -419,6 +431,7 @@ export class LinkOps {
           throw new TypeError(`Veth "${spec.name}" needs a peer: { name }`);
         }
         checkIfName(p.name, "peer name");
+        if (p.netns !== undefined) fdOf(p.netns);
         if (p.mtu !== undefined) checkMtu(p.mtu);
         if (p.mac !== undefined) checkMac(p.mac);
         break;
@@ -465,8 +478,8 @@ export class LinkOps {
         const peer: LinkMessageInput = {};
         if (p.mtu !== undefined) peer.mtu = p.mtu;
         if (p.mac !== undefined) peer.address = checkMac(p.mac);
-        peer.ifname = p.name;
         if (p.netns !== undefined) peer.netnsFd = fdOf(p.netns);
+        peer.ifname = p.name; // iproute2 puts the name last
         body.ifname = spec.name;
         body.linkinfo = { kind: "veth", data: { peer } };
         break;

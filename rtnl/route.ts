@@ -21,6 +21,7 @@ import {
   RTN_UNICAST,
   RTPROT_BOOT,
 } from "../netlink/constants.ts";
+import { NetlinkError } from "../netlink/errors.ts";
 import type { NetlinkTransport } from "../netlink/socket.ts";
 import { formatCidr, networkOf } from "../net/ip.ts";
 import { checkCidr, checkInt, checkIP } from "../net/validate.ts";
@@ -140,7 +141,17 @@ export class RouteOps {
     for (const family of families) {
       const req: RouteMessageInput = { family };
       if (table) req.tableId = table;
-      for (const r of this.#sock.dump(RTM_GETROUTE, RouteMessage, req, { object: "routes" })) {
+      let replies;
+      try {
+        replies = this.#sock.dump(RTM_GETROUTE, RouteMessage, req, {
+          object: `routes table ${table}`,
+        });
+      } catch (e) {
+        // A table can exist for one family only: the other family's dump answers ENOENT.
+        if (table && e instanceof NetlinkError && e.code === "ENOENT") continue;
+        throw e;
+      }
+      for (const r of replies) {
         if (r.type !== RTM_NEWROUTE) continue;
         const m = decode(RouteMessage, r.payload);
         const t = m.tableId ?? m.table;

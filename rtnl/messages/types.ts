@@ -4,16 +4,30 @@
  *
  * @module
  */
-import { type AttrCodec, bytes, mapped } from "../../netlink/codec.ts";
+import type { AttrCodec } from "../../netlink/codec.ts";
 import { formatIP, parseIP } from "../../net/ip.ts";
 import { formatMac, parseMac } from "../../net/mac.ts";
 
 /** An IPv4 or IPv6 address as text (4 or 16 bytes on the wire). */
-export const ip: AttrCodec<string> = mapped(bytes, formatIP, (text: string) => {
-  const b = parseIP(text);
-  if (!b) throw new TypeError(`Invalid IP address "${text}"`);
-  return b;
-});
+export const ip: AttrCodec<string> = {
+  sizeOf: (text) => (text.includes(":") ? 16 : 4),
+  encodeTo: (b, _dv, off, text) => {
+    const a = parseIP(text);
+    if (!a || a.length !== (text.includes(":") ? 16 : 4)) {
+      throw new TypeError(`Invalid IP address "${text}"`);
+    }
+    b.set(a, off);
+    return a.length;
+  },
+  decodeFrom: (b, _dv, off, len) => formatIP(b.subarray(off, off + len)),
+};
 
 /** A link-layer address as `aa:bb:cc:dd:ee:ff` (any length decodes; 6 bytes encode). */
-export const mac: AttrCodec<string> = mapped(bytes, formatMac, parseMac);
+export const mac: AttrCodec<string> = {
+  sizeOf: () => 6,
+  encodeTo: (b, _dv, off, text) => {
+    b.set(parseMac(text), off);
+    return 6;
+  },
+  decodeFrom: (b, _dv, off, len) => formatMac(b.subarray(off, off + len)),
+};
