@@ -83,5 +83,6 @@ exec unshare --net --mount -- bash -c '
   mkdir -p /run/nslbench /run/netns
   touch /run/nslbench/.private
   cd "$1"; shift
-  exec node_modules/.bin/deno run -A bench/main.ts "$@"
+  node_modules/.bin/deno run -A bench/main.ts "$@"
+  if [ -z "${NSLBENCH_NO_EXTRAS:-}" ]; then node_modules/.bin/deno run -A bench/extras.ts; fi
 ' nslbench "$ROOT" "$@"

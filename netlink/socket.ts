@@ -145,6 +145,13 @@ export class DumpInterruptedError extends NetlinkError {
 const MAX_DUMP_RETRIES = 5;
 const HDR = 16;
 
+// One receive buffer for every socket of this module instance (one JS thread): requests are
+// synchronous, so no two sockets ever read at once, and every message kept is copied out.
+// Sharing it keeps per-socket allocations (and the allocator's fragmentation) out of the way of
+// code that opens a handle per namespace.
+let rxBuf = new Uint8Array(64 * 1024);
+let rxView = new DataView(rxBuf.buffer);
+
 /**
  * A netlink socket bound to the namespace it was opened in.
  *
@@ -159,15 +166,11 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
   #fd: number;
   #seq: number;
   #port: number;
-  #buf: Uint8Array<ArrayBuffer>;
-  #dv: DataView;
 
   private constructor(fd: number, port: number) {
     this.#fd = fd;
     this.#port = port;
     this.#seq = (Date.now() & 0x7fffffff) >>> 0;
-    this.#buf = new Uint8Array(64 * 1024);
-    this.#dv = new DataView(this.#buf.buffer);
   }
 
   /**
@@ -304,24 +307,24 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     const seq = this.#seq;
     const out: RawMessage[] & { interrupted?: boolean } = [];
     // An error ACK echoes our request; make sure it fits without a peek.
-    if (this.#buf.byteLength < msg.byteLength + 4096) this.#grow(msg.byteLength + 4096);
+    if (rxBuf.byteLength < msg.byteLength + 4096) this.#grow(msg.byteLength + 4096);
     for (;;) {
       let n: number;
       if (isDump) {
         n = this.#recv(MSG_PEEK | MSG_TRUNC, op);
-        if (n > this.#buf.byteLength) this.#grow(n);
+        if (n > rxBuf.byteLength) this.#grow(n);
       }
       n = this.#recv(MSG_TRUNC, op);
-      if (n > this.#buf.byteLength) {
+      if (n > rxBuf.byteLength) {
         throw new NetlinkError(
           op,
           ctx.object ?? "",
           105,
-          `reply of ${n} bytes truncated to ${this.#buf.byteLength}`,
+          `reply of ${n} bytes truncated to ${rxBuf.byteLength}`,
         );
       }
-      const buf = this.#buf;
-      const dv = this.#dv;
+      const buf = rxBuf;
+      const dv = rxView;
       let off = 0;
       while (off + HDR <= n) {
         const len = dv.getUint32(off, true);
@@ -351,7 +354,7 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
 
   #recv(flags: number, op: string): number {
     for (;;) {
-      const n = recv(this.#fd, this.#buf, flags, op);
+      const n = recv(this.#fd, rxBuf, flags, op);
       if (n >= 0) return n;
       if (n === -4) continue; // EINTR
       throw new SyscallError("recvfrom", op, -n);
@@ -359,10 +362,10 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
   }
 
   #grow(size: number): void {
-    let cap = this.#buf.byteLength;
+    let cap = rxBuf.byteLength;
     while (cap < size) cap *= 2;
-    this.#buf = new Uint8Array(cap);
-    this.#dv = new DataView(this.#buf.buffer);
+    rxBuf = new Uint8Array(cap);
+    rxView = new DataView(rxBuf.buffer);
   }
 
   #error(
@@ -381,10 +384,10 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       // NLMSG_DONE: error code, then TLVs.
       let tlv = off + HDR + 4;
       if (mtype === NLMSG_ERROR) {
-        tlv += (mflags & NLM_F_CAPPED) ? HDR : ((this.#dv.getUint32(off + HDR + 4, true) + 3) & ~3);
+        tlv += (mflags & NLM_F_CAPPED) ? HDR : ((rxView.getUint32(off + HDR + 4, true) + 3) & ~3);
       }
       if (tlv < off + len) {
-        const ack = decode(ExtAck, this.#buf.subarray(tlv, off + len));
+        const ack = decode(ExtAck, rxBuf.subarray(tlv, off + len));
         extack = ack.msg;
         extackOffset = ack.offset;
       }

@@ -88,6 +88,8 @@ export class Network implements AsyncDisposable {
   #store: StateStore;
   #owned: boolean;
   #record: NetworkRecord;
+  /** The state file's stamp when `#record` was read or written; `undefined`: re-read it. */
+  #stamp: string | undefined;
 
   private constructor(record: NetworkRecord, store: StateStore, owned: boolean) {
     this.name = record.name;
@@ -191,29 +193,21 @@ export class Network implements AsyncDisposable {
         nameInUse: (n) => taken.has(n) || rtnl.link.find(n) !== undefined,
       };
     }
-    const ep = this.#store.withLock(() => {
-      const record = this.#read();
-      if (record.endpoints[name]) {
-        throw new TypeError(`Endpoint "${name}" is already linked to network "${this.name}"`);
-      }
-      const ctx: DriverContext = context();
-      const ep = this.#driver.link(ctx, record, name, {
-        ...(target ? { target } : {}),
-        ...(options.address !== undefined ? { address: options.address } : {}),
-        ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
-      });
-      record.endpoints[name] = ep;
-      try {
-        this.#store.write(KIND, this.name, record);
-      } catch (e) {
-        try {
-          this.#driver.unlink(ctx, record, { ...ep, namespace: undefined });
-        } catch { /* report the first error */ }
-        throw e;
-      }
-      this.#record = record;
-      return ep;
-    });
+    const ep = this.#store.withLock(() =>
+      this.#update((record) => {
+        if (record.endpoints[name]) {
+          throw new TypeError(`Endpoint "${name}" is already linked to network "${this.name}"`);
+        }
+        const ctx = context();
+        const ep = this.#driver.link(ctx, record, name, {
+          ...(target ? { target } : {}),
+          ...(options.address !== undefined ? { address: options.address } : {}),
+          ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
+        });
+        record.endpoints[name] = ep;
+        return [ep, () => this.#driver.unlink(ctx, record, { ...ep, namespace: undefined })];
+      })
+    );
     for (const iface of ep.interfaces) {
       if (ns !== undefined) createdIn.set(iface, ns.path);
       noteNamespace.set(iface, (path) => this.#noteNamespace(name, path));
@@ -222,13 +216,49 @@ export class Network implements AsyncDisposable {
   }
 
   #noteNamespace(name: string, path: string): void {
-    this.#store.withLock(() => {
-      const record = this.#store.read<NetworkRecord>(KIND, this.name);
-      const ep = record?.endpoints[name];
-      if (!record || !ep || ep.namespace === path) return;
-      ep.namespace = path;
-      this.#store.write(KIND, this.name, record);
-    });
+    this.#store.withLock(() =>
+      this.#update((record) => {
+        const ep = record.endpoints[name];
+        if (ep) ep.namespace = path;
+        return [undefined];
+      }, true)
+    );
+  }
+
+  /**
+   * Runs `change` on the current record under the lock and saves the result. The parsed record
+   * is kept between calls and re-read only when the state file changed (another process wrote
+   * it): a network with many endpoints is not parsed again for every link. When `change` or the
+   * save fails, the kept copy is dropped, and `undo` (if given) reverts kernel work.
+   */
+  #update<T>(change: (record: NetworkRecord) => [T, (() => void)?], missingOk = false): T {
+    const stamp = this.#store.stamp(KIND, this.name);
+    if (stamp === undefined) {
+      if (missingOk) return undefined as T;
+      throw new Error(
+        `Network "${this.name}" does not exist in ${JSON.stringify(this.#store.dir)}`,
+      );
+    }
+    if (stamp !== this.#stamp) {
+      this.#record = this.#read();
+      this.#stamp = stamp;
+    }
+    let undo: (() => void) | undefined;
+    try {
+      const [result, revert] = change(this.#record);
+      undo = revert;
+      this.#store.write(KIND, this.name, this.#record);
+      this.#stamp = this.#store.stamp(KIND, this.name);
+      return result;
+    } catch (e) {
+      this.#stamp = undefined;
+      if (undo) {
+        try {
+          undo();
+        } catch { /* report the first error */ }
+      }
+      throw e;
+    }
   }
 
   /**
@@ -246,15 +276,16 @@ export class Network implements AsyncDisposable {
   unlink(name: string): Promise<void> {
     try {
       checkName(name, "endpoint name");
-      this.#store.withLock(() => {
-        const record = this.#store.read<NetworkRecord>(KIND, this.name);
-        const ep = record?.endpoints[name];
-        if (!record || !ep) return;
-        this.#driver.unlink(context(), record, ep);
-        this.#release(record, name);
-        this.#store.write(KIND, this.name, record);
-        this.#record = record;
-      });
+      this.#store.withLock(() =>
+        this.#update((record) => {
+          const ep = record.endpoints[name];
+          if (ep) {
+            this.#driver.unlink(context(), record, ep);
+            this.#release(record, name);
+          }
+          return [undefined];
+        }, true)
+      );
       return Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
@@ -282,6 +313,7 @@ export class Network implements AsyncDisposable {
         }
         this.#driver.destroy(ctx, record);
         this.#store.remove(KIND, this.name);
+        this.#stamp = undefined;
       });
       return Promise.resolve();
     } catch (e) {

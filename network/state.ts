@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -225,7 +226,7 @@ export class StateStore {
    */
   write(kind: string, name: string, value: unknown): void {
     const file = this.#file(kind, name);
-    const text = JSON.stringify(value, null, 2);
+    const text = JSON.stringify(value);
     if (text === undefined) {
       throw new TypeError(`State "${kind}/${name}" cannot be stored: the value is not JSON`);
     }
@@ -242,6 +243,31 @@ export class StateStore {
       } catch {
         // Already renamed or never created.
       }
+      throw err;
+    }
+  }
+
+  /**
+   * Identifies the current version of `<dir>/<kind>/<name>.json` (inode, size and modification
+   * time): every {@linkcode StateStore.write} renames a new file into place, so the stamp changes
+   * with each write, by this process or another. Lets a caller keep a parsed copy and re-read
+   * only when the file changed.
+   *
+   * @example
+   * ```ts ignore
+   * import { StateStore } from "./state.ts";
+   * new StateStore().stamp("networks", "web"); // e.g. "1234:512:1764380000000.123"
+   * ```
+   * @param kind The kind of object.
+   * @param name The object's name.
+   * @returns The stamp, or `undefined` when there is no such file.
+   */
+  stamp(kind: string, name: string): string | undefined {
+    try {
+      const st = statSync(this.#file(kind, name));
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
