@@ -123,22 +123,32 @@ export function encodeRequest<I>(
   return buf;
 }
 
-/** Raised when a dump was interrupted (`NLM_F_DUMP_INTR`) more times than allowed. */
+/**
+ * Raised when a dump was interrupted (`NLM_F_DUMP_INTR`: the objects changed while the kernel
+ * listed them) on every try. `messages` holds the last try's replies: complete as a list, but
+ * possibly inconsistent, as iproute2 warns ("Dump was interrupted and may be inconsistent").
+ */
 export class DumpInterruptedError extends NetlinkError {
+  /** The last attempt's replies. */
+  readonly messages: RawMessage[];
+
   /**
    * Makes the error.
    *
    * @param op The dump's request type.
    * @param object What was dumped.
+   * @param messages The last attempt's replies.
+   * @param attempts How many times the dump ran.
    */
-  constructor(op: string, object: string) {
+  constructor(op: string, object: string, messages: RawMessage[] = [], attempts = 0) {
     super(
       op,
       object,
       4,
-      "dump interrupted by concurrent changes (NLM_F_DUMP_INTR), retries exhausted",
+      `dump interrupted by concurrent changes (NLM_F_DUMP_INTR) on all ${attempts} attempts`,
     );
     this.name = "DumpInterruptedError";
+    this.messages = messages;
   }
 }
 
@@ -166,6 +176,7 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
   #fd: number;
   #seq: number;
   #port: number;
+  #restarts = 0;
 
   private constructor(fd: number, port: number) {
     this.#fd = fd;
@@ -209,6 +220,14 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
   /** The port id the kernel assigned (`nl_pid`). */
   get portId(): number {
     return this.#port;
+  }
+
+  /**
+   * How many dumps this socket had to run again because the kernel flagged them
+   * `NLM_F_DUMP_INTR` (the objects changed while they were being listed).
+   */
+  get dumpRestarts(): number {
+    return this.#restarts;
   }
 
   /** The socket's fd; `-1` once closed. */
@@ -269,8 +288,9 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       const msg = encodeRequest(type, NLM_F_REQUEST | NLM_F_DUMP, this.#seq, codec, body);
       const out = this.#exchange(msg, type, ctx, true);
       if (!(out as { interrupted?: boolean }).interrupted) return out;
+      this.#restarts++;
       if (attempt >= MAX_DUMP_RETRIES) {
-        throw new DumpInterruptedError(messageTypeName(type), ctx.object ?? "");
+        throw new DumpInterruptedError(messageTypeName(type), ctx.object ?? "", out, attempt + 1);
       }
     }
   }

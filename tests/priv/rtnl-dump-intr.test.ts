@@ -1,0 +1,116 @@
+/**
+ * Privileged test of interrupted dumps (`NLM_F_DUMP_INTR`): while a 2,000-link dump is being
+ * read, another process adds and deletes a link in the same namespace. The kernel flags such a
+ * dump; the socket runs it again, and reports it (`DumpInterruptedError`, carrying the last
+ * replies) only when every attempt was interrupted.
+ *
+ * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { DumpInterruptedError, NetNs, Rtnl } from "../../mod.ts";
+import { assertNoLeftovers, ip, isRoot, runId, SKIP_ROOT, sleep, withCleanup } from "./_helpers.ts";
+
+const P = runId();
+const PAIRS = 1000;
+
+after(async () => {
+  if (isRoot) await assertNoLeftovers(P);
+});
+
+/** Dumps links for `ms` while `script` churns links in `nsName`; returns what happened. */
+async function dumpWhileChurning(ns: NetNs, nsName: string, script: string, ms: number) {
+  const churn = spawn("ip", ["netns", "exec", nsName, "bash", "-c", script], { stdio: "ignore" });
+  const result = { dumps: 0, complete: 0, restarts: 0, errors: [] as unknown[] };
+  try {
+    using rt = Rtnl.open({ netns: ns });
+    const t0 = performance.now();
+    while (performance.now() - t0 < ms) {
+      try {
+        const names = new Set(rt.link.list().map((l) => l.name));
+        result.dumps++;
+        let all = true;
+        for (let i = 0; i < PAIRS && all; i++) all = names.has(`v${i}`) && names.has(`w${i}`);
+        if (all) result.complete++;
+      } catch (e) {
+        result.errors.push(e);
+      }
+      await sleep(1); // let the event loop run between synchronous dumps
+    }
+    result.restarts = rt.socket.dumpRestarts;
+  } finally {
+    churn.kill("SIGKILL");
+    await new Promise((r) => churn.once("exit", r));
+  }
+  return result;
+}
+
+describe("Rtnl: interrupted dumps", () => {
+  it("a dump interrupted by a concurrent change is run again and comes back complete", {
+    skip: SKIP_ROOT,
+    timeout: 120_000,
+  }, async () => {
+    await withCleanup(async (c) => {
+      const nsName = `${P}intr`;
+      c.netns(nsName);
+      const ns = NetNs.create(nsName);
+      c.close(ns);
+      const lines = Array.from(
+        { length: PAIRS },
+        (_, i) => `link add v${i} type veth peer name w${i}`,
+      );
+      const r = await ip(["-n", nsName, "-batch", "-"], lines.join("\n") + "\n");
+      assert.equal(r.code, 0, r.stderr);
+      // A change every ~0.2 s: some dumps are interrupted, their second run is not.
+      const res = await dumpWhileChurning(
+        ns,
+        nsName,
+        `while true; do ip link add ${P}z0 type veth peer name ${P}z1; sleep 0.2; ip link del ${P}z0; sleep 0.2; done`,
+        4000,
+      );
+      assert.ok(res.dumps > 5, `only ${res.dumps} dumps ran`);
+      assert.ok(
+        res.restarts > 0,
+        `no dump was interrupted in ${res.dumps} dumps; the test proves nothing`,
+      );
+      assert.deepEqual(res.errors, []);
+      assert.equal(res.complete, res.dumps, "every dump lists all 2,000 veth ends");
+    });
+  });
+
+  it("when every attempt is interrupted, DumpInterruptedError reports it with the last replies", {
+    skip: SKIP_ROOT,
+    timeout: 120_000,
+  }, async () => {
+    await withCleanup(async (c) => {
+      const nsName = `${P}intr2`;
+      c.netns(nsName);
+      const ns = NetNs.create(nsName);
+      c.close(ns);
+      const lines = Array.from(
+        { length: PAIRS },
+        (_, i) => `link add v${i} type veth peer name w${i}`,
+      );
+      const r = await ip(["-n", nsName, "-batch", "-"], lines.join("\n") + "\n");
+      assert.equal(r.code, 0, r.stderr);
+      // Constant churn: a dump of 2,000 links rarely gets through.
+      const res = await dumpWhileChurning(
+        ns,
+        nsName,
+        `while true; do ip link add ${P}z0 type veth peer name ${P}z1; ip link del ${P}z0; done`,
+        4000,
+      );
+      assert.ok(res.restarts > 0, "constant churn interrupted no dump");
+      for (const e of res.errors) {
+        assert.ok(e instanceof DumpInterruptedError, String(e));
+        assert.equal(e.code, "EINTR");
+        assert.match(
+          e.message,
+          /^RTM_GETLINK links: EINTR \(Interrupted system call\): dump interrupted/,
+        );
+        assert.ok(e.messages.length > 2 * PAIRS, "the last attempt's replies come with the error");
+      }
+    });
+  });
+});
