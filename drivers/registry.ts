@@ -6,8 +6,7 @@
  */
 import { bridgeDriver } from "./bridge.ts";
 import type { Driver } from "./driver.ts";
-import { hostDriver } from "./host.ts";
-import { nullDriver } from "./null.ts";
+import { hostDriver, nullDriver } from "./none.ts";
 
 const drivers = new Map<string, Driver>();
 

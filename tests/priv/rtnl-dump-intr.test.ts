@@ -10,7 +10,16 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { DumpInterruptedError, NetNs, Rtnl } from "../../mod.ts";
-import { assertNoLeftovers, ip, isRoot, runId, SKIP_ROOT, sleep, withCleanup } from "./_helpers.ts";
+import {
+  assertNoLeftovers,
+  type Cleanup,
+  ip,
+  isRoot,
+  runId,
+  SKIP_ROOT,
+  sleep,
+  withCleanup,
+} from "./_helpers.ts";
 
 const P = runId();
 const PAIRS = 1000;
@@ -18,6 +27,17 @@ const PAIRS = 1000;
 after(async () => {
   if (isRoot) await assertNoLeftovers(P);
 });
+
+/** A namespace holding PAIRS veth pairs v0/w0 … (made with one `ip -batch`), cleaned up by `c`. */
+async function populatedNamespace(c: Cleanup, nsName: string): Promise<[NetNs, string]> {
+  c.netns(nsName);
+  const ns = NetNs.create(nsName);
+  c.close(ns);
+  const lines = Array.from({ length: PAIRS }, (_, i) => `link add v${i} type veth peer name w${i}`);
+  const r = await ip(["-n", nsName, "-batch", "-"], lines.join("\n") + "\n");
+  assert.equal(r.code, 0, r.stderr);
+  return [ns, nsName];
+}
 
 /** Dumps links for `ms` while `script` churns links in `nsName`; returns what happened. */
 async function dumpWhileChurning(ns: NetNs, nsName: string, script: string, ms: number) {
@@ -52,16 +72,7 @@ describe("Rtnl: interrupted dumps", () => {
     timeout: 120_000,
   }, async () => {
     await withCleanup(async (c) => {
-      const nsName = `${P}intr`;
-      c.netns(nsName);
-      const ns = NetNs.create(nsName);
-      c.close(ns);
-      const lines = Array.from(
-        { length: PAIRS },
-        (_, i) => `link add v${i} type veth peer name w${i}`,
-      );
-      const r = await ip(["-n", nsName, "-batch", "-"], lines.join("\n") + "\n");
-      assert.equal(r.code, 0, r.stderr);
+      const [ns, nsName] = await populatedNamespace(c, `${P}intr`);
       // A change every ~0.2 s: some dumps are interrupted, their second run is not.
       const res = await dumpWhileChurning(
         ns,
@@ -84,16 +95,7 @@ describe("Rtnl: interrupted dumps", () => {
     timeout: 120_000,
   }, async () => {
     await withCleanup(async (c) => {
-      const nsName = `${P}intr2`;
-      c.netns(nsName);
-      const ns = NetNs.create(nsName);
-      c.close(ns);
-      const lines = Array.from(
-        { length: PAIRS },
-        (_, i) => `link add v${i} type veth peer name w${i}`,
-      );
-      const r = await ip(["-n", nsName, "-batch", "-"], lines.join("\n") + "\n");
-      assert.equal(r.code, 0, r.stderr);
+      const [ns, nsName] = await populatedNamespace(c, `${P}intr2`);
       // Constant churn: a dump of 2,000 links rarely gets through.
       const res = await dumpWhileChurning(
         ns,
