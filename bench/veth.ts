@@ -22,10 +22,18 @@ const time = (f: () => void) => {
 using rt = Rtnl.open();
 const r: Record<string, number[]> = { nslinkAdd: [], nslinkDel: [], ipAdd: [], ipDel: [] };
 for (let i = 0; i < n; i++) {
-  r.nslinkAdd.push(time(() => rt.link.add({ kind: "veth", name: "nslva", peer: { name: "nslvb" } })));
+  r.nslinkAdd.push(
+    time(() => rt.link.add({ kind: "veth", name: "nslva", peer: { name: "nslvb" } })),
+  );
   r.nslinkDel.push(time(() => rt.link.del("nslva")));
-  r.ipAdd.push(time(() => execFileSync("ip", ["link", "add", "nslva", "type", "veth", "peer", "name", "nslvb"])));
+  r.ipAdd.push(
+    time(() =>
+      execFileSync("ip", ["link", "add", "nslva", "type", "veth", "peer", "name", "nslvb"])
+    ),
+  );
   r.ipDel.push(time(() => execFileSync("ip", ["link", "del", "nslva"])));
 }
-const out = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Math.round(median(v) * 1000) / 1000]));
+const out = Object.fromEntries(
+  Object.entries(r).map(([k, v]) => [k, Math.round(median(v) * 1000) / 1000]),
+);
 console.log(JSON.stringify({ runtime: "Bun" in globalThis ? "bun" : "deno", n, medianMs: out }));

@@ -100,6 +100,26 @@ export function freeName(prefix: string, inUse: (name: string) => boolean): stri
   for (let i = 0;; i++) if (!inUse(`${prefix}${i}`)) return `${prefix}${i}`;
 }
 
+function gone(e: unknown): boolean {
+  return e instanceof NetlinkError && (e.code === "ENODEV" || e.code === "EADDRNOTAVAIL");
+}
+
+/**
+ * Removes what the network made: its bridge, or on an adopted bridge the addresses it added,
+ * each on its own (one already removed by hand must not keep the others). Gone is fine.
+ */
+function removeOwn(ctx: DriverContext, cfg: BridgeConfig): void {
+  const attempt = (f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      if (!gone(e)) throw e;
+    }
+  };
+  if (!cfg.adopted) return attempt(() => ctx.host.link.del(cfg.bridgeName));
+  for (const cidr of cfg.addedAddresses) attempt(() => ctx.host.addr.del(cfg.bridgeName, cidr));
+}
+
 function config(record: NetworkRecord): BridgeConfig {
   return record.config as unknown as BridgeConfig;
 }
@@ -213,12 +233,14 @@ export const bridgeDriver: Driver = {
     const cfg = config(record);
     const { bridgeName, mtu } = cfg;
     const rt = ctx.host;
+    // An adopted bridge goes back to how it was found when this fails.
+    const wasUp = cfg.adopted ? rt.link.get(bridgeName).up : false;
     if (cfg.adopted) rt.link.set(bridgeName, { up: true });
     else rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true });
-    const present = cfg.adopted
-      ? new Set(rt.addr.list({ dev: bridgeName }).map((a) => a.cidr))
-      : new Set();
     try {
+      const present = cfg.adopted
+        ? new Set(rt.addr.list({ dev: bridgeName }).map((a) => a.cidr))
+        : new Set();
       const { v4, v6 } = record.pools;
       for (const [pool, nodad] of [[v4, false], [v6, true]] as const) {
         if (!pool) continue;
@@ -229,23 +251,15 @@ export const bridgeDriver: Driver = {
       }
     } catch (e) {
       try {
-        if (cfg.adopted) { for (const cidr of cfg.addedAddresses) rt.addr.del(bridgeName, cidr); }
-        else rt.link.del(bridgeName);
+        removeOwn(ctx, cfg);
+        if (cfg.adopted && !wasUp) rt.link.set(bridgeName, { up: false });
       } catch { /* report the first error */ }
       throw e;
     }
   },
 
   destroy(ctx: DriverContext, record: NetworkRecord): void {
-    const cfg = config(record);
-    try {
-      if (!cfg.adopted) ctx.host.link.del(cfg.bridgeName);
-      else for (const cidr of cfg.addedAddresses) ctx.host.addr.del(cfg.bridgeName, cidr);
-    } catch (e) {
-      if (!(e instanceof NetlinkError && (e.code === "ENODEV" || e.code === "EADDRNOTAVAIL"))) {
-        throw e;
-      }
-    }
+    removeOwn(ctx, config(record));
   },
 
   link(
@@ -299,7 +313,7 @@ export const bridgeDriver: Driver = {
       try {
         ctx.host.link.del(name);
       } catch (e) {
-        if (!(e instanceof NetlinkError && e.code === "ENODEV")) throw e;
+        if (!gone(e)) throw e;
       }
     }
   },

@@ -166,9 +166,8 @@ export class StateStore {
         mine.depth--;
       }
     }
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = join(this.dir, ".lock");
-    const fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600);
+    const fd = ensureDir(this.dir, () => open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600));
     try {
       flock(fd, LOCK_EX, JSON.stringify(path));
       held.set(key, { depth: 1 });
@@ -230,12 +229,11 @@ export class StateStore {
     if (text === undefined) {
       throw new TypeError(`State "${kind}/${name}" cannot be stored: the value is not JSON`);
     }
-    mkdirSync(join(this.dir, kind), { recursive: true, mode: 0o700 });
     const random = Array.from(crypto.getRandomValues(new Uint8Array(6)))
       .map((b) => b.toString(16).padStart(2, "0")).join("");
     const tmp = `${file}.tmp-${pid()}-${random}`;
     try {
-      writeFileSync(tmp, text + "\n", { mode: 0o600 });
+      ensureDir(join(this.dir, kind), () => writeFileSync(tmp, text + "\n", { mode: 0o600 }));
       renameSync(tmp, file);
     } catch (err) {
       try {
@@ -319,6 +317,28 @@ export class StateStore {
 
   #file(kind: string, name: string): string {
     return join(this.dir, checkName(kind, "kind"), `${checkName(name, "name")}.json`);
+  }
+}
+
+/** Directories this process made or found, so the hot path skips `mkdir -p`. */
+const knownDirs = new Set<string>();
+
+/**
+ * Runs `fn`, which creates something in `dir`; makes `dir` (mode 0700, with parents) first when
+ * this process has not seen it yet, and again if `fn` fails because it has gone since.
+ */
+function ensureDir<T>(dir: string, fn: () => T): T {
+  if (!knownDirs.has(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    knownDirs.add(dir);
+    return fn();
+  }
+  try {
+    return fn();
+  } catch (err) {
+    if (!isNotFound(err)) throw err; // SyscallError and node:fs errors both carry code ENOENT
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return fn();
   }
 }
 

@@ -1,0 +1,272 @@
+/**
+ * Helpers shared by the privileged libnetwork-API tests (`tests/priv/network-*.test.ts`).
+ *
+ * - Every network gets its own temporary state directory ({@linkcode NetFixture.stateDir}),
+ *   removed in the file's `after()`.
+ * - The bridge driver names a container's veth pair `nslh<hash>` (host end) and `nslc<hash>`
+ *   (container end before the move), which do not carry the run prefix. A fixture snapshots
+ *   those names when a test starts, and its cleanup deletes (with iproute2) every such link that
+ *   appeared during the test, so a library bug cannot leave one behind; `assertNoVethLeftovers`
+ *   checks the same at the end of a file.
+ *
+ * Run only through `scripts/in-netns.sh` (see `_helpers.ts`).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Interface, NetworkRecord } from "../../mod.ts";
+import {
+  type Cleanup,
+  exec,
+  ip,
+  ipAddrs,
+  ipJson,
+  type IpLink,
+  ipLinks,
+  ipRoutes,
+  sleep,
+} from "./_helpers.ts";
+
+/** Names of nslink's per-container veth ends: `nslh` / `nslc` and 8 hex digits. */
+export const VETH_RE = /^nsl[hc][0-9a-f]{8}$/;
+
+const stateRoots: string[] = [];
+
+/**
+ * A fresh state directory under the system's temp dir; removed by {@linkcode removeStateDirs}.
+ *
+ * @returns The directory.
+ */
+export function tempStateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "nsl-net-"));
+  stateRoots.push(dir);
+  return dir;
+}
+
+/** Removes every state directory made by {@linkcode tempStateDir}. */
+export function removeStateDirs(): void {
+  for (const dir of stateRoots.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Names of the links in the current namespace.
+ *
+ * @returns The names, sorted.
+ */
+export async function linkNames(): Promise<string[]> {
+  return (await ipJson<IpLink[]>(["link", "show"])).map((l) => l.ifname).sort();
+}
+
+/**
+ * Names of nslink veth ends (`nslh…`/`nslc…`) in the current namespace.
+ *
+ * @returns The names, sorted.
+ */
+export async function vethNames(): Promise<string[]> {
+  return (await linkNames()).filter((n) => VETH_RE.test(n));
+}
+
+/**
+ * Registers, on `c`, the deletion of every nslink veth end that appears from now on (with
+ * iproute2). Register it first, so that it runs last, after the namespaces are gone.
+ *
+ * @param c The test's cleanup registry.
+ */
+export async function cleanupNewVeths(c: Cleanup): Promise<void> {
+  const before = new Set(await vethNames());
+  c.defer("nslink veth ends made by the test", async () => {
+    for (const name of await vethNames()) {
+      if (before.has(name)) continue;
+      const r = await ip(["link", "del", "dev", name]);
+      if (r.code !== 0 && !/Cannot find device|does not exist/.test(r.stderr)) {
+        throw new Error(`ip link del ${name}: ${r.stderr.trim()}`);
+      }
+    }
+  });
+}
+
+/**
+ * Asserts that no nslink veth end is left that was not there when the file started (namespace
+ * teardown is asynchronous, so it retries for up to `timeoutMs`).
+ *
+ * @param before The names present when the file started.
+ * @param timeoutMs How long to wait.
+ */
+export async function assertNoVethLeftovers(
+  before: readonly string[],
+  timeoutMs = 3000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const extra = async () => (await vethNames()).filter((n) => !before.includes(n));
+  let left = await extra();
+  while (left.length && Date.now() < deadline) {
+    await sleep(50);
+    left = await extra();
+  }
+  assert.deepEqual(left, [], "nslink veth ends left behind");
+}
+
+/**
+ * Polls until `fn` returns true, for up to `timeoutMs`.
+ *
+ * @param fn The condition.
+ * @param timeoutMs The limit.
+ * @returns Whether it became true.
+ */
+export async function waitFor(
+  fn: () => Promise<boolean> | boolean,
+  timeoutMs = 2000,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    if (await fn()) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+}
+
+/**
+ * The saved record of a network, read straight from its state file.
+ *
+ * @param stateDir The state directory.
+ * @param name The network name.
+ * @returns The record, or `undefined` when there is no file.
+ */
+export function readRecord(stateDir: string, name: string): NetworkRecord | undefined {
+  const file = stateFile(stateDir, name);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, "utf8")) as NetworkRecord;
+}
+
+/**
+ * The path of a network's state file.
+ *
+ * @param stateDir The state directory.
+ * @param name The network name.
+ * @returns The path.
+ */
+export function stateFile(stateDir: string, name: string): string {
+  return join(stateDir, "networks", `${name}.json`);
+}
+
+/**
+ * The bare namespace name `ip -n` takes for a path under `/run/netns`.
+ *
+ * @param path The namespace path.
+ * @returns The name.
+ */
+export function nsName(path: string): string {
+  assert.ok(path.startsWith("/run/netns/"), `not a /run/netns path: ${path}`);
+  return path.slice("/run/netns/".length);
+}
+
+/**
+ * Pings once from inside a namespace (`nsenter --net=PATH ping -c1 -W2 ADDRESS`).
+ *
+ * @param path The namespace path.
+ * @param address The address (no prefix).
+ * @param wait Seconds to wait for the reply.
+ * @returns The exit code and output.
+ */
+export function ping(
+  path: string,
+  address: string,
+  wait = 2,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return exec(["nsenter", `--net=${path}`, "ping", "-c1", `-W${wait}`, address]);
+}
+
+/**
+ * Asserts that a ping from a namespace to an address gets its answer.
+ *
+ * @param path The namespace path.
+ * @param address The address, with or without prefix.
+ */
+export async function assertPing(path: string, address: string): Promise<void> {
+  const to = address.split("/")[0];
+  const r = await ping(path, to);
+  assert.equal(r.code, 0, `ping ${to} from ${path}: ${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /1 received/);
+}
+
+/**
+ * The address without its prefix.
+ *
+ * @param cidr An address with `/prefix`.
+ * @returns The address.
+ */
+export function bare(cidr: string): string {
+  return cidr.split("/")[0];
+}
+
+/**
+ * Asserts, with `ip -j`, that an interface is configured inside a namespace as `iface` says:
+ * name, MAC, MTU, both addresses (IPv6 not tentative), up, `lo` up, and — when `routes` — the
+ * default routes via the gateways.
+ *
+ * @param path The namespace path (under `/run/netns`).
+ * @param iface The interface as added.
+ * @param routes Whether this interface should carry the default routes.
+ */
+export async function assertConfigured(
+  path: string,
+  iface: Interface,
+  routes = true,
+): Promise<void> {
+  const n = nsName(path);
+  const links = await ipLinks(n);
+  const link = links.find((l) => l.ifname === iface.dstName);
+  assert.ok(link, `${iface.dstName} missing in ${path}: ${links.map((l) => l.ifname)}`);
+  assert.equal(link.address, iface.macAddress);
+  assert.equal(link.mtu, iface.mtu);
+  assert.ok(link.flags.includes("UP"), `${iface.dstName} not up: ${link.flags}`);
+  assert.equal(link.linkinfo?.info_kind, "veth");
+  const lo = links.find((l) => l.ifname === "lo");
+  assert.ok(lo?.flags.includes("UP"), "lo is not up");
+  const addrs = await ipAddrs(iface.dstName, n);
+  const v4 = addrs.filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`);
+  assert.deepEqual(v4, iface.address ? [iface.address] : []);
+  const v6 = addrs.filter((a) => a.family === "inet6" && a.scope === "global");
+  assert.deepEqual(
+    v6.map((a) => `${a.local}/${a.prefixlen}`),
+    iface.addressIPv6 ? [iface.addressIPv6] : [],
+  );
+  for (const a of v6) {
+    assert.ok(!a.tentative, `${a.local} is tentative`);
+    assert.ok(!a.dadfailed, `${a.local} failed DAD`);
+  }
+  if (!routes) return;
+  const r4 = (await ipRoutes(4, n)).filter((r) => r.dst === "default");
+  assert.deepEqual(
+    r4.map((r) => [r.gateway, r.dev]),
+    iface.gateway ? [[iface.gateway, iface.dstName]] : [],
+  );
+  const r6 = (await ipRoutes(6, n)).filter((r) => r.dst === "default");
+  assert.deepEqual(
+    r6.map((r) => [r.gateway, r.dev]),
+    iface.gatewayIPv6 ? [[iface.gatewayIPv6, iface.dstName]] : [],
+  );
+}
+
+/**
+ * Names of the links in a namespace.
+ *
+ * @param path The namespace path.
+ * @returns The names, sorted.
+ */
+export async function nsLinkNames(path: string): Promise<string[]> {
+  return (await ipLinks(nsName(path))).map((l) => l.ifname).sort();
+}
+
+/**
+ * The host links enslaved to a bridge.
+ *
+ * @param bridge The bridge's name.
+ * @returns The links.
+ */
+export async function bridgePorts(bridge: string): Promise<IpLink[]> {
+  return (await ipLinks()).filter((l) => l.master === bridge);
+}
