@@ -16,12 +16,27 @@
  * @returns Its 6 bytes.
  */
 export function parseMac(text: string): Uint8Array {
-  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text)) {
-    throw new TypeError(
-      `Invalid MAC address "${text}": expected six hex pairs, e.g. "02:42:c6:33:64:02"`,
-    );
+  const out = new Uint8Array(6);
+  if (typeof text === "string" && text.length === 17) {
+    let ok = true;
+    for (let i = 0; i < 6 && ok; i++) {
+      const hi = hexDigit(text.charCodeAt(i * 3));
+      const lo = hexDigit(text.charCodeAt(i * 3 + 1));
+      ok = hi >= 0 && lo >= 0 && (i === 5 || text.charCodeAt(i * 3 + 2) === 58 /* : */);
+      out[i] = (hi << 4) | lo;
+    }
+    if (ok) return out;
   }
-  return new Uint8Array(text.split(":").map((h) => parseInt(h, 16)));
+  throw new TypeError(
+    `Invalid MAC address "${text}": expected six hex pairs, e.g. "02:42:c6:33:64:02"`,
+  );
+}
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48; // 0-9
+  if (c >= 97 && c <= 102) return c - 87; // a-f
+  if (c >= 65 && c <= 70) return c - 55; // A-F
+  return -1;
 }
 
 /**
@@ -36,9 +51,13 @@ export function parseMac(text: string): Uint8Array {
  * @returns Its text form.
  */
 export function formatMac(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) {
-    s += (i ? ":" : "") + (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
-  }
+  let s = bytes.length ? HEX[bytes[0]] : "";
+  for (let i = 1; i < bytes.length; i++) s += ":" + HEX[bytes[i]];
   return s;
 }
+
+/** "00" … "ff", so formatting a MAC is six lookups. */
+const HEX: readonly string[] = Array.from(
+  { length: 256 },
+  (_, i) => i.toString(16).padStart(2, "0"),
+);

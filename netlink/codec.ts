@@ -178,7 +178,7 @@ export function struct<D extends Record<string, Field<unknown>>>(def: D): Struct
     if (!(field as PadField).pad) fields.push({ name, field, off: size });
     size += field.size;
   }
-  const zero = (f: Field<unknown>) => f === u64 ? 0n : 0;
+  const zeros = fields.map((f) => (f.field === u64 ? 0n : 0));
   const read = (dv: DataView, off: number) => {
     const out: Record<string, unknown> = {};
     for (const f of fields) out[f.name] = f.field.read(dv, off + f.off);
@@ -186,7 +186,10 @@ export function struct<D extends Record<string, Field<unknown>>>(def: D): Struct
   };
   const write = (dv: DataView, off: number, v: Partial<StructValue<D>>) => {
     const rec = v as Record<string, unknown>;
-    for (const f of fields) f.field.write(dv, off + f.off, rec[f.name] ?? zero(f.field));
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i];
+      f.field.write(dv, off + f.off, rec[f.name] ?? zeros[i]);
+    }
   };
   return {
     size,
@@ -257,17 +260,20 @@ function writeString(b: Uint8Array, off: number, s: string): number {
 }
 
 function readString(buf: Uint8Array, off: number, len: number): string {
-  let end = off;
   const stop = off + len;
-  let ascii = true;
-  while (end < stop && buf[end] !== 0) {
-    if (buf[end] >= 0x80) ascii = false;
-    end++;
+  // Interface names and kinds are short ASCII: build them directly, no decoder call.
+  let s = "";
+  for (let i = off; i < stop; i++) {
+    const c = buf[i];
+    if (c === 0) return s;
+    if (c >= 0x80 || i - off >= 64) {
+      let end = i;
+      while (end < stop && buf[end] !== 0) end++;
+      return utf8d.decode(buf.subarray(off, end));
+    }
+    s += String.fromCharCode(c);
   }
-  if (ascii && end - off < 64) {
-    return String.fromCharCode.apply(null, buf.subarray(off, end) as unknown as number[]);
-  }
-  return utf8d.decode(buf.subarray(off, end));
+  return s;
 }
 
 /** A NUL-terminated string (`NLA_NUL_STRING`, e.g. `IFLA_IFNAME`). Decoding stops at the first NUL. */
@@ -444,6 +450,8 @@ export interface AttrSet<T, I = T> extends AttrCodec<T, I> {
   sizeOf(v: I, skip?: ReadonlySet<string>): number;
   /** Writes the attributes; keys in `skip` are passed over. Returns the bytes written. */
   encodeTo(buf: Uint8Array, dv: DataView, off: number, v: I, skip?: ReadonlySet<string>): number;
+  /** Reads the attributes, into `into` when given (a message's header) or a new object. */
+  decodeFrom(buf: Uint8Array, dv: DataView, off: number, len: number, into?: object): T;
 }
 
 /**
@@ -516,8 +524,9 @@ export function attrs<D extends Record<string, AnyDef>>(
     }
     return off - start;
   };
-  const decodeFrom = (b: Uint8Array, dv: DataView, off: number, len: number) => {
-    const out: Record<string, unknown> = {};
+  // `into`: an object to add the attributes to (a message's decoded header), instead of a new one.
+  const decodeFrom = (b: Uint8Array, dv: DataView, off: number, len: number, into?: object) => {
+    const out = (into ?? {}) as Record<string, unknown>;
     let deferred: [string, AnyDef, number, number][] | undefined;
     const end = off + len;
     while (off + NLA_HDRLEN <= end) {
@@ -613,11 +622,8 @@ export function message<H, A, AI>(
       if (len < header.size) {
         throw new RangeError(`Message too short: ${len} bytes, header needs ${header.size}`);
       }
-      const h = header.read(dv, off);
-      return Object.assign(
-        h as object,
-        attributes.decodeFrom(b, dv, off + header.size, len - header.size),
-      ) as H & A;
+      const h = header.read(dv, off) as object;
+      return attributes.decodeFrom(b, dv, off + header.size, len - header.size, h) as H & A;
     },
   };
 }

@@ -53,16 +53,18 @@ describe("NetlinkError", () => {
     assert.equal(err.code, "E999");
   });
 
-  it("DumpInterruptedError is an EINTR NetlinkError that says the retries ran out", () => {
-    const err = new DumpInterruptedError("RTM_GETLINK", "links");
+  it("DumpInterruptedError is an EINTR NetlinkError that says every attempt was interrupted", () => {
+    const last = [{ type: 16, flags: 0x22, payload: new Uint8Array(16) }];
+    const err = new DumpInterruptedError("RTM_GETLINK", "links", last, 6);
     assert.ok(err instanceof NetlinkError);
     assert.equal(err.name, "DumpInterruptedError");
     assert.equal(err.code, "EINTR");
     assert.equal(
       err.message,
       "RTM_GETLINK links: EINTR (Interrupted system call): dump interrupted by concurrent " +
-        "changes (NLM_F_DUMP_INTR), retries exhausted",
+        "changes (NLM_F_DUMP_INTR) on all 6 attempts",
     );
+    assert.equal(err.messages, last, "the last attempt's replies come with it");
   });
 
   it("LinkOps.find() turns ENODEV into undefined, and get() throws it", () => {
