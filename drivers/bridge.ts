@@ -283,13 +283,27 @@ export const bridgeDriver: Driver = {
     const hostName = `nslh${hash}`;
     const srcName = `nslc${hash}`;
     const macAddress = address ? macForIPv4(address) : "";
-    const dstName = target
+    let dstName = target
       ? freeName(containerInterfacePrefix, target.nameInUse)
       : `${containerInterfacePrefix}0`;
-    const peer = target
-      ? { name: dstName, mtu, ...(macAddress ? { mac: macAddress } : {}), netns: target.netns }
-      : { name: srcName, mtu, ...(macAddress ? { mac: macAddress } : {}) };
-    ctx.host.link.add({ kind: "veth", name: hostName, mtu, up: true, master: bridgeName, peer });
+    const add = () => {
+      const peer = target
+        ? { name: dstName, mtu, ...(macAddress ? { mac: macAddress } : {}), netns: target.netns }
+        : { name: srcName, mtu, ...(macAddress ? { mac: macAddress } : {}) };
+      ctx.host.link.add({ kind: "veth", name: hostName, mtu, up: true, master: bridgeName, peer });
+    };
+    try {
+      add();
+    } catch (e) {
+      // The name was taken behind nslink's back: pick again, asking the kernel this time.
+      if (
+        !(target && e instanceof NetlinkError && e.code === "EEXIST" && target.inKernel(dstName))
+      ) {
+        throw e;
+      }
+      dstName = freeName(containerInterfacePrefix, target.inKernel);
+      add();
+    }
     const iface: Interface = {
       srcName,
       dstName,

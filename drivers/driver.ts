@@ -46,8 +46,10 @@ export interface LinkTarget {
   netns: NetNs;
   /** A handle inside it. */
   rtnl: Rtnl;
-  /** Whether a name is already used inside it. */
+  /** Whether a name is already used inside it (may answer from what nslink knows). */
   nameInUse(name: string): boolean;
+  /** Whether a name is used inside it, asking the kernel. */
+  inKernel(name: string): boolean;
 }
 
 /** What drivers get besides the record. */

@@ -12,3 +12,9 @@ export const createdIn: WeakMap<Interface, string> = new WeakMap();
 
 /** Interfaces handed out by a network in this process: how to record where they went. */
 export const noteNamespace: WeakMap<Interface, (path: string) => void> = new WeakMap();
+
+/**
+ * Link names in use inside namespaces that nslink created itself: all of them, since nslink made
+ * every link there (`lo` and what it added). Opened namespaces are absent: ask the kernel.
+ */
+export const knownNames: WeakMap<object, Set<string>> = new WeakMap();

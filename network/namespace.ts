@@ -11,7 +11,7 @@ import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
 import { hostNetns, hostRtnl } from "./host.ts";
 import type { Interface } from "./interface.ts";
-import { createdIn, noteNamespace } from "./internal.ts";
+import { createdIn, knownNames, noteNamespace } from "./internal.ts";
 
 function checkInterface(iface: Interface): void {
   if (!iface || typeof iface !== "object") {
@@ -98,6 +98,7 @@ export class Namespace implements AsyncDisposable {
   static create(path: string): Namespace {
     const netns = NetNs.create(path);
     const ns = new Namespace(netns, [], true);
+    knownNames.set(ns, new Set(["lo"]));
     try {
       ns.rtnl().link.set("lo", { up: true });
       ns.#loUp = true;
@@ -163,6 +164,11 @@ export class Namespace implements AsyncDisposable {
     const inside = this.rtnl();
     const host = hostRtnl();
     let direct = createdIn.get(iface) === this.path;
+    if (direct && this.#interfaces.some((i) => i.dstName === iface.dstName)) {
+      throw new Error(
+        `Interface "${iface.dstName}" was already added to ${JSON.stringify(this.path)}`,
+      );
+    }
     if (!direct) {
       const onHost = iface.srcName ? host.link.find(iface.srcName) : undefined;
       if (!onHost) {
@@ -195,32 +201,46 @@ export class Namespace implements AsyncDisposable {
           ...(iface.mtu ? { mtu: iface.mtu } : {}),
         });
         name = dst;
+        knownNames.get(this)?.add(dst);
       }
       const index = inside.link.index(name);
-      if (iface.address) {
-        inside.addr.add(index, iface.address);
-        undo.push(() => inside.addr.del(index, iface.address));
-      }
-      if (iface.addressIPv6) {
-        inside.addr.add(index, iface.addressIPv6, { nodad: true });
-        undo.push(() => inside.addr.del(index, iface.addressIPv6));
-      }
-      inside.link.set(index, { up: true });
-      undo.push(() => inside.link.set(index, { up: false }));
-      if (!this.#loUp) {
-        inside.link.set("lo", { up: true });
-        this.#loUp = true;
-      }
-      for (const gateway of [iface.gateway, iface.gatewayIPv6]) {
-        if (!gateway) continue;
-        try {
-          inside.route.add({ gateway, dev: index });
-          undo.push(() => inside.route.del({ gateway, dev: index }));
-        } catch (e) {
-          // Another network already gave this namespace its default route: keep that one.
-          if (!(e instanceof NetlinkError && e.code === "EEXIST")) throw e;
+      // The rest in one round trip: addresses, up, lo up, default routes. Each request has its
+      // own ACK, so exactly the ones that succeeded are undone if another fails.
+      const steps: { undo?: () => void; tolerated?: string }[] = [];
+      const results = inside.batch((b) => {
+        if (iface.address) {
+          b.addr.add(index, iface.address);
+          steps.push({ undo: () => inside.addr.del(index, iface.address) });
         }
-      }
+        if (iface.addressIPv6) {
+          b.addr.add(index, iface.addressIPv6, { nodad: true });
+          steps.push({ undo: () => inside.addr.del(index, iface.addressIPv6) });
+        }
+        b.link.set(index, { up: true });
+        steps.push({ undo: () => inside.link.set(index, { up: false }) });
+        if (!this.#loUp) {
+          b.link.set("lo", { up: true });
+          steps.push({});
+        }
+        for (const gateway of [iface.gateway, iface.gatewayIPv6]) {
+          if (!gateway) continue;
+          b.route.add({ gateway, dev: index });
+          // EEXIST: another network already gave this namespace its default route; keep it.
+          steps.push({
+            undo: () => inside.route.del({ gateway, dev: index }),
+            tolerated: "EEXIST",
+          });
+        }
+      });
+      let failure: NetlinkError | undefined;
+      results.forEach((err, i) => {
+        if (err === undefined) {
+          const u = steps[i].undo;
+          if (u) undo.push(u);
+        } else if (err.code !== steps[i].tolerated) failure ??= err;
+      });
+      if (failure) throw failure;
+      this.#loUp = true;
     } catch (e) {
       for (const step of undo.reverse()) {
         try {

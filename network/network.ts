@@ -9,7 +9,7 @@ import type { Driver, DriverContext, LinkTarget, NetworkRecord } from "../driver
 import { getDriver } from "../drivers/registry.ts";
 import { hostRtnl } from "./host.ts";
 import type { Interface } from "./interface.ts";
-import { createdIn, noteNamespace } from "./internal.ts";
+import { createdIn, knownNames, noteNamespace } from "./internal.ts";
 import { releaseOwner } from "./ipam.ts";
 import type { Namespace } from "./namespace.ts";
 import { StateStore } from "./state.ts";
@@ -187,10 +187,14 @@ export class Network implements AsyncDisposable {
     if (ns !== undefined) {
       const rtnl = ns.rtnl();
       const taken = new Set(ns.interfaces.map((i) => i.dstName));
+      const known = knownNames.get(ns);
+      const inKernel = (n: string) => taken.has(n) || rtnl.link.find(n) !== undefined;
+      // In a namespace nslink made, it knows every name: no need to ask the kernel.
       target = {
         netns: ns.netns,
         rtnl,
-        nameInUse: (n) => taken.has(n) || rtnl.link.find(n) !== undefined,
+        nameInUse: known ? (n) => known.has(n) : inKernel,
+        inKernel,
       };
     }
     const ep = this.#store.withLock(() =>
@@ -209,7 +213,10 @@ export class Network implements AsyncDisposable {
       })
     );
     for (const iface of ep.interfaces) {
-      if (ns !== undefined) createdIn.set(iface, ns.path);
+      if (ns !== undefined) {
+        createdIn.set(iface, ns.path);
+        knownNames.get(ns)?.add(iface.dstName);
+      }
       noteNamespace.set(iface, (path) => this.#noteNamespace(name, path));
     }
     return ep.interfaces;
