@@ -38,6 +38,8 @@ export interface NetworkRecord {
   pools: { v4?: Pool; v6?: Pool };
   /** Endpoints by name. */
   endpoints: Record<string, EndpointRecord>;
+  /** Incremented by every save: tells processes sharing the network that it changed. */
+  generation?: number;
 }
 
 /** Where a link should put the container end directly (the fast path). */

@@ -347,7 +347,9 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     try {
       send(this.#fd, msg, 0, op);
     } catch (e) {
-      if (e instanceof SyscallError) throw new NetlinkError(op, "(batch)", e.errno, "sendto failed");
+      if (e instanceof SyscallError) {
+        throw new NetlinkError(op, "(batch)", e.errno, "sendto failed");
+      }
       throw e;
     }
     // Each ACK is its own datagram; an error ACK echoes its request.
@@ -370,7 +372,15 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
           const r = requests[i];
           if (code < 0) {
             const flags = dv.getUint16(off + 6, true);
-            results[i] = this.#error(messageTypeName(r.type), r.ctx ?? {}, -code, mtype, flags, off, len);
+            results[i] = this.#error(
+              messageTypeName(r.type),
+              r.ctx ?? {},
+              -code,
+              mtype,
+              flags,
+              off,
+              len,
+            );
           }
           pending--;
         }

@@ -12,6 +12,14 @@ import type { Interface } from "./interface.ts";
 import { createdIn, knownNames, noteNamespace } from "./internal.ts";
 import { releaseOwner } from "./ipam.ts";
 import type { Namespace } from "./namespace.ts";
+import {
+  loadRecord,
+  NETWORKS,
+  recordStamp,
+  removeRecord,
+  saveEndpoint,
+  saveNetwork,
+} from "./records.ts";
 import { StateStore } from "./state.ts";
 
 /** Options of {@linkcode newNetwork}: the driver's options, plus where state lives. */
@@ -35,7 +43,6 @@ export interface LinkOptions {
   addressIPv6?: string;
 }
 
-const KIND = "networks";
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 function checkName(name: string, what: string): string {
@@ -55,8 +62,8 @@ function randomId(): string {
 
 function context(store?: StateStore): DriverContext {
   const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [], otherConfigs: [] };
-  for (const other of store?.list(KIND) ?? []) {
-    const r = store!.read<NetworkRecord>(KIND, other);
+  for (const other of store?.list(NETWORKS) ?? []) {
+    const r = store!.read<NetworkRecord>(NETWORKS, other);
     if (!r) continue;
     if (r.pools.v4) ctx.takenSubnets.push(r.pools.v4.subnet);
     if (r.pools.v6) ctx.takenSubnets.push(r.pools.v6.subnet);
@@ -88,7 +95,7 @@ export class Network implements AsyncDisposable {
   #store: StateStore;
   #owned: boolean;
   #record: NetworkRecord;
-  /** The state file's stamp when `#record` was read or written; `undefined`: re-read it. */
+  /** The saved state's stamp when `#record` was loaded or saved; `undefined`: load it again. */
   #stamp: string | undefined;
 
   private constructor(record: NetworkRecord, store: StateStore, owned: boolean) {
@@ -153,7 +160,7 @@ export class Network implements AsyncDisposable {
    * @returns The names, sorted.
    */
   endpoints(): string[] {
-    const r = this.#store.withLock(() => this.#store.read<NetworkRecord>(KIND, this.name));
+    const r = this.#store.withLock(() => loadRecord(this.#store, this.name));
     return Object.keys(r?.endpoints ?? {}).sort();
   }
 
@@ -209,7 +216,7 @@ export class Network implements AsyncDisposable {
           ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
         });
         record.endpoints[name] = ep;
-        return [ep, () => this.#driver.unlink(ctx, record, { ...ep, namespace: undefined })];
+        return [ep, name, () => this.#driver.unlink(ctx, record, { ...ep, namespace: undefined })];
       })
     );
     for (const iface of ep.interfaces) {
@@ -226,20 +233,24 @@ export class Network implements AsyncDisposable {
     this.#store.withLock(() =>
       this.#update((record) => {
         const ep = record.endpoints[name];
-        if (ep) ep.namespace = path;
-        return [undefined];
+        if (!ep) return [undefined];
+        ep.namespace = path;
+        return [undefined, name];
       }, true)
     );
   }
 
   /**
-   * Runs `change` on the current record under the lock and saves the result. The parsed record
-   * is kept between calls and re-read only when the state file changed (another process wrote
-   * it): a network with many endpoints is not parsed again for every link. When `change` or the
-   * save fails, the kept copy is dropped, and `undo` (if given) reverts kernel work.
+   * Runs `change` on the current record under the lock and saves the endpoint it names (one
+   * small file). The loaded record is kept between calls and loaded again only when the saved
+   * state changed (another process wrote it). When `change` or the save fails, the kept copy is
+   * dropped, and `undo` (if given) reverts kernel work.
    */
-  #update<T>(change: (record: NetworkRecord) => [T, (() => void)?], missingOk = false): T {
-    const stamp = this.#store.stamp(KIND, this.name);
+  #update<T>(
+    change: (record: NetworkRecord) => [T, string?, (() => void)?],
+    missingOk = false,
+  ): T {
+    const stamp = recordStamp(this.#store, this.name);
     if (stamp === undefined) {
       if (missingOk) return undefined as T;
       throw new Error(
@@ -252,10 +263,12 @@ export class Network implements AsyncDisposable {
     }
     let undo: (() => void) | undefined;
     try {
-      const [result, revert] = change(this.#record);
+      const [result, endpoint, revert] = change(this.#record);
       undo = revert;
-      this.#store.write(KIND, this.name, this.#record);
-      this.#stamp = this.#store.stamp(KIND, this.name);
+      if (endpoint !== undefined) {
+        saveEndpoint(this.#store, this.#record, endpoint);
+        this.#stamp = recordStamp(this.#store, this.name);
+      }
       return result;
     } catch (e) {
       this.#stamp = undefined;
@@ -286,11 +299,10 @@ export class Network implements AsyncDisposable {
       this.#store.withLock(() =>
         this.#update((record) => {
           const ep = record.endpoints[name];
-          if (ep) {
-            this.#driver.unlink(context(), record, ep);
-            this.#release(record, name);
-          }
-          return [undefined];
+          if (!ep) return [undefined];
+          this.#driver.unlink(context(), record, ep);
+          this.#release(record, name);
+          return [undefined, name];
         }, true)
       );
       return Promise.resolve();
@@ -311,7 +323,7 @@ export class Network implements AsyncDisposable {
   delete(): Promise<void> {
     try {
       this.#store.withLock(() => {
-        const record = this.#store.read<NetworkRecord>(KIND, this.name);
+        const record = loadRecord(this.#store, this.name);
         if (!record) return;
         const ctx: DriverContext = context();
         for (const [name, ep] of Object.entries(record.endpoints)) {
@@ -319,7 +331,7 @@ export class Network implements AsyncDisposable {
           this.#release(record, name);
         }
         this.#driver.destroy(ctx, record);
-        this.#store.remove(KIND, this.name);
+        removeRecord(this.#store, this.name);
         this.#stamp = undefined;
       });
       return Promise.resolve();
@@ -334,7 +346,7 @@ export class Network implements AsyncDisposable {
   }
 
   #read(): NetworkRecord {
-    const record = this.#store.read<NetworkRecord>(KIND, this.name);
+    const record = loadRecord(this.#store, this.name);
     if (!record) {
       throw new Error(
         `Network "${this.name}" does not exist in ${JSON.stringify(this.#store.dir)}`,
@@ -382,7 +394,7 @@ export function newNetwork(
     }
     const store = new StateStore(stateDir);
     const record = store.withLock(() => {
-      if (store.read(KIND, name)) throw new TypeError(`Network "${name}" already exists`);
+      if (store.read(NETWORKS, name)) throw new TypeError(`Network "${name}" already exists`);
       const ctx = context(store);
       const id = randomId();
       const { config, pools } = driver.configure(ctx, name, id, driverOptions);
@@ -398,7 +410,7 @@ export function newNetwork(
       };
       driver.create(ctx, record);
       try {
-        store.write(KIND, name, record);
+        saveNetwork(store, record);
       } catch (e) {
         try {
           driver.destroy(ctx, record);
@@ -429,7 +441,7 @@ export function openNetwork(name: string, options: { stateDir?: string } = {}): 
   try {
     checkName(name, "network name");
     const store = new StateStore(options.stateDir);
-    const record = store.withLock(() => store.read<NetworkRecord>(KIND, name));
+    const record = store.withLock(() => loadRecord(store, name));
     if (!record) {
       throw new Error(`Network "${name}" does not exist in ${JSON.stringify(store.dir)}`);
     }
@@ -451,5 +463,5 @@ export function openNetwork(name: string, options: { stateDir?: string } = {}): 
  */
 export function listNetworks(options: { stateDir?: string } = {}): string[] {
   const store = new StateStore(options.stateDir);
-  return store.withLock(() => store.list(KIND));
+  return store.withLock(() => store.list(NETWORKS));
 }

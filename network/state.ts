@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
@@ -268,6 +269,20 @@ export class StateStore {
       if (isNotFound(err)) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * Removes the directory of a kind and everything in it; nothing happens when it is absent.
+   *
+   * @example
+   * ```ts ignore
+   * import { StateStore } from "./state.ts";
+   * new StateStore().removeKind("endpoints.web");
+   * ```
+   * @param kind The kind of object.
+   */
+  removeKind(kind: string): void {
+    rmSync(join(this.dir, checkName(kind, "kind")), { recursive: true, force: true });
   }
 
   /**

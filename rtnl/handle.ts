@@ -97,7 +97,9 @@ export class Rtnl implements Disposable {
     const transport: NetlinkTransport = {
       request(type, flags, codec, body, ctx) {
         if (type % 4 === 2) {
-          throw new TypeError("A lookup cannot be batched: name links by index inside Rtnl.batch()");
+          throw new TypeError(
+            "A lookup cannot be batched: name links by index inside Rtnl.batch()",
+          );
         }
         queue.push({ type, flags, codec, body, ctx } as BatchRequest);
         return [];

@@ -14,7 +14,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Interface, NetworkRecord } from "../../mod.ts";
@@ -138,7 +138,19 @@ export async function waitFor(
 export function readRecord(stateDir: string, name: string): NetworkRecord | undefined {
   const file = stateFile(stateDir, name);
   if (!existsSync(file)) return undefined;
-  return JSON.parse(readFileSync(file, "utf8")) as NetworkRecord;
+  // The network file, plus one file per endpoint (endpoints.NAME/ENDPOINT.json), read by hand.
+  const record = JSON.parse(readFileSync(file, "utf8")) as NetworkRecord;
+  const dir = join(stateDir, `endpoints.${name}`);
+  for (const f of existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".json")) : []) {
+    const ep = JSON.parse(readFileSync(join(dir, f), "utf8")) as NetworkRecord["endpoints"][string];
+    const endpoint = f.slice(0, -".json".length);
+    record.endpoints[endpoint] = ep;
+    for (const iface of ep.interfaces) {
+      if (iface.address) record.pools.v4!.allocated[iface.address.split("/")[0]] = endpoint;
+      if (iface.addressIPv6) record.pools.v6!.allocated[iface.addressIPv6.split("/")[0]] = endpoint;
+    }
+  }
+  return record;
 }
 
 /**

@@ -167,7 +167,9 @@ function offlineNetwork(dir: string): Network {
     },
   };
   const store = new StateStore(dir);
-  store.write("networks", "n1", record);
+  // The saved layout: the network's own file, and one file per endpoint.
+  store.write("networks", "n1", { ...record, endpoints: {} });
+  store.write("endpoints.n1", "c1", record.endpoints.c1);
   return Network.fromRecord(record, store, false);
 }
 
