@@ -67,7 +67,7 @@ export type {
 export { type BridgeConfig, bridgeDriver } from "./drivers/bridge.ts";
 export { IpamExhaustedError, type Pool } from "./network/ipam.ts";
 export { DEFAULT_STATE_DIR, defaultStateDir, StateStore } from "./network/state.ts";
-export { Rtnl, type RtnlOptions } from "./rtnl/handle.ts";
+export { Rtnl, type RtnlBatch, type RtnlOptions } from "./rtnl/handle.ts";
 export {
   type IpvlanMode,
   type Link,
@@ -85,6 +85,7 @@ export { type Route, RouteOps, type RouteSpec } from "./rtnl/route.ts";
 export { NetNs, NETNS_RUN_DIR, netnsPath } from "./netns/netns.ts";
 export { withNetns } from "./netns/enter.ts";
 export {
+  type BatchRequest,
   DumpInterruptedError,
   encodeRequest,
   NetlinkSocket,
