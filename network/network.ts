@@ -267,7 +267,8 @@ export class Network implements AsyncDisposable {
       undo = revert;
       if (endpoint !== undefined) {
         saveEndpoint(this.#store, this.#record, endpoint);
-        this.#stamp = recordStamp(this.#store, this.name);
+        // Under the lock no one else wrote since: the stamp is the generation just saved.
+        this.#stamp = String(this.#record.generation);
       }
       return result;
     } catch (e) {
