@@ -5,7 +5,7 @@
  * @module
  */
 import { freeName } from "../drivers/bridge.ts";
-import { NetlinkError } from "../netlink/errors.ts";
+import type { NetlinkError } from "../netlink/errors.ts";
 import { checkCidr, checkIfName, checkIP, checkMac, checkMtu } from "../net/validate.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
