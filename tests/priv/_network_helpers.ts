@@ -14,11 +14,13 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { after, before } from "node:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Interface, NetworkRecord } from "../../mod.ts";
 import {
+  assertNoLeftovers,
   type Cleanup,
   exec,
   ip,
@@ -27,6 +29,8 @@ import {
   type IpLink,
   ipLinks,
   ipRoutes,
+  isRoot,
+  runId,
   sleep,
 } from "./_helpers.ts";
 
@@ -281,4 +285,31 @@ export async function nsLinkNames(path: string): Promise<string[]> {
  */
 export async function bridgePorts(bridge: string): Promise<IpLink[]> {
   return (await ipLinks()).filter((l) => l.master === bridge);
+}
+
+/**
+ * Registers the hooks every network test file needs, and returns the file's run prefix: the
+ * nslink veth ends present at the start are remembered, and at the end nothing named with the
+ * prefix, no new veth end and no temporary state directory may be left.
+ *
+ * @returns `prefix` for every kernel object the file makes, and `vethsAtStart()`: the nslink veth
+ * ends present when the file started.
+ */
+export function setUpNetworkTestFile(): { prefix: string; vethsAtStart: () => string[] } {
+  const prefix = runId();
+  let vethsAtStart: string[] = [];
+  before(async () => {
+    if (isRoot) vethsAtStart = await vethNames();
+  });
+  after(async () => {
+    try {
+      if (isRoot) {
+        await assertNoLeftovers(prefix);
+        await assertNoVethLeftovers(vethsAtStart);
+      }
+    } finally {
+      removeStateDirs();
+    }
+  });
+  return { prefix, vethsAtStart: () => vethsAtStart };
 }

@@ -6,7 +6,7 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import {
@@ -18,51 +18,22 @@ import {
   openNetworkNamespace,
 } from "../../mod.ts";
 import { shortHash } from "../../drivers/bridge.ts";
-import {
-  assertNoLeftovers,
-  exec,
-  ip,
-  ipAddrs,
-  ipLink,
-  ipRoutes,
-  isRoot,
-  runId,
-  SKIP_ROOT,
-  withCleanup,
-} from "./_helpers.ts";
+import { exec, ip, ipAddrs, ipLink, ipRoutes, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import {
   assertConfigured,
-  assertNoVethLeftovers,
   assertPing,
   cleanupNewVeths,
   linkNames,
   nsLinkNames,
   nsName,
   readRecord,
-  removeStateDirs,
+  setUpNetworkTestFile,
   stateFile,
   tempStateDir,
-  vethNames,
   waitFor,
 } from "./_network_helpers.ts";
 
-const P = runId();
-let vethsAtStart: string[] = [];
-
-before(async () => {
-  if (isRoot) vethsAtStart = await vethNames();
-});
-
-after(async () => {
-  try {
-    if (isRoot) {
-      await assertNoLeftovers(P);
-      await assertNoVethLeftovers(vethsAtStart);
-    }
-  } finally {
-    removeStateDirs();
-  }
-});
+const P = setUpNetworkTestFile().prefix;
 
 const OPTS = { skip: SKIP_ROOT, timeout: 30_000 };
 

@@ -5,7 +5,7 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,50 +18,29 @@ import {
   SyscallError,
 } from "../../mod.ts";
 import {
-  assertNoLeftovers,
   ip,
   type IpAddrIf,
   ipAddrs,
   ipJson,
   ipLink,
   ipLinks,
-  isRoot,
-  runId,
   SKIP_ROOT,
   withCleanup,
 } from "./_helpers.ts";
 import {
   assertConfigured,
-  assertNoVethLeftovers,
   assertPing,
   bridgePorts,
   cleanupNewVeths,
   nsLinkNames,
   nsName,
   readRecord,
-  removeStateDirs,
+  setUpNetworkTestFile,
   stateFile,
   tempStateDir,
-  vethNames,
 } from "./_network_helpers.ts";
 
-const P = runId();
-let vethsAtStart: string[] = [];
-
-before(async () => {
-  if (isRoot) vethsAtStart = await vethNames();
-});
-
-after(async () => {
-  try {
-    if (isRoot) {
-      await assertNoLeftovers(P);
-      await assertNoVethLeftovers(vethsAtStart);
-    }
-  } finally {
-    removeStateDirs();
-  }
-});
+const P = setUpNetworkTestFile().prefix;
 
 const OPTS = { skip: SKIP_ROOT, timeout: 30_000 };
 

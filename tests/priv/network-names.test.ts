@@ -5,35 +5,20 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { newNetwork, newNetworkNamespace } from "../../mod.ts";
-import { assertNoLeftovers, ip, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { ip, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import {
   assertConfigured,
-  assertNoVethLeftovers,
   cleanupNewVeths,
   nsLinkNames,
   nsName,
-  removeStateDirs,
+  setUpNetworkTestFile,
   tempStateDir,
-  vethNames,
 } from "./_network_helpers.ts";
 
-const P = runId();
-let vethsAtStart: string[] = [];
-
-before(async () => {
-  if (isRoot) vethsAtStart = await vethNames();
-});
-
-after(async () => {
-  removeStateDirs();
-  if (isRoot) {
-    await assertNoLeftovers(P);
-    await assertNoVethLeftovers(vethsAtStart);
-  }
-});
+const P = setUpNetworkTestFile().prefix;
 
 describe("container-side names on the fast path", () => {
   it("skips a name that was taken behind nslink's back", { skip: SKIP_ROOT }, async () => {

@@ -5,7 +5,7 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,35 +14,19 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type Interface, newNetwork, openNetwork } from "../../mod.ts";
-import { assertNoLeftovers, ipLink, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { ipLink, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import {
-  assertNoVethLeftovers,
   bridgePorts,
   cleanupNewVeths,
   readRecord,
-  removeStateDirs,
+  setUpNetworkTestFile,
   tempStateDir,
   vethNames,
 } from "./_network_helpers.ts";
 
-const P = runId();
+const FILE = setUpNetworkTestFile();
+const P = FILE.prefix;
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_network_worker.ts");
-let vethsAtStart: string[] = [];
-
-before(async () => {
-  if (isRoot) vethsAtStart = await vethNames();
-});
-
-after(async () => {
-  try {
-    if (isRoot) {
-      await assertNoLeftovers(P);
-      await assertNoVethLeftovers(vethsAtStart);
-    }
-  } finally {
-    removeStateDirs();
-  }
-});
 
 interface Result {
   code: number | null;
@@ -115,7 +99,7 @@ describe("a network shared between processes", () => {
       assert.deepEqual(network.endpoints(), ["c1", "c2"]);
       await network.delete();
       assert.equal(await ipLink(br), undefined);
-      assert.deepEqual(await vethNames(), vethsAtStart);
+      assert.deepEqual(await vethNames(), FILE.vethsAtStart());
     });
   });
 
@@ -170,7 +154,7 @@ describe("a network shared between processes", () => {
       for (const name of endpoints) await network.unlink(name);
       assert.deepEqual(network.endpoints(), []);
       assert.deepEqual(await bridgePorts(br), []);
-      assert.deepEqual(await vethNames(), vethsAtStart);
+      assert.deepEqual(await vethNames(), FILE.vethsAtStart());
       const after = readRecord(stateDir, network.name)!;
       assert.deepEqual(after.pools.v4!.allocated, {});
       assert.deepEqual(after.pools.v6!.allocated, {});
