@@ -18,7 +18,15 @@ import { after, before } from "node:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Interface, NetworkRecord } from "../../mod.ts";
+import {
+  type Interface,
+  type Namespace,
+  type Network,
+  type NetworkOptions,
+  type NetworkRecord,
+  newNetwork,
+  newNetworkNamespace,
+} from "../../mod.ts";
 import {
   assertNoLeftovers,
   type Cleanup,
@@ -312,4 +320,41 @@ export function setUpNetworkTestFile(): { prefix: string; vethsAtStart: () => st
     }
   });
   return { prefix, vethsAtStart: () => vethsAtStart };
+}
+
+/**
+ * A bridge network for one test: its own temporary state directory, the bridge registered with
+ * `c` (removed even if nslink fails to), and the network deleted by `c` at the end.
+ *
+ * @param c The test's cleanup registry.
+ * @param name The network's name (with the file's prefix).
+ * @param bridgeName The bridge's name (with the file's prefix).
+ * @param options More bridge options (subnets, mtu, …).
+ * @returns The network and its state directory.
+ */
+export async function bridgeNetwork(
+  c: Cleanup,
+  name: string,
+  bridgeName: string,
+  options: NetworkOptions = {},
+): Promise<{ network: Network; stateDir: string }> {
+  const stateDir = tempStateDir();
+  c.link(bridgeName);
+  const network = await newNetwork("bridge", name, { stateDir, bridgeName, ...options });
+  c.defer("network.delete()", () => network.delete());
+  return { network, stateDir };
+}
+
+/**
+ * A new namespace at `path` for one test, registered with `c` and deleted by it at the end.
+ *
+ * @param c The test's cleanup registry.
+ * @param path Where to mount it.
+ * @returns The namespace.
+ */
+export async function namespaceAt(c: Cleanup, path: string): Promise<Namespace> {
+  c.netns(path);
+  const ns = await newNetworkNamespace(path);
+  c.defer("ns.delete()", () => ns.delete());
+  return ns;
 }

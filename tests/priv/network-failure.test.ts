@@ -22,8 +22,10 @@ import { exec, ip, ipAddrs, ipLink, ipRoutes, SKIP_ROOT, withCleanup } from "./_
 import {
   assertConfigured,
   assertPing,
+  bridgeNetwork,
   cleanupNewVeths,
   linkNames,
+  namespaceAt,
   nsLinkNames,
   nsName,
   readRecord,
@@ -56,15 +58,8 @@ describe("a failure in the middle of link()", () => {
       async () => {
         await withCleanup(async (c) => {
           await cleanupNewVeths(c);
-          const stateDir = tempStateDir();
           const br = `${P}l${blocked === "host end" ? "h" : "c"}`;
-          c.link(br);
-          const network = await newNetwork("bridge", `${P}-lf`, {
-            stateDir,
-            bridgeName: br,
-            ...V4V6,
-          });
-          c.defer("network.delete()", () => network.delete());
+          const { network, stateDir } = await bridgeNetwork(c, `${P}-lf`, br, { ...V4V6 });
           const hash = shortHash(`${network.id}/c1`);
           const blocker = blocked === "host end" ? `nslh${hash}` : `nslc${hash}`;
           c.link(blocker);
@@ -95,15 +90,10 @@ describe("a failure in the middle of link()", () => {
   it("leaves no record, no address taken and no link (fast path)", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}lf`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-lff`, { stateDir, bridgeName: br, ...V4V6 });
-      c.defer("network.delete()", () => network.delete());
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-lff`, br, { ...V4V6 });
       const path = `/run/netns/${P}lfn`;
-      c.netns(path);
-      const ns = await newNetworkNamespace(path);
-      c.defer("ns.delete()", () => ns.delete());
+      const ns = await namespaceAt(c, path);
       const blocker = `nslh${shortHash(`${network.id}/c1`)}`;
       c.link(blocker);
       assert.equal((await ip(["link", "add", blocker, "type", "bridge"])).code, 0);
@@ -129,15 +119,10 @@ describe("a failure in the middle of addInterface()", () => {
   it("undoes everything and puts the link back on the host (seed path)", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}ai`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-ai`, { stateDir, bridgeName: br, ...V4V6 });
-      c.defer("network.delete()", () => network.delete());
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-ai`, br, { ...V4V6 });
       const path = `/run/netns/${P}ain`;
-      c.netns(path);
-      const ns = await newNetworkNamespace(path);
-      c.defer("ns.delete()", () => ns.delete());
+      const ns = await namespaceAt(c, path);
       const [iface] = await network.link("c1");
       const hostEnd = `nslh${iface.srcName.slice(4)}`;
       // The IPv6 route fails after the move, rename, MAC, MTU, addresses, up and IPv4 route.
@@ -179,15 +164,10 @@ describe("a failure in the middle of addInterface()", () => {
   it("leaves the link in the namespace, down, without addresses (fast path)", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}af`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-af`, { stateDir, bridgeName: br, ...V4V6 });
-      c.defer("network.delete()", () => network.delete());
+      const { network } = await bridgeNetwork(c, `${P}-af`, br, { ...V4V6 });
       const path = `/run/netns/${P}afn`;
-      c.netns(path);
-      const ns = await newNetworkNamespace(path);
-      c.defer("ns.delete()", () => ns.delete());
+      const ns = await namespaceAt(c, path);
       const [iface] = await network.link("c1", { namespace: ns });
       const index = (await ipLink("eth0", nsName(path)))?.ifindex;
 
@@ -277,9 +257,7 @@ describe("unlink() after the namespace is gone", () => {
 
           // 1. Plain: delete the namespace, unlink; the host end goes by itself.
           const path = `/run/netns/${P}u${tag}1`;
-          c.netns(path);
-          const ns = await newNetworkNamespace(path);
-          c.defer("ns.delete()", () => ns.delete());
+          const ns = await namespaceAt(c, path);
           const [iface] = await network.link("c1", fast ? { namespace: ns } : {});
           const added = await ns.addInterface(iface);
           const hostEnd = `nslh${iface.srcName.slice(4)}`;
@@ -329,15 +307,10 @@ describe("idempotent teardown", () => {
   it("unlink twice, unlink unknown, delete twice, ns.delete twice", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}id`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-id`, { stateDir, bridgeName: br, ...V4V6 });
-      c.defer("network.delete()", () => network.delete());
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-id`, br, { ...V4V6 });
       const path = `/run/netns/${P}idn`;
-      c.netns(path);
-      const ns = await newNetworkNamespace(path);
-      c.defer("ns.delete()", () => ns.delete());
+      const ns = await namespaceAt(c, path);
       const [iface] = await network.link("c1");
       await ns.addInterface(iface);
       await network.link("c2");
@@ -383,9 +356,7 @@ describe("idempotent teardown", () => {
           });
           c.defer("network.delete()", () => network.delete());
           const path = `/run/netns/${P}d${tag}n`;
-          c.netns(path);
-          const ns = await newNetworkNamespace(path);
-          c.defer("ns.delete()", () => ns.delete());
+          const ns = await namespaceAt(c, path);
           const [iface] = await network.link("c1", fast ? { namespace: ns } : {});
           await ns.addInterface(iface);
           const hostEnd = `nslh${iface.srcName.slice(4)}`;
@@ -408,11 +379,8 @@ describe("idempotent teardown", () => {
   it("delete() after the bridge was removed by hand", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}hd`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-hd`, { stateDir, bridgeName: br, ...V4V6 });
-      c.defer("network.delete()", () => network.delete());
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-hd`, br, { ...V4V6 });
       const [iface] = await network.link("c1");
       assert.equal((await ip(["link", "del", br])).code, 0);
       await network.delete();
@@ -450,15 +418,10 @@ describe("a full subnet", () => {
     async () => {
       await withCleanup(async (c) => {
         await cleanupNewVeths(c);
-        const stateDir = tempStateDir();
         const br = `${P}x4`;
-        c.link(br);
-        const network = await newNetwork("bridge", `${P}-x4`, {
-          stateDir,
-          bridgeName: br,
+        const { network, stateDir } = await bridgeNetwork(c, `${P}-x4`, br, {
           subnet: "198.51.100.0/29",
         });
-        c.defer("network.delete()", () => network.delete());
         const got: string[] = [];
         for (let i = 1; i <= 5; i++) got.push((await network.link(`c${i}`))[0].address);
         assert.deepEqual(got, [2, 3, 4, 5, 6].map((n) => `198.51.100.${n}/29`));
@@ -484,16 +447,11 @@ describe("a full subnet", () => {
   it("IPv6 /126: the third link fails and its IPv4 address is not leaked", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}x6`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-x6`, {
-        stateDir,
-        bridgeName: br,
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-x6`, br, {
         subnet: "198.51.100.0/24",
         subnetIPv6: "2001:db8:1::/126",
       });
-      c.defer("network.delete()", () => network.delete());
       assert.equal((await network.link("c1"))[0].addressIPv6, "2001:db8:1::2/126");
       assert.equal((await network.link("c2"))[0].addressIPv6, "2001:db8:1::3/126");
       const linksBefore = await linkNames();

@@ -22,9 +22,11 @@ import {
   assertConfigured,
   assertPing,
   bare,
+  bridgeNetwork,
   bridgePorts,
   cleanupNewVeths,
   linkNames,
+  namespaceAt,
   nsLinkNames,
   nsName,
   ping,
@@ -45,17 +47,12 @@ describe("bridge network: the seed path (link, then addInterface)", () => {
     async () => {
       await withCleanup(async (c) => {
         await cleanupNewVeths(c);
-        const stateDir = tempStateDir();
         const br = `${P}br`;
-        c.link(br);
-        const network = await newNetwork("bridge", `${P}-seed`, {
-          stateDir,
-          bridgeName: br,
+        const { network, stateDir } = await bridgeNetwork(c, `${P}-seed`, br, {
           subnet: "198.51.100.0/24",
           subnetIPv6: "2001:db8:1::/64",
           mtu: 1450,
         });
-        c.defer("network.delete()", () => network.delete());
         assert.equal(network.name, `${P}-seed`);
         assert.equal(network.type, "bridge");
         assert.match(network.id, /^[0-9a-f]{12}$/);
@@ -215,16 +212,11 @@ describe("bridge network: the fast path (link into a namespace)", () => {
   it("mixes both paths on one network, and tears down in the README's order", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}bm`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-mix`, {
-        stateDir,
-        bridgeName: br,
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-mix`, br, {
         subnet: "198.51.100.0/24",
         subnetIPv6: "2001:db8:1::/64",
       });
-      c.defer("network.delete()", () => network.delete());
       const p1 = `/run/netns/${P}ma`;
       const p2 = `/run/netns/${P}mb`;
       c.netns(p1);
@@ -274,9 +266,7 @@ describe("two networks", () => {
         });
         c.defer("network.delete()", () => network.delete());
         const path = `/run/netns/${s.br}ns`;
-        c.netns(path);
-        const ns = await newNetworkNamespace(path);
-        c.defer("ns.delete()", () => ns.delete());
+        const ns = await namespaceAt(c, path);
         const [iface] = await network.link("c1"); // the same endpoint name on both: fine
         const got = await ns.addInterface(iface);
         await assertConfigured(path, got);
@@ -341,9 +331,7 @@ describe("one namespace on two networks", () => {
           });
           c.defer("n2.delete()", () => n2.delete());
           const path = `/run/netns/${P}${tag}2n`;
-          c.netns(path);
-          const ns = await newNetworkNamespace(path);
-          c.defer("ns.delete()", () => ns.delete());
+          const ns = await namespaceAt(c, path);
           const opts = fast ? { namespace: ns } : {};
           const [i1] = await n1.link("c1", opts);
           const a1 = await ns.addInterface(i1);
@@ -396,9 +384,7 @@ describe("null and host drivers", () => {
       assert.equal(network.gateway, "");
       assert.ok(existsSync(stateFile(stateDir, network.name)));
       const path = `/run/netns/${P}nul`;
-      c.netns(path);
-      const ns = await newNetworkNamespace(path);
-      c.defer("ns.delete()", () => ns.delete());
+      const ns = await namespaceAt(c, path);
       assert.deepEqual(await network.link("c1"), []);
       assert.deepEqual(await network.link("c2", { namespace: ns }), []);
       assert.deepEqual(network.endpoints(), ["c1", "c2"]);
@@ -466,9 +452,7 @@ describe("bridge options", () => {
         assert.equal((await ipLink(hashed))?.linkinfo?.info_kind, "bridge");
 
         const path = `/run/netns/${P}opt`;
-        c.netns(path);
-        const ns = await newNetworkNamespace(path);
-        c.defer("ns.delete()", () => ns.delete());
+        const ns = await namespaceAt(c, path);
         const [seed] = await n1.link("c1");
         assert.equal(seed.dstName, "ceth0");
         const added = await ns.addInterface(seed);

@@ -30,8 +30,10 @@ import {
 import {
   assertConfigured,
   assertPing,
+  bridgeNetwork,
   bridgePorts,
   cleanupNewVeths,
+  namespaceAt,
   nsLinkNames,
   nsName,
   readRecord,
@@ -94,16 +96,11 @@ describe("bad input is refused before the kernel is touched", () => {
   it("newNetwork: name, type, options, subnets, gateways, MTU, bridge", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}i1`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-in`, {
-        stateDir,
-        bridgeName: br,
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-in`, br, {
         subnet: "198.51.100.0/24",
         subnetIPv6: "2001:db8:1::/64",
       });
-      c.defer("network.delete()", () => network.delete());
       const br2 = `${P}i2`;
       c.link(br2);
       const ok = { stateDir, bridgeName: br2, subnet: "203.0.113.0/24" };
@@ -232,20 +229,13 @@ describe("bad input is refused before the kernel is touched", () => {
   it("link/unlink: endpoint names, a second link, static addresses", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}i3`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-il`, {
-        stateDir,
-        bridgeName: br,
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-il`, br, {
         subnet: "198.51.100.0/24",
         subnetIPv6: "2001:db8:1::/64",
       });
-      c.defer("network.delete()", () => network.delete());
       const path = `/run/netns/${P}iln`;
-      c.netns(path);
-      const ns = await newNetworkNamespace(path);
-      c.defer("ns.delete()", () => ns.delete());
+      const ns = await namespaceAt(c, path);
       const [c1] = await network.link("c1", { namespace: ns });
       await ns.addInterface(c1);
 
@@ -311,19 +301,12 @@ describe("bad input is refused before the kernel is touched", () => {
     async () => {
       await withCleanup(async (c) => {
         await cleanupNewVeths(c);
-        const stateDir = tempStateDir();
         const br = `${P}i4`;
-        c.link(br);
-        const network = await newNetwork("bridge", `${P}-ie`, {
-          stateDir,
-          bridgeName: br,
+        const { network } = await bridgeNetwork(c, `${P}-ie`, br, {
           subnet: "198.51.100.0/24",
         });
-        c.defer("network.delete()", () => network.delete());
         const path = `/run/netns/${P}ien`;
-        c.netns(path);
-        const ns = await newNetworkNamespace(path);
-        c.defer("ns.delete()", () => ns.delete());
+        const ns = await namespaceAt(c, path);
         for (const iface of await network.link("c1", { namespace: ns })) {
           await ns.addInterface(iface);
         }
@@ -436,9 +419,7 @@ describe("bridge driver: subnet picking and bridge adoption", () => {
         assert.deepEqual(await global(), ["198.51.100.1/24", "2001:db8:1::1/64", "203.0.113.9/24"]);
 
         const path = `/run/netns/${P}abn`;
-        c.netns(path);
-        const ns = await newNetworkNamespace(path);
-        c.defer("ns.delete()", () => ns.delete());
+        const ns = await namespaceAt(c, path);
         const [iface] = await network.link("c1");
         assert.equal((await bridgePorts(br)).length, 1);
         await ns.addInterface(iface);

@@ -7,15 +7,15 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { newNetwork, newNetworkNamespace } from "../../mod.ts";
 import { ip, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import {
   assertConfigured,
+  bridgeNetwork,
   cleanupNewVeths,
+  namespaceAt,
   nsLinkNames,
   nsName,
   setUpNetworkTestFile,
-  tempStateDir,
 } from "./_network_helpers.ts";
 
 const P = setUpNetworkTestFile().prefix;
@@ -24,18 +24,11 @@ describe("container-side names on the fast path", () => {
   it("skips a name that was taken behind nslink's back", { skip: SKIP_ROOT }, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const br = `${P}nb`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-names`, {
-        stateDir: tempStateDir(),
-        bridgeName: br,
+      const { network } = await bridgeNetwork(c, `${P}-names`, `${P}nb`, {
         subnet: "198.51.100.0/24",
       });
-      c.defer("network.delete()", () => network.delete());
       const path = `/run/netns/${P}nn`;
-      c.netns(path);
-      const ns = await newNetworkNamespace(path);
-      c.defer("ns.delete()", () => ns.delete());
+      const ns = await namespaceAt(c, path);
       // eth0 made inside with ip: nslink does not know of it.
       const r = await ip([
         "-n",

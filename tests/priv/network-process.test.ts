@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { type Interface, newNetwork, openNetwork } from "../../mod.ts";
 import { ipLink, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import {
+  bridgeNetwork,
   bridgePorts,
   cleanupNewVeths,
   readRecord,
@@ -59,16 +60,11 @@ describe("a network shared between processes", () => {
   it("openNetwork in a second process links a container the first one sees", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
-      const stateDir = tempStateDir();
       const br = `${P}bo`;
-      c.link(br);
-      const network = await newNetwork("bridge", `${P}-open`, {
-        stateDir,
-        bridgeName: br,
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-open`, br, {
         subnet: "198.51.100.0/24",
         subnetIPv6: "2001:db8:1::/64",
       });
-      c.defer("network.delete()", () => network.delete());
       await network.link("c1");
 
       const [iface] = lastJson<Interface[]>(
