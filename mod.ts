@@ -83,7 +83,7 @@ export {
 export { type Address, AddrOps, type AddrOptions } from "./rtnl/address.ts";
 export { type Route, RouteOps, type RouteSpec } from "./rtnl/route.ts";
 export { NetNs, NETNS_RUN_DIR, netnsPath } from "./netns/netns.ts";
-export { withNetns } from "./netns/enter.ts";
+export { withNetns, withNewNetns } from "./netns/enter.ts";
 export {
   type BatchRequest,
   DumpInterruptedError,
@@ -119,8 +119,6 @@ export {
   flag,
   i32,
   type KindSelect,
-  lazy,
-  mapped,
   message,
   type MessageInput,
   type MessageOf,

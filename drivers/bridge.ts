@@ -18,8 +18,15 @@
 import { NetlinkError } from "../netlink/errors.ts";
 import { checkIfName, checkMtu } from "../net/validate.ts";
 import { existsSync } from "node:fs";
-import { type Interface, macForIPv4 } from "../network/interface.ts";
-import { allocate, createPool, DEFAULT_POOL, pickSubnet, type Pool } from "../network/ipam.ts";
+import { freeName, type Interface, macForIPv4 } from "../network/interface.ts";
+import {
+  allocate,
+  createPool,
+  DEFAULT_POOL,
+  pickSubnet,
+  type Pool,
+  prefixLength,
+} from "../network/ipam.ts";
 import { overlaps, parseCidr } from "../net/ip.ts";
 import type {
   Driver,
@@ -82,22 +89,6 @@ function str(options: Record<string, unknown>, key: string): string | undefined 
     throw new TypeError(`Bridge option "${key}" must be a string, got ${JSON.stringify(v)}`);
   }
   return v;
-}
-
-/**
- * Picks the first name `prefix0`, `prefix1`, … not in use.
- *
- * @example
- * ```ts
- * import { freeName } from "./bridge.ts";
- * freeName("eth", (n) => n === "eth0"); // "eth1"
- * ```
- * @param prefix The prefix.
- * @param inUse Tells whether a name is taken.
- * @returns The first free name.
- */
-export function freeName(prefix: string, inUse: (name: string) => boolean): string {
-  for (let i = 0;; i++) if (!inUse(`${prefix}${i}`)) return `${prefix}${i}`;
 }
 
 function gone(e: unknown): boolean {
@@ -164,15 +155,6 @@ export const bridgeDriver: Driver = {
     if (subnetIPv6 !== undefined && parseCidr(subnetIPv6).family !== 6) {
       throw new TypeError(`Bridge option "subnetIPv6" must be IPv6, got "${subnetIPv6}"`);
     }
-    // Host addresses and routes, and other nslink networks, are all taken.
-    const hostTaken = [
-      ...ctx.host.addr.list().filter((a) => a.scope !== "host" && a.scope !== "link").map((a) =>
-        a.cidr
-      ),
-      ...ctx.host.route.list().filter((r) => r.dst !== "default" && !r.dst.startsWith("fe80:")).map(
-        (r) => r.dst,
-      ),
-    ];
     const checkFree = (cidr: string, what: string) => {
       const c = parseCidr(cidr);
       for (const t of ctx.takenSubnets) {
@@ -195,6 +177,14 @@ export const bridgeDriver: Driver = {
         );
       }
       const size = (options.poolSize as number | undefined) ?? 24;
+      // Host addresses and routes, and other nslink networks, are all taken.
+      const hostTaken = [
+        ...ctx.host.addr.list().filter((a) => a.scope !== "host" && a.scope !== "link").map((a) =>
+          a.cidr
+        ),
+        ...ctx.host.route.list().filter((r) => r.dst !== "default" && !r.dst.startsWith("fe80:"))
+          .map((r) => r.dst),
+      ];
       const picked = pickSubnet(pool, size, [...ctx.takenSubnets, ...hostTaken]);
       if (!picked) {
         throw new RangeError(`No free /${size} subnet left in the pool ${JSON.stringify(pool)}`);
@@ -244,7 +234,7 @@ export const bridgeDriver: Driver = {
       const { v4, v6 } = record.pools;
       for (const [pool, nodad] of [[v4, false], [v6, true]] as const) {
         if (!pool) continue;
-        const cidr = `${pool.gateway}/${pool.subnet.split("/")[1]}`;
+        const cidr = `${pool.gateway}/${prefixLength(pool)}`;
         if (present.has(cidr)) continue;
         rt.addr.add(bridgeName, cidr, { nodad });
         cfg.addedAddresses.push(cidr);

@@ -307,52 +307,6 @@ export const bytes: AttrCodec<Uint8Array> = {
   decodeFrom: (b, _dv, off, len) => b.slice(off, off + len),
 };
 
-/**
- * Maps an attribute codec's value through a conversion, e.g. bytes to a formatted address.
- *
- * @example
- * ```ts
- * import { bytes, mapped } from "./codec.ts";
- * const hex = mapped(bytes, (b) => Array.from(b, (x) => x.toString(16)).join(""),
- *   (s) => new Uint8Array(s.match(/../g)!.map((h) => parseInt(h, 16))));
- * ```
- * @param inner The wire codec.
- * @param fromWire Converts a decoded wire value.
- * @param toWire Converts a value for encoding.
- * @returns The mapped codec.
- */
-export function mapped<W, T>(
-  inner: AttrCodec<W>,
-  fromWire: (w: W) => T,
-  toWire: (v: T) => W,
-): AttrCodec<T> {
-  return {
-    sizeOf: (v) => inner.sizeOf(toWire(v)),
-    encodeTo: (b, dv, off, v) => inner.encodeTo(b, dv, off, toWire(v)),
-    decodeFrom: (b, dv, off, len) => fromWire(inner.decodeFrom(b, dv, off, len)),
-  };
-}
-
-/**
- * Defers a codec's lookup, for recursive declarations (a veth peer is a whole link message).
- *
- * @example
- * ```ts ignore
- * const peer = attr(VETH_INFO_PEER, lazy(() => linkBody(LinkMessage)));
- * ```
- * @param get Returns the codec on first use.
- * @returns A codec that forwards to it.
- */
-export function lazy<T>(get: () => AttrCodec<T>): AttrCodec<T> {
-  let c: AttrCodec<T> | undefined;
-  const codec = () => (c ??= get());
-  return {
-    sizeOf: (v) => codec().sizeOf(v),
-    encodeTo: (b, dv, off, v) => codec().encodeTo(b, dv, off, v),
-    decodeFrom: (b, dv, off, len) => codec().decodeFrom(b, dv, off, len),
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Attributes and attribute sets
 

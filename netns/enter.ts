@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { CLONE_NEWNET, close, O_CLOEXEC, O_RDONLY, open, setns } from "../ffi/libc.ts";
+import { CLONE_NEWNET, close, O_CLOEXEC, O_RDONLY, open, setns, unshare } from "../ffi/libc.ts";
 
 /** The calling thread's network namespace (`/proc/self` can name another thread's under `deno test`). */
 export const THREAD_NETNS = "/proc/thread-self/ns/net";
@@ -42,10 +42,33 @@ export function openCurrentNetns(): number {
  * @returns What `fn` returned.
  */
 export function withNetns<T>(fd: number, fn: () => T, object = `fd ${fd}`): T {
+  return away(() => setns(fd, CLONE_NEWNET, `${object} CLONE_NEWNET`), fn);
+}
+
+/**
+ * Runs `fn` with the calling thread in a brand-new network namespace (`unshare(CLONE_NEWNET)`),
+ * then switches back, with the same guarantees as {@linkcode withNetns}. The new namespace lives
+ * on only if `fn` keeps a reference to it (a bind mount of {@linkcode THREAD_NETNS}, an fd).
+ *
+ * @example Mount a new namespace at a path
+ * ```ts ignore
+ * import { THREAD_NETNS, withNewNetns } from "./enter.ts";
+ * withNewNetns(() => mount(THREAD_NETNS, "/run/netns/c1", "none", MS_BIND), '"/run/netns/c1"');
+ * ```
+ * @param fn The synchronous work.
+ * @param object Names the namespace in errors.
+ * @returns What `fn` returned.
+ */
+export function withNewNetns<T>(fn: () => T, object = "(new namespace)"): T {
+  return away(() => unshare(CLONE_NEWNET, `${object} CLONE_NEWNET`), fn);
+}
+
+/** Leaves this thread's namespace with `enter`, runs `fn`, and comes back (or poisons). */
+function away<T>(enter: () => void, fn: () => T): T {
   if (poisoned) throw poisoned;
   const home = openCurrentNetns();
   try {
-    setns(fd, CLONE_NEWNET, `${object} CLONE_NEWNET`);
+    enter();
     let result: T;
     try {
       result = fn();
@@ -63,7 +86,7 @@ export function withNetns<T>(fd: number, fn: () => T, object = `fd ${fd}`): T {
     }
     if (result !== null && typeof (result as { then?: unknown })?.then === "function") {
       throw new TypeError(
-        "withNetns() runs synchronous callbacks only; the callback returned a promise",
+        "Namespace switches run synchronous callbacks only; the callback returned a promise",
       );
     }
     return result;

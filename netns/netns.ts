@@ -8,7 +8,6 @@
 import { existsSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import {
-  CLONE_NEWNET,
   close,
   MNT_DETACH,
   mount,
@@ -20,12 +19,10 @@ import {
   O_EXCL,
   O_RDONLY,
   open,
-  setns,
   SyscallError,
   umount2,
-  unshare,
 } from "../ffi/libc.ts";
-import { openCurrentNetns, THREAD_NETNS, withNetns } from "./enter.ts";
+import { openCurrentNetns, THREAD_NETNS, withNetns, withNewNetns } from "./enter.ts";
 
 /** Where named namespaces live, so that `ip netns` sees them. */
 export const NETNS_RUN_DIR = "/run/netns";
@@ -130,17 +127,7 @@ export class NetNs implements Disposable {
     }
     close(fileFd);
     try {
-      const home = openCurrentNetns();
-      try {
-        unshare(CLONE_NEWNET, `${object} CLONE_NEWNET`);
-        try {
-          mount(THREAD_NETNS, path, "none", MS_BIND, object);
-        } finally {
-          setns(home, CLONE_NEWNET, "(original namespace) CLONE_NEWNET");
-        }
-      } finally {
-        close(home);
-      }
+      withNewNetns(() => mount(THREAD_NETNS, path, "none", MS_BIND, object), object);
       return new NetNs(path, open(path, O_RDONLY | O_CLOEXEC, 0, object));
     } catch (e) {
       try {

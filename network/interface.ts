@@ -52,3 +52,19 @@ export function macForIPv4(address: string): string {
   const parts = address.split("/")[0].split(".").map(Number);
   return ["02", "42", ...parts.map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
+
+/**
+ * Picks the first name `prefix0`, `prefix1`, … not in use.
+ *
+ * @example
+ * ```ts
+ * import { freeName } from "./interface.ts";
+ * freeName("eth", (n) => n === "eth0"); // "eth1"
+ * ```
+ * @param prefix The prefix.
+ * @param inUse Tells whether a name is taken.
+ * @returns The first free name.
+ */
+export function freeName(prefix: string, inUse: (name: string) => boolean): string {
+  for (let i = 0;; i++) if (!inUse(`${prefix}${i}`)) return `${prefix}${i}`;
+}

@@ -4,13 +4,12 @@
  *
  * @module
  */
-import { freeName } from "../drivers/bridge.ts";
 import type { NetlinkError } from "../netlink/errors.ts";
 import { checkCidr, checkIfName, checkIP, checkMac, checkMtu } from "../net/validate.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
 import { hostNetns, hostRtnl } from "./host.ts";
-import type { Interface } from "./interface.ts";
+import { freeName, type Interface } from "./interface.ts";
 import { createdIn, knownNames, noteNamespace } from "./internal.ts";
 
 function checkInterface(iface: Interface): void {

@@ -13,6 +13,7 @@ import { createdIn, knownNames, noteNamespace } from "./internal.ts";
 import { releaseOwner } from "./ipam.ts";
 import type { Namespace } from "./namespace.ts";
 import {
+  endpointsKind,
   loadRecord,
   NETWORKS,
   recordStamp,
@@ -160,8 +161,12 @@ export class Network implements AsyncDisposable {
    * @returns The names, sorted.
    */
   endpoints(): string[] {
-    const r = this.#store.withLock(() => loadRecord(this.#store, this.name));
-    return Object.keys(r?.endpoints ?? {}).sort();
+    return this.#store.withLock(() =>
+      // No network file: the network is gone, whatever endpoint files may be left over.
+      this.#store.stamp(NETWORKS, this.name) === undefined
+        ? []
+        : this.#store.list(endpointsKind(this.name))
+    );
   }
 
   /**

@@ -275,16 +275,7 @@ export class LinkOps {
    * @returns The link.
    */
   get(ref: LinkRef): Link {
-    const replies = this.#sock.request(
-      RTM_GETLINK,
-      0,
-      LinkMessage,
-      { ...refFields(ref), extMask: EXT_MASK },
-      { object: describeLink(ref) },
-    );
-    const m = replies.find((r) => r.type === RTM_NEWLINK);
-    if (!m) throw new NetlinkError("RTM_GETLINK", describeLink(ref), 19, "no link in the reply");
-    return toLink(decode(LinkMessage, m.payload));
+    return toLink(decode(LinkMessage, this.#lookup(ref)));
   }
 
   /**
@@ -318,6 +309,13 @@ export class LinkOps {
    */
   index(ref: LinkRef): number {
     if (typeof ref === "number") return checkInt(ref, 1, 0x7fffffff, "interface index");
+    // Only the header's ifi_index is needed: skip decoding the attributes.
+    const payload = this.#lookup(ref);
+    return new DataView(payload.buffer, payload.byteOffset).getInt32(4, true);
+  }
+
+  /** `RTM_GETLINK` for one link; returns its reply's payload, or throws ENODEV. */
+  #lookup(ref: LinkRef): Uint8Array {
     const replies = this.#sock.request(
       RTM_GETLINK,
       0,
@@ -327,8 +325,7 @@ export class LinkOps {
     );
     const m = replies.find((r) => r.type === RTM_NEWLINK);
     if (!m) throw new NetlinkError("RTM_GETLINK", describeLink(ref), 19, "no link in the reply");
-    // Only the header's ifi_index is needed: skip decoding the attributes.
-    return new DataView(m.payload.buffer, m.payload.byteOffset).getInt32(4, true);
+    return m.payload;
   }
 
   /**
