@@ -344,24 +344,14 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       at += p.byteLength;
     }
     const op = messageTypeName(requests[0].type);
-    try {
-      send(this.#fd, msg, 0, op);
-    } catch (e) {
-      if (e instanceof SyscallError) {
-        throw new NetlinkError(op, "(batch)", e.errno, "sendto failed");
-      }
-      throw e;
-    }
-    // Each ACK is its own datagram; an error ACK echoes its request.
-    const biggest = parts.reduce((n, p) => Math.max(n, p.byteLength), 0);
-    if (rxBuf.byteLength < biggest + 4096) this.#grow(biggest + 4096);
+    this.#send(msg, op, "(batch)");
     const results = new Array<NetlinkError | undefined>(requests.length).fill(undefined);
     let pending = requests.length;
     while (pending > 0) {
-      const n = this.#recv(MSG_TRUNC, op);
+      const n = this.#receive(op, "(batch)", false);
       const dv = rxView;
       let off = 0;
-      while (off + HDR <= Math.min(n, rxBuf.byteLength)) {
+      while (off + HDR <= n) {
         const len = dv.getUint32(off, true);
         if (len < HDR || off + len > n) break;
         const i = (dv.getUint32(off + 8, true) - first) >>> 0;
@@ -409,35 +399,12 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     ctx: RequestContext,
     isDump: boolean,
   ): RawMessage[] {
-    if (this.#fd < 0) throw new Error("Netlink socket is closed");
     const op = messageTypeName(type);
-    try {
-      send(this.#fd, msg, 0, op);
-    } catch (e) {
-      if (e instanceof SyscallError) {
-        throw new NetlinkError(op, ctx.object ?? "", e.errno, `sendto failed`);
-      }
-      throw e;
-    }
+    this.#send(msg, op, ctx.object ?? "");
     const seq = this.#seq;
     const out: RawMessage[] & { interrupted?: boolean } = [];
-    // An error ACK echoes our request; make sure it fits without a peek.
-    if (rxBuf.byteLength < msg.byteLength + 4096) this.#grow(msg.byteLength + 4096);
     for (;;) {
-      let n: number;
-      if (isDump) {
-        n = this.#recv(MSG_PEEK | MSG_TRUNC, op);
-        if (n > rxBuf.byteLength) this.#grow(n);
-      }
-      n = this.#recv(MSG_TRUNC, op);
-      if (n > rxBuf.byteLength) {
-        throw new NetlinkError(
-          op,
-          ctx.object ?? "",
-          105,
-          `reply of ${n} bytes truncated to ${rxBuf.byteLength}`,
-        );
-      }
+      const n = this.#receive(op, ctx.object ?? "", isDump);
       const buf = rxBuf;
       const dv = rxView;
       let off = 0;
@@ -465,6 +432,41 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
         off = next;
       }
     }
+  }
+
+  /** Sends a whole message (or a batch), mapping a socket failure to a `NetlinkError`. */
+  #send(msg: Uint8Array<ArrayBuffer>, op: string, object: string): void {
+    if (this.#fd < 0) throw new Error("Netlink socket is closed");
+    // A reply can be as big as the request (an error ACK echoes it): make room up front.
+    if (rxBuf.byteLength < msg.byteLength + 4096) this.#grow(msg.byteLength + 4096);
+    try {
+      send(this.#fd, msg, 0, op);
+    } catch (e) {
+      if (e instanceof SyscallError) throw new NetlinkError(op, object, e.errno, "sendto failed");
+      throw e;
+    }
+  }
+
+  /**
+   * Receives one datagram into the shared buffer and returns its length. For dumps it peeks at
+   * the size first and grows the buffer; a datagram that still does not fit is an error, never
+   * silently cut.
+   */
+  #receive(op: string, object: string, peek: boolean): number {
+    if (peek) {
+      const size = this.#recv(MSG_PEEK | MSG_TRUNC, op);
+      if (size > rxBuf.byteLength) this.#grow(size);
+    }
+    const n = this.#recv(MSG_TRUNC, op);
+    if (n > rxBuf.byteLength) {
+      throw new NetlinkError(
+        op,
+        object,
+        105,
+        `reply of ${n} bytes truncated to ${rxBuf.byteLength}`,
+      );
+    }
+    return n;
   }
 
   #recv(flags: number, op: string): number {
