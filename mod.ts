@@ -9,6 +9,8 @@
  * - {@linkcode Rtnl}: links (veth, bridge, macvlan, ipvlan, vlan, vxlan), addresses and routes
  *   over rtnetlink, in any network namespace — never by running `ip`.
  * - {@linkcode NetNs}: network namespaces mounted at a path, as `ip netns` makes them.
+ * - {@linkcode Nftables}: nf_tables over `NETLINK_NETFILTER` (atomic batches, decoded dumps), on
+ *   which nslink's own firewall (published ports, masquerade, isolation) is built.
  * - The netlink codec and socket underneath, for anything else rtnetlink offers.
  *
  * Permissions: Deno needs `--allow-ffi` (it binds libc with `Deno.dlopen`; `--unstable-ffi`
@@ -93,6 +95,7 @@ export {
   type NetlinkTransport,
   type RawMessage,
   type RequestContext,
+  type SeqMessage,
 } from "./netlink/socket.ts";
 export { NetlinkError } from "./netlink/errors.ts";
 export {
@@ -108,6 +111,8 @@ export {
   type AttrValues,
   be16,
   be32,
+  be64,
+  bei32,
   byKind,
   bytes,
   type ChoiceInput,
@@ -119,6 +124,8 @@ export {
   flag,
   i32,
   type KindSelect,
+  list,
+  type ListCodec,
   message,
   type MessageInput,
   type MessageOf,
@@ -136,4 +143,16 @@ export {
   u8,
 } from "./netlink/codec.ts";
 export * as constants from "./netlink/constants.ts";
+export {
+  Nftables,
+  type NftablesOptions,
+  type NftChain,
+  type NftExpressionValue,
+  type NftRule,
+  type NftSet,
+  type NftSetElement,
+  type NftTable,
+} from "./netfilter/nftables.ts";
+export { attributeAt, batchErrors, encodeBatch, NftError, type NftOp } from "./netfilter/batch.ts";
+export * as nfConstants from "./netfilter/constants.ts";
 export { FfiUnavailableError, SyscallError } from "./ffi/errors.ts";

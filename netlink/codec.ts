@@ -106,6 +106,19 @@ export const be32: Field<number> & AttrCodec<number> = fixed(
   (dv, o, v) => dv.setUint32(o, v, false),
 );
 
+/** `__be32` read as signed (`s32` in network order, e.g. `NFTA_HOOK_PRIORITY`, verdict codes). */
+export const bei32: Field<number> & AttrCodec<number> = fixed(
+  4,
+  (dv, o) => dv.getInt32(o, false),
+  (dv, o, v) => dv.setInt32(o, v, false),
+);
+/** `__be64`: network byte order, as a `bigint` (nf_tables handles and counters). */
+export const be64: Field<bigint> & AttrCodec<bigint> = fixed(
+  8,
+  (dv, o) => dv.getBigUint64(o, false),
+  (dv, o, v) => dv.setBigUint64(o, v, false),
+);
+
 function fixed<T>(
   size: number,
   read: (dv: DataView, off: number) => T,
@@ -521,6 +534,66 @@ export function attrs<D extends Record<string, AnyDef>>(
  */
 export function nested<T, I>(set: AttrSet<T, I>): AttrCodec<T, I> {
   return set;
+}
+
+/** A {@linkcode list} codec, which names its element type (for walking encoded bytes). */
+export interface ListCodec<T, I = T> extends AttrCodec<T[], readonly I[]> {
+  /** The repeated attribute's type and payload codec. */
+  readonly listOf: { readonly id: number; readonly codec: AttrCodec<T, I> };
+}
+
+/**
+ * A nest holding the same attribute type repeated, in order (nf_tables' `NFTA_LIST_ELEM` lists:
+ * a rule's expressions, a set's elements). Other attribute types inside the nest are skipped.
+ *
+ * @example
+ * ```ts
+ * import { attr, attrs, decode, encode, list, NLA_F_NESTED, u32 } from "./codec.ts";
+ * const Numbers = list(1, u32);
+ * decode(Numbers, encode(Numbers, [1, 2])); // [1, 2]
+ * const Expressions = attr(4, list(1, attrs({ n: attr(1, u32) }), NLA_F_NESTED), NLA_F_NESTED);
+ * ```
+ * @param id The repeated attribute's type, e.g. `NFTA_LIST_ELEM` (1).
+ * @param codec Each element's payload codec.
+ * @param flags Flags OR-ed into each element's type, e.g. {@linkcode NLA_F_NESTED}.
+ * @returns The list's codec.
+ */
+export function list<T, I = T>(
+  id: number,
+  codec: AttrCodec<T, I>,
+  flags = 0,
+): ListCodec<T, I> {
+  return {
+    listOf: { id, codec },
+    sizeOf: (v) => {
+      let n = 0;
+      for (const x of v) n += align4(NLA_HDRLEN + codec.sizeOf(x));
+      return n;
+    },
+    encodeTo: (b, dv, off, v) => {
+      const start = off;
+      for (const x of v) {
+        const len = NLA_HDRLEN + codec.encodeTo(b, dv, off + NLA_HDRLEN, x);
+        dv.setUint16(off, len, true);
+        dv.setUint16(off + 2, id | flags, true);
+        off += align4(len);
+      }
+      return off - start;
+    },
+    decodeFrom: (b, dv, off, len) => {
+      const out: T[] = [];
+      const end = off + len;
+      while (off + NLA_HDRLEN <= end) {
+        const alen = dv.getUint16(off, true);
+        if (alen < NLA_HDRLEN || off + alen > end) break;
+        if ((dv.getUint16(off + 2, true) & NLA_TYPE_MASK) === id) {
+          out.push(codec.decodeFrom(b, dv, off + NLA_HDRLEN, alen - NLA_HDRLEN));
+        }
+        off += align4(alen);
+      }
+      return out;
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

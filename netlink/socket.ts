@@ -22,6 +22,7 @@ import { withNetns } from "../netns/enter.ts";
 import { type AttrCodec, decode } from "./codec.ts";
 import {
   AF_NETLINK,
+  MSG_DONTWAIT,
   MSG_PEEK,
   MSG_TRUNC,
   NETLINK_EXT_ACK,
@@ -52,6 +53,12 @@ export interface RawMessage {
   readonly flags: number;
   /** The payload after `nlmsghdr` (a copy: the receive buffer is reused). */
   readonly payload: Uint8Array;
+}
+
+/** A received message with its sequence number (see {@linkcode NetlinkSocket.transact}). */
+export interface SeqMessage extends RawMessage {
+  /** `nlmsg_seq`. */
+  readonly seq: number;
 }
 
 /** Options for {@linkcode NetlinkSocket.open}. */
@@ -380,6 +387,66 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     return results;
   }
 
+  /**
+   * Reserves `count` consecutive sequence numbers (for messages encoded by the caller, such as
+   * an nfnetlink batch) and returns the first.
+   *
+   * @example
+   * ```ts ignore
+   * const first = sock.reserveSeq(3); // first, first + 1, first + 2
+   * ```
+   * @param count How many.
+   * @returns The first sequence number.
+   */
+  reserveSeq(count: number): number {
+    const first = (this.#seq + 1) >>> 0;
+    this.#seq = (this.#seq + count) >>> 0;
+    return first;
+  }
+
+  /**
+   * Sends prepared messages in one `sendmsg` and returns every reply the kernel queued for them,
+   * without waiting for more (`MSG_DONTWAIT` until `EAGAIN`). For protocols that answer inside
+   * `sendmsg` and stay silent on success, such as an nf_tables batch (`nft` reads the same way).
+   * Replies addressed to another port id are dropped.
+   *
+   * @example
+   * ```ts ignore
+   * const replies = sock.transact(batchBytes, "NFT batch", "table inet nslink");
+   * ```
+   * @param msg The messages, each with its `nlmsghdr`.
+   * @param op Names the operation in socket errors.
+   * @param object Names the object in socket errors.
+   * @returns The replies, with their sequence numbers.
+   */
+  transact(msg: Uint8Array<ArrayBuffer>, op: string, object = ""): SeqMessage[] {
+    this.#send(msg, op, object);
+    const out: SeqMessage[] = [];
+    for (;;) {
+      const size = this.#recv(MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT, op);
+      if (size < 0) return out; // EAGAIN: nothing more queued
+      if (size > rxBuf.byteLength) this.#grow(size);
+      const n = this.#recv(MSG_TRUNC | MSG_DONTWAIT, op);
+      if (n < 0) return out;
+      const dv = rxView;
+      let off = 0;
+      while (off + HDR <= n) {
+        const len = dv.getUint32(off, true);
+        if (len < HDR || off + len > n) break;
+        const pid = dv.getUint32(off + 12, true);
+        if (pid === this.#port || pid === 0) {
+          out.push({
+            type: dv.getUint16(off + 4, true),
+            flags: dv.getUint16(off + 6, true),
+            seq: dv.getUint32(off + 8, true),
+            payload: rxBuf.slice(off + HDR, off + len),
+          });
+        }
+        off += (len + 3) & ~3;
+      }
+    }
+  }
+
   /** Closes the socket; safe to call twice. */
   close(): void {
     if (this.#fd < 0) return;
@@ -474,6 +541,7 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       const n = recv(this.#fd, rxBuf, flags, op);
       if (n >= 0) return n;
       if (n === -4) continue; // EINTR
+      if (n === -11 && (flags & MSG_DONTWAIT)) return -11; // nothing queued
       throw new SyscallError("recvfrom", op, -n);
     }
   }
