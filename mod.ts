@@ -54,7 +54,11 @@ export {
   type NetworkOptions,
   newNetwork,
   openNetwork,
+  type OpenOptions,
 } from "./network/network.ts";
+export { gc, type GcOptions, type GcReport } from "./network/gc.ts";
+export { FileStore, StaleNetworkError, type Store } from "./network/store.ts";
+export type { Owner } from "./network/owner.ts";
 export { Namespace, newNetworkNamespace, openNetworkNamespace } from "./network/namespace.ts";
 export { type Interface, macForIPv4 } from "./network/interface.ts";
 export { getDriver, knownTypes, registerDriver } from "./drivers/registry.ts";
@@ -63,12 +67,22 @@ export type {
   DriverContext,
   EndpointOptions,
   EndpointRecord,
+  EndpointState,
   LinkTarget,
   NetworkRecord,
+  NetworkState,
 } from "./drivers/driver.ts";
-export { type BridgeConfig, bridgeDriver } from "./drivers/bridge.ts";
+export { type BridgeConfig, bridgeDriver, linkAlias, parseLinkAlias } from "./drivers/bridge.ts";
 export { IpamExhaustedError, type Pool } from "./network/ipam.ts";
-export { DEFAULT_STATE_DIR, defaultStateDir, StateStore } from "./network/state.ts";
+export {
+  DEFAULT_LOCK_TIMEOUT_MS,
+  DEFAULT_STATE_DIR,
+  defaultStateDir,
+  type LockOptions,
+  LockTimeoutError,
+  type StateLock,
+  StateStore,
+} from "./network/state.ts";
 export { Rtnl, type RtnlBatch, type RtnlOptions } from "./rtnl/handle.ts";
 export {
   type IpvlanMode,

@@ -111,6 +111,49 @@ function removeOwn(ctx: DriverContext, cfg: BridgeConfig): void {
   for (const cidr of cfg.addedAddresses) attempt(() => ctx.host.addr.del(cfg.bridgeName, cidr));
 }
 
+/**
+ * The interface alias that ties a kernel object to its network and endpoint:
+ * `nslink:NETWORK_ID` for a bridge, `nslink:NETWORK_ID:ENDPOINT` for an endpoint's links.
+ * `gc()` finds nslink's objects by it (`ip link show` prints it as `alias …`).
+ *
+ * @example
+ * ```ts
+ * import { linkAlias } from "./bridge.ts";
+ * linkAlias("0a1b2c3d4e5f", "c1"); // "nslink:0a1b2c3d4e5f:c1"
+ * ```
+ * @param networkId The network's id.
+ * @param endpoint The endpoint's name, for an endpoint's links.
+ * @returns The alias.
+ */
+export function linkAlias(networkId: string, endpoint?: string): string {
+  return endpoint === undefined ? `nslink:${networkId}` : `nslink:${networkId}:${endpoint}`;
+}
+
+/**
+ * Reads an alias made by {@linkcode linkAlias}.
+ *
+ * @example
+ * ```ts
+ * import { parseLinkAlias } from "./bridge.ts";
+ * parseLinkAlias("nslink:0a1b2c3d4e5f:c1"); // { networkId: "0a1b2c3d4e5f", endpoint: "c1" }
+ * parseLinkAlias("uplink"); // undefined
+ * ```
+ * @param alias The alias text.
+ * @returns The network id and endpoint, or `undefined` when it is not nslink's.
+ */
+export function parseLinkAlias(
+  alias: string | undefined,
+): { networkId: string; endpoint?: string } | undefined {
+  const m = /^nslink:([0-9a-f]{1,64})(?::([A-Za-z0-9][A-Za-z0-9_.-]{0,63}))?$/.exec(alias ?? "");
+  if (!m) return undefined;
+  return m[2] === undefined ? { networkId: m[1] } : { networkId: m[1], endpoint: m[2] };
+}
+
+function names(record: NetworkRecord, endpoint: string): { hostName: string; srcName: string } {
+  const hash = shortHash(`${record.id}/${endpoint}`);
+  return { hostName: `nslh${hash}`, srcName: `nslc${hash}` };
+}
+
 function config(record: NetworkRecord): BridgeConfig {
   return record.config as unknown as BridgeConfig;
 }
@@ -228,6 +271,7 @@ export const bridgeDriver: Driver = {
     if (cfg.adopted) rt.link.set(bridgeName, { up: true });
     else rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true });
     try {
+      if (!cfg.adopted) rt.link.set(bridgeName, { alias: linkAlias(record.id) });
       const present = cfg.adopted
         ? new Set(rt.addr.list({ dev: bridgeName }).map((a) => a.cidr))
         : new Set();
@@ -267,11 +311,11 @@ export const bridgeDriver: Driver = {
     if (options.addressIPv6 !== undefined && !v6) {
       throw new TypeError(`Network has no IPv6 subnet for "${options.addressIPv6}"`);
     }
-    const address = v4 ? allocate(v4, endpoint, options.address) : "";
-    const addressIPv6 = v6 ? allocate(v6, endpoint, options.addressIPv6) : "";
-    const hash = shortHash(`${record.id}/${endpoint}`);
-    const hostName = `nslh${hash}`;
-    const srcName = `nslc${hash}`;
+    const take = ctx.allocate ?? allocate;
+    const address = v4 ? take(v4, endpoint, options.address) : "";
+    const addressIPv6 = v6 ? take(v6, endpoint, options.addressIPv6) : "";
+    const { hostName, srcName } = names(record, endpoint);
+    const alias = linkAlias(record.id, endpoint);
     const macAddress = address ? macForIPv4(address) : "";
     let dstName = target
       ? freeName(containerInterfacePrefix, target.nameInUse)
@@ -285,14 +329,29 @@ export const bridgeDriver: Driver = {
     try {
       add();
     } catch (e) {
-      // The name was taken behind nslink's back: pick again, asking the kernel this time.
-      if (
-        !(target && e instanceof NetlinkError && e.code === "EEXIST" && target.inKernel(dstName))
-      ) {
-        throw e;
-      }
-      dstName = freeName(containerInterfacePrefix, target.inKernel);
+      if (!(e instanceof NetlinkError && e.code === "EEXIST")) throw e;
+      if (ctx.host.link.find(hostName)?.alias === alias) {
+        // This endpoint's own leftover (a process died before its record said so): remove it.
+        ctx.host.link.del(hostName);
+      } else if (target && target.inKernel(dstName)) {
+        // The name was taken behind nslink's back: pick again, asking the kernel this time.
+        dstName = freeName(containerInterfacePrefix, target.inKernel);
+      } else throw e;
       add();
+    }
+    try {
+      // Tag both ends (the container end only while it is on the host), in one round trip:
+      // gc() finds them by it.
+      const failed = ctx.host.batch((b) => {
+        b.link.set(hostName, { alias });
+        if (!target) b.link.set(srcName, { alias });
+      }).find((err) => err !== undefined);
+      if (failed) throw failed;
+    } catch (e) {
+      try {
+        ctx.host.link.del(hostName);
+      } catch { /* report the first error */ }
+      throw e;
     }
     const iface: Interface = {
       srcName,
@@ -309,10 +368,18 @@ export const bridgeDriver: Driver = {
     return ep;
   },
 
-  unlink(ctx: DriverContext, _record: NetworkRecord, endpoint: EndpointRecord): void {
+  hostLinks(record: NetworkRecord, endpoint: string): string[] {
+    return [names(record, endpoint).hostName];
+  },
+
+  unlink(ctx: DriverContext, _record: NetworkRecord, endpoint: EndpointRecord): boolean {
     // When the container's namespace is gone, the kernel is already tearing its veth pairs
-    // down in one batch: deleting them one by one would only wait ~20 ms each.
-    if (endpoint.namespace !== undefined && !existsSync(endpoint.namespace)) return;
+    // down in one batch: deleting them one by one would only wait ~20 ms each. But a namespace
+    // file says nothing about the namespace itself (an open fd or a process keeps it, and its
+    // veth, alive): the links are gone only when the kernel says so.
+    if (endpoint.namespace !== undefined && !existsSync(endpoint.namespace)) {
+      return endpoint.hostLinks.every((name) => ctx.host.link.find(name) === undefined);
+    }
     for (const name of endpoint.hostLinks) {
       try {
         ctx.host.link.del(name);
@@ -320,5 +387,6 @@ export const bridgeDriver: Driver = {
         if (!gone(e)) throw e;
       }
     }
+    return true;
   },
 };

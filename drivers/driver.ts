@@ -7,18 +7,40 @@
  */
 import type { Interface } from "../network/interface.ts";
 import type { Pool } from "../network/ipam.ts";
+import type { Owner } from "../network/owner.ts";
 import type { NetNs } from "../netns/netns.ts";
 import type { Rtnl } from "../rtnl/handle.ts";
 
+/**
+ * Where an endpoint stands: `creating` while `link()` makes its kernel objects (an intent,
+ * written before them), `linked` once they exist, `releasing` after `unlink()` found its
+ * namespace gone while the kernel was still tearing its links down (its addresses stay
+ * reserved until the links are confirmed gone).
+ */
+export type EndpointState = "creating" | "linked" | "releasing";
+
 /** One container's entry in a network record. */
 export interface EndpointRecord {
-  /** The interfaces handed out. */
+  /** Where it stands; absent means `linked`. */
+  state?: EndpointState;
+  /** Who is linking it, while `creating`: recovery undoes the attempt only when it is dead. */
+  owner?: Owner;
+  /** The interfaces handed out (empty while `creating`). */
   interfaces: Interface[];
-  /** Host-side link names the driver made (veth host ends), to remove on unlink. */
+  /** Host-side link names the driver makes (veth host ends), named before they are made. */
   hostLinks: string[];
   /** The namespace the interfaces went into, once known. */
   namespace?: string;
+  /** When `unlink()` left it `releasing` (ms since the epoch). */
+  releasedAt?: number;
 }
+
+/**
+ * Where a network stands: `creating` while `newNetwork` makes its kernel objects, `ready`, and
+ * `deleting` while `delete()` removes them. Unfinished states with a dead owner are finished by
+ * `gc()` (or by the next `newNetwork` of that name).
+ */
+export type NetworkState = "creating" | "ready" | "deleting";
 
 /** What a network saves in its state file. */
 export interface NetworkRecord {
@@ -36,10 +58,12 @@ export interface NetworkRecord {
   config: Record<string, unknown>;
   /** Address pools by family. */
   pools: { v4?: Pool; v6?: Pool };
-  /** Endpoints by name. */
+  /** Endpoints by name (filled when a whole network is loaded; not saved in its file). */
   endpoints: Record<string, EndpointRecord>;
-  /** Incremented by every save: tells processes sharing the network that it changed. */
-  generation?: number;
+  /** Where it stands; absent means `ready`. */
+  state?: NetworkState;
+  /** Who is creating or deleting it, while it is `creating` or `deleting`. */
+  owner?: Owner;
 }
 
 /** Where a link should put the container end directly (the fast path). */
@@ -62,6 +86,11 @@ export interface DriverContext {
   takenSubnets: string[];
   /** Other nslink networks' saved configurations (to refuse a bridge already in use). */
   otherConfigs: Record<string, unknown>[];
+  /**
+   * Reserves an address of a pool for an endpoint (in the network's state, atomically across
+   * processes); by default IPAM's `allocate` on the pool object alone.
+   */
+  allocate?(pool: Pool, owner: string, preferred?: string): string;
 }
 
 /** Per-container choices passed to {@linkcode Driver.link}. */
@@ -102,6 +131,18 @@ export interface Driver {
     endpoint: string,
     options: EndpointOptions,
   ): EndpointRecord;
-  /** Removes an endpoint's host-side objects; succeeds when they are already gone. */
-  unlink(ctx: DriverContext, record: NetworkRecord, endpoint: EndpointRecord): void;
+  /**
+   * The names of the host-side links {@linkcode Driver.link} will make for an endpoint, known
+   * before they exist: they are saved in the endpoint's intent record, so that an attempt that
+   * died midway can be found and undone. Absent: the driver makes none.
+   */
+  hostLinks?(record: NetworkRecord, endpoint: string): string[];
+  /**
+   * Removes an endpoint's host-side objects; succeeds when they are already gone.
+   *
+   * @returns `true` when they are confirmed gone (its addresses may be handed out again);
+   *   `false` when the kernel is still removing them (their namespace was deleted) and they
+   *   must be checked again later.
+   */
+  unlink(ctx: DriverContext, record: NetworkRecord, endpoint: EndpointRecord): boolean;
 }

@@ -32,7 +32,9 @@ export function interfacelessDriver(type: string): Driver {
     link() {
       return { interfaces: [], hostLinks: [] };
     },
-    unlink() {},
+    unlink() {
+      return true;
+    },
   };
 }
 

@@ -41,6 +41,8 @@ export const MS_SHARED = 1 << 20;
 export const MS_PRIVATE = 1 << 18;
 /** `MNT_DETACH` from `<sys/mount.h>`. */
 export const MNT_DETACH = 2;
+/** `LOCK_SH` from `<sys/file.h>`. */
+export const LOCK_SH = 1;
 /** `LOCK_EX` from `<sys/file.h>`. */
 export const LOCK_EX = 2;
 /** `LOCK_UN` from `<sys/file.h>`. */

@@ -5,28 +5,37 @@
  *
  * @module
  */
-import type { Driver, DriverContext, LinkTarget, NetworkRecord } from "../drivers/driver.ts";
+import type {
+  Driver,
+  DriverContext,
+  EndpointRecord,
+  LinkTarget,
+  NetworkRecord,
+} from "../drivers/driver.ts";
 import { getDriver } from "../drivers/registry.ts";
 import { hostRtnl } from "./host.ts";
 import type { Interface } from "./interface.ts";
 import { createdIn, knownNames, noteNamespace } from "./internal.ts";
-import { releaseOwner } from "./ipam.ts";
-import type { Namespace } from "./namespace.ts";
 import {
-  endpointsKind,
-  loadRecord,
-  NETWORKS,
-  recordStamp,
-  removeRecord,
-  saveEndpoint,
-  saveNetwork,
-} from "./records.ts";
-import { StateStore } from "./state.ts";
+  deleteNetwork,
+  forgetEndpoint,
+  settleReleasing,
+  storeContext,
+  undoEndpoint,
+} from "./lifecycle.ts";
+import type { Namespace } from "./namespace.ts";
+import { currentOwner, isAlive, working } from "./owner.ts";
+import { FileStore, StaleNetworkError, type Store } from "./store.ts";
 
 /** Options of {@linkcode newNetwork}: the driver's options, plus where state lives. */
 export interface NetworkOptions {
   /** State directory; default `$NSLINK_STATE_DIR` or `/run/nslink`. */
   stateDir?: string;
+  /**
+   * How long an operation waits for the state lock held by another process before failing
+   * with a `LockTimeoutError` naming it; default 10 000 ms. The wait never blocks the event loop.
+   */
+  lockTimeoutMs?: number;
   /** Driver options, e.g. `subnet`, `gateway`, `subnetIPv6`, `bridgeName`, `mtu` for `bridge`. */
   [option: string]: unknown;
 }
@@ -61,10 +70,66 @@ function randomId(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-function context(store?: StateStore): DriverContext {
+/** Options of {@linkcode openNetwork} and {@linkcode listNetworks}. */
+export interface OpenOptions {
+  /** State directory; default `$NSLINK_STATE_DIR` or `/run/nslink`. */
+  stateDir?: string;
+  /** See {@linkcode NetworkOptions.lockTimeoutMs}. */
+  lockTimeoutMs?: number;
+}
+
+function checkTimeout(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(
+      `Option "lockTimeoutMs" must be a number of milliseconds >= 0, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+function openStore(stateDir: unknown): FileStore {
+  if (stateDir !== undefined && typeof stateDir !== "string") {
+    throw new TypeError(`Option "stateDir" must be a string, got ${JSON.stringify(stateDir)}`);
+  }
+  return new FileStore(stateDir);
+}
+
+/**
+ * Runs `fn` under the store's lock: at once when it is free (no await, no extra tick), else
+ * after waiting for it asynchronously.
+ */
+function locked<T>(
+  store: Store,
+  shared: boolean,
+  timeoutMs: number | undefined,
+  fn: () => T,
+): Promise<T> {
+  try {
+    const now = store.tryLock({ shared });
+    if (now) {
+      try {
+        return Promise.resolve(fn());
+      } finally {
+        now.release();
+      }
+    }
+    return store.lock({ shared, timeoutMs }).then((lock) => {
+      try {
+        return fn();
+      } finally {
+        lock.release();
+      }
+    });
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function context(store?: Store): DriverContext {
   const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [], otherConfigs: [] };
-  for (const other of store?.list(NETWORKS) ?? []) {
-    const r = store!.read<NetworkRecord>(NETWORKS, other);
+  for (const other of store?.networks() ?? []) {
+    const r = store!.readNetwork(other);
     if (!r) continue;
     if (r.pools.v4) ctx.takenSubnets.push(r.pools.v4.subnet);
     if (r.pools.v6) ctx.takenSubnets.push(r.pools.v6.subnet);
@@ -90,16 +155,20 @@ export class Network implements AsyncDisposable {
   readonly name: string;
   /** The driver type, e.g. `bridge`. */
   readonly type: string;
-  /** A random id made at creation. */
+  /** A random id made at creation; a network re-created under the same name has another. */
   readonly id: string;
   #driver: Driver;
-  #store: StateStore;
+  #store: Store;
   #owned: boolean;
   #record: NetworkRecord;
-  /** The saved state's stamp when `#record` was loaded or saved; `undefined`: load it again. */
-  #stamp: string | undefined;
+  #timeoutMs: number | undefined;
 
-  private constructor(record: NetworkRecord, store: StateStore, owned: boolean) {
+  private constructor(
+    record: NetworkRecord,
+    store: Store,
+    owned: boolean,
+    timeoutMs: number | undefined,
+  ) {
     this.name = record.name;
     this.type = record.type;
     this.id = record.id;
@@ -107,6 +176,7 @@ export class Network implements AsyncDisposable {
     this.#store = store;
     this.#owned = owned;
     this.#record = record;
+    this.#timeoutMs = timeoutMs;
   }
 
   /**
@@ -115,10 +185,16 @@ export class Network implements AsyncDisposable {
    * @param record The saved record.
    * @param store Where it is saved.
    * @param owned Whether disposing of the object deletes the network.
+   * @param lockTimeoutMs How long to wait for the state lock.
    * @returns The network object.
    */
-  static fromRecord(record: NetworkRecord, store: StateStore, owned: boolean): Network {
-    return new Network(record, store, owned);
+  static fromRecord(
+    record: NetworkRecord,
+    store: Store,
+    owned: boolean,
+    lockTimeoutMs?: number,
+  ): Network {
+    return new Network(record, store, owned, lockTimeoutMs);
   }
 
   /** The driver's normalized configuration, as saved at creation. */
@@ -146,26 +222,25 @@ export class Network implements AsyncDisposable {
     return this.#record.pools.v6?.gateway ?? "";
   }
 
-  /** The state directory this network is saved in. */
+  /** Where this network's state is kept (the state directory). */
   get stateDir(): string {
-    return this.#store.dir;
+    return this.#store.location;
   }
 
   /**
-   * The names of the linked endpoints (containers), read from the saved state.
+   * The names of the linked endpoints (containers), read from the saved state. Endpoints being
+   * linked, or released while the kernel removes their links, are not listed.
    *
    * @example
    * ```ts ignore
    * network.endpoints(); // ["c1", "c2"]
    * ```
-   * @returns The names, sorted.
+   * @returns The names, sorted; `[]` when the network no longer exists.
    */
   endpoints(): string[] {
-    return this.#store.withLock(() =>
-      // No network file: the network is gone, whatever endpoint files may be left over.
-      this.#store.stamp(NETWORKS, this.name) === undefined
-        ? []
-        : this.#store.list(endpointsKind(this.name))
+    if (this.#store.readNetwork(this.name)?.id !== this.id) return [];
+    return this.#store.endpoints(this.#record).filter((n) =>
+      (this.#store.readEndpoint(this.#record, n)?.state ?? "linked") === "linked"
     );
   }
 
@@ -173,7 +248,9 @@ export class Network implements AsyncDisposable {
    * Allocates addresses and creates the interfaces of one container (for `bridge`: a veth pair
    * with the host end on the bridge, up). Hand them to `Namespace.addInterface`. With
    * `{ namespace }`, the container end is created directly inside that namespace. Either
-   * completes or leaves nothing behind (no link, no address taken, no record).
+   * completes or leaves nothing behind (no link, no address taken, no record), also when the
+   * process is killed midway: the endpoint's record is written before its kernel objects, and
+   * the next `link` of that name (or `gc()`) removes what a dead attempt left.
    *
    * @example
    * ```ts ignore
@@ -186,14 +263,14 @@ export class Network implements AsyncDisposable {
    */
   link(name: string, options: LinkOptions = {}): Promise<Interface[]> {
     try {
-      return Promise.resolve(this.#link(name, options));
+      checkName(name, "endpoint name");
+      return locked(this.#store, true, this.#timeoutMs, () => this.#link(name, options));
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
   #link(name: string, options: LinkOptions): Interface[] {
-    checkName(name, "endpoint name");
     const ns = options.namespace;
     let target: LinkTarget | undefined;
     if (ns !== undefined) {
@@ -209,21 +286,55 @@ export class Network implements AsyncDisposable {
         inKernel,
       };
     }
-    const ep = this.#store.withLock(() =>
-      this.#update((record) => {
-        if (record.endpoints[name]) {
+    const store = this.#store;
+    const record = this.#record;
+    const key = `${record.id}/${name}`;
+    const { ctx, reserved } = storeContext(store, record);
+    // Addresses of endpoints released meanwhile (their links now gone) are free again.
+    settleReleasing(store, this.#driver, ctx, record);
+    const intent: EndpointRecord = {
+      state: "creating",
+      owner: currentOwner(),
+      interfaces: [],
+      hostLinks: this.#driver.hostLinks?.(record, name) ?? [],
+      ...(ns !== undefined ? { namespace: ns.path } : {}),
+    };
+    if (!store.createEndpoint(record, name, intent)) {
+      const old = store.readEndpoint(record, name);
+      if (old) {
+        if ((old.state ?? "linked") === "linked") {
           throw new TypeError(`Endpoint "${name}" is already linked to network "${this.name}"`);
         }
-        const ctx = context();
-        const ep = this.#driver.link(ctx, record, name, {
+        if (old.state === "creating" && isAlive(old.owner, key)) {
+          throw new Error(
+            `Endpoint "${name}" of network "${this.name}" is being linked by pid ${old.owner?.pid}`,
+          );
+        }
+        // An attempt that died midway, or a release still waiting for the kernel: finish it.
+        undoEndpoint(store, this.#driver, ctx, record, name, old);
+      }
+      if (!store.createEndpoint(record, name, intent)) {
+        throw new Error(`Endpoint "${name}" of network "${this.name}" is being linked elsewhere`);
+      }
+    }
+    let ep: EndpointRecord | undefined;
+    try {
+      ep = working(key, () =>
+        this.#driver.link(ctx, record, name, {
           ...(target ? { target } : {}),
           ...(options.address !== undefined ? { address: options.address } : {}),
           ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
-        });
-        record.endpoints[name] = ep;
-        return [ep, name, () => this.#driver.unlink(ctx, record, { ...ep, namespace: undefined })];
-      })
-    );
+        }));
+      ep.state = "linked";
+      store.writeEndpoint(record, name, ep);
+    } catch (e) {
+      try {
+        if (ep) this.#driver.unlink(ctx, record, { ...ep, namespace: undefined });
+        for (const a of reserved) store.release(record, a, name);
+        store.removeEndpoint(record, name);
+      } catch { /* report the first error */ }
+      throw e;
+    }
     for (const iface of ep.interfaces) {
       if (ns !== undefined) {
         createdIn.set(iface, ns.path);
@@ -234,63 +345,25 @@ export class Network implements AsyncDisposable {
     return ep.interfaces;
   }
 
+  /** Records where a seed-path interface went (no lock: one atomic write of one record). */
   #noteNamespace(name: string, path: string): void {
-    this.#store.withLock(() =>
-      this.#update((record) => {
-        const ep = record.endpoints[name];
-        if (!ep) return [undefined];
-        ep.namespace = path;
-        return [undefined, name];
-      }, true)
-    );
-  }
-
-  /**
-   * Runs `change` on the current record under the lock and saves the endpoint it names (one
-   * small file). The loaded record is kept between calls and loaded again only when the saved
-   * state changed (another process wrote it). When `change` or the save fails, the kept copy is
-   * dropped, and `undo` (if given) reverts kernel work.
-   */
-  #update<T>(
-    change: (record: NetworkRecord) => [T, string?, (() => void)?],
-    missingOk = false,
-  ): T {
-    const stamp = recordStamp(this.#store, this.name);
-    if (stamp === undefined) {
-      if (missingOk) return undefined as T;
-      throw new Error(
-        `Network "${this.name}" does not exist in ${JSON.stringify(this.#store.dir)}`,
-      );
-    }
-    if (stamp !== this.#stamp) {
-      this.#record = this.#read();
-      this.#stamp = stamp;
-    }
-    let undo: (() => void) | undefined;
     try {
-      const [result, endpoint, revert] = change(this.#record);
-      undo = revert;
-      if (endpoint !== undefined) {
-        saveEndpoint(this.#store, this.#record, endpoint);
-        // Under the lock no one else wrote since: the stamp is the generation just saved.
-        this.#stamp = String(this.#record.generation);
-      }
-      return result;
+      const ep = this.#store.readEndpoint(this.#record, name);
+      if (!ep || (ep.state ?? "linked") !== "linked") return;
+      ep.namespace = path;
+      this.#store.writeEndpoint(this.#record, name, ep);
     } catch (e) {
-      this.#stamp = undefined;
-      if (undo) {
-        try {
-          undo();
-        } catch { /* report the first error */ }
-      }
-      throw e;
+      if (!(e instanceof StaleNetworkError)) throw e;
     }
   }
 
   /**
    * Removes a container's interfaces and frees its addresses. Succeeds when the container is
-   * not linked (any more). When its namespace was deleted first, its veth pairs are already
-   * going away with it, and no per-link delete (with its ~20 ms kernel wait) is made.
+   * not linked (any more). An address is freed only once the host side of the container's
+   * links is confirmed gone: when its namespace was deleted first, the kernel is still tearing
+   * the veth pair down, so no per-link delete (with its ~20 ms kernel wait) is made and the
+   * addresses stay reserved until a later `link`, `unlink` or `gc()` sees the links gone (a
+   * link still present after a second, kept alive by an open fd or a process, is deleted).
    *
    * @example
    * ```ts ignore
@@ -302,47 +375,57 @@ export class Network implements AsyncDisposable {
   unlink(name: string): Promise<void> {
     try {
       checkName(name, "endpoint name");
-      this.#store.withLock(() =>
-        this.#update((record) => {
-          const ep = record.endpoints[name];
-          if (!ep) return [undefined];
-          this.#driver.unlink(context(), record, ep);
-          this.#release(record, name);
-          return [undefined, name];
-        }, true)
-      );
-      return Promise.resolve();
+      return locked(this.#store, true, this.#timeoutMs, () => this.#unlink(name));
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
+  #unlink(name: string): void {
+    const store = this.#store;
+    const record = this.#record;
+    const ep = store.readEndpoint(record, name);
+    if (!ep) return;
+    const { ctx } = storeContext(store, record);
+    if (ep.state === "creating") {
+      if (isAlive(ep.owner, `${record.id}/${name}`)) {
+        throw new Error(
+          `Endpoint "${name}" of network "${this.name}" is being linked by pid ${ep.owner?.pid}`,
+        );
+      }
+      undoEndpoint(store, this.#driver, ctx, record, name, ep);
+      return;
+    }
+    if (this.#driver.unlink(ctx, record, ep)) {
+      forgetEndpoint(store, record, name, ep);
+    } else if (ep.state !== "releasing") {
+      ep.state = "releasing";
+      ep.releasedAt = Date.now();
+      store.writeEndpoint(record, name, ep);
+      store.markReleasing(record, name);
+    }
+  }
+
   /**
    * Unlinks every container, removes the network's kernel objects (the bridge) and its saved
-   * state. Succeeds when the network is already gone.
+   * state, leaving no file behind. Succeeds when the network is already gone; refuses (with a
+   * `StaleNetworkError`) when the name now belongs to a network re-created since this object
+   * was opened.
    *
    * @example
    * ```ts ignore
    * await network.delete();
    * ```
    */
-  delete(): Promise<void> {
+  async delete(): Promise<void> {
+    const lock = await this.#store.lock({ timeoutMs: this.#timeoutMs });
     try {
-      this.#store.withLock(() => {
-        const record = loadRecord(this.#store, this.name);
-        if (!record) return;
-        const ctx: DriverContext = context();
-        for (const [name, ep] of Object.entries(record.endpoints)) {
-          this.#driver.unlink(ctx, record, ep);
-          this.#release(record, name);
-        }
-        this.#driver.destroy(ctx, record);
-        removeRecord(this.#store, this.name);
-        this.#stamp = undefined;
-      });
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
+      const record = this.#store.readNetwork(this.name);
+      if (!record) return;
+      if (record.id !== this.id) throw new StaleNetworkError(this.name, this.id, record.id);
+      await deleteNetwork(this.#store, record);
+    } finally {
+      lock.release();
     }
   }
 
@@ -350,28 +433,14 @@ export class Network implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.#owned ? this.delete() : Promise.resolve();
   }
-
-  #read(): NetworkRecord {
-    const record = loadRecord(this.#store, this.name);
-    if (!record) {
-      throw new Error(
-        `Network "${this.name}" does not exist in ${JSON.stringify(this.#store.dir)}`,
-      );
-    }
-    return record;
-  }
-
-  #release(record: NetworkRecord, name: string): void {
-    if (record.pools.v4) releaseOwner(record.pools.v4, name);
-    if (record.pools.v6) releaseOwner(record.pools.v6, name);
-    delete record.endpoints[name];
-  }
 }
 
 /**
  * Creates a network of a driver type (`bridge`/`simplebridge`, `null`, `host`) and saves it.
  * Input is checked before the kernel is touched: a duplicate name, an overlapping subnet, a
- * gateway outside its subnet or an invalid MTU is refused. On failure nothing is left behind.
+ * gateway outside its subnet or an invalid MTU is refused. On failure nothing is left behind;
+ * a process killed midway leaves a record saying so, which the next `newNetwork` of that name
+ * or `gc()` finishes.
  *
  * @example
  * ```ts ignore
@@ -383,51 +452,62 @@ export class Network implements AsyncDisposable {
  * ```
  * @param type The driver type.
  * @param name The network's name.
- * @param options Driver options, and `stateDir`.
+ * @param options Driver options, `stateDir` and `lockTimeoutMs`.
  * @returns The network.
  */
-export function newNetwork(
+export async function newNetwork(
   type: string,
   name: string,
   options: NetworkOptions = {},
 ): Promise<Network> {
+  const driver = getDriver(type);
+  checkName(name, "network name");
+  const { stateDir, lockTimeoutMs, ...driverOptions } = options;
+  const timeoutMs = checkTimeout(lockTimeoutMs);
+  const store = openStore(stateDir);
+  const lock = await store.lock({ timeoutMs });
   try {
-    const driver = getDriver(type);
-    checkName(name, "network name");
-    const { stateDir, ...driverOptions } = options;
-    if (stateDir !== undefined && typeof stateDir !== "string") {
-      throw new TypeError(`Option "stateDir" must be a string, got ${JSON.stringify(stateDir)}`);
+    const existing = store.readNetwork(name);
+    if (existing) {
+      const unfinished = existing.state === "creating" || existing.state === "deleting";
+      // Under the exclusive lock nobody is working on it: an unfinished one was abandoned.
+      if (!unfinished) throw new TypeError(`Network "${name}" already exists`);
+      await deleteNetwork(store, existing);
     }
-    const store = new StateStore(stateDir);
-    const record = store.withLock(() => {
-      if (store.read(NETWORKS, name)) throw new TypeError(`Network "${name}" already exists`);
-      const ctx = context(store);
-      const id = randomId();
-      const { config, pools } = driver.configure(ctx, name, id, driverOptions);
-      const record: NetworkRecord = {
-        version: 1,
-        name,
-        type: driver.type,
-        id,
-        created: new Date().toISOString(),
-        config,
-        pools,
-        endpoints: {},
-      };
+    const ctx = context(store);
+    const id = randomId();
+    const { config, pools } = driver.configure(ctx, name, id, driverOptions);
+    const record: NetworkRecord = {
+      version: 1,
+      name,
+      type: driver.type,
+      id,
+      created: new Date().toISOString(),
+      config,
+      pools,
+      endpoints: {},
+      state: "creating",
+      owner: currentOwner(),
+    };
+    // The record first, saying "creating": a crash from here on leaves something to undo.
+    if (!store.createNetwork(record)) throw new TypeError(`Network "${name}" already exists`);
+    try {
       driver.create(ctx, record);
+      delete record.state;
+      delete record.owner;
+      store.writeNetwork(record);
+    } catch (e) {
       try {
-        saveNetwork(store, record);
-      } catch (e) {
-        try {
-          driver.destroy(ctx, record);
-        } catch { /* report the first error */ }
-        throw e;
-      }
-      return record;
-    });
-    return Promise.resolve(Network.fromRecord(record, store, true));
-  } catch (e) {
-    return Promise.reject(e);
+        driver.destroy(ctx, record);
+      } catch { /* report the first error */ }
+      try {
+        store.removeNetwork(record);
+      } catch { /* report the first error */ }
+      throw e;
+    }
+    return Network.fromRecord(record, store, true, timeoutMs);
+  } finally {
+    lock.release();
   }
 }
 
@@ -440,18 +520,22 @@ export function newNetwork(
  * await network.link("c3");
  * ```
  * @param name The network's name.
- * @param options `stateDir`, when not the default.
+ * @param options `stateDir` when not the default, `lockTimeoutMs`.
  * @returns The network.
  */
-export function openNetwork(name: string, options: { stateDir?: string } = {}): Promise<Network> {
+export function openNetwork(name: string, options: OpenOptions = {}): Promise<Network> {
   try {
     checkName(name, "network name");
-    const store = new StateStore(options.stateDir);
-    const record = store.withLock(() => loadRecord(store, name));
-    if (!record) {
-      throw new Error(`Network "${name}" does not exist in ${JSON.stringify(store.dir)}`);
+    const timeoutMs = checkTimeout(options.lockTimeoutMs);
+    const store = openStore(options.stateDir);
+    const record = store.readNetwork(name);
+    if (!record || (record.state ?? "ready") !== "ready") {
+      throw new Error(
+        `Network "${name}" does not exist in ${JSON.stringify(store.location)}` +
+          (record ? ` (it is being ${record.state === "creating" ? "created" : "deleted"})` : ""),
+      );
     }
-    return Promise.resolve(Network.fromRecord(record, store, false));
+    return Promise.resolve(Network.fromRecord(record, store, false, timeoutMs));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -468,6 +552,6 @@ export function openNetwork(name: string, options: { stateDir?: string } = {}): 
  * @returns The names, sorted.
  */
 export function listNetworks(options: { stateDir?: string } = {}): string[] {
-  const store = new StateStore(options.stateDir);
-  return store.withLock(() => store.list(NETWORKS));
+  const store = openStore(options.stateDir);
+  return store.networks().filter((n) => (store.readNetwork(n)?.state ?? "ready") === "ready");
 }

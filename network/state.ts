@@ -1,7 +1,8 @@
 /**
- * nslink's on-disk state: one JSON file per object (`<dir>/<kind>/<name>.json`), replaced
- * atomically on every write, and a process-wide lock (`flock` on `<dir>/.lock`) that makes a
- * read-modify-write safe against other processes.
+ * nslink's on-disk state primitives: one JSON file per object (`<dir>/<kind>/<name>.json`),
+ * replaced atomically on every write or created exclusively; claims (one symbolic link per
+ * reserved name, made atomically); and a lock (`flock` on `<dir>/.lock`, shared or exclusive)
+ * that is only ever tried without blocking and waited for asynchronously.
  *
  * Permissions: Deno needs `--allow-read --allow-write` on the state directory and `--allow-ffi`
  * for the lock (`--allow-env` only to honour `NSLINK_STATE_DIR`). The default directory,
@@ -10,17 +11,30 @@
  * @module
  */
 import {
+  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join, resolve } from "node:path";
-import { close, flock, LOCK_EX, LOCK_UN, O_CLOEXEC, O_CREAT, O_RDWR, open } from "../ffi/libc.ts";
+import { basename, join, resolve } from "node:path";
+import {
+  close,
+  flock,
+  LOCK_EX,
+  LOCK_NB,
+  LOCK_SH,
+  O_CLOEXEC,
+  O_CREAT,
+  O_RDWR,
+  open,
+} from "../ffi/libc.ts";
 
 /** Where nslink keeps its state unless `NSLINK_STATE_DIR` says otherwise. */
 export const DEFAULT_STATE_DIR = "/run/nslink";
@@ -93,8 +107,83 @@ function isNotFound(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === "ENOENT";
 }
 
-/** Locks this thread holds, by resolved directory, so nested calls do not wait on themselves. */
-const held = new Map<string, { depth: number }>();
+/** Directories whose lock this thread holds inside `withLock`, so nested calls just run. */
+const held = new Set<string>();
+
+/** How long {@linkcode StateStore.lock} waits by default: 10 s. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+/** Options of {@linkcode StateStore.lock}. */
+export interface LockOptions {
+  /** A shared lock (several holders at once) instead of an exclusive one. */
+  shared?: boolean;
+  /** Give up after this many milliseconds; default {@linkcode DEFAULT_LOCK_TIMEOUT_MS}. */
+  timeoutMs?: number;
+}
+
+/** A held state lock. */
+export interface StateLock extends Disposable {
+  /** Releases it; safe to call twice. */
+  release(): void;
+}
+
+/**
+ * The state lock stayed taken for the whole timeout. `holders` are the pids holding it, read
+ * from `/proc/locks` (empty when they could not be found, e.g. across pid namespaces).
+ *
+ * @example
+ * ```ts ignore
+ * import { LockTimeoutError, StateStore } from "./state.ts";
+ * try {
+ *   await new StateStore().lock({ timeoutMs: 100 });
+ * } catch (e) {
+ *   if (e instanceof LockTimeoutError) e.holders; // e.g. [4242]
+ * }
+ * ```
+ */
+export class LockTimeoutError extends Error {
+  /** The lock file. */
+  readonly path: string;
+  /** How long it waited, in milliseconds. */
+  readonly timeoutMs: number;
+  /** The pids holding the lock when it gave up. */
+  readonly holders: number[];
+
+  /**
+   * Makes the error.
+   *
+   * @param path The lock file.
+   * @param timeoutMs How long it waited.
+   * @param holders The holders' pids.
+   */
+  constructor(path: string, timeoutMs: number, holders: number[]) {
+    const who = holders.length === 0 ? "an unknown process" : `pid ${holders.join(", pid ")}`;
+    super(
+      `flock ${JSON.stringify(path)}: still held by ${who} after ${timeoutMs} ms (timed out)`,
+    );
+    this.name = "LockTimeoutError";
+    this.path = path;
+    this.timeoutMs = timeoutMs;
+    this.holders = holders;
+  }
+}
+
+/** The pids holding `flock`s on `<dir>/.lock`, from `/proc/locks`. */
+function lockHolders(dir: string): number[] {
+  try {
+    const ino = statSync(join(dir, ".lock")).ino;
+    const pids = new Set<number>();
+    for (const line of readFileSync("/proc/locks", "utf8").split("\n")) {
+      // "1: FLOCK  ADVISORY  WRITE 4242 fe:00:1234 0 EOF"; waiters' lines start with "1: ->".
+      const f = line.trim().split(/\s+/);
+      if (f[1] !== "FLOCK") continue;
+      if (Number(f[5]?.split(":")[2]) === ino) pids.add(Number(f[4]));
+    }
+    return [...pids].sort((a, b) => a - b);
+  } catch {
+    return [];
+  }
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") && value !== null &&
@@ -137,9 +226,82 @@ export class StateStore {
   }
 
   /**
-   * Runs `fn` while holding an exclusive `flock` on `<dir>/.lock`, waiting for other processes
-   * (and other threads) that hold it. Nested calls on the same directory from the same thread
-   * just run `fn`. The lock is released and the file closed even when `fn` throws.
+   * Takes the directory's lock (`flock` on `<dir>/.lock`) without ever blocking the event loop:
+   * one non-blocking try, then asynchronous waits with back-off (1 ms doubling to 50 ms) until
+   * it is free, or a {@linkcode LockTimeoutError} naming the holders' pids after `timeoutMs`.
+   * Shared holders (`{ shared: true }`, used by link and unlink) do not exclude each other; an
+   * exclusive holder (network create and delete, `gc()`) excludes everyone.
+   *
+   * @example
+   * ```ts ignore
+   * import { StateStore } from "./state.ts";
+   * const store = new StateStore();
+   * const lock = await store.lock({ timeoutMs: 2000 });
+   * try {
+   *   store.write("counters", "demo", 1);
+   * } finally {
+   *   lock.release();
+   * }
+   * ```
+   * @param options `shared` (default `false`) and `timeoutMs` (default
+   *   {@linkcode DEFAULT_LOCK_TIMEOUT_MS}).
+   * @returns The held lock; call `release()` (or `using`) when done.
+   */
+  async lock(options: LockOptions = {}): Promise<StateLock> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+      throw new TypeError(`Invalid lock timeout ${String(timeoutMs)}: expected milliseconds >= 0`);
+    }
+    const deadline = Date.now() + timeoutMs;
+    let wait = 1;
+    while (true) {
+      const got = this.tryLock(options);
+      if (got) return got;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new LockTimeoutError(join(this.dir, ".lock"), timeoutMs, lockHolders(this.dir));
+      }
+      await new Promise((r) => setTimeout(r, Math.min(wait, left)));
+      wait = Math.min(wait * 2, 50);
+    }
+  }
+
+  /**
+   * One non-blocking attempt at the lock (see {@linkcode StateStore.lock}).
+   *
+   * @example
+   * ```ts ignore
+   * import { StateStore } from "./state.ts";
+   * const lock = new StateStore().tryLock({ shared: true });
+   * lock?.release();
+   * ```
+   * @param options `shared`: a shared lock instead of an exclusive one.
+   * @returns The held lock, or `undefined` when another holder excludes it.
+   */
+  tryLock(options: { shared?: boolean } = {}): StateLock | undefined {
+    const path = join(this.dir, ".lock");
+    const object = JSON.stringify(path);
+    const fd = ensureDir(this.dir, () => open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600, object));
+    let ok = false;
+    try {
+      ok = flock(fd, (options.shared ? LOCK_SH : LOCK_EX) | LOCK_NB, object);
+    } finally {
+      if (!ok) close(fd, object);
+    }
+    if (!ok) return undefined;
+    let open_ = true;
+    const release = () => {
+      if (!open_) return;
+      open_ = false;
+      close(fd, object); // closing the only fd of the open file releases the flock
+    };
+    return { release, [Symbol.dispose]: release };
+  }
+
+  /**
+   * Runs `fn` while holding the directory's exclusive lock (waiting for it asynchronously, see
+   * {@linkcode StateStore.lock}). Nested calls on the same directory inside `fn` just run.
+   * The lock is released even when `fn` throws.
    *
    * `fn` must be synchronous: an `async` function is refused before it runs, and a returned
    * promise raises a `TypeError` (the lock would not cover its work).
@@ -148,38 +310,44 @@ export class StateStore {
    * ```ts ignore
    * import { StateStore } from "./state.ts";
    * const store = new StateStore();
-   * const names = store.withLock(() => store.list("networks"));
+   * const names = await store.withLock(() => store.list("networks"));
    * ```
    * @param fn The critical section.
+   * @param options `timeoutMs`, as for {@linkcode StateStore.lock}.
    * @returns What `fn` returned.
    */
-  withLock<T>(fn: () => T): T {
-    if (typeof fn !== "function" || fn.constructor?.name === "AsyncFunction") {
-      throw new TypeError("StateStore.withLock needs a synchronous function, not an async one");
-    }
-    const key = resolve(this.dir);
-    const mine = held.get(key);
-    if (mine) {
-      mine.depth++;
-      try {
-        return checkSync(fn());
-      } finally {
-        mine.depth--;
-      }
-    }
-    const path = join(this.dir, ".lock");
-    const fd = ensureDir(this.dir, () => open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600));
+  withLock<T>(fn: () => T, options: { timeoutMs?: number } = {}): Promise<T> {
     try {
-      flock(fd, LOCK_EX, JSON.stringify(path));
-      held.set(key, { depth: 1 });
-      try {
-        return checkSync(fn());
-      } finally {
-        held.delete(key);
-        flock(fd, LOCK_UN, JSON.stringify(path));
+      if (typeof fn !== "function" || fn.constructor?.name === "AsyncFunction") {
+        throw new TypeError("StateStore.withLock needs a synchronous function, not an async one");
       }
-    } finally {
-      close(fd, JSON.stringify(path));
+      const key = resolve(this.dir);
+      const run = () => {
+        held.add(key);
+        try {
+          return checkSync(fn());
+        } finally {
+          held.delete(key);
+        }
+      };
+      if (held.has(key)) return Promise.resolve(checkSync(fn()));
+      const now = this.tryLock();
+      if (now) {
+        try {
+          return Promise.resolve(run());
+        } finally {
+          now.release();
+        }
+      }
+      return this.lock(options).then((lock) => {
+        try {
+          return run();
+        } finally {
+          lock.release();
+        }
+      });
+    } catch (e) {
+      return Promise.reject(e);
     }
   }
 
@@ -223,27 +391,235 @@ export class StateStore {
    * @param kind The kind of object, e.g. `networks`.
    * @param name The object's name.
    * @param value Any JSON-serializable value.
+   * @param options `mkdir` (default `true`): create the kind's directory when missing; with
+   *   `false` a missing directory throws (code `ENOENT`).
    */
-  write(kind: string, name: string, value: unknown): void {
+  write(kind: string, name: string, value: unknown, options: { mkdir?: boolean } = {}): void {
     const file = this.#file(kind, name);
+    const tmp = this.#temp(kind, file, value, options.mkdir ?? true);
+    try {
+      renameSync(tmp, file);
+    } catch (err) {
+      removeQuietly(tmp);
+      throw err;
+    }
+  }
+
+  /**
+   * Creates `<dir>/<kind>/<name>.json` only if it does not exist, atomically and complete: the
+   * JSON goes to a temporary file, which is then hard-linked to the final name (`link(2)` fails
+   * with `EEXIST` instead of replacing) and removed. No reader ever sees a partial file, and of
+   * two processes creating the same name exactly one succeeds.
+   *
+   * @example
+   * ```ts ignore
+   * import { StateStore } from "./state.ts";
+   * const store = new StateStore();
+   * store.create("endpoints", "c1", { state: "creating" }); // true
+   * store.create("endpoints", "c1", { state: "creating" }); // false: it exists
+   * ```
+   * @param kind The kind of object.
+   * @param name The object's name.
+   * @param value Any JSON-serializable value.
+   * @param options `mkdir` (default `true`): create the kind's directory when missing; with
+   *   `false` a missing directory throws (code `ENOENT`).
+   * @returns `true` when it was created, `false` when it already existed.
+   */
+  create(kind: string, name: string, value: unknown, options: { mkdir?: boolean } = {}): boolean {
+    const file = this.#file(kind, name);
+    const tmp = this.#temp(kind, file, value, options.mkdir ?? true);
+    try {
+      linkSync(tmp, file);
+      return true;
+    } catch (err) {
+      if ((err as { code?: string } | null)?.code === "EEXIST") return false;
+      throw err;
+    } finally {
+      removeQuietly(tmp);
+    }
+  }
+
+  /**
+   * Claims `<dir>/<kind>/<name>` for an owner in one atomic step: a symbolic link whose target
+   * is the owner (`symlink(2)` either makes it or fails with `EEXIST`), as CNI's host-local
+   * makes one file per reserved address. No lock is needed, and a crash leaves either no claim
+   * or a complete one.
+   *
+   * @example
+   * ```ts ignore
+   * import { StateStore } from "./state.ts";
+   * const store = new StateStore();
+   * store.claim("addresses", "198.51.100.2", "c1"); // true
+   * store.claim("addresses", "198.51.100.2", "c2"); // false
+   * store.claimant("addresses", "198.51.100.2"); // "c1"
+   * ```
+   * @param kind The kind (directory); it must exist unless `mkdir`.
+   * @param name The claimed name (an address).
+   * @param owner Who claims it (no `/`, not empty).
+   * @param options `mkdir` (default `false`): create the kind's directory when missing.
+   * @returns `true` when claimed, `false` when someone else holds it.
+   */
+  claim(kind: string, name: string, owner: string, options: { mkdir?: boolean } = {}): boolean {
+    checkName(owner, "owner");
+    const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
+    try {
+      if (options.mkdir) ensureDir(join(this.dir, kind), () => symlinkSync(owner, path));
+      else symlinkSync(owner, path);
+      return true;
+    } catch (err) {
+      if ((err as { code?: string } | null)?.code === "EEXIST") return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Who holds a claim made by {@linkcode StateStore.claim}.
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().claimant("addresses", "198.51.100.2"); // "c1"
+   * ```
+   * @param kind The kind.
+   * @param name The claimed name.
+   * @returns The owner, or `undefined` when it is not claimed.
+   */
+  claimant(kind: string, name: string): string | undefined {
+    try {
+      return readlinkSync(join(this.dir, checkName(kind, "kind"), checkClaim(name)));
+    } catch (err) {
+      if (isNotFound(err) || (err as { code?: string }).code === "EINVAL") return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Drops a claim, but only when `owner` holds it.
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().unclaim("addresses", "198.51.100.2", "c1"); // true
+   * ```
+   * @param kind The kind.
+   * @param name The claimed name.
+   * @param owner The owner it must have.
+   * @returns Whether it was dropped.
+   */
+  unclaim(kind: string, name: string, owner: string): boolean {
+    if (this.claimant(kind, name) !== owner) return false;
+    try {
+      unlinkSync(join(this.dir, kind, name));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * The names claimed in a kind (see {@linkcode StateStore.claim}).
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().claims("addresses"); // ["198.51.100.2"]
+   * ```
+   * @param kind The kind.
+   * @returns The names, unsorted; `[]` when the kind does not exist.
+   */
+  claims(kind: string): string[] {
+    return this.entries(kind).filter((n) => !n.includes(".tmp-"));
+  }
+
+  /**
+   * Every entry of a kind's directory as it is (state files, claims, temporary files), for
+   * maintenance.
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().entries("networks"); // ["web.json", "web.json.tmp-4242-a1b2c3d4e5f6"]
+   * ```
+   * @param kind The kind.
+   * @returns The names, unsorted; `[]` when the directory does not exist.
+   */
+  entries(kind: string): string[] {
+    try {
+      return readdirSync(join(this.dir, checkName(kind, "kind")));
+    } catch (err) {
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+  }
+
+  /**
+   * The kinds (directories) in the state directory.
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().kinds(); // ["networks"]
+   * ```
+   * @returns Their names, sorted.
+   */
+  kinds(): string[] {
+    try {
+      return readdirSync(this.dir, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && NAME_RE.test(d.name) && !d.name.includes(".."))
+        .map((d) => d.name).sort();
+    } catch (err) {
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+  }
+
+  /**
+   * Makes a kind's directory (mode 0700); nothing happens when it exists.
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().makeKind("addresses.0a1b2c3d4e5f");
+   * ```
+   * @param kind The kind.
+   */
+  makeKind(kind: string): void {
+    mkdirSync(join(this.dir, checkName(kind, "kind")), { recursive: true, mode: 0o700 });
+  }
+
+  /**
+   * Removes one entry of a kind as it is (a stray temporary file, a claim); nothing happens when
+   * it is absent.
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().removeEntry("networks", "web.json.tmp-4242-a1b2c3d4e5f6");
+   * ```
+   * @param kind The kind.
+   * @param entry The entry's file name.
+   */
+  removeEntry(kind: string, entry: string): void {
+    if (entry.includes("/") || entry === "." || entry === "..") {
+      throw new TypeError(`Invalid state entry "${entry}"`);
+    }
+    removeQuietly(join(this.dir, checkName(kind, "kind"), entry));
+  }
+
+  /** Writes `value` to a new temporary file beside `file`; returns its path. */
+  #temp(kind: string, file: string, value: unknown, mkdir: boolean): string {
     const text = JSON.stringify(value);
     if (text === undefined) {
-      throw new TypeError(`State "${kind}/${name}" cannot be stored: the value is not JSON`);
+      throw new TypeError(
+        `State "${kind}/${basename(file)}" cannot be stored: the value is not JSON`,
+      );
     }
     const random = Array.from(crypto.getRandomValues(new Uint8Array(6)))
       .map((b) => b.toString(16).padStart(2, "0")).join("");
     const tmp = `${file}.tmp-${pid()}-${random}`;
+    const write = () => writeFileSync(tmp, text + "\n", { mode: 0o600, flag: "wx" });
     try {
-      ensureDir(join(this.dir, kind), () => writeFileSync(tmp, text + "\n", { mode: 0o600 }));
-      renameSync(tmp, file);
+      if (mkdir) ensureDir(join(this.dir, kind), write);
+      else write();
     } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // Already renamed or never created.
-      }
+      removeQuietly(tmp);
       throw err;
     }
+    return tmp;
   }
 
   /**
@@ -355,6 +731,23 @@ function ensureDir<T>(dir: string, fn: () => T): T {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     return fn();
   }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone.
+  }
+}
+
+const CLAIM_RE = /^[0-9A-Za-z][0-9A-Za-z.:_-]{0,63}$/;
+
+function checkClaim(name: string): string {
+  if (typeof name !== "string" || !CLAIM_RE.test(name) || name.includes("..")) {
+    throw new TypeError(`Invalid claim "${String(name)}": expected an address or a plain name`);
+  }
+  return name;
 }
 
 function checkSync<T>(value: T): T {

@@ -71,6 +71,8 @@ export interface Link {
   txqlen?: number;
   /** Kind-specific data the kernel reported (`IFLA_INFO_DATA` decoded), e.g. `{ id: 10 }` for a vlan. */
   data?: Record<string, unknown>;
+  /** The interface alias (`IFLA_IFALIAS`, `ip link set NAME alias TEXT`), when set. */
+  alias?: string;
 }
 
 /** Properties every created link can set. */
@@ -140,6 +142,8 @@ export interface LinkChanges {
   netns?: NetnsFd | number;
   /** Transmit queue length. */
   txqlen?: number;
+  /** Interface alias, up to 255 bytes (`ip link set NAME alias TEXT`); `""` clears it. */
+  alias?: string;
 }
 
 const MACVLAN_MODES: Record<MacvlanMode, number> = {
@@ -222,6 +226,7 @@ export function toLink(m: LinkMessageValue): Link {
   if (m.link !== undefined) link.parent = m.link;
   if (m.linkNetnsid !== undefined) link.linkNetnsid = m.linkNetnsid;
   if (m.txqlen !== undefined) link.txqlen = m.txqlen;
+  if (m.ifalias) link.alias = m.ifalias;
   const data = m.linkinfo?.data;
   if (data && !(data instanceof Uint8Array)) link.data = data as Record<string, unknown>;
   return link;
@@ -386,6 +391,15 @@ export class LinkOps {
       checkInt(changes.master, 1, 0x7fffffff, "master index");
     }
     const netnsFd = changes.netns === undefined ? undefined : fdOf(changes.netns);
+    if (
+      changes.alias !== undefined &&
+      (typeof changes.alias !== "string" || new TextEncoder().encode(changes.alias).length > 255 ||
+        changes.alias.includes("\0"))
+    ) {
+      throw new TypeError(
+        `Invalid interface alias ${JSON.stringify(changes.alias)}: up to 255 bytes, no NUL`,
+      );
+    }
     // A new name travels in IFLA_IFNAME, so the link itself must then be named by index.
     const body: LinkMessageInput = newName === undefined ? named : { index: this.index(ref) };
     if (changes.up !== undefined) {
@@ -400,6 +414,7 @@ export class LinkOps {
       body.master = changes.master === null ? 0 : this.#masterIndex(changes.master);
     }
     if (netnsFd !== undefined) body.netnsFd = netnsFd;
+    if (changes.alias !== undefined) body.ifalias = changes.alias;
     if (newName !== undefined) body.ifname = newName;
     this.#sock.request(RTM_NEWLINK, 0, LinkMessage, body, { object: describeLink(ref) });
   }

@@ -15,7 +15,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -150,19 +150,38 @@ export async function waitFor(
 export function readRecord(stateDir: string, name: string): NetworkRecord | undefined {
   const file = stateFile(stateDir, name);
   if (!existsSync(file)) return undefined;
-  // The network file, plus one file per endpoint (endpoints.NAME/ENDPOINT.json), read by hand.
+  // Read by hand: the network file, one file per endpoint (ep.ID/ENDPOINT.json), and one
+  // symbolic link per reserved address (ip.ID/ADDRESS -> ENDPOINT).
   const record = JSON.parse(readFileSync(file, "utf8")) as NetworkRecord;
-  const dir = join(stateDir, `endpoints.${name}`);
+  const dir = join(stateDir, `ep.${record.id}`);
   for (const f of existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".json")) : []) {
     const ep = JSON.parse(readFileSync(join(dir, f), "utf8")) as NetworkRecord["endpoints"][string];
-    const endpoint = f.slice(0, -".json".length);
-    record.endpoints[endpoint] = ep;
-    for (const iface of ep.interfaces) {
-      if (iface.address) record.pools.v4!.allocated[iface.address.split("/")[0]] = endpoint;
-      if (iface.addressIPv6) record.pools.v6!.allocated[iface.addressIPv6.split("/")[0]] = endpoint;
-    }
+    record.endpoints[f.slice(0, -".json".length)] = ep;
+  }
+  const ips = join(stateDir, `ip.${record.id}`);
+  for (const a of existsSync(ips) ? readdirSync(ips) : []) {
+    const pool = a.includes(":") ? record.pools.v6! : record.pools.v4!;
+    pool.allocated[a] = readlinkSync(join(ips, a));
   }
   return record;
+}
+
+/**
+ * Every file left under a state directory (recursively), except the lock file.
+ *
+ * @param stateDir The state directory.
+ * @returns Paths relative to it, sorted.
+ */
+export function stateFiles(stateDir: string): string[] {
+  if (!existsSync(stateDir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(stateDir, { recursive: true, withFileTypes: true })) {
+    if (e.isDirectory()) continue;
+    const rel = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)
+      .slice(stateDir.length + 1);
+    if (rel !== ".lock") out.push(rel);
+  }
+  return out.sort();
 }
 
 /**

@@ -5,6 +5,9 @@
  *   _network_worker.ts many STATE_DIR NETWORK PREFIX COUNT BARRIER_DIR ID
  *     creates BARRIER_DIR/ready-ID, waits for BARRIER_DIR/go, then links PREFIX0 … PREFIX{COUNT-1}
  *     and prints every interface it got as one JSON array.
+ *   _network_worker.ts hold STATE_DIR NETWORK BARRIER_DIR
+ *     opens the network, creates BARRIER_DIR/ready, waits for BARRIER_DIR/go, then tries to link
+ *     "late" and to delete the network with the object it opened, and prints what happened.
  * Run with `deno run -A` or `bun`.
  */
 import { existsSync, writeFileSync } from "node:fs";
@@ -28,6 +31,25 @@ if (mode === "link") {
   const got: Interface[] = [];
   for (let i = 0; i < Number(countText); i++) got.push(...await network.link(`${prefix}${i}`));
   console.log(JSON.stringify(got));
+} else if (mode === "hold") {
+  const [barrier] = rest;
+  writeFileSync(join(barrier, "ready"), "");
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(join(barrier, "go"))) {
+    if (Date.now() > deadline) throw new Error("never got the go signal");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const outcome = async (p: Promise<unknown>) => {
+    try {
+      await p;
+      return "ok";
+    } catch (e) {
+      return `${(e as Error).name}: ${(e as Error).message}`;
+    }
+  };
+  const link = await outcome(network.link("late"));
+  const del = await outcome(network.delete());
+  console.log(JSON.stringify({ id: network.id, link, delete: del }));
 } else {
   throw new Error(`Unknown mode "${mode}"`);
 }

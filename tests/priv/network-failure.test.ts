@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import {
+  gc,
   IpamExhaustedError,
   listNetworks,
   NetlinkError,
@@ -22,6 +23,7 @@ import { exec, ip, ipAddrs, ipLink, ipRoutes, SKIP_ROOT, withCleanup } from "./_
 import {
   assertConfigured,
   assertPing,
+  bare,
   bridgeNetwork,
   cleanupNewVeths,
   linkNames,
@@ -31,6 +33,7 @@ import {
   readRecord,
   setUpNetworkTestFile,
   stateFile,
+  stateFiles,
   tempStateDir,
   waitFor,
 } from "./_network_helpers.ts";
@@ -239,7 +242,9 @@ describe("a failure in the middle of newNetwork()", () => {
 describe("unlink() after the namespace is gone", () => {
   for (const fast of [false, true]) {
     it(
-      `makes no per-link delete: the kernel removes the pair (${fast ? "fast" : "seed"} path)`,
+      `makes no per-link delete, and frees the address only once the kernel removed the pair (${
+        fast ? "fast" : "seed"
+      } path)`,
       OPTS,
       async () => {
         await withCleanup(async (c) => {
@@ -255,7 +260,8 @@ describe("unlink() after the namespace is gone", () => {
           });
           c.defer("network.delete()", () => network.delete());
 
-          // 1. Plain: delete the namespace, unlink; the host end goes by itself.
+          // 1. Plain: delete the namespace, unlink; the host end goes by itself, and only then
+          // is the address handed out again.
           const path = `/run/netns/${P}u${tag}1`;
           const ns = await namespaceAt(c, path);
           const [iface] = await network.link("c1", fast ? { namespace: ns } : {});
@@ -265,15 +271,20 @@ describe("unlink() after the namespace is gone", () => {
           await ns.delete();
           await network.unlink("c1");
           assert.deepEqual(network.endpoints(), []);
-          assert.deepEqual(readRecord(stateDir, network.name)?.pools.v4?.allocated, {});
+          if (await ipLink(hostEnd)) {
+            assert.equal(
+              readRecord(stateDir, network.name)?.pools.v4?.allocated[bare(added.address)],
+              "c1",
+              "the address was freed while its veth was still on the host",
+            );
+          }
           assert.ok(
             await waitFor(async () => (await ipLink(hostEnd)) === undefined),
             `${hostEnd} still on the host 2 s after its namespace was deleted`,
           );
 
-          // 2. Proof that unlink made no RTM_DELLINK: keep the namespace alive through an open
-          // fd after its mount is gone; the host end must survive unlink, and go only when the
-          // last fd closes.
+          // 2. The regression: a namespace kept alive by an open fd after its mount is gone
+          // keeps its veth, with its address, on the bridge. unlink must not free that address.
           const path2 = `/run/netns/${P}u${tag}2`;
           c.netns(path2);
           const ns2 = await newNetworkNamespace(path2);
@@ -289,14 +300,37 @@ describe("unlink() after the namespace is gone", () => {
           assert.equal(existsSync(path2), false);
           await network.unlink("c2");
           assert.deepEqual(network.endpoints(), []);
-          assert.ok(await ipLink(hostEnd2), "unlink deleted the host end itself");
-          holder.close();
-          assert.ok(
-            await waitFor(async () => (await ipLink(hostEnd2)) === undefined),
-            `${hostEnd2} still on the host 2 s after its namespace was released`,
+          assert.ok(await ipLink(hostEnd2), "unlink deleted the host end at once");
+          // The address is still live in the held namespace: the next link gets another one.
+          const [iface3] = await network.link("c3");
+          assert.notEqual(iface3.address, added2.address, "a live address was handed out twice");
+          assert.notEqual(iface3.addressIPv6, added2.addressIPv6);
+          assert.equal(
+            readRecord(stateDir, network.name)?.pools.v4?.allocated[bare(added2.address)],
+            "c2",
           );
+          // gc() (or a link after the grace period) deletes the held veth and frees it.
+          const report = await gc({ stateDir });
+          assert.deepEqual(report.endpoints, [
+            `${network.name}/c2 (links kept alive after unlink)`,
+          ]);
+          assert.ok(
+            report.addresses.includes(`${network.name}/${bare(added2.address)} (c2)`),
+            JSON.stringify(report),
+          );
+          assert.equal(await ipLink(hostEnd2), undefined, "the held veth was not deleted");
+          assert.equal(
+            readRecord(stateDir, network.name)?.pools.v4?.allocated[bare(added2.address)],
+            undefined,
+          );
+          holder.close();
+          const [iface4] = await network.link("c4");
+          assert.equal(iface4.address, added2.address);
+          await network.unlink("c3");
+          await network.unlink("c4");
           await network.delete();
           assert.equal(await ipLink(br), undefined);
+          assert.deepEqual(stateFiles(stateDir), []);
         });
       },
     );
@@ -334,7 +368,8 @@ describe("idempotent teardown", () => {
       // The object of a deleted network: unlink still resolves, link says it is gone.
       await network.unlink("c1");
       assert.deepEqual(network.endpoints(), []);
-      await assert.rejects(network.link("c3"), /does not exist/);
+      await assert.rejects(network.link("c3"), /no longer exists: it was deleted/);
+      assert.deepEqual(stateFiles(stateDir), []);
     });
   });
 

@@ -159,4 +159,50 @@ describe("a network shared between processes", () => {
       assert.equal(readRecord(stateDir, network.name), undefined);
     });
   });
+
+  it(
+    "a network deleted and re-created while another process holds it open: that process refuses to touch it",
+    OPTS,
+    async () => {
+      await withCleanup(async (c) => {
+        await cleanupNewVeths(c);
+        const stateDir = tempStateDir();
+        const barrier = mkdtempSync(join(tmpdir(), "nsl-barrier-"));
+        c.defer("barrier dir", () => rmSync(barrier, { recursive: true, force: true }));
+        const br = `${P}bs`;
+        c.link(br);
+        const name = `${P}-stale`;
+        const options = { stateDir, bridgeName: br, subnet: "198.51.100.0/24" };
+        const first = await newNetwork("bridge", name, options);
+        c.defer("first.delete()", () => first.delete().catch(() => {}));
+        const holder = startWorker(["hold", stateDir, name, barrier]);
+        const deadline = Date.now() + 30_000;
+        while (!existsSync(join(barrier, "ready")) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        await first.delete();
+        const second = await newNetwork("bridge", name, { ...options, subnet: "203.0.113.0/24" });
+        c.defer("second.delete()", () => second.delete());
+        assert.notEqual(second.id, first.id);
+        await second.link("c1");
+        writeFileSync(join(barrier, "go"), "");
+        const got = lastJson<{ id: string; link: string; delete: string }>(await holder);
+
+        assert.equal(got.id, first.id);
+        assert.match(
+          got.link,
+          /^StaleNetworkError: Network ".*" \(id [0-9a-f]+\) no longer exists: it was deleted and re-created with id /,
+        );
+        assert.match(got.delete, /^StaleNetworkError: /);
+        // The new network is untouched: its config, its one endpoint, its bridge.
+        const record = readRecord(stateDir, name)!;
+        assert.equal(record.id, second.id);
+        assert.equal(record.pools.v4?.subnet, "203.0.113.0/24");
+        assert.deepEqual(second.endpoints(), ["c1"]);
+        assert.deepEqual(Object.keys(record.pools.v4!.allocated), ["203.0.113.2"]);
+        assert.ok(await ipLink(br));
+        await second.delete();
+      });
+    },
+  );
 });

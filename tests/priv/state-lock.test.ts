@@ -1,13 +1,14 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { createPool, type Pool } from "../../network/ipam.ts";
-import { StateStore } from "../../network/state.ts";
+import { LockTimeoutError, StateStore } from "../../network/state.ts";
+import { newNetwork } from "../../mod.ts";
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_state_worker.ts");
 const roots: string[] = [];
@@ -86,5 +87,46 @@ describe("StateStore.withLock() across processes", { timeout: 120_000 }, () => {
     assert.deepEqual(hosts, Array.from({ length: 40 }, (_, i) => i + 2));
     const owners = new Set(Object.values(pool.allocated));
     assert.equal(owners.size, 40);
+  });
+
+  it("a hung holder: the waiter's event loop runs, and the timeout names the holder's pid", {
+    timeout: 60_000,
+  }, async () => {
+    const dir = tempDir();
+    const holder = startWorker(dir, "hold", "h", 3000);
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(join(dir, "holding-h")) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const pid = Number(readFileSync(join(dir, "holding-h"), "utf8"));
+    assert.ok(pid > 0);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const started = Date.now();
+    try {
+      // The library's own calls wait the same way: newNetwork needs the exclusive lock.
+      await assert.rejects(
+        newNetwork("null", "nsl-lock-test", { stateDir: dir, lockTimeoutMs: 300 }),
+        (e: unknown) => {
+          assert.ok(e instanceof LockTimeoutError, String(e));
+          assert.deepEqual(e.holders, [pid]);
+          assert.match(e.message, new RegExp(`still held by pid ${pid} after 300 ms`));
+          return true;
+        },
+      );
+      await assert.rejects(
+        new StateStore(dir).lock({ shared: true, timeoutMs: 200 }),
+        new RegExp(`held by pid ${pid}`),
+      );
+    } finally {
+      clearInterval(timer);
+    }
+    const waited = Date.now() - started;
+    assert.ok(waited >= 450, `gave up after ${waited} ms`);
+    assert.ok(ticks >= 20, `the event loop was blocked: ${ticks} timer ticks in ${waited} ms`);
+    // Once the holder is gone, the lock is free (the kernel drops a dead process's flock).
+    assert.equal((await holder).code, 0);
+    const lock = await new StateStore(dir).lock({ timeoutMs: 1000 });
+    lock.release();
   });
 });

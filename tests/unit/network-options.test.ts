@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   type Driver,
+  FileStore,
   getDriver,
   type Interface,
   knownTypes,
@@ -22,7 +23,7 @@ import {
   newNetwork,
   openNetwork,
   registerDriver,
-  StateStore,
+  StaleNetworkError,
 } from "../../mod.ts";
 import { createPool } from "../../network/ipam.ts";
 
@@ -34,7 +35,10 @@ function freshDir(): string {
   return join(root, `s${seq++}`);
 }
 
-function rejectsWith(type: ErrorConstructor, re: RegExp): (e: unknown) => boolean {
+function rejectsWith(
+  type: abstract new (...args: never[]) => Error,
+  re: RegExp,
+): (e: unknown) => boolean {
   return (e) => {
     assert.ok(e instanceof type, `expected a ${type.name}, got ${e}`);
     assert.match((e as Error).message, re);
@@ -166,10 +170,10 @@ function offlineNetwork(dir: string): Network {
       },
     },
   };
-  const store = new StateStore(dir);
+  const store = new FileStore(dir);
   // The saved layout: the network's own file, and one file per endpoint.
-  store.write("networks", "n1", { ...record, endpoints: {} });
-  store.write("endpoints.n1", "c1", record.endpoints.c1);
+  assert.equal(store.createNetwork(record), true);
+  assert.equal(store.createEndpoint(record, "c1", record.endpoints.c1), true);
   return Network.fromRecord(record, store, false);
 }
 
@@ -196,8 +200,12 @@ describe("link and unlink: endpoint names", () => {
   it("link on a network whose state is gone says so", async () => {
     const dir = freshDir();
     const network = offlineNetwork(dir);
-    new StateStore(dir).remove("networks", "n1");
-    await assert.rejects(network.link("c2"), rejectsWith(Error, /Network "n1" does not exist/));
+    const store = new FileStore(dir);
+    store.removeNetwork(store.readNetwork("n1")!);
+    await assert.rejects(
+      network.link("c2"),
+      rejectsWith(StaleNetworkError, /^Network "n1" \(id 0123456789ab\) no longer exists/),
+    );
     await network.unlink("c2"); // nothing to do
     await network.delete(); // already gone
     assert.deepEqual(network.endpoints(), []);

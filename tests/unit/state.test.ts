@@ -4,7 +4,12 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { DEFAULT_STATE_DIR, defaultStateDir, StateStore } from "../../network/state.ts";
+import {
+  DEFAULT_STATE_DIR,
+  defaultStateDir,
+  LockTimeoutError,
+  StateStore,
+} from "../../network/state.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nsl-state-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -93,52 +98,120 @@ describe("StateStore files", () => {
 });
 
 describe("StateStore.withLock()", () => {
-  it("returns the function's result and creates the lock file", () => {
+  it("returns the function's result and creates the lock file", async () => {
     const store = freshStore();
-    assert.equal(store.withLock(() => 42), 42);
+    assert.equal(await store.withLock(() => 42), 42);
     assert.equal(statSync(join(store.dir, ".lock")).mode & 0o077, 0);
     assert.deepEqual(readdirSync(store.dir), [".lock"]);
   });
 
-  it("is re-entrant, also across two stores on the same directory", () => {
+  it("is re-entrant, also across two stores on the same directory", async () => {
     const store = freshStore();
     const twin = new StateStore(store.dir + "/.");
-    const got = store.withLock(() =>
-      store.withLock(() => twin.withLock(() => store.withLock(() => "deep")))
-    );
-    assert.equal(got, "deep");
+    let inner: Promise<string> | undefined;
+    const got = await store.withLock(() => {
+      inner = twin.withLock(() => "deep");
+      return "outer";
+    });
+    assert.equal(got, "outer");
+    assert.equal(await inner, "deep");
     // The lock is free again afterwards.
-    assert.equal(twin.withLock(() => 1), 1);
+    assert.equal(await twin.withLock(() => 1), 1);
   });
 
-  it("releases the lock when the function throws", () => {
+  it("releases the lock when the function throws", async () => {
     const store = freshStore();
-    assert.throws(() =>
-      store.withLock(() =>
-        store.withLock(() => {
-          throw new Error("boom");
-        })
-      ), /boom/);
-    assert.equal(store.withLock(() => "again"), "again");
+    await assert.rejects(
+      store.withLock(() => {
+        throw new Error("boom");
+      }),
+      /boom/,
+    );
+    assert.equal(await store.withLock(() => "again"), "again");
   });
 
   it("refuses async functions and returned promises", async () => {
     const store = freshStore();
     let ran = false;
-    assert.throws(
-      () =>
-        store.withLock(async () => {
-          ran = true;
-          await Promise.resolve();
-        }),
+    await assert.rejects(
+      store.withLock(async () => {
+        ran = true;
+        await Promise.resolve();
+      }),
       TypeError,
     );
     assert.equal(ran, false);
-    assert.throws(() => store.withLock(() => Promise.reject(new Error("late"))), TypeError);
-    assert.throws(() => store.withLock(() => store.withLock(() => Promise.resolve(1))), TypeError);
+    await assert.rejects(store.withLock(() => Promise.reject(new Error("late"))), TypeError);
     // Still usable afterwards, nothing left held.
-    assert.equal(store.withLock(() => 7), 7);
+    assert.equal(await store.withLock(() => 7), 7);
     await new Promise((r) => setTimeout(r, 10));
+  });
+});
+
+describe("StateStore.lock()", () => {
+  it("shared holders coexist; an exclusive one waits, then times out naming this pid", async () => {
+    const store = freshStore();
+    const a = store.tryLock({ shared: true });
+    const b = store.tryLock({ shared: true });
+    assert.ok(a && b, "two shared locks at once");
+    assert.equal(store.tryLock(), undefined);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const started = Date.now();
+    try {
+      await assert.rejects(store.lock({ timeoutMs: 150 }), (e: unknown) => {
+        assert.ok(e instanceof LockTimeoutError, String(e));
+        assert.deepEqual(e.holders, [process.pid]);
+        assert.match(e.message, new RegExp(`held by pid ${process.pid} after 150 ms`));
+        assert.equal(e.path, join(store.dir, ".lock"));
+        return true;
+      });
+    } finally {
+      clearInterval(timer);
+    }
+    assert.ok(Date.now() - started >= 140, "gave up too early");
+    assert.ok(ticks >= 5, `the event loop was blocked while waiting (${ticks} timer ticks)`);
+    a.release();
+    a.release(); // twice is fine
+    const waiting = store.lock({ timeoutMs: 2000 });
+    setTimeout(() => b.release(), 30);
+    const got = await waiting;
+    assert.equal(store.tryLock({ shared: true }), undefined);
+    got.release();
+    store.tryLock()?.release();
+  });
+
+  it("refuses a bad timeout", async () => {
+    const store = freshStore();
+    for (const t of [-1, Number.NaN, "5" as unknown as number]) {
+      await assert.rejects(store.lock({ timeoutMs: t }), TypeError);
+    }
+  });
+});
+
+describe("StateStore.create() and claims", () => {
+  it("creates exclusively, leaves no temporary file, and claims once", () => {
+    const store = freshStore();
+    assert.equal(store.create("eps", "c1", { n: 1 }), true);
+    assert.equal(store.create("eps", "c1", { n: 2 }), false);
+    assert.deepEqual(store.read("eps", "c1"), { n: 1 });
+    assert.deepEqual(readdirSync(join(store.dir, "eps")), ["c1.json"]);
+    assert.throws(
+      () => store.create("missing", "c1", 1, { mkdir: false }),
+      (e: Error & { code?: string }) => e.code === "ENOENT",
+    );
+    store.makeKind("ips");
+    assert.equal(store.claim("ips", "198.51.100.2", "c1"), true);
+    assert.equal(store.claim("ips", "198.51.100.2", "c2"), false);
+    assert.equal(store.claim("ips", "2001:db8::2", "c2"), true);
+    assert.equal(store.claimant("ips", "198.51.100.2"), "c1");
+    assert.equal(store.claimant("ips", "198.51.100.3"), undefined);
+    assert.deepEqual(store.claims("ips").sort(), ["198.51.100.2", "2001:db8::2"]);
+    assert.equal(store.unclaim("ips", "198.51.100.2", "c2"), false);
+    assert.equal(store.unclaim("ips", "198.51.100.2", "c1"), true);
+    assert.deepEqual(store.claims("ips"), ["2001:db8::2"]);
+    assert.throws(() => store.claim("ips", "../x", "c1"), TypeError);
+    assert.throws(() => store.claim("ips", "198.51.100.9", "a/b"), TypeError);
   });
 });
 

@@ -1,0 +1,230 @@
+/**
+ * The steps that finish or undo an endpoint's or a network's life, shared by `Network`
+ * (`link`, `unlink`, `delete`), `newNetwork` and `gc()`. Each step is idempotent: running it
+ * again after a crash at any instruction ends in the same place.
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import type { Driver, DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
+import { getDriver } from "../drivers/registry.ts";
+import { hostRtnl } from "./host.ts";
+import { allocate, type Pool } from "./ipam.ts";
+import { currentOwner } from "./owner.ts";
+import type { Store } from "./store.ts";
+
+/**
+ * How long an endpoint may stay `releasing` with its links still present before nslink stops
+ * waiting for the kernel and deletes them itself: a namespace being torn down takes ~50 ms,
+ * so a link still there after this is kept alive by something (an open fd, a process).
+ */
+export const RELEASE_GRACE_MS = 1000;
+
+/**
+ * A driver context for a network, with address allocation backed by the store: each address
+ * is reserved atomically there (lowest free first), so two processes never get the same one.
+ *
+ * @example
+ * ```ts ignore
+ * const { ctx, reserved } = storeContext(store, record);
+ * driver.link(ctx, record, "c1", {});
+ * reserved; // ["198.51.100.2"]
+ * ```
+ * @param store The store.
+ * @param record The network.
+ * @returns The context, and the addresses it reserved so far (to undo them on failure).
+ */
+export function storeContext(
+  store: Store,
+  record: NetworkRecord,
+): { ctx: DriverContext; reserved: string[] } {
+  const reserved: string[] = [];
+  const ctx: DriverContext = {
+    host: hostRtnl(),
+    takenSubnets: [],
+    otherConfigs: [],
+    allocate(pool, owner, preferred) {
+      const v6 = pool.subnet.includes(":");
+      if (preferred !== undefined) {
+        // Checks the address against the pool (range, gateway, prefix) before claiming it.
+        const address = allocateIn(pool, {}, owner, preferred);
+        const key = bare(address);
+        if (!store.reserve(record, key, owner)) {
+          throw new Error(
+            `Address "${key}" in "${pool.subnet}" is already allocated to "${
+              store.holder(record, key) ?? "another endpoint"
+            }"`,
+          );
+        }
+        reserved.push(key);
+        return address;
+      }
+      const taken: Record<string, string> = {};
+      for (const a of store.reserved(record)) if (a.includes(":") === v6) taken[a] = "";
+      while (true) {
+        const address = allocateIn(pool, taken, owner);
+        const key = bare(address);
+        if (store.reserve(record, key, owner)) {
+          reserved.push(key);
+          return address;
+        }
+        taken[key] = ""; // another process took it in between: the next one
+      }
+    },
+  };
+  return { ctx, reserved };
+}
+
+function allocateIn(
+  pool: Pool,
+  allocated: Record<string, string>,
+  owner: string,
+  preferred?: string,
+): string {
+  return allocate({ subnet: pool.subnet, gateway: pool.gateway, allocated }, owner, preferred);
+}
+
+/**
+ * Frees what an endpoint holds in the store: each address it owns, then its record. A record
+ * still `creating` may hold addresses it does not list yet; they are found by their holder.
+ *
+ * @param store The store.
+ * @param record The network.
+ * @param name The endpoint.
+ * @param ep Its record.
+ * @returns The addresses freed.
+ */
+export function forgetEndpoint(
+  store: Store,
+  record: NetworkRecord,
+  name: string,
+  ep: EndpointRecord,
+): string[] {
+  const freed: string[] = [];
+  for (const iface of ep.interfaces) {
+    for (const a of [iface.address, iface.addressIPv6]) {
+      if (a && store.release(record, bare(a), name)) freed.push(bare(a));
+    }
+  }
+  if (ep.state === "creating") {
+    for (const a of store.reserved(record)) {
+      if (store.holder(record, a) === name && store.release(record, a, name)) freed.push(a);
+    }
+  }
+  store.removeEndpoint(record, name);
+  return freed;
+}
+
+/**
+ * Removes an endpoint's host links whatever state its namespace is in (an abandoned intent, a
+ * link kept alive past the grace), then frees it.
+ *
+ * @param store The store.
+ * @param driver The network's driver.
+ * @param ctx A driver context.
+ * @param record The network.
+ * @param name The endpoint.
+ * @param ep Its record.
+ * @returns The addresses freed.
+ */
+export function undoEndpoint(
+  store: Store,
+  driver: Driver,
+  ctx: DriverContext,
+  record: NetworkRecord,
+  name: string,
+  ep: EndpointRecord,
+): string[] {
+  driver.unlink(ctx, record, { ...ep, namespace: undefined });
+  return forgetEndpoint(store, record, name, ep);
+}
+
+/**
+ * Finishes the release of `releasing` endpoints whose links the kernel has removed meanwhile
+ * (and removes those kept alive past {@linkcode RELEASE_GRACE_MS}), so that their addresses
+ * can be handed out again. Cheap when there are none (one directory read).
+ *
+ * @param store The store.
+ * @param driver The network's driver.
+ * @param ctx A driver context.
+ * @param record The network.
+ * @returns The endpoints released.
+ */
+export function settleReleasing(
+  store: Store,
+  driver: Driver,
+  ctx: DriverContext,
+  record: NetworkRecord,
+): string[] {
+  const done: string[] = [];
+  for (const name of store.releasing(record)) {
+    const ep = store.readEndpoint(record, name);
+    if (!ep || ep.state !== "releasing") {
+      if (!ep) store.removeEndpoint(record, name);
+      continue;
+    }
+    if (driver.unlink(ctx, record, ep)) forgetEndpoint(store, record, name, ep);
+    else if (Date.now() - (ep.releasedAt ?? 0) > RELEASE_GRACE_MS) {
+      undoEndpoint(store, driver, ctx, record, name, ep);
+    } else continue;
+    done.push(name);
+  }
+  return done;
+}
+
+/** Whether an endpoint's kernel side is gone: its host links (or, without any, its namespace). */
+export function endpointGone(ctx: DriverContext, ep: EndpointRecord): boolean {
+  if (ep.hostLinks.length > 0) {
+    return ep.hostLinks.every((n) => ctx.host.link.find(n) === undefined);
+  }
+  return ep.namespace !== undefined && !existsSync(ep.namespace);
+}
+
+/**
+ * Deletes a network completely, from any state (ready, or an interrupted create or delete):
+ * marks it `deleting`, removes every endpoint's links, the network's own kernel objects, and
+ * last its state. Call under the exclusive lock.
+ *
+ * @param store The store.
+ * @param record The network as saved.
+ * @param waitMs How long to let the kernel finish tearing down links whose namespace is gone
+ *   before deleting them one by one.
+ */
+export async function deleteNetwork(
+  store: Store,
+  record: NetworkRecord,
+  waitMs = 200,
+): Promise<void> {
+  const driver = getDriver(record.type);
+  record.state = "deleting";
+  record.owner = currentOwner();
+  store.writeNetwork(record);
+  const { ctx } = storeContext(store, record);
+  let pending: EndpointRecord[] = [];
+  for (const name of store.endpoints(record)) {
+    const ep = store.readEndpoint(record, name);
+    if (!ep) continue;
+    if (ep.state === "creating" || !driver.unlink(ctx, record, ep)) pending.push(ep);
+  }
+  // Links of deleted namespaces go by themselves within ~50 ms; wait a little for them rather
+  // than delete each (~20 ms of kernel time apiece). What is left is deleted.
+  const deadline = Date.now() + waitMs;
+  while (pending.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    pending = pending.filter((ep) => !endpointGone(ctx, ep));
+  }
+  for (const ep of pending) driver.unlink(ctx, record, { ...ep, namespace: undefined });
+  driver.destroy(ctx, record);
+  store.removeNetwork(record);
+}
+
+/**
+ * An address without its prefix.
+ *
+ * @param cidr `198.51.100.2/24` or `198.51.100.2`.
+ * @returns `198.51.100.2`.
+ */
+export function bare(cidr: string): string {
+  const slash = cidr.indexOf("/");
+  return slash < 0 ? cidr : cidr.slice(0, slash);
+}

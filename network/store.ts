@@ -1,0 +1,340 @@
+/**
+ * How networks are kept: the {@linkcode Store} interface that `Network`, `newNetwork` and `gc()`
+ * talk to, and {@linkcode FileStore}, its implementation on a local state directory.
+ *
+ * The file layout (all under the state directory, `/run/nslink` by default):
+ *
+ * ```text
+ * .lock                         flock: shared by link/unlink, exclusive for create/delete/gc
+ * networks/NAME.json            the network: id, driver config, pools, state (creating|ready|deleting)
+ * ep.ID/ENDPOINT.json           one file per endpoint: an intent (state "creating", owner pid,
+ *                               the host link names) written BEFORE any kernel object exists,
+ *                               then the finished record ("linked"), or "releasing"
+ * ip.ID/ADDRESS -> ENDPOINT     one symbolic link per reserved address, made with symlink(2):
+ *                               atomic, exclusive, no lock needed (CNI host-local's idea)
+ * rel.ID/ENDPOINT -> releasing  endpoints whose links the kernel is still removing
+ * ```
+ *
+ * `ID` is the network's random id: data of a network that was deleted and re-created under the
+ * same name lives in other directories, so an object still holding the old network can never
+ * write into the new one (its writes fail, and it says so).
+ *
+ * @module
+ */
+import type { EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
+import { pidAlive } from "./owner.ts";
+import { type LockOptions, type StateLock, StateStore } from "./state.ts";
+
+/** The kind (directory) of network files. */
+export const NETWORKS = "networks";
+
+/**
+ * A network's data is gone: it was deleted (and perhaps re-created, with another id) since the
+ * object that tried to use it was opened.
+ *
+ * @example
+ * ```ts ignore
+ * try {
+ *   await staleNetwork.link("c1");
+ * } catch (e) {
+ *   if (e instanceof StaleNetworkError) await openNetwork(e.network);
+ * }
+ * ```
+ */
+export class StaleNetworkError extends Error {
+  /** The network's name. */
+  readonly network: string;
+  /** The id the caller held. */
+  readonly id: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param network The network's name.
+   * @param id The id the caller held.
+   * @param now The id the network has now, if it was re-created.
+   */
+  constructor(network: string, id: string, now?: string) {
+    super(
+      `Network "${network}" (id ${id}) no longer exists` +
+        (now ? `: it was deleted and re-created with id ${now}` : ": it was deleted") +
+        "; open it again",
+    );
+    this.name = "StaleNetworkError";
+    this.network = network;
+    this.id = id;
+  }
+}
+
+/**
+ * What nslink needs from a place that keeps networks. Every method is synchronous and atomic on
+ * its own; none needs the lock for its own consistency (the lock only orders whole operations:
+ * link/unlink hold it shared, network create/delete and `gc()` exclusively).
+ *
+ * {@linkcode FileStore} is the local implementation; a distributed one (etcd: one key per
+ * record and per reserved address, `create` as a transaction on the key's absence) fits the
+ * same interface.
+ */
+export interface Store {
+  /** Where the state lives, for messages (a directory, a URL). */
+  readonly location: string;
+  /** Takes the lock without blocking the event loop (see `StateStore.lock`). */
+  lock(options?: LockOptions): Promise<StateLock>;
+  /** One non-blocking attempt at the lock. */
+  tryLock(options?: { shared?: boolean }): StateLock | undefined;
+  /** The networks' names, sorted. */
+  networks(): string[];
+  /** A network's record (with `endpoints` empty), or `undefined`. */
+  readNetwork(name: string): NetworkRecord | undefined;
+  /** Creates a network's record and its (empty) data; `false` when the name exists. */
+  createNetwork(record: NetworkRecord): boolean;
+  /** Replaces a network's record (its state changes). */
+  writeNetwork(record: NetworkRecord): void;
+  /** Removes everything kept for a network (its data first, the record last). */
+  removeNetwork(record: NetworkRecord): void;
+  /**
+   * Creates an endpoint record only if there is none of that name.
+   * @returns `false` when one exists. Throws {@linkcode StaleNetworkError} when the network's
+   *   data is gone.
+   */
+  createEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): boolean;
+  /** Replaces an endpoint record; throws {@linkcode StaleNetworkError} when the network is gone. */
+  writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): void;
+  /** An endpoint record, or `undefined`. */
+  readEndpoint(network: NetworkRecord, name: string): EndpointRecord | undefined;
+  /** Removes an endpoint record (and its `releasing` mark). */
+  removeEndpoint(network: NetworkRecord, name: string): void;
+  /** The endpoints' names, sorted. */
+  endpoints(network: NetworkRecord): string[];
+  /** Reserves an address (no prefix) for an endpoint; `false` when it is taken. */
+  reserve(network: NetworkRecord, address: string, owner: string): boolean;
+  /** Frees an address if `owner` holds it; `true` when it did. */
+  release(network: NetworkRecord, address: string, owner: string): boolean;
+  /** The reserved addresses (no prefix), unsorted. */
+  reserved(network: NetworkRecord): string[];
+  /** Who holds a reserved address. */
+  holder(network: NetworkRecord, address: string): string | undefined;
+  /** Marks an endpoint `releasing` (its links are still going away). */
+  markReleasing(network: NetworkRecord, name: string): void;
+  /** The endpoints marked `releasing`. */
+  releasing(network: NetworkRecord): string[];
+  /**
+   * Finds (and unless `dryRun` removes) what no record explains: temporary files of writers
+   * that died, and data of network ids no network record names. Call under the exclusive lock.
+   * @returns What was found, described.
+   */
+  sweep(dryRun: boolean): string[];
+}
+
+const TMP_RE = /\.tmp-(\d+)-[0-9a-f]+$/;
+const DATA_RE = /^(ep|ip|rel)\.([0-9a-f]+)$/;
+
+/**
+ * {@linkcode Store} on a local directory, through {@linkcode StateStore}'s primitives.
+ *
+ * @example
+ * ```ts ignore
+ * import { FileStore } from "./store.ts";
+ * const store = new FileStore("/run/nslink");
+ * store.networks(); // ["blue"]
+ * ```
+ */
+export class FileStore implements Store {
+  /** The file primitives underneath. */
+  readonly files: StateStore;
+
+  /**
+   * Opens a state directory (created on first write).
+   *
+   * @param dir The directory; by default `$NSLINK_STATE_DIR` or `/run/nslink`.
+   */
+  constructor(dir?: string) {
+    this.files = new StateStore(dir);
+  }
+
+  /** The state directory. */
+  get location(): string {
+    return this.files.dir;
+  }
+
+  /** See {@linkcode Store.lock}. @param options Shared or not, and the timeout. @returns The lock. */
+  lock(options?: LockOptions): Promise<StateLock> {
+    return this.files.lock(options);
+  }
+
+  /** See {@linkcode Store.tryLock}. @param options Shared or not. @returns The lock or nothing. */
+  tryLock(options?: { shared?: boolean }): StateLock | undefined {
+    return this.files.tryLock(options);
+  }
+
+  /** See {@linkcode Store.networks}. @returns The names. */
+  networks(): string[] {
+    return this.files.list(NETWORKS);
+  }
+
+  /** See {@linkcode Store.readNetwork}. @param name The name. @returns The record. */
+  readNetwork(name: string): NetworkRecord | undefined {
+    const r = this.files.read<NetworkRecord>(NETWORKS, name);
+    if (r) r.endpoints = {};
+    return r;
+  }
+
+  /** See {@linkcode Store.createNetwork}. @param record The record. @returns Whether created. */
+  createNetwork(record: NetworkRecord): boolean {
+    const kinds = dataKinds(record.id);
+    for (const k of kinds) this.files.makeKind(k);
+    const made = this.files.create(NETWORKS, record.name, fileOf(record));
+    if (!made) {
+      // Another record holds the name: the directories just made are not ours to keep unless
+      // they already belonged to that record (same id: practically impossible).
+      if (this.files.read<NetworkRecord>(NETWORKS, record.name)?.id !== record.id) {
+        for (const k of kinds) this.files.removeKind(k);
+      }
+    }
+    return made;
+  }
+
+  /** See {@linkcode Store.writeNetwork}. @param record The record. */
+  writeNetwork(record: NetworkRecord): void {
+    this.files.write(NETWORKS, record.name, fileOf(record));
+  }
+
+  /** See {@linkcode Store.removeNetwork}. @param record The record. */
+  removeNetwork(record: NetworkRecord): void {
+    for (const k of dataKinds(record.id)) this.files.removeKind(k);
+    // Temporary files of this network's record (a writer killed before its rename).
+    for (const e of this.files.entries(NETWORKS)) {
+      if (e.startsWith(`${record.name}.json.tmp-`)) this.files.removeEntry(NETWORKS, e);
+    }
+    if (this.files.read<NetworkRecord>(NETWORKS, record.name)?.id === record.id) {
+      this.files.remove(NETWORKS, record.name);
+    }
+  }
+
+  /**
+   * See {@linkcode Store.createEndpoint}.
+   * @param network The network. @param name The endpoint. @param ep The record.
+   * @returns Whether created.
+   */
+  createEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): boolean {
+    try {
+      return this.files.create(`ep.${network.id}`, name, ep, { mkdir: false });
+    } catch (e) {
+      throw this.#stale(network, e);
+    }
+  }
+
+  /** See {@linkcode Store.writeEndpoint}. @param network The network. @param name The endpoint. @param ep The record. */
+  writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): void {
+    try {
+      this.files.write(`ep.${network.id}`, name, ep, { mkdir: false });
+    } catch (e) {
+      throw this.#stale(network, e);
+    }
+  }
+
+  /** See {@linkcode Store.readEndpoint}. @param network The network. @param name The endpoint. @returns The record. */
+  readEndpoint(network: NetworkRecord, name: string): EndpointRecord | undefined {
+    return this.files.read<EndpointRecord>(`ep.${network.id}`, name);
+  }
+
+  /** See {@linkcode Store.removeEndpoint}. @param network The network. @param name The endpoint. */
+  removeEndpoint(network: NetworkRecord, name: string): void {
+    this.files.remove(`ep.${network.id}`, name);
+    this.files.unclaim(`rel.${network.id}`, name, "releasing");
+  }
+
+  /** See {@linkcode Store.endpoints}. @param network The network. @returns The names. */
+  endpoints(network: NetworkRecord): string[] {
+    return this.files.list(`ep.${network.id}`);
+  }
+
+  /**
+   * See {@linkcode Store.reserve}.
+   * @param network The network. @param address The address. @param owner The endpoint.
+   * @returns Whether reserved.
+   */
+  reserve(network: NetworkRecord, address: string, owner: string): boolean {
+    try {
+      return this.files.claim(`ip.${network.id}`, address, owner);
+    } catch (e) {
+      throw this.#stale(network, e);
+    }
+  }
+
+  /**
+   * See {@linkcode Store.release}.
+   * @param network The network. @param address The address. @param owner The endpoint.
+   * @returns Whether freed.
+   */
+  release(network: NetworkRecord, address: string, owner: string): boolean {
+    return this.files.unclaim(`ip.${network.id}`, address, owner);
+  }
+
+  /** See {@linkcode Store.reserved}. @param network The network. @returns The addresses. */
+  reserved(network: NetworkRecord): string[] {
+    return this.files.claims(`ip.${network.id}`);
+  }
+
+  /** See {@linkcode Store.holder}. @param network The network. @param address The address. @returns The endpoint. */
+  holder(network: NetworkRecord, address: string): string | undefined {
+    return this.files.claimant(`ip.${network.id}`, address);
+  }
+
+  /** See {@linkcode Store.markReleasing}. @param network The network. @param name The endpoint. */
+  markReleasing(network: NetworkRecord, name: string): void {
+    try {
+      this.files.claim(`rel.${network.id}`, name, "releasing");
+    } catch (e) {
+      throw this.#stale(network, e);
+    }
+  }
+
+  /** See {@linkcode Store.releasing}. @param network The network. @returns The endpoints. */
+  releasing(network: NetworkRecord): string[] {
+    return this.files.claims(`rel.${network.id}`);
+  }
+
+  /** See {@linkcode Store.sweep}. @param dryRun Only report. @returns What was found. */
+  sweep(dryRun: boolean): string[] {
+    const found: string[] = [];
+    const ids = new Set<string>();
+    for (const name of this.networks()) {
+      const id = this.files.read<NetworkRecord>(NETWORKS, name)?.id;
+      if (id) ids.add(id);
+    }
+    for (const kind of this.files.kinds()) {
+      const data = DATA_RE.exec(kind);
+      if (data && !ids.has(data[2])) {
+        found.push(`state ${kind}/ (no network has id ${data[2]})`);
+        if (!dryRun) this.files.removeKind(kind);
+        continue;
+      }
+      for (const entry of this.files.entries(kind)) {
+        const tmp = TMP_RE.exec(entry);
+        if (!tmp || pidAlive(Number(tmp[1]))) continue;
+        found.push(`temporary file ${kind}/${entry}`);
+        if (!dryRun) this.files.removeEntry(kind, entry);
+      }
+    }
+    return found;
+  }
+
+  #stale(network: NetworkRecord, e: unknown): unknown {
+    if ((e as { code?: string } | null)?.code !== "ENOENT") return e;
+    const now = this.files.read<NetworkRecord>(NETWORKS, network.name)?.id;
+    return new StaleNetworkError(network.name, network.id, now !== network.id ? now : undefined);
+  }
+}
+
+function dataKinds(id: string): string[] {
+  return [`ep.${id}`, `ip.${id}`, `rel.${id}`];
+}
+
+/** What a network's own file holds: everything but the endpoints and pool allocations. */
+function fileOf(record: NetworkRecord): NetworkRecord {
+  const pools: NetworkRecord["pools"] = {};
+  if (record.pools.v4) pools.v4 = { ...record.pools.v4, allocated: {} };
+  if (record.pools.v6) pools.v6 = { ...record.pools.v6, allocated: {} };
+  return { ...record, pools, endpoints: {} };
+}
