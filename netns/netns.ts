@@ -5,8 +5,16 @@
  *
  * @module
  */
-import { existsSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
-import { dirname } from "node:path";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  type Stats,
+  statSync,
+  unlinkSync,
+} from "node:fs";
+import { dirname, isAbsolute, normalize } from "node:path";
 import {
   close,
   MNT_DETACH,
@@ -32,15 +40,18 @@ const ENOENT = 2;
 const EINVAL = 22;
 
 /**
- * Turns a name (`c1`) into `/run/netns/c1`; a path (anything with a `/`) is kept.
+ * Turns a name (`c1`) into `/run/netns/c1`; a path (anything with a `/`) must be absolute and
+ * normalised (no `.` or `..` segments, no `//`, no trailing `/`), and is kept as it is. Anything
+ * else is refused with a `TypeError` quoting it, before anything is touched.
  *
  * @example
  * ```ts
  * import { netnsPath } from "./netns.ts";
  * netnsPath("c1"); // "/run/netns/c1"
  * netnsPath("/var/run/docker/netns/x"); // "/var/run/docker/netns/x"
+ * // netnsPath("netns/c1") and netnsPath("/run/netns/../c1") throw a TypeError
  * ```
- * @param nameOrPath A namespace name or path.
+ * @param nameOrPath A namespace name or an absolute path.
  * @returns The path.
  */
 export function netnsPath(nameOrPath: string): string {
@@ -50,9 +61,36 @@ export function netnsPath(nameOrPath: string): string {
     throw new TypeError(`Invalid network namespace name "${nameOrPath}"`);
   }
   if (nameOrPath.includes("\0")) {
-    throw new TypeError(`Invalid network namespace path "${nameOrPath}"`);
+    throw new TypeError(`Invalid network namespace path ${JSON.stringify(nameOrPath)}: NUL byte`);
   }
-  return nameOrPath.includes("/") ? nameOrPath : `${NETNS_RUN_DIR}/${nameOrPath}`;
+  if (!nameOrPath.includes("/")) return `${NETNS_RUN_DIR}/${nameOrPath}`;
+  if (!isAbsolute(nameOrPath)) {
+    throw new TypeError(
+      `Invalid network namespace path "${nameOrPath}": expected an absolute path (or a bare name for ${NETNS_RUN_DIR}/NAME)`,
+    );
+  }
+  if (normalize(nameOrPath) !== nameOrPath || nameOrPath.endsWith("/")) {
+    throw new TypeError(
+      `Invalid network namespace path "${nameOrPath}": expected a normalised path (no ".", "..", "//" or trailing "/"), such as "${
+        normalize(nameOrPath).replace(/\/+$/, "") || "/"
+      }"`,
+    );
+  }
+  return nameOrPath;
+}
+
+/** The device number of nsfs, the filesystem of every namespace file. */
+let nsfsDev: number | undefined;
+
+/** Whether a stat result is a namespace (a file of nsfs, which is what a bind mount shows). */
+function isNamespaceFile(st: Stats): boolean {
+  nsfsDev ??= statSync(THREAD_NETNS).dev;
+  return st.dev === nsfsDev;
+}
+
+/** What {@linkcode NetNs.create} makes before mounting: an empty, read-only regular file. */
+function isOwnStub(st: Stats): boolean {
+  return st.isFile() && st.size === 0 && (st.mode & 0o777) === 0o444;
 }
 
 let runDirShared = false;
@@ -218,7 +256,10 @@ export class NetNs implements Disposable {
   /**
    * Unmounts and removes a namespace by name or path. Processes and sockets still inside keep
    * it alive; its links go when the last of them leaves. With `missingOk`, a namespace that is
-   * already gone is not an error.
+   * already gone is not an error. Only a namespace mount is removed, or the empty file
+   * {@linkcode NetNs.create} makes before mounting (left by a crash in between); anything else
+   * at the path (a regular file, a directory, a symbolic link) is refused with `EINVAL` and left
+   * alone.
    *
    * @example
    * ```ts ignore
@@ -230,17 +271,38 @@ export class NetNs implements Disposable {
   static remove(nameOrPath: string, options: { missingOk?: boolean } = {}): void {
     const path = netnsPath(nameOrPath);
     const object = JSON.stringify(path);
+    let st: Stats;
     try {
-      umount2(path, MNT_DETACH, object);
+      st = lstatSync(path);
     } catch (e) {
-      if (!(e instanceof SyscallError)) throw e;
-      if (e.errno === ENOENT) {
-        if (options.missingOk) return;
-        throw new SyscallError("delete netns", `${object} (no such namespace)`, ENOENT, {
-          cause: e,
-        });
+      if ((e as { code?: string }).code !== "ENOENT") throw e;
+      if (options.missingOk) return;
+      throw new SyscallError("delete netns", `${object} (no such namespace)`, ENOENT, {
+        cause: e,
+      });
+    }
+    // Only a namespace mount, or the empty file NetNs.create makes before mounting (left by a
+    // crash in between): anything else at the path is not nslink's to remove.
+    if (!st.isSymbolicLink() && isNamespaceFile(statSync(path))) {
+      try {
+        umount2(path, MNT_DETACH, object);
+      } catch (e) {
+        // EINVAL: a namespace reached some other way than a mount on this path (e.g. a path
+        // inside /proc): not ours either.
+        if (!(e instanceof SyscallError && e.errno === EINVAL)) throw e;
+        throw new SyscallError(
+          "delete netns",
+          `${object} (a namespace file, but not a mount: refusing to remove it)`,
+          EINVAL,
+          { cause: e },
+        );
       }
-      if (e.errno !== EINVAL) throw e; // EINVAL: not mounted, a stale file: remove it anyway
+    } else if (!isOwnStub(st)) {
+      throw new SyscallError(
+        "delete netns",
+        `${object} (not a network namespace: refusing to remove it)`,
+        EINVAL,
+      );
     }
     try {
       unlinkSync(path);

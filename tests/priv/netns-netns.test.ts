@@ -7,7 +7,15 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import process from "node:process";
 import { NetlinkError, NetNs, Rtnl, SyscallError } from "../../mod.ts";
 import {
@@ -140,6 +148,45 @@ describe("NetNs: create, open, delete", () => {
       ns.delete();
       assert.throws(() => NetNs.remove(`${P}n3`), { name: "SyscallError", code: "ENOENT" });
       ns.delete({ missingOk: true });
+    });
+  });
+
+  it("remove() removes only a namespace mount or the stub create() leaves", {
+    skip: SKIP_ROOT,
+  }, async () => {
+    await withCleanup((c) => {
+      const dir = `/run/${P}-rm`;
+      c.defer("rm dir", () => rmSync(dir, { recursive: true, force: true }));
+      mkdirSync(dir, { recursive: true });
+      const refuse = (path: string) =>
+        assert.throws(() => NetNs.remove(path), (e: unknown) => {
+          assert.ok(e instanceof SyscallError, String(e));
+          assert.equal(e.code, "EINVAL");
+          assert.match(e.message, /refusing to remove it/);
+          assert.ok(e.message.includes(`"${path}"`), e.message);
+          return true;
+        });
+      // A plain file, an empty file of another mode, a directory, a symlink to a namespace.
+      writeFileSync(`${dir}/file`, "data\n");
+      refuse(`${dir}/file`);
+      writeFileSync(`${dir}/empty`, "", { mode: 0o644 });
+      refuse(`${dir}/empty`);
+      mkdirSync(`${dir}/sub`);
+      refuse(`${dir}/sub`);
+      symlinkSync("/proc/self/ns/net", `${dir}/link`);
+      refuse(`${dir}/link`);
+      // /proc's own namespace files are namespaces, but not mounts.
+      refuse("/proc/1/ns/net");
+      for (const f of ["file", "empty", "sub"]) assert.ok(existsSync(`${dir}/${f}`), f);
+      assert.equal(readFileSync(`${dir}/file`, "utf8"), "data\n");
+      // The stub a crash between create's open and mount leaves: removed.
+      writeFileSync(`${dir}/stub`, "", { mode: 0o444 });
+      NetNs.remove(`${dir}/stub`);
+      assert.equal(existsSync(`${dir}/stub`), false);
+      // Relative paths are refused before anything is touched.
+      assert.throws(() => NetNs.remove(`run/${P}-rm/file`), TypeError);
+      assert.throws(() => NetNs.create(`${dir}/../x`), TypeError);
+      assert.equal(existsSync(`/run/x`), false);
     });
   });
 
