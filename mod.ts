@@ -111,7 +111,7 @@ export {
   type RequestContext,
   type SeqMessage,
 } from "./netlink/socket.ts";
-export { NetlinkError } from "./netlink/errors.ts";
+export { NetlinkDecodeError, NetlinkError } from "./netlink/errors.ts";
 export {
   align4,
   type AnyCodec,

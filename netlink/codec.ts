@@ -21,7 +21,11 @@
  * @module
  */
 
+import { NetlinkDecodeError } from "./errors.ts";
+
 const NLA_HDRLEN = 4;
+/** The largest `nla_len`: a `__u16`. */
+const NLA_MAX_LEN = 0xffff;
 /** `NLA_F_NESTED`: set on nested attributes by modern senders. */
 export const NLA_F_NESTED = 0x8000;
 /** `NLA_F_NET_BYTEORDER`. */
@@ -134,7 +138,9 @@ function fixed<T>(
       return size;
     },
     decodeFrom: (_b, dv, off, len) => {
-      if (len < size) throw new RangeError(`Attribute too short: ${len} bytes, need ${size}`);
+      if (len < size) {
+        throw new NetlinkDecodeError(`attribute payload of ${len} bytes, needs ${size}`, off);
+      }
       return read(dv, off);
     },
   };
@@ -216,7 +222,7 @@ export function struct<D extends Record<string, Field<unknown>>>(def: D): Struct
     },
     decodeFrom: (_b, dv, off, len) => {
       if (len < size) {
-        throw new RangeError(`Struct attribute too short: ${len} bytes, need ${size}`);
+        throw new NetlinkDecodeError(`struct of ${len} bytes, needs ${size}`, off);
       }
       return read(dv, off);
     },
@@ -397,7 +403,11 @@ export function byKind<C extends Record<string, AnyCodec>>(
   selectBy: string,
   choices: C,
 ): KindSelect<ChoiceValue<C> | Uint8Array, ChoiceInput<C> | Uint8Array> {
-  return { selectBy, choices: choices as Record<string, AttrCodec<unknown, never>> };
+  // A null-prototype copy: a kind named "constructor" or "__proto__" finds nothing, not
+  // Object.prototype's members.
+  const table = Object.create(null) as Record<string, AttrCodec<unknown, never>>;
+  for (const key of Object.keys(choices)) table[key] = choices[key] as AttrCodec<unknown, never>;
+  return { selectBy, choices: Object.freeze(table) };
 }
 
 /** The decoded value of an attribute set declared with `D`. */
@@ -448,7 +458,9 @@ export function attrs<D extends Record<string, AnyDef>>(
     const c = def.codec;
     if (!("selectBy" in c)) return c;
     const sel = v[c.selectBy];
-    const chosen = typeof sel === "string" ? c.choices[sel] : undefined;
+    const chosen = typeof sel === "string" && Object.hasOwn(c.choices, sel)
+      ? c.choices[sel]
+      : undefined;
     return chosen ?? bytes;
   };
   const checkKey = (key: string, def: AnyDef | undefined): AnyDef => {
@@ -485,6 +497,7 @@ export function attrs<D extends Record<string, AnyDef>>(
       if (x === undefined || skip?.has(key)) continue;
       const def = checkKey(key, defs[key]);
       const len = NLA_HDRLEN + codecOf(def, v).encodeTo(b, dv, off + NLA_HDRLEN, x);
+      if (len > NLA_MAX_LEN) throw tooLong(`"${key}"`, len);
       dv.setUint16(off, len, true);
       dv.setUint16(off + 2, def.id | def.flags, true);
       off += align4(len);
@@ -498,7 +511,7 @@ export function attrs<D extends Record<string, AnyDef>>(
     const end = off + len;
     while (off + NLA_HDRLEN <= end) {
       const alen = dv.getUint16(off, true);
-      if (alen < NLA_HDRLEN || off + alen > end) break;
+      checkAttr(alen, off, end);
       const hit = byId.get(dv.getUint16(off + 2, true) & NLA_TYPE_MASK);
       if (hit) {
         const [key, def] = hit;
@@ -574,6 +587,7 @@ export function list<T, I = T>(
       const start = off;
       for (const x of v) {
         const len = NLA_HDRLEN + codec.encodeTo(b, dv, off + NLA_HDRLEN, x);
+        if (len > NLA_MAX_LEN) throw tooLong(`list element ${id}`, len);
         dv.setUint16(off, len, true);
         dv.setUint16(off + 2, id | flags, true);
         off += align4(len);
@@ -585,7 +599,7 @@ export function list<T, I = T>(
       const end = off + len;
       while (off + NLA_HDRLEN <= end) {
         const alen = dv.getUint16(off, true);
-        if (alen < NLA_HDRLEN || off + alen > end) break;
+        checkAttr(alen, off, end);
         if ((dv.getUint16(off + 2, true) & NLA_TYPE_MASK) === id) {
           out.push(codec.decodeFrom(b, dv, off + NLA_HDRLEN, alen - NLA_HDRLEN));
         }
@@ -647,7 +661,10 @@ export function message<H, A, AI>(
     },
     decodeFrom: (b, dv, off, len) => {
       if (len < header.size) {
-        throw new RangeError(`Message too short: ${len} bytes, header needs ${header.size}`);
+        throw new NetlinkDecodeError(
+          `message body of ${len} bytes, its header needs ${header.size}`,
+          off,
+        );
       }
       const h = header.read(dv, off) as object;
       return attributes.decodeFrom(b, dv, off + header.size, len - header.size, h) as H & A;
@@ -695,5 +712,30 @@ export function encode<I>(
 export function decode<T>(codec: AttrCodec<T, never>, bytes: Uint8Array): T {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const whole = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return codec.decodeFrom(whole, dv, 0, bytes.byteLength);
+  try {
+    return codec.decodeFrom(whole, dv, 0, bytes.byteLength);
+  } catch (e) {
+    if (e instanceof NetlinkDecodeError) throw e;
+    // A payload codec's own refusal (a malformed address, a read past the end): the same class.
+    throw new NetlinkDecodeError(`${(e as Error)?.message ?? String(e)}`, 0, { cause: e });
+  }
+}
+
+/** Refuses an attribute whose length is below its header's or runs past its container. */
+function checkAttr(alen: number, off: number, end: number): void {
+  if (alen < NLA_HDRLEN) {
+    throw new NetlinkDecodeError(`attribute length ${alen} is below ${NLA_HDRLEN}`, off);
+  }
+  if (off + alen > end) {
+    throw new NetlinkDecodeError(
+      `attribute length ${alen} runs ${off + alen - end} bytes past its container`,
+      off,
+    );
+  }
+}
+
+function tooLong(what: string, len: number): RangeError {
+  return new RangeError(
+    `Attribute ${what} would be ${len} bytes: more than the ${NLA_MAX_LEN} that nla_len can hold`,
+  );
 }

@@ -53,3 +53,37 @@ export class NetlinkError extends Error {
     if (extackOffset !== undefined) this.extackOffset = extackOffset;
   }
 }
+
+/**
+ * A netlink message could not be decoded: an attribute or header is shorter than its type needs,
+ * an attribute's length runs past its container, or a value is malformed. Every decoder in
+ * nslink throws this (and nothing else) on malformed input.
+ *
+ * @example
+ * ```ts
+ * import { decode, u32 } from "./codec.ts";
+ * import { NetlinkDecodeError } from "./errors.ts";
+ * try {
+ *   decode(u32, new Uint8Array(2));
+ * } catch (e) {
+ *   if (e instanceof NetlinkDecodeError) e.offset; // 0
+ * }
+ * ```
+ */
+export class NetlinkDecodeError extends Error {
+  /** The byte offset of the offending part, from the start of the decoded bytes. */
+  readonly offset: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param what What is wrong, e.g. `attribute length 3 is below 4`.
+   * @param offset Where, in bytes from the start of the decoded bytes.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(what: string, offset: number, options?: ErrorOptions) {
+    super(`Malformed netlink message at byte ${offset}: ${what}`, options);
+    this.name = "NetlinkDecodeError";
+    this.offset = offset;
+  }
+}

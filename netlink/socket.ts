@@ -42,7 +42,7 @@ import {
   SOCK_RAW,
   SOL_NETLINK,
 } from "./constants.ts";
-import { NetlinkError } from "./errors.ts";
+import { NetlinkDecodeError, NetlinkError } from "./errors.ts";
 import { ExtAck, messageTypeName } from "./header.ts";
 
 /** One received message: its header fields and a copy of its payload. */
@@ -572,9 +572,14 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
         tlv += (mflags & NLM_F_CAPPED) ? HDR : ((rxView.getUint32(off + HDR + 4, true) + 3) & ~3);
       }
       if (tlv < off + len) {
-        const ack = decode(ExtAck, rxBuf.subarray(tlv, off + len));
-        extack = ack.msg;
-        extackOffset = ack.offset;
+        try {
+          const ack = decode(ExtAck, rxBuf.subarray(tlv, off + len));
+          extack = ack.msg;
+          extackOffset = ack.offset;
+        } catch (e) {
+          // The errno is what matters; a malformed extended ACK is only left out.
+          if (!(e instanceof NetlinkDecodeError)) throw e;
+        }
       }
     }
     return new NetlinkError(op, ctx.object ?? "", errno, extack, extackOffset);

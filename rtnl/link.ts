@@ -29,7 +29,7 @@ import {
   RTM_GETLINK,
   RTM_NEWLINK,
 } from "../netlink/constants.ts";
-import { NetlinkError } from "../netlink/errors.ts";
+import { NetlinkDecodeError, NetlinkError } from "../netlink/errors.ts";
 import type { NetlinkTransport } from "../netlink/socket.ts";
 import { checkIfName, checkInt, checkIP, checkMac, checkMtu } from "../net/validate.ts";
 import { LinkMessage, type LinkMessageInput, type LinkMessageValue } from "./messages/link.ts";
@@ -146,19 +146,23 @@ export interface LinkChanges {
   alias?: string;
 }
 
-const MACVLAN_MODES: Record<MacvlanMode, number> = {
+/** A null-prototype table: `"constructor" in table` is false, as any unknown key. */
+function table<K extends string, V>(entries: Record<K, V>): Readonly<Record<K, V>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<K, V>, entries));
+}
+const MACVLAN_MODES = table<MacvlanMode, number>({
   private: MACVLAN_MODE_PRIVATE,
   vepa: MACVLAN_MODE_VEPA,
   bridge: MACVLAN_MODE_BRIDGE,
   passthru: MACVLAN_MODE_PASSTHRU,
   source: MACVLAN_MODE_SOURCE,
-};
-const IPVLAN_MODES: Record<IpvlanMode, number> = {
+});
+const IPVLAN_MODES = table<IpvlanMode, number>({
   l2: IPVLAN_MODE_L2,
   l3: IPVLAN_MODE_L3,
   l3s: IPVLAN_MODE_L3S,
-};
-const OPERSTATES: Record<number, string> = {
+});
+const OPERSTATES: Readonly<Record<number, string>> = table({
   [IF_OPER_UNKNOWN]: "unknown",
   [IF_OPER_NOTPRESENT]: "notpresent",
   [IF_OPER_DOWN]: "down",
@@ -166,7 +170,7 @@ const OPERSTATES: Record<number, string> = {
   [IF_OPER_TESTING]: "testing",
   [IF_OPER_DORMANT]: "dormant",
   [IF_OPER_UP]: "up",
-};
+});
 const RTEXT_FILTER_VF = 1;
 /** `RTEXT_FILTER_SKIP_STATS`: leave the statistics out of replies (smaller, faster to parse). */
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
@@ -316,7 +320,15 @@ export class LinkOps {
     if (typeof ref === "number") return checkInt(ref, 1, 0x7fffffff, "interface index");
     // Only the header's ifi_index is needed: skip decoding the attributes.
     const payload = this.#lookup(ref);
-    return new DataView(payload.buffer, payload.byteOffset).getInt32(4, true);
+    if (payload.byteLength < 16) {
+      throw new NetlinkDecodeError(
+        `RTM_NEWLINK reply for ${
+          describeLink(ref)
+        } of ${payload.byteLength} bytes: ifinfomsg needs 16`,
+        0,
+      );
+    }
+    return new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getInt32(4, true);
   }
 
   /** `RTM_GETLINK` for one link; returns its reply's payload, or throws ENODEV. */

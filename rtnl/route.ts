@@ -21,7 +21,7 @@ import {
   RTN_UNICAST,
   RTPROT_BOOT,
 } from "../netlink/constants.ts";
-import { NetlinkError } from "../netlink/errors.ts";
+import { NetlinkDecodeError, NetlinkError } from "../netlink/errors.ts";
 import type { NetlinkTransport } from "../netlink/socket.ts";
 import { formatCidr, networkOf } from "../net/ip.ts";
 import { checkCidr, checkInt, checkIP } from "../net/validate.ts";
@@ -156,6 +156,12 @@ export class RouteOps {
         const m = decode(RouteMessage, r.payload);
         const t = m.tableId ?? m.table;
         if (table && t !== table) continue;
+        if (m.dstLength !== 0 && m.dst === undefined) {
+          throw new NetlinkDecodeError(
+            `RTM_NEWROUTE with a /${m.dstLength} destination prefix but no RTA_DST`,
+            1,
+          );
+        }
         const route: Route = {
           family: m.family === AF_INET6 ? 6 : 4,
           dst: m.dstLength === 0 ? "default" : `${m.dst}/${m.dstLength}`,

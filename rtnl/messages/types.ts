@@ -5,6 +5,7 @@
  * @module
  */
 import type { AttrCodec } from "../../netlink/codec.ts";
+import { NetlinkDecodeError } from "../../netlink/errors.ts";
 import { formatIP, parseIP } from "../../net/ip.ts";
 import { formatMac, parseMac } from "../../net/mac.ts";
 
@@ -19,7 +20,12 @@ export const ip: AttrCodec<string> = {
     b.set(a, off);
     return a.length;
   },
-  decodeFrom: (b, _dv, off, len) => formatIP(b.subarray(off, off + len)),
+  decodeFrom: (b, _dv, off, len) => {
+    if (len !== 4 && len !== 16) {
+      throw new NetlinkDecodeError(`an IP address of ${len} bytes (4 or 16 expected)`, off);
+    }
+    return formatIP(b.subarray(off, off + len));
+  },
 };
 
 /** A link-layer address as `aa:bb:cc:dd:ee:ff` (any length decodes; 6 bytes encode). */

@@ -15,6 +15,7 @@ import {
   encode,
   flag,
   i32,
+  list,
   message,
   nested,
   NLA_F_NESTED,
@@ -42,6 +43,7 @@ import {
   VxlanData,
 } from "../../rtnl/messages/link.ts";
 import { RouteMessage, type RouteMessageValue } from "../../rtnl/messages/route.ts";
+import { ip } from "../../rtnl/messages/types.ts";
 
 const LINK_HEADER = { family: 0, type: 0, index: 0, flags: 0, change: 0 };
 
@@ -534,37 +536,66 @@ describe("decoding", () => {
     assert.deepEqual(decode(LinkMessage, plain).linkinfo, { kind: "vlan", data: { id: 10 } });
   });
 
-  it("throws a RangeError on a payload shorter than its type", () => {
+  it("throws NetlinkDecodeError, with the offset, on a payload shorter than its type", () => {
     const b = new Uint8Array([6, 0, 1, 0, 1, 0, 0, 0]); // u32 with 2 bytes
     assert.throws(() => decode(S, b), {
-      name: "RangeError",
-      message: "Attribute too short: 2 bytes, need 4",
+      name: "NetlinkDecodeError",
+      message: "Malformed netlink message at byte 4: attribute payload of 2 bytes, needs 4",
+      offset: 4,
     });
   });
 
-  it("throws a RangeError on a struct attribute that is too short", () => {
+  it("throws NetlinkDecodeError on a struct attribute that is too short", () => {
     const b = new Uint8Array([12, 0, 6, 0, 1, 0, 0, 0, 2, 0, 0, 0]); // IFA_CACHEINFO, 8 of 16
     assert.throws(() => decode(AddrMessage, new Uint8Array([...new Uint8Array(8), ...b])), {
-      name: "RangeError",
-      message: "Struct attribute too short: 8 bytes, need 16",
+      name: "NetlinkDecodeError",
+      message: "Malformed netlink message at byte 12: struct of 8 bytes, needs 16",
+      offset: 12,
     });
   });
 
-  it("throws a RangeError on a message shorter than its header", () => {
+  it("throws NetlinkDecodeError on a message shorter than its header", () => {
     assert.throws(() => decode(LinkMessage, new Uint8Array(12)), {
-      name: "RangeError",
-      message: "Message too short: 12 bytes, header needs 16",
+      name: "NetlinkDecodeError",
+      message: "Malformed netlink message at byte 0: message body of 12 bytes, its header needs 16",
     });
   });
 
-  it("stops at an attribute whose length runs past the end, keeping the ones before", () => {
+  it("throws NetlinkDecodeError on an attribute whose length runs past the end", () => {
     const b = new Uint8Array([8, 0, 1, 0, 1, 0, 0, 0, 12, 0, 2, 0, 2, 0]);
-    assert.deepEqual(decode(S, b), { a: 1 });
+    assert.throws(() => decode(S, b), {
+      name: "NetlinkDecodeError",
+      message:
+        "Malformed netlink message at byte 8: attribute length 12 runs 6 bytes past its container",
+      offset: 8,
+    });
   });
 
-  it("stops at an attribute length below 4", () => {
+  it("throws NetlinkDecodeError on an attribute length below 4", () => {
     const b = new Uint8Array([8, 0, 1, 0, 1, 0, 0, 0, 2, 0, 2, 0, 6, 0, 2, 0, 2, 0, 0, 0]);
-    assert.deepEqual(decode(S, b), { a: 1 });
+    assert.throws(() => decode(S, b), {
+      name: "NetlinkDecodeError",
+      message: "Malformed netlink message at byte 8: attribute length 2 is below 4",
+    });
+  });
+
+  it("throws NetlinkDecodeError on an IP address of the wrong size", () => {
+    const R = attrs({ dst: attr(1, ip) });
+    assert.throws(() => decode(R, new Uint8Array([7, 0, 1, 0, 1, 2, 3, 0])), {
+      name: "NetlinkDecodeError",
+      message: "Malformed netlink message at byte 4: an IP address of 3 bytes (4 or 16 expected)",
+    });
+  });
+
+  it("refuses to encode an attribute longer than nla_len can hold", () => {
+    const B = attrs({ raw: attr(1, bytes) });
+    assert.throws(() => encode(B, { raw: new Uint8Array(65532) }), {
+      name: "RangeError",
+      message: 'Attribute "raw" would be 65536 bytes: more than the 65535 that nla_len can hold',
+    });
+    assert.equal(encode(B, { raw: new Uint8Array(65531) }).length, 65536);
+    const L = list(1, bytes);
+    assert.throws(() => encode(L, [new Uint8Array(70000)]), /nla_len/);
   });
 
   it("respects the byteOffset of a view", () => {
@@ -594,6 +625,16 @@ describe("byKind()", () => {
   const Info = attrs({
     kind: attr(1, string),
     data: attr(2, byKind("kind", { one: attrs({ x: attr(1, u8) }) })),
+  });
+
+  it("a kind named like an Object.prototype member is an unknown kind (bytes)", () => {
+    const raw = new Uint8Array([5, 0, 1, 0, 1, 0, 0, 0]);
+    for (const kind of ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"]) {
+      const bytes = encode(Info, { kind, data: raw });
+      assert.deepEqual(decode(Info, bytes), { kind, data: raw }, kind);
+      const link = decode(LinkMessage, encode(LinkMessage, { linkinfo: { kind, data: raw } }));
+      assert.deepEqual(link.linkinfo, { kind, data: raw }, kind);
+    }
   });
 
   it("decodes a known kind with its codec and an unknown kind as bytes", () => {

@@ -1,7 +1,7 @@
 // Decoders on real kernel output: the dumps and replies captured in tests/fixtures/.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { decode } from "../../netlink/codec.ts";
+import { decode, encode } from "../../netlink/codec.ts";
 import {
   IFA_F_NODAD,
   IFA_F_PERMANENT,
@@ -18,9 +18,9 @@ import {
   RTM_NEWLINK,
   RTM_NEWROUTE,
 } from "../../netlink/constants.ts";
-import { NetlinkError } from "../../netlink/errors.ts";
+import { NetlinkDecodeError, NetlinkError } from "../../netlink/errors.ts";
 import { ExtAck, nlmsgerrCode, nlmsghdr } from "../../netlink/header.ts";
-import type { RawMessage } from "../../netlink/socket.ts";
+import type { NetlinkTransport, RawMessage } from "../../netlink/socket.ts";
 import { AddrOps } from "../../rtnl/address.ts";
 import { LinkOps, toLink } from "../../rtnl/link.ts";
 import { AddrMessage } from "../../rtnl/messages/address.ts";
@@ -393,5 +393,30 @@ describe("splitMessages()", () => {
   it("rejects an nlmsg_len that runs past the datagram", () => {
     const bad = loadHex("ack-link-add-veth.reply.hex").slice(0, 30);
     assert.throws(() => splitMessages(bad), /Bad nlmsg_len 36 at offset 0 of 30/);
+  });
+});
+
+describe("short and malformed replies", () => {
+  it("LinkOps.index() refuses a reply shorter than ifinfomsg with NetlinkDecodeError", () => {
+    const short: NetlinkTransport = {
+      request: () => [{ type: RTM_NEWLINK, flags: 0, payload: new Uint8Array(6) }],
+      dump: () => [],
+    };
+    assert.throws(() => new LinkOps(short).index("eth0"), (e: unknown) => {
+      assert.ok(e instanceof NetlinkDecodeError, String(e));
+      assert.match(e.message, /RTM_NEWLINK reply for link "eth0" of 6 bytes: ifinfomsg needs 16/);
+      return true;
+    });
+  });
+
+  it("a route with a prefix length but no RTA_DST is refused, not listed as undefined/24", () => {
+    const payload = encode(RouteMessage, { family: 2, dstLength: 24, table: 254, type: 1 });
+    const rec = new RecordingTransport({
+      dumps: { [RTM_GETROUTE]: [{ type: RTM_NEWROUTE, flags: 2, payload }] },
+    });
+    assert.throws(
+      () => new RouteOps(rec, new LinkOps(rec)).list({ family: 4 }),
+      (e: unknown) => e instanceof NetlinkDecodeError && /no RTA_DST/.test(e.message),
+    );
   });
 });
