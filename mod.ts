@@ -48,6 +48,7 @@
  * @module
  */
 export {
+  type EndpointInfo,
   type LinkOptions,
   listNetworks,
   Network,

@@ -317,7 +317,9 @@ export const bridgeDriver: Driver = {
     const { hostName, srcName } = names(record, endpoint);
     const alias = linkAlias(record.id, endpoint);
     const macAddress = address ? macForIPv4(address) : "";
-    let dstName = target
+    let dstName = options.dstName !== undefined
+      ? checkIfName(options.dstName, "dstName")
+      : target
       ? freeName(containerInterfacePrefix, target.nameInUse)
       : `${containerInterfacePrefix}0`;
     const add = () => {
@@ -333,7 +335,7 @@ export const bridgeDriver: Driver = {
       if (ctx.host.link.find(hostName)?.alias === alias) {
         // This endpoint's own leftover (a process died before its record said so): remove it.
         ctx.host.link.del(hostName);
-      } else if (target && target.inKernel(dstName)) {
+      } else if (target && options.dstName === undefined && target.inKernel(dstName)) {
         // The name was taken behind nslink's back: pick again, asking the kernel this time.
         dstName = freeName(containerInterfacePrefix, target.inKernel);
       } else throw e;

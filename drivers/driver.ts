@@ -101,6 +101,8 @@ export interface EndpointOptions {
   address?: string;
   /** A static IPv6 address (no prefix) instead of the next free one. */
   addressIPv6?: string;
+  /** The container end's name inside the namespace (e.g. CNI's `CNI_IFNAME`), instead of the next free one. */
+  dstName?: string;
 }
 
 /** A network driver. */

@@ -51,6 +51,23 @@ export interface LinkOptions {
   address?: string;
   /** A static IPv6 address (no prefix), like `docker run --ip6`. */
   addressIPv6?: string;
+  /**
+   * The container end's name inside the namespace (CNI's `CNI_IFNAME`), instead of the next free
+   * `eth<N>`. With `namespace`, a name already taken there fails with `EEXIST`.
+   */
+  dstName?: string;
+}
+
+/** One linked container as saved: see {@linkcode Network.endpoint}. */
+export interface EndpointInfo {
+  /** The endpoint (container) name. */
+  name: string;
+  /** Its interfaces, as handed out (`dstName` is the name inside the namespace). */
+  interfaces: Interface[];
+  /** Host-side links made for it (the veth host ends). */
+  hostLinks: string[];
+  /** The namespace its interfaces went into, once known. */
+  namespace?: string;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -245,6 +262,35 @@ export class Network implements AsyncDisposable {
   }
 
   /**
+   * One linked container as saved (interfaces, host-side links, namespace), read from the
+   * state; `undefined` when it is not linked.
+   *
+   * @example
+   * ```ts ignore
+   * network.endpoint("c1")?.interfaces[0].address; // "198.51.100.2/24"
+   * ```
+   * @param name The endpoint (container) name.
+   * @returns A copy of its record, or `undefined`.
+   */
+  endpoint(name: string): EndpointInfo | undefined {
+    checkName(name, "endpoint name");
+    if (this.#store.readNetwork(this.name)?.id !== this.id) return undefined;
+    const ep = this.#store.readEndpoint(this.#record, name);
+    if (!ep || (ep.state ?? "linked") !== "linked") return undefined;
+    return {
+      name,
+      interfaces: ep.interfaces.map((i) => ({ ...i })),
+      hostLinks: [...ep.hostLinks],
+      ...(ep.namespace !== undefined ? { namespace: ep.namespace } : {}),
+    };
+  }
+
+  /** When the network was created (ISO 8601), as saved. */
+  get created(): string {
+    return this.#record.created;
+  }
+
+  /**
    * Allocates addresses and creates the interfaces of one container (for `bridge`: a veth pair
    * with the host end on the bridge, up). Hand them to `Namespace.addInterface`. With
    * `{ namespace }`, the container end is created directly inside that namespace. Either
@@ -324,6 +370,7 @@ export class Network implements AsyncDisposable {
           ...(target ? { target } : {}),
           ...(options.address !== undefined ? { address: options.address } : {}),
           ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
+          ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
         }));
       ep.state = "linked";
       store.writeEndpoint(record, name, ep);
@@ -424,6 +471,38 @@ export class Network implements AsyncDisposable {
       if (!record) return;
       if (record.id !== this.id) throw new StaleNetworkError(this.name, this.id, record.id);
       await deleteNetwork(this.#store, record);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * Deletes the network only when no container is linked to it, in one step under the state
+   * lock (a concurrent `link` either comes first and keeps the network, or fails because the
+   * network is gone). Like `docker network rm`, which refuses a network with active endpoints.
+   *
+   * @example
+   * ```ts ignore
+   * if (!await network.deleteIfUnused()) console.log("still in use:", network.endpoints());
+   * ```
+   * @returns `true` when the network was deleted or was already gone; `false` when in use.
+   */
+  async deleteIfUnused(): Promise<boolean> {
+    const lock = await this.#store.lock({ timeoutMs: this.#timeoutMs });
+    try {
+      const record = this.#store.readNetwork(this.name);
+      // Gone, or the name now belongs to a network re-created since: this one is gone.
+      if (!record || record.id !== this.id) return true;
+      const inUse = this.#store.endpoints(record).some((n) => {
+        const ep = this.#store.readEndpoint(record, n);
+        // Linked, or being linked by a live process; a release waiting for the kernel, or an
+        // attempt that died, is finished by the delete.
+        return ep !== undefined && ((ep.state ?? "linked") === "linked" ||
+          (ep.state === "creating" && isAlive(ep.owner, `${record.id}/${n}`)));
+      });
+      if (inUse) return false;
+      await deleteNetwork(this.#store, record);
+      return true;
     } finally {
       lock.release();
     }

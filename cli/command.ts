@@ -1,0 +1,162 @@
+/**
+ * How a subcommand is declared and parsed: its words, its options (parsed by `node:util`'s
+ * `parseArgs`, strict, in both runtimes), how many operands it takes, and its help text, which
+ * is generated from the same declaration so it cannot drift from what is accepted.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { Output } from "./io.ts";
+import { UsageError } from "./usage.ts";
+
+/** One option of a command. */
+export interface OptionSpec {
+  /** `string` takes a value, `boolean` is a switch. */
+  type: "string" | "boolean";
+  /** One-letter alias, e.g. `p` for `-p`. */
+  short?: string;
+  /** May be given several times (values collected in order). */
+  multiple?: boolean;
+  /** The value's name in the help, e.g. `CIDR`. */
+  value?: string;
+  /** One line of help. */
+  help: string;
+}
+
+/** Parsed option values, by option name. */
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** What a command's `run` gets. */
+export interface Context {
+  /** Option values. */
+  values: Values;
+  /** Operands (positional arguments). */
+  args: string[];
+  /** Where to write. */
+  io: Output;
+  /** `json` when `--format json` was given, else `table`. */
+  format: "table" | "json";
+  /** The command's help hint, for usage errors found while running: `nslink … --help`. */
+  hint: string;
+}
+
+/** A subcommand. */
+export interface Command {
+  /** The words that select it, e.g. `["network", "create"]`. */
+  path: string[];
+  /** What it does, one line. */
+  summary: string;
+  /** The operands in the usage line, e.g. `NAME`. */
+  operands: string;
+  /** Fewest operands. */
+  min: number;
+  /** Most operands (`Infinity` for a list). */
+  max: number;
+  /** Options besides `--help`. */
+  options: Record<string, OptionSpec>;
+  /** Extra help after the options (examples, notes). */
+  notes?: string;
+  /** Does the work; returns the exit status (0 when nothing is returned). */
+  run(ctx: Context): Promise<number | void>;
+}
+
+/** The `--format` option shared by listing commands. */
+export const FORMAT_OPTION: OptionSpec = {
+  type: "string",
+  value: "FORMAT",
+  help: "Output format: table (default) or json",
+};
+
+/**
+ * The help text of a command: usage line, summary, options, notes.
+ *
+ * @example
+ * ```ts ignore
+ * io.out(helpText(command));
+ * ```
+ * @param cmd The command.
+ * @returns The text, ending with a newline.
+ */
+export function helpText(cmd: Command): string {
+  const opts = Object.keys(cmd.options).length > 0 ? " [OPTIONS]" : "";
+  const lines = [
+    `Usage: nslink ${cmd.path.join(" ")}${opts}${cmd.operands ? ` ${cmd.operands}` : ""}`,
+    "",
+    cmd.summary,
+    "",
+    "Options:",
+  ];
+  const rows: [string, string][] = Object.entries(cmd.options).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : "    "}--${name}${o.value ? ` ${o.value}` : ""}`;
+    return [flag, o.help + (o.multiple ? " (repeatable)" : "")];
+  });
+  rows.push(["-h, --help", "Show this help"]);
+  const width = Math.max(...rows.map(([f]) => f.length));
+  for (const [f, h] of rows) lines.push(`  ${f.padEnd(width)}  ${h}`);
+  if (cmd.notes) lines.push("", cmd.notes.trimEnd());
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * Parses a command's arguments (after its words). `--help` is handled by the caller through the
+ * returned `help` flag; every other problem is a {@linkcode UsageError}.
+ *
+ * @example
+ * ```ts ignore
+ * const { values, args } = parseCommand(command, ["--subnet", "198.51.100.0/24", "blue"]);
+ * ```
+ * @param cmd The command.
+ * @param argv Its arguments.
+ * @returns Option values, operands, and whether help was asked for.
+ */
+export function parseCommand(
+  cmd: Command,
+  argv: string[],
+): { values: Values; args: string[]; help: boolean } {
+  const hint = `nslink ${cmd.path.join(" ")} --help`;
+  const options: Record<
+    string,
+    { type: "string" | "boolean"; short?: string; multiple?: boolean }
+  > = { help: { type: "boolean", short: "h" } };
+  for (const [name, o] of Object.entries(cmd.options)) {
+    options[name] = {
+      type: o.type,
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.multiple ? { multiple: true } : {}),
+    };
+  }
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as {
+      values: Values;
+      positionals: string[];
+    };
+  } catch (e) {
+    // parseArgs' messages are one line after the first sentence; keep that sentence.
+    const msg = e instanceof Error ? e.message.split(". To specify")[0] : String(e);
+    throw new UsageError(msg.replace(/\.$/, ""), hint);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) return { values, args: positionals, help: true };
+  if (positionals.length < cmd.min) {
+    throw new UsageError(
+      `"nslink ${cmd.path.join(" ")}" needs ${cmd.operands || "no operands"}`,
+      hint,
+    );
+  }
+  if (positionals.length > cmd.max) {
+    throw new UsageError(
+      `"nslink ${cmd.path.join(" ")}" takes ${
+        cmd.max === 0 ? "no operands" : `at most ${cmd.max} operand${cmd.max > 1 ? "s" : ""}`
+      }, got ${JSON.stringify(positionals.slice(cmd.max)[0])}`,
+      hint,
+    );
+  }
+  if (values.format !== undefined && values.format !== "json" && values.format !== "table") {
+    throw new UsageError(
+      `Unknown --format ${JSON.stringify(values.format)}: use table or json`,
+      hint,
+    );
+  }
+  return { values, args: positionals, help: false };
+}

@@ -1,0 +1,341 @@
+/**
+ * The nslink CNI plugin: ADD, DEL, CHECK, GC and STATUS over the library's `Network`, called by
+ * {@linkcode runCni} with everything it needs as arguments.
+ *
+ * - ADD opens the network named by the configuration, creating it on first use (and marking it
+ *   as made by CNI), then links the container on the fast path: the veth's container end is
+ *   created inside `CNI_NETNS`, already named `CNI_IFNAME`. An earlier ADD for the same
+ *   attachment that crashed or was never deleted is cleaned up first, so ADD recovers.
+ * - DEL unlinks the attachment (its veth pair, addresses and published ports) and succeeds
+ *   when the container, its namespace or the network is already gone. A network ADD created is
+ *   removed with its last attachment, as netavark does; one made with `nslink network create`
+ *   stays.
+ * An ADD killed midway leaves an intent record that the next ADD (or DEL, or `nslink gc`) of that
+ * attachment finishes or undoes (the library's crash-safe `link`).
+ * - CHECK compares the kernel with what ADD made: interface, MAC, addresses, default routes,
+ *   host end on the bridge.
+ * - GC unlinks attachments made through CNI that are not in `cni.dev/valid-attachments`.
+ *
+ * An attachment (container id + interface name) is the network endpoint
+ * `cni-<first 12 characters of the id>-<hash of id and interface>`.
+ *
+ * @module
+ */
+import { shortHash } from "../drivers/bridge.ts";
+import { hostRtnl } from "../network/host.ts";
+import { type Namespace, openNetworkNamespace } from "../network/namespace.ts";
+import { type LinkOptions, type Network, newNetwork, openNetwork } from "../network/network.ts";
+import { StateStore } from "../network/state.ts";
+import { NetNs } from "../netns/netns.ts";
+import { Rtnl } from "../rtnl/handle.ts";
+import { hasPorts } from "../cli/inspect.ts";
+import { connectIn } from "../cli/network.ts";
+import type { PortSpec } from "../cli/publish.ts";
+import { parseConf } from "./config.ts";
+import { CNI_ERR, CniError } from "./errors.ts";
+import { mergeResults } from "./result.ts";
+import type { CniPlugin } from "./skel.ts";
+import type { CniArgs, CniNetConf, CniResult } from "./types.ts";
+
+/** State kind marking networks that ADD created (removed with their last attachment). */
+const AUTO = "cni-networks";
+
+/**
+ * The network endpoint name of a CNI attachment.
+ *
+ * @example
+ * ```ts
+ * import { endpointName } from "./plugin.ts";
+ * endpointName("3f4a5b6c7d8e9f00aa", "eth0"); // "cni-3f4a5b6c7d8e-" + 8 hex digits
+ * ```
+ * @param containerId `CNI_CONTAINERID`.
+ * @param ifname `CNI_IFNAME`.
+ * @returns The endpoint name.
+ */
+export function endpointName(containerId: string, ifname: string): string {
+  const id = containerId.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 12);
+  return `cni-${id}-${shortHash(`${containerId}/${ifname}`)}`;
+}
+
+function missing(e: unknown): boolean {
+  return e instanceof Error && /does not exist/.test(e.message);
+}
+
+async function open(network: string, stateDir?: string): Promise<Network | undefined> {
+  try {
+    return await openNetwork(network, stateDir ? { stateDir } : {});
+  } catch (e) {
+    if (missing(e)) return undefined;
+    throw e;
+  }
+}
+
+/** The network, created (and marked as made by CNI) when it does not exist yet. */
+async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network> {
+  const { network, networkOptions, stateDir } = conf;
+  for (let attempt = 0;; attempt++) {
+    const net = await open(network, stateDir);
+    if (net) {
+      checkSame(net, networkOptions);
+      return net;
+    }
+    try {
+      const made = await newNetwork("bridge", network, {
+        ...networkOptions,
+        ...(stateDir ? { stateDir } : {}),
+      });
+      new StateStore(stateDir).write(AUTO, network, { id: made.id });
+      return made;
+    } catch (e) {
+      // Another ADD created it first: open that one.
+      if (!(e instanceof TypeError && /already exists/.test(e.message)) || attempt >= 3) throw e;
+    }
+  }
+}
+
+/** An existing network must match what the configuration asks for. */
+function checkSame(net: Network, options: Record<string, unknown>): void {
+  const have: Record<string, unknown> = {
+    subnet: net.subnet,
+    subnetIPv6: net.subnetIPv6,
+    bridgeName: net.config.bridgeName,
+  };
+  for (const key of ["subnet", "subnetIPv6", "bridgeName"]) {
+    if (options[key] !== undefined && options[key] !== have[key]) {
+      throw new CniError(
+        CNI_ERR.INVALID_NETWORK_CONFIG,
+        `Network "${net.name}" exists with ${key} ${
+          JSON.stringify(have[key])
+        }; the configuration asks for ${JSON.stringify(options[key])}`,
+      );
+    }
+  }
+}
+
+/** Deletes a network ADD created once nothing is attached to it. */
+async function removeIfAutoAndUnused(net: Network, stateDir?: string): Promise<void> {
+  const store = new StateStore(stateDir);
+  const mark = store.read<{ id: string }>(AUTO, net.name);
+  if (!mark) return;
+  if (mark.id !== net.id) return store.remove(AUTO, net.name); // a stale mark: not this network
+  if (await net.deleteIfUnused()) store.remove(AUTO, net.name);
+}
+
+function portMappings(conf: CniNetConf): PortSpec[] {
+  const list = conf.runtimeConfig?.portMappings ?? [];
+  if (!Array.isArray(list)) {
+    throw new CniError(CNI_ERR.INVALID_NETWORK_CONFIG, "runtimeConfig.portMappings must be a list");
+  }
+  return list.map((m) => {
+    const protocol = (m.protocol ?? "tcp").toLowerCase();
+    if (protocol !== "tcp" && protocol !== "udp" && protocol !== "sctp") {
+      throw new CniError(
+        CNI_ERR.INVALID_NETWORK_CONFIG,
+        `Unknown port mapping protocol "${m.protocol}"`,
+      );
+    }
+    if (!Number.isInteger(m.hostPort) || !Number.isInteger(m.containerPort)) {
+      throw new CniError(
+        CNI_ERR.INVALID_NETWORK_CONFIG,
+        `Invalid port mapping ${JSON.stringify(m)}`,
+      );
+    }
+    return { protocol, hostIP: m.hostIP ?? "", hostPort: m.hostPort, port: m.containerPort };
+  });
+}
+
+async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
+  const parsed = parseConf(conf, args.stateDir);
+  const ports = portMappings(conf);
+  const endpoint = endpointName(args.containerId, args.ifname);
+  for (let attempt = 0;; attempt++) {
+    const net = await openOrCreate(parsed);
+    try {
+      // A repeated or crashed ADD of this attachment: start again from nothing.
+      if (net.endpoint(endpoint)) await net.unlink(endpoint);
+      const options: LinkOptions & { ports?: PortSpec[] } = { dstName: args.ifname };
+      if (ports.length > 0) {
+        if (!hasPorts(net)) {
+          throw new CniError(
+            CNI_ERR.INVALID_NETWORK_CONFIG,
+            "portMappings need nslink's firewall support, which this build lacks",
+          );
+        }
+        options.ports = ports;
+      }
+      let ns: Namespace;
+      try {
+        ns = await openNetworkNamespace(args.netns);
+      } catch (e) {
+        throw new CniError(CNI_ERR.INTERNAL, `Opening CNI_NETNS: ${(e as Error).message}`, "", {
+          cause: e,
+        });
+      }
+      try {
+        const [iface] = await connectIn(net, endpoint, ns, options);
+        return mergeResults(conf.prevResult, resultOf(net, endpoint, iface, ns, args, conf));
+      } finally {
+        ns.close();
+      }
+    } catch (e) {
+      // The network was removed by a concurrent DEL of its last attachment: make it again.
+      if (missing(e) && attempt < 3) continue;
+      try {
+        await removeIfAutoAndUnused(net, parsed.stateDir);
+      } catch { /* report the first error */ }
+      throw e;
+    }
+  }
+}
+
+function resultOf(
+  net: Network,
+  endpoint: string,
+  iface: {
+    dstName: string;
+    address: string;
+    addressIPv6: string;
+    gateway: string;
+    gatewayIPv6: string;
+    mtu: number;
+  },
+  ns: Namespace,
+  args: CniArgs,
+  conf: CniNetConf,
+): CniResult {
+  const host = hostRtnl();
+  const bridgeName = String(net.config.bridgeName ?? "");
+  const hostEnd = net.endpoint(endpoint)?.hostLinks[0] ?? "";
+  const inside = ns.rtnl().link.get(iface.dstName);
+  const result: CniResult = {
+    cniVersion: conf.cniVersion,
+    interfaces: [
+      { name: bridgeName, mac: host.link.find(bridgeName)?.mac ?? "" },
+      { name: hostEnd, mac: host.link.find(hostEnd)?.mac ?? "" },
+      { name: iface.dstName, mac: inside.mac ?? "", mtu: inside.mtu, sandbox: args.netns },
+    ],
+    ips: [],
+    routes: [],
+    dns: typeof conf.dns === "object" && conf.dns !== null ? { ...conf.dns as object } : {},
+  };
+  if (iface.address) {
+    result.ips!.push({ address: iface.address, gateway: iface.gateway, interface: 2 });
+    result.routes!.push({ dst: "0.0.0.0/0", gw: iface.gateway });
+  }
+  if (iface.addressIPv6) {
+    result.ips!.push({ address: iface.addressIPv6, gateway: iface.gatewayIPv6, interface: 2 });
+    result.routes!.push({ dst: "::/0", gw: iface.gatewayIPv6 });
+  }
+  return result;
+}
+
+async function del(args: CniArgs, conf: CniNetConf): Promise<void> {
+  const parsed = parseConf(conf, args.stateDir);
+  const net = await open(parsed.network, parsed.stateDir);
+  if (!net) return; // the network is gone, and its bridge took every veth with it
+  const endpoint = endpointName(args.containerId, args.ifname);
+  await net.unlink(endpoint);
+  await removeIfAutoAndUnused(net, parsed.stateDir);
+}
+
+async function check(args: CniArgs, conf: CniNetConf): Promise<void> {
+  const parsed = parseConf(conf, args.stateDir);
+  const net = await open(parsed.network, parsed.stateDir);
+  if (!net) {
+    throw new CniError(CNI_ERR.INTERNAL, `CHECK: network "${parsed.network}" does not exist`);
+  }
+  const endpoint = endpointName(args.containerId, args.ifname);
+  const ep = net.endpoint(endpoint);
+  if (!ep) {
+    throw new CniError(
+      CNI_ERR.UNKNOWN_CONTAINER,
+      `CHECK: container "${args.containerId}" (${args.ifname}) is not attached to network "${net.name}"`,
+    );
+  }
+  const iface = ep.interfaces[0];
+  const where = `"${args.ifname}" in ${JSON.stringify(args.netns)}`;
+  using netns = NetNs.open(args.netns);
+  using rt = Rtnl.open({ netns });
+  const link = rt.link.find(args.ifname);
+  if (!link) throw new CniError(CNI_ERR.INTERNAL, `CHECK: interface ${where} is missing`);
+  if (iface.macAddress && link.mac !== iface.macAddress) {
+    throw new CniError(
+      CNI_ERR.INTERNAL,
+      `CHECK: ${where} has MAC ${link.mac}, expected ${iface.macAddress}`,
+    );
+  }
+  if (!link.up) throw new CniError(CNI_ERR.INTERNAL, `CHECK: ${where} is down`);
+  const have = new Set(rt.addr.list({ dev: link.index }).map((a) => a.cidr));
+  for (const cidr of [iface.address, iface.addressIPv6]) {
+    if (cidr && !have.has(cidr)) {
+      throw new CniError(CNI_ERR.INTERNAL, `CHECK: address ${cidr} is missing on ${where}`);
+    }
+  }
+  const routes = rt.route.list().filter((r) => r.dst === "default");
+  for (const [gateway, family] of [[iface.gateway, 4], [iface.gatewayIPv6, 6]] as const) {
+    if (gateway && !routes.some((r) => r.family === family && r.gateway === gateway)) {
+      throw new CniError(
+        CNI_ERR.INTERNAL,
+        `CHECK: route default via ${gateway} is missing in ${JSON.stringify(args.netns)}`,
+      );
+    }
+  }
+  for (const ip of conf.prevResult?.ips ?? []) {
+    const target = ip.interface === undefined
+      ? undefined
+      : conf.prevResult?.interfaces?.[ip.interface];
+    if (target?.sandbox === args.netns && target.name === args.ifname && !have.has(ip.address)) {
+      throw new CniError(
+        CNI_ERR.INTERNAL,
+        `CHECK: address ${ip.address} of prevResult is missing on ${where}`,
+      );
+    }
+  }
+  const host = hostRtnl();
+  const hostEnd = host.link.find(ep.hostLinks[0] ?? "");
+  const bridge = host.link.find(String(net.config.bridgeName ?? ""));
+  if (!hostEnd || !bridge || hostEnd.master !== bridge.index) {
+    throw new CniError(
+      CNI_ERR.INTERNAL,
+      `CHECK: host end "${ep.hostLinks[0]}" is not on bridge "${net.config.bridgeName}"`,
+    );
+  }
+}
+
+async function gc(args: CniArgs, conf: CniNetConf): Promise<void> {
+  const parsed = parseConf(conf, args.stateDir);
+  const net = await open(parsed.network, parsed.stateDir);
+  if (!net) return;
+  const valid = conf["cni.dev/valid-attachments"] ?? [];
+  if (!Array.isArray(valid)) {
+    throw new CniError(
+      CNI_ERR.INVALID_NETWORK_CONFIG,
+      `"cni.dev/valid-attachments" must be a list`,
+    );
+  }
+  const keep = new Set(valid.map((a) => endpointName(String(a.containerID), String(a.ifname))));
+  for (const endpoint of net.endpoints()) {
+    if (endpoint.startsWith("cni-") && !keep.has(endpoint)) {
+      await net.unlink(endpoint);
+    }
+  }
+  await removeIfAutoAndUnused(net, parsed.stateDir);
+}
+
+async function status(args: CniArgs, conf: CniNetConf): Promise<void> {
+  try {
+    const parsed = parseConf(conf, args.stateDir);
+    const store = new StateStore(parsed.stateDir);
+    await store.withLock(() => store.list(AUTO), { timeoutMs: 2000 });
+    Rtnl.open().close();
+  } catch (e) {
+    if (e instanceof CniError) throw e;
+    throw new CniError(
+      CNI_ERR.PLUGIN_NOT_AVAILABLE,
+      `nslink cannot work here: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** The nslink plugin. */
+export const nslinkPlugin: CniPlugin = { add, del, check, gc, status };
