@@ -43,8 +43,9 @@ suite() { # suite NAME CMD...: runs a test runner, adds up its own pass/fail cou
   failed=$((failed + f))
 }
 
-snapshot() { # the machine's own namespace: named namespaces, links, nsfs mounts
-  { ip netns list 2>/dev/null; ip -o link show 2>/dev/null | awk -F': ' '{print $2}'; grep -c ' nsfs ' /proc/self/mountinfo; } | sort
+snapshot() { # the machine's own namespace: named namespaces, links, nsfs mounts; podman's conmon
+  { ip netns list 2>/dev/null; ip -o link show 2>/dev/null | awk -F': ' '{print $2}'; grep -c ' nsfs ' /proc/self/mountinfo
+    echo "conmon processes: $(pgrep -xc conmon)"; } | sort
 }
 before=$(snapshot)
 
@@ -58,7 +59,13 @@ suite "unit (deno)" deno test -A tests/unit/
 suite "unit (bun)" bun test tests/unit/
 if [ "$(id -u)" = 0 ]; then
   suite "privileged (deno)" scripts/in-netns.sh deno test -A tests/priv/
-  suite "privileged (bun)" scripts/in-netns.sh bun test tests/priv/
+  suite "privileged (bun)" scripts/in-netns.sh bun test ./tests/priv/
+  # The compiled executable (npm run build) through the command-line, CNI and podman tests.
+  if step build bash scripts/build.sh; then
+    suite "privileged (compiled dist/nslink)" env NSLINK_BIN="$PWD/dist/nslink" \
+      scripts/in-netns.sh bun test ./tests/priv/cli.test.ts ./tests/priv/cni.test.ts \
+      ./tests/priv/podman.test.ts
+  fi
   step "demo (deno)" scripts/in-netns.sh deno run -A examples/demo.ts
   step "demo (bun)" scripts/in-netns.sh bun examples/demo.ts
 else

@@ -6,7 +6,7 @@
  *
  * ```sh
  * scripts/in-netns.sh node_modules/.bin/deno test -A tests/priv/
- * scripts/in-netns.sh node_modules/.bin/bun test tests/priv/
+ * scripts/in-netns.sh node_modules/.bin/bun test ./tests/priv/
  * ```
  *
  * What is here:
@@ -35,6 +35,28 @@ import { NetlinkError, Rtnl } from "../../mod.ts";
 
 /** Whether the tests run as root; privileged tests skip otherwise. */
 export const isRoot: boolean = typeof process.getuid === "function" && process.getuid() === 0;
+
+/**
+ * Refuses to run privileged tests outside the throw-away namespace: as root, they must run
+ * inside `scripts/in-netns.sh`, which mounts a tmpfs named `nslink-run` on `/run` in its private
+ * mount namespace. A run in the machine's own namespace would change it (one test turns IPv6
+ * off and on, which drops the uplink's static IPv6 address).
+ */
+function refuseOutsideSandbox(): void {
+  if (!isRoot) return;
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n");
+  const sandboxed = mounts.some((l) => {
+    const [pre, post] = l.split(" - ");
+    return pre?.split(" ")[4] === "/run" && post?.split(" ")[1] === "nslink-run";
+  });
+  if (!sandboxed) {
+    throw new Error(
+      "Privileged tests must run inside a throw-away network namespace: " +
+        "scripts/in-netns.sh deno test -A tests/priv/ (or deno task test:priv / test:bun:priv)",
+    );
+  }
+}
+refuseOutsideSandbox();
 
 /** The `skip` option for privileged tests: `it("…", { skip: SKIP_ROOT }, fn)`. */
 export const SKIP_ROOT: string | false = !isRoot && "needs root";

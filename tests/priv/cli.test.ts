@@ -1,0 +1,384 @@
+/**
+ * Privileged tests of the `nslink` command, end to end: each command run as a process (on the
+ * runtime running the tests, or the compiled `dist/nslink` with `NSLINK_BIN`), checked against
+ * the kernel with `ip -j` and against `nslink … --format json`, including bad input, after which
+ * nothing may be left half-made.
+ *
+ * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
+import {
+  ipAddrs,
+  ipJson,
+  type IpLink,
+  ipLink,
+  ipNetnsNames,
+  ipRoutes,
+  isRoot,
+  runId,
+  SKIP_ROOT,
+  withCleanup,
+} from "./_helpers.ts";
+import { assertPing, removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
+import { ipJsonAt, nslink, nslinkJson } from "./_cli_helpers.ts";
+
+const P = runId();
+let vethsBefore: string[] = [];
+
+before(async () => {
+  if (isRoot) vethsBefore = await vethNames();
+});
+
+after(async () => {
+  removeStateDirs();
+  if (!isRoot) return;
+  assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
+  assert.deepEqual((await ipNetnsNames()).filter((n) => n.startsWith(P)), []);
+});
+
+interface Inspect {
+  Name: string;
+  Id: string;
+  Driver: string;
+  EnableIPv6: boolean;
+  IPAM: { Config: { Subnet: string; Gateway: string }[] };
+  Containers: Record<string, {
+    Name: string;
+    Netns: string;
+    Interface: string;
+    HostInterface: string;
+    MacAddress: string;
+    IPv4Address: string;
+    IPv6Address: string;
+    Ports: unknown[];
+  }>;
+  Options: { bridgeName: string; mtu: number };
+}
+
+function oneLineError(r: { stderr: string }): void {
+  assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /^nslink: \S/);
+}
+
+describe("nslink network", { skip: SKIP_ROOT }, () => {
+  it("create, ls, inspect and rm a dual-stack network, matching the kernel", async () => {
+    const state = tempStateDir();
+    const name = `${P}n1`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${name}`);
+      const created = await nslink(
+        state,
+        "network",
+        "create",
+        "--subnet",
+        "198.51.100.0/24",
+        "--gateway",
+        "198.51.100.254",
+        "--ipv6",
+        "--subnet",
+        "2001:db8:1::/64",
+        "-o",
+        "mtu=1400",
+        name,
+      );
+      assert.equal(created.code, 0, created.stderr);
+      const id = created.stdout.trim();
+      assert.match(id, /^[0-9a-f]{12}$/);
+      const bridge = await ipLink(`nsl-${name}`);
+      assert.ok(bridge, "bridge exists");
+      assert.equal(bridge.linkinfo?.info_kind, "bridge");
+      assert.equal(bridge.mtu, 1400);
+      const addrs = (await ipAddrs(`nsl-${name}`)).map((a) => `${a.local}/${a.prefixlen}`);
+      assert.ok(addrs.includes("198.51.100.254/24"), String(addrs));
+      assert.ok(addrs.includes("2001:db8:1::1/64"), String(addrs));
+
+      const ls = await nslinkJson<
+        { Name: string; Id: string; Subnet: string; SubnetIPv6: string; Containers: number }[]
+      >(
+        state,
+        "network",
+        "ls",
+      );
+      assert.deepEqual(ls.map((n) => [n.Name, n.Id, n.Subnet, n.SubnetIPv6, n.Containers]), [
+        [name, id, "198.51.100.0/24", "2001:db8:1::/64", 0],
+      ]);
+      const table = await nslink(state, "network", "ls");
+      assert.match(
+        table.stdout,
+        /^NETWORK ID\s+NAME\s+DRIVER\s+SUBNET\s+IPV6 SUBNET\s+CONTAINERS$/m,
+      );
+      assert.match(
+        table.stdout,
+        new RegExp(`^${id}\\s+${name}\\s+bridge\\s+198\\.51\\.100\\.0/24`, "m"),
+      );
+
+      const [info] = await nslinkJson<Inspect[]>(state, "network", "inspect", name);
+      assert.equal(info.Name, name);
+      assert.equal(info.Id, id);
+      assert.equal(info.Driver, "bridge");
+      assert.equal(info.EnableIPv6, true);
+      assert.deepEqual(info.IPAM.Config, [
+        { Subnet: "198.51.100.0/24", Gateway: "198.51.100.254" },
+        { Subnet: "2001:db8:1::/64", Gateway: "2001:db8:1::1" },
+      ]);
+      assert.equal(info.Options.bridgeName, `nsl-${name}`);
+      assert.deepEqual(info.Containers, {});
+
+      const rm = await nslink(state, "network", "rm", name);
+      assert.equal(rm.code, 0, rm.stderr);
+      assert.equal(rm.stdout, `${name}\n`);
+      assert.equal(await ipLink(`nsl-${name}`), undefined);
+      assert.deepEqual(await nslinkJson(state, "network", "ls"), []);
+    });
+  });
+
+  it("connects containers by --netns and --pid, pinging over IPv4 and IPv6; disconnect removes them", async () => {
+    const state = tempStateDir();
+    const name = `${P}n2`;
+    const ns1 = `${P}c1`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${name}`);
+      c.netns(ns1);
+      // A process in a namespace of its own, for --pid.
+      const sleeper = spawn("unshare", ["--net", "sleep", "60"], { stdio: "ignore" });
+      c.defer("sleeper", () => void sleeper.kill("SIGKILL"));
+      const pid = String(sleeper.pid);
+      assert.equal(
+        (await nslink(
+          state,
+          "network",
+          "create",
+          "--subnet",
+          "203.0.113.0/24",
+          "--ipv6",
+          "--subnet",
+          "2001:db8:2::/64",
+          name,
+        )).code,
+        0,
+      );
+      const add = await nslink(state, "netns", "add", ns1);
+      assert.equal(add.code, 0, add.stderr);
+      assert.equal(add.stdout, `/run/netns/${ns1}\n`);
+      assert.ok((await ipNetnsNames()).includes(ns1));
+
+      const r1 = await nslink(state, "network", "connect", name, "c1", "--netns", ns1);
+      assert.equal(r1.code, 0, r1.stderr);
+      // Wait until the sleeper is inside its own namespace.
+      const own = readlinkSync("/proc/self/ns/net");
+      for (let i = 0; i < 100 && readlinkSync(`/proc/${pid}/ns/net`) === own; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const r2 = await nslink(
+        state,
+        "network",
+        "connect",
+        name,
+        "c2",
+        "--pid",
+        pid,
+        "--ip",
+        "203.0.113.77",
+        "--ip6",
+        "2001:db8:2::77",
+      );
+      assert.equal(r2.code, 0, r2.stderr);
+
+      const [info] = await nslinkJson<Inspect[]>(state, "network", "inspect", name);
+      const { c1, c2 } = info.Containers;
+      assert.equal(c1.Netns, `/run/netns/${ns1}`);
+      assert.equal(c2.Netns, `/proc/${pid}/ns/net`);
+      assert.equal(c2.IPv4Address, "203.0.113.77/24");
+      assert.equal(c2.IPv6Address, "2001:db8:2::77/64");
+      // The kernel agrees with inspect, inside each namespace.
+      for (const ep of [c1, c2]) {
+        const inside = await ipJsonAt<
+          {
+            ifname: string;
+            address: string;
+            addr_info: { local: string; prefixlen: number; scope: string }[];
+          }[]
+        >(ep.Netns, ["addr", "show", "dev", ep.Interface]);
+        assert.equal(inside[0].ifname, "eth0");
+        assert.equal(inside[0].address, ep.MacAddress);
+        const have = inside[0].addr_info.filter((a) => a.scope === "global").map((a) =>
+          `${a.local}/${a.prefixlen}`
+        );
+        assert.deepEqual(have.sort(), [ep.IPv4Address, ep.IPv6Address].sort());
+        const host = await ipLink(ep.HostInterface);
+        assert.ok(host?.master === `nsl-${name}`, `host end ${ep.HostInterface} on the bridge`);
+      }
+      const routes = await ipRoutes(4, ns1);
+      assert.ok(routes.some((r) => r.dst === "default" && r.gateway === "203.0.113.1"));
+      await assertPing(`/run/netns/${ns1}`, "203.0.113.77");
+      await assertPing(`/run/netns/${ns1}`, "2001:db8:2::77");
+
+      const ls = await nslinkJson<{ name: string; networks: string[] }[]>(state, "netns", "ls");
+      assert.deepEqual(ls.find((n) => n.name === ns1)?.networks, [`${name}/c1`]);
+
+      // rm refuses a network in use, and changes nothing.
+      const busy = await nslink(state, "network", "rm", name);
+      assert.equal(busy.code, 1);
+      oneLineError(busy);
+      assert.match(busy.stderr, /has connected containers \(c1, c2\)/);
+      assert.ok(await ipLink(`nsl-${name}`));
+
+      for (const ep of ["c1", "c2"]) {
+        const d = await nslink(state, "network", "disconnect", name, ep);
+        assert.equal(d.code, 0, d.stderr);
+      }
+      assert.equal(
+        (await ipJson<unknown[]>(["-n", ns1, "link", "show", "eth0"]).catch(() => [])).length,
+        0,
+      );
+      assert.equal(await ipLink(c1.HostInterface), undefined);
+      assert.equal(await ipLink(c2.HostInterface), undefined);
+      const again = await nslink(state, "network", "disconnect", name, "c1");
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /"c1" is not connected to network/);
+      assert.equal((await nslink(state, "netns", "rm", ns1)).code, 0);
+      assert.ok(!(await ipNetnsNames()).includes(ns1));
+      assert.equal((await nslink(state, "network", "rm", name)).code, 0);
+    });
+  });
+
+  it("fails cleanly on bad input: one line, exit 1 (2 for usage), nothing half-made", async () => {
+    const state = tempStateDir();
+    const name = `${P}n3`;
+    const ns = `${P}c3`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${name}`);
+      c.link(`nsl-${P}n4`);
+      c.netns(ns);
+      assert.equal(
+        (await nslink(state, "network", "create", "--subnet", "198.51.100.0/24", name)).code,
+        0,
+      );
+      assert.equal((await nslink(state, "netns", "add", ns)).code, 0);
+      const links = async () =>
+        (await ipJson<IpLink[]>(["link", "show"])).map((l) => l.ifname).sort();
+      const linksBefore = await links();
+      const files = () =>
+        readdirSync(state, { recursive: true }).map(String).filter((f) => f.endsWith(".json"))
+          .sort();
+      const filesBefore = files();
+
+      const cases: [string[], number, RegExp][] = [
+        [["network", "inspect", "nope"], 1, /Network "nope" does not exist/],
+        [["network", "connect", "nope", "x", "--netns", ns], 1, /Network "nope" does not exist/],
+        [
+          ["network", "create", "--subnet", "198.51.100.128/25", `${P}n4`],
+          1,
+          /overlaps "198\.51\.100\.0\/24"/,
+        ],
+        [["network", "create", name], 1, /already exists/],
+        [
+          [
+            "network",
+            "create",
+            "--subnet",
+            "198.51.100.0/24",
+            "--gateway",
+            "203.0.113.1",
+            `${P}n4`,
+          ],
+          1,
+          /./,
+        ],
+        [["network", "create", "-d", "overlay", `${P}n4`], 1, /overlay/],
+        [["network", "connect", name, "x", "--netns", `/run/netns/${P}missing`], 1, /missing/],
+        [
+          ["network", "connect", name, "x", "--netns", ns, "--ip", "203.0.113.9"],
+          1,
+          /203\.0\.113\.9/,
+        ],
+        [
+          ["network", "connect", name, "x", "--netns", ns, "-p", "80:80:80:80"],
+          2,
+          /Invalid port mapping/,
+        ],
+        [["network", "connect", name, "bad name!", "--netns", ns], 1, /Invalid endpoint name/],
+        [["network", "disconnect", name, "ghost"], 1, /not connected/],
+        [["network", "rm", "nope"], 1, /does not exist/],
+        [["netns", "add", ns], 1, /exists/],
+        [["netns", "rm", `${P}missing`], 1, /no such namespace/],
+        [["port", "ghost"], 1, /not connected to any network/],
+      ];
+      for (const [argv, code, re] of cases) {
+        const r = await nslink(state, ...argv);
+        assert.equal(r.code, code, `${argv.join(" ")}: ${r.stderr}`);
+        oneLineError(r);
+        assert.match(r.stderr, re, argv.join(" "));
+        assert.equal(r.stdout, "", argv.join(" "));
+      }
+      assert.equal((await nslink(state, "network", "rm", "-f", "nope")).code, 0);
+      // A connect that fails half-way (the address is taken) leaves no veth and no endpoint.
+      assert.equal(
+        (await nslink(
+          state,
+          "network",
+          "connect",
+          name,
+          "a",
+          "--netns",
+          ns,
+          "--ip",
+          "198.51.100.9",
+        )).code,
+        0,
+      );
+      const dup = await nslink(
+        state,
+        "network",
+        "connect",
+        name,
+        "b",
+        "--netns",
+        ns,
+        "--ip",
+        "198.51.100.9",
+      );
+      assert.equal(dup.code, 1);
+      oneLineError(dup);
+      const [info] = await nslinkJson<Inspect[]>(state, "network", "inspect", name);
+      assert.deepEqual(Object.keys(info.Containers), ["a"]);
+      assert.equal((await nslink(state, "network", "disconnect", name, "a")).code, 0);
+      assert.deepEqual(await links(), linksBefore);
+      assert.deepEqual(files(), filesBefore);
+      assert.equal((await nslink(state, "netns", "rm", ns)).code, 0);
+      assert.equal((await nslink(state, "network", "rm", name)).code, 0);
+      assert.ok(!existsSync(`/run/netns/${ns}`));
+    });
+  });
+});
+
+describe("nslink port and version", { skip: SKIP_ROOT }, () => {
+  it("port lists nothing for a container without published ports", async () => {
+    const state = tempStateDir();
+    const name = `${P}n5`;
+    const ns = `${P}c5`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${name}`);
+      c.netns(ns);
+      await nslink(state, "network", "create", "--subnet", "203.0.113.0/24", name);
+      await nslink(state, "netns", "add", ns);
+      assert.equal((await nslink(state, "network", "connect", name, "web", "--netns", ns)).code, 0);
+      const r = await nslink(state, "port", "web");
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "");
+      assert.deepEqual(await nslinkJson(state, "port", "web"), []);
+      await nslink(state, "network", "disconnect", name, "web");
+      await nslink(state, "netns", "rm", ns);
+      await nslink(state, "network", "rm", name);
+    });
+  });
+
+  it("version runs without a state directory", async () => {
+    const r = await nslink("/nonexistent", "version");
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^nslink \d/);
+  });
+});

@@ -1,0 +1,317 @@
+/**
+ * Privileged tests with a real container engine: Debian 12's podman 4.3 runs busybox containers
+ * on an nslink network through its CNI backend, with `nslink` (the executable under test, found
+ * by podman as the plugin of type `nslink`) chained with the standard `tuning` plugin.
+ *
+ * Podman runs inside the throw-away namespace of `scripts/in-netns.sh` as
+ * `../shared/briefs/podman/run-in-sandbox.sh` shows: vfs storage and state under a temp dir,
+ * cgroupfs, no default ulimits, cgroup v1 only (the unified hierarchy unmounted in the private
+ * mount namespace), the CNI cache on a tmpfs, an image imported from busybox-static. Every
+ * container, conmon process and file is removed afterwards, and checked.
+ *
+ * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { ipLink, ipNetnsNames, isRoot, sleep } from "./_helpers.ts";
+import { vethNames } from "./_network_helpers.ts";
+import { cni, ipJsonAt, nslink, pluginDir, runProcess } from "./_cli_helpers.ts";
+
+const PODMAN = ["/usr/bin/podman", "/bin/busybox", "/usr/lib/cni/tuning"].every(existsSync);
+const SKIP = !isRoot
+  ? "needs root"
+  : !PODMAN && "needs podman, busybox-static and containernetworking-plugins";
+const NET = `nsl${Math.random().toString(16).slice(2, 6)}pod`;
+const BRIDGE = `nsl-${NET}`;
+const IMAGE = "localhost/nslink-bb:1";
+
+let work = "";
+let plugins = "";
+let state = "";
+let cniMounted = false;
+let vethsBefore: string[] = [];
+
+function podmanArgv(...args: string[]): string[] {
+  return [
+    "podman",
+    "--root",
+    join(work, "root"),
+    "--runroot",
+    join(work, "runroot"),
+    "--storage-driver",
+    "vfs",
+    "--network-backend",
+    "cni",
+    "--cni-config-dir",
+    join(work, "cni"),
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "file",
+    ...args,
+  ];
+}
+
+async function podman(...args: string[]): Promise<string> {
+  const r = await runProcess(podmanArgv(...args), {
+    env: { CONTAINERS_CONF: join(work, "containers.conf") },
+  });
+  if (r.code !== 0) {
+    throw new Error(`podman ${args.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
+  }
+  return r.stdout.trim();
+}
+
+function run(name: string, ...cmd: string[]): Promise<string> {
+  return podman(
+    "run",
+    "-d",
+    "--name",
+    name,
+    "--ulimit",
+    "host",
+    "--cgroups",
+    "disabled",
+    "--network",
+    NET,
+    IMAGE,
+    ...cmd,
+  );
+}
+
+/**
+ * `podman rm -f` of a container whose conmon was killed: podman 4.3 fails the first attempt
+ * ("container state improper: stopped") after it has noticed the death and cleaned up (CNI DEL);
+ * the second removes it.
+ */
+async function rmKilled(name: string): Promise<void> {
+  try {
+    await podman("rm", "-f", "-t", "0", name);
+  } catch (e) {
+    if (!/container state improper/.test(String(e))) throw e;
+    await podman("rm", "-f", "-t", "0", name);
+  }
+}
+
+/** Processes whose command line names the work directory (conmon, podman) and their children. */
+function ownProcesses(): number[] {
+  const all = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number);
+  const parent = new Map<number, number>();
+  const mine = new Set<number>();
+  for (const pid of all) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      parent.set(pid, Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+      if (pid !== process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(work)) {
+        mine.add(pid);
+      }
+    } catch { /* gone */ }
+  }
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of parent) {
+      if (!mine.has(pid) && mine.has(ppid)) {
+        mine.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...mine];
+}
+
+async function assertNothingLeft(): Promise<void> {
+  for (let i = 0; i < 100 && (await vethNames()).some((n) => !vethsBefore.includes(n)); i++) {
+    await sleep(20);
+  }
+  assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), [], "veths left");
+  assert.equal(await ipLink(BRIDGE), undefined, "the network's bridge is left");
+  assert.deepEqual(
+    (await ipNetnsNames()).filter((n) => n.startsWith("netns-")),
+    [],
+    "namespaces left",
+  );
+  const files = existsSync(state)
+    ? readdirSync(state, { recursive: true }).map(String).filter((f) => f.endsWith(".json"))
+    : [];
+  assert.deepEqual(files, [], "nslink state left (endpoints, address reservations)");
+  const cache = existsSync("/var/lib/cni/results") ? readdirSync("/var/lib/cni/results") : [];
+  assert.deepEqual(cache, [], "CNI result cache left");
+}
+
+describe("podman 4.3 on an nslink network (CNI backend)", { skip: SKIP }, () => {
+  before(async () => {
+    vethsBefore = await vethNames();
+    work = mkdtempSync(join(tmpdir(), "nsl-podman-"));
+    state = join(work, "state");
+    plugins = pluginDir();
+    const rootfs = join(work, "rootfs");
+    mkdirSync(join(rootfs, "bin"), { recursive: true });
+    copyFileSync("/bin/busybox", join(rootfs, "bin", "busybox"));
+    for (const a of ["sh", "ip", "ping", "sleep", "cat", "nc", "wget", "httpd", "echo", "ls"]) {
+      symlinkSync("busybox", join(rootfs, "bin", a));
+    }
+    assert.equal(
+      (await runProcess(["tar", "-C", rootfs, "-cf", join(work, "bb.tar"), "."])).code,
+      0,
+    );
+    mkdirSync(join(work, "cni"));
+    writeFileSync(
+      join(work, "cni", `${NET}.conflist`),
+      JSON.stringify({
+        cniVersion: "1.0.0",
+        name: NET,
+        plugins: [
+          {
+            type: "nslink",
+            subnet: "203.0.113.0/24",
+            subnetIPv6: "2001:db8:7::/64",
+            // Not $NSLINK_STATE_DIR: podman's cleanup process (started by conmon) runs DEL
+            // without the caller's environment.
+            stateDir: state,
+            capabilities: { portMappings: true },
+          },
+          { type: "tuning", sysctl: { "net.ipv4.conf.eth0.arp_notify": "1" } },
+        ],
+      }),
+    );
+    writeFileSync(
+      join(work, "containers.conf"),
+      `[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\n` +
+        `events_logger = "file"\n[network]\ncni_plugin_dirs = ["${plugins}", "/usr/lib/cni"]\n`,
+    );
+    // Inside the private mount namespace of in-netns.sh only.
+    mkdirSync("/var/lib/cni", { recursive: true });
+    assert.equal(
+      (await runProcess(["mount", "-t", "tmpfs", "nslink-cni", "/var/lib/cni"])).code,
+      0,
+    );
+    cniMounted = true;
+    await runProcess(["umount", "/sys/fs/cgroup/unified"]);
+    await podman("import", join(work, "bb.tar"), IMAGE);
+  });
+
+  after(async () => {
+    if (!work) return;
+    try {
+      await podman("rm", "-af", "-t", "0");
+    } catch (e) {
+      console.error(e);
+    }
+    // Nothing podman started may survive: conmon and containers, killed by pid.
+    for (let i = 0; i < 3; i++) {
+      const left = ownProcesses();
+      if (left.length === 0) break;
+      for (const pid of left) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await sleep(100);
+    }
+    const survivors = ownProcesses();
+    if (cniMounted) await runProcess(["umount", "/var/lib/cni"]);
+    rmSync(work, { recursive: true, force: true });
+    rmSync(plugins, { recursive: true, force: true });
+    assert.deepEqual(survivors, [], "podman/conmon processes survived");
+  });
+
+  it("gives containers nslink addresses; they ping each other over IPv4 and IPv6", async () => {
+    await run("c1", "sleep", "300");
+    await run("c2", "sleep", "300");
+    const [info] = JSON.parse((await nslink(state, "network", "inspect", NET)).stdout) as {
+      Containers: Record<
+        string,
+        { Netns: string; IPv4Address: string; IPv6Address: string; MacAddress: string }
+      >;
+    }[];
+    const eps = Object.values(info.Containers);
+    assert.equal(eps.length, 2);
+    const byAddr = new Map<string, string>();
+    for (const name of ["c1", "c2"]) {
+      // Inside the container: eth0 holds the address nslink handed out, with its MAC.
+      const shown = await podman("exec", name, "ip", "-o", "addr", "show", "eth0");
+      const v4 = /inet (\S+)/.exec(shown)?.[1] ?? "";
+      const v6 = /inet6 (2001:db8:\S+)/.exec(shown)?.[1] ?? "";
+      const ep = eps.find((e) => e.IPv4Address === v4);
+      assert.ok(ep, `${name}: ${v4} is not in nslink network inspect`);
+      assert.equal(ep.IPv6Address, v6);
+      assert.match(v4, /^203\.0\.113\.\d+\/24$/);
+      // The namespace podman made is the one nslink configured.
+      const sandbox = await podman("inspect", "-f", "{{.NetworkSettings.SandboxKey}}", name);
+      assert.equal(ep.Netns, sandbox);
+      const [link] = await ipJsonAt<{ address: string }[]>(sandbox, ["link", "show", "eth0"]);
+      assert.equal(link.address, ep.MacAddress);
+      // tuning ran after nslink in the chain, inside the container's namespace.
+      const sysctl = await runProcess([
+        "nsenter",
+        `--net=${sandbox}`,
+        "cat",
+        "/proc/sys/net/ipv4/conf/eth0/arp_notify",
+      ]);
+      assert.equal(sysctl.stdout.trim(), "1");
+      byAddr.set(name, v4.split("/")[0]);
+      byAddr.set(`${name}6`, v6.split("/")[0]);
+    }
+    for (const [from, to] of [["c1", "c2"], ["c2", "c1"]]) {
+      for (const addr of [byAddr.get(to)!, byAddr.get(`${to}6`)!]) {
+        const out = await podman("exec", from, "ping", "-c", "1", "-W", "2", addr);
+        assert.match(out, /1 packets received/, `${from} -> ${addr}`);
+      }
+    }
+  });
+
+  it("podman rm -f (CNI DEL) leaves no link, namespace, reservation or cache entry", async () => {
+    await podman("rm", "-f", "-t", "0", "c1", "c2");
+    await assertNothingLeft();
+  });
+
+  it("a container killed with its conmon (kill -9), then removed by podman, leaves nothing", async () => {
+    await run("k1", "sleep", "300");
+    const [conmon, pid] =
+      (await podman("inspect", "-f", "{{.State.ConmonPid}} {{.State.Pid}}", "k1"))
+        .split(" ").map(Number);
+    assert.ok(conmon > 0 && pid > 0);
+    process.kill(conmon, "SIGKILL");
+    process.kill(pid, "SIGKILL");
+    await sleep(200);
+    await rmKilled("k1");
+    await assertNothingLeft();
+  });
+
+  it("a container killed with its conmon, then CNI GC with no valid attachment, leaves nothing of nslink's", async () => {
+    await run("k2", "sleep", "300");
+    const [conmon, pid] =
+      (await podman("inspect", "-f", "{{.State.ConmonPid}} {{.State.Pid}}", "k2"))
+        .split(" ").map(Number);
+    process.kill(conmon, "SIGKILL");
+    process.kill(pid, "SIGKILL");
+    await sleep(200);
+    // What a runtime with CNI 1.1 would send once it knows the container is gone.
+    const conf = JSON.parse(readFileSync(join(work, "cni", `${NET}.conflist`), "utf8"));
+    const gc = await cni(
+      "GC",
+      { cniVersion: "1.1.0", name: NET, ...conf.plugins[0], "cni.dev/valid-attachments": [] },
+      { stateDir: state },
+    );
+    assert.equal(gc.code, 0, gc.stdout);
+    assert.equal(await ipLink(BRIDGE), undefined);
+    assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
+    // podman's own cleanup afterwards (DEL of what is gone) still succeeds.
+    await rmKilled("k2");
+    await assertNothingLeft();
+  });
+});
