@@ -51,7 +51,7 @@ before=$(snapshot)
 
 step fmt deno fmt --check
 step lint deno lint
-step check deno check mod.ts tests/ examples/ bench/
+step check deno check mod.ts cli/ cni/ tests/ examples/ bench/
 step doc-lint deno doc --lint mod.ts
 step publish-dry-run deno publish --dry-run --allow-dirty --quiet
 
