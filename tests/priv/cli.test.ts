@@ -355,6 +355,47 @@ describe("nslink network", { skip: SKIP_ROOT }, () => {
   });
 });
 
+describe("nslink gc", { skip: SKIP_ROOT }, () => {
+  it("reports with --dry-run, then removes, an endpoint whose namespace was deleted without disconnect", async () => {
+    const state = tempStateDir();
+    const name = `${P}n6`;
+    const ns = `${P}c6`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${name}`);
+      c.netns(ns);
+      assert.equal(
+        (await nslink(state, "network", "create", "--subnet", "203.0.113.0/24", name)).code,
+        0,
+      );
+      assert.equal((await nslink(state, "netns", "add", ns)).code, 0);
+      assert.equal(
+        (await nslink(state, "network", "connect", name, "lost", "--netns", ns)).code,
+        0,
+      );
+      // The container dies without a disconnect: its namespace goes, the record stays.
+      assert.equal((await nslink(state, "netns", "rm", ns)).code, 0);
+      await new Promise((r) => setTimeout(r, 200));
+      const dry = await nslinkJson<{ dryRun: boolean; endpoints: string[] }>(
+        state,
+        "gc",
+        "--dry-run",
+      );
+      assert.equal(dry.dryRun, true);
+      assert.equal(dry.endpoints.length, 1, JSON.stringify(dry));
+      assert.match(dry.endpoints[0], new RegExp(`^${name}/lost`));
+      const still = await nslinkJson<Inspect[]>(state, "network", "inspect", name);
+      assert.deepEqual(Object.keys(still[0].Containers), ["lost"]);
+      const done = await nslink(state, "gc");
+      assert.equal(done.code, 0, done.stderr);
+      assert.match(done.stdout, new RegExp(`removed endpoint: ${name}/lost`));
+      const [after] = await nslinkJson<Inspect[]>(state, "network", "inspect", name);
+      assert.deepEqual(after.Containers, {});
+      assert.equal((await nslink(state, "gc")).stdout, "nothing to collect\n");
+      assert.equal((await nslink(state, "network", "rm", name)).code, 0);
+    });
+  });
+});
+
 describe("nslink port and version", { skip: SKIP_ROOT }, () => {
   it("port lists nothing for a container without published ports", async () => {
     const state = tempStateDir();

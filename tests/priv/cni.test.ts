@@ -9,8 +9,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync } from "node:fs";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import {
@@ -216,7 +215,7 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
     });
   });
 
-  it("recovers: a repeated ADD, and an ADD after one that crashed, succeed with the same address", async () => {
+  it("recovers: a repeated ADD, and ADDs after ones killed midway, succeed with the same address", async () => {
     const state = tempStateDir();
     const net = `${P}r`;
     await withCleanup(async (c) => {
@@ -231,15 +230,8 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
         (again.json as unknown as Result).ips,
         (first.json as unknown as Result).ips,
       );
-      // A crash after the veth was made but before the endpoint was saved: the kernel objects
-      // are there, the record is not.
-      const epDir = join(state, `endpoints.${net}`);
-      for (const f of readdirSync(epDir)) rmSync(join(epDir, f));
-      const afterCrash = await cni("ADD", conf(net), env);
-      assert.equal(afterCrash.code, 0, afterCrash.stdout);
-      assert.deepEqual(await globalAddrs(netns, "eth0"), ["198.51.100.2/24", "2001:db8:1::2/64"]);
       // Killed at random moments during ADD, then ADD again: always recovers.
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 8; i++) {
         const argv = nslinkArgv();
         const child = spawn(argv[0], argv.slice(1), {
           env: {
