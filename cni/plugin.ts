@@ -151,8 +151,9 @@ async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
   for (let attempt = 0;; attempt++) {
     const net = await openOrCreate(parsed);
     try {
-      // A repeated or crashed ADD of this attachment: start again from nothing.
-      if (net.endpoint(endpoint)) await net.unlink(endpoint);
+      // A repeated ADD of this attachment, or one that was killed midway: start again from
+      // nothing (unlink undoes a dead attempt's intent record and its links).
+      await net.unlink(endpoint);
       const options: LinkOptions & { ports?: PortSpec[] } = { dstName: args.ifname };
       if (ports.length > 0) {
         if (!hasPorts(net)) {

@@ -75,7 +75,10 @@ export function toCniError(e: unknown): CniError {
   if (e instanceof CniError) return e;
   const err = e instanceof Error ? e : new Error(String(e));
   const code = (err as { code?: unknown }).code;
-  if (code === "EAGAIN" || code === "EBUSY" || err.name === "LockTimeoutError") {
+  if (
+    code === "EAGAIN" || code === "EBUSY" || err.name === "LockTimeoutError" ||
+    / is being linked (by pid|elsewhere)/.test(err.message)
+  ) {
     return new CniError(CNI_ERR.TRY_AGAIN_LATER, err.message, "", { cause: e });
   }
   if (err instanceof TypeError || err instanceof RangeError) {

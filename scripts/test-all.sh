@@ -45,7 +45,8 @@ suite() { # suite NAME CMD...: runs a test runner, adds up its own pass/fail cou
 
 snapshot() { # the machine's own namespace: named namespaces, links, nsfs mounts; podman's conmon
   { ip netns list 2>/dev/null; ip -o link show 2>/dev/null | awk -F': ' '{print $2}'; grep -c ' nsfs ' /proc/self/mountinfo
-    echo "conmon processes: $(pgrep -xc conmon)"; } | sort
+    # live ones: a conmon killed by a test is a zombie until init reaps it
+    echo "conmon processes: $(ps -eo stat=,comm= | awk '$2 == "conmon" && $1 !~ /^Z/' | wc -l)"; } | sort
 }
 before=$(snapshot)
 

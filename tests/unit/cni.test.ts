@@ -171,6 +171,7 @@ describe("CNI dispatcher", () => {
       [new RangeError("Subnet overlaps"), 7],
       [busy, 11],
       [Object.assign(new Error("lock held by 12"), { name: "LockTimeoutError" }), 11],
+      [new Error('Endpoint "cni-x" of network "n" is being linked by pid 42'), 11],
       [new Error("RTM_NEWLINK veth: EPERM"), 999],
     ];
     for (const [err, code] of cases) {
