@@ -72,6 +72,9 @@ if ! grep -q '^go-netlink-classic' "$BUILD/skipped.tsv"; then
   fi
 fi
 
+# --- the nslink executable (bench/cni.ts): bun build --compile works offline ---
+bash scripts/build.sh || echo "bench: dist/nslink not built; bench/cni.ts runs without it" >&2
+
 # --- the run, in throw-away network + mount namespaces ---
 NSLBENCH_OUTER_NETNS=$(readlink /proc/self/ns/net)
 export NSLBENCH_OUTER_NETNS
@@ -85,4 +88,5 @@ exec unshare --net --mount -- bash -c '
   cd "$1"; shift
   node_modules/.bin/deno run -A bench/main.ts "$@"
   if [ -z "${NSLBENCH_NO_EXTRAS:-}" ]; then node_modules/.bin/deno run -A bench/extras.ts; fi
+  if [ -z "${NSLBENCH_NO_CNI:-}" ]; then node_modules/.bin/deno run -A bench/cni.ts; fi
 ' nslbench "$ROOT" "$@"

@@ -1,0 +1,238 @@
+/**
+ * Container network setup and teardown through executables, as a container runtime pays it
+ * (process start included): the `nslink` executable as a CNI plugin (compiled `dist/nslink`,
+ * and `cli/main.ts` on Deno and on Bun) against the CNI `bridge` plugin (with `host-local`
+ * IPAM) and netavark, each exec'd once per container for ADD/setup and once for DEL/teardown.
+ * Also the command line's start time on each runtime and compiled.
+ *
+ * Workload per container: a namespace made beforehand (`ip netns add`, not timed, as a runtime
+ * makes it), then one ADD: a veth pair on a bridge, the container end `eth0` with an IPv4 and an
+ * IPv6 address and default routes. nslink also brings `lo` up (the others leave that to the
+ * `loopback` plugin or the runtime). Rounds are interleaved; medians per container are printed.
+ *
+ * Run by bench/run.sh inside the throw-away namespace (root). Writes bench/out/cni.json.
+ * Usage: deno run -A bench/cni.ts [--n 20] [--reps 3]
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const DENO = `${ROOT}/node_modules/.bin/deno`;
+const BUN = `${ROOT}/node_modules/.bin/bun`;
+const COMPILED = `${ROOT}/dist/nslink`;
+const NETAVARK = "/usr/lib/podman/netavark";
+const CNI_BIN = "/usr/lib/cni";
+const WORK = "/run/nslbench/cni-exec";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { n: { type: "string", default: "20" }, reps: { type: "string", default: "3" } },
+});
+const N = Number(values.n);
+const REPS = Number(values.reps);
+
+function exec(argv: string[], input?: string, env?: Record<string, string>): number {
+  const t = performance.now();
+  const r = spawnSync(argv[0], argv.slice(1), {
+    input: input ?? "",
+    env: { ...Deno.env.toObject(), ...env },
+    encoding: "utf8",
+  });
+  const dt = performance.now() - t;
+  if (r.status !== 0) {
+    throw new Error(`${argv.join(" ")} failed (${r.status}): ${r.stdout}${r.stderr}`);
+  }
+  return dt;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+const v4 = (i: number) => `198.51.100.${i + 2}`;
+const v6 = (i: number) => `2001:db8:bc::${(i + 2).toString(16)}`;
+const ns = (peer: string, i: number) => `nslbc-${peer}-${i}`;
+
+interface Peer {
+  name: string;
+  available: boolean;
+  add(i: number): number;
+  del(i: number): number;
+}
+
+function cniPeer(name: string, tag: string, argv: string[], available: boolean): Peer {
+  const conf = JSON.stringify({
+    cniVersion: "1.0.0",
+    name: "nslbcni",
+    type: "nslink",
+    network: `nslbc${tag}`,
+    bridge: `nslbc-${tag}`,
+    subnet: "198.51.100.0/24",
+    subnetIPv6: "2001:db8:bc::/64",
+    stateDir: `${WORK}/state`,
+  });
+  const env = (cmd: string, i: number) => ({
+    CNI_COMMAND: cmd,
+    CNI_CONTAINERID: ns(name, i),
+    CNI_NETNS: `/run/netns/${ns(name, i)}`,
+    CNI_IFNAME: "eth0",
+    CNI_PATH: CNI_BIN,
+  });
+  return {
+    name,
+    available,
+    add: (i) => exec(argv, conf, env("ADD", i)),
+    del: (i) => exec(argv, conf, env("DEL", i)),
+  };
+}
+
+const bridgeConf = (i: number) =>
+  JSON.stringify({
+    cniVersion: "1.0.0",
+    name: "nslbcbr",
+    type: "bridge",
+    bridge: "nslbc-br",
+    isGateway: true,
+    ipMasq: false,
+    ipam: {
+      type: "host-local",
+      dataDir: `${WORK}/host-local`,
+      ranges: [[{ subnet: "198.51.100.0/24" }], [{ subnet: "2001:db8:bc::/64" }]],
+      routes: [{ dst: "0.0.0.0/0" }, { dst: "::/0" }],
+    },
+    runtimeConfig: { ips: [`${v4(i)}/24`, `${v6(i)}/64`] },
+  });
+const bridgeEnv = (cmd: string, i: number) => ({
+  CNI_COMMAND: cmd,
+  CNI_CONTAINERID: ns("cni-bridge", i),
+  CNI_NETNS: `/run/netns/${ns("cni-bridge", i)}`,
+  CNI_IFNAME: "eth0",
+  CNI_PATH: CNI_BIN,
+});
+
+const netavarkJson = (i: number) =>
+  JSON.stringify({
+    container_id: (i + 1).toString(16).padStart(64, "0"),
+    container_name: ns("netavark", i),
+    networks: { nslbcnv: { interface_name: "eth0", static_ips: [v4(i), v6(i)] } },
+    network_info: {
+      nslbcnv: {
+        name: "nslbcnv",
+        id: "6e736c6263".padEnd(64, "0"),
+        driver: "bridge",
+        network_interface: "nslbc-nv",
+        subnets: [
+          { subnet: "198.51.100.0/24", gateway: "198.51.100.1" },
+          { subnet: "2001:db8:bc::/64", gateway: "2001:db8:bc::1" },
+        ],
+        ipv6_enabled: true,
+        internal: false,
+        dns_enabled: false,
+      },
+    },
+    port_mappings: [],
+  });
+
+const peers: Peer[] = [
+  cniPeer("nslink-compiled", "c", [COMPILED], existsSync(COMPILED)),
+  cniPeer("nslink-deno", "d", [DENO, "run", "-A", `${ROOT}/cli/main.ts`], true),
+  cniPeer("nslink-bun", "b", [BUN, `${ROOT}/cli/main.ts`], true),
+  {
+    name: "cni-bridge",
+    available: existsSync(`${CNI_BIN}/bridge`),
+    add: (i) => exec([`${CNI_BIN}/bridge`], bridgeConf(i), bridgeEnv("ADD", i)),
+    del: (i) => exec([`${CNI_BIN}/bridge`], bridgeConf(i), bridgeEnv("DEL", i)),
+  },
+  {
+    name: "netavark",
+    available: existsSync(NETAVARK),
+    add: (i) =>
+      exec(
+        [NETAVARK, "--config", `${WORK}/netavark`, "setup", `/run/netns/${ns("netavark", i)}`],
+        netavarkJson(i),
+      ),
+    del: (i) =>
+      exec(
+        [NETAVARK, "--config", `${WORK}/netavark`, "teardown", `/run/netns/${ns("netavark", i)}`],
+        netavarkJson(i),
+      ),
+  },
+];
+
+mkdirSync(`${WORK}/netavark`, { recursive: true });
+const samples = new Map<string, { add: number[]; del: number[] }>();
+for (let rep = 0; rep < REPS; rep++) {
+  for (const p of peers.filter((p) => p.available)) {
+    const s = samples.get(p.name) ?? { add: [], del: [] };
+    samples.set(p.name, s);
+    for (let i = 0; i < N; i++) exec(["ip", "netns", "add", ns(p.name, i)]);
+    for (let i = 0; i < N; i++) s.add.push(p.add(i));
+    // Checked: the last container has its IPv4 address.
+    const addr = spawnSync("ip", ["-n", ns(p.name, N - 1), "-4", "-o", "addr", "show", "eth0"], {
+      encoding: "utf8",
+    }).stdout;
+    if (!/inet 198\.51\.100\.\d+\/24/.test(addr)) throw new Error(`${p.name}: no address: ${addr}`);
+    for (let i = 0; i < N; i++) s.del.push(p.del(i));
+    for (let i = 0; i < N; i++) exec(["ip", "netns", "del", ns(p.name, i)]);
+  }
+}
+
+const base = samples.get("nslink-compiled") ?? samples.get("nslink-bun")!;
+const rows = [...samples].map(([name, s]) => ({
+  peer: name,
+  addMs: +median(s.add).toFixed(2),
+  delMs: +median(s.del).toFixed(2),
+  addVsNslink: +(median(s.add) / median(base.add)).toFixed(2),
+  delVsNslink: +(median(s.del) / median(base.del)).toFixed(2),
+}));
+
+function startup(argv: string[], args: string[]): number {
+  exec([...argv, ...args], undefined, { NSLINK_STATE_DIR: `${WORK}/cli-state` }); // warm caches
+  const t: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    t.push(exec([...argv, ...args], undefined, { NSLINK_STATE_DIR: `${WORK}/cli-state` }));
+  }
+  return +median(t).toFixed(1);
+}
+const clis: [string, string[]][] = [
+  ["deno run -A cli/main.ts", [DENO, "run", "-A", `${ROOT}/cli/main.ts`]],
+  ["bun cli/main.ts", [BUN, `${ROOT}/cli/main.ts`]],
+  ...(existsSync(COMPILED) ? [["dist/nslink (compiled)", [COMPILED]] as [string, string[]]] : []),
+];
+const start = clis.map(([name, argv]) => ({
+  runtime: name,
+  versionMs: startup(argv, ["version"]),
+  networkLsMs: startup(argv, ["network", "ls", "--format", "json"]),
+}));
+
+console.log(
+  `\nCNI: one container's ADD and DEL, each an exec of the plugin (process start included); medians of ${N} containers x ${REPS} interleaved rounds`,
+);
+console.log("peer             ADD ms  DEL ms  ADD vs nslink  DEL vs nslink");
+for (const r of rows) {
+  console.log(
+    `${r.peer.padEnd(15)}  ${String(r.addMs).padStart(6)}  ${String(r.delMs).padStart(6)}  ${
+      `${r.addVsNslink}x`.padStart(13)
+    }  ${`${r.delVsNslink}x`.padStart(13)}`,
+  );
+}
+console.log(
+  "\nnslink command start time (medians of 10): `version` (no FFI), `network ls` (libc, state)",
+);
+console.log("runtime                    version ms  network ls ms");
+for (const s of start) {
+  console.log(
+    `${s.runtime.padEnd(25)}  ${String(s.versionMs).padStart(10)}  ${
+      String(s.networkLsMs).padStart(13)
+    }`,
+  );
+}
+mkdirSync(`${ROOT}/bench/out`, { recursive: true });
+writeFileSync(
+  `${ROOT}/bench/out/cni.json`,
+  JSON.stringify({ n: N, reps: REPS, cni: rows, startup: start }, null, 2) + "\n",
+);
