@@ -89,7 +89,8 @@ export function parsePublish(spec: string): PortSpec {
   const port = portOrRange(parts[parts.length - 1], "container port", spec);
   const hostText = parts.length === 2 ? parts[0] : "";
   const hostPort = hostText === "" ? 0 : portOrRange(hostText, "host port", spec);
-  if (hostPort !== 0 && span(hostPort) !== span(port)) {
+  // A host range for one container port takes the first free host port (Docker's rule).
+  if (hostPort !== 0 && span(port) > 1 && span(hostPort) !== span(port)) {
     throw new TypeError(`Port ranges of different sizes in "${spec}"`);
   }
   return { protocol, hostIP, hostPort, port };

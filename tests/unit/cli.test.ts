@@ -152,6 +152,12 @@ describe("parsePublish()", () => {
       hostPort: 8080,
       port: 80,
     });
+    assert.deepEqual(parsePublish("8000-8010:80"), {
+      protocol: "tcp",
+      hostIP: "",
+      hostPort: "8000-8010",
+      port: 80,
+    });
     assert.deepEqual(parsePublish("8000-8010:80-90"), {
       protocol: "tcp",
       hostIP: "",
@@ -170,6 +176,7 @@ describe("parsePublish()", () => {
       ["8080:0", /Invalid container port "0"/],
       ["70000:80", /Invalid host port "70000"/],
       ["8000-8010:80-85", /different sizes/],
+      ["80:80-85", /different sizes/],
       ["90-80:80", /Invalid host port/],
       ["999.1.1.1:80:80", /Invalid host address/],
       ["2001:db8::1:80:80", /expected \[HOSTIP:\]|Invalid host address/],
