@@ -144,9 +144,37 @@ function portMappings(conf: CniNetConf): PortSpec[] {
   });
 }
 
+/**
+ * Static addresses asked for: `runtimeConfig.ips` (the `ips` capability, e.g. `podman run --ip`)
+ * or `CNI_ARGS` `IP=` (comma-separated), with or without a prefix length.
+ */
+function staticIps(args: CniArgs, conf: CniNetConf): { address?: string; addressIPv6?: string } {
+  const list = conf.runtimeConfig?.ips ?? (args.args.IP ? args.args.IP.split(",") : []);
+  if (!Array.isArray(list) || list.some((ip) => typeof ip !== "string")) {
+    throw new CniError(
+      CNI_ERR.INVALID_NETWORK_CONFIG,
+      "runtimeConfig.ips must be a list of addresses",
+    );
+  }
+  const out: { address?: string; addressIPv6?: string } = {};
+  for (const ip of list) {
+    const bare = ip.split("/")[0];
+    const key = bare.includes(":") ? "addressIPv6" : "address";
+    if (out[key] !== undefined) {
+      throw new CniError(
+        CNI_ERR.INVALID_NETWORK_CONFIG,
+        `Two static ${key === "address" ? "IPv4" : "IPv6"} addresses: ${list.join(", ")}`,
+      );
+    }
+    out[key] = bare;
+  }
+  return out;
+}
+
 async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
   const parsed = parseConf(conf, args.stateDir);
   const ports = portMappings(conf);
+  const fixed = staticIps(args, conf);
   const endpoint = endpointName(args.containerId, args.ifname);
   for (let attempt = 0;; attempt++) {
     const net = await openOrCreate(parsed);
@@ -154,7 +182,7 @@ async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
       // A repeated ADD of this attachment, or one that was killed midway: start again from
       // nothing (unlink undoes a dead attempt's intent record and its links).
       await net.unlink(endpoint);
-      const options: LinkOptions & { ports?: PortSpec[] } = { dstName: args.ifname };
+      const options: LinkOptions & { ports?: PortSpec[] } = { dstName: args.ifname, ...fixed };
       if (ports.length > 0) {
         if (!hasPorts(net)) {
           throw new CniError(

@@ -86,7 +86,7 @@ export interface CniNetConf {
   /** Previous plugin's result, when chained. */
   prevResult?: CniResult;
   /** What the runtime passes for declared capabilities. */
-  runtimeConfig?: { portMappings?: CniPortMapping[] };
+  runtimeConfig?: { portMappings?: CniPortMapping[]; ips?: string[] };
   /** GC: the attachments to keep. */
   "cni.dev/valid-attachments"?: { containerID: string; ifname: string }[];
   /** Everything else (plugin fields). */

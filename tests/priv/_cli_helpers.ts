@@ -107,6 +107,8 @@ export interface CniEnv {
   ifname?: string;
   /** `NSLINK_STATE_DIR`. */
   stateDir: string;
+  /** `CNI_ARGS`. */
+  cniArgs?: string;
 }
 
 /**
@@ -131,6 +133,7 @@ export async function cni(
       CNI_NETNS: env.netns,
       CNI_IFNAME: env.ifname ?? "eth0",
       CNI_PATH: "/usr/lib/cni",
+      CNI_ARGS: env.cniArgs,
       NSLINK_STATE_DIR: env.stateDir,
     },
     input: JSON.stringify(conf),

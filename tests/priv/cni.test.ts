@@ -190,6 +190,44 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
     });
   });
 
+  it("takes static addresses from runtimeConfig.ips (podman --ip) and CNI_ARGS IP=", async () => {
+    const state = tempStateDir();
+    const net = `${P}s`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${net}`);
+      const ns1 = await addNetns(c, `${P}s1`);
+      const ns2 = await addNetns(c, `${P}s2`);
+      const a = { containerId: `${P}static1`, netns: ns1, stateDir: state };
+      const b = {
+        containerId: `${P}static2`,
+        netns: ns2,
+        stateDir: state,
+        cniArgs: "IgnoreUnknown=1;IP=198.51.100.77",
+      };
+      const r1 = await cni(
+        "ADD",
+        conf(net, { runtimeConfig: { ips: ["198.51.100.66/24", "2001:db8:1::66"] } }),
+        a,
+      );
+      assert.equal(r1.code, 0, r1.stdout);
+      assert.deepEqual(await globalAddrs(ns1, "eth0"), ["198.51.100.66/24", "2001:db8:1::66/64"]);
+      const r2 = await cni("ADD", conf(net), b);
+      assert.equal(r2.code, 0, r2.stdout);
+      assert.equal((r2.json as unknown as Result).ips[0].address, "198.51.100.77/24");
+      const taken = await cni("ADD", conf(net, { runtimeConfig: { ips: ["198.51.100.66"] } }), {
+        ...a,
+        containerId: `${P}static3`,
+        netns: ns2,
+        ifname: "eth1",
+      });
+      assert.equal(taken.code, 1);
+      assert.match(String(taken.json?.msg), /198\.51\.100\.66/);
+      assert.equal((await cni("DEL", conf(net), a)).code, 0);
+      assert.equal((await cni("DEL", conf(net), b)).code, 0);
+      assert.equal(await ipLink(`nsl-${net}`), undefined);
+    });
+  });
+
   it("DEL succeeds when the namespace, the attachment or the network is already gone", async () => {
     const state = tempStateDir();
     const net = `${P}d`;

@@ -77,9 +77,11 @@ async function podman(...args: string[]): Promise<string> {
 }
 
 function run(name: string, ...cmd: string[]): Promise<string> {
+  const flags = cmd[0]?.startsWith("--") ? cmd.splice(0, 2) : [];
   return podman(
     "run",
     "-d",
+    ...flags,
     "--name",
     name,
     "--ulimit",
@@ -182,7 +184,7 @@ describe("podman 4.3 on an nslink network (CNI backend)", { skip: SKIP }, () => 
             // Not $NSLINK_STATE_DIR: podman's cleanup process (started by conmon) runs DEL
             // without the caller's environment.
             stateDir: state,
-            capabilities: { portMappings: true },
+            capabilities: { portMappings: true, ips: true },
           },
           { type: "tuning", sysctl: { "net.ipv4.conf.eth0.arp_notify": "1" } },
         ],
@@ -231,7 +233,7 @@ describe("podman 4.3 on an nslink network (CNI backend)", { skip: SKIP }, () => 
 
   it("gives containers nslink addresses; they ping each other over IPv4 and IPv6", async () => {
     await run("c1", "sleep", "300");
-    await run("c2", "sleep", "300");
+    await run("c2", "--ip", "203.0.113.50", "sleep", "300"); // static, through the ips capability
     const [info] = JSON.parse((await nslink(state, "network", "inspect", NET)).stdout) as {
       Containers: Record<
         string,
@@ -263,6 +265,7 @@ describe("podman 4.3 on an nslink network (CNI backend)", { skip: SKIP }, () => 
         "/proc/sys/net/ipv4/conf/eth0/arp_notify",
       ]);
       assert.equal(sysctl.stdout.trim(), "1");
+      if (name === "c2") assert.equal(v4, "203.0.113.50/24");
       byAddr.set(name, v4.split("/")[0]);
       byAddr.set(`${name}6`, v6.split("/")[0]);
     }
