@@ -86,6 +86,14 @@ export {
 } from "./network/state.ts";
 export { Rtnl, type RtnlBatch, type RtnlOptions } from "./rtnl/handle.ts";
 export {
+  type MonitorAction,
+  type MonitorGroup,
+  type MonitorOptions,
+  type Neighbour,
+  type RtnlEvent,
+  RtnlMonitor,
+} from "./rtnl/monitor.ts";
+export {
   type IpvlanMode,
   type Link,
   type LinkChanges,

@@ -26,12 +26,15 @@ export function openBunLibc(): LoadedLibc {
     i32: FFIType.i32,
     u32: FFIType.u32,
     usize: FFIType.u64,
+    u64: FFIType.u64,
     buffer: FFIType.ptr,
     pointer: FFIType.ptr,
     void: FFIType.void,
   };
   const table: Record<string, { args: number[]; returns: number }> = {};
   for (const [name, def] of Object.entries(LIBC_SYMBOLS)) {
+    // A call Deno runs on a pool thread would block Bun's JS thread: leave it out.
+    if ((def as { nonblocking?: boolean }).nonblocking) continue;
     table[name] = {
       args: (def.parameters as readonly string[]).map((t) => types[t]),
       returns: types[def.result],

@@ -17,12 +17,8 @@ export { FfiUnavailableError, SyscallError };
 
 /** `CLONE_NEWNET` from `<sched.h>`. */
 export const CLONE_NEWNET = 0x40000000;
-/** `CLONE_NEWNS` (mount namespace) from `<sched.h>`. */
-export const CLONE_NEWNS = 0x00020000;
 /** `O_RDONLY` from `<fcntl.h>`. */
 export const O_RDONLY = 0;
-/** `O_WRONLY` from `<fcntl.h>`. */
-export const O_WRONLY = 1;
 /** `O_RDWR` from `<fcntl.h>`. */
 export const O_RDWR = 2;
 /** `O_CREAT` from `<fcntl.h>`. */
@@ -37,8 +33,12 @@ export const MS_BIND = 4096;
 export const MS_REC = 16384;
 /** `MS_SHARED` from `<sys/mount.h>`. */
 export const MS_SHARED = 1 << 20;
-/** `MS_PRIVATE` from `<sys/mount.h>`. */
-export const MS_PRIVATE = 1 << 18;
+/** `EFD_CLOEXEC` from `<sys/eventfd.h>`. */
+export const EFD_CLOEXEC = 0o2000000;
+/** `EFD_NONBLOCK` from `<sys/eventfd.h>`. */
+export const EFD_NONBLOCK = 0o4000;
+/** `POLLIN` from `<poll.h>`. */
+export const POLLIN = 1;
 /** `MNT_DETACH` from `<sys/mount.h>`. */
 export const MNT_DETACH = 2;
 /** `LOCK_SH` from `<sys/file.h>`. */
@@ -176,8 +176,9 @@ export function send(fd: number, buf: Uint8Array<ArrayBuffer>, flags = 0, object
 }
 
 /**
- * `recvfrom(2)` with no source address. Returns `-errno` instead of throwing for `EINTR` and
- * `EAGAIN`, so that callers can retry without an exception.
+ * `recvfrom(2)` with no source address. Returns `-errno` instead of throwing for `EINTR`,
+ * `EAGAIN` and `ENOBUFS` (a netlink socket's lost multicast messages), so that callers can
+ * handle them without an exception.
  *
  * @param fd @param buf @param flags @param object For error messages.
  * @returns Bytes received (with `MSG_TRUNC`, the datagram's real length), or a negative errno.
@@ -186,7 +187,7 @@ export function recv(fd: number, buf: Uint8Array<ArrayBuffer>, flags = 0, object
   const n = sym().recvfrom(fd, buf, size(buf.byteLength), flags, null, null);
   if (n < 0) {
     const e = errno();
-    if (e === 4 || e === 11) return -e;
+    if (e === 4 || e === 11 || e === 105) return -e;
     throw new SyscallError("recvfrom", object, e);
   }
   return n;
@@ -254,12 +255,48 @@ export function flock(fd: number, operation: number, object = ""): boolean {
   return true;
 }
 
+/** `eventfd(2)`; returns the fd. @param flags e.g. {@linkcode EFD_CLOEXEC}. @param object For error messages. */
+export function eventfd(flags: number, object = ""): number {
+  const fd = sym().eventfd(0, flags);
+  if (fd < 0) throw new SyscallError("eventfd", object, errno());
+  return fd;
+}
+
+/** `write(2)`. @param fd @param buf @param object For error messages. @returns Bytes written. */
+export function write(fd: number, buf: Uint8Array<ArrayBuffer>, object = ""): number {
+  const n = sym().write(fd, buf, size(buf.byteLength));
+  if (n < 0) throw new SyscallError("write", object, errno());
+  return n;
+}
+
+/**
+ * Whether {@linkcode pollOffThread} can wait here: Deno runs a `nonblocking` FFI call on a pool
+ * thread; Bun has no such calls, so a waiter there polls with timers instead.
+ *
+ * @returns `true` under Deno.
+ */
+export function canPollOffThread(): boolean {
+  return typeof (sym() as { poll?: unknown }).poll === "function";
+}
+
+/**
+ * `poll(2)` for readability on a pool thread, so the JS thread keeps running. It never enters a
+ * namespace (fds belong to the process). `pollfds` is a `struct pollfd[]` the caller keeps alive
+ * until the promise settles; read `revents` from it afterwards.
+ *
+ * @param pollfds `struct pollfd` array (8 bytes each: fd, events, revents).
+ * @param timeoutMs Milliseconds, `-1` for no limit.
+ * @returns What `poll` returned: the number of ready fds, 0 on timeout, -1 on failure (errno is
+ *   not kept across threads; callers retry).
+ */
+export function pollOffThread(
+  pollfds: Uint8Array<ArrayBuffer>,
+  timeoutMs: number,
+): Promise<number> {
+  return sym().poll(pollfds, size(pollfds.byteLength / 8), timeoutMs);
+}
+
 /** `getpid(2)`. @returns The process id. */
 export function getpid(): number {
   return sym().getpid();
-}
-
-/** `gettid(2)`. @returns The calling thread's id. */
-export function gettid(): number {
-  return sym().gettid();
 }

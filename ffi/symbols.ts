@@ -39,8 +39,17 @@ export const LIBC_SYMBOLS = {
   flock: { parameters: ["i32", "i32"], result: "i32" },
   /** `pid_t getpid(void)` */
   getpid: { parameters: [], result: "i32" },
-  /** `pid_t gettid(void)` */
-  gettid: { parameters: [], result: "i32" },
+  /** `int eventfd(unsigned int initval, int flags)` */
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  /** `ssize_t write(int fd, const void *buf, size_t count)` */
+  write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  /**
+   * `int poll(struct pollfd *fds, nfds_t nfds, int timeout)`, run on a pool thread (Deno's
+   * `nonblocking`: the call returns a promise). It only waits on fds, which belong to the whole
+   * process; it never touches a thread's namespace. Bun cannot run a call off the JS thread, so
+   * its backend leaves this symbol out.
+   */
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   /** `int *__errno_location(void)`: the calling thread's errno */
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;

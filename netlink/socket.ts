@@ -25,6 +25,7 @@ import {
   MSG_DONTWAIT,
   MSG_PEEK,
   MSG_TRUNC,
+  NETLINK_ADD_MEMBERSHIP,
   NETLINK_EXT_ACK,
   NETLINK_GET_STRICT_CHK,
   NETLINK_ROUTE,
@@ -38,9 +39,11 @@ import {
   NLMSG_ERROR,
   NLMSG_NOOP,
   NLMSG_OVERRUN,
+  SO_RCVBUF,
   SOCK_CLOEXEC,
   SOCK_RAW,
   SOL_NETLINK,
+  SOL_SOCKET,
 } from "./constants.ts";
 import { NetlinkDecodeError, NetlinkError } from "./errors.ts";
 import { ExtAck, messageTypeName } from "./header.ts";
@@ -69,6 +72,10 @@ export interface NetlinkSocketOptions {
   netnsFd?: number;
   /** Names that namespace in errors. */
   netnsName?: string;
+  /** Multicast groups to join (`NETLINK_ADD_MEMBERSHIP`), e.g. `RTNLGRP_LINK`. */
+  groups?: readonly number[];
+  /** `SO_RCVBUF` in bytes (the kernel doubles it); a small one makes overruns likely. */
+  receiveBuffer?: number;
 }
 
 /** What a request is about, for error messages: e.g. `{ object: 'veth "nsl0a"' }`. */
@@ -226,10 +233,17 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       try {
         setsockoptInt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1, "NETLINK_GET_STRICT_CHK");
       } catch { /* older kernels: dumps are just unfiltered */ }
+      if (options.receiveBuffer !== undefined) {
+        setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, options.receiveBuffer, "SO_RCVBUF");
+      }
       const sa = new Uint8Array(12);
       sa[0] = AF_NETLINK; // sockaddr_nl, nl_pid 0: the kernel assigns the port id
       bind(fd, sa, "AF_NETLINK");
       getsockname(fd, sa, "AF_NETLINK");
+      // After bind: bind() sets the first 32 groups to its nl_groups (0), dropping earlier joins.
+      for (const g of options.groups ?? []) {
+        setsockoptInt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g, "NETLINK_ADD_MEMBERSHIP");
+      }
       const port = new DataView(sa.buffer).getUint32(4, true);
       return new NetlinkSocket(fd, port);
     } catch (e) {
@@ -445,6 +459,48 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
         off += (len + 3) & ~3;
       }
     }
+  }
+
+  /**
+   * Reads what is queued without waiting (`MSG_DONTWAIT`): for sockets that joined multicast
+   * groups. Returns the messages of one datagram, `"overrun"` when the kernel dropped messages
+   * because the receive buffer was full (`ENOBUFS`: the reader must resync), or `undefined` when
+   * nothing is queued.
+   *
+   * @example
+   * ```ts ignore
+   * const got = sock.receiveNow(); // RawMessage[] | "overrun" | undefined
+   * ```
+   * @returns The messages, `"overrun"`, or `undefined`.
+   */
+  receiveNow(): RawMessage[] | "overrun" | undefined {
+    if (this.#fd < 0) throw new Error("Netlink socket is closed");
+    let size: number;
+    for (;;) {
+      size = recv(this.#fd, rxBuf, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT, "events");
+      if (size !== -4) break;
+    }
+    if (size === -11) return undefined;
+    if (size === -105) return "overrun";
+    if (size > rxBuf.byteLength) this.#grow(size);
+    const n = this.#recv(MSG_DONTWAIT, "events");
+    const out: RawMessage[] = [];
+    const dv = rxView;
+    let off = 0;
+    while (off + HDR <= n) {
+      const len = dv.getUint32(off, true);
+      if (len < HDR || off + len > n) break;
+      const type = dv.getUint16(off + 4, true);
+      if (type >= 16) {
+        out.push({
+          type,
+          flags: dv.getUint16(off + 6, true),
+          payload: rxBuf.slice(off + HDR, off + len),
+        });
+      }
+      off += (len + 3) & ~3;
+    }
+    return out;
   }
 
   /** Closes the socket; safe to call twice. */

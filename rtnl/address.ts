@@ -23,7 +23,7 @@ import type { NetlinkTransport } from "../netlink/socket.ts";
 import { formatAddress, lastOf, networkOf } from "../net/ip.ts";
 import { checkCidr, checkIfName, checkIP } from "../net/validate.ts";
 import { describeLink, type LinkOps, type LinkRef } from "./link.ts";
-import { AddrMessage, type AddrMessageInput } from "./messages/address.ts";
+import { AddrMessage, type AddrMessageInput, type AddrMessageValue } from "./messages/address.ts";
 
 /** An address as the kernel reports it. */
 export interface Address {
@@ -82,6 +82,35 @@ const SCOPE_NAMES: Record<number, string> = {
   254: "host",
   255: "nowhere",
 };
+
+/**
+ * Turns a decoded `RTM_NEWADDR`/`RTM_DELADDR` into an {@linkcode Address}.
+ *
+ * @example
+ * ```ts
+ * import { toAddress } from "./address.ts";
+ * toAddress({ family: 2, prefixLength: 24, flags: 0, scope: 0, index: 2, local: "198.51.100.2" })
+ *   ?.cidr; // "198.51.100.2/24"
+ * ```
+ * @param m The decoded message.
+ * @returns The address, or `undefined` when the message carries none.
+ */
+export function toAddress(m: AddrMessageValue): Address | undefined {
+  const address = m.local ?? m.address;
+  if (address === undefined) return undefined;
+  const a: Address = {
+    index: m.index,
+    family: m.family === AF_INET6 ? 6 : 4,
+    cidr: `${address}/${m.prefixLength}`,
+    address,
+    prefixLength: m.prefixLength,
+    scope: SCOPE_NAMES[m.scope] ?? String(m.scope),
+    flags: m.addrFlags ?? m.flags,
+  };
+  if (m.label !== undefined) a.label = m.label;
+  if (m.broadcast !== undefined) a.broadcast = m.broadcast;
+  return a;
+}
 
 /** Address operations over one netlink socket. Get it as `Rtnl#addr`. */
 export class AddrOps {
@@ -157,20 +186,8 @@ export class AddrOps {
       if (r.type !== RTM_NEWADDR) continue;
       const m = decode(AddrMessage, r.payload);
       if (index && m.index !== index) continue; // kernels without strict checking ignore the filter
-      const address = m.local ?? m.address;
-      if (address === undefined) continue;
-      const a: Address = {
-        index: m.index,
-        family: m.family === AF_INET6 ? 6 : 4,
-        cidr: `${address}/${m.prefixLength}`,
-        address,
-        prefixLength: m.prefixLength,
-        scope: SCOPE_NAMES[m.scope] ?? String(m.scope),
-        flags: m.addrFlags ?? m.flags,
-      };
-      if (m.label !== undefined) a.label = m.label;
-      if (m.broadcast !== undefined) a.broadcast = m.broadcast;
-      out.push(a);
+      const a = toAddress(m);
+      if (a) out.push(a);
     }
     return out;
   }

@@ -8,6 +8,7 @@ import type { NetlinkError } from "../netlink/errors.ts";
 import { type BatchRequest, NetlinkSocket, type NetlinkTransport } from "../netlink/socket.ts";
 import { AddrOps } from "./address.ts";
 import { LinkOps, type NetnsFd } from "./link.ts";
+import { type MonitorOptions, RtnlMonitor } from "./monitor.ts";
 import { RouteOps } from "./route.ts";
 
 /** The operations inside {@linkcode Rtnl.batch}: the usual calls, queued instead of sent. */
@@ -47,9 +48,11 @@ export class Rtnl implements Disposable {
   /** Route operations: `ip route`. */
   readonly route: RouteOps;
   #sock: NetlinkSocket;
+  #netns: (NetnsFd & { readonly path?: string }) | undefined;
 
-  private constructor(sock: NetlinkSocket) {
+  private constructor(sock: NetlinkSocket, netns?: NetnsFd & { readonly path?: string }) {
     this.#sock = sock;
+    this.#netns = netns;
     this.link = new LinkOps(sock);
     this.addr = new AddrOps(sock, this.link);
     this.route = new RouteOps(sock, this.link);
@@ -72,7 +75,47 @@ export class Rtnl implements Disposable {
       netnsFd: ns.fd,
       netnsName: ns.path ? JSON.stringify(ns.path) : undefined,
     });
-    return new Rtnl(sock);
+    return new Rtnl(sock, ns);
+  }
+
+  /**
+   * Follows the kernel's events in a namespace (the calling thread's, or `options.netns`): an
+   * async iterable of decoded link, address, route and neighbour changes, like `ip monitor`.
+   * See {@linkcode RtnlMonitor}.
+   *
+   * @example Wait until a link is gone, without polling
+   * ```ts ignore
+   * import { Rtnl } from "./handle.ts";
+   * await using events = Rtnl.monitor({ groups: ["link"] });
+   * for await (const e of events) {
+   *   if (e.type === "link" && e.action === "del" && e.link.name === "nsl0a") break;
+   * }
+   * ```
+   * @param options Groups, namespace and receive buffer.
+   * @returns The monitor; close it (or `break` out of its loop) when done.
+   */
+  static monitor(options: MonitorOptions = {}): RtnlMonitor {
+    return RtnlMonitor.open(options);
+  }
+
+  /**
+   * Follows the kernel's events in this handle's namespace (the one given to
+   * {@linkcode Rtnl.open}, which must still be open). Equivalent to: `ip -n NS monitor`.
+   *
+   * @example Events for a link as it is made, set up and addressed
+   * ```ts ignore
+   * using rt = Rtnl.open();
+   * using events = rt.monitor({ groups: ["link", "address"] });
+   * rt.link.add({ kind: "veth", name: "nsl0a", peer: { name: "nsl0b" }, up: true });
+   * for await (const e of events) {
+   *   if (e.type === "link") console.log(e.action, e.link.name, e.link.up);
+   * }
+   * ```
+   * @param options Groups and receive buffer (the namespace is the handle's).
+   * @returns The monitor.
+   */
+  monitor(options: Omit<MonitorOptions, "netns"> = {}): RtnlMonitor {
+    return RtnlMonitor.open({ ...options, netns: this.#netns });
   }
 
   /**

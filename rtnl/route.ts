@@ -26,7 +26,7 @@ import type { NetlinkTransport } from "../netlink/socket.ts";
 import { formatCidr, networkOf } from "../net/ip.ts";
 import { checkCidr, checkInt, checkIP } from "../net/validate.ts";
 import type { LinkOps, LinkRef } from "./link.ts";
-import { RouteMessage, type RouteMessageInput } from "./messages/route.ts";
+import { RouteMessage, type RouteMessageInput, type RouteMessageValue } from "./messages/route.ts";
 
 /** A route to add or delete. */
 export interface RouteSpec {
@@ -70,6 +70,40 @@ export interface Route {
   metric?: number;
   /** Preferred source. */
   prefsrc?: string;
+}
+
+/**
+ * Turns a decoded `RTM_NEWROUTE`/`RTM_DELROUTE` into a {@linkcode Route}.
+ *
+ * @example
+ * ```ts
+ * import { toRoute } from "./route.ts";
+ * const m = { family: 2, dstLength: 0, srcLength: 0, tos: 0, table: 254, protocol: 3, scope: 0, type: 1, flags: 0 };
+ * toRoute({ ...m, gateway: "198.51.100.1" }).dst; // "default"
+ * ```
+ * @param m The decoded message.
+ * @returns The route.
+ */
+export function toRoute(m: RouteMessageValue): Route {
+  if (m.dstLength !== 0 && m.dst === undefined) {
+    throw new NetlinkDecodeError(
+      `RTM_NEWROUTE with a /${m.dstLength} destination prefix but no RTA_DST`,
+      1,
+    );
+  }
+  const route: Route = {
+    family: m.family === AF_INET6 ? 6 : 4,
+    dst: m.dstLength === 0 ? "default" : `${m.dst}/${m.dstLength}`,
+    table: m.tableId ?? m.table,
+    protocol: m.protocol,
+    scope: m.scope,
+    type: m.type,
+  };
+  if (m.gateway !== undefined) route.gateway = m.gateway;
+  if (m.oif !== undefined) route.oif = m.oif;
+  if (m.priority !== undefined) route.metric = m.priority;
+  if (m.prefsrc !== undefined) route.prefsrc = m.prefsrc;
+  return route;
 }
 
 /** Route operations over one netlink socket. Get it as `Rtnl#route`. */
@@ -154,26 +188,8 @@ export class RouteOps {
       for (const r of replies) {
         if (r.type !== RTM_NEWROUTE) continue;
         const m = decode(RouteMessage, r.payload);
-        const t = m.tableId ?? m.table;
-        if (table && t !== table) continue;
-        if (m.dstLength !== 0 && m.dst === undefined) {
-          throw new NetlinkDecodeError(
-            `RTM_NEWROUTE with a /${m.dstLength} destination prefix but no RTA_DST`,
-            1,
-          );
-        }
-        const route: Route = {
-          family: m.family === AF_INET6 ? 6 : 4,
-          dst: m.dstLength === 0 ? "default" : `${m.dst}/${m.dstLength}`,
-          table: t,
-          protocol: m.protocol,
-          scope: m.scope,
-          type: m.type,
-        };
-        if (m.gateway !== undefined) route.gateway = m.gateway;
-        if (m.oif !== undefined) route.oif = m.oif;
-        if (m.priority !== undefined) route.metric = m.priority;
-        if (m.prefsrc !== undefined) route.prefsrc = m.prefsrc;
+        const route = toRoute(m);
+        if (table && route.table !== table) continue;
         out.push(route);
       }
     }

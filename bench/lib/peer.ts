@@ -36,8 +36,13 @@ export interface PeerResult {
   n: number;
   /** Wall time of the whole setup phase, milliseconds. */
   setupMs: number;
-  /** Wall time of the whole teardown phase, milliseconds. */
+  /** Wall time of the whole teardown phase, milliseconds, until the kernel has finished. */
   teardownMs: number;
+  /**
+   * Wall time of the teardown calls alone (until the last delete returned, before waiting for the
+   * kernel to remove the host ends), milliseconds; peers that wait report it.
+   */
+  teardownCallsMs?: number;
   /** The orchestrator's verdict on the last container (from the handshake). */
   verified: boolean;
   /** Peak resident set size of the peer process in KiB, if known. */
