@@ -108,7 +108,7 @@ export {
 export { type Address, AddrOps, type AddrOptions } from "./rtnl/address.ts";
 export { type Route, RouteOps, type RouteSpec } from "./rtnl/route.ts";
 export { NetNs, NETNS_RUN_DIR, netnsPath } from "./netns/netns.ts";
-export { withNetns, withNewNetns } from "./netns/enter.ts";
+export { withNetns, withNewNetns } from "./ffi/enter.ts";
 export {
   type BatchRequest,
   DumpInterruptedError,

@@ -18,8 +18,8 @@ import {
   socket,
   SyscallError,
 } from "../ffi/libc.ts";
-import { withNetns } from "../netns/enter.ts";
-import { type AttrCodec, decode } from "./codec.ts";
+import { withNetns } from "../ffi/enter.ts";
+import type { AttrCodec } from "./codec.ts";
 import {
   AF_NETLINK,
   MSG_DONTWAIT,
@@ -30,8 +30,6 @@ import {
   NETLINK_GET_STRICT_CHK,
   NETLINK_ROUTE,
   NLM_F_ACK,
-  NLM_F_ACK_TLVS,
-  NLM_F_CAPPED,
   NLM_F_DUMP,
   NLM_F_DUMP_INTR,
   NLM_F_REQUEST,
@@ -45,8 +43,14 @@ import {
   SOL_NETLINK,
   SOL_SOCKET,
 } from "./constants.ts";
-import { NetlinkDecodeError, NetlinkError } from "./errors.ts";
-import { ExtAck, messageTypeName } from "./header.ts";
+import { NetlinkError } from "./errors.ts";
+import {
+  encodeRequests,
+  messageTypeName,
+  parseAck,
+  type RequestPart,
+  splitDatagram,
+} from "./header.ts";
 
 /** One received message: its header fields and a copy of its payload. */
 export interface RawMessage {
@@ -115,41 +119,7 @@ export interface NetlinkTransport {
   dump<I>(type: number, codec: AttrCodec<unknown, I>, body: I, ctx?: RequestContext): RawMessage[];
 }
 
-/**
- * Encodes a whole netlink request: `nlmsghdr` (length, type, flags, seq, pid 0) and the body.
- *
- * @example
- * ```ts ignore
- * const bytes = encodeRequest(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, 0, LinkMessage, { index: 3 });
- * ```
- * @param type `nlmsg_type`.
- * @param flags `nlmsg_flags`, complete.
- * @param seq `nlmsg_seq`.
- * @param codec The body's codec.
- * @param body The body.
- * @returns The message bytes.
- */
-export function encodeRequest<I>(
-  type: number,
-  flags: number,
-  seq: number,
-  codec: AttrCodec<unknown, I>,
-  body: I,
-): Uint8Array<ArrayBuffer> {
-  const size = HDR + codec.sizeOf(body);
-  const buf = new Uint8Array((size + 3) & ~3);
-  const dv = new DataView(buf.buffer);
-  const written = codec.encodeTo(buf, dv, HDR, body);
-  if (written !== size - HDR) {
-    throw new Error(`Codec wrote ${written} bytes, declared ${size - HDR}`);
-  }
-  dv.setUint32(0, buf.byteLength, true);
-  dv.setUint16(4, type, true);
-  dv.setUint16(6, flags, true);
-  dv.setUint32(8, seq, true);
-  dv.setUint32(12, 0, true);
-  return buf;
-}
+export { encodeRequest } from "./header.ts";
 
 /**
  * Raised when a dump was interrupted (`NLM_F_DUMP_INTR`: the objects changed while the kernel
@@ -181,14 +151,12 @@ export class DumpInterruptedError extends NetlinkError {
 }
 
 const MAX_DUMP_RETRIES = 5;
-const HDR = 16;
 
 // One receive buffer for every socket of this module instance (one JS thread): requests are
 // synchronous, so no two sockets ever read at once, and every message kept is copied out.
 // Sharing it keeps per-socket allocations (and the allocator's fragmentation) out of the way of
 // code that opens a handle per namespace.
 let rxBuf = new Uint8Array(64 * 1024);
-let rxView = new DataView(rxBuf.buffer);
 
 /**
  * A netlink socket bound to the namespace it was opened in.
@@ -292,9 +260,11 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     body: I,
     ctx: RequestContext = {},
   ): RawMessage[] {
-    this.#seq = (this.#seq + 1) >>> 0;
-    const msg = encodeRequest(type, flags | NLM_F_REQUEST | NLM_F_ACK, this.#seq, codec, body);
-    return this.#exchange(msg, type, ctx, false);
+    const r = this.#roundTrip([{ type, flags: flags | NLM_F_REQUEST | NLM_F_ACK, codec, body }], [
+      ctx,
+    ], false);
+    if (r.errors[0]) throw r.errors[0];
+    return r.data;
   }
 
   /**
@@ -319,13 +289,19 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     ctx: RequestContext = {},
   ): RawMessage[] {
     for (let attempt = 0;; attempt++) {
-      this.#seq = (this.#seq + 1) >>> 0;
-      const msg = encodeRequest(type, NLM_F_REQUEST | NLM_F_DUMP, this.#seq, codec, body);
-      const out = this.#exchange(msg, type, ctx, true);
-      if (!(out as { interrupted?: boolean }).interrupted) return out;
+      const r = this.#roundTrip([{ type, flags: NLM_F_REQUEST | NLM_F_DUMP, codec, body }], [
+        ctx,
+      ], true);
+      if (r.errors[0]) throw r.errors[0];
+      if (!r.interrupted) return r.data;
       this.#restarts++;
       if (attempt >= MAX_DUMP_RETRIES) {
-        throw new DumpInterruptedError(messageTypeName(type), ctx.object ?? "", out, attempt + 1);
+        throw new DumpInterruptedError(
+          messageTypeName(type),
+          ctx.object ?? "",
+          r.data,
+          attempt + 1,
+        );
       }
     }
   }
@@ -347,58 +323,19 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
    * @returns For each request, `undefined` when it succeeded or its `NetlinkError`.
    */
   batch(requests: readonly BatchRequest[]): (NetlinkError | undefined)[] {
-    if (this.#fd < 0) throw new Error("Netlink socket is closed");
     if (requests.length === 0) return [];
-    const first = (this.#seq + 1) >>> 0;
     const parts = requests.map((r) => {
       if (r.type % 4 === 2) {
         throw new TypeError(`${messageTypeName(r.type)} answers with data; it cannot be batched`);
       }
-      this.#seq = (this.#seq + 1) >>> 0;
-      return encodeRequest(r.type, r.flags | NLM_F_REQUEST | NLM_F_ACK, this.#seq, r.codec, r.body);
+      return {
+        type: r.type,
+        flags: r.flags | NLM_F_REQUEST | NLM_F_ACK,
+        codec: r.codec,
+        body: r.body,
+      };
     });
-    const total = parts.reduce((n, p) => n + p.byteLength, 0);
-    const msg = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      msg.set(p, at);
-      at += p.byteLength;
-    }
-    const op = messageTypeName(requests[0].type);
-    this.#send(msg, op, "(batch)");
-    const results = new Array<NetlinkError | undefined>(requests.length).fill(undefined);
-    let pending = requests.length;
-    while (pending > 0) {
-      const n = this.#receive(op, "(batch)", false);
-      const dv = rxView;
-      let off = 0;
-      while (off + HDR <= n) {
-        const len = dv.getUint32(off, true);
-        if (len < HDR || off + len > n) break;
-        const i = (dv.getUint32(off + 8, true) - first) >>> 0;
-        const mpid = dv.getUint32(off + 12, true);
-        const mtype = dv.getUint16(off + 4, true);
-        if (i < requests.length && (mpid === this.#port || mpid === 0) && mtype === NLMSG_ERROR) {
-          const code = len >= HDR + 4 ? dv.getInt32(off + HDR, true) : 0;
-          const r = requests[i];
-          if (code < 0) {
-            const flags = dv.getUint16(off + 6, true);
-            results[i] = this.#error(
-              messageTypeName(r.type),
-              r.ctx ?? {},
-              -code,
-              mtype,
-              flags,
-              off,
-              len,
-            );
-          }
-          pending--;
-        }
-        off += (len + 3) & ~3;
-      }
-    }
-    return results;
+    return this.#roundTrip(parts, requests.map((r) => r.ctx ?? {}), false).errors;
   }
 
   /**
@@ -442,21 +379,14 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       if (size > rxBuf.byteLength) this.#grow(size);
       const n = this.#recv(MSG_TRUNC | MSG_DONTWAIT, op);
       if (n < 0) return out;
-      const dv = rxView;
-      let off = 0;
-      while (off + HDR <= n) {
-        const len = dv.getUint32(off, true);
-        if (len < HDR || off + len > n) break;
-        const pid = dv.getUint32(off + 12, true);
-        if (pid === this.#port || pid === 0) {
-          out.push({
-            type: dv.getUint16(off + 4, true),
-            flags: dv.getUint16(off + 6, true),
-            seq: dv.getUint32(off + 8, true),
-            payload: rxBuf.slice(off + HDR, off + len),
-          });
-        }
-        off += (len + 3) & ~3;
+      for (const m of splitDatagram(rxBuf, n)) {
+        if (m.pid !== this.#port && m.pid !== 0) continue;
+        out.push({
+          type: m.type,
+          flags: m.flags,
+          seq: m.seq,
+          payload: rxBuf.slice(m.start, m.end),
+        });
       }
     }
   }
@@ -485,20 +415,11 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     if (size > rxBuf.byteLength) this.#grow(size);
     const n = this.#recv(MSG_DONTWAIT, "events");
     const out: RawMessage[] = [];
-    const dv = rxView;
-    let off = 0;
-    while (off + HDR <= n) {
-      const len = dv.getUint32(off, true);
-      if (len < HDR || off + len > n) break;
-      const type = dv.getUint16(off + 4, true);
-      if (type >= 16) {
-        out.push({
-          type,
-          flags: dv.getUint16(off + 6, true),
-          payload: rxBuf.slice(off + HDR, off + len),
-        });
+    for (const m of splitDatagram(rxBuf, n)) {
+      // Control messages (NOOP, ERROR, DONE, OVERRUN: types below 16) carry no event.
+      if (m.type >= 16) {
+        out.push({ type: m.type, flags: m.flags, payload: rxBuf.slice(m.start, m.end) });
       }
-      off += (len + 3) & ~3;
     }
     return out;
   }
@@ -516,45 +437,54 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     this.close();
   }
 
-  #exchange(
-    msg: Uint8Array<ArrayBuffer>,
-    type: number,
-    ctx: RequestContext,
-    isDump: boolean,
-  ): RawMessage[] {
-    const op = messageTypeName(type);
-    this.#send(msg, op, ctx.object ?? "");
-    const seq = this.#seq;
-    const out: RawMessage[] & { interrupted?: boolean } = [];
-    for (;;) {
-      const n = this.#receive(op, ctx.object ?? "", isDump);
+  /**
+   * The one send-and-receive path of requests, dumps and batches: encodes `parts` into one
+   * message, numbered from the next sequence number, sends it, then reads until each part is
+   * answered — by its ACK or error, or, for a dump, by `NLMSG_DONE` (or an error). Replies with
+   * another sequence number or port id are stale and skipped.
+   */
+  #roundTrip(
+    parts: readonly RequestPart[],
+    ctxs: readonly RequestContext[],
+    dump: boolean,
+  ): { data: RawMessage[]; errors: (NetlinkError | undefined)[]; interrupted: boolean } {
+    const first = (this.#seq + 1) >>> 0;
+    this.#seq = (this.#seq + parts.length) >>> 0;
+    const msg = encodeRequests(parts, first);
+    const op = messageTypeName(parts[0].type);
+    const object = parts.length > 1 ? "(batch)" : ctxs[0]?.object ?? "";
+    this.#send(msg, op, object);
+    const errors = new Array<NetlinkError | undefined>(parts.length).fill(undefined);
+    const data: RawMessage[] = [];
+    let interrupted = false;
+    let pending = parts.length;
+    while (pending > 0) {
+      const n = this.#receive(op, object, dump);
       const buf = rxBuf;
-      const dv = rxView;
-      let off = 0;
-      while (off + HDR <= n) {
-        const len = dv.getUint32(off, true);
-        if (len < HDR || off + len > n) break;
-        const mtype = dv.getUint16(off + 4, true);
-        const mflags = dv.getUint16(off + 6, true);
-        const mseq = dv.getUint32(off + 8, true);
-        const mpid = dv.getUint32(off + 12, true);
-        const next = off + ((len + 3) & ~3);
-        // Replies to us carry our sequence number and our port id; anything else is stale.
-        if (mseq !== seq || (mpid !== this.#port && mpid !== 0)) {
-          off = next;
-          continue;
+      for (const m of splitDatagram(buf, n)) {
+        const i = (m.seq - first) >>> 0;
+        // Replies to us carry our sequence numbers and our port id; anything else is stale.
+        if (i >= parts.length || (m.pid !== this.#port && m.pid !== 0)) continue;
+        if (m.flags & NLM_F_DUMP_INTR) interrupted = true;
+        if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) {
+          const ack = parseAck(m.type, m.flags, buf.subarray(m.start, m.end));
+          if (ack.error < 0) {
+            errors[i] = new NetlinkError(
+              messageTypeName(parts[i].type),
+              ctxs[i]?.object ?? "",
+              -ack.error,
+              ack.extack,
+              ack.extackOffset,
+            );
+          }
+          // A dump ends with NLMSG_DONE or an error; a request with its ACK or error.
+          if (!dump || m.type === NLMSG_DONE || ack.error < 0) pending--;
+        } else if (m.type !== NLMSG_NOOP && m.type !== NLMSG_OVERRUN) {
+          data.push({ type: m.type, flags: m.flags, payload: buf.slice(m.start, m.end) });
         }
-        if (mflags & NLM_F_DUMP_INTR) out.interrupted = true;
-        if (mtype === NLMSG_ERROR || mtype === NLMSG_DONE) {
-          const code = len >= HDR + 4 ? dv.getInt32(off + HDR, true) : 0;
-          if (code < 0) throw this.#error(op, ctx, -code, mtype, mflags, off, len);
-          if (mtype === NLMSG_DONE || !isDump) return out;
-        } else if (mtype !== NLMSG_NOOP && mtype !== NLMSG_OVERRUN) {
-          out.push({ type: mtype, flags: mflags, payload: buf.slice(off + HDR, off + len) });
-        }
-        off = next;
       }
     }
+    return { data, errors, interrupted };
   }
 
   /** Sends a whole message (or a batch), mapping a socket failure to a `NetlinkError`. */
@@ -606,38 +536,5 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     let cap = rxBuf.byteLength;
     while (cap < size) cap *= 2;
     rxBuf = new Uint8Array(cap);
-    rxView = new DataView(rxBuf.buffer);
-  }
-
-  #error(
-    op: string,
-    ctx: RequestContext,
-    errno: number,
-    mtype: number,
-    mflags: number,
-    off: number,
-    len: number,
-  ): NetlinkError {
-    let extack: string | undefined;
-    let extackOffset: number | undefined;
-    if (mflags & NLM_F_ACK_TLVS) {
-      // NLMSG_ERROR: error code, then the request's header (and body unless capped), then TLVs.
-      // NLMSG_DONE: error code, then TLVs.
-      let tlv = off + HDR + 4;
-      if (mtype === NLMSG_ERROR) {
-        tlv += (mflags & NLM_F_CAPPED) ? HDR : ((rxView.getUint32(off + HDR + 4, true) + 3) & ~3);
-      }
-      if (tlv < off + len) {
-        try {
-          const ack = decode(ExtAck, rxBuf.subarray(tlv, off + len));
-          extack = ack.msg;
-          extackOffset = ack.offset;
-        } catch (e) {
-          // The errno is what matters; a malformed extended ACK is only left out.
-          if (!(e instanceof NetlinkDecodeError)) throw e;
-        }
-      }
-    }
-    return new NetlinkError(op, ctx.object ?? "", errno, extack, extackOffset);
   }
 }

@@ -30,7 +30,7 @@ import {
   SyscallError,
   umount2,
 } from "../ffi/libc.ts";
-import { openCurrentNetns, THREAD_NETNS, withNetns, withNewNetns } from "./enter.ts";
+import { openCurrentNetns, THREAD_NETNS, withNetns, withNewNetns } from "../ffi/enter.ts";
 
 /** Where named namespaces live, so that `ip netns` sees them. */
 export const NETNS_RUN_DIR = "/run/netns";

@@ -150,12 +150,9 @@ export class Namespace implements AsyncDisposable {
    * @param iface An interface from `network.link()`.
    * @returns The interface as added (with its final `dstName`).
    */
-  addInterface(iface: Interface): Promise<Interface> {
-    try {
-      return Promise.resolve(this.#add(iface));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  // deno-lint-ignore require-await -- async so that a refusal rejects the promise, never throws
+  async addInterface(iface: Interface): Promise<Interface> {
+    return this.#add(iface);
   }
 
   #add(iface: Interface): Interface {
@@ -263,14 +260,10 @@ export class Namespace implements AsyncDisposable {
    * await ns.delete();
    * ```
    */
-  delete(): Promise<void> {
-    try {
-      this.close();
-      NetNs.remove(this.path, { missingOk: true });
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  // deno-lint-ignore require-await -- async so that a failure rejects the promise, never throws
+  async delete(): Promise<void> {
+    this.close();
+    NetNs.remove(this.path, { missingOk: true });
   }
 
   /** Closes the netlink handle and the namespace fd; the namespace itself stays. */
@@ -281,10 +274,9 @@ export class Namespace implements AsyncDisposable {
   }
 
   /** Deletes the namespace if this object created it, else only closes it (for `await using`). */
-  [Symbol.asyncDispose](): Promise<void> {
-    if (this.#owned) return this.delete();
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#owned) return await this.delete();
     this.close();
-    return Promise.resolve();
   }
 }
 
@@ -300,12 +292,9 @@ export class Namespace implements AsyncDisposable {
  * @param path Where to mount it.
  * @returns The namespace.
  */
-export function newNetworkNamespace(path: string): Promise<Namespace> {
-  try {
-    return Promise.resolve(Namespace.create(path));
-  } catch (e) {
-    return Promise.reject(e);
-  }
+// deno-lint-ignore require-await -- async so that a failure rejects the promise, never throws
+export async function newNetworkNamespace(path: string): Promise<Namespace> {
+  return Namespace.create(path);
 }
 
 /**
@@ -320,12 +309,9 @@ export function newNetworkNamespace(path: string): Promise<Namespace> {
  * @param path The namespace's path or name.
  * @returns The namespace.
  */
-export function openNetworkNamespace(path: string): Promise<Namespace> {
-  try {
-    return Promise.resolve(Namespace.fromNetNs(NetNs.open(path), false, true));
-  } catch (e) {
-    return Promise.reject(e);
-  }
+// deno-lint-ignore require-await -- async so that a failure rejects the promise, never throws
+export async function openNetworkNamespace(path: string): Promise<Namespace> {
+  return Namespace.fromNetNs(NetNs.open(path), false, true);
 }
 
 function readInterfaces(rt: Rtnl): Interface[] {

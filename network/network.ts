@@ -116,30 +116,17 @@ function openStore(stateDir: unknown): FileStore {
  * Runs `fn` under the store's lock: at once when it is free (no await, no extra tick), else
  * after waiting for it asynchronously.
  */
-function locked<T>(
+async function locked<T>(
   store: Store,
   shared: boolean,
   timeoutMs: number | undefined,
   fn: () => T,
 ): Promise<T> {
+  const lock = store.tryLock({ shared }) ?? await store.lock({ shared, timeoutMs });
   try {
-    const now = store.tryLock({ shared });
-    if (now) {
-      try {
-        return Promise.resolve(fn());
-      } finally {
-        now.release();
-      }
-    }
-    return store.lock({ shared, timeoutMs }).then((lock) => {
-      try {
-        return fn();
-      } finally {
-        lock.release();
-      }
-    });
-  } catch (e) {
-    return Promise.reject(e);
+    return fn();
+  } finally {
+    lock.release();
   }
 }
 
@@ -307,13 +294,9 @@ export class Network implements AsyncDisposable {
    * @param options `namespace` for the fast path.
    * @returns The container's interfaces (none for `null` and `host`).
    */
-  link(name: string, options: LinkOptions = {}): Promise<Interface[]> {
-    try {
-      checkName(name, "endpoint name");
-      return locked(this.#store, true, this.#timeoutMs, () => this.#link(name, options));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async link(name: string, options: LinkOptions = {}): Promise<Interface[]> {
+    checkName(name, "endpoint name");
+    return await locked(this.#store, true, this.#timeoutMs, () => this.#link(name, options));
   }
 
   #link(name: string, options: LinkOptions): Interface[] {
@@ -419,13 +402,9 @@ export class Network implements AsyncDisposable {
    * ```
    * @param name The container (endpoint) name.
    */
-  unlink(name: string): Promise<void> {
-    try {
-      checkName(name, "endpoint name");
-      return locked(this.#store, true, this.#timeoutMs, () => this.#unlink(name));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async unlink(name: string): Promise<void> {
+    checkName(name, "endpoint name");
+    return await locked(this.#store, true, this.#timeoutMs, () => this.#unlink(name));
   }
 
   #unlink(name: string): void {
@@ -602,22 +581,18 @@ export async function newNetwork(
  * @param options `stateDir` when not the default, `lockTimeoutMs`.
  * @returns The network.
  */
-export function openNetwork(name: string, options: OpenOptions = {}): Promise<Network> {
-  try {
-    checkName(name, "network name");
-    const timeoutMs = checkTimeout(options.lockTimeoutMs);
-    const store = openStore(options.stateDir);
-    const record = store.readNetwork(name);
-    if (!record || (record.state ?? "ready") !== "ready") {
-      throw new Error(
-        `Network "${name}" does not exist in ${JSON.stringify(store.location)}` +
-          (record ? ` (it is being ${record.state === "creating" ? "created" : "deleted"})` : ""),
-      );
-    }
-    return Promise.resolve(Network.fromRecord(record, store, false, timeoutMs));
-  } catch (e) {
-    return Promise.reject(e);
+export async function openNetwork(name: string, options: OpenOptions = {}): Promise<Network> {
+  checkName(name, "network name");
+  const timeoutMs = checkTimeout(options.lockTimeoutMs);
+  const store = openStore(options.stateDir);
+  const record = store.readNetwork(name);
+  if (!record || (record.state ?? "ready") !== "ready") {
+    throw new Error(
+      `Network "${name}" does not exist in ${JSON.stringify(store.location)}` +
+        (record ? ` (it is being ${record.state === "creating" ? "created" : "deleted"})` : ""),
+    );
   }
+  return await Network.fromRecord(record, store, false, timeoutMs);
 }
 
 /**

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { type AttrCodec, decode, encode } from "../../netlink/codec.ts";
 import {
-  NLM_F_CAPPED,
   NLMSG_ERROR,
   RTM_GETADDR,
   RTM_GETLINK,
@@ -19,7 +18,7 @@ import {
   RTM_NEWROUTE,
 } from "../../netlink/constants.ts";
 import { NetlinkDecodeError } from "../../netlink/errors.ts";
-import { ExtAck } from "../../netlink/header.ts";
+import { parseAck } from "../../netlink/header.ts";
 import type { RawMessage } from "../../netlink/socket.ts";
 import { AddrOps } from "../../rtnl/address.ts";
 import { LinkOps, toLink } from "../../rtnl/link.ts";
@@ -139,11 +138,8 @@ const CODECS: Record<Exclude<Family, "error">, AttrCodec<unknown, never>> = {
 /** Decodes a payload as the library would: directly, and through the listing that reads it. */
 function exercise(family: Family, payload: Uint8Array, flags: number): void {
   if (family === "error") {
-    // As the socket reads an NLMSG_ERROR: errno, the echoed request (or its header), then TLVs.
-    if (payload.length < 8) return;
-    const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-    const tlv = 4 + (flags & NLM_F_CAPPED ? 16 : (dv.getUint32(4, true) + 3) & ~3);
-    if (tlv < payload.length) decode(ExtAck, payload.subarray(tlv));
+    // As the socket reads it: the library's own pure parser.
+    parseAck(NLMSG_ERROR, flags, payload);
     return;
   }
   const value = decode(CODECS[family], payload);

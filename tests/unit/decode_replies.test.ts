@@ -19,7 +19,7 @@ import {
   RTM_NEWROUTE,
 } from "../../netlink/constants.ts";
 import { NetlinkDecodeError, NetlinkError } from "../../netlink/errors.ts";
-import { ExtAck, nlmsgerrCode, nlmsghdr } from "../../netlink/header.ts";
+import { nlmsghdr, parseAck, splitDatagram } from "../../netlink/header.ts";
 import type { NetlinkTransport, RawMessage } from "../../netlink/socket.ts";
 import { AddrOps } from "../../rtnl/address.ts";
 import { LinkOps, toLink } from "../../rtnl/link.ts";
@@ -45,17 +45,13 @@ function raw(messages: SplitMessage[]): RawMessage[] {
   }));
 }
 
-/** An NLMSG_ERROR taken apart as the socket does: errno, echoed request, ext-ack TLVs. */
+/** An NLMSG_ERROR taken apart by the library's own pure functions (what the socket runs). */
 function parseError(bytes: Uint8Array) {
-  const [m] = splitMessages(bytes);
+  const [m] = splitDatagram(bytes, bytes.length);
   assert.equal(m.type, NLMSG_ERROR);
-  const { error } = decode(nlmsgerrCode, m.payload.subarray(0, 4));
-  const echoedHeader = decode(nlmsghdr, m.payload.subarray(4, 20));
-  const echoLen = m.flags & NLM_F_CAPPED ? 16 : (echoedHeader.len + 3) & ~3;
-  const echo = m.payload.slice(4, 4 + echoLen);
-  const tlvs = m.payload.subarray(4 + echoLen);
-  const ack = m.flags & NLM_F_ACK_TLVS ? decode(ExtAck, tlvs) : {};
-  return { message: m, error, echoedHeader, echo, ack };
+  const ack = parseAck(m.type, m.flags, bytes.subarray(m.start, m.end));
+  const echoedHeader = decode(nlmsghdr, ack.echo.subarray(0, 16));
+  return { message: m, error: ack.error, echoedHeader, echo: ack.echo, ack };
 }
 
 /** The echoed request with seq and pid zeroed, as the request fixtures store it. */
@@ -358,12 +354,13 @@ describe("error and ACK replies", () => {
     const e = parseError(loadHex("error-extack-mtu.reply.hex"));
     assert.equal(e.error, -22);
     assert.equal(e.message.flags, NLM_F_ACK_TLVS);
-    assert.deepEqual(e.ack, { msg: "mtu greater than device maximum" });
+    assert.equal(e.ack.extack, "mtu greater than device maximum");
+    assert.equal(e.ack.extackOffset, undefined);
     // The echoed request is what LinkOps.set(3, { mtu: 70000 }) would send, but for the MTU
     // check: build it with the schema.
     const rec = new RecordingTransport();
     assert.throws(() => new LinkOps(rec).set(3, { mtu: 70000 }), RangeError);
-    const err = new NetlinkError("RTM_NEWLINK", "link 3", -e.error, e.ack.msg);
+    const err = new NetlinkError("RTM_NEWLINK", "link 3", -e.error, e.ack.extack);
     assert.equal(
       err.message,
       "RTM_NEWLINK link 3: EINVAL (Invalid argument): mtu greater than device maximum",

@@ -3,9 +3,12 @@
  * coming back. Namespace membership belongs to a thread, so everything here is synchronous: an
  * `await` in between would let other work run in the foreign namespace.
  *
+ * It sits beside the libc bindings, below both `netlink/` (a socket opened inside a namespace)
+ * and `netns/` (namespaces mounted at a path), so that imports only ever point down.
+ *
  * @module
  */
-import { CLONE_NEWNET, close, O_CLOEXEC, O_RDONLY, open, setns, unshare } from "../ffi/libc.ts";
+import { CLONE_NEWNET, close, O_CLOEXEC, O_RDONLY, open, setns, unshare } from "./libc.ts";
 
 /** The calling thread's network namespace (`/proc/self` can name another thread's under `deno test`). */
 export const THREAD_NETNS = "/proc/thread-self/ns/net";
