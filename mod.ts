@@ -107,6 +107,7 @@ export {
 } from "./rtnl/link.ts";
 export { type Address, AddrOps, type AddrOptions } from "./rtnl/address.ts";
 export { type Route, RouteOps, type RouteSpec } from "./rtnl/route.ts";
+export { LinkedOps } from "./rtnl/ops.ts";
 export { NetNs, NETNS_RUN_DIR, netnsPath } from "./netns/netns.ts";
 export { withNetns, withNewNetns } from "./ffi/enter.ts";
 export {

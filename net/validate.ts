@@ -23,9 +23,14 @@ const utf8 = new TextEncoder();
  * ```
  * @param name The name.
  * @param what What the name is for, in the message.
+ * @param options `alias`: also allow `:` (an IPv4 address label such as `eth0:1`).
  * @returns The name.
  */
-export function checkIfName(name: string, what = "interface name"): string {
+export function checkIfName(
+  name: string,
+  what = "interface name",
+  options: { alias?: boolean } = {},
+): string {
   if (typeof name !== "string") {
     throw new TypeError(`Invalid ${what} "${String(name)}": expected a string`);
   }
@@ -35,10 +40,9 @@ export function checkIfName(name: string, what = "interface name"): string {
       `Invalid ${what} "${name}": must be 1 to ${IFNAMSIZ - 1} bytes, is ${len}`,
     );
   }
-  if (name === "." || name === ".." || /[/:\s]/.test(name)) {
-    throw new TypeError(
-      `Invalid ${what} "${name}": no "/", ":" or whitespace, and not "." or ".."`,
-    );
+  if (name === "." || name === ".." || (options.alias ? /[/\s]/ : /[/:\s]/).test(name)) {
+    const banned = options.alias ? '"/" or whitespace' : '"/", ":" or whitespace';
+    throw new TypeError(`Invalid ${what} "${name}": no ${banned}, and not "." or ".."`);
   }
   return name;
 }

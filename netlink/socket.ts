@@ -165,7 +165,7 @@ let rxBuf = new Uint8Array(64 * 1024);
  * ```ts ignore
  * import { NetlinkSocket } from "./socket.ts";
  * using sock = NetlinkSocket.open();
- * const replies = sock.dump(RTM_GETLINK, ifinfomsgBody);
+ * const replies = sock.dump(RTM_GETLINK, LinkMessage, { family: AF_PACKET });
  * ```
  */
 export class NetlinkSocket implements NetlinkTransport, Disposable {
@@ -269,7 +269,7 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
 
   /**
    * Sends a dump request and collects every reply until `NLMSG_DONE`. An interrupted dump
-   * (`NLM_F_DUMP_INTR`) is run again, up to 5 times, then reported as
+   * (`NLM_F_DUMP_INTR`) is run again, up to 5 more times (6 attempts in all), then reported as
    * {@linkcode DumpInterruptedError}.
    *
    * @example

@@ -19,10 +19,10 @@ import {
   RTM_GETADDR,
   RTM_NEWADDR,
 } from "../netlink/constants.ts";
-import type { NetlinkTransport } from "../netlink/socket.ts";
 import { formatAddress, lastOf, networkOf } from "../net/ip.ts";
 import { checkCidr, checkIfName, checkIP } from "../net/validate.ts";
-import { describeLink, type LinkOps, type LinkRef } from "./link.ts";
+import { describeLink, type LinkRef } from "./link.ts";
+import { LinkedOps } from "./ops.ts";
 import { AddrMessage, type AddrMessageInput, type AddrMessageValue } from "./messages/address.ts";
 
 /** An address as the kernel reports it. */
@@ -61,17 +61,6 @@ export interface AddrOptions {
   scope?: "global" | "link" | "host";
   /** Replace an existing address instead of failing with `EEXIST`. */
   replace?: boolean;
-}
-
-/** An IPv4 address label: 1 to 15 bytes, no whitespace or "/"; `eth0:1` alias form allowed. */
-function checkLabel(label: string): void {
-  if (typeof label !== "string" || label.length === 0 || /[/\s]/.test(label)) {
-    throw new TypeError(`Invalid address label "${String(label)}": no "/" or whitespace`);
-  }
-  const len = new TextEncoder().encode(label).length;
-  if (len > 15) {
-    throw new RangeError(`Invalid address label "${label}": must be 1 to 15 bytes, is ${len}`);
-  }
 }
 
 const SCOPES = { global: RT_SCOPE_UNIVERSE, link: RT_SCOPE_LINK, host: RT_SCOPE_HOST } as const;
@@ -113,21 +102,7 @@ export function toAddress(m: AddrMessageValue): Address | undefined {
 }
 
 /** Address operations over one netlink socket. Get it as `Rtnl#addr`. */
-export class AddrOps {
-  #sock: NetlinkTransport;
-  #links: LinkOps;
-
-  /**
-   * Address operations over a socket.
-   *
-   * @param sock The socket (or any transport).
-   * @param links Link operations on the same socket, to resolve names.
-   */
-  constructor(sock: NetlinkTransport, links: LinkOps) {
-    this.#sock = sock;
-    this.#links = links;
-  }
-
+export class AddrOps extends LinkedOps {
   /**
    * Adds an address. Equivalent to: `ip addr add CIDR dev DEV [nodad]`.
    *
@@ -143,7 +118,7 @@ export class AddrOps {
   add(dev: LinkRef, cidr: string, options: AddrOptions = {}): void {
     const body = this.#body(dev, cidr, options);
     const flags = NLM_F_CREATE | (options.replace ? NLM_F_REPLACE : NLM_F_EXCL);
-    this.#sock.request(RTM_NEWADDR, flags, AddrMessage, body, {
+    this.sock.request(RTM_NEWADDR, flags, AddrMessage, body, {
       object: `${cidr} dev ${describeLink(dev, "").trim()}`,
     });
   }
@@ -160,7 +135,7 @@ export class AddrOps {
    */
   del(dev: LinkRef, cidr: string): void {
     const body = this.#body(dev, cidr, {});
-    this.#sock.request(RTM_DELADDR, 0, AddrMessage, body, {
+    this.sock.request(RTM_DELADDR, 0, AddrMessage, body, {
       object: `${cidr} dev ${describeLink(dev, "").trim()}`,
     });
   }
@@ -177,8 +152,8 @@ export class AddrOps {
    */
   list(filter: { dev?: LinkRef; family?: 4 | 6 } = {}): Address[] {
     const family = filter.family === 4 ? AF_INET : filter.family === 6 ? AF_INET6 : 0;
-    const index = filter.dev === undefined ? 0 : this.#links.index(filter.dev);
-    const replies = this.#sock.dump(RTM_GETADDR, AddrMessage, { family, index }, {
+    const index = filter.dev === undefined ? 0 : this.links.index(filter.dev);
+    const replies = this.sock.dump(RTM_GETADDR, AddrMessage, { family, index }, {
       object: "addresses",
     });
     const out: Address[] = [];
@@ -195,7 +170,7 @@ export class AddrOps {
   #body(dev: LinkRef, cidr: string, options: AddrOptions): AddrMessageInput {
     const c = checkCidr(cidr);
     if (typeof dev === "string") checkIfName(dev);
-    if (options.label !== undefined) checkLabel(options.label);
+    if (options.label !== undefined) checkIfName(options.label, "address label", { alias: true });
     if (
       typeof options.broadcast === "string" && (c.family !== 4 || checkIP(options.broadcast) !== 4)
     ) {
@@ -214,7 +189,7 @@ export class AddrOps {
       // iproute2: flags that fit go in the header, larger ones in IFA_FLAGS alone.
       flags: flags <= 0xff ? flags : 0,
       scope: SCOPES[options.scope ?? "global"],
-      index: this.#links.index(dev),
+      index: this.links.index(dev),
     };
     // iproute2's order: IFA_LOCAL, IFA_ADDRESS, then IFA_FLAGS when any flag is set.
     body.local = address;

@@ -22,10 +22,10 @@ import {
   RTPROT_BOOT,
 } from "../netlink/constants.ts";
 import { NetlinkDecodeError, NetlinkError } from "../netlink/errors.ts";
-import type { NetlinkTransport } from "../netlink/socket.ts";
 import { formatCidr, networkOf } from "../net/ip.ts";
 import { checkCidr, checkInt, checkIP } from "../net/validate.ts";
-import type { LinkOps, LinkRef } from "./link.ts";
+import type { LinkRef } from "./link.ts";
+import { LinkedOps } from "./ops.ts";
 import { RouteMessage, type RouteMessageInput, type RouteMessageValue } from "./messages/route.ts";
 
 /** A route to add or delete. */
@@ -107,21 +107,7 @@ export function toRoute(m: RouteMessageValue): Route {
 }
 
 /** Route operations over one netlink socket. Get it as `Rtnl#route`. */
-export class RouteOps {
-  #sock: NetlinkTransport;
-  #links: LinkOps;
-
-  /**
-   * Route operations over a socket.
-   *
-   * @param sock The socket (or any transport).
-   * @param links Link operations on the same socket, to resolve names.
-   */
-  constructor(sock: NetlinkTransport, links: LinkOps) {
-    this.#sock = sock;
-    this.#links = links;
-  }
-
+export class RouteOps extends LinkedOps {
   /**
    * Adds a route. The gateway must be reachable through an address already on a link, else the
    * kernel answers `ENETUNREACH`. Equivalent to: `ip route add DST [via GW] [dev DEV]`.
@@ -136,7 +122,7 @@ export class RouteOps {
   add(route: RouteSpec): void {
     const body = this.#body(route, false);
     const flags = NLM_F_CREATE | (route.replace ? NLM_F_REPLACE : NLM_F_EXCL);
-    this.#sock.request(RTM_NEWROUTE, flags, RouteMessage, body, { object: describeRoute(route) });
+    this.sock.request(RTM_NEWROUTE, flags, RouteMessage, body, { object: describeRoute(route) });
   }
 
   /**
@@ -149,7 +135,7 @@ export class RouteOps {
    * @param route The route.
    */
   del(route: RouteSpec): void {
-    this.#sock.request(RTM_DELROUTE, 0, RouteMessage, this.#body(route, true), {
+    this.sock.request(RTM_DELROUTE, 0, RouteMessage, this.#body(route, true), {
       object: describeRoute(route),
     });
   }
@@ -177,7 +163,7 @@ export class RouteOps {
       if (table) req.tableId = table;
       let replies;
       try {
-        replies = this.#sock.dump(RTM_GETROUTE, RouteMessage, req, {
+        replies = this.sock.dump(RTM_GETROUTE, RouteMessage, req, {
           object: `routes table ${table}`,
         });
       } catch (e) {
@@ -230,7 +216,7 @@ export class RouteOps {
     else if (family === 6) body.dst = "::";
     if (route.src !== undefined) body.prefsrc = route.src;
     if (route.gateway !== undefined) body.gateway = route.gateway;
-    if (route.dev !== undefined) body.oif = this.#links.index(route.dev);
+    if (route.dev !== undefined) body.oif = this.links.index(route.dev);
     if (route.metric !== undefined) body.priority = route.metric;
     if (table >= 256) body.tableId = table;
     return body;

@@ -41,9 +41,16 @@ async function populatedNamespace(c: Cleanup, nsName: string): Promise<[NetNs, s
 
 /**
  * Dumps links while `script` churns links in `nsName`: for at least `ms`, and on until a dump
- * was interrupted (the kernel's flag is a matter of timing) or 20 s have passed.
+ * was interrupted (the kernel's flag is a matter of timing) — with `untilError`, until a dump
+ * failed on every attempt — or 20 s have passed.
  */
-async function dumpWhileChurning(ns: NetNs, nsName: string, script: string, ms: number) {
+async function dumpWhileChurning(
+  ns: NetNs,
+  nsName: string,
+  script: string,
+  ms: number,
+  untilError = false,
+) {
   const limit = 20_000;
   const churn = spawn("ip", ["netns", "exec", nsName, "bash", "-c", script], { stdio: "ignore" });
   const result = { dumps: 0, complete: 0, restarts: 0, errors: [] as unknown[] };
@@ -52,7 +59,8 @@ async function dumpWhileChurning(ns: NetNs, nsName: string, script: string, ms: 
     const t0 = performance.now();
     for (;;) {
       const elapsed = performance.now() - t0;
-      if (elapsed >= limit || (elapsed >= ms && rt.socket.dumpRestarts > 0)) break;
+      const seen = untilError ? result.errors.length > 0 : rt.socket.dumpRestarts > 0;
+      if (elapsed >= limit || (elapsed >= ms && seen)) break;
       try {
         const names = new Set(rt.link.list().map((l) => l.name));
         result.dumps++;
@@ -107,9 +115,15 @@ describe("Rtnl: interrupted dumps", () => {
         ns,
         nsName,
         `while true; do ip link add ${P}z0 type veth peer name ${P}z1; ip link del ${P}z0; done`,
-        4000,
+        1000,
+        true,
       );
       assert.ok(res.restarts > 0, "constant churn interrupted no dump");
+      // Without a dump that failed on every attempt, the checks below would check nothing.
+      assert.ok(
+        res.errors.length > 0,
+        `no dump was interrupted on all its attempts in ${res.dumps + res.errors.length} dumps`,
+      );
       for (const e of res.errors) {
         assert.ok(e instanceof DumpInterruptedError, String(e));
         assert.equal(e.code, "EINTR");

@@ -388,3 +388,18 @@ describe("invalid input leaves no kernel object behind: RouteOps.add() and del()
     );
   });
 });
+
+describe("checkIfName() for address labels", () => {
+  it("allows the alias form with alias: true, and only then", () => {
+    assert.equal(checkIfName("eth0:1", "address label", { alias: true }), "eth0:1");
+    assert.throws(() => checkIfName("eth0:1"), /Invalid interface name "eth0:1": no "\/", ":"/);
+    assert.throws(
+      () => checkIfName("eth 0", "address label", { alias: true }),
+      /Invalid address label "eth 0": no "\/" or whitespace/,
+    );
+    assert.throws(
+      () => checkIfName("eth0:123456789ab", "address label", { alias: true }),
+      RangeError,
+    );
+  });
+});
