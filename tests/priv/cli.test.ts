@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import {
+  ip,
   ipAddrs,
   ipJson,
   type IpLink,
@@ -20,10 +21,11 @@ import {
   isRoot,
   runId,
   SKIP_ROOT,
+  sleep,
   withCleanup,
 } from "./_helpers.ts";
 import { assertPing, removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
-import { ipJsonAt, nslink, nslinkJson } from "./_cli_helpers.ts";
+import { ipJsonAt, nslink, nslinkArgv, nslinkJson } from "./_cli_helpers.ts";
 
 const P = runId();
 let vethsBefore: string[] = [];
@@ -392,6 +394,94 @@ describe("nslink gc", { skip: SKIP_ROOT }, () => {
       assert.deepEqual(after.Containers, {});
       assert.equal((await nslink(state, "gc")).stdout, "nothing to collect\n");
       assert.equal((await nslink(state, "network", "rm", name)).code, 0);
+    });
+  });
+});
+
+describe("nslink events", { skip: SKIP_ROOT }, () => {
+  it("prints link and address events as they happen, in order, as lines or JSON", async () => {
+    const br = `${P}ev`;
+    for (const format of ["table", "json"]) {
+      await withCleanup(async (c) => {
+        c.link(br);
+        const argv = nslinkArgv();
+        const child = spawn(argv[0], [
+          ...argv.slice(1),
+          "events",
+          "--filter",
+          "link,address",
+          ...(format === "json" ? ["--format", "json"] : []),
+        ], { stdio: ["ignore", "pipe", "pipe"] });
+        const closed = new Promise((r) => child.on("close", r));
+        c.defer("events process", async () => {
+          child.kill("SIGKILL");
+          await closed;
+        });
+        let out = "";
+        let err = "";
+        child.stdout.setEncoding("utf8");
+        child.stderr.setEncoding("utf8");
+        child.stdout.on("data", (d: string) => (out += d));
+        child.stderr.on("data", (d: string) => (err += d));
+        for (let i = 0; i < 500 && !/listening/.test(err); i++) await sleep(10);
+        assert.match(err, /^nslink: listening for link, address events/);
+        for (
+          const cmd of [
+            ["link", "add", br, "type", "bridge"],
+            ["addr", "add", "198.51.100.9/24", "dev", br],
+            ["link", "del", br],
+          ]
+        ) {
+          assert.equal((await ip(cmd)).code, 0);
+        }
+        const done = () =>
+          format === "json"
+            ? out.split("\n").some((l) => l.includes('"del"') && l.includes(`"${br}"`))
+            : new RegExp(`^link del ${br} `, "m").test(out);
+        for (let i = 0; i < 500 && !done(); i++) await sleep(10);
+        if (format === "json") {
+          const events = out.trim().split("\n").map((l) => JSON.parse(l)).filter((e) =>
+            e.link?.name === br || e.address?.cidr === "198.51.100.9/24"
+          );
+          const kinds = events.map((e) => `${e.type} ${e.action}`);
+          assert.equal(kinds[0], "link new");
+          assert.ok(kinds.indexOf("address new") > 0, kinds.join(", "));
+          assert.equal(kinds.at(-1), "link del");
+        } else {
+          const lines = out.split("\n");
+          const first = lines.findIndex((l) => l.startsWith(`link new ${br} `));
+          const addr = lines.findIndex((l) => l.startsWith("address new 198.51.100.9/24 on index"));
+          const gone = lines.findIndex((l) => l.startsWith(`link del ${br} `));
+          assert.ok(first >= 0 && addr > first && gone > addr, out);
+          assert.match(lines[first], /\(index \d+, bridge, down, mtu 1500/);
+        }
+      });
+    }
+  });
+
+  it("stops after --count events; refuses unknown groups (exit 2)", async () => {
+    const br = `${P}ec`;
+    await withCleanup(async (c) => {
+      c.link(br);
+      const argv = nslinkArgv();
+      const child = spawn(
+        argv[0],
+        [...argv.slice(1), "events", "--filter", "link", "--count", "1"],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      const closed = new Promise<number>((r) => child.on("close", (code) => r(code ?? -1)));
+      c.defer("events process", () => void child.kill("SIGKILL"));
+      let err = "";
+      child.stderr.setEncoding("utf8");
+      child.stderr.on("data", (d: string) => (err += d));
+      for (let i = 0; i < 500 && !/listening/.test(err); i++) await sleep(10);
+      assert.equal((await ip(["link", "add", br, "type", "bridge"])).code, 0);
+      assert.equal(await closed, 0);
+      const bad = await nslink("/nonexistent", "events", "--filter", "link,frobs");
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /Unknown event group "frobs"/);
     });
   });
 });
