@@ -133,6 +133,11 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
           : undoEndpoint(store, driver, ctx, record, ep, e);
         for (const a of freed) report.addresses.push(`${name}/${a} (${ep})`);
       }
+      for (const mark of store.releasing(record)) {
+        if (store.readEndpoint(record, mark)?.state === "releasing") continue;
+        report.files.push(`releasing mark rel.${record.id}/${mark} (no such endpoint)`);
+        if (!dryRun) store.unmarkReleasing(record, mark);
+      }
       for (const a of store.reserved(record)) {
         const holder = store.holder(record, a);
         if (holder !== undefined && store.readEndpoint(record, holder)) continue;

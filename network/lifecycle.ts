@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import type { Driver, DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { getDriver } from "../drivers/registry.ts";
 import { hostRtnl } from "./host.ts";
+import { AddressBook } from "./addressbook.ts";
 import { allocate, type Pool } from "./ipam.ts";
 import { currentOwner } from "./owner.ts";
 import type { Store } from "./store.ts";
@@ -44,7 +45,6 @@ export function storeContext(
     takenSubnets: [],
     otherConfigs: [],
     allocate(pool, owner, preferred) {
-      const v6 = pool.subnet.includes(":");
       if (preferred !== undefined) {
         // Checks the address against the pool (range, gateway, prefix) before claiming it.
         const address = allocateIn(pool, {}, owner, preferred);
@@ -56,23 +56,62 @@ export function storeContext(
             }"`,
           );
         }
+        bookOf(store, record).note(poolsOf(record), key, true);
         reserved.push(key);
         return address;
       }
-      const taken: Record<string, string> = {};
-      for (const a of store.reserved(record)) if (a.includes(":") === v6) taken[a] = "";
-      while (true) {
-        const address = allocateIn(pool, taken, owner);
-        const key = bare(address);
-        if (store.reserve(record, key, owner)) {
-          reserved.push(key);
-          return address;
-        }
-        taken[key] = ""; // another process took it in between: the next one
-      }
+      const address = bookOf(store, record).take(
+        pool,
+        () => store.reserved(record),
+        (a) => store.reserve(record, a, owner),
+      );
+      reserved.push(bare(address));
+      return address;
     },
   };
   return { ctx, reserved };
+}
+
+/**
+ * Per network (state location and id), shared by every object of this process: which addresses
+ * are taken, as a hint (see `addressbook.ts`).
+ */
+const books = new Map<string, AddressBook>();
+
+function bookKey(store: Store, record: NetworkRecord): string {
+  return `${store.location}\0${record.id}`;
+}
+
+function bookOf(store: Store, record: NetworkRecord): AddressBook {
+  const key = bookKey(store, record);
+  let b = books.get(key);
+  if (!b) books.set(key, b = new AddressBook());
+  return b;
+}
+
+function poolsOf(record: NetworkRecord): Pool[] {
+  return [record.pools.v4, record.pools.v6].filter((p): p is Pool => p !== undefined);
+}
+
+/**
+ * Frees one address of an endpoint in the store (only if it holds it), keeping this process's
+ * address book current.
+ *
+ * @param store The store.
+ * @param record The network.
+ * @param address The address, without prefix.
+ * @param owner The endpoint.
+ * @returns Whether it was freed.
+ */
+export function releaseAddress(
+  store: Store,
+  record: NetworkRecord,
+  address: string,
+  owner: string,
+): boolean {
+  if (!store.release(record, address, owner)) return false;
+  bookOf(store, record).note(poolsOf(record), address, false);
+  return true;
 }
 
 function allocateIn(
@@ -103,15 +142,18 @@ export function forgetEndpoint(
   const freed: string[] = [];
   for (const iface of ep.interfaces) {
     for (const a of [iface.address, iface.addressIPv6]) {
-      if (a && store.release(record, bare(a), name)) freed.push(bare(a));
+      if (a && releaseAddress(store, record, bare(a), name)) freed.push(bare(a));
     }
   }
   if (ep.state === "creating") {
     for (const a of store.reserved(record)) {
-      if (store.holder(record, a) === name && store.release(record, a, name)) freed.push(a);
+      if (store.holder(record, a) === name && releaseAddress(store, record, a, name)) {
+        freed.push(a);
+      }
     }
   }
   store.removeEndpoint(record, name);
+  if (ep.state === "releasing") store.unmarkReleasing(record, name);
   return freed;
 }
 
@@ -160,7 +202,8 @@ export function settleReleasing(
   for (const name of store.releasing(record)) {
     const ep = store.readEndpoint(record, name);
     if (!ep || ep.state !== "releasing") {
-      if (!ep) store.removeEndpoint(record, name);
+      // A mark left by a crash after its record was removed (or replaced): drop it.
+      store.unmarkReleasing(record, name);
       continue;
     }
     if (driver.unlink(ctx, record, ep)) forgetEndpoint(store, record, name, ep);
@@ -216,6 +259,7 @@ export async function deleteNetwork(
   for (const ep of pending) driver.unlink(ctx, record, { ...ep, namespace: undefined });
   driver.destroy(ctx, record);
   store.removeNetwork(record);
+  books.delete(bookKey(store, record));
 }
 
 /**

@@ -19,6 +19,7 @@ import { createdIn, knownNames, noteNamespace } from "./internal.ts";
 import {
   deleteNetwork,
   forgetEndpoint,
+  releaseAddress,
   settleReleasing,
   storeContext,
   undoEndpoint,
@@ -360,7 +361,7 @@ export class Network implements AsyncDisposable {
     } catch (e) {
       try {
         if (ep) this.#driver.unlink(ctx, record, { ...ep, namespace: undefined });
-        for (const a of reserved) store.release(record, a, name);
+        for (const a of reserved) releaseAddress(store, record, a, name);
         store.removeEndpoint(record, name);
       } catch { /* report the first error */ }
       throw e;

@@ -648,6 +648,28 @@ export class StateStore {
   }
 
   /**
+   * Identifies the current version of a kind's directory (inode, size, modification time): it
+   * changes when an entry is added or removed — except, on filesystems whose clock ticks
+   * coarsely, for changes that keep the size within one tick. A hint for caches, never proof.
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().kindStamp("networks"); // e.g. "77:60:1764380000000.12"
+   * ```
+   * @param kind The kind.
+   * @returns The stamp, or `undefined` when the directory does not exist.
+   */
+  kindStamp(kind: string): string | undefined {
+    try {
+      const st = statSync(join(this.dir, checkName(kind, "kind")));
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
    * Removes the directory of a kind and everything in it; nothing happens when it is absent.
    *
    * @example

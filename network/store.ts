@@ -102,7 +102,7 @@ export interface Store {
   writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): void;
   /** An endpoint record, or `undefined`. */
   readEndpoint(network: NetworkRecord, name: string): EndpointRecord | undefined;
-  /** Removes an endpoint record (and its `releasing` mark). */
+  /** Removes an endpoint record (not its `releasing` mark: see `unmarkReleasing`). */
   removeEndpoint(network: NetworkRecord, name: string): void;
   /** The endpoints' names, sorted. */
   endpoints(network: NetworkRecord): string[];
@@ -116,6 +116,8 @@ export interface Store {
   holder(network: NetworkRecord, address: string): string | undefined;
   /** Marks an endpoint `releasing` (its links are still going away). */
   markReleasing(network: NetworkRecord, name: string): void;
+  /** Removes an endpoint's `releasing` mark, if any. */
+  unmarkReleasing(network: NetworkRecord, name: string): void;
   /** The endpoints marked `releasing`. */
   releasing(network: NetworkRecord): string[];
   /**
@@ -241,7 +243,6 @@ export class FileStore implements Store {
   /** See {@linkcode Store.removeEndpoint}. @param network The network. @param name The endpoint. */
   removeEndpoint(network: NetworkRecord, name: string): void {
     this.files.remove(`ep.${network.id}`, name);
-    this.files.unclaim(`rel.${network.id}`, name, "releasing");
   }
 
   /** See {@linkcode Store.endpoints}. @param network The network. @returns The names. */
@@ -288,6 +289,11 @@ export class FileStore implements Store {
     } catch (e) {
       throw this.#stale(network, e);
     }
+  }
+
+  /** See {@linkcode Store.unmarkReleasing}. @param network The network. @param name The endpoint. */
+  unmarkReleasing(network: NetworkRecord, name: string): void {
+    this.files.unclaim(`rel.${network.id}`, name, "releasing");
   }
 
   /** See {@linkcode Store.releasing}. @param network The network. @returns The endpoints. */
