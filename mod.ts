@@ -60,6 +60,9 @@ export {
 export { gc, type GcOptions, type GcReport } from "./network/gc.ts";
 export { FileStore, StaleNetworkError, type Store } from "./network/store.ts";
 export type { Owner } from "./network/owner.ts";
+export type { PortBinding, PortSpec } from "./netfilter/ports.ts";
+export type { Protocol } from "./netfilter/ruleset.ts";
+export { forwardDropChains } from "./netfilter/firewall.ts";
 export { Namespace, newNetworkNamespace, openNetworkNamespace } from "./network/namespace.ts";
 export { type Interface, macForIPv4 } from "./network/interface.ts";
 export { getDriver, knownTypes, registerDriver } from "./drivers/registry.ts";

@@ -1,0 +1,379 @@
+/**
+ * nslink's firewall in the host namespace, kept in step with the networks' saved state:
+ * outbound masquerade, published ports (DNAT map elements), isolation between networks,
+ * hairpin and `127.0.0.1` publishing, forwarding sysctls, stale UDP conntrack entries, and
+ * a check for another table's FORWARD drop policy. nslink owns `table inet nslink` and never
+ * touches any other table.
+ *
+ * - {@linkcode syncFirewall}: one batch that replaces the whole table from the state (network
+ *   created or deleted, {@linkcode repairFirewall} after `nft flush ruleset`); with no network
+ *   left, the table is removed.
+ * - {@linkcode publishEntries} / {@linkcode unpublishEntries}: one batch of map elements, O(1)
+ *   kernel work whatever the number of ports already published.
+ *
+ * @module
+ */
+import { writeFileSync } from "node:fs";
+import type { NetworkRecord } from "../drivers/driver.ts";
+import {
+  attr,
+  attrs,
+  i32,
+  message,
+  NLA_F_NESTED,
+  pad,
+  struct,
+  u16,
+  u32,
+  u8,
+} from "../netlink/codec.ts";
+import { AF_BRIDGE, NETLINK_ROUTE, RTM_SETLINK } from "../netlink/constants.ts";
+import { NetlinkError } from "../netlink/errors.ts";
+import { NetlinkSocket } from "../netlink/socket.ts";
+import { NftError } from "./batch.ts";
+import { deleteFlows, deleteFlowsOf } from "./conntrack.ts";
+import * as C from "./constants.ts";
+import { Nftables } from "./nftables.ts";
+import type { PortBinding } from "./ports.ts";
+import {
+  type DnatEntry,
+  elementOps,
+  type FirewallNetwork,
+  PROTOCOLS,
+  replaceTableOps,
+  TABLE,
+} from "./ruleset.ts";
+
+/** The firewall options of a network, as saved in its configuration. */
+export interface FirewallOptions {
+  /** Masquerade traffic leaving the host (default `true`). */
+  masquerade: boolean;
+  /** Nothing beyond the bridge, no published ports (default `false`). */
+  internal: boolean;
+  /** Containers may talk to each other (default `true`). */
+  icc: boolean;
+  /** Turn on IPv4/IPv6 forwarding in the host namespace when needed (default `true`). */
+  ipForward: boolean;
+}
+
+let nft: Nftables | undefined;
+let route: NetlinkSocket | undefined;
+
+/** The host namespace's nf_tables handle (opened once, in the namespace nslink works in). */
+export function hostNftables(): Nftables {
+  return nft ??= Nftables.open();
+}
+
+function bridgeOf(record: NetworkRecord): string | undefined {
+  const b = (record.config as { bridgeName?: unknown }).bridgeName;
+  return typeof b === "string" ? b : undefined;
+}
+
+/**
+ * The firewall options of a saved network (defaults for networks saved before they existed).
+ *
+ * @param record The network.
+ * @returns Its options.
+ */
+export function firewallOptions(record: NetworkRecord): FirewallOptions {
+  const c = record.config as Partial<FirewallOptions>;
+  return {
+    masquerade: c.masquerade ?? true,
+    internal: c.internal ?? false,
+    icc: c.icc ?? true,
+    ipForward: c.ipForward ?? true,
+  };
+}
+
+/**
+ * A saved network as the firewall sees it; `undefined` for networks without a bridge (`null`,
+ * `host`).
+ *
+ * @param record The network.
+ * @returns The firewall's view.
+ */
+export function firewallNetwork(record: NetworkRecord): FirewallNetwork | undefined {
+  const bridge = bridgeOf(record);
+  if (record.type !== "bridge" || !bridge) return undefined;
+  const o = firewallOptions(record);
+  return {
+    name: record.name,
+    bridge,
+    ...(record.pools.v4 ? { subnet: record.pools.v4.subnet } : {}),
+    ...(record.pools.v6 ? { subnetIPv6: record.pools.v6.subnet } : {}),
+    masquerade: o.masquerade,
+    internal: o.internal,
+    icc: o.icc,
+  };
+}
+
+const bare = (a: string | undefined) => (a ? a.replace(/\/\d+$/, "") : "");
+
+/**
+ * The DNAT map entries of an endpoint's bindings: an empty `hostIP` publishes on IPv4 and,
+ * when the endpoint has an IPv6 address, on IPv6; a `hostIP` on its family only.
+ *
+ * @param address The container's IPv4 address (any prefix is ignored), or empty.
+ * @param addressIPv6 The container's IPv6 address, or empty.
+ * @param bindings The bindings.
+ * @returns The entries.
+ */
+export function dnatEntries(
+  address: string | undefined,
+  addressIPv6: string | undefined,
+  bindings: readonly PortBinding[],
+): DnatEntry[] {
+  const v4 = bare(address);
+  const v6 = bare(addressIPv6);
+  const out: DnatEntry[] = [];
+  for (const b of bindings) {
+    const base = { protocol: b.protocol, hostIP: b.hostIP, hostPort: b.hostPort, port: b.port };
+    if (b.hostIP === "") {
+      if (v4) out.push({ ...base, address: v4 });
+      if (v6) out.push({ ...base, address: v6 });
+    } else if (b.hostIP.includes(":")) {
+      if (!v6) {
+        throw new TypeError(`Cannot publish on ${b.hostIP}: the endpoint has no IPv6 address`);
+      }
+      out.push({ ...base, address: v6 });
+    } else {
+      if (!v4) {
+        throw new TypeError(`Cannot publish on ${b.hostIP}: the endpoint has no IPv4 address`);
+      }
+      out.push({ ...base, address: v4 });
+    }
+  }
+  return out;
+}
+
+/** An endpoint's saved bindings and addresses. */
+interface EndpointLike {
+  interfaces: { address?: string; addressIPv6?: string }[];
+  ports?: PortBinding[];
+  hostLinks: string[];
+}
+
+/**
+ * Every DNAT entry of a network's endpoints, from its saved state.
+ *
+ * @param record The network, with its endpoints.
+ * @returns The entries.
+ */
+export function recordEntries(record: NetworkRecord): DnatEntry[] {
+  const out: DnatEntry[] = [];
+  for (const ep of Object.values(record.endpoints) as EndpointLike[]) {
+    if (!ep.ports?.length) continue;
+    const i = ep.interfaces[0];
+    out.push(...dnatEntries(i?.address, i?.addressIPv6, ep.ports));
+  }
+  return out;
+}
+
+function sysctl(path: string, value: string): void {
+  try {
+    writeFileSync(`/proc/sys/${path}`, value);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    // br_netfilter not loaded: nothing to set (icc: false then needs it loaded).
+    if (code === "ENOENT" && path.startsWith("net/bridge/")) return;
+    throw new Error(`Cannot set ${path.replaceAll("/", ".")} = ${value}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The kernel settings nslink's rules need, in the calling thread's namespace: forwarding (unless
+ * every network opted out with `ipForward: false`), `route_localnet` on published bridges (for
+ * `127.0.0.1:hostPort`), and bridge netfilter for `icc: false` (same-bridge traffic must pass
+ * the forward hook to be filtered).
+ *
+ * @param records The networks.
+ */
+export function applySysctls(records: readonly NetworkRecord[]): void {
+  let v4 = false;
+  let v6 = false;
+  let brnf = false;
+  for (const r of records) {
+    const n = firewallNetwork(r);
+    if (!n) continue;
+    const o = firewallOptions(r);
+    if (!o.internal) {
+      sysctl(`net/ipv4/conf/${n.bridge}/route_localnet`, "1");
+      if (o.ipForward) {
+        v4 ||= !!n.subnet;
+        v6 ||= !!n.subnetIPv6;
+      }
+    }
+    if (!o.icc) brnf = true;
+  }
+  if (v4) sysctl("net/ipv4/ip_forward", "1");
+  if (v6) sysctl("net/ipv6/conf/all/forwarding", "1");
+  if (brnf) {
+    sysctl("net/bridge/bridge-nf-call-iptables", "1");
+    sysctl("net/bridge/bridge-nf-call-ip6tables", "1");
+  }
+}
+
+const BrportMessage = message(
+  struct({ family: u8, _pad: pad(1), type: u16, index: i32, flags: u32, change: u32 }),
+  attrs({
+    protinfo: attr(
+      12, /* IFLA_PROTINFO */
+      attrs({ mode: attr(4, /* IFLA_BRPORT_MODE */ u8) }),
+      NLA_F_NESTED,
+    ),
+  }),
+);
+
+/**
+ * Puts a bridge port in hairpin mode (`bridge link set dev X hairpin on`), so that a container
+ * can reach its own published port through the host's address.
+ *
+ * @param index The port's (veth host end's) interface index.
+ * @param on Hairpin on or off.
+ */
+export function setHairpin(index: number, on = true): void {
+  route ??= NetlinkSocket.open({ protocol: NETLINK_ROUTE });
+  route.request(RTM_SETLINK, 0, BrportMessage, {
+    family: AF_BRIDGE,
+    index,
+    protinfo: { mode: on ? 1 : 0 },
+  }, {
+    object: `bridge port ${index} hairpin`,
+  });
+}
+
+/**
+ * Replaces nslink's table with what the saved networks need, in one batch, and applies the
+ * sysctls; with no bridge network left, removes the table. Idempotent: the way to repair the
+ * firewall after `nft flush ruleset`.
+ *
+ * @example
+ * ```ts ignore
+ * syncFirewall(records);
+ * ```
+ * @param records Every saved network, with endpoints.
+ */
+export function syncFirewall(records: readonly NetworkRecord[]): void {
+  const sorted = [...records].sort((a, b) => a.name.localeCompare(b.name));
+  const networks: FirewallNetwork[] = [];
+  const entries: DnatEntry[] = [];
+  for (const r of sorted) {
+    const n = firewallNetwork(r);
+    if (!n) continue;
+    networks.push(n);
+    if (!n.internal) entries.push(...recordEntries(r));
+  }
+  applySysctls(sorted);
+  hostNftables().commit(replaceTableOps(networks, entries));
+  warnForwardDrop();
+}
+
+/**
+ * Adds published ports: one batch (refused whole if any element exists already), then the
+ * conntrack entries of the UDP ports are deleted so that earlier flows get NATed.
+ *
+ * @param entries The entries.
+ */
+export function publishEntries(entries: readonly DnatEntry[]): void {
+  if (entries.length === 0) return;
+  hostNftables().commit(elementOps(entries, true, true));
+  flushConntrack(entries);
+}
+
+/**
+ * Removes published ports in one batch. Elements already missing (after `nft flush ruleset`)
+ * are fine: the rest are removed one by one then.
+ *
+ * @param entries The entries.
+ */
+export function unpublishEntries(entries: readonly DnatEntry[]): void {
+  if (entries.length === 0) return;
+  const fw = hostNftables();
+  try {
+    fw.commit(elementOps(entries, false));
+  } catch (e) {
+    if (!(e instanceof NftError && e.code === "ENOENT")) throw e;
+    for (const one of entries) {
+      try {
+        fw.commit(elementOps([one], false));
+      } catch (e2) {
+        if (!(e2 instanceof NftError && e2.code === "ENOENT")) throw e2;
+      }
+    }
+  }
+  flushConntrack(entries);
+}
+
+function flushConntrack(entries: readonly DnatEntry[]): void {
+  const seen = new Set<string>();
+  for (const e of entries) {
+    if (e.protocol !== "udp") continue;
+    const key = `${e.hostIP}|${e.hostPort}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    deleteFlows(hostNftables().socket, {
+      protocol: PROTOCOLS.udp,
+      dstPort: e.hostPort,
+      ...(e.hostIP ? { dstIP: e.hostIP } : {}),
+    });
+  }
+}
+
+/**
+ * Other tables' base chains on the forward hook with a `drop` policy (`iptables -P FORWARD
+ * DROP`, Debian's default nftables.conf variants): nslink's `accept` ends only its own chain, so
+ * such a chain drops container traffic unless it accepts nslink's bridges itself.
+ *
+ * @example
+ * ```ts ignore
+ * forwardDropChains(); // ['table ip filter chain FORWARD']
+ * ```
+ * @returns One description per chain.
+ */
+export function forwardDropChains(): string[] {
+  const fam: Record<number, string> = {
+    [C.NFPROTO_INET]: "inet",
+    [C.NFPROTO_IPV4]: "ip",
+    [C.NFPROTO_IPV6]: "ip6",
+  };
+  return hostNftables().chains().filter((c) =>
+    c.hook?.hooknum === C.NF_INET_FORWARD && c.policy === C.NF_DROP &&
+    !(c.family === C.NFPROTO_INET && c.table === TABLE) && fam[c.family] !== undefined
+  ).map((c) => `table ${fam[c.family]} ${c.table} chain ${c.name}`);
+}
+
+const warned = new Set<string>();
+
+/**
+ * Warns once per chain (on stderr) about {@linkcode forwardDropChains}.
+ *
+ * @returns The warnings given now.
+ */
+export function warnForwardDrop(): string[] {
+  const out: string[] = [];
+  for (const c of forwardDropChains()) {
+    if (warned.has(c)) continue;
+    warned.add(c);
+    const text = `nslink: ${c} has policy drop on the forward hook: it drops container traffic ` +
+      `(outbound and published ports) that nslink's table accepts; accept nslink's bridges there ` +
+      `(e.g. iptables -I FORWARD -i BRIDGE -j ACCEPT; iptables -I FORWARD -o BRIDGE -j ACCEPT)`;
+    console.warn(text);
+    out.push(text);
+  }
+  return out;
+}
+
+/**
+ * Deletes the conntrack entries of a container's addresses (called when it is unlinked).
+ *
+ * @param addresses Its addresses (any prefix is ignored).
+ */
+export function forgetFlows(addresses: readonly (string | undefined)[]): void {
+  const list = addresses.map(bare).filter((a) => a !== "");
+  if (list.length) deleteFlowsOf(hostNftables().socket, list);
+}
+
+/** Whether an error means the table is not there (flushed). @param e The error. */
+export function tableMissing(e: unknown): boolean {
+  return e instanceof NetlinkError && e.code === "ENOENT";
+}
