@@ -56,7 +56,9 @@ export {
   newNetwork,
   openNetwork,
   type OpenOptions,
+  repairFirewall,
 } from "./network/network.ts";
+export type { UnpublishSpec } from "./network/publish.ts";
 export { gc, type GcOptions, type GcReport } from "./network/gc.ts";
 export { FileStore, StaleNetworkError, type Store } from "./network/store.ts";
 export type { Owner } from "./network/owner.ts";

@@ -2,6 +2,8 @@
 # Entry point of the per-container network setup/teardown benchmark (`deno task bench`).
 #
 #   bash bench/run.sh [--n 50] [--reps 3] [--peers a,b,c] [--json bench/out/results.json] [--steps]
+# Then bench/extras.ts (codec, memory) and bench/ports.ts (port publishing, issue 9) run in the
+# same namespace; NSLBENCH_NO_EXTRAS=1 / NSLBENCH_NO_PORTS=1 skip them.
 #
 # 1. Installs what the peers need (npm deps, Debian packages) while the network is reachable;
 #    a peer whose packages cannot be installed is skipped with the reason (bench/.build/skipped.tsv).
@@ -58,6 +60,8 @@ fi
 ensure cni-bridge -- containernetworking-plugins
 ensure netavark -- netavark iptables
 ensure pyroute2 -- python3-pyroute2
+# Port publishing (bench/ports.ts): nft for the one-process peer, iptables for CNI portmap.
+ensure ports -- nftables iptables containernetworking-plugins
 ensure go-netlink-classic go-netlink-fast -- golang-go golang-github-vishvananda-netlink-dev \
   golang-github-vishvananda-netns-dev
 
@@ -89,4 +93,5 @@ exec unshare --net --mount -- bash -c '
   node_modules/.bin/deno run -A bench/main.ts "$@"
   if [ -z "${NSLBENCH_NO_EXTRAS:-}" ]; then node_modules/.bin/deno run -A bench/extras.ts; fi
   if [ -z "${NSLBENCH_NO_CNI:-}" ]; then node_modules/.bin/deno run -A bench/cni.ts; fi
+  if [ -z "${NSLBENCH_NO_PORTS:-}" ]; then node_modules/.bin/deno run -A bench/ports.ts; fi
 ' nslbench "$ROOT" "$@"

@@ -9,6 +9,11 @@
  * - `mtu`: default 1500
  * - `containerInterfacePrefix`: the container-side name prefix, default `eth` (`eth0`, `eth1`, …)
  * - `pool`: candidate CIDRs for an automatic subnet, default `10.89.0.0/16`; `poolSize`: 24
+ * - `masquerade` (default `true`): containers reach the outside through the host's addresses
+ * - `internal` (default `false`): no traffic beyond the bridge, no published ports
+ * - `icc` (default `true`): containers of the network may talk to each other
+ * - `ipForward` (default `true`): turn on IPv4 (and, with an IPv6 subnet, IPv6) forwarding in
+ *   the host namespace, as a network that reaches the outside needs; `false` leaves it alone
  *
  * A bridge that already exists (made by hand, say) is adopted as Docker does: the network uses
  * it, adds the gateway addresses it lacks, and on delete removes only what it added.
@@ -48,6 +53,14 @@ export interface BridgeConfig {
   adopted: boolean;
   /** Gateway addresses this network added to an adopted bridge (removed on delete). */
   addedAddresses: string[];
+  /** Masquerade traffic leaving the host. */
+  masquerade: boolean;
+  /** No traffic beyond the bridge, no published ports. */
+  internal: boolean;
+  /** Containers may talk to each other. */
+  icc: boolean;
+  /** Turn on forwarding in the host namespace. */
+  ipForward: boolean;
 }
 
 const KNOWN = [
@@ -60,7 +73,20 @@ const KNOWN = [
   "containerInterfacePrefix",
   "pool",
   "poolSize",
+  "masquerade",
+  "internal",
+  "icc",
+  "ipForward",
 ];
+
+function bool(options: Record<string, unknown>, key: string, fallback: boolean): boolean {
+  const v = options[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== "boolean") {
+    throw new TypeError(`Bridge option "${key}" must be true or false, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
 
 /**
  * FNV-1a, 32 bits, as 8 hex digits: short stable names for host-side links.
@@ -258,6 +284,10 @@ export const bridgeDriver: Driver = {
       containerInterfacePrefix: prefix,
       adopted: existing !== undefined,
       addedAddresses: [],
+      masquerade: bool(options, "masquerade", true),
+      internal: bool(options, "internal", false),
+      icc: bool(options, "icc", true),
+      ipForward: bool(options, "ipForward", true),
     };
     return { config: cfg as unknown as Record<string, unknown>, pools: v6 ? { v4, v6 } : { v4 } };
   },

@@ -8,6 +8,7 @@
 import type { Interface } from "../network/interface.ts";
 import type { Pool } from "../network/ipam.ts";
 import type { Owner } from "../network/owner.ts";
+import type { PortBinding } from "../netfilter/ports.ts";
 import type { NetNs } from "../netns/netns.ts";
 import type { Rtnl } from "../rtnl/handle.ts";
 
@@ -33,6 +34,8 @@ export interface EndpointRecord {
   namespace?: string;
   /** When `unlink()` left it `releasing` (ms since the epoch). */
   releasedAt?: number;
+  /** Published ports (`link(…, { ports })`, `publish()`), chosen host ports filled in. */
+  ports?: PortBinding[];
 }
 
 /**

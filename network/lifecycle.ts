@@ -13,6 +13,8 @@ import { AddressBook } from "./addressbook.ts";
 import { allocate, type Pool } from "./ipam.ts";
 import { currentOwner } from "./owner.ts";
 import type { Store } from "./store.ts";
+import { forgetFlows, syncFirewall } from "../netfilter/firewall.ts";
+import { endpointRemoved, loadAll, releaseNetworkClaims } from "./publish.ts";
 
 /**
  * How long an endpoint may stay `releasing` with its links still present before nslink stops
@@ -177,6 +179,8 @@ export function undoEndpoint(
   name: string,
   ep: EndpointRecord,
 ): string[] {
+  // Ports it published before its process died (recorded in its intent).
+  if (record.type === "bridge") endpointRemoved(store, record, name, ep);
   driver.unlink(ctx, record, { ...ep, namespace: undefined });
   return forgetEndpoint(store, record, name, ep);
 }
@@ -244,9 +248,11 @@ export async function deleteNetwork(
   store.writeNetwork(record);
   const { ctx } = storeContext(store, record);
   let pending: EndpointRecord[] = [];
+  const endpoints: EndpointRecord[] = [];
   for (const name of store.endpoints(record)) {
     const ep = store.readEndpoint(record, name);
     if (!ep) continue;
+    endpoints.push(ep);
     if (ep.state === "creating" || !driver.unlink(ctx, record, ep)) pending.push(ep);
   }
   // Links of deleted namespaces go by themselves within ~50 ms; wait a little for them rather
@@ -260,6 +266,16 @@ export async function deleteNetwork(
   driver.destroy(ctx, record);
   store.removeNetwork(record);
   books.delete(bookKey(store, record));
+  if (record.type === "bridge") {
+    // Its rules go (with the last bridge network, nslink's table), then its claims and flows.
+    syncFirewall(loadAll(store));
+    releaseNetworkClaims(store, record);
+    forgetFlows([
+      ...endpoints.flatMap((ep) => ep.interfaces.flatMap((i) => [i.address, i.addressIPv6])),
+      record.pools.v4?.gateway,
+      record.pools.v6?.gateway,
+    ]);
+  }
 }
 
 /**

@@ -27,6 +27,21 @@ import {
 import type { Namespace } from "./namespace.ts";
 import { currentOwner, isAlive, working } from "./owner.ts";
 import { FileStore, StaleNetworkError, type Store } from "./store.ts";
+import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
+import { syncFirewall } from "../netfilter/firewall.ts";
+import {
+  chooseBindings,
+  claimBindings,
+  endpointRemoved,
+  hairpin,
+  loadAll,
+  matchBindings,
+  publishBindings,
+  rebuildClaims,
+  releaseBindings,
+  unpublishBindings,
+  type UnpublishSpec,
+} from "./publish.ts";
 
 /** Options of {@linkcode newNetwork}: the driver's options, plus where state lives. */
 export interface NetworkOptions {
@@ -57,6 +72,13 @@ export interface LinkOptions {
    * `eth<N>`. With `namespace`, a name already taken there fails with `EEXIST`.
    */
   dstName?: string;
+  /**
+   * Ports to publish, like `docker run -p`: `{ hostPort: 8080, port: 80 }` (protocol `tcp`
+   * by default), `{ hostPort: 5353, port: 53, protocol: "udp", hostIP: "203.0.113.1" }`,
+   * `{ hostPort: 0, port: 443 }` (a free port of `net.ipv4.ip_local_port_range`), ranges
+   * `{ hostPort: "8000-8010", port: "80-90" }`. See {@linkcode Network.publish}.
+   */
+  ports?: PortSpec[];
 }
 
 /** One linked container as saved: see {@linkcode Network.endpoint}. */
@@ -69,6 +91,8 @@ export interface EndpointInfo {
   hostLinks: string[];
   /** The namespace its interfaces went into, once known. */
   namespace?: string;
+  /** Published ports, chosen host ports filled in (see {@linkcode Network.ports}). */
+  ports?: PortBinding[];
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -270,6 +294,7 @@ export class Network implements AsyncDisposable {
       interfaces: ep.interfaces.map((i) => ({ ...i })),
       hostLinks: [...ep.hostLinks],
       ...(ep.namespace !== undefined ? { namespace: ep.namespace } : {}),
+      ...(ep.ports?.length ? { ports: structuredClone(ep.ports) } : {}),
     };
   }
 
@@ -322,12 +347,16 @@ export class Network implements AsyncDisposable {
     const { ctx, reserved } = storeContext(store, record);
     // Addresses of endpoints released meanwhile (their links now gone) are free again.
     settleReleasing(store, this.#driver, ctx, record);
+    const bindings = options.ports === undefined
+      ? []
+      : chooseBindings(store, record, options.ports);
     const intent: EndpointRecord = {
       state: "creating",
       owner: currentOwner(),
       interfaces: [],
       hostLinks: this.#driver.hostLinks?.(record, name) ?? [],
       ...(ns !== undefined ? { namespace: ns.path } : {}),
+      ...(bindings.length ? { ports: bindings } : {}),
     };
     if (!store.createEndpoint(record, name, intent)) {
       const old = store.readEndpoint(record, name);
@@ -348,7 +377,11 @@ export class Network implements AsyncDisposable {
       }
     }
     let ep: EndpointRecord | undefined;
+    let claimed = false;
+    let published = false;
     try {
+      claimBindings(store, record, name, bindings);
+      claimed = true;
       ep = working(key, () =>
         this.#driver.link(ctx, record, name, {
           ...(target ? { target } : {}),
@@ -356,10 +389,17 @@ export class Network implements AsyncDisposable {
           ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
           ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
         }));
+      if (bindings.length) ep.ports = bindings;
+      if (record.type === "bridge") hairpin(ctx.host, record, ep);
+      const linked = ep;
+      publishBindings(ep, bindings, () => this.#firewallState(name, linked));
+      published = true;
       ep.state = "linked";
       store.writeEndpoint(record, name, ep);
     } catch (e) {
       try {
+        if (ep && published) unpublishBindings(store, record, name, ep, bindings);
+        else if (claimed) releaseBindings(store, record, name, bindings);
         if (ep) this.#driver.unlink(ctx, record, { ...ep, namespace: undefined });
         for (const a of reserved) releaseAddress(store, record, a, name);
         store.removeEndpoint(record, name);
@@ -423,6 +463,10 @@ export class Network implements AsyncDisposable {
       undoEndpoint(store, this.#driver, ctx, record, name, ep);
       return;
     }
+    if (ep.ports?.length || record.type === "bridge") {
+      endpointRemoved(store, record, name, ep);
+      if (ep.state !== "releasing") store.writeEndpoint(record, name, ep);
+    }
     if (this.#driver.unlink(ctx, record, ep)) {
       forgetEndpoint(store, record, name, ep);
     } else if (ep.state !== "releasing") {
@@ -430,6 +474,123 @@ export class Network implements AsyncDisposable {
       ep.releasedAt = Date.now();
       store.writeEndpoint(record, name, ep);
       store.markReleasing(record, name);
+    }
+  }
+
+  /** Every saved network, this one with endpoint `name` as it is now, for a firewall rebuild. */
+  #firewallState(name: string, ep: EndpointRecord): NetworkRecord[] {
+    return loadAll(this.#store).map((r) =>
+      r.id === this.id ? { ...r, endpoints: { ...r.endpoints, [name]: ep } } : r
+    );
+  }
+
+  /**
+   * The ports published for a container, chosen host ports filled in, from the saved state
+   * (so another process's `openNetwork` sees them too).
+   *
+   * @example
+   * ```ts ignore
+   * await network.ports("c1"); // [{ protocol: "tcp", hostIP: "", hostPort: 8080, port: 80 }]
+   * ```
+   * @param name The container (endpoint) name.
+   * @returns The bindings; empty when none (or not linked).
+   */
+  ports(name: string): Promise<PortBinding[]> {
+    try {
+      checkName(name, "endpoint name");
+      const ep = this.#store.readEndpoint(this.#record, name);
+      return Promise.resolve(structuredClone(ep?.ports ?? []));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Publishes more ports of a linked container: `hostIP:hostPort` on the host reaches `port`
+   * in the container, from outside, from other containers and networks, from the host itself
+   * (`127.0.0.1` included) and from the container itself (hairpin). One nf_tables batch adds one
+   * map element per port: O(1) kernel work whatever the number of ports already published. A
+   * binding that clashes with one on any nslink network (same protocol, port and host address)
+   * is refused, naming its holder, and nothing changes. Publishing a UDP port deletes the
+   * conntrack entries of earlier flows to it, so that they get NATed.
+   *
+   * @example
+   * ```ts ignore
+   * await network.publish("c1", [{ hostPort: 9090, port: 90, protocol: "udp" }]);
+   * ```
+   * @param name The container (endpoint) name.
+   * @param ports The ports, as in `link(…, { ports })`.
+   * @returns The new bindings, chosen host ports filled in.
+   */
+  publish(name: string, ports: PortSpec[]): Promise<PortBinding[]> {
+    try {
+      checkName(name, "endpoint name");
+      return locked(this.#store, true, this.#timeoutMs, () => this.#publish(name, ports));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #publish(name: string, ports: PortSpec[]): PortBinding[] {
+    const store = this.#store;
+    const record = this.#record;
+    const ep = store.readEndpoint(record, name);
+    if (!ep || (ep.state ?? "linked") !== "linked") {
+      throw new Error(`Endpoint "${name}" is not linked to network "${this.name}"`);
+    }
+    const bindings = chooseBindings(store, record, ports);
+    if (bindings.length === 0) return [];
+    claimBindings(store, record, name, bindings);
+    const before = ep.ports;
+    ep.ports = [...(before ?? []), ...bindings];
+    try {
+      publishBindings(ep, bindings, () => this.#firewallState(name, ep));
+    } catch (e) {
+      releaseBindings(store, record, name, bindings);
+      throw e;
+    }
+    try {
+      store.writeEndpoint(record, name, ep);
+    } catch (e) {
+      try {
+        unpublishBindings(store, record, name, { ...ep, ports: before }, bindings);
+      } catch { /* report the first error */ }
+      throw e;
+    }
+    return structuredClone(bindings);
+  }
+
+  /**
+   * Unpublishes ports of a container: those matching `{ hostPort, protocol (default tcp),
+   * hostIP (default any) }`, or every port with no list. One nf_tables batch.
+   *
+   * @example
+   * ```ts ignore
+   * await network.unpublish("c1", [{ hostPort: 9090, protocol: "udp" }]);
+   * await network.unpublish("c1"); // all of them
+   * ```
+   * @param name The container (endpoint) name.
+   * @param ports Which ports; absent: all.
+   * @returns The bindings removed.
+   */
+  unpublish(name: string, ports?: UnpublishSpec[]): Promise<PortBinding[]> {
+    try {
+      checkName(name, "endpoint name");
+      return locked(this.#store, true, this.#timeoutMs, () => {
+        const store = this.#store;
+        const record = this.#record;
+        const ep = store.readEndpoint(record, name);
+        if (!ep?.ports?.length) return [];
+        const gone = matchBindings(ep.ports, ports);
+        if (gone.length === 0) return [];
+        unpublishBindings(store, record, name, ep, gone);
+        ep.ports = ep.ports.filter((b) => !gone.includes(b));
+        if (ep.ports.length === 0) delete ep.ports;
+        store.writeEndpoint(record, name, ep);
+        return structuredClone(gone);
+      });
+    } catch (e) {
+      return Promise.reject(e);
     }
   }
 
@@ -555,6 +716,8 @@ export async function newNetwork(
       delete record.state;
       delete record.owner;
       store.writeNetwork(record);
+      // Masquerade, isolation and its chains: the whole table, one batch.
+      if (driver.type === "bridge") syncFirewall(loadAll(store));
     } catch (e) {
       try {
         driver.destroy(ctx, record);
@@ -594,6 +757,32 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
     );
   }
   return await Network.fromRecord(record, store, false, timeoutMs);
+}
+
+/**
+ * Re-applies nslink's firewall (masquerade, isolation, every published port) from the saved
+ * state, in one atomic batch: the call to make after something removed nslink's table, such as
+ * `nft flush ruleset` (what Debian's `nftables.service` does on reload). Idempotent; with no
+ * bridge network saved, it makes sure nslink's table is gone. Port claims are rebuilt from the
+ * endpoints' records too.
+ *
+ * @example
+ * ```ts ignore
+ * // after `systemctl reload nftables`:
+ * await repairFirewall();
+ * ```
+ * @param options `stateDir` when not the default, `lockTimeoutMs`.
+ */
+export async function repairFirewall(options: OpenOptions = {}): Promise<void> {
+  const store = openStore(options.stateDir);
+  const lock = await store.lock({ timeoutMs: checkTimeout(options.lockTimeoutMs) });
+  try {
+    const records = loadAll(store);
+    rebuildClaims(store, records);
+    syncFirewall(records);
+  } finally {
+    lock.release();
+  }
 }
 
 /**

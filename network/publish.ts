@@ -1,0 +1,426 @@
+/**
+ * Published ports in the saved state and in the kernel. The endpoint's record (`ports`) is the
+ * source of truth; each host port is also claimed atomically in the state directory (one
+ * symbolic link `ports/tcp-8080` or `ports/tcp-8080-203.0.113.1` naming the holder), so that a
+ * conflict check reads a few names whatever the number of ports, and two processes never
+ * publish the same port. {@linkcode repairFirewall} rebuilds claims and kernel rules from the
+ * records.
+ *
+ * @module
+ */
+import type { EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
+import {
+  dnatEntries,
+  firewallOptions,
+  forgetFlows,
+  publishEntries,
+  setHairpin,
+  syncFirewall,
+  tableMissing,
+  unpublishEntries,
+} from "../netfilter/firewall.ts";
+import {
+  describeBinding,
+  ephemeralRange,
+  parsePortSpecs,
+  type PortBinding,
+  type PortHolder,
+  resolvePorts,
+  socketPorts,
+} from "../netfilter/ports.ts";
+import type { Protocol } from "../netfilter/ruleset.ts";
+import type { Rtnl } from "../rtnl/handle.ts";
+import { rmdirSync } from "node:fs";
+import { join } from "node:path";
+import type { StateStore } from "./state.ts";
+import { FileStore, type Store } from "./store.ts";
+
+/** The prefix of the state kinds holding port claims (`ports.tcp-8080`). */
+export const PORTS = "ports.";
+
+/** A port to unpublish: protocol (default `tcp`), host port, and optionally the host address. */
+export interface UnpublishSpec {
+  /** `tcp` (default), `udp` or `sctp`. */
+  protocol?: string;
+  /** The host port. */
+  hostPort: number;
+  /** Only the binding on this host address; absent: any. */
+  hostIP?: string;
+}
+
+function files(store: Store): StateStore | undefined {
+  return store instanceof FileStore ? store.files : undefined;
+}
+
+/** One directory per host port (`ports.tcp-8080`), one claim per host address in it (`any`). */
+const kindOf = (b: { protocol: string; hostPort: number }) => `${PORTS}${b.protocol}-${b.hostPort}`;
+const claimName = (b: { hostIP: string }) => b.hostIP || "any";
+
+function parseKind(kind: string): { protocol: Protocol; hostPort: number } | undefined {
+  const m = /^ports\.(tcp|udp|sctp)-(\d+)$/.exec(kind);
+  return m ? { protocol: m[1] as Protocol, hostPort: Number(m[2]) } : undefined;
+}
+
+/** Removes a port's directory once its last claim is gone (never one still holding a claim). */
+function dropEmpty(fs: StateStore, kind: string): void {
+  try {
+    rmdirSync(join(fs.dir, kind));
+  } catch { /* not empty, or gone: fine */ }
+}
+
+const ownerOf = (record: NetworkRecord, endpoint: string) => `${record.id}_${endpoint}`;
+
+/** Who holds a claim, by name, for errors: network name, endpoint, and its container port. */
+function holder(store: Store, owner: string, claimed: PortBinding): PortHolder {
+  const cut = owner.indexOf("_");
+  const id = owner.slice(0, cut);
+  const endpoint = owner.slice(cut + 1);
+  let network = `(id ${id})`;
+  let binding = claimed;
+  for (const n of store.networks()) {
+    const r = store.readNetwork(n);
+    if (r?.id !== id) continue;
+    network = r.name;
+    const mine = store.readEndpoint(r, endpoint)?.ports?.find((b) =>
+      b.protocol === claimed.protocol && b.hostPort === claimed.hostPort &&
+      b.hostIP === claimed.hostIP
+    );
+    if (mine) binding = mine;
+  }
+  return { network, endpoint, binding };
+}
+
+/**
+ * Chooses bindings for an endpoint: specs checked, ranges expanded, free ports picked, and
+ * conflicts with any nslink network's ports refused, naming the holder. Touches nothing.
+ *
+ * @param store The store.
+ * @param record The network.
+ * @param specs What the user asked for.
+ * @returns The bindings.
+ */
+export function chooseBindings(store: Store, record: NetworkRecord, specs: unknown): PortBinding[] {
+  const parsed = parsePortSpecs(specs);
+  if (parsed.length === 0) return [];
+  if (record.type !== "bridge") {
+    throw new TypeError(
+      `Network "${record.name}" (${record.type}) cannot publish ports: only bridge networks can`,
+    );
+  }
+  if (firewallOptions(record).internal) {
+    throw new TypeError(`Network "${record.name}" is internal: it publishes no ports`);
+  }
+  for (const p of parsed) {
+    if (p.hostIP.includes(":") && !record.pools.v6) {
+      throw new TypeError(
+        `Cannot publish on ${p.hostIP}: network "${record.name}" has no IPv6 subnet`,
+      );
+    }
+  }
+  const fs = files(store);
+  // Host sockets matter only to ephemeral picks (a fixed port's DNAT takes precedence).
+  const inUse = parsed.some((p) => p.host[0] === 0)
+    ? socketPorts()
+    : { tcp: new Set<number>(), udp: new Set<number>(), sctp: new Set<number>() };
+  const held: PortHolder[] = [];
+  if (fs) {
+    // A fixed port: read its own small directory. An ephemeral pick: every claimed port.
+    for (const p of parsed) {
+      if (p.host[0] === 0) continue;
+      for (let port = p.host[0]; port <= p.host[1]; port++) {
+        const kind = kindOf({ protocol: p.protocol, hostPort: port });
+        for (const name of fs.claims(kind)) {
+          const owner = fs.claimant(kind, name);
+          const hostIP = name === "any" ? "" : name;
+          if (owner) {
+            held.push(
+              holder(store, owner, { protocol: p.protocol, hostPort: port, hostIP, port: 0 }),
+            );
+          }
+        }
+      }
+    }
+    if (parsed.some((p) => p.host[0] === 0)) {
+      for (const kind of fs.kinds()) {
+        const k = parseKind(kind);
+        if (k) inUse[k.protocol].add(k.hostPort);
+      }
+    }
+  }
+  // A host socket on a fixed port does not stop publishing it (the DNAT takes precedence);
+  // only ephemeral picks avoid ports in use.
+  const fixedOk = { tcp: new Set<number>(), udp: new Set<number>(), sctp: new Set<number>() };
+  const ephemeral = ephemeralRange();
+  const out: PortBinding[] = [];
+  for (const p of parsed) {
+    out.push(...resolvePorts(
+      [p],
+      [
+        ...held,
+        ...out.map((binding) => ({
+          network: "",
+          endpoint: "",
+          binding,
+        })),
+      ],
+      ephemeral,
+      p.host[0] === 0 ? inUse : fixedOk,
+    ));
+  }
+  return out;
+}
+
+/**
+ * Claims bindings in the state directory, atomically per port: refused (nothing claimed) when
+ * another endpoint holds one of them or an overlapping one (any address vs one address).
+ *
+ * @param store The store.
+ * @param record The network.
+ * @param endpoint The endpoint.
+ * @param bindings The bindings.
+ */
+export function claimBindings(
+  store: Store,
+  record: NetworkRecord,
+  endpoint: string,
+  bindings: readonly PortBinding[],
+): void {
+  const fs = files(store);
+  if (!fs || bindings.length === 0) return;
+  const owner = ownerOf(record, endpoint);
+  const done: PortBinding[] = [];
+  try {
+    for (const b of bindings) {
+      const kind = kindOf(b);
+      const name = claimName(b);
+      if (!fs.claim(kind, name, owner, { mkdir: true })) {
+        const other = fs.claimant(kind, name);
+        const h = other ? holder(store, other, b) : undefined;
+        throw new Error(
+          `Port ${describeBinding(b)} is already published by ${
+            h ? `endpoint "${h.endpoint}" of network "${h.network}"` : "another endpoint"
+          }${h ? ` (${describeBinding(h.binding)} -> ${h.binding.port})` : ""}`,
+        );
+      }
+      done.push(b);
+      // The other address class of the same port (every address vs one address).
+      for (const o of fs.claims(kind)) {
+        if (o === name || (b.hostIP !== "" && o !== "any")) continue;
+        const who = fs.claimant(kind, o);
+        if (who && who !== owner) {
+          const h = holder(store, who, { ...b, hostIP: o === "any" ? "" : o, port: 0 });
+          throw new Error(
+            `Port ${
+              describeBinding(b)
+            } is already published by endpoint "${h.endpoint}" of network "${h.network}" (${
+              describeBinding(h.binding)
+            } -> ${h.binding.port})`,
+          );
+        }
+      }
+    }
+  } catch (e) {
+    releaseBindings(store, record, endpoint, done);
+    throw e;
+  }
+}
+
+/**
+ * Releases bindings' claims.
+ *
+ * @param store The store.
+ * @param record The network.
+ * @param endpoint The endpoint.
+ * @param bindings The bindings.
+ */
+export function releaseBindings(
+  store: Store,
+  record: NetworkRecord,
+  endpoint: string,
+  bindings: readonly PortBinding[],
+): void {
+  const fs = files(store);
+  if (!fs) return;
+  const owner = ownerOf(record, endpoint);
+  for (const b of bindings) {
+    fs.unclaim(kindOf(b), claimName(b), owner);
+    dropEmpty(fs, kindOf(b));
+  }
+}
+
+/**
+ * Makes bindings real in the kernel: the map elements, in one batch. When nslink's table is
+ * missing (`nft flush ruleset`), the whole firewall is rebuilt from the saved state instead,
+ * which then must already hold the bindings.
+ *
+ * @param ep The endpoint's record (its addresses).
+ * @param bindings The new bindings.
+ * @param all Every saved network, with endpoints, for a rebuild.
+ */
+export function publishBindings(
+  ep: EndpointRecord,
+  bindings: readonly PortBinding[],
+  all: () => NetworkRecord[],
+): void {
+  if (bindings.length === 0) return;
+  const iface = ep.interfaces[0];
+  const entries = dnatEntries(iface?.address, iface?.addressIPv6, bindings);
+  try {
+    publishEntries(entries);
+  } catch (e) {
+    if (!tableMissing(e)) throw e;
+    syncFirewall(all());
+  }
+}
+
+/**
+ * Removes bindings from the kernel (one batch) and releases their claims.
+ *
+ * @param store The store.
+ * @param record The network.
+ * @param endpoint The endpoint.
+ * @param ep Its record.
+ * @param bindings The bindings.
+ */
+export function unpublishBindings(
+  store: Store,
+  record: NetworkRecord,
+  endpoint: string,
+  ep: EndpointRecord,
+  bindings: readonly PortBinding[],
+): void {
+  if (bindings.length === 0) return;
+  const iface = ep.interfaces[0];
+  unpublishEntries(dnatEntries(iface?.address, iface?.addressIPv6, bindings));
+  releaseBindings(store, record, endpoint, bindings);
+}
+
+/**
+ * What unlinking an endpoint does to the firewall: its ports unpublished and released, its
+ * conntrack entries deleted. Gone already is fine.
+ *
+ * @param store The store.
+ * @param record The network.
+ * @param endpoint The endpoint.
+ * @param ep Its record.
+ */
+export function endpointRemoved(
+  store: Store,
+  record: NetworkRecord,
+  endpoint: string,
+  ep: EndpointRecord,
+): void {
+  if (record.type !== "bridge") return;
+  if (ep.ports?.length) {
+    unpublishBindings(store, record, endpoint, ep, ep.ports);
+    delete ep.ports;
+  }
+  forgetFlows(ep.interfaces.flatMap((i) => [i.address, i.addressIPv6]));
+}
+
+/**
+ * Puts an endpoint's bridge ports in hairpin mode (a container reaching its own published port
+ * through the host's address), unless the network is internal.
+ *
+ * @param host The host's rtnetlink handle.
+ * @param record The network.
+ * @param ep The endpoint.
+ */
+export function hairpin(host: Rtnl, record: NetworkRecord, ep: EndpointRecord): void {
+  if (record.type !== "bridge" || firewallOptions(record).internal) return;
+  for (const link of ep.hostLinks) setHairpin(host.link.index(link));
+}
+
+/**
+ * The bindings of an endpoint matching unpublish specs (all of them with no specs).
+ *
+ * @param current The endpoint's bindings.
+ * @param specs What to remove.
+ * @returns The matching bindings.
+ */
+export function matchBindings(
+  current: readonly PortBinding[],
+  specs: readonly UnpublishSpec[] | undefined,
+): PortBinding[] {
+  if (specs === undefined) return [...current];
+  if (!Array.isArray(specs)) {
+    throw new TypeError(`unpublish() takes a list of { hostPort, protocol, hostIP }`);
+  }
+  const out: PortBinding[] = [];
+  for (const s of specs) {
+    const protocol = s.protocol ?? "tcp";
+    const hostPort = typeof s.hostPort === "string" ? Number(s.hostPort) : s.hostPort;
+    if (!Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535) {
+      throw new TypeError(`Invalid hostPort ${JSON.stringify(s.hostPort)} to unpublish`);
+    }
+    for (const b of current) {
+      if (b.protocol !== protocol || b.hostPort !== hostPort) continue;
+      if (s.hostIP !== undefined && s.hostIP !== b.hostIP) continue;
+      if (!out.includes(b)) out.push(b);
+    }
+  }
+  return out;
+}
+
+/**
+ * Every saved network with its endpoints (those linked, or being linked with ports already
+ * recorded), as the firewall needs them.
+ *
+ * @param store The store.
+ * @returns The records.
+ */
+export function loadAll(store: Store): NetworkRecord[] {
+  const out: NetworkRecord[] = [];
+  for (const name of store.networks()) {
+    const r = store.readNetwork(name);
+    if (!r || r.state === "deleting") continue;
+    const endpoints: Record<string, EndpointRecord> = {};
+    if (r.type === "bridge") {
+      for (const ep of store.endpoints(r)) {
+        const e = store.readEndpoint(r, ep);
+        if (e && e.interfaces.length) endpoints[ep] = e;
+      }
+    }
+    out.push({ ...r, endpoints });
+  }
+  return out;
+}
+
+/**
+ * Rebuilds the port claims from the endpoints' records (for repair).
+ *
+ * @param store The store.
+ * @param records Every network, with endpoints.
+ */
+export function rebuildClaims(store: Store, records: readonly NetworkRecord[]): void {
+  const fs = files(store);
+  if (!fs) return;
+  for (const kind of fs.kinds()) if (parseKind(kind)) fs.removeKind(kind);
+  for (const r of records) {
+    for (const [name, ep] of Object.entries(r.endpoints)) {
+      for (const b of ep.ports ?? []) {
+        fs.claim(kindOf(b), claimName(b), ownerOf(r, name), { mkdir: true });
+      }
+    }
+  }
+}
+
+/**
+ * Releases every claim of a network's endpoints (when it is deleted).
+ *
+ * @param store The store.
+ * @param record The network.
+ */
+export function releaseNetworkClaims(store: Store, record: NetworkRecord): void {
+  const fs = files(store);
+  if (!fs) return;
+  const prefix = `${record.id}_`;
+  for (const kind of fs.kinds()) {
+    if (!parseKind(kind)) continue;
+    for (const name of fs.claims(kind)) {
+      const owner = fs.claimant(kind, name);
+      if (owner?.startsWith(prefix)) fs.unclaim(kind, name, owner);
+    }
+    dropEmpty(fs, kind);
+  }
+}
