@@ -437,6 +437,18 @@ export const CTA_PROTO_NUM = 1;
 export const CTA_PROTO_SRC_PORT = 2;
 /** `CTA_PROTO_DST_PORT` */
 export const CTA_PROTO_DST_PORT = 3;
+/** `CTA_PROTO_ICMP_ID` */
+export const CTA_PROTO_ICMP_ID = 4;
+/** `CTA_PROTO_ICMP_TYPE` */
+export const CTA_PROTO_ICMP_TYPE = 5;
+/** `CTA_PROTO_ICMP_CODE` */
+export const CTA_PROTO_ICMP_CODE = 6;
+/** `CTA_PROTO_ICMPV6_ID` */
+export const CTA_PROTO_ICMPV6_ID = 7;
+/** `CTA_PROTO_ICMPV6_TYPE` */
+export const CTA_PROTO_ICMPV6_TYPE = 8;
+/** `CTA_PROTO_ICMPV6_CODE` */
+export const CTA_PROTO_ICMPV6_CODE = 9;
 /** `IPS_SRC_NAT` */
 export const IPS_SRC_NAT = 16;
 /** `IPS_DST_NAT` */

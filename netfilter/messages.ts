@@ -279,6 +279,13 @@ export const CtTuple = attrs({
       num: attr(C.CTA_PROTO_NUM, u8),
       srcPort: attr(C.CTA_PROTO_SRC_PORT, be16),
       dstPort: attr(C.CTA_PROTO_DST_PORT, be16),
+      // ICMP and ICMPv6 flows are keyed by id, type and code instead of ports.
+      icmpId: attr(C.CTA_PROTO_ICMP_ID, be16),
+      icmpType: attr(C.CTA_PROTO_ICMP_TYPE, u8),
+      icmpCode: attr(C.CTA_PROTO_ICMP_CODE, u8),
+      icmpv6Id: attr(C.CTA_PROTO_ICMPV6_ID, be16),
+      icmpv6Type: attr(C.CTA_PROTO_ICMPV6_TYPE, u8),
+      icmpv6Code: attr(C.CTA_PROTO_ICMPV6_CODE, u8),
     }),
     N,
   ),

@@ -15,6 +15,7 @@
  * @module
  */
 import { decode } from "../netlink/codec.ts";
+import { nameMessageTypes } from "../netlink/header.ts";
 import { NetlinkSocket } from "../netlink/socket.ts";
 import { batchErrors, encodeBatch, type NftOp } from "./batch.ts";
 import * as C from "./constants.ts";
@@ -124,6 +125,11 @@ export interface NftablesOptions {
 }
 
 const sub = (t: number) => (C.NFNL_SUBSYS_NFTABLES << 8) | t;
+nameMessageTypes(
+  Object.fromEntries(
+    Object.entries(C).filter(([k]) => k.startsWith("NFT_MSG_")).map(([k, v]) => [sub(v), k]),
+  ),
+);
 
 /**
  * nf_tables over netlink. Every change is one {@linkcode Nftables.commit} batch: applied whole

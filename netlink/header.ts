@@ -277,3 +277,19 @@ const NAMES: Record<number, string> = {
 export function messageTypeName(type: number): string {
   return NAMES[type] ?? `nlmsg_type ${type}`;
 }
+
+/**
+ * Adds names for message types of other netlink families (their modules call it once), so that
+ * errors say `IPCTNL_MSG_CT_DELETE` rather than `nlmsg_type 258`.
+ *
+ * @example
+ * ```ts
+ * import { messageTypeName, nameMessageTypes } from "./header.ts";
+ * nameMessageTypes({ 258: "IPCTNL_MSG_CT_DELETE" });
+ * messageTypeName(258); // "IPCTNL_MSG_CT_DELETE"
+ * ```
+ * @param names Names by `nlmsg_type`.
+ */
+export function nameMessageTypes(names: Readonly<Record<number, string>>): void {
+  Object.assign(NAMES, names);
+}

@@ -8,7 +8,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import {
   forwardDropChains,
   type Namespace,
@@ -49,6 +49,23 @@ async function mapPorts(map: string): Promise<number[]> {
   }).sort((a, b) => a - b);
 }
 
+/** Puts back the forwarding and bridge-netfilter settings nslink turns on (for later files). */
+function keepSysctls(c: Parameters<Parameters<typeof withCleanup>[0]>[0]): void {
+  for (
+    const key of [
+      "net/ipv4/ip_forward",
+      "net/ipv6/conf/all/forwarding",
+      "net/bridge/bridge-nf-call-iptables",
+      "net/bridge/bridge-nf-call-ip6tables",
+    ]
+  ) {
+    const path = `/proc/sys/${key}`;
+    if (!existsSync(path)) continue;
+    const was = readFileSync(path, "utf8").trim();
+    c.defer(`restore ${key}`, () => writeFileSync(path, was));
+  }
+}
+
 async function conntrackLines(): Promise<string[]> {
   const r = await exec(["conntrack", "-L"]);
   return r.stdout.split("\n").filter((l) => l.trim() !== "");
@@ -74,6 +91,7 @@ describe("firewall: published ports, masquerade, isolation (real traffic)", () =
     async () => {
       await withCleanup(async (c) => {
         await cleanupNewVeths(c);
+        keepSysctls(c);
         const stateDir = tempStateDir();
         const out = `${P}o`;
         await outside(c, out, `${P}x`);
@@ -253,6 +271,7 @@ describe("firewall: published ports, masquerade, isolation (real traffic)", () =
   }, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
+      keepSysctls(c);
       const stateDir = tempStateDir();
       const out = `${P}p`;
       await outside(c, out, `${P}y`);

@@ -57,7 +57,10 @@ async function hostSnapshot(): Promise<string[]> {
       l.flags.filter((f) => f === "UP").join(),
       l.mtu,
       l.master ?? "",
-      ...l.addr_info.map((a) => `${a.local}/${a.prefixlen}`).sort(),
+      // Link-local addresses come by themselves, some time after a link is up: volatile.
+      ...l.addr_info.filter((a) => !a.local.startsWith("fe80:")).map((a) =>
+        `${a.local}/${a.prefixlen}`
+      ).sort(),
     ].join(" ")
   ).sort();
 }
