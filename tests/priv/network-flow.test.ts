@@ -8,7 +8,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import {
   type Interface,
   listNetworks,
@@ -250,6 +250,13 @@ describe("two networks", () => {
   it("give two namespaces their own subnets, and do not route between them", OPTS, async () => {
     await withCleanup(async (c) => {
       await cleanupNewVeths(c);
+      // Earlier bridge networks of this namespace turned forwarding on (their default): off
+      // here, and put back afterwards.
+      for (const key of ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"]) {
+        const was = readFileSync(`/proc/sys/${key}`, "utf8").trim();
+        c.defer(`restore ${key}`, () => writeFileSync(`/proc/sys/${key}`, was));
+        writeFileSync(`/proc/sys/${key}`, "0");
+      }
       const stateDir = tempStateDir();
       const specs = [
         { name: `${P}-red`, br: `${P}r`, v4: "198.51.100.0/24", v6: "2001:db8:1::/64" },
