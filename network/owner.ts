@@ -18,7 +18,17 @@ export interface Owner {
   pid: number;
   /** Its start time (`/proc/PID/stat` field 22); `0` when unknown. */
   start: number;
+  /**
+   * Which copy of nslink in that process (a random token per module instance): threads of one
+   * process (Deno workers) share the pid but not their work in progress.
+   */
+  token?: string;
 }
+
+const TOKEN = Array.from(
+  crypto.getRandomValues(new Uint8Array(6)),
+  (b) => b.toString(16).padStart(2, "0"),
+).join("");
 
 /** The start time of a process, or `undefined` when it is gone or a zombie (killed, unreaped). */
 function startOf(pid: number): number | undefined {
@@ -49,7 +59,7 @@ let me: Owner | undefined;
 export function currentOwner(): Owner {
   if (!me) {
     const pid = getpid();
-    me = { pid, start: startOf(pid) ?? 0 };
+    me = { pid, start: startOf(pid) ?? 0, token: TOKEN };
   }
   return me;
 }
@@ -103,7 +113,11 @@ export function working<T>(key: string, fn: () => T): T {
 export function isAlive(owner: Owner | undefined, key: string): boolean {
   if (!owner || !Number.isInteger(owner.pid) || owner.pid <= 0) return false;
   const self = currentOwner();
-  if (owner.pid === self.pid && owner.start === self.start) return inProgress.has(key);
+  if (owner.pid === self.pid && owner.start === self.start) {
+    // This copy of nslink knows its own work; another copy in this process (another thread)
+    // is alive as long as the process is.
+    return owner.token === undefined || owner.token === self.token ? inProgress.has(key) : true;
+  }
   const start = startOf(owner.pid);
   if (start === undefined) return false;
   return owner.start === 0 || start === owner.start;
