@@ -219,6 +219,62 @@ export function settleReleasing(
   return done;
 }
 
+/** Networks with a settle check scheduled in this process, by state location and id. */
+const scheduled = new Set<string>();
+
+/**
+ * Schedules, in this process, a check that finishes pending releases of a network once their
+ * grace period is over: links gone by then are freed, links kept alive are deleted, so that a
+ * veth held by an open namespace fd goes without anyone calling `link` or `gc()`. The timer does
+ * not keep the process alive (a process that exits first leaves the work to the next `link` or
+ * `gc()`), takes the lock only if it is free, and never throws.
+ *
+ * @param store The store.
+ * @param driver The network's driver.
+ * @param record The network.
+ * @param delayMs When to look.
+ */
+export function scheduleSettle(
+  store: Store,
+  driver: Driver,
+  record: NetworkRecord,
+  delayMs = RELEASE_GRACE_MS + 50,
+): void {
+  const key = bookKey(store, record);
+  if (scheduled.has(key)) return;
+  scheduled.add(key);
+  const timer = setTimeout(() => {
+    scheduled.delete(key);
+    let again = false;
+    try {
+      // Deleted meanwhile (its state, maybe its whole directory, gone): nothing to do.
+      if (store.readNetwork(record.name)?.id !== record.id) return;
+      const lock = store.tryLock({ shared: true });
+      if (!lock) again = true;
+      else {
+        try {
+          const { ctx } = storeContext(store, record);
+          settleReleasing(store, driver, ctx, record);
+          again = store.releasing(record).length > 0;
+        } finally {
+          lock.release();
+        }
+      }
+    } catch {
+      // Best effort: the next link, unlink or gc() does the same work.
+      again = false;
+    }
+    if (again) scheduleSettle(store, driver, record, 250);
+  }, delayMs);
+  unrefTimer(timer);
+}
+
+function unrefTimer(timer: unknown): void {
+  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
+  if (typeof timer === "number" && deno?.unrefTimer) deno.unrefTimer(timer);
+  else (timer as { unref?(): void } | undefined)?.unref?.();
+}
+
 /** Whether an endpoint's kernel side is gone: its host links (or, without any, its namespace). */
 export function endpointGone(ctx: DriverContext, ep: EndpointRecord): boolean {
   if (ep.hostLinks.length > 0) {

@@ -20,6 +20,7 @@ import {
   deleteNetwork,
   forgetEndpoint,
   releaseAddress,
+  scheduleSettle,
   settleReleasing,
   storeContext,
   undoEndpoint,
@@ -475,6 +476,7 @@ export class Network implements AsyncDisposable {
       store.writeEndpoint(record, name, ep);
       store.markReleasing(record, name);
     }
+    if (ep.state === "releasing") scheduleSettle(store, this.#driver, record);
   }
 
   /** Every saved network, this one with endpoint `name` as it is now, for a firewall rebuild. */
