@@ -23,7 +23,7 @@
  */
 import { shortHash } from "../drivers/bridge.ts";
 import { hostRtnl } from "../network/host.ts";
-import { type Namespace, openNetworkNamespace } from "../network/namespace.ts";
+import { Namespace } from "../network/namespace.ts";
 import { type LinkOptions, type Network, newNetwork, openNetwork } from "../network/network.ts";
 import { StateStore } from "../network/state.ts";
 import { NetNs } from "../netns/netns.ts";
@@ -194,7 +194,9 @@ async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
       }
       let ns: Namespace;
       try {
-        ns = await openNetworkNamespace(args.netns);
+        // Not openNetworkNamespace: it would dump the links, addresses and routes inside to
+        // describe them, which ADD does not need.
+        ns = Namespace.fromNetNs(NetNs.open(args.netns), false);
       } catch (e) {
         throw new CniError(CNI_ERR.INTERNAL, `Opening CNI_NETNS: ${(e as Error).message}`, "", {
           cause: e,
