@@ -169,3 +169,24 @@ export async function ipJsonAt<T = unknown>(path: string, args: string[]): Promi
   if (r.code !== 0) throw new Error(`ip -j ${args.join(" ")} in ${path}: ${r.stderr.trim()}`);
   return (r.stdout.trim() === "" ? [] : JSON.parse(r.stdout)) as T;
 }
+
+/**
+ * An HTTP GET from inside a named namespace, by Node.js (on every CI machine; busybox-static's
+ * `wget` crashes on Debian 12). Resolves to the body, or `undefined` when the request fails or
+ * takes over `timeoutMs`.
+ *
+ * @param netns The `/run/netns` name of the client's namespace.
+ * @param url The URL.
+ * @param timeoutMs Give up after this long.
+ * @returns The body, or `undefined`.
+ */
+export async function httpGet(
+  netns: string,
+  url: string,
+  timeoutMs = 2000,
+): Promise<string | undefined> {
+  const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(${timeoutMs}) })` +
+    `.then((r) => r.text()).then((t) => process.stdout.write(t), () => process.exit(1))`;
+  const r = await runProcess(["ip", "netns", "exec", netns, "node", "-e", script]);
+  return r.code === 0 ? r.stdout : undefined;
+}

@@ -9,7 +9,18 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readlinkSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import {
   ip,
   ipAddrs,
@@ -25,7 +36,7 @@ import {
   withCleanup,
 } from "./_helpers.ts";
 import { assertPing, removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
-import { ipJsonAt, nslink, nslinkArgv, nslinkJson } from "./_cli_helpers.ts";
+import { ipJsonAt, nslink, nslinkArgv, nslinkJson, runProcess } from "./_cli_helpers.ts";
 
 const P = runId();
 let vethsBefore: string[] = [];
@@ -511,5 +522,27 @@ describe("nslink port and version", { skip: SKIP_ROOT }, () => {
     const r = await nslink("/nonexistent", "version");
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^nslink \d/);
+  });
+
+  it("the compiled file runs alone: copied elsewhere, no Deno, Bun or checkout on PATH", {
+    skip: !process.env.NSLINK_BIN && "only with NSLINK_BIN (the compiled dist/nslink)",
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nsl-bin-"));
+    try {
+      const bin = join(dir, "nslink");
+      copyFileSync(process.env.NSLINK_BIN!, bin);
+      chmodSync(bin, 0o755);
+      const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", NSLINK_STATE_DIR: join(dir, "state") };
+      const v = await runProcess([bin, "version"], { env });
+      assert.equal(v.code, 0, v.stderr);
+      assert.match(v.stdout, /\(bun [\d.]+, compiled\)/);
+      const ls = await runProcess([bin, "network", "ls", "--format", "json"], { env });
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.deepEqual(JSON.parse(ls.stdout), []);
+      const cniv = await runProcess([bin], { env: { ...env, CNI_COMMAND: "VERSION" } });
+      assert.equal(JSON.parse(cniv.stdout).cniVersion, "1.1.0");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
