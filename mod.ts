@@ -62,12 +62,12 @@ export {
 export type { UnpublishSpec } from "./network/publish.ts";
 export { gc, type GcOptions, type GcReport } from "./network/gc.ts";
 export { FileStore, StaleNetworkError, type Store } from "./network/store.ts";
-export type { Owner } from "./network/owner.ts";
+export type { Owner } from "./model/owner.ts";
 export type { PortBinding, PortSpec } from "./netfilter/ports.ts";
 export type { Protocol } from "./netfilter/ruleset.ts";
 export { forwardDropChains } from "./netfilter/firewall.ts";
 export { Namespace, newNetworkNamespace, openNetworkNamespace } from "./network/namespace.ts";
-export { type Interface, macForIPv4 } from "./network/interface.ts";
+export { type Interface, macForIPv4 } from "./model/interface.ts";
 export { getDriver, knownTypes, registerDriver } from "./drivers/registry.ts";
 export type {
   Driver,
@@ -80,7 +80,7 @@ export type {
   NetworkState,
 } from "./drivers/driver.ts";
 export { type BridgeConfig, bridgeDriver, linkAlias, parseLinkAlias } from "./drivers/bridge.ts";
-export { IpamExhaustedError, type Pool } from "./network/ipam.ts";
+export { IpamExhaustedError, type Pool } from "./model/ipam.ts";
 export {
   DEFAULT_LOCK_TIMEOUT_MS,
   DEFAULT_STATE_DIR,

@@ -17,9 +17,9 @@
 import process from "node:process";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
-import { createPool } from "../network/ipam.ts";
+import { createPool } from "../model/ipam.ts";
 import { releaseAddress, storeContext } from "../network/lifecycle.ts";
-import { currentOwner } from "../network/owner.ts";
+import { currentOwner } from "../model/owner.ts";
 import { FileStore } from "../network/store.ts";
 
 const argv = process.argv.slice(2);

@@ -23,7 +23,7 @@
 import { NetlinkError } from "../netlink/errors.ts";
 import { checkIfName, checkMtu } from "../net/validate.ts";
 import { existsSync } from "node:fs";
-import { freeName, type Interface, macForIPv4 } from "../network/interface.ts";
+import { freeName, type Interface, macForIPv4 } from "../model/interface.ts";
 import {
   allocate,
   createPool,
@@ -31,7 +31,7 @@ import {
   pickSubnet,
   type Pool,
   prefixLength,
-} from "../network/ipam.ts";
+} from "../model/ipam.ts";
 import { overlaps, parseCidr } from "../net/ip.ts";
 import type {
   Driver,
@@ -184,6 +184,9 @@ function config(record: NetworkRecord): BridgeConfig {
   return record.config as unknown as BridgeConfig;
 }
 
+/** Bridge indexes by name in the host namespace, remembered between links of this process. */
+const bridgeIndexes = new Map<string, number>();
+
 /** The bridge driver. */
 export const bridgeDriver: Driver = {
   type: "bridge",
@@ -323,6 +326,7 @@ export const bridgeDriver: Driver = {
   },
 
   destroy(ctx: DriverContext, record: NetworkRecord): void {
+    bridgeIndexes.delete(config(record).bridgeName);
     removeOwn(ctx, config(record));
   },
 
@@ -356,7 +360,22 @@ export const bridgeDriver: Driver = {
       const peer = target
         ? { name: dstName, mtu, ...(macAddress ? { mac: macAddress } : {}), netns: target.netns }
         : { name: srcName, mtu, ...(macAddress ? { mac: macAddress } : {}) };
-      ctx.host.link.add({ kind: "veth", name: hostName, mtu, up: true, master: bridgeName, peer });
+      // The bridge's index, remembered between links (no lookup per container). A stale one
+      // (the bridge was made again) fails the whole create, atomically: look it up and retry.
+      const cached = bridgeIndexes.get(bridgeName);
+      const master = cached ?? ctx.host.link.index(bridgeName);
+      const spec = { kind: "veth", name: hostName, mtu, up: true, master, peer } as const;
+      try {
+        ctx.host.link.add(spec);
+        bridgeIndexes.set(bridgeName, master);
+      } catch (e) {
+        bridgeIndexes.delete(bridgeName);
+        if (cached === undefined) throw e;
+        const fresh = ctx.host.link.index(bridgeName);
+        if (fresh === cached) throw e;
+        ctx.host.link.add({ ...spec, master: fresh });
+        bridgeIndexes.set(bridgeName, fresh);
+      }
     };
     try {
       add();

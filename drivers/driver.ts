@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { Interface } from "../network/interface.ts";
-import type { Pool } from "../network/ipam.ts";
-import type { Owner } from "../network/owner.ts";
+import type { Interface } from "../model/interface.ts";
+import type { Pool } from "../model/ipam.ts";
+import type { Owner } from "../model/owner.ts";
 import type { PortBinding } from "../netfilter/ports.ts";
 import type { NetNs } from "../netns/netns.ts";
 import type { Rtnl } from "../rtnl/handle.ts";

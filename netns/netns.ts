@@ -147,9 +147,12 @@ export class NetNs implements Disposable {
    * const ns = NetNs.create("/run/netns/c1");
    * ```
    * @param nameOrPath Name or path.
+   * @param inside Synchronous work to run inside the new namespace before the thread returns
+   *   (e.g. opening a netlink socket there, which saves entering it again); when it throws,
+   *   the namespace is removed and the error is thrown.
    * @returns The namespace, open.
    */
-  static create(nameOrPath: string): NetNs {
+  static create(nameOrPath: string, inside?: () => void): NetNs {
     const path = netnsPath(nameOrPath);
     const object = JSON.stringify(path);
     if (path.startsWith(`${NETNS_RUN_DIR}/`)) prepareRunDir();
@@ -165,7 +168,10 @@ export class NetNs implements Disposable {
     }
     close(fileFd);
     try {
-      withNewNetns(() => mount(THREAD_NETNS, path, "none", MS_BIND, object), object);
+      withNewNetns(() => {
+        mount(THREAD_NETNS, path, "none", MS_BIND, object);
+        inside?.();
+      }, object);
       return new NetNs(path, open(path, O_RDONLY | O_CLOEXEC, 0, object));
     } catch (e) {
       try {

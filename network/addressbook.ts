@@ -13,7 +13,7 @@
  * @module
  */
 import { bytesToBigInt, formatAddress, lastOf, networkOf, parseCidr, parseIP } from "../net/ip.ts";
-import { IpamExhaustedError, type Pool } from "./ipam.ts";
+import { IpamExhaustedError, type Pool } from "../model/ipam.ts";
 
 /** One pool's taken addresses, as offsets from its network address. */
 class PoolBook {

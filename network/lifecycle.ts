@@ -10,8 +10,8 @@ import type { Driver, DriverContext, EndpointRecord, NetworkRecord } from "../dr
 import { getDriver } from "../drivers/registry.ts";
 import { hostRtnl } from "./host.ts";
 import { AddressBook } from "./addressbook.ts";
-import { allocate, type Pool } from "./ipam.ts";
-import { currentOwner } from "./owner.ts";
+import { allocate, type Pool } from "../model/ipam.ts";
+import { currentOwner } from "../model/owner.ts";
 import type { Store } from "./store.ts";
 import { forgetFlows, syncFirewall } from "../netfilter/firewall.ts";
 import { endpointRemoved, loadAll, releaseNetworkClaims } from "./publish.ts";

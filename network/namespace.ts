@@ -9,8 +9,8 @@ import { checkCidr, checkIfName, checkIP, checkMac, checkMtu } from "../net/vali
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
 import { hostNetns, hostRtnl } from "./host.ts";
-import { freeName, type Interface } from "./interface.ts";
-import { createdIn, knownNames, noteNamespace } from "./internal.ts";
+import { freeName, type Interface } from "../model/interface.ts";
+import { handoffs, knownNames } from "./internal.ts";
 
 function checkInterface(iface: Interface): void {
   if (!iface || typeof iface !== "object") {
@@ -95,17 +95,31 @@ export class Namespace implements AsyncDisposable {
    * @returns The namespace.
    */
   static create(path: string): Namespace {
-    const netns = NetNs.create(path);
-    const ns = new Namespace(netns, [], true);
-    knownNames.set(ns, new Set(["lo"]));
+    // While the thread is still in the new namespace, open its netlink handle and bring `lo`
+    // up there: no second trip into the namespace.
+    let netns: NetNs | undefined;
+    let rtnl: Rtnl | undefined;
+    const ref = {
+      get fd(): number {
+        return netns?.fd ?? -1;
+      },
+      get path(): string {
+        return netns?.path ?? path;
+      },
+    };
     try {
-      ns.rtnl().link.set("lo", { up: true });
-      ns.#loUp = true;
+      netns = NetNs.create(path, () => {
+        rtnl = Rtnl.open({ netns: ref, inside: true });
+        rtnl.link.set("lo", { up: true });
+      });
     } catch (e) {
-      ns.close();
-      NetNs.remove(netns.path, { missingOk: true });
+      rtnl?.close();
       throw e;
     }
+    const ns = new Namespace(netns, [], true);
+    ns.#rtnl = rtnl;
+    ns.#loUp = true;
+    knownNames.set(ns, new Set(["lo"]));
     return ns;
   }
 
@@ -159,7 +173,8 @@ export class Namespace implements AsyncDisposable {
     checkInterface(iface);
     const inside = this.rtnl();
     const host = hostRtnl();
-    let direct = createdIn.get(iface) === this.path;
+    const handoff = iface.srcName ? handoffs.get(iface.srcName) : undefined;
+    let direct = handoff?.createdIn === this.path;
     if (direct && this.#interfaces.some((i) => i.dstName === iface.dstName)) {
       throw new Error(
         `Interface "${iface.dstName}" was already added to ${JSON.stringify(this.path)}`,
@@ -247,7 +262,7 @@ export class Namespace implements AsyncDisposable {
     }
     const added = { ...iface, dstName: name };
     this.#interfaces.push(added);
-    if (createdIn.get(iface) !== this.path) noteNamespace.get(iface)?.(this.path);
+    if (handoff && handoff.createdIn !== this.path) handoff.noteNamespace(this.path);
     return { ...added };
   }
 

@@ -14,8 +14,8 @@ import type {
 } from "../drivers/driver.ts";
 import { getDriver } from "../drivers/registry.ts";
 import { hostRtnl } from "./host.ts";
-import type { Interface } from "./interface.ts";
-import { createdIn, knownNames, noteNamespace } from "./internal.ts";
+import type { Interface } from "../model/interface.ts";
+import { handoffs, knownNames } from "./internal.ts";
 import {
   deleteNetwork,
   forgetEndpoint,
@@ -26,7 +26,7 @@ import {
   undoEndpoint,
 } from "./lifecycle.ts";
 import type { Namespace } from "./namespace.ts";
-import { currentOwner, isAlive, working } from "./owner.ts";
+import { currentOwner, isAlive, working } from "../model/owner.ts";
 import { FileStore, StaleNetworkError, type Store } from "./store.ts";
 import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
 import { syncFirewall } from "../netfilter/firewall.ts";
@@ -408,11 +408,13 @@ export class Network implements AsyncDisposable {
       throw e;
     }
     for (const iface of ep.interfaces) {
-      if (ns !== undefined) {
-        createdIn.set(iface, ns.path);
-        knownNames.get(ns)?.add(iface.dstName);
+      if (ns !== undefined) knownNames.get(ns)?.add(iface.dstName);
+      if (iface.srcName) {
+        handoffs.set(iface.srcName, {
+          ...(ns !== undefined ? { createdIn: ns.path } : {}),
+          noteNamespace: (path) => this.#noteNamespace(name, path),
+        });
       }
-      noteNamespace.set(iface, (path) => this.#noteNamespace(name, path));
     }
     return ep.interfaces;
   }
@@ -454,6 +456,7 @@ export class Network implements AsyncDisposable {
     const record = this.#record;
     const ep = store.readEndpoint(record, name);
     if (!ep) return;
+    for (const iface of ep.interfaces) if (iface.srcName) handoffs.delete(iface.srcName);
     const { ctx } = storeContext(store, record);
     if (ep.state === "creating") {
       if (isAlive(ep.owner, `${record.id}/${name}`)) {

@@ -22,7 +22,7 @@
  * @module
  */
 import type { EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
-import { pidAlive } from "./owner.ts";
+import { pidAlive } from "../model/owner.ts";
 import { type LockOptions, type StateLock, StateStore } from "./state.ts";
 
 /** The kind (directory) of network files. */

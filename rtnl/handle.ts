@@ -25,6 +25,11 @@ export interface RtnlBatch {
 export interface RtnlOptions {
   /** Act inside this namespace: the socket is opened there (enter, open, return) and stays bound to it. */
   netns?: NetnsFd & { readonly path?: string };
+  /**
+   * The calling thread is inside `netns` already (as in the callback of `NetNs.create`): open
+   * the socket where the thread is, without switching namespaces.
+   */
+  inside?: boolean;
 }
 
 /**
@@ -71,7 +76,7 @@ export class Rtnl implements Disposable {
    */
   static open(options: RtnlOptions = {}): Rtnl {
     const ns = options.netns;
-    const sock = ns === undefined ? NetlinkSocket.open() : NetlinkSocket.open({
+    const sock = ns === undefined || options.inside ? NetlinkSocket.open() : NetlinkSocket.open({
       netnsFd: ns.fd,
       netnsName: ns.path ? JSON.stringify(ns.path) : undefined,
     });

@@ -12,7 +12,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { allocate, type Pool } from "../../network/ipam.ts";
+import { allocate, type Pool } from "../../model/ipam.ts";
 import { StateStore } from "../../network/state.ts";
 
 const [dir, mode, id, countText] = process.argv.slice(2);

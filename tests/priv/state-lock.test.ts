@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { createPool, type Pool } from "../../network/ipam.ts";
+import { createPool, type Pool } from "../../model/ipam.ts";
 import { LockTimeoutError, StateStore } from "../../network/state.ts";
 import { newNetwork } from "../../mod.ts";
 

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AddressBook } from "../../network/addressbook.ts";
-import { createPool, IpamExhaustedError } from "../../network/ipam.ts";
+import { createPool, IpamExhaustedError } from "../../model/ipam.ts";
 
 /** A toy store: a set of reserved addresses, and a count of full listings. */
 function store(initial: string[] = []) {

@@ -10,7 +10,7 @@ import {
   prefixLength,
   release,
   releaseOwner,
-} from "../../network/ipam.ts";
+} from "../../model/ipam.ts";
 
 describe("createPool()", () => {
   it("canonicalizes the subnet and defaults the gateway to the first address", () => {

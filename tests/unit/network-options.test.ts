@@ -25,7 +25,7 @@ import {
   registerDriver,
   StaleNetworkError,
 } from "../../mod.ts";
-import { createPool } from "../../network/ipam.ts";
+import { createPool } from "../../model/ipam.ts";
 
 const root = mkdtempSync(join(tmpdir(), "nsl-net-options-"));
 after(() => rmSync(root, { recursive: true, force: true }));

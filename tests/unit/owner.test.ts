@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { currentOwner, isAlive, pidAlive, working } from "../../network/owner.ts";
+import { currentOwner, isAlive, pidAlive, working } from "../../model/owner.ts";
 
 describe("owners of unfinished work", () => {
   it("this copy's work is alive only while in progress; another copy's in this process is alive", () => {

@@ -19,6 +19,8 @@ import {
   overlaps,
   parseCidr,
   parseIP,
+  parseIPv4,
+  parseIPv6,
 } from "../net/ip.ts";
 
 /** An address pool of one subnet, JSON-serializable (it is saved in state files). */
@@ -118,61 +120,36 @@ function layout(pool: Pool): PoolLayout {
   return { net, first: net.address + 1n, last, gateway: gw.address };
 }
 
-/** A dotted-quad IPv4 address as a number, or -1 when the text is not one. */
-function ipv4Number(text: string): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || ++dots > 3) return -1;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57 && digits < 3) {
-      part = part * 10 + (c - 48);
-      digits++;
-      if (part > 255) return -1;
-    } else {
-      return -1;
-    }
-  }
-  return dots === 3 && digits > 0 ? value * 256 + part : -1;
-}
-
-/** Memo of {@linkcode ipv6Hex} by text: a pure function, so it is never stale. */
-const hexMemo = new Map<string, string | undefined>();
 const HEX_MEMO_MAX = 1 << 16;
 
-function ipv6HexCached(text: string): string | undefined {
+/** Memo of IPv4 keys as numbers by text (a pure function, so it is never stale). */
+const v4Memo = new Map<string, number>();
+
+/** A dotted-quad IPv4 address as a number (net/ip.ts parses it), or -1 when the text is not one. */
+function ipv4Number(text: string): number {
+  let n = v4Memo.get(text);
+  if (n === undefined) {
+    if (v4Memo.size >= HEX_MEMO_MAX) v4Memo.clear();
+    const b = parseIPv4(text);
+    n = b ? ((b[0] << 24) >>> 0) + (b[1] << 16) + (b[2] << 8) + b[3] : -1;
+    v4Memo.set(text, n);
+  }
+  return n;
+}
+
+/** Memo of IPv6 keys as 32 hex digits by text: a pure function, so it is never stale. */
+const hexMemo = new Map<string, string | undefined>();
+
+/** An IPv6 address (net/ip.ts parses it) as 32 lower-case hex digits, or `undefined`. */
+function ipv6Hex(text: string): string | undefined {
   let hex = hexMemo.get(text);
   if (hex === undefined && !hexMemo.has(text)) {
     if (hexMemo.size >= HEX_MEMO_MAX) hexMemo.clear();
-    hex = ipv6Hex(text);
+    const b = parseIPv6(text);
+    hex = b ? bytesToBigInt(b).toString(16).padStart(32, "0") : undefined;
     hexMemo.set(text, hex);
   }
   return hex;
-}
-
-/** An IPv6 address as 32 lower-case hex digits, or `undefined` when the text is not one. */
-function ipv6Hex(text: string): string | undefined {
-  const halves = text.includes(".") ? undefined : text.split("::");
-  if (halves && halves.length <= 2 && /^[0-9A-Fa-f:]+$/.test(text)) {
-    const groups = (s: string) => s === "" ? [] : s.split(":");
-    const left = groups(halves[0]);
-    const right = halves.length === 2 ? groups(halves[1]) : [];
-    const missing = 8 - left.length - right.length;
-    const fits = halves.length === 2 ? missing >= 1 : missing === 0;
-    if (!fits || ![...left, ...right].every((g) => g.length >= 1 && g.length <= 4)) {
-      return undefined;
-    }
-    const pad = (g: string) => g.toLowerCase().padStart(4, "0");
-    return left.map(pad).join("") + "0000".repeat(missing) + right.map(pad).join("");
-  }
-  const bytes = parseIP(text);
-  return bytes?.length === 16 ? bytesToBigInt(bytes).toString(16).padStart(32, "0") : undefined;
 }
 
 function checkOwner(owner: string): void {
@@ -299,7 +276,7 @@ export function allocate(pool: Pool, owner: string, preferred?: string): string 
     // IPv6 addresses are compared as 32-digit hex strings, remembered per key text.
     const used = new Set<string>([gateway.toString(16).padStart(32, "0")]);
     for (const key in pool.allocated) {
-      const hex = ipv6HexCached(key);
+      const hex = ipv6Hex(key);
       if (hex !== undefined) used.add(hex);
     }
     for (let a = first; a <= last; a++) {
