@@ -14,6 +14,7 @@
  * @module
  */
 import { run } from "./lib/spawn.ts";
+import { scalingPlot } from "./lib/plot.ts";
 import type { PeerResult } from "./lib/peer.ts";
 import {
   BRIDGE,
@@ -25,6 +26,7 @@ import {
   KEEPER_PEER,
   mac,
   MAX_N,
+  MAX_N_IPV6,
   MTU,
   nsName,
   PREFIX4,
@@ -60,7 +62,13 @@ interface PeerOutcome {
   /** Notes such as lingering interfaces after teardown. */
   warnings: string[];
   setupMsPerContainer?: number;
+  /** Teardown until the kernel has removed everything (host veths gone). */
   teardownMsPerContainer?: number;
+  /** Teardown until the peer's last delete call returned (before any wait for the kernel). */
+  teardownCallsMsPerContainer?: number;
+  /** Per-step medians, ms per container. */
+  stepsMsPerContainer?: Record<string, number>;
+  teardownCallsVsGo?: number;
   rssKb?: number;
   setupVsIpBatch?: number;
   teardownVsIpBatch?: number;
@@ -77,6 +85,12 @@ interface Options {
   json: string;
   steps: boolean;
   timeoutS: number;
+  /** Leave IPv4 out of the workload (the scaling sweep; fast peers only). */
+  ipv6Only: boolean;
+  /** Container counts for the scaling sweep (`--sweep 10,30,…`); none for a normal run. */
+  sweep: number[];
+  /** Where the sweep writes its SVG plot. */
+  svg: string;
 }
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -180,6 +194,9 @@ function parseOptions(argv: string[]): Options {
     json: `${ROOT}/bench/out/results.json`,
     steps: false,
     timeoutS: 600,
+    ipv6Only: false,
+    sweep: [],
+    svg: `${ROOT}/bench/scaling.svg`,
   };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
@@ -193,9 +210,16 @@ function parseOptions(argv: string[]): Options {
     else if (a === "--json") o.json = next();
     else if (a === "--steps") o.steps = true;
     else if (a === "--timeout") o.timeoutS = Number(next());
+    else if (a === "--ipv6-only") o.ipv6Only = true;
+    else if (a === "--sweep") o.sweep = next().split(",").map(Number);
+    else if (a === "--svg") o.svg = next();
     else throw new Error(`unknown argument ${a}`);
   }
-  if (!Number.isInteger(o.n) || o.n < 1 || o.n > MAX_N) throw new Error(`--n must be 1..${MAX_N}`);
+  if (o.sweep.length) o.ipv6Only = true;
+  const max = o.ipv6Only ? MAX_N_IPV6 : MAX_N;
+  for (const n of [o.n, ...o.sweep]) {
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--n/--sweep must be 1..${max}`);
+  }
   if (!Number.isInteger(o.reps) || o.reps < 1) throw new Error("--reps must be >= 1");
   if (o.peers) {
     const known = new Set(PEERS.map((p) => p.name));
@@ -283,7 +307,7 @@ interface IpRouteJson {
 }
 
 /** Verifies container i of a peer; returns null when fine, else the reason. */
-async function verify(tag: string, i: number): Promise<string | null> {
+async function verify(tag: string, i: number, v4 = true): Promise<string | null> {
   const ns = nsName(tag, i);
   const problems: string[] = [];
   const links = JSON.parse(
@@ -295,12 +319,13 @@ async function verify(tag: string, i: number): Promise<string | null> {
   if (!lo?.flags.includes("UP")) problems.push("lo not up");
   if (!eth0.flags.includes("UP")) problems.push("eth0 not up");
   if (eth0.mtu !== MTU) problems.push(`eth0 mtu ${eth0.mtu}`);
-  if (eth0.address !== mac(i)) problems.push(`eth0 mac ${eth0.address} != ${mac(i)}`);
+  if (v4 && eth0.address !== mac(i)) problems.push(`eth0 mac ${eth0.address} != ${mac(i)}`);
   const has = (family: string, local: string, len: number) =>
     eth0.addr_info.some((a) => a.family === family && a.local === local && a.prefixlen === len);
-  if (!has("inet", ipv4(i), PREFIX4)) problems.push(`missing ${ipv4(i)}/${PREFIX4}`);
+  if (v4 && !has("inet", ipv4(i), PREFIX4)) problems.push(`missing ${ipv4(i)}/${PREFIX4}`);
   if (!has("inet6", ipv6(i), PREFIX6)) problems.push(`missing ${ipv6(i)}/${PREFIX6}`);
-  for (const [fam, gw] of [["-4", GW4], ["-6", GW6]]) {
+  const families = v4 ? [["-4", GW4], ["-6", GW6]] : [["-6", GW6]];
+  for (const [fam, gw] of families) {
     const routes = JSON.parse(
       (await run("ip", ["-j", "-n", ns, fam, "route", "show", "default"])).stdout,
     ) as IpRouteJson[];
@@ -308,7 +333,7 @@ async function verify(tag: string, i: number): Promise<string | null> {
       problems.push(`no default route via ${gw}`);
     }
   }
-  for (const [fam, gw] of [["-4", GW4], ["-6", GW6]]) {
+  for (const [fam, gw] of families) {
     const r = await run("ip", ["netns", "exec", ns, "ping", fam, "-c1", "-W1", gw], {
       allowFail: true,
     });
@@ -353,6 +378,7 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
 async function runPeer(def: PeerDef, o: Options, warnings: string[]): Promise<PeerResult> {
   const args = [...def.cmd.slice(1), "--n", String(o.n), "--tag", def.tag];
   if (o.steps) args.push("--steps");
+  if (o.ipv6Only) args.push(...(def.cmd[0] === GONL ? ["--ipv6only=true"] : ["--ipv6-only", "1"]));
   // Go's flag package accepts the double-dash spelling too.
   const child = new Deno.Command(def.cmd[0], {
     args,
@@ -387,7 +413,7 @@ async function runPeer(def: PeerDef, o: Options, warnings: string[]): Promise<Pe
       }
       if (msg.event === "ready") {
         sawReady = true;
-        verifyFailure = await verify(def.tag, o.n - 1).catch((e: Error) => e.message);
+        verifyFailure = await verify(def.tag, o.n - 1, !o.ipv6Only).catch((e: Error) => e.message);
         await writer.write(
           new TextEncoder().encode(verifyFailure ? `failed: ${verifyFailure}\n` : "ok\n"),
         );
@@ -447,6 +473,16 @@ function summarize(outcomes: PeerOutcome[], n: number): void {
     if (o.status !== "ok" || !o.runs.length) continue;
     o.setupMsPerContainer = round3(median(o.runs.map((r) => r.setupMs / n)));
     o.teardownMsPerContainer = round3(median(o.runs.map((r) => r.teardownMs / n)));
+    o.teardownCallsMsPerContainer = round3(
+      median(o.runs.map((r) => (r.teardownCallsMs ?? r.teardownMs) / n)),
+    );
+    const stepNames = new Set(o.runs.flatMap((r) => Object.keys(r.stepsMs ?? {})));
+    if (stepNames.size) {
+      o.stepsMsPerContainer = {};
+      for (const k of stepNames) {
+        o.stepsMsPerContainer[k] = round3(median(o.runs.map((r) => (r.stepsMs?.[k] ?? 0) / n)));
+      }
+    }
     const rss = o.runs.map((r) => r.rssKb).filter((x): x is number => typeof x === "number");
     if (rss.length) o.rssKb = median(rss);
   }
@@ -461,6 +497,7 @@ function summarize(outcomes: PeerOutcome[], n: number): void {
     const go = find(o.goReference);
     o.setupVsGo = ratio(o.setupMsPerContainer, go?.setupMsPerContainer);
     o.teardownVsGo = ratio(o.teardownMsPerContainer, go?.teardownMsPerContainer);
+    o.teardownCallsVsGo = ratio(o.teardownCallsMsPerContainer, go?.teardownCallsMsPerContainer);
   }
 }
 
@@ -468,11 +505,13 @@ function table(outcomes: PeerOutcome[], o: Options): string {
   const head = [
     "peer",
     "setup ms/ctr",
-    "teardown ms/ctr",
+    "teardown calls ms/ctr",
+    "teardown kernel-done ms/ctr",
     "setup vs ip-batch",
     "teardown vs ip-batch",
     "setup vs go",
-    "teardown vs go",
+    "calls vs go",
+    "kernel-done vs go",
     "go ref",
   ];
   const x = (v?: number) => (v === undefined ? "-" : `${v.toFixed(2)}x`);
@@ -484,15 +523,17 @@ function table(outcomes: PeerOutcome[], o: Options): string {
       rows.push([
         p.peer,
         f(p.setupMsPerContainer),
+        f(p.teardownCallsMsPerContainer),
         f(p.teardownMsPerContainer),
         x(p.setupVsIpBatch),
         x(p.teardownVsIpBatch),
         x(p.setupVsGo),
+        x(p.teardownCallsVsGo),
         x(p.teardownVsGo),
         p.variant,
       ]);
     } else {
-      rows.push([p.peer, p.status.toUpperCase(), "", "", "", "", "", ""]);
+      rows.push([p.peer, p.status.toUpperCase(), ...head.slice(2).map(() => "")]);
       notes.push(`${p.peer}: ${p.status.toUpperCase()}: ${p.reason}`);
     }
     for (const w of p.warnings) notes.push(`${p.peer}: note: ${w}`);
@@ -501,11 +542,18 @@ function table(outcomes: PeerOutcome[], o: Options): string {
   const fmt = (r: string[]) =>
     r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")
       .trimEnd();
+  const steps = outcomes.filter((p) => p.stepsMsPerContainer).map((p) =>
+    `${p.peer}: ` +
+    Object.entries(p.stepsMsPerContainer!).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", ")
+  );
   return [
-    `N=${o.n} containers per run, ${o.reps} reps interleaved; medians over reps, ms per container`,
+    `N=${o.n} containers per run, ${o.reps} reps interleaved; medians over reps, ms per container` +
+    (o.ipv6Only ? " (IPv6-only workload)" : ""),
+    "teardown: 'calls' = until the last delete returned; 'kernel-done' = until no host veth is left",
     fmt(head),
     widths.map((w) => "-".repeat(w)).join("  "),
     ...rows.map(fmt),
+    ...(steps.length ? ["", "per-step medians, ms per container:", ...steps] : []),
     ...(notes.length ? ["", ...notes] : []),
   ].join("\n");
 }
@@ -539,11 +587,8 @@ async function versions(): Promise<Record<string, string>> {
   return v;
 }
 
-async function main(): Promise<number> {
-  const o = parseOptions(Deno.args);
-  await assertSandboxed();
-  const skips = readSkips();
-  const selected = PEERS.filter((p) => !o.peers || o.peers.includes(p.name));
+/** Runs every selected peer `o.reps` times (interleaved) at `o.n` containers. */
+async function runAll(o: Options, selected: PeerDef[], skips: Map<string, string>) {
   const outcomes: PeerOutcome[] = selected.map((p) => {
     const missing = p.needs.find((f) => !exists(f));
     let reason = skips.get(p.name) ?? p.disabled;
@@ -564,50 +609,83 @@ async function main(): Promise<number> {
   for (const out of outcomes) {
     if (out.status !== "ok") console.error(`-- ${out.peer}: ${out.status}: ${out.reason}`);
   }
+  for (let rep = 1; rep <= o.reps; rep++) {
+    for (const [k, def] of selected.entries()) {
+      const out = outcomes[k];
+      if (out.status !== "ok") continue;
+      try {
+        const r = await runPeer(def, o, out.warnings);
+        out.runs.push(r);
+        console.error(
+          `N=${o.n} rep ${rep} ${def.name}: setup ${(r.setupMs / o.n).toFixed(3)} ms/ctr, ` +
+            `teardown calls ${((r.teardownCallsMs ?? r.teardownMs) / o.n).toFixed(3)}, ` +
+            `kernel done ${(r.teardownMs / o.n).toFixed(3)} ms/ctr`,
+        );
+      } catch (e) {
+        out.status = "failed";
+        out.reason = `rep ${rep}: ${(e as Error).message}`;
+        console.error(`!! ${def.name} FAILED: ${out.reason}`);
+        await cleanup(await leftovers());
+      }
+    }
+  }
+  summarize(outcomes, o.n);
+  return outcomes;
+}
+
+async function main(): Promise<number> {
+  const o = parseOptions(Deno.args);
+  await assertSandboxed();
+  const skips = readSkips();
+  let selected = PEERS.filter((p) => !o.peers || o.peers.includes(p.name));
+  if (o.ipv6Only) selected = selected.filter((p) => p.variant === "fast");
 
   const before = await leftovers();
   if (before.netns.length || before.veths.length) {
     throw new Error(`host namespace not clean at start: ${JSON.stringify(before)}`);
   }
   await createBridge();
+  const sections: { n: number; outcomes: PeerOutcome[] }[] = [];
   try {
-    for (let rep = 1; rep <= o.reps; rep++) {
-      for (const [k, def] of selected.entries()) {
-        const out = outcomes[k];
-        if (out.status !== "ok") continue;
-        try {
-          const r = await runPeer(def, o, out.warnings);
-          out.runs.push(r);
-          console.error(
-            `rep ${rep} ${def.name}: setup ${(r.setupMs / o.n).toFixed(3)} ms/ctr, ` +
-              `teardown ${(r.teardownMs / o.n).toFixed(3)} ms/ctr`,
-          );
-        } catch (e) {
-          out.status = "failed";
-          out.reason = `rep ${rep}: ${(e as Error).message}`;
-          console.error(`!! ${def.name} FAILED: ${out.reason}`);
-          await cleanup(await leftovers());
-        }
-      }
+    for (const n of o.sweep.length ? o.sweep : [o.n]) {
+      sections.push({ n, outcomes: await runAll({ ...o, n }, selected, skips) });
     }
   } finally {
     await removeBridge();
   }
-  summarize(outcomes, o.n);
-  const failedRuns = outcomes.filter((x) => x.status === "failed");
-
-  console.log(table(outcomes, o));
+  for (const { n, outcomes } of sections) console.log(table(outcomes, { ...o, n }) + "\n");
+  const failedRuns = sections.flatMap((x) => x.outcomes).filter((x) => x.status === "failed");
   const report = {
     date: new Date().toISOString(),
     n: o.n,
     reps: o.reps,
     unit: "ms per container (median over reps)",
     versions: await versions(),
-    peers: outcomes,
+    ...(o.sweep.length
+      ? { sweep: sections.map(({ n, outcomes }) => ({ n, peers: outcomes })) }
+      : { peers: sections[0].outcomes }),
   };
   await Deno.mkdir(o.json.replace(/\/[^/]*$/, "") || ".", { recursive: true });
   await Deno.writeTextFile(o.json, JSON.stringify(report, null, 2) + "\n");
   console.error(`wrote ${o.json}`);
+  if (o.sweep.length) {
+    const series = new Map<string, { n: number; setup: number; calls: number; done: number }[]>();
+    for (const { n, outcomes } of sections) {
+      for (const p of outcomes) {
+        if (p.status !== "ok" || p.setupMsPerContainer === undefined) continue;
+        const list = series.get(p.peer) ?? [];
+        list.push({
+          n,
+          setup: p.setupMsPerContainer,
+          calls: p.teardownCallsMsPerContainer ?? p.teardownMsPerContainer!,
+          done: p.teardownMsPerContainer!,
+        });
+        series.set(p.peer, list);
+      }
+    }
+    await Deno.writeTextFile(o.svg, scalingPlot(series, { date: report.date, reps: o.reps }));
+    console.error(`wrote ${o.svg}`);
+  }
   const after = await leftovers();
   if (after.netns.length || after.veths.length) {
     console.error(`!! left behind at the end: ${JSON.stringify(after)}`);

@@ -5,6 +5,8 @@
  * Options (all optional):
  * - `bridgeName`: default `nsl-NAME` (or `nsl-` + a hash when that is over 15 bytes)
  * - `subnet`, `gateway`: IPv4; with no subnet a free /24 is picked from `pool`
+ * - `enableIPv4`: `false` for a network without IPv4 (Docker's `--ipv4=false`; needs
+ *   `subnetIPv6`)
  * - `subnetIPv6`, `gatewayIPv6`: IPv6, off unless a subnet is given
  * - `mtu`: default 1500
  * - `containerInterfacePrefix`: the container-side name prefix, default `eth` (`eth0`, `eth1`, …)
@@ -32,7 +34,7 @@ import {
   type Pool,
   prefixLength,
 } from "../model/ipam.ts";
-import { overlaps, parseCidr } from "../net/ip.ts";
+import { formatIP, overlaps, parseCidr, parseIP } from "../net/ip.ts";
 import type {
   Driver,
   DriverContext,
@@ -65,6 +67,7 @@ export interface BridgeConfig {
 
 const KNOWN = [
   "bridgeName",
+  "enableIPv4",
   "subnet",
   "gateway",
   "subnetIPv6",
@@ -237,8 +240,22 @@ export const bridgeDriver: Driver = {
         }
       }
     };
-    let v4: Pool;
-    if (subnet !== undefined) {
+    const enableIPv4 = options.enableIPv4 ?? true;
+    if (typeof enableIPv4 !== "boolean") {
+      throw new TypeError(
+        `Bridge option "enableIPv4" must be a boolean, got ${JSON.stringify(enableIPv4)}`,
+      );
+    }
+    if (!enableIPv4 && (subnet !== undefined || gateway !== undefined)) {
+      throw new TypeError(`Bridge option "enableIPv4" is false: "subnet"/"gateway" make no sense`);
+    }
+    if (!enableIPv4 && subnetIPv6 === undefined) {
+      throw new TypeError(`Bridge option "enableIPv4" is false: the network needs "subnetIPv6"`);
+    }
+    let v4: Pool | undefined;
+    if (!enableIPv4) {
+      v4 = undefined;
+    } else if (subnet !== undefined) {
       checkFree(subnet, "subnet");
       v4 = createPool(subnet, gateway);
     } else {
@@ -292,7 +309,10 @@ export const bridgeDriver: Driver = {
       icc: bool(options, "icc", true),
       ipForward: bool(options, "ipForward", true),
     };
-    return { config: cfg as unknown as Record<string, unknown>, pools: v6 ? { v4, v6 } : { v4 } };
+    const pools: { v4?: Pool; v6?: Pool } = {};
+    if (v4) pools.v4 = v4;
+    if (v6) pools.v6 = v6;
+    return { config: cfg as unknown as Record<string, unknown>, pools };
   },
 
   create(ctx: DriverContext, record: NetworkRecord): void {
@@ -350,7 +370,13 @@ export const bridgeDriver: Driver = {
     const addressIPv6 = v6 ? take(v6, endpoint, options.addressIPv6) : "";
     const { hostName, srcName } = names(record, endpoint);
     const alias = linkAlias(record.id, endpoint);
-    const macAddress = address ? macForIPv4(address) : "";
+    // Docker's MAC: 02:42 and the IPv4 address; on an IPv6-only network, 02:42 and the IPv6
+    // address's last four bytes (unique in any subnet up to a /96).
+    const macAddress = address
+      ? macForIPv4(address)
+      : addressIPv6
+      ? macForIPv4(formatIP(parseIP(addressIPv6.split("/")[0])!.subarray(12)))
+      : "";
     let dstName = options.dstName !== undefined
       ? checkIfName(options.dstName, "dstName")
       : target

@@ -34,15 +34,23 @@ export const KEEPER = "nslkeep0";
 export const KEEPER_PEER = "nslkeep1";
 /** Upper bound on N: container addresses are .10 .. .209 of one /24. */
 export const MAX_N = 200;
+/**
+ * Upper bound on N without IPv4 (`--ipv6-only`, the scaling sweep): the IPv4 test ranges hold
+ * 2 x 254 addresses, so 1,000 containers per process are measured on IPv6 alone.
+ */
+export const MAX_N_IPV6 = 1000;
 
 /** Index `i` (0-based) to the last IPv4 octet / IPv6 group value. */
 export function hostNumber(i: number): number {
-  if (!Number.isInteger(i) || i < 0 || i >= MAX_N) throw new RangeError(`bad container index ${i}`);
+  if (!Number.isInteger(i) || i < 0 || i >= MAX_N_IPV6) {
+    throw new RangeError(`bad container index ${i}`);
+  }
   return 10 + i;
 }
 
 /** The container's IPv4 address without prefix: 198.51.100.(10+i). */
 export function ipv4(i: number): string {
+  if (i >= MAX_N) throw new RangeError(`container ${i} has no IPv4 address (at most ${MAX_N})`);
   return `198.51.100.${hostNumber(i)}`;
 }
 
@@ -55,10 +63,14 @@ export function ipv6(i: number): string {
   return `2001:db8:bb::${hostNumber(i)}`;
 }
 
-/** Docker-style MAC derived from the IPv4 address: 02:42 followed by the four IPv4 octets. */
+/**
+ * Docker-style MAC derived from the IPv4 address: 02:42 followed by the four IPv4 octets; past
+ * 245 containers (IPv6-only sweep) the fifth byte counts on (`02:42:c6:33:65:00`, …).
+ */
 export function mac(i: number): string {
   const hex = (n: number) => n.toString(16).padStart(2, "0");
-  return `02:42:${hex(198)}:${hex(51)}:${hex(100)}:${hex(hostNumber(i))}`;
+  const v = 100 * 256 + hostNumber(i);
+  return `02:42:${hex(198)}:${hex(51)}:${hex(v >> 8)}:${hex(v & 255)}`;
 }
 
 /** Name of container i's network namespace (under /run/netns) for a peer tag. */
