@@ -50,7 +50,7 @@ let me: Owner | undefined;
  * This process as an owner.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { currentOwner } from "./owner.ts";
  * currentOwner(); // { pid: 4242, start: 123456 }
  * ```
@@ -102,7 +102,7 @@ export function working<T>(key: string, fn: () => T): T {
  * pid and start time), and, when that is this process, the work is in progress here.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { isAlive } from "./owner.ts";
  * isAlive({ pid: 1, start: 0 }, "x"); // true for init
  * ```
@@ -127,7 +127,7 @@ export function isAlive(owner: Owner | undefined, key: string): boolean {
  * Whether a process with this pid runs (for temporary files named after their writer's pid).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { pidAlive } from "./owner.ts";
  * pidAlive(1); // true
  * ```

@@ -243,7 +243,12 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
    * `NLM_F_ECHO` requests); throws {@linkcode NetlinkError} when the kernel refused it.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { RTM_DELLINK } from "./constants.ts";
+   * import { LinkMessage } from "../rtnl/messages/link.ts";
+   * import { NetlinkSocket } from "../mod.ts";
+   * declare const sock: NetlinkSocket;
+   * declare const index: number;
    * sock.request(RTM_DELLINK, 0, LinkMessage, { index: 7 }, { object: 'link "nsl0a"' });
    * ```
    * @param type `nlmsg_type`, e.g. `RTM_NEWLINK`.
@@ -273,7 +278,11 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
    * {@linkcode DumpInterruptedError}.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { RTM_GETLINK } from "./constants.ts";
+   * import { LinkMessage } from "../rtnl/messages/link.ts";
+   * import { NetlinkSocket, decode } from "../mod.ts";
+   * declare const sock: NetlinkSocket;
    * const links = sock.dump(RTM_GETLINK, LinkMessage, {}).map((m) => decode(LinkMessage, m.payload));
    * ```
    * @param type `nlmsg_type`, e.g. `RTM_GETLINK`.
@@ -343,7 +352,9 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
    * an nfnetlink batch) and returns the first.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { NetlinkSocket } from "../mod.ts";
+   * declare const sock: NetlinkSocket;
    * const first = sock.reserveSeq(3); // first, first + 1, first + 2
    * ```
    * @param count How many.
@@ -362,7 +373,10 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
    * Replies addressed to another port id are dropped.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { NetlinkSocket } from "../mod.ts";
+   * declare const sock: NetlinkSocket;
+   * declare const batchBytes: Uint8Array<ArrayBuffer>;
    * const replies = sock.transact(batchBytes, "NFT batch", "table inet nslink");
    * ```
    * @param msg The messages, each with its `nlmsghdr`.
@@ -398,7 +412,9 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
    * nothing is queued.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { NetlinkSocket } from "../mod.ts";
+   * declare const sock: NetlinkSocket;
    * const got = sock.receiveNow(); // RawMessage[] | "overrun" | undefined
    * ```
    * @returns The messages, `"overrun"`, or `undefined`.

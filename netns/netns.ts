@@ -232,7 +232,8 @@ export class NetNs implements Disposable {
    * Lists the names under `/run/netns`, like `ip netns list`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { NetNs } from "../mod.ts";
    * NetNs.list(); // ["c1", "c2"]
    * ```
    * @returns The names.
@@ -249,7 +250,8 @@ export class NetNs implements Disposable {
    * Whether a namespace is mounted at this name or path.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { NetNs } from "../mod.ts";
    * NetNs.exists("c1"); // true
    * ```
    * @param nameOrPath Name or path.
@@ -336,7 +338,9 @@ export class NetNs implements Disposable {
    * Closes the fd and removes the namespace's mount and file.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { NetNs } from "../mod.ts";
+   * declare const ns: NetNs;
    * ns.delete();
    * ```
    * @param options `missingOk`: succeed when the mount is already gone.

@@ -138,7 +138,9 @@ export class Namespace implements AsyncDisposable {
    * {@linkcode Namespace.delete} / {@linkcode Namespace.close}.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Namespace } from "../mod.ts";
+   * declare const ns: Namespace;
    * ns.rtnl().addr.list({ family: 4 });
    * ```
    * @returns The handle.
@@ -157,7 +159,10 @@ export class Namespace implements AsyncDisposable {
    * this call did is undone, and the interface is back where it was.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Interface, Namespace } from "../mod.ts";
+   * declare const iface: Interface;
+   * declare const ns: Namespace;
    * const added = await ns.addInterface(iface);
    * added.dstName; // "eth0"
    * ```
@@ -271,7 +276,9 @@ export class Namespace implements AsyncDisposable {
    * kernel removes veth pairs in one batch, with no per-link wait). Succeeds when already gone.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Namespace } from "../mod.ts";
+   * declare const ns: Namespace;
    * await ns.delete();
    * ```
    */

@@ -262,7 +262,9 @@ export class Network implements AsyncDisposable {
    * linked, or released while the kernel removes their links, are not listed.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Network } from "../mod.ts";
+   * declare const network: Network;
    * network.endpoints(); // ["c1", "c2"]
    * ```
    * @returns The names, sorted; `[]` when the network no longer exists.
@@ -279,7 +281,9 @@ export class Network implements AsyncDisposable {
    * state; `undefined` when it is not linked.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Network } from "../mod.ts";
+   * declare const network: Network;
    * network.endpoint("c1")?.interfaces[0].address; // "198.51.100.2/24"
    * ```
    * @param name The endpoint (container) name.
@@ -440,7 +444,10 @@ export class Network implements AsyncDisposable {
    * link still present after a second, kept alive by an open fd or a process, is deleted).
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Namespace, Network } from "../mod.ts";
+   * declare const network: Network;
+   * declare const ns: Namespace;
    * await ns.delete();
    * await network.unlink("c1"); // no per-link wait
    * ```
@@ -606,7 +613,9 @@ export class Network implements AsyncDisposable {
    * was opened.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Network } from "../mod.ts";
+   * declare const network: Network;
    * await network.delete();
    * ```
    */
@@ -628,7 +637,9 @@ export class Network implements AsyncDisposable {
    * network is gone). Like `docker network rm`, which refuses a network with active endpoints.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Network } from "../mod.ts";
+   * declare const network: Network;
    * if (!await network.deleteIfUnused()) console.log("still in use:", network.endpoints());
    * ```
    * @returns `true` when the network was deleted or was already gone; `false` when in use.

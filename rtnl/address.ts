@@ -107,7 +107,9 @@ export class AddrOps extends LinkedOps {
    * Adds an address. Equivalent to: `ip addr add CIDR dev DEV [nodad]`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.addr.add("eth0", "198.51.100.2/24");
    * rt.addr.add("eth0", "2001:db8::2/64", { nodad: true });
    * ```
@@ -127,7 +129,9 @@ export class AddrOps extends LinkedOps {
    * Deletes an address. Equivalent to: `ip addr del CIDR dev DEV`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.addr.del("eth0", "198.51.100.2/24");
    * ```
    * @param dev The link.
@@ -144,7 +148,9 @@ export class AddrOps extends LinkedOps {
    * Lists addresses. Equivalent to: `ip addr show [dev DEV]` (`ip -4`/`-6` with `family`).
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.addr.list({ dev: "eth0", family: 4 }).map((a) => a.cidr); // ["198.51.100.2/24"]
    * ```
    * @param filter Optional link and family.

@@ -129,7 +129,9 @@ export class Rtnl implements Disposable {
    * queued, so name links by index inside (`set("lo", …)` and `del(name)` need no lookup).
    *
    * @example Configure an interface in one round trip
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * const errors = rt.batch((b) => {
    *   b.addr.add(2, "198.51.100.2/24");
    *   b.link.set(2, { up: true });

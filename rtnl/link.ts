@@ -253,7 +253,9 @@ export class LinkOps {
    * Lists every link. Equivalent to: `ip link show`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * for (const l of rt.link.list()) console.log(l.index, l.name, l.kind ?? "");
    * ```
    * @returns The links, in index order.
@@ -277,7 +279,9 @@ export class LinkOps {
    * Equivalent to: `ip link show dev NAME`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.link.get("lo").index; // 1
    * ```
    * @param ref Name or index.
@@ -291,7 +295,9 @@ export class LinkOps {
    * Gets a link, or `undefined` when it does not exist.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.link.find("nsl0a") ?? "absent";
    * ```
    * @param ref Name or index.
@@ -310,7 +316,9 @@ export class LinkOps {
    * Resolves a link to its index (a lookup only when given a name).
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.link.index("lo"); // 1
    * ```
    * @param ref Name or index.
@@ -350,7 +358,10 @@ export class LinkOps {
    * invalid. Equivalent to: `ip link add NAME [mtu M] [address MAC] [master BR] type KIND …`.
    *
    * @example A veth pair with the peer created directly in a namespace
-   * ```ts ignore
+   * ```ts
+   * import { NetNs, Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
+   * declare const ns: NetNs;
    * rt.link.add({ kind: "veth", name: "nsl0a", up: true, master: "nslbr0",
    *   peer: { name: "eth0", netns: ns, mtu: 1500 } });
    * ```
@@ -367,7 +378,9 @@ export class LinkOps {
    * Deletes a link (for a veth, both ends). Equivalent to: `ip link del NAME`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.link.del("nsl0a");
    * ```
    * @param ref Name or index.
@@ -381,7 +394,9 @@ export class LinkOps {
    * [address MAC] [name NEW] [master BR|nomaster] [netns NS]`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.link.set("nsl0a", { mtu: 1400, up: true, master: "nslbr0" });
    * ```
    * @param ref Name or index.

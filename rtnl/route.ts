@@ -113,7 +113,9 @@ export class RouteOps extends LinkedOps {
    * kernel answers `ENETUNREACH`. Equivalent to: `ip route add DST [via GW] [dev DEV]`.
    *
    * @example Default routes
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.route.add({ gateway: "198.51.100.1" });
    * rt.route.add({ gateway: "2001:db8::1", dev: "eth0" });
    * ```
@@ -129,7 +131,9 @@ export class RouteOps extends LinkedOps {
    * Deletes a route. Equivalent to: `ip route del DST [via GW] [dev DEV]`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.route.del({ dst: "203.0.113.0/24", gateway: "198.51.100.1" });
    * ```
    * @param route The route.
@@ -144,7 +148,9 @@ export class RouteOps extends LinkedOps {
    * Lists the routes of a table. Equivalent to: `ip route show [table T]` / `ip -6 route show`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { Rtnl } from "../mod.ts";
+   * declare const rt: Rtnl;
    * rt.route.list({ family: 4 }).find((r) => r.dst === "default")?.gateway;
    * ```
    * @param filter Family (default both) and table (default main; 0 for all).

@@ -54,6 +54,8 @@ step fmt deno fmt --check
 step lint deno lint
 step check deno check mod.ts cli/ cni/ tests/ examples/ bench/
 step doc-lint deno doc --lint mod.ts
+# Every example that is safe to run is type-checked (never run: the others change the kernel).
+step doc-examples deno check --doc-only mod.ts ffi/ netlink/ rtnl/ netns/ model/ drivers/ network/ net/
 step publish-dry-run deno publish --dry-run --allow-dirty --quiet
 
 suite "unit (deno)" deno test -A tests/unit/
