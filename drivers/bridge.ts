@@ -391,17 +391,22 @@ export const bridgeDriver: Driver = {
       const cached = bridgeIndexes.get(bridgeName);
       const master = cached ?? ctx.host.link.index(bridgeName);
       const spec = { kind: "veth", name: hostName, mtu, up: true, master, peer } as const;
+      // On the fast path the kernel's echo of the new host end names the container end's
+      // index (IFLA_LINK): addInterface then needs no lookup.
+      const echo = target?.created !== undefined;
+      let made;
       try {
-        ctx.host.link.add(spec);
+        made = ctx.host.link.add(spec, { echo });
         bridgeIndexes.set(bridgeName, master);
       } catch (e) {
         bridgeIndexes.delete(bridgeName);
         if (cached === undefined) throw e;
         const fresh = ctx.host.link.index(bridgeName);
         if (fresh === cached) throw e;
-        ctx.host.link.add({ ...spec, master: fresh });
+        made = ctx.host.link.add({ ...spec, master: fresh }, { echo });
         bridgeIndexes.set(bridgeName, fresh);
       }
+      if (target && made?.name === hostName && made.parent) target.created?.(dstName, made.parent);
     };
     try {
       add();

@@ -79,6 +79,8 @@ export interface LinkTarget {
   nameInUse(name: string): boolean;
   /** Whether a name is used inside it, asking the kernel. */
   inKernel(name: string): boolean;
+  /** Told the interface index of a container end the driver created inside, when it learns it. */
+  created?(dstName: string, index: number): void;
 }
 
 /** What drivers get besides the record. */

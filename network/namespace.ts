@@ -219,7 +219,11 @@ export class Namespace implements AsyncDisposable {
         name = dst;
         knownNames.get(this)?.add(dst);
       }
-      const index = inside.link.index(name);
+      // The index the network learned when it created the link here, else ask the kernel.
+      const index = direct && handoff?.createdIn === this.path && handoff.index !== undefined &&
+          name === iface.dstName
+        ? handoff.index
+        : inside.link.index(name);
       // The rest in one round trip: addresses, up, lo up, default routes. Each request has its
       // own ACK, so exactly the ones that succeeded are undone if another fails.
       const steps: { undo?: () => void; tolerated?: string }[] = [];

@@ -332,6 +332,7 @@ export class Network implements AsyncDisposable {
 
   #link(name: string, options: LinkOptions): Interface[] {
     const ns = options.namespace;
+    const createdIndexes = new Map<string, number>();
     let target: LinkTarget | undefined;
     if (ns !== undefined) {
       const rtnl = ns.rtnl();
@@ -344,6 +345,10 @@ export class Network implements AsyncDisposable {
         rtnl,
         nameInUse: known ? (n) => known.has(n) : inKernel,
         inKernel,
+        // Only in namespaces nslink made: nothing else renumbers links there.
+        ...(known
+          ? { created: (dst: string, index: number) => createdIndexes.set(dst, index) }
+          : {}),
       };
     }
     const store = this.#store;
@@ -414,8 +419,10 @@ export class Network implements AsyncDisposable {
     for (const iface of ep.interfaces) {
       if (ns !== undefined) knownNames.get(ns)?.add(iface.dstName);
       if (iface.srcName) {
+        const index = createdIndexes.get(iface.dstName);
         handoffs.set(iface.srcName, {
           ...(ns !== undefined ? { createdIn: ns.path } : {}),
+          ...(index !== undefined ? { index } : {}),
           noteNamespace: (path) => this.#noteNamespace(name, path),
         });
       }

@@ -24,6 +24,7 @@ import {
   MACVLAN_MODE_SOURCE,
   MACVLAN_MODE_VEPA,
   NLM_F_CREATE,
+  NLM_F_ECHO,
   NLM_F_EXCL,
   RTM_DELLINK,
   RTM_GETLINK,
@@ -366,12 +367,19 @@ export class LinkOps {
    *   peer: { name: "eth0", netns: ns, mtu: 1500 } });
    * ```
    * @param spec What to create.
+   * @param options `echo`: ask the kernel to send the new link back (`NLM_F_ECHO`), which saves a
+   *   lookup; for a veth its `parent` is the peer's index in the peer's namespace.
+   * @returns With `echo`, the link as created, when the kernel echoes it (Linux 6.3 and later);
+   *   else `undefined`.
    */
-  add(spec: LinkSpec): void {
+  add(spec: LinkSpec, options: { echo?: boolean } = {}): Link | undefined {
     const body = this.#encodeSpec(spec);
-    this.#sock.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, LinkMessage, body, {
+    const flags = NLM_F_CREATE | NLM_F_EXCL | (options.echo ? NLM_F_ECHO : 0);
+    const replies = this.#sock.request(RTM_NEWLINK, flags, LinkMessage, body, {
       object: `${spec.kind} "${spec.name}"`,
     });
+    const echoed = replies.find((r) => r.type === RTM_NEWLINK);
+    return echoed ? toLink(decode(LinkMessage, echoed.payload)) : undefined;
   }
 
   /**

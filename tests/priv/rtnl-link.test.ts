@@ -55,6 +55,36 @@ describe("Rtnl link: create and delete", () => {
     });
   });
 
+  it(
+    "add() with echo returns the new link, whose parent is the peer's index inside the namespace",
+    {
+      skip: SKIP_ROOT,
+    },
+    async () => {
+      await withCleanup(async (c) => {
+        const a = `${P}ea`, nsName = `${P}en`;
+        c.link(a);
+        c.netns(nsName);
+        const ns = NetNs.create(nsName);
+        c.close(ns);
+        using rt = Rtnl.open();
+        assert.equal(
+          rt.link.add({ kind: "veth", name: `${P}xa`, peer: { name: `${P}xb` } }),
+          undefined,
+        );
+        rt.link.del(`${P}xa`);
+        const made = rt.link.add({ kind: "veth", name: a, peer: { name: "eth0", netns: ns } }, {
+          echo: true,
+        });
+        // Kernels before 6.3 do not echo RTM_NEWLINK: then there is nothing to check.
+        if (made === undefined) return;
+        assert.equal(made.name, a);
+        assert.equal(made.index, (await ipLink(a))?.ifindex);
+        assert.equal(made.parent, (await ipLink("eth0", nsName))?.ifindex);
+      });
+    },
+  );
+
   it("creates a veth with up, mtu, mac and peer mtu/mac", { skip: SKIP_ROOT }, async () => {
     await withCleanup(async (c) => {
       const a = `${P}wa`, b = `${P}wb`;
