@@ -240,3 +240,48 @@ describe("kill -9 at random moments", () => {
     },
   );
 });
+
+describe("gc() beside a working process", () => {
+  it(
+    "runs again and again while another process links and unlinks: no error, no duplicate, nothing left",
+    {
+      skip: SKIP_ROOT,
+      timeout: 60_000,
+    },
+    async () => {
+      await withCleanup(async (c) => {
+        await cleanupNewVeths(c);
+        const stateDir = tempStateDir();
+        const br = `${P}gb`;
+        c.link(br);
+        const nsPrefix = `/run/netns/${P}g`;
+        for (let k = 0; k < 3; k++) c.netns(`${nsPrefix}${k}`);
+        const network = await newNetwork("bridge", `${P}-gcb`, {
+          stateDir,
+          bridgeName: br,
+          subnet: "198.51.100.0/24",
+          subnetIPv6: "2001:db8:1::/64",
+        });
+        c.defer("network.delete()", () => network.delete());
+        const worker = runWorker([stateDir, network.name, nsPrefix, "0", "-", "0"], 2500);
+        let runs = 0;
+        let done = false;
+        worker.then(() => (done = true));
+        while (!done) {
+          await gc({ stateDir });
+          runs++;
+          assert.deepEqual(duplicates(await liveAddresses()), [], `after gc run ${runs}`);
+          await sleep(20);
+        }
+        const exit = await worker;
+        assert.equal(exit.signal, "SIGKILL", `the worker failed beside gc():\n${exit.stderr}`);
+        assert.ok(runs >= 5, `only ${runs} gc runs`);
+        for (let k = 0; k < 3; k++) NetNs.remove(`${nsPrefix}${k}`, { missingOk: true });
+        await gc({ stateDir });
+        for (let k = 0; k < 3; k++) await network.unlink(`k${k}`);
+        await network.delete();
+        assert.deepEqual(stateFiles(stateDir), []);
+      });
+    },
+  );
+});

@@ -148,6 +148,37 @@ describe("link() after a process died in the middle of link()", () => {
   );
 });
 
+describe("an open network object after another process died holding an address", () => {
+  it("never hands out the dead attempt's address, whatever it had cached", OPTS, async () => {
+    await withCleanup(async (c) => {
+      await cleanupNewVeths(c);
+      const br = `${P}rc`;
+      const { network, stateDir } = await bridgeNetwork(c, `${P}-rc`, br, { ...V4V6 });
+      const [first] = await network.link("c1"); // .2; the object now knows the pool
+      assert.equal(first.address, "198.51.100.2/24");
+      // Another process reserved .3 for "c2" and died before its record was final.
+      const store = new FileStore(stateDir);
+      const record = store.readNetwork(network.name)!;
+      store.createEndpoint(record, "c2", {
+        state: "creating",
+        owner: DEAD,
+        interfaces: [],
+        hostLinks: [],
+      });
+      store.reserve(record, "198.51.100.3", "c2");
+      store.reserve(record, "2001:db8:1::3", "c2");
+      const [next] = await network.link("c3");
+      assert.equal(next.address, "198.51.100.4/24");
+      assert.equal(next.addressIPv6, "2001:db8:1::4/64");
+      // Recovery (here: gc) frees it; then it is handed out again.
+      const report = await gc({ stateDir });
+      assert.deepEqual(report.endpoints, [`${network.name}/c2 (interrupted link)`]);
+      const [again] = await network.link("c4");
+      assert.equal(again.address, "198.51.100.3/24");
+    });
+  });
+});
+
 describe("newNetwork() after a process died in the middle of newNetwork()", () => {
   it("finishes the dead attempt (its bridge goes) and creates the network", OPTS, async () => {
     await withCleanup(async (c) => {
