@@ -173,6 +173,11 @@ describe("firewall: published ports, masquerade, isolation (real traffic)", () =
         const added = await a.publish("c1", [{ hostPort: 9090, port: 53, protocol: "udp" }]);
         assert.deepEqual(added, [{ protocol: "udp", hostIP: "", hostPort: 9090, port: 53 }]);
         assert.equal(await probe(out, "udp", HOST4, 9090), `c1 from=${OUT4}`);
+        assert.equal(await probe(out, "udp", HOST6, 9090), `c1 from=${OUT6}`);
+        // SCTP: this kernel has no SCTP sockets to carry traffic, but the map takes the port.
+        await a.publish("c1", [{ hostPort: 3868, port: 3868, protocol: "sctp" }]);
+        assert.match(await nft("list", "map", "inet", "nslink", "pub4"), /sctp \. 3868 :/);
+        await a.unpublish("c1", [{ hostPort: 3868, protocol: "sctp" }]);
         assert.equal((await a.ports("c1")).length, 4);
         // Part of the saved state: another opener sees the same ports.
         const reopened = await openNetwork(`${P}a`, { stateDir });
@@ -291,6 +296,14 @@ describe("firewall: published ports, masquerade, isolation (real traffic)", () =
         internal: true,
       });
       c.defer("delete d", () => internal.delete());
+      await assert.rejects(
+        newNetwork("bridge", `${P}e`, { stateDir, bridgeName: `${P}be`, icc: "no" }),
+        /Bridge option "icc" must be true or false, got "no"/,
+      );
+      await assert.rejects(
+        n.link("bad", { ports: [{ hostPort: 8081, port: 80, protocol: "icmp" }] }),
+        /Invalid protocol "icmp"/,
+      );
       const x = await container(c, n, "x", { ports: [{ hostPort: 8081, port: 80 }] });
       const y = await container(c, n, "y");
       const z = await container(c, internal, "z");
