@@ -131,6 +131,13 @@ export function dnatEntries(
     if (b.hostIP === "") {
       if (v4) out.push({ ...base, address: v4 });
       if (v6) out.push({ ...base, address: v6 });
+    } else if (b.hostIP === "0.0.0.0" || b.hostIP === "::") {
+      // Every address of one family (Docker's -p 0.0.0.0:8080:80): the any-address map.
+      const address = b.hostIP === "::" ? v6 : v4;
+      if (!address) {
+        throw new TypeError(`Cannot publish on ${b.hostIP}: the endpoint has no such address`);
+      }
+      out.push({ ...base, hostIP: "", address });
     } else if (b.hostIP.includes(":")) {
       if (!v6) {
         throw new TypeError(`Cannot publish on ${b.hostIP}: the endpoint has no IPv6 address`);

@@ -135,9 +135,21 @@ export function parsePortSpecs(specs: unknown): ParsedSpec[] {
   });
 }
 
-function normalizeIP(ip: string): string {
+/**
+ * An address in canonical text (`2001:db8:2:0::1` → `2001:db8:2::1`); `""` stays `""`.
+ *
+ * @example
+ * ```ts
+ * import { normalizeIP } from "./ports.ts";
+ * normalizeIP("2001:db8:2:0::1"); // "2001:db8:2::1"
+ * ```
+ * @param ip The address.
+ * @returns The canonical text.
+ */
+export function normalizeIP(ip: string): string {
   if (ip === "") return "";
-  const b = parseIP(ip)!;
+  const b = parseIP(ip);
+  if (!b) throw new TypeError(`Invalid host address ${JSON.stringify(ip)}`);
   if (b.length === 4) return Array.from(b).join(".");
   // Canonical IPv6 text through the URL parser's compression rules is overkill: use 16-bit groups.
   const groups: string[] = [];
@@ -162,7 +174,33 @@ function normalizeIP(ip: string): string {
 /** Whether two bindings claim the same host socket (same protocol, port, overlapping address). */
 export function clash(a: PortBinding, b: PortBinding): boolean {
   if (a.protocol !== b.protocol || a.hostPort !== b.hostPort) return false;
-  return a.hostIP === "" || b.hostIP === "" || a.hostIP === b.hostIP;
+  return overlap(a.hostIP, b.hostIP);
+}
+
+/** Whether an address is `0.0.0.0` or `::`: every host address of its family. */
+export function unspecified(ip: string): boolean {
+  return ip === "0.0.0.0" || ip === "::";
+}
+
+/**
+ * Whether two host addresses of bindings overlap: `""` covers everything, `0.0.0.0` / `::`
+ * every address of their family, otherwise only the same address.
+ *
+ * @example
+ * ```ts
+ * import { overlap } from "./ports.ts";
+ * overlap("0.0.0.0", "203.0.113.1"); // true
+ * overlap("::", "203.0.113.1"); // false
+ * ```
+ * @param a One address (or `""`).
+ * @param b The other.
+ * @returns Whether they overlap.
+ */
+export function overlap(a: string, b: string): boolean {
+  if (a === "" || b === "" || a === b) return true;
+  const v6 = (x: string) => x.includes(":");
+  if (v6(a) !== v6(b)) return false;
+  return unspecified(a) || unspecified(b);
 }
 
 /**
@@ -292,6 +330,7 @@ export function resolvePorts(
  */
 export function describeBinding(b: PortBinding): string {
   const host = b.hostIP === "" ? "*" : b.hostIP.includes(":") ? `[${b.hostIP}]` : b.hostIP;
+  // (0.0.0.0 and [::] print as themselves: every address of one family.)
   return `${b.protocol} ${host}:${b.hostPort}`;
 }
 

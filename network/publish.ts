@@ -22,6 +22,8 @@ import {
 import {
   describeBinding,
   ephemeralRange,
+  normalizeIP,
+  overlap,
   parsePortSpecs,
   type PortBinding,
   type PortHolder,
@@ -203,9 +205,9 @@ export function claimBindings(
         );
       }
       done.push(b);
-      // The other address class of the same port (every address vs one address).
+      // Overlapping addresses of the same port: every address, one family's, one address.
       for (const o of fs.claims(kind)) {
-        if (o === name || (b.hostIP !== "" && o !== "any")) continue;
+        if (o === name || !overlap(b.hostIP, o === "any" ? "" : o)) continue;
         const who = fs.claimant(kind, o);
         if (who && who !== owner) {
           const h = holder(store, who, { ...b, hostIP: o === "any" ? "" : o, port: 0 });
@@ -355,7 +357,7 @@ export function matchBindings(
     }
     for (const b of current) {
       if (b.protocol !== protocol || b.hostPort !== hostPort) continue;
-      if (s.hostIP !== undefined && s.hostIP !== b.hostIP) continue;
+      if (s.hostIP !== undefined && normalizeIP(s.hostIP) !== b.hostIP) continue;
       if (!out.includes(b)) out.push(b);
     }
   }

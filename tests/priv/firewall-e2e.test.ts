@@ -174,6 +174,22 @@ describe("firewall: published ports, masquerade, isolation (real traffic)", () =
         assert.deepEqual(added, [{ protocol: "udp", hostIP: "", hostPort: 9090, port: 53 }]);
         assert.equal(await probe(out, "udp", HOST4, 9090), `c1 from=${OUT4}`);
         assert.equal(await probe(out, "udp", HOST6, 9090), `c1 from=${OUT6}`);
+        // One host address (IPv6 here), and every address of one family (0.0.0.0).
+        await a.publish("c1", [
+          { hostPort: 8443, port: 80, hostIP: HOST6 },
+          { hostPort: 8444, port: 80, hostIP: "0.0.0.0" },
+        ]);
+        assert.equal(await probe(out, "tcp", HOST6, 8443), `c1 from=${OUT6}`);
+        assert.match(await probe(out, "tcp", HOST4, 8443), /^FAIL/);
+        assert.equal(await probe(out, "tcp", HOST4, 8444), `c1 from=${OUT4}`);
+        assert.match(await probe(out, "tcp", HOST6, 8444), /^FAIL/);
+        await assert.rejects(
+          b.publish("c2", [{ hostPort: 8444, port: 80, hostIP: HOST4 }]),
+          /Port tcp 203\.0\.113\.1:8444 is already published by endpoint "c1"/,
+        );
+        await a.unpublish("c1", [{ hostPort: 8443, hostIP: "2001:db8:2:0::1" }, {
+          hostPort: 8444,
+        }]);
         // SCTP: this kernel has no SCTP sockets to carry traffic, but the map takes the port.
         await a.publish("c1", [{ hostPort: 3868, port: 3868, protocol: "sctp" }]);
         assert.match(await nft("list", "map", "inet", "nslink", "pub4"), /sctp \. 3868 :/);

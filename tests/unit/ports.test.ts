@@ -105,6 +105,12 @@ describe("port bindings", () => {
     assert.ok(!clash(b("203.0.113.1"), b("203.0.113.2")));
     assert.ok(!clash(b(""), b("", 81)));
     assert.ok(!clash(b(""), b("", 80, "udp")));
+    // 0.0.0.0 and :: cover every address of their own family only.
+    assert.ok(clash(b("0.0.0.0"), b("203.0.113.1")));
+    assert.ok(clash(b("::"), b("2001:db8:2::1")));
+    assert.ok(!clash(b("::"), b("203.0.113.1")));
+    assert.ok(!clash(b("0.0.0.0"), b("::")));
+    assert.ok(clash(b(""), b("::")));
   });
 
   it("become DNAT entries: every address publishes on both families, a hostIP on its own", () => {
@@ -125,5 +131,14 @@ describe("port bindings", () => {
       },
     ]);
     assert.throws(() => dnatEntries("198.51.100.2", "", bindings), /has no IPv6 address/);
+    // 0.0.0.0: every IPv4 host address, not IPv6 (Docker's -p 0.0.0.0:8080:80).
+    assert.deepEqual(
+      dnatEntries(
+        "198.51.100.2",
+        "2001:db8:1::2",
+        resolve([{ hostIP: "0.0.0.0", hostPort: 81, port: 80 }]),
+      ),
+      [{ protocol: "tcp", hostIP: "", hostPort: 81, port: 80, address: "198.51.100.2" }],
+    );
   });
 });
