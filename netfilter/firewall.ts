@@ -176,13 +176,25 @@ export function recordEntries(record: NetworkRecord): DnatEntry[] {
   return out;
 }
 
+const warned = new Set<string>();
+
 function sysctl(path: string, value: string): void {
   try {
     writeFileSync(`/proc/sys/${path}`, value);
   } catch (e) {
     const code = (e as { code?: string }).code;
-    // br_netfilter not loaded: nothing to set (icc: false then needs it loaded).
-    if (code === "ENOENT" && path.startsWith("net/bridge/")) return;
+    // br_netfilter not loaded: same-bridge traffic never reaches the forward hook, so
+    // icc: false cannot be enforced. Say so once; the rest still works.
+    if (code === "ENOENT" && path.startsWith("net/bridge/")) {
+      if (!warned.has(path)) {
+        warned.add(path);
+        console.warn(
+          `nslink: ${path.replaceAll("/", ".")} is missing (br_netfilter not loaded): ` +
+            `icc: false cannot be enforced until it is (modprobe br_netfilter)`,
+        );
+      }
+      return;
+    }
     throw new Error(`Cannot set ${path.replaceAll("/", ".")} = ${value}: ${(e as Error).message}`);
   }
 }
@@ -348,8 +360,6 @@ export function forwardDropChains(): string[] {
     !(c.family === C.NFPROTO_INET && c.table === TABLE) && fam[c.family] !== undefined
   ).map((c) => `table ${fam[c.family]} ${c.table} chain ${c.name}`);
 }
-
-const warned = new Set<string>();
 
 /**
  * Warns once per chain (on stderr) about {@linkcode forwardDropChains}.

@@ -544,7 +544,8 @@ export class Network implements AsyncDisposable {
   publish(name: string, ports: PortSpec[]): Promise<PortBinding[]> {
     try {
       checkName(name, "endpoint name");
-      return locked(this.#store, true, this.#timeoutMs, () => this.#publish(name, ports));
+      // Exclusive: the endpoint's record is read, extended and written back.
+      return locked(this.#store, false, this.#timeoutMs, () => this.#publish(name, ports));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -595,7 +596,7 @@ export class Network implements AsyncDisposable {
   unpublish(name: string, ports?: UnpublishSpec[]): Promise<PortBinding[]> {
     try {
       checkName(name, "endpoint name");
-      return locked(this.#store, true, this.#timeoutMs, () => {
+      return locked(this.#store, false, this.#timeoutMs, () => {
         const store = this.#store;
         const record = this.#record;
         const ep = store.readEndpoint(record, name);
