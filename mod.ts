@@ -7,7 +7,8 @@
  *   namespace mounted at a path takes them in. State is saved under `/run/nslink` so that no
  *   crash can corrupt it and several processes can share a network; {@linkcode gc} cleans up
  *   after processes killed midway.
- * - {@linkcode Rtnl}: links (veth, bridge, macvlan, ipvlan, vlan, vxlan), addresses and routes
+ * - {@linkcode Rtnl}: links (veth, bridge, macvlan, ipvlan, vlan, vxlan), addresses, routes,
+ *   neighbours and bridge FDB entries
  *   over rtnetlink, in any network namespace — never by running `ip`.
  * - {@linkcode NetNs}: network namespaces mounted at a path, as `ip netns` makes them.
  * - {@linkcode Nftables}: nf_tables over `NETLINK_NETFILTER` (atomic batches, decoded dumps), on
@@ -114,6 +115,15 @@ export {
 export { type Address, AddrOps, type AddrOptions } from "./rtnl/address.ts";
 export { type Route, RouteOps, type RouteSpec } from "./rtnl/route.ts";
 export { LinkedOps } from "./rtnl/ops.ts";
+export {
+  type FdbEntry,
+  FdbOps,
+  type FdbSpec,
+  type Neighbour,
+  NeighOps,
+  type NeighSpec,
+  type NeighState,
+} from "./rtnl/neigh.ts";
 export { NetNs, NETNS_RUN_DIR, netnsPath } from "./netns/netns.ts";
 export { withNetns, withNewNetns } from "./ffi/enter.ts";
 export {

@@ -433,6 +433,8 @@ export const IFA_F_NOPREFIXROUTE = 512;
 export const IFA_F_MCAUTOJOIN = 1024;
 /** `IFA_F_STABLE_PRIVACY` */
 export const IFA_F_STABLE_PRIVACY = 2048;
+/** `NDA_UNSPEC` */
+export const NDA_UNSPEC = 0;
 /** `NDA_DST` */
 export const NDA_DST = 1;
 /** `NDA_LLADDR` */
@@ -443,8 +445,42 @@ export const NDA_CACHEINFO = 3;
 export const NDA_PROBES = 4;
 /** `NDA_VLAN` */
 export const NDA_VLAN = 5;
+/** `NDA_PORT` */
+export const NDA_PORT = 6;
+/** `NDA_VNI` */
+export const NDA_VNI = 7;
+/** `NDA_IFINDEX` */
+export const NDA_IFINDEX = 8;
 /** `NDA_MASTER` */
 export const NDA_MASTER = 9;
+/** `NDA_LINK_NETNSID` */
+export const NDA_LINK_NETNSID = 10;
+/** `NDA_SRC_VNI` */
+export const NDA_SRC_VNI = 11;
+/** `NDA_PROTOCOL` */
+export const NDA_PROTOCOL = 12;
+/** `NDA_NH_ID` */
+export const NDA_NH_ID = 13;
+/** `NDA_FDB_EXT_ATTRS` */
+export const NDA_FDB_EXT_ATTRS = 14;
+/** `NDA_FLAGS_EXT` */
+export const NDA_FLAGS_EXT = 15;
+/** `NTF_USE` */
+export const NTF_USE = 1;
+/** `NTF_SELF` */
+export const NTF_SELF = 2;
+/** `NTF_MASTER` */
+export const NTF_MASTER = 4;
+/** `NTF_PROXY` */
+export const NTF_PROXY = 8;
+/** `NTF_EXT_LEARNED` */
+export const NTF_EXT_LEARNED = 16;
+/** `NTF_OFFLOADED` */
+export const NTF_OFFLOADED = 32;
+/** `NTF_STICKY` */
+export const NTF_STICKY = 64;
+/** `NTF_ROUTER` */
+export const NTF_ROUTER = 128;
 /** `NUD_INCOMPLETE` */
 export const NUD_INCOMPLETE = 1;
 /** `NUD_REACHABLE` */
@@ -463,20 +499,6 @@ export const NUD_NOARP = 64;
 export const NUD_PERMANENT = 128;
 /** `NUD_NONE` */
 export const NUD_NONE = 0;
-/** `NTF_USE` */
-export const NTF_USE = 1;
-/** `NTF_SELF` */
-export const NTF_SELF = 2;
-/** `NTF_MASTER` */
-export const NTF_MASTER = 4;
-/** `NTF_PROXY` */
-export const NTF_PROXY = 8;
-/** `NTF_EXT_LEARNED` */
-export const NTF_EXT_LEARNED = 16;
-/** `NTF_OFFLOADED` */
-export const NTF_OFFLOADED = 32;
-/** `NTF_ROUTER` */
-export const NTF_ROUTER = 128;
 /** `IFF_UP` */
 export const IFF_UP = 1;
 /** `IFF_BROADCAST` */

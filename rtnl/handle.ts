@@ -1,6 +1,7 @@
 /**
- * {@linkcode Rtnl}: one route-netlink socket bound to one network namespace, with link, address
- * and route operations on it, like `ip -n NS link|addr|route …`.
+ * {@linkcode Rtnl}: one route-netlink socket bound to one network namespace, with link, address,
+ * route, neighbour and bridge FDB operations on it, like `ip -n NS link|addr|route|neigh …` and
+ * `bridge -n NS fdb …`.
  *
  * @module
  */
@@ -9,6 +10,7 @@ import { type BatchRequest, NetlinkSocket, type NetlinkTransport } from "../netl
 import { AddrOps } from "./address.ts";
 import { LinkOps, type NetnsFd } from "./link.ts";
 import { type MonitorOptions, RtnlMonitor } from "./monitor.ts";
+import { FdbOps, NeighOps } from "./neigh.ts";
 import { RouteOps } from "./route.ts";
 
 /** The operations inside {@linkcode Rtnl.batch}: the usual calls, queued instead of sent. */
@@ -19,6 +21,10 @@ export interface RtnlBatch {
   readonly addr: AddrOps;
   /** Route operations (name the link by index). */
   readonly route: RouteOps;
+  /** Neighbour operations (name the link by index). */
+  readonly neigh: NeighOps;
+  /** Bridge FDB operations (name the link by index). */
+  readonly fdb: FdbOps;
 }
 
 /** Options of {@linkcode Rtnl.open}. */
@@ -52,6 +58,10 @@ export class Rtnl implements Disposable {
   readonly addr: AddrOps;
   /** Route operations: `ip route`. */
   readonly route: RouteOps;
+  /** Neighbour (ARP/NDP) operations: `ip neigh`. */
+  readonly neigh: NeighOps;
+  /** Bridge forwarding-database operations: `bridge fdb`. */
+  readonly fdb: FdbOps;
   #sock: NetlinkSocket;
   #netns: (NetnsFd & { readonly path?: string }) | undefined;
 
@@ -61,6 +71,8 @@ export class Rtnl implements Disposable {
     this.link = new LinkOps(sock);
     this.addr = new AddrOps(sock, this.link);
     this.route = new RouteOps(sock, this.link);
+    this.neigh = new NeighOps(sock, this.link);
+    this.fdb = new FdbOps(sock, this.link);
   }
 
   /**
@@ -159,7 +171,13 @@ export class Rtnl implements Disposable {
       },
     };
     const link = new LinkOps(transport);
-    fn({ link, addr: new AddrOps(transport, link), route: new RouteOps(transport, link) });
+    fn({
+      link,
+      addr: new AddrOps(transport, link),
+      route: new RouteOps(transport, link),
+      neigh: new NeighOps(transport, link),
+      fdb: new FdbOps(transport, link),
+    });
     return this.#sock.batch(queue);
   }
 

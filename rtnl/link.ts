@@ -125,6 +125,8 @@ export type LinkSpec =
     parent?: LinkRef;
     learning?: boolean;
     ttl?: number;
+    /** Answer ARP/NDP requests from the device's neighbour table (`proxy`), as overlays do. */
+    proxy?: boolean;
   };
 
 /** What {@linkcode LinkOps.set} changes; absent fields are left alone. */
@@ -576,6 +578,7 @@ export class LinkOps {
         if (spec.ttl !== undefined) data.ttl = spec.ttl;
         data.learning = spec.learning === false ? 0 : 1;
         data.port = spec.port ?? 4789;
+        if (spec.proxy) data.proxy = 1;
         body.linkinfo = { kind: "vxlan", data };
         break;
       }

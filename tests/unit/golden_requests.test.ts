@@ -23,24 +23,34 @@ import { AddrOps } from "../../rtnl/address.ts";
 import { LinkOps } from "../../rtnl/link.ts";
 import { AddrMessage } from "../../rtnl/messages/address.ts";
 import { LinkMessage } from "../../rtnl/messages/link.ts";
+import { FdbOps, NeighOps } from "../../rtnl/neigh.ts";
 import { RouteOps } from "../../rtnl/route.ts";
 import { fixtureNames, hexLines, loadComments, loadHex } from "./_fixtures.ts";
 import { RecordingTransport } from "./_recorder.ts";
 
 /** The links of a fresh capture namespace. */
-const LINKS = { lo: 1, nsl0b: 2, nsl0a: 3, nslbr0: 4 };
+const LINKS = { lo: 1, nsl0b: 2, nsl0a: 3, nslbr0: 4, nslvx0: 5 };
 
 interface Ops {
   rec: RecordingTransport;
   link: LinkOps;
   addr: AddrOps;
   route: RouteOps;
+  neigh: NeighOps;
+  fdb: FdbOps;
 }
 
 function ops(): Ops {
   const rec = new RecordingTransport({ links: LINKS });
   const link = new LinkOps(rec);
-  return { rec, link, addr: new AddrOps(rec, link), route: new RouteOps(rec, link) };
+  return {
+    rec,
+    link,
+    addr: new AddrOps(rec, link),
+    route: new RouteOps(rec, link),
+    neigh: new NeighOps(rec, link),
+    fdb: new FdbOps(rec, link),
+  };
 }
 
 function assertBytes(actual: Uint8Array, expected: Uint8Array): void {
@@ -198,7 +208,54 @@ const CASES: Case[] = [
     what: "RouteOps.add()",
     run: (o) => o.route.add({ dst: "203.0.113.0/24", dev: 3 }),
   },
+  // bridge fdb / ip neigh (a vxlan device's entries for a remote endpoint)
+  {
+    fixture: "fdb-add.hex",
+    what: "FdbOps.add()",
+    run: (o) => o.fdb.add({ dev: 5, lladdr: "02:42:cb:00:71:03", dst: "198.51.100.12" }),
+  },
+  {
+    fixture: "fdb-replace.hex",
+    what: "FdbOps.replace()",
+    run: (o) => o.fdb.replace({ dev: 5, lladdr: "02:42:cb:00:71:03", dst: "198.51.100.12" }),
+  },
+  {
+    fixture: "fdb-del.hex",
+    what: "FdbOps.del()",
+    run: (o) => o.fdb.del({ dev: 5, lladdr: "02:42:cb:00:71:03", dst: "198.51.100.12" }),
+  },
+  {
+    fixture: "neigh-add-4.hex",
+    what: "NeighOps.add()",
+    run: (o) => o.neigh.add({ dev: 5, address: "203.0.113.3", lladdr: "02:42:cb:00:71:03" }),
+  },
+  {
+    fixture: "neigh-add-6.hex",
+    what: "NeighOps.add()",
+    run: (o) => o.neigh.add({ dev: 5, address: "2001:db8:20::3", lladdr: "02:42:cb:00:71:03" }),
+  },
+  {
+    fixture: "neigh-replace-4.hex",
+    what: "NeighOps.replace()",
+    run: (o) => o.neigh.replace({ dev: 5, address: "203.0.113.3", lladdr: "02:42:cb:00:71:03" }),
+  },
+  {
+    fixture: "neigh-del-4.hex",
+    what: "NeighOps.del()",
+    run: (o) => o.neigh.del({ dev: 5, address: "203.0.113.3" }),
+  },
+  {
+    fixture: "neigh-del-6.hex",
+    what: "NeighOps.del()",
+    run: (o) => o.neigh.del({ dev: 5, address: "2001:db8:20::3" }),
+  },
   // dump requests
+  { fixture: "fdb-show.req.hex", what: "FdbOps.list()", run: (o) => void o.fdb.list({ dev: 5 }) },
+  {
+    fixture: "neigh-show.req.hex",
+    what: "NeighOps.list()",
+    run: (o) => void o.neigh.list({ dev: 5 }),
+  },
   {
     fixture: "link-show.req.hex",
     what: "LinkOps.list()",
@@ -260,6 +317,16 @@ describe("golden requests with names resolved through an RTM_GETLINK lookup", ()
       parent: "nsl0a",
     });
     assertBytes(o.rec.only(), loadHex("link-add-vxlan.hex"));
+  });
+
+  it("FdbOps.add() and NeighOps.add() resolve the vxlan device by name, then match iproute2", () => {
+    const o = ops();
+    o.fdb.add({ dev: "nslvx0", lladdr: "02:42:cb:00:71:03", dst: "198.51.100.12" });
+    assert.deepEqual(o.rec.sent.map((r) => r.type), [RTM_GETLINK, 28]);
+    assertBytes(o.rec.only(), loadHex("fdb-add.hex"));
+    const p = ops();
+    p.neigh.add({ dev: "nslvx0", address: "203.0.113.3", lladdr: "02:42:cb:00:71:03" });
+    assertBytes(p.rec.only(), loadHex("neigh-add-4.hex"));
   });
 
   it("LinkOps.set() resolves a master by name, then matches iproute2", () => {
