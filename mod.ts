@@ -55,6 +55,7 @@ export {
   listNetworks,
   Network,
   type NetworkOptions,
+  type NetworkWatcher,
   newNetwork,
   openNetwork,
   type OpenOptions,
@@ -67,6 +68,37 @@ export type { Owner } from "./model/owner.ts";
 export type { PortBinding, PortSpec } from "./netfilter/ports.ts";
 export type { Protocol } from "./netfilter/ruleset.ts";
 export { forwardDropChains } from "./netfilter/firewall.ts";
+// After network.ts: the overlay driver extends Network and registers itself with newNetwork.
+export {
+  type OverlayConfig,
+  overlayDevices,
+  type OverlayEndpoint,
+  overlayKeys,
+  OverlayNetwork,
+  type OverlayOptions,
+} from "./drivers/overlay.ts";
+export {
+  OverlayWatcher,
+  type OverlayWatcherOptions,
+  type Remote,
+} from "./drivers/overlay_watcher.ts";
+export { type KvStore, openStore } from "./store/store.ts";
+export {
+  type CmpResult,
+  type Compare,
+  EtcdClient,
+  type EtcdClientOptions,
+  EtcdError,
+  type KeyValue,
+  parseEtcdUrl,
+  prefixEnd,
+  type RangeResult,
+  type TxnOp,
+  type TxnResult,
+  type Watch,
+  type WatchEvent,
+  type WatchHandlers,
+} from "./store/etcd.ts";
 export { Namespace, newNetworkNamespace, openNetworkNamespace } from "./network/namespace.ts";
 export { type Interface, macForIPv4 } from "./model/interface.ts";
 export { getDriver, knownTypes, registerDriver } from "./drivers/registry.ts";

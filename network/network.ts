@@ -119,6 +119,12 @@ export interface OpenOptions {
   stateDir?: string;
   /** See {@linkcode NetworkOptions.lockTimeoutMs}. */
   lockTimeoutMs?: number;
+  /** An overlay network's store, `etcd://HOST:PORT[,HOST:PORT…]`: join the network kept there. */
+  store?: string;
+  /** With `store`: this host's underlay address (its VXLAN tunnel endpoint). */
+  advertise?: string;
+  /** With `store`: seconds this host's endpoints outlive the process without keepalives. */
+  ttl?: number;
 }
 
 function checkTimeout(value: unknown): number | undefined {
@@ -169,6 +175,87 @@ function context(store?: Store): DriverContext {
 }
 
 /**
+ * Where a link should create the container end directly (the fast path): the namespace, a
+ * handle inside it, and how to tell whether a name is taken there.
+ *
+ * @param ns The namespace.
+ * @returns The target for `Driver.link`.
+ */
+export function linkTarget(ns: Namespace, created?: Map<string, number>): LinkTarget {
+  const rtnl = ns.rtnl();
+  const taken = new Set(ns.interfaces.map((i) => i.dstName));
+  const known = knownNames.get(ns);
+  const inKernel = (n: string) => taken.has(n) || rtnl.link.find(n) !== undefined;
+  // In a namespace nslink made, it knows every name: no need to ask the kernel.
+  return {
+    netns: ns.netns,
+    rtnl,
+    nameInUse: known ? (n) => known.has(n) : inKernel,
+    inKernel,
+    // Only in namespaces nslink made: nothing else renumbers links there.
+    ...(known && created
+      ? { created: (dst: string, index: number) => created.set(dst, index) }
+      : {}),
+  };
+}
+
+/**
+ * Tells `Namespace.addInterface` about an interface a network handed out: where it was created
+ * (fast path), its index there when known, and whom to tell which namespace it went into.
+ *
+ * @param iface The interface.
+ * @param ns The namespace it was created in, if any.
+ * @param note Called with the namespace's path when it is added.
+ * @param created Indexes of container ends by name, as {@linkcode linkTarget} collected them.
+ */
+export function createNoteHook(
+  iface: Interface,
+  ns: Namespace | undefined,
+  note: (path: string) => void,
+  created?: Map<string, number>,
+): void {
+  if (ns !== undefined) knownNames.get(ns)?.add(iface.dstName);
+  if (!iface.srcName) return;
+  const index = created?.get(iface.dstName);
+  handoffs.set(iface.srcName, {
+    ...(ns !== undefined ? { createdIn: ns.path } : {}),
+    ...(index !== undefined ? { index } : {}),
+    noteNamespace: note,
+  });
+}
+
+/** A running watcher of a distributed network (see {@linkcode Network.watch}). */
+export interface NetworkWatcher {
+  /** Resolves once the first snapshot has been applied to the kernel. */
+  readonly ready: Promise<void>;
+  /** The store revision the kernel state matches. */
+  readonly revision: number;
+  /** Stops watching; the entries installed so far stay. */
+  stop(): Promise<void>;
+}
+
+/** How networks whose state lives in a distributed store are made (see drivers/overlay.ts). */
+export interface DistributedNetworks {
+  /** The network types, e.g. `overlay`. */
+  types: readonly string[];
+  /** Creates or joins a network. */
+  create(type: string, name: string, options: Record<string, unknown>): Promise<Network>;
+  /** Reopens (joins) an existing network. */
+  open(name: string, options: Record<string, unknown>): Promise<Network>;
+}
+
+let distributed: DistributedNetworks | undefined;
+
+/**
+ * Registers the maker of distributed networks (done by drivers/overlay.ts when it is loaded).
+ *
+ * @param d The maker.
+ */
+export function registerDistributedNetworks(d: DistributedNetworks): void {
+  distributed = d;
+}
+
+/**
  * A network, as libnetwork's `Network`: `name`, `type`, and `link()` to hand out a container's
  * interfaces. Get one from {@linkcode newNetwork} or {@linkcode openNetwork}.
  *
@@ -193,16 +280,26 @@ export class Network implements AsyncDisposable {
   #record: NetworkRecord;
   #timeoutMs: number | undefined;
 
-  private constructor(
+  /**
+   * Wraps a record; subclasses (networks kept in a distributed store) pass their driver.
+   *
+   * @param record The record.
+   * @param store Where it is saved.
+   * @param owned Whether disposing of the object deletes the network.
+   * @param timeoutMs How long to wait for the state lock.
+   * @param driver The driver; default the registered one of `record.type`.
+   */
+  protected constructor(
     record: NetworkRecord,
     store: Store,
     owned: boolean,
     timeoutMs: number | undefined,
+    driver: Driver = getDriver(record.type),
   ) {
     this.name = record.name;
     this.type = record.type;
     this.id = record.id;
-    this.#driver = getDriver(record.type);
+    this.#driver = driver;
     this.#store = store;
     this.#owned = owned;
     this.#record = record;
@@ -673,6 +770,23 @@ export class Network implements AsyncDisposable {
     }
   }
 
+  /**
+   * Keeps this host's kernel state in step with a distributed network's store (overlay
+   * networks; see `OverlayNetwork.watch`). Networks of one host have nothing to watch.
+   *
+   * @example
+   * ```ts ignore
+   * const watcher = network.watch();
+   * await watcher.stop();
+   * ```
+   * @returns The running watcher.
+   */
+  watch(): NetworkWatcher {
+    throw new TypeError(
+      `Network "${this.name}" (${this.type}) lives on one host: only overlay networks have a store to watch`,
+    );
+  }
+
   /** Deletes the network if this object created it (for `await using`); otherwise nothing. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.#owned ? this.delete() : Promise.resolve();
@@ -704,8 +818,17 @@ export async function newNetwork(
   name: string,
   options: NetworkOptions = {},
 ): Promise<Network> {
+  if (distributed?.types.includes(type)) {
+    checkName(name, "network name");
+    return await distributed.create(type, name, options);
+  }
   const driver = getDriver(type);
   checkName(name, "network name");
+  if (options.store !== undefined) {
+    throw new TypeError(
+      `Option "store" is for networks that span hosts ("overlay"); "${type}" networks live on one host`,
+    );
+  }
   const { stateDir, lockTimeoutMs, ...driverOptions } = options;
   const timeoutMs = checkTimeout(lockTimeoutMs);
   const store = openStore(stateDir);
@@ -766,11 +889,17 @@ export async function newNetwork(
  * await network.link("c3");
  * ```
  * @param name The network's name.
- * @param options `stateDir` when not the default, `lockTimeoutMs`.
+ * @param options `stateDir` when not the default, `lockTimeoutMs`; for an overlay network,
+ *   `store` and `advertise` (this host's underlay address), and optionally `ttl`.
  * @returns The network.
  */
 export async function openNetwork(name: string, options: OpenOptions = {}): Promise<Network> {
   checkName(name, "network name");
+  if (options.store !== undefined) {
+    if (!distributed) throw new TypeError(`No driver for networks in a store is loaded`);
+    const { lockTimeoutMs: _, stateDir: __, ...rest } = options;
+    return await distributed.open(name, rest as Record<string, unknown>);
+  }
   const timeoutMs = checkTimeout(options.lockTimeoutMs);
   const store = openStore(options.stateDir);
   const record = store.readNetwork(name);

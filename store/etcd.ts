@@ -567,15 +567,16 @@ export class EtcdClient {
    * @returns The running watch.
    */
   watch(prefix: string, startRevision: number, handlers: WatchHandlers): Watch {
-    const client = this;
+    const members = this.members;
+    const preferred = () => this.#preferred;
     let revision = startRevision - 1;
     let stopped = false;
     let abort = new AbortController();
     const run = async () => {
       let attempt = 0;
       while (!stopped) {
-        const n = client.members.length;
-        const member = client.members[(client.#preferred + attempt) % n];
+        const n = members.length;
+        const member = members[(preferred() + attempt) % n];
         try {
           const res = await fetch(`${member}/v3/watch`, {
             method: "POST",
@@ -640,7 +641,7 @@ export class EtcdClient {
           attempt++;
           abort = new AbortController();
           // Cycle through the members; back off a little after a full round.
-          await new Promise((r) => setTimeout(r, attempt % client.members.length === 0 ? 200 : 20));
+          await new Promise((r) => setTimeout(r, attempt % members.length === 0 ? 200 : 20));
         }
       }
     };

@@ -98,8 +98,8 @@ export async function startEtcd(
         await waitExit(p);
         m.proc = undefined;
       },
-      start: async () => {
-        if (m.running) return;
+      start: () => {
+        if (m.running) return Promise.resolve();
         const p = spawn("etcd", [
           "--name",
           name,
@@ -128,6 +128,7 @@ export async function startEtcd(
         ], { stdio: ["ignore", "ignore", "pipe"] });
         p.stderr?.on("data", () => {});
         m.proc = p;
+        return Promise.resolve();
       },
     };
     return m;

@@ -1,0 +1,894 @@
+/**
+ * The `overlay` driver: networks that span hosts, on VXLAN, with their state in a distributed
+ * store (etcd). On every host that takes part:
+ *
+ * - one bridge and one VXLAN device per network (VNI allocated cluster-wide, learning off,
+ *   ARP/NDP proxy on, UDP 4789 on the host's underlay address `advertise`), the bridge holding
+ *   the gateway addresses as on a bridge network; container MTU = underlay MTU − 50 unless given;
+ * - containers get a veth pair with the host end on the bridge (fast path and seed path as on a
+ *   bridge network); their addresses are taken by a compare-and-swap transaction on the address
+ *   keys, so no two hosts ever get the same address, with no lock service of nslink's own;
+ * - each endpoint is written to the store under a lease this process keeps alive: when the host
+ *   dies, the lease expires and every other host's watcher ({@linkcode OverlayNetwork.watch})
+ *   removes its FDB (MAC → remote VTEP) and neighbour (IP → MAC) entries.
+ *
+ * Keys (all under `/nslink/`): `vni/VNI` → network name; `ov/NAME/config` → the shared
+ * configuration; `ov/NAME/hosts/ADDR` → a host that joined; `ov/NAME/ipam/4|6/ADDR` → the
+ * endpoint holding an address; `ov/NAME/endpoints/EP` → the endpoint (host, MAC, addresses).
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { NetlinkError } from "../netlink/errors.ts";
+import { checkMtu } from "../net/validate.ts";
+import { parseCidr } from "../net/ip.ts";
+import { hostRtnl } from "../network/host.ts";
+import { type Interface, macForIPv4 } from "../model/interface.ts";
+import { allocate, createPool, type Pool, prefixLength } from "../model/ipam.ts";
+import {
+  createNoteHook,
+  type LinkOptions,
+  linkTarget,
+  Network,
+  registerDistributedNetworks,
+} from "../network/network.ts";
+import type { NetworkWatcher } from "../network/network.ts";
+import { FileStore } from "../network/store.ts";
+import type { Rtnl } from "../rtnl/handle.ts";
+import { EtcdError } from "../store/etcd.ts";
+import { type KvStore, openStore } from "../store/store.ts";
+import { bridgeDriver, shortHash } from "./bridge.ts";
+import type { DriverContext, EndpointRecord, NetworkRecord } from "./driver.ts";
+import { OverlayWatcher } from "./overlay_watcher.ts";
+
+/** The configuration every host of an overlay network shares (saved in the store). */
+export interface OverlayConfig {
+  /** Random id, 12 hex digits, made by the first host. */
+  id: string;
+  /** The VXLAN network identifier. */
+  vni: number;
+  /** IPv4 subnet. */
+  subnet: string;
+  /** IPv4 gateway (on every host's bridge). */
+  gateway: string;
+  /** IPv6 subnet, or empty. */
+  subnetIPv6: string;
+  /** IPv6 gateway, or empty. */
+  gatewayIPv6: string;
+  /** Container MTU when given at creation; 0: underlay MTU − 50 on each host. */
+  mtu: number;
+  /** ISO creation time. */
+  created: string;
+}
+
+/** An endpoint as saved in the store. */
+export interface OverlayEndpoint {
+  /** Endpoint (container) name. */
+  name: string;
+  /** The host's underlay address (its VTEP). */
+  host: string;
+  /** The container interface's MAC address. */
+  mac: string;
+  /** IPv4 address with prefix. */
+  address: string;
+  /** IPv6 address with prefix, or empty. */
+  addressIPv6: string;
+}
+
+/** Options of an overlay network ({@linkcode newNetwork}`("overlay", …)`). */
+export interface OverlayOptions {
+  /** IPv4 subnet (required), e.g. `203.0.113.0/24`. */
+  subnet?: string;
+  /** IPv4 gateway; default the subnet's first address. */
+  gateway?: string;
+  /** IPv6 subnet, e.g. `2001:db8:20::/64`. */
+  subnetIPv6?: string;
+  /** IPv6 gateway. */
+  gatewayIPv6?: string;
+  /** The store: `etcd://HOST:PORT[,HOST:PORT…]` (required). */
+  store?: string;
+  /** This host's underlay address: the VXLAN tunnel endpoint (required). */
+  advertise?: string;
+  /** Container MTU; default the underlay link's MTU − 50. */
+  mtu?: number;
+  /** A VNI to use instead of the next free one (4096 and up). */
+  vni?: number;
+  /** Seconds this host's endpoints outlive this process without keepalives; default 15. */
+  ttl?: number;
+  /** Ignored (overlay state lives in the store), accepted for symmetry with other drivers. */
+  stateDir?: string;
+}
+
+const KNOWN = [
+  "subnet",
+  "gateway",
+  "subnetIPv6",
+  "gatewayIPv6",
+  "store",
+  "advertise",
+  "mtu",
+  "vni",
+  "ttl",
+  "stateDir",
+];
+const FIRST_VNI = 4096;
+const MAX_VNI = 0xffffff;
+/** VXLAN over IPv4 adds 50 bytes (outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8). */
+const VXLAN_OVERHEAD = 50;
+
+/**
+ * The store keys of one overlay network.
+ *
+ * @example
+ * ```ts
+ * import { overlayKeys } from "./overlay.ts";
+ * overlayKeys("ov1").endpoints; // "/nslink/ov/ov1/endpoints/"
+ * ```
+ * @param name The network's name.
+ * @returns The keys and prefixes.
+ */
+export function overlayKeys(name: string): {
+  root: string;
+  config: string;
+  hosts: string;
+  endpoints: string;
+  ipam4: string;
+  ipam6: string;
+} {
+  const root = `/nslink/ov/${name}/`;
+  return {
+    root,
+    config: `${root}config`,
+    hosts: `${root}hosts/`,
+    endpoints: `${root}endpoints/`,
+    ipam4: `${root}ipam/4/`,
+    ipam6: `${root}ipam/6/`,
+  };
+}
+
+const vniKey = (vni: number) => `/nslink/vni/${vni}`;
+
+function bare(cidr: string): string {
+  const i = cidr.indexOf("/");
+  return i < 0 ? cidr : cidr.slice(0, i);
+}
+
+function randomId(): string {
+  const b = new Uint8Array(6);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function str(options: Record<string, unknown>, key: string): string | undefined {
+  const v = options[key];
+  if (v === undefined || v === "") return undefined;
+  if (typeof v !== "string") {
+    throw new TypeError(`Overlay option "${key}" must be a string, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function int(options: Record<string, unknown>, key: string, min: number, max: number) {
+  const v = options[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(
+      `Overlay option "${key}" must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+/** The device names of a network on a host. */
+export function overlayDevices(vni: number): { bridge: string; vxlan: string } {
+  return { bridge: `nslov${vni}`, vxlan: `nslvx${vni}` };
+}
+
+function gone(e: unknown): boolean {
+  return e instanceof NetlinkError &&
+    (e.code === "ENODEV" || e.code === "ENOENT" || e.code === "EADDRNOTAVAIL");
+}
+
+interface Parsed {
+  name: string;
+  storeUrl: string;
+  advertise: string;
+  ttl: number;
+  want: Omit<OverlayConfig, "id" | "created" | "vni"> & { vni?: number };
+}
+
+function parseOptions(name: string, options: Record<string, unknown>, creating: boolean): Parsed {
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.includes(key)) {
+      throw new TypeError(`Unknown overlay option "${key}": known options are ${KNOWN.join(", ")}`);
+    }
+  }
+  const storeUrl = str(options, "store");
+  if (storeUrl === undefined) {
+    throw new TypeError(
+      `Overlay network "${name}" needs "store" (etcd://HOST:PORT[,HOST:PORT…])`,
+    );
+  }
+  const advertise = str(options, "advertise");
+  if (advertise === undefined) {
+    throw new TypeError(
+      `Overlay network "${name}" needs "advertise" (this host's underlay address)`,
+    );
+  }
+  const a = parseCidr(`${advertise}/32`);
+  if (a.family !== 4) {
+    throw new TypeError(`Overlay option "advertise" must be an IPv4 address, got "${advertise}"`);
+  }
+  const subnet = str(options, "subnet");
+  if (creating && subnet === undefined) {
+    throw new TypeError(`Overlay network "${name}" needs "subnet" (IPv4)`);
+  }
+  const subnetIPv6 = str(options, "subnetIPv6");
+  const gateway = str(options, "gateway");
+  const gatewayIPv6 = str(options, "gatewayIPv6");
+  if (subnet !== undefined && parseCidr(subnet).family !== 4) {
+    throw new TypeError(`Overlay option "subnet" must be IPv4, got "${subnet}"`);
+  }
+  if (subnetIPv6 !== undefined && parseCidr(subnetIPv6).family !== 6) {
+    throw new TypeError(`Overlay option "subnetIPv6" must be IPv6, got "${subnetIPv6}"`);
+  }
+  if (gatewayIPv6 !== undefined && subnetIPv6 === undefined) {
+    throw new TypeError(`Overlay option "gatewayIPv6" ("${gatewayIPv6}") needs "subnetIPv6"`);
+  }
+  const v4 = subnet === undefined ? undefined : createPool(subnet, gateway);
+  const v6 = subnetIPv6 === undefined ? undefined : createPool(subnetIPv6, gatewayIPv6);
+  const mtu = options.mtu === undefined ? 0 : checkMtu(options.mtu as number);
+  const vni = int(options, "vni", 1, MAX_VNI);
+  const ttl = int(options, "ttl", 1, 3600) ?? 15;
+  return {
+    name,
+    storeUrl,
+    advertise,
+    ttl,
+    want: {
+      subnet: v4?.subnet ?? "",
+      gateway: v4?.gateway ?? "",
+      subnetIPv6: v6?.subnet ?? "",
+      gatewayIPv6: v6?.gateway ?? "",
+      mtu,
+      ...(vni !== undefined ? { vni } : {}),
+    },
+  };
+}
+
+/** Explains how a requested configuration differs from the saved one, or `undefined`. */
+function conflict(
+  saved: OverlayConfig,
+  want: Parsed["want"],
+  explicit: Record<string, unknown>,
+): string | undefined {
+  const diffs: string[] = [];
+  const check = (key: keyof OverlayConfig, given: unknown) => {
+    if (given !== undefined && given !== saved[key]) {
+      diffs.push(`${key} ${JSON.stringify(given)} (the network has ${JSON.stringify(saved[key])})`);
+    }
+  };
+  if (explicit.subnet !== undefined) check("subnet", want.subnet);
+  if (explicit.gateway !== undefined) check("gateway", want.gateway);
+  if (explicit.subnetIPv6 !== undefined) check("subnetIPv6", want.subnetIPv6);
+  if (explicit.gatewayIPv6 !== undefined) check("gatewayIPv6", want.gatewayIPv6);
+  if (explicit.subnet !== undefined && explicit.subnetIPv6 === undefined && saved.subnetIPv6) {
+    diffs.push(`no subnetIPv6 (the network has ${JSON.stringify(saved.subnetIPv6)})`);
+  }
+  if (explicit.mtu !== undefined) check("mtu", want.mtu);
+  if (explicit.vni !== undefined) check("vni", want.vni);
+  return diffs.length ? diffs.join(", ") : undefined;
+}
+
+/** Ensures a process-wide unref'd interval does not keep the runtime alive. */
+function unref(timer: ReturnType<typeof setInterval>): void {
+  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
+  if (deno?.unrefTimer && typeof timer === "number") deno.unrefTimer(timer);
+  else (timer as { unref?(): void }).unref?.();
+}
+
+/**
+ * An overlay network as seen by one host (one process): create or join it with
+ * `newNetwork("overlay", name, { subnet, subnetIPv6, store, advertise })`, reopen it with
+ * `openNetwork(name, { store, advertise })`.
+ *
+ * @example
+ * ```ts ignore
+ * const net = await newNetwork("overlay", "ov1", {
+ *   subnet: "203.0.113.0/24", subnetIPv6: "2001:db8:20::/64",
+ *   store: "etcd://198.51.100.1:2379", advertise: "198.51.100.11",
+ * });
+ * const watcher = net.watch();
+ * for (const iface of await net.link("c1", { namespace: ns })) await ns.addInterface(iface);
+ * await watcher.stop();
+ * ```
+ */
+export class OverlayNetwork extends Network {
+  /** This host's underlay address (VTEP). */
+  readonly advertise: string;
+  /** The store's URL. */
+  readonly storeUrl: string;
+  /** The VXLAN network identifier. */
+  readonly vni: number;
+  #store: KvStore;
+  #cfg: OverlayConfig;
+  #ttl: number;
+  #mtu: number;
+  #lease: Promise<string> | undefined;
+  #keepalive: ReturnType<typeof setInterval> | undefined;
+  /** This process's endpoints on this host, to re-publish when the lease had to be renewed. */
+  #mine = new Map<string, { ep: OverlayEndpoint; hostLinks: string[]; namespace?: string }>();
+  /** Addresses being claimed by this process right now. */
+  #pending = new Set<string>();
+  #watchers = new Set<OverlayWatcher>();
+  #closed = false;
+
+  private constructor(p: Parsed, store: KvStore, cfg: OverlayConfig, mtu: number, owned: boolean) {
+    const pools: NetworkRecord["pools"] = {
+      v4: { subnet: cfg.subnet, gateway: cfg.gateway, allocated: {} },
+    };
+    if (cfg.subnetIPv6) {
+      pools.v6 = { subnet: cfg.subnetIPv6, gateway: cfg.gatewayIPv6, allocated: {} };
+    }
+    const devices = overlayDevices(cfg.vni);
+    const record: NetworkRecord = {
+      version: 1,
+      name: p.name,
+      type: "overlay",
+      id: cfg.id,
+      created: cfg.created,
+      config: {
+        ...cfg,
+        bridgeName: devices.bridge,
+        vxlanName: devices.vxlan,
+        advertise: p.advertise,
+        store: p.storeUrl,
+        mtu,
+      },
+      pools,
+      endpoints: {},
+    };
+    super(record, new FileStore(), owned, undefined, bridgeDriver);
+    this.advertise = p.advertise;
+    this.storeUrl = p.storeUrl;
+    this.vni = cfg.vni;
+    this.#store = store;
+    this.#cfg = cfg;
+    this.#ttl = p.ttl;
+    this.#mtu = mtu;
+  }
+
+  /** The device names on this host. */
+  get devices(): { bridge: string; vxlan: string } {
+    return overlayDevices(this.vni);
+  }
+
+  /** The store this network's state lives in. */
+  get store(): KvStore {
+    return this.#store;
+  }
+
+  /**
+   * Creates the network in the store, or joins it when another host made it (same id, VNI and
+   * configuration; a conflicting configuration is an error), then makes this host's bridge
+   * and VXLAN device.
+   *
+   * @param name The network's name.
+   * @param options The overlay options.
+   * @param joinOnly Refuse to create (openNetwork).
+   * @returns The network.
+   */
+  static async create(
+    name: string,
+    options: Record<string, unknown>,
+    joinOnly = false,
+  ): Promise<OverlayNetwork> {
+    const p = parseOptions(name, options, !joinOnly);
+    const store = openStore(p.storeUrl);
+    const keys = overlayKeys(name);
+    const rt = hostRtnl();
+    // The underlay: the link holding the advertise address.
+    const underlay = rt.addr.list({ family: 4 }).find((a) => a.address === p.advertise);
+    if (!underlay) {
+      throw new TypeError(
+        `Overlay option "advertise": ${p.advertise} is not an address of this host`,
+      );
+    }
+    const underlayMtu = rt.link.get(underlay.index).mtu;
+    let cfg: OverlayConfig | undefined;
+    for (let attempt = 0; attempt < 64 && cfg === undefined; attempt++) {
+      const existing = await store.get(keys.config);
+      if (existing) {
+        const saved = JSON.parse(existing.value) as OverlayConfig;
+        const why = joinOnly ? undefined : conflict(saved, p.want, options);
+        if (why) {
+          throw new TypeError(
+            `Overlay network "${name}" exists in "${p.storeUrl}" with another configuration: ${why}`,
+          );
+        }
+        // Join: register this host while the configuration is still the one read.
+        const r = await store.txn({
+          compare: [{ key: keys.config, target: "mod", modRevision: existing.modRevision }],
+          success: [{ put: { key: `${keys.hosts}${p.advertise}`, value: p.advertise } }],
+        }, `join overlay network "${name}"`);
+        if (r.succeeded) cfg = saved;
+        continue;
+      }
+      if (joinOnly) {
+        throw new Error(`Overlay network "${name}" does not exist in "${p.storeUrl}"`);
+      }
+      // Create: the lowest free VNI (or the one asked for), and the configuration, at once.
+      const vni = p.want.vni ?? await freeVni(store);
+      const fresh: OverlayConfig = {
+        id: randomId(),
+        vni,
+        subnet: p.want.subnet,
+        gateway: p.want.gateway,
+        subnetIPv6: p.want.subnetIPv6,
+        gatewayIPv6: p.want.gatewayIPv6,
+        mtu: p.want.mtu,
+        created: new Date().toISOString(),
+      };
+      const r = await store.txn({
+        compare: [
+          { key: keys.config, target: "create", createRevision: 0 },
+          { key: vniKey(vni), target: "create", createRevision: 0 },
+        ],
+        success: [
+          { put: { key: vniKey(vni), value: name } },
+          { put: { key: keys.config, value: JSON.stringify(fresh) } },
+          { put: { key: `${keys.hosts}${p.advertise}`, value: p.advertise } },
+        ],
+        failure: [{ range: { key: vniKey(vni) } }],
+      }, `create overlay network "${name}"`);
+      if (r.succeeded) cfg = fresh;
+      else if (p.want.vni !== undefined && r.ranges[0]?.[0] && r.ranges[0][0].value !== name) {
+        throw new RangeError(
+          `VNI ${vni} is already used by overlay network "${
+            r.ranges[0][0].value
+          }" in "${p.storeUrl}"`,
+        );
+      }
+    }
+    if (!cfg) throw new Error(`Overlay network "${name}": too much contention in "${p.storeUrl}"`);
+    const mtu = cfg.mtu || underlayMtu - VXLAN_OVERHEAD;
+    const net = new OverlayNetwork(p, store, cfg, mtu, !joinOnly);
+    try {
+      net.#createDevices(rt, underlay.index);
+    } catch (e) {
+      // Nothing half-made: leave the store as if this host never joined.
+      await net.#leaveStore().catch(() => {});
+      throw e;
+    }
+    return net;
+  }
+
+  /** Makes (or adopts, when another process on this host made them) the bridge and VXLAN device. */
+  #createDevices(rt: Rtnl, _underlay: number): void {
+    const { bridge, vxlan } = this.devices;
+    const made: string[] = [];
+    try {
+      if (!rt.link.find(bridge)) {
+        rt.link.add({ kind: "bridge", name: bridge, mtu: this.#mtu, up: true });
+        made.push(bridge);
+        rt.addr.add(bridge, `${this.#cfg.gateway}/${parseCidr(this.#cfg.subnet).prefixLength}`);
+        if (this.#cfg.subnetIPv6) {
+          rt.addr.add(
+            bridge,
+            `${this.#cfg.gatewayIPv6}/${parseCidr(this.#cfg.subnetIPv6).prefixLength}`,
+            { nodad: true },
+          );
+        }
+      }
+      if (!rt.link.find(vxlan)) {
+        rt.link.add({
+          kind: "vxlan",
+          name: vxlan,
+          vni: this.vni,
+          port: 4789,
+          local: this.advertise,
+          learning: false,
+          proxy: true,
+          mtu: this.#mtu,
+        });
+        made.push(vxlan);
+        rt.link.set(vxlan, { master: bridge, up: true });
+      }
+    } catch (e) {
+      for (const name of made.reverse()) {
+        try {
+          rt.link.del(name);
+        } catch { /* report the first error */ }
+      }
+      throw e;
+    }
+  }
+
+  /** This process's lease, granted on first use and kept alive every ttl/3 seconds. */
+  #leaseId(): Promise<string> {
+    if (!this.#lease) {
+      const p = this.#store.leaseGrant(this.#ttl);
+      this.#lease = p;
+      p.then(() => this.#startKeepalive(), () => {
+        if (this.#lease === p) this.#lease = undefined; // try again next time
+      });
+    }
+    return this.#lease;
+  }
+
+  #startKeepalive(): void {
+    if (this.#keepalive !== undefined || this.#closed) return;
+    let busy = false;
+    this.#keepalive = setInterval(async () => {
+      if (busy || !this.#lease) return;
+      busy = true;
+      try {
+        const id = await this.#lease;
+        const ttl = await this.#store.leaseKeepAlive(id);
+        if (ttl === 0) await this.#renewLease(id);
+      } catch {
+        /* the store is unreachable: try again at the next tick */
+      } finally {
+        busy = false;
+      }
+    }, Math.max(200, (this.#ttl * 1000) / 3));
+    unref(this.#keepalive);
+  }
+
+  /** The lease expired (the store was away too long): grant a new one and re-publish. */
+  async #renewLease(old: string): Promise<void> {
+    const fresh = await this.#store.leaseGrant(this.#ttl);
+    this.#lease = Promise.resolve(fresh);
+    const keys = overlayKeys(this.name);
+    for (const { ep } of this.#mine.values()) {
+      const ops: { put: { key: string; value: string; lease: string } }[] = [
+        { put: { key: `${keys.endpoints}${ep.name}`, value: JSON.stringify(ep), lease: fresh } },
+        { put: { key: `${keys.ipam4}${bare(ep.address)}`, value: ep.name, lease: fresh } },
+      ];
+      if (ep.addressIPv6) {
+        ops.push({
+          put: { key: `${keys.ipam6}${bare(ep.addressIPv6)}`, value: ep.name, lease: fresh },
+        });
+      }
+      // Only where nobody took the name or the addresses meanwhile.
+      await this.#store.txn({
+        compare: [
+          { key: `${keys.endpoints}${ep.name}`, target: "create", createRevision: 0 },
+          { key: `${keys.ipam4}${bare(ep.address)}`, target: "create", createRevision: 0 },
+        ],
+        success: ops,
+      }, `re-publish endpoint "${ep.name}" (lease ${old} expired)`);
+    }
+  }
+
+  /**
+   * Links a container: takes its addresses in the store (compare-and-swap, retried on
+   * contention), then makes its veth pair on this host's bridge. Either completes or leaves
+   * nothing behind, in the kernel or in the store; an unreachable store is an error naming it.
+   *
+   * @example
+   * ```ts ignore
+   * for (const iface of await net.link("c1", { namespace: ns })) await ns.addInterface(iface);
+   * ```
+   * @param name The endpoint name, unique in the network (across hosts).
+   * @param options `namespace` (fast path), static `address`/`addressIPv6`.
+   * @returns The container's interface.
+   */
+  override async link(name: string, options: LinkOptions = {}): Promise<Interface[]> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(String(name))) {
+      throw new TypeError(
+        `Invalid endpoint name "${name}": 1 to 64 characters of letters, digits, "_", "." and "-", starting with a letter or digit`,
+      );
+    }
+    if (this.#closed) throw new Error(`Overlay network "${this.name}" is closed`);
+    const keys = overlayKeys(this.name);
+    const lease = await this.#leaseId();
+    const ep = await this.#claim(name, options, lease);
+    // The kernel part, as on a bridge network (the record only carries what the driver reads).
+    const ns = options.namespace;
+    const record: NetworkRecord = {
+      version: 1,
+      name: this.name,
+      type: "overlay",
+      id: this.id,
+      created: this.#cfg.created,
+      config: {
+        bridgeName: this.devices.bridge,
+        mtu: this.#mtu,
+        containerInterfacePrefix: "eth",
+      },
+      pools: freshPools(this.#cfg),
+      endpoints: {},
+    };
+    let made: EndpointRecord;
+    const created = new Map<string, number>();
+    try {
+      const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [], otherConfigs: [] };
+      const target = ns === undefined ? undefined : linkTarget(ns, created);
+      made = bridgeDriver.link(ctx, record, name, {
+        ...(target ? { target } : {}),
+        address: bare(ep.address),
+        ...(ep.addressIPv6 ? { addressIPv6: bare(ep.addressIPv6) } : {}),
+      });
+    } catch (e) {
+      await this.#release(ep).catch(() => {});
+      throw e;
+    }
+    const mine = {
+      ep,
+      hostLinks: made.hostLinks,
+      ...(made.namespace ? { namespace: made.namespace } : {}),
+    };
+    this.#mine.set(name, mine);
+    for (const iface of made.interfaces) {
+      createNoteHook(iface, ns, (path) => {
+        mine.namespace = path;
+      }, created);
+    }
+    void keys;
+    return made.interfaces;
+  }
+
+  /** Takes the endpoint name and its addresses in one transaction, retrying on contention. */
+  async #claim(name: string, options: LinkOptions, lease: string): Promise<OverlayEndpoint> {
+    const keys = overlayKeys(this.name);
+    const epKey = `${keys.endpoints}${name}`;
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const [t4, t6] = await Promise.all([
+        this.#store.range(keys.ipam4, { prefix: true, keysOnly: true }),
+        this.#cfg.subnetIPv6
+          ? this.#store.range(keys.ipam6, { prefix: true, keysOnly: true })
+          : Promise.resolve({ revision: 0, kvs: [] }),
+      ]);
+      const pools = freshPools(this.#cfg);
+      for (const kv of t4.kvs) pools.v4!.allocated[kv.key.slice(keys.ipam4.length)] = "taken";
+      for (const kv of t6.kvs) pools.v6!.allocated[kv.key.slice(keys.ipam6.length)] = "taken";
+      for (const a of this.#pending) {
+        const pool = a.includes(":") ? pools.v6 : pools.v4;
+        if (pool && pool.allocated[a] === undefined) pool.allocated[a] = "pending";
+      }
+      const address = allocate(pools.v4!, name, options.address);
+      const addressIPv6 = pools.v6 ? allocate(pools.v6, name, options.addressIPv6) : "";
+      if (options.addressIPv6 !== undefined && !pools.v6) {
+        throw new TypeError(
+          `Network "${this.name}" has no IPv6 subnet for "${options.addressIPv6}"`,
+        );
+      }
+      const ep: OverlayEndpoint = {
+        name,
+        host: this.advertise,
+        mac: macForIPv4(address),
+        address,
+        addressIPv6,
+      };
+      const a4 = `${keys.ipam4}${bare(address)}`;
+      const a6 = addressIPv6 ? `${keys.ipam6}${bare(addressIPv6)}` : undefined;
+      this.#pending.add(bare(address));
+      if (addressIPv6) this.#pending.add(bare(addressIPv6));
+      let r;
+      try {
+        r = await this.#store.txn({
+          compare: [
+            { key: epKey, target: "create", createRevision: 0 },
+            { key: a4, target: "create", createRevision: 0 },
+            ...(a6 ? [{ key: a6, target: "create" as const, createRevision: 0 }] : []),
+          ],
+          success: [
+            { put: { key: epKey, value: JSON.stringify(ep), lease } },
+            { put: { key: a4, value: name, lease } },
+            ...(a6 ? [{ put: { key: a6, value: name, lease } }] : []),
+          ],
+          failure: [{ range: { key: epKey } }],
+        }, `link "${name}" to overlay network "${this.name}"`);
+      } finally {
+        this.#pending.delete(bare(address));
+        if (addressIPv6) this.#pending.delete(bare(addressIPv6));
+      }
+      if (r.succeeded) return ep;
+      const holder = r.ranges[0]?.[0];
+      if (holder) {
+        const other = JSON.parse(holder.value) as OverlayEndpoint;
+        throw new TypeError(
+          `Endpoint "${name}" is already linked to network "${this.name}" (on host ${other.host})`,
+        );
+      }
+      if (options.address !== undefined || options.addressIPv6 !== undefined) {
+        throw new Error(
+          `Address ${options.address ?? ""}${
+            options.addressIPv6 ? ` ${options.addressIPv6}` : ""
+          } ` +
+            `is already allocated in overlay network "${this.name}"`,
+        );
+      }
+      // Another host took one of the addresses first: read again and pick the next.
+    }
+    throw new Error(`link "${name}": too much contention in "${this.storeUrl}"`);
+  }
+
+  /** Deletes an endpoint's keys (only while they are still this endpoint's). */
+  async #release(ep: OverlayEndpoint): Promise<void> {
+    const keys = overlayKeys(this.name);
+    const ops = [
+      { delete: { key: `${keys.endpoints}${ep.name}` } },
+      { delete: { key: `${keys.ipam4}${bare(ep.address)}` } },
+      ...(ep.addressIPv6 ? [{ delete: { key: `${keys.ipam6}${bare(ep.addressIPv6)}` } }] : []),
+    ];
+    await this.#store.txn({
+      compare: [{ key: `${keys.endpoints}${ep.name}`, target: "value", value: JSON.stringify(ep) }],
+      success: ops,
+    }, `unlink "${ep.name}" from overlay network "${this.name}"`);
+  }
+
+  /**
+   * Unlinks a container of this host: removes its veth pair and frees its name and addresses
+   * in the store; every other host's watcher then removes its FDB and neighbour entries.
+   * Succeeds when it is not linked.
+   *
+   * @example
+   * ```ts ignore
+   * await net.unlink("c1");
+   * ```
+   * @param name The endpoint name.
+   */
+  override async unlink(name: string): Promise<void> {
+    const keys = overlayKeys(this.name);
+    const kv = await this.#store.get(`${keys.endpoints}${name}`);
+    const local = this.#mine.get(name);
+    if (!kv) {
+      if (local) this.#unlinkKernel(local.hostLinks, local.namespace);
+      this.#mine.delete(name);
+      return;
+    }
+    const ep = JSON.parse(kv.value) as OverlayEndpoint;
+    if (ep.host !== this.advertise) {
+      throw new Error(
+        `Endpoint "${name}" of overlay network "${this.name}" lives on host ${ep.host}, not on ${this.advertise}`,
+      );
+    }
+    const hostLinks = local?.hostLinks ?? [`nslh${shortHash(`${this.id}/${name}`)}`];
+    this.#unlinkKernel(hostLinks, local?.namespace);
+    await this.#release(ep);
+    this.#mine.delete(name);
+  }
+
+  #unlinkKernel(hostLinks: string[], namespace?: string): void {
+    if (namespace !== undefined && !existsSync(namespace)) return;
+    const rt = hostRtnl();
+    for (const l of hostLinks) {
+      try {
+        rt.link.del(l);
+      } catch (e) {
+        if (!gone(e)) throw e;
+      }
+    }
+  }
+
+  /**
+   * The endpoints this process linked on this host.
+   *
+   * @returns Their names, sorted.
+   */
+  override endpoints(): string[] {
+    return [...this.#mine.keys()].sort();
+  }
+
+  /**
+   * Starts a watcher that keeps this host's FDB and neighbour entries in step with the store:
+   * a consistent snapshot (a range read at one revision), then the store's watch from the next
+   * revision; after a reconnect it resumes from its revision, after a compaction it reloads.
+   *
+   * @example
+   * ```ts ignore
+   * const watcher = net.watch();
+   * await watcher.ready;
+   * await watcher.stop();
+   * ```
+   * @returns The running watcher.
+   */
+  override watch(): NetworkWatcher {
+    const w = new OverlayWatcher({
+      store: this.#store,
+      prefix: overlayKeys(this.name).endpoints,
+      self: this.advertise,
+      vxlan: this.devices.vxlan,
+      rtnl: hostRtnl(),
+      onStop: () => this.#watchers.delete(w),
+    });
+    this.#watchers.add(w);
+    return w;
+  }
+
+  /**
+   * Leaves the network on this host: unlinks this process's containers, removes the bridge and
+   * VXLAN device, and deregisters the host; the last host to leave removes the network from
+   * the store.
+   *
+   * @example
+   * ```ts ignore
+   * await net.delete();
+   * ```
+   */
+  override async delete(): Promise<void> {
+    for (const w of [...this.#watchers]) await w.stop();
+    const keys = overlayKeys(this.name);
+    // This host's endpoints, also those of earlier processes (whose leases may still run).
+    const all = await this.#store.range(keys.endpoints, { prefix: true });
+    for (const kv of all.kvs) {
+      const ep = JSON.parse(kv.value) as OverlayEndpoint;
+      if (ep.host === this.advertise) await this.unlink(ep.name);
+    }
+    const rt = hostRtnl();
+    for (const dev of [this.devices.vxlan, this.devices.bridge]) {
+      try {
+        rt.link.del(dev);
+      } catch (e) {
+        if (!gone(e)) throw e;
+      }
+    }
+    await this.#leaveStore();
+    this.close();
+  }
+
+  /** Deregisters this host; removes the network when no host is left. */
+  async #leaveStore(): Promise<void> {
+    const keys = overlayKeys(this.name);
+    await this.#store.delete(`${keys.hosts}${this.advertise}`);
+    await this.#store.txn({
+      compare: [{
+        key: keys.hosts,
+        rangeEnd: prefixEndOf(keys.hosts),
+        target: "create",
+        createRevision: 0,
+      }],
+      success: [
+        { delete: { key: keys.root, rangeEnd: prefixEndOf(keys.root) } },
+        { delete: { key: vniKey(this.vni) } },
+      ],
+    }, `delete overlay network "${this.name}"`);
+    if (this.#lease) {
+      const id = await this.#lease.catch(() => undefined);
+      if (id) await this.#store.leaseRevoke(id).catch(() => {});
+    }
+  }
+
+  /**
+   * Stops keeping this process's lease alive, without unlinking anything: its endpoints leave
+   * the store when the lease expires. Watchers keep running until stopped.
+   */
+  close(): void {
+    this.#closed = true;
+    if (this.#keepalive !== undefined) clearInterval(this.#keepalive);
+    this.#keepalive = undefined;
+  }
+
+  /** Leaves the network if this object created it (for `await using`); otherwise closes it. */
+  override [Symbol.asyncDispose](): Promise<void> {
+    return super[Symbol.asyncDispose]();
+  }
+}
+
+function prefixEndOf(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+function freshPools(cfg: OverlayConfig): { v4?: Pool; v6?: Pool } {
+  const pools: { v4?: Pool; v6?: Pool } = { v4: createPool(cfg.subnet, cfg.gateway) };
+  if (cfg.subnetIPv6) pools.v6 = createPool(cfg.subnetIPv6, cfg.gatewayIPv6);
+  return pools;
+}
+
+async function freeVni(store: KvStore): Promise<number> {
+  const { kvs } = await store.range("/nslink/vni/", { prefix: true, keysOnly: true });
+  const used = new Set(kvs.map((kv) => Number(kv.key.slice("/nslink/vni/".length))));
+  for (let v = FIRST_VNI; v <= MAX_VNI; v++) if (!used.has(v)) return v;
+  throw new RangeError("No free VNI left");
+}
+
+void prefixLength;
+void EtcdError;
+
+registerDistributedNetworks({
+  types: ["overlay"],
+  create: (_type, name, options) => OverlayNetwork.create(name, options),
+  open: (name, options) => OverlayNetwork.create(name, options, true),
+});

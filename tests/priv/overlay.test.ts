@@ -1,0 +1,530 @@
+/**
+ * Privileged tests of the overlay driver: three simulated hosts (network namespaces joined by
+ * an underlay bridge, 198.51.100.0/24 and 2001:db8:10::/64), each running its own nslink
+ * process, against a three-member etcd cluster started inside the throw-away namespace.
+ * Overlay subnets 203.0.113.0/24 and 2001:db8:20::/64 (a second network: 198.51.100.128/25 and
+ * 2001:db8:21::/64). Kernel state is checked with `ip -j` and `bridge -j`.
+ *
+ * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import $ from "dax-sh";
+import type { Interface } from "../../mod.ts";
+import { EtcdClient } from "../../store/etcd.ts";
+import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
+import { type EtcdCluster, startEtcd } from "./_etcd.ts";
+
+const P = runId();
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
+const UNDERLAY = `${P}u`;
+const ETCD_ADDRS = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
+const TTL = 2;
+const OV1 = `${P}-ov1`;
+const OV2 = `${P}-ov2`;
+const OPTS = { skip: SKIP_ROOT, timeout: 60_000 };
+
+interface Reply {
+  id: number;
+  ok: boolean;
+  error?: string;
+  [k: string]: unknown;
+}
+
+/** One simulated host: a namespace with an underlay address, and an nslink process in it. */
+class Host {
+  readonly ns: string;
+  readonly addr: string;
+  readonly addr6: string;
+  #proc: ChildProcess | undefined;
+  #next = 1;
+  #waiting = new Map<number, (r: Reply) => void>();
+  #buf = "";
+  stderr = "";
+
+  constructor(readonly n: number) {
+    this.ns = `${P}h${n}`;
+    this.addr = `198.51.100.${10 + n}`;
+    this.addr6 = `2001:db8:10::${10 + n}`;
+  }
+
+  async start(): Promise<void> {
+    const argv = "Bun" in globalThis ? [WORKER] : ["run", "-A", WORKER];
+    const p = spawn("nsenter", [`--net=/run/netns/${this.ns}`, process.execPath, ...argv], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    this.#proc = p;
+    this.#buf = "";
+    p.stderr!.on("data", (d) => (this.stderr += d));
+    p.stdout!.on("data", (d) => {
+      this.#buf += d;
+      let nl;
+      while ((nl = this.#buf.indexOf("\n")) >= 0) {
+        const line = this.#buf.slice(0, nl);
+        this.#buf = this.#buf.slice(nl + 1);
+        const r = JSON.parse(line) as Reply;
+        this.#waiting.get(r.id)?.(r);
+        this.#waiting.delete(r.id);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.#waiting.set(0, () => resolve());
+      p.once(
+        "exit",
+        (code) => reject(new Error(`host ${this.n} exited (${code}): ${this.stderr}`)),
+      );
+    });
+  }
+
+  /** Sends a command; rejects with the worker's error message. */
+  async call(op: string, fields: Record<string, unknown> = {}): Promise<Reply> {
+    const r = await this.try(op, fields);
+    if (!r.ok) {
+      throw new Error(`host ${this.n} ${op}: ${r.error}${this.stderr ? `\n${this.stderr}` : ""}`);
+    }
+    return r;
+  }
+
+  /** Sends a command; resolves with the reply, successful or not. */
+  try(op: string, fields: Record<string, unknown> = {}): Promise<Reply> {
+    const id = this.#next++;
+    const p = this.#proc;
+    if (!p) throw new Error(`host ${this.n} is not running`);
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, resolve);
+      p.once("exit", () => reject(new Error(`host ${this.n} died during ${op}: ${this.stderr}`)));
+      p.stdin!.write(JSON.stringify({ id, op, ...fields }) + "\n");
+    });
+  }
+
+  /** kill -9. */
+  async kill(): Promise<void> {
+    const p = this.#proc;
+    if (!p) return;
+    this.#proc = undefined;
+    if (p.exitCode === null && p.signalCode === null) {
+      const gone = new Promise((r) => p.once("exit", r));
+      p.kill("SIGKILL");
+      await gone;
+    }
+  }
+
+  /** Ends the process normally (stdin closed), or kills it after 5 s. */
+  async stop(): Promise<void> {
+    const p = this.#proc;
+    if (!p) return;
+    const gone = new Promise((r) => p.once("exit", r));
+    p.stdin!.end();
+    await Promise.race([gone, sleep(5000)]);
+    await this.kill();
+  }
+}
+
+const hosts = [new Host(1), new Host(2), new Host(3)];
+let etcd: EtcdCluster | undefined;
+
+function options(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    subnet: "203.0.113.0/24",
+    subnetIPv6: "2001:db8:20::/64",
+    store: etcd!.url,
+    ttl: TTL,
+    ...extra,
+  };
+}
+
+async function cmd(argv: string[]): Promise<void> {
+  const r = await exec(argv);
+  if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
+}
+
+before(async () => {
+  if (!isRoot) return;
+  await cmd(["ip", "link", "add", UNDERLAY, "type", "bridge"]);
+  await cmd(["ip", "link", "set", UNDERLAY, "up"]);
+  for (const a of ETCD_ADDRS) await cmd(["ip", "addr", "add", `${a}/24`, "dev", UNDERLAY]);
+  await cmd(["ip", "addr", "add", "2001:db8:10::1/64", "dev", UNDERLAY, "nodad"]);
+  for (const h of hosts) {
+    await cmd(["ip", "netns", "add", h.ns]);
+    await cmd([
+      "ip",
+      "link",
+      "add",
+      `${P}v${h.n}`,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "eth0",
+      "netns",
+      h.ns,
+    ]);
+    await cmd(["ip", "link", "set", `${P}v${h.n}`, "master", UNDERLAY, "up"]);
+    await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
+    await cmd(["ip", "-n", h.ns, "link", "set", "eth0", "up"]);
+    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.addr}/24`, "dev", "eth0"]);
+    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.addr6}/64`, "dev", "eth0", "nodad"]);
+  }
+  etcd = await startEtcd(ETCD_ADDRS);
+  await Promise.all(hosts.map((h) => h.start()));
+});
+
+after(async () => {
+  if (!isRoot) return;
+  await Promise.all(hosts.map((h) => h.stop()));
+  await etcd?.stop();
+  // Container namespaces the hosts made (also those of a killed process), then the hosts.
+  for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
+    await exec(["ip", "netns", "del", name]);
+  }
+  await exec(["ip", "link", "del", UNDERLAY]);
+  for (const h of hosts) await exec(["ip", "link", "del", `${P}v${h.n}`]);
+});
+
+interface Fdb {
+  mac: string;
+  dst?: string;
+}
+interface Neigh {
+  dst: string;
+  lladdr?: string;
+}
+
+async function fdb(h: Host, vni: number): Promise<Fdb[]> {
+  const r = await $`bridge -n ${h.ns} -j fdb show dev nslvx${vni}`.stdout("piped");
+  const t = r.stdout.trim();
+  return (t === "" ? [] : JSON.parse(t) as Fdb[]).filter((e) => e.dst);
+}
+
+function neigh(h: Host, vni: number): Promise<Neigh[]> {
+  return ipJson<Neigh[]>(["-n", h.ns, "neigh", "show", "dev", `nslvx${vni}`]);
+}
+
+async function ping(fromNs: string, to: string): Promise<boolean> {
+  const r = await exec(["ip", "netns", "exec", fromNs, "ping", "-c1", "-W1", to]);
+  return r.code === 0;
+}
+
+async function until(what: string, fn: () => Promise<boolean>, ms = 5000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(20);
+  }
+  return Date.now() - t0;
+}
+
+const bare = (cidr: string) => cidr.split("/")[0];
+let vni = 0;
+const ifaces: Record<string, Interface> = {};
+
+async function link(h: Host, network: string, eps: string[]): Promise<void> {
+  const r = await h.call("link", { name: network, endpoints: eps });
+  Object.assign(ifaces, r.interfaces as Record<string, Interface>);
+}
+
+describe("overlay networks across three hosts, state in a three-member etcd", OPTS, () => {
+  it(
+    "the first newNetwork creates the network, the others join it; a conflicting config is an error",
+    OPTS,
+    async () => {
+      const [h1, h2, h3] = hosts;
+      const a = await h1.call("new", { name: OV1, options: options({ advertise: h1.addr }) });
+      const b = await h2.call("new", { name: OV1, options: options({ advertise: h2.addr }) });
+      const c = await h3.call("new", { name: OV1, options: options({ advertise: h3.addr }) });
+      assert.equal(a.vni, b.vni);
+      assert.equal(a.vni, c.vni);
+      assert.equal(a.netId, b.netId);
+      assert.equal(a.mtu, 1450); // underlay 1500 - 50
+      vni = a.vni as number;
+      assert.ok(vni >= 4096);
+      const bad = await h2.try("new", {
+        name: OV1,
+        options: options({ advertise: h2.addr, subnet: "203.0.113.0/25" }),
+      });
+      assert.equal(bad.ok, false);
+      assert.match(
+        bad.error!,
+        /exists in "etcd:\/\/.*" with another configuration: subnet "203\.0\.113\.0\/25"/,
+      );
+      // The kernel: a VXLAN device with learning off on UDP 4789 on the underlay address, on a bridge.
+      for (const h of hosts) {
+        const [vx] = await ipJson<
+          {
+            mtu: number;
+            master?: string;
+            linkinfo: { info_data: { id: number; learning: boolean; port: number; local: string } };
+          }[]
+        >(["-n", h.ns, "-d", "link", "show", `nslvx${vni}`]);
+        assert.equal(vx.linkinfo.info_data.id, vni);
+        assert.equal(vx.linkinfo.info_data.learning, false);
+        assert.equal(vx.linkinfo.info_data.port, 4789);
+        assert.equal(vx.linkinfo.info_data.local, h.addr);
+        assert.equal(vx.master, `nslov${vni}`);
+        assert.equal(vx.mtu, 1450);
+      }
+      for (const h of hosts) await h.call("watch", { name: OV1 });
+    },
+  );
+
+  it("containers on different hosts ping each other over IPv4 and IPv6", OPTS, async () => {
+    const [h1, h2, h3] = hosts;
+    await link(h1, OV1, [`${P}a1`]);
+    await link(h2, OV1, [`${P}b1`]);
+    await link(h3, OV1, [`${P}c1`]);
+    const a1 = ifaces[`${P}a1`], b1 = ifaces[`${P}b1`];
+    assert.equal(a1.mtu, 1450);
+    // h2 learned a1 from the store: MAC -> h1's VTEP, IP -> MAC
+    await until(
+      "h2's entries for a1",
+      async () =>
+        (await fdb(h2, vni)).some((e) => e.mac === a1.macAddress && e.dst === h1.addr) &&
+        (await neigh(h2, vni)).some((n) =>
+          n.dst === bare(a1.address) && n.lladdr === a1.macAddress
+        ),
+    );
+    assert.ok((await neigh(h2, vni)).some((n) => n.dst === bare(a1.addressIPv6)));
+    for (const [from, to] of [[`${P}a1`, b1], [`${P}b1`, a1], [`${P}c1`, a1]] as const) {
+      await until(`${from} -> ${to.address}`, () => ping(from, bare(to.address)));
+      await until(`${from} -> ${to.addressIPv6}`, () => ping(from, bare(to.addressIPv6)));
+    }
+    // no entries for a host's own containers
+    assert.ok(!(await fdb(h1, vni)).some((e) => e.mac === a1.macAddress));
+  });
+
+  it("containers on different overlay networks cannot reach each other", OPTS, async () => {
+    const [h1, h2] = hosts;
+    const o2 = { subnet: "198.51.100.128/25", subnetIPv6: "2001:db8:21::/64" };
+    const r1 = await h1.call("new", { name: OV2, options: options({ ...o2, advertise: h1.addr }) });
+    await h2.call("new", { name: OV2, options: options({ ...o2, advertise: h2.addr }) });
+    assert.notEqual(r1.vni, vni);
+    await h1.call("watch", { name: OV2 });
+    await h2.call("watch", { name: OV2 });
+    await link(h1, OV2, [`${P}x1`]);
+    await link(h2, OV2, [`${P}x2`]);
+    const x1 = ifaces[`${P}x1`], x2 = ifaces[`${P}x2`];
+    const a1 = ifaces[`${P}a1`], b1 = ifaces[`${P}b1`];
+    await until("x1 -> x2 on ov2", () => ping(`${P}x1`, bare(x2.address)));
+    for (
+      const [from, to] of [[`${P}x2`, a1], [`${P}x1`, b1], [`${P}a1`, x2], [`${P}b1`, x1]] as const
+    ) {
+      assert.equal(await ping(from, bare(to.address)), false, `${from} reached ${to.address}`);
+      assert.equal(
+        await ping(from, bare(to.addressIPv6)),
+        false,
+        `${from} reached ${to.addressIPv6}`,
+      );
+    }
+  });
+
+  it("3 hosts x 50 concurrent links: 150 distinct addresses, as in the kernel", OPTS, async () => {
+    const eps = hosts.map((h) => Array.from({ length: 50 }, (_, i) => `${P}m${h.n}x${i}`));
+    await Promise.all(hosts.map((h, i) => link(h, OV1, eps[i])));
+    const all = eps.flat();
+    const v4 = new Set(all.map((e) => ifaces[e].address));
+    const v6 = new Set(all.map((e) => ifaces[e].addressIPv6));
+    const macs = new Set(all.map((e) => ifaces[e].macAddress));
+    assert.equal(v4.size, 150);
+    assert.equal(v6.size, 150);
+    assert.equal(macs.size, 150);
+    // no clash with the containers linked before either
+    for (const e of [`${P}a1`, `${P}b1`, `${P}c1`]) assert.ok(!v4.has(ifaces[e].address));
+    // what each container really has
+    const seen = await Promise.all(all.map(async (e) => {
+      const [l] = await ipJson<
+        { addr_info: { family: string; local: string; prefixlen: number }[] }[]
+      >(
+        ["-n", e, "addr", "show", "eth0"],
+      );
+      return l.addr_info.filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`);
+    }));
+    assert.deepEqual(seen.flat().sort(), [...v4].sort());
+    // and remote hosts got an entry for each
+    await until(
+      "h1 has FDB entries for the 100 remote containers",
+      async () => (await fdb(hosts[0], vni)).length >= 100 + 2,
+      10_000,
+    );
+    for (let i = 0; i < 3; i++) {
+      await Promise.all(eps[i].map((e) => hosts[i].call("unlink", { name: OV1, endpoint: e })));
+    }
+    await until(
+      "h1's entries for them are gone",
+      async () => (await fdb(hosts[0], vni)).length === 2,
+      10_000,
+    );
+  });
+
+  it(
+    "an unlink on host A removes host B's FDB and neighbour entries within a second",
+    OPTS,
+    async () => {
+      const [h1, h2] = hosts;
+      await link(h1, OV1, [`${P}a2`]);
+      const a2 = ifaces[`${P}a2`];
+      await until(
+        "h2's entries for a2",
+        async () => (await fdb(h2, vni)).some((e) => e.mac === a2.macAddress),
+      );
+      const t0 = Date.now();
+      await h1.call("unlink", { name: OV1, endpoint: `${P}a2` });
+      const took = await until(
+        "h2's entries for a2 to go",
+        async () =>
+          !(await fdb(h2, vni)).some((e) => e.mac === a2.macAddress) &&
+          !(await neigh(h2, vni)).some((n) => n.lladdr === a2.macAddress),
+        1000,
+      );
+      assert.ok(Date.now() - t0 < 1000, `took ${took} ms`);
+    },
+  );
+
+  it("a watcher killed with kill -9 and restarted catches up", OPTS, async () => {
+    const [h1, h2] = hosts;
+    await link(h1, OV1, [`${P}a3`]);
+    const a3 = ifaces[`${P}a3`];
+    await until("h2 has a3", async () => (await fdb(h2, vni)).some((e) => e.mac === a3.macAddress));
+    await h2.kill();
+    // while h2's watcher is dead: a4 comes, a3 goes (in this order, so that a4 does not get
+    // a3's address and MAC back)
+    await link(h1, OV1, [`${P}a4`]);
+    await h1.call("unlink", { name: OV1, endpoint: `${P}a3` });
+    const a4 = ifaces[`${P}a4`];
+    assert.ok(
+      (await fdb(h2, vni)).some((e) => e.mac === a3.macAddress),
+      "stale entry kept while dead",
+    );
+    await h2.start();
+    await h2.call("open", {
+      name: OV1,
+      options: { store: etcd!.url, advertise: h2.addr, ttl: TTL },
+    });
+    await h2.call("watch", { name: OV1 });
+    const f = await fdb(h2, vni);
+    assert.ok(f.some((e) => e.mac === a4.macAddress && e.dst === h1.addr), "a4 installed");
+    assert.ok(!f.some((e) => e.mac === a3.macAddress), "a3 removed");
+    const n = await neigh(h2, vni);
+    assert.ok(n.some((x) => x.dst === bare(a4.address)));
+    assert.ok(!n.some((x) => x.dst === bare(a3.address)));
+    await h1.call("unlink", { name: OV1, endpoint: `${P}a4` });
+  });
+
+  it(
+    "a host whose process dies stops being reachable; its entries go when its lease expires",
+    OPTS,
+    async () => {
+      const [h1, , h3] = hosts;
+      const c1 = ifaces[`${P}c1`];
+      await until("a1 -> c1", () => ping(`${P}a1`, bare(c1.address)));
+      await h3.kill();
+      const took = await until(
+        "h1's entries for c1 to go",
+        async () => !(await fdb(h1, vni)).some((e) => e.mac === c1.macAddress),
+        (TTL + 4) * 1000,
+      );
+      assert.equal(await ping(`${P}a1`, bare(c1.address)), false);
+      assert.ok(took >= 500, `removed after ${took} ms: before the lease could expire?`);
+      // h3 comes back (its containers are gone from the store; its kernel devices are still there)
+      await h3.start();
+      await h3.call("open", {
+        name: OV1,
+        options: { store: etcd!.url, advertise: h3.addr, ttl: TTL },
+      });
+      await exec(["ip", "netns", "del", `${P}c1`]);
+    },
+  );
+
+  it("one etcd member killed: link, unlink and watches go on", OPTS, async () => {
+    const [h1, h2] = hosts;
+    await etcd!.members[0].kill();
+    try {
+      await link(h1, OV1, [`${P}a5`]);
+      const a5 = ifaces[`${P}a5`];
+      await until(
+        "h2 has a5",
+        async () => (await fdb(h2, vni)).some((e) => e.mac === a5.macAddress),
+        10_000,
+      );
+      await until("b1 -> a5", () => ping(`${P}b1`, bare(a5.address)));
+      await h1.call("unlink", { name: OV1, endpoint: `${P}a5` });
+      await until(
+        "h2 lost a5",
+        async () => !(await fdb(h2, vni)).some((e) => e.mac === a5.macAddress),
+        10_000,
+      );
+    } finally {
+      await etcd!.members[0].start();
+    }
+  });
+
+  it(
+    "all of etcd down: link fails naming the store and leaves nothing; works again once etcd is back",
+    OPTS,
+    async () => {
+      const [h1] = hosts;
+      const linksBefore =
+        (await ipJson<{ ifname: string }[]>(["-n", h1.ns, "link", "show"])).length;
+      await Promise.all(etcd!.members.map((m) => m.kill()));
+      try {
+        const r = await h1.try("link", { name: OV1, endpoints: [`${P}a6`] });
+        assert.equal(r.ok, false);
+        assert.match(
+          r.error!,
+          new RegExp(`etcd "${etcd!.url.replace(/[.]/g, "\\.")}": .*unreachable`),
+        );
+        const linksAfter =
+          (await ipJson<{ ifname: string }[]>(["-n", h1.ns, "link", "show"])).length;
+        assert.equal(linksAfter, linksBefore, "no veth left behind");
+      } finally {
+        await Promise.all(etcd!.members.map((m) => m.start()));
+      }
+      await exec(["ip", "netns", "del", `${P}a6`]);
+      const end = Date.now() + 20_000;
+      for (;;) {
+        const r = await h1.try("link", { name: OV1, endpoints: [`${P}a6`] });
+        if (r.ok) {
+          Object.assign(ifaces, r.interfaces as Record<string, Interface>);
+          break;
+        }
+        await exec(["ip", "netns", "del", `${P}a6`]);
+        if (Date.now() > end) throw new Error(`link never worked again: ${r.error}`);
+        await sleep(300);
+      }
+      await until("b1 -> a6", () => ping(`${P}b1`, bare(ifaces[`${P}a6`].address)), 10_000);
+    },
+  );
+
+  it(
+    "delete: each host removes its part, the last one removes the network from the store",
+    OPTS,
+    async () => {
+      const client = new EtcdClient(etcd!.url);
+      for (const h of hosts) await h.call("delete", { name: OV2 }).catch(() => {});
+      await hosts[0].call("delete", { name: OV1 });
+      assert.ok(
+        (await client.get(`/nslink/ov/${OV1}/config`)) !== undefined,
+        "others still joined",
+      );
+      assert.equal(
+        (await ipJson<unknown[]>(["-n", hosts[0].ns, "link", "show", `nslvx${vni}`]).catch(
+          () => [],
+        )).length,
+        0,
+      );
+      await hosts[1].call("delete", { name: OV1 });
+      await hosts[2].call("delete", { name: OV1 });
+      const left = await client.range(`/nslink/ov/${OV1}/`, { prefix: true });
+      assert.deepEqual(left.kvs.map((kv) => kv.key), []);
+      assert.equal(await client.get(`/nslink/vni/${vni}`), undefined);
+      for (const h of hosts) {
+        const r = await ip(["-n", h.ns, "link", "show", `nslov${vni}`]);
+        assert.notEqual(r.code, 0, `bridge left on ${h.ns}`);
+      }
+    },
+  );
+});
