@@ -12,7 +12,7 @@ import type {
   LinkTarget,
   NetworkRecord,
 } from "../drivers/driver.ts";
-import { getDriver } from "../drivers/registry.ts";
+import { getDriver, knownTypes } from "../drivers/registry.ts";
 import { hostRtnl } from "./host.ts";
 import type { Interface } from "../model/interface.ts";
 import { handoffs, knownNames } from "./internal.ts";
@@ -822,7 +822,15 @@ export async function newNetwork(
     checkName(name, "network name");
     return await distributed.create(type, name, options);
   }
-  const driver = getDriver(type);
+  let driver: Driver;
+  try {
+    driver = getDriver(type);
+  } catch (e) {
+    // The registry knows the single-host drivers; name the distributed types too.
+    if (!(e instanceof TypeError) || !distributed) throw e;
+    const all = [...knownTypes(), ...distributed.types].sort().join(", ");
+    throw new TypeError(`Unknown network type "${type}": known types are ${all}`);
+  }
   checkName(name, "network name");
   if (options.store !== undefined) {
     throw new TypeError(

@@ -57,13 +57,13 @@ describe("network types", () => {
 
   it("refuses an unknown type with a TypeError listing the known ones, touching nothing", async () => {
     const dir = freshDir();
-    for (const type of ["overlay", "", "Bridge", "macvlan"]) {
+    for (const type of ["vxlan", "", "Bridge", "macvlan", "Overlay"]) {
       await assert.rejects(
         newNetwork(type, "n1", { stateDir: dir, subnet: "198.51.100.0/24" }),
         rejectsWith(
           TypeError,
           new RegExp(
-            `^Unknown network type "${type}": known types are bridge, host, null, simplebridge$`,
+            `^Unknown network type "${type}": known types are bridge, host, null, overlay, simplebridge$`,
           ),
         ),
       );
