@@ -27,6 +27,7 @@ import { type Interface, macForIPv4 } from "../model/interface.ts";
 import { allocate, createPool, type Pool, prefixLength } from "../model/ipam.ts";
 import {
   createNoteHook,
+  type EndpointInfo,
   type LinkOptions,
   linkTarget,
   Network,
@@ -317,7 +318,10 @@ export class OverlayNetwork extends Network {
   #lease: Promise<string> | undefined;
   #keepalive: ReturnType<typeof setInterval> | undefined;
   /** This process's endpoints on this host, to re-publish when the lease had to be renewed. */
-  #mine = new Map<string, { ep: OverlayEndpoint; hostLinks: string[]; namespace?: string }>();
+  #mine = new Map<
+    string,
+    { ep: OverlayEndpoint; interfaces: Interface[]; hostLinks: string[]; namespace?: string }
+  >();
   /** Addresses being claimed by this process right now. */
   #pending = new Set<string>();
   #watchers = new Set<OverlayWatcher>();
@@ -607,6 +611,7 @@ export class OverlayNetwork extends Network {
       const target = ns === undefined ? undefined : linkTarget(ns, created);
       made = bridgeDriver.link(ctx, record, name, {
         ...(target ? { target } : {}),
+        ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
         address: bare(ep.address),
         ...(ep.addressIPv6 ? { addressIPv6: bare(ep.addressIPv6) } : {}),
       });
@@ -616,6 +621,7 @@ export class OverlayNetwork extends Network {
     }
     const mine = {
       ep,
+      interfaces: made.interfaces.map((i) => ({ ...i })),
       hostLinks: made.hostLinks,
       ...(made.namespace ? { namespace: made.namespace } : {}),
     };
@@ -770,6 +776,38 @@ export class OverlayNetwork extends Network {
    */
   override endpoints(): string[] {
     return [...this.#mine.keys()].sort();
+  }
+
+  /**
+   * One container this process linked on this host (interfaces, host-side links, namespace).
+   *
+   * @param name The endpoint name.
+   * @returns A copy, or `undefined`.
+   */
+  override endpoint(name: string): EndpointInfo | undefined {
+    const m = this.#mine.get(name);
+    if (!m) return undefined;
+    return {
+      name,
+      interfaces: m.interfaces.map((i) => ({ ...i })),
+      hostLinks: [...m.hostLinks],
+      ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
+    };
+  }
+
+  /**
+   * Leaves the network on this host only when no container of this host is linked to it.
+   *
+   * @returns `true` when this host left; `false` when a container of this host is linked.
+   */
+  override async deleteIfUnused(): Promise<boolean> {
+    const all = await this.#store.range(overlayKeys(this.name).endpoints, { prefix: true });
+    const mine = all.kvs.some((kv) =>
+      (JSON.parse(kv.value) as OverlayEndpoint).host === this.advertise
+    );
+    if (mine) return false;
+    await this.delete();
+    return true;
   }
 
   /**

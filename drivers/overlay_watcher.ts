@@ -21,7 +21,7 @@ export interface Remote {
   host: string;
   /** The container's MAC address. */
   mac: string;
-  /** IPv4 address with prefix. */
+  /** IPv4 address with prefix, or empty. */
   address: string;
   /** IPv6 address with prefix, or empty. */
   addressIPv6: string;
@@ -129,7 +129,7 @@ export class OverlayWatcher implements NetworkWatcher {
     const neighWant = new Set<string>();
     for (const r of want.values()) {
       fdbWant.add(`${r.mac} ${r.host}`);
-      neighWant.add(`${bare(r.address)} ${r.mac}`);
+      if (r.address) neighWant.add(`${bare(r.address)} ${r.mac}`);
       if (r.addressIPv6) neighWant.add(`${bare(r.addressIPv6)} ${r.mac}`);
     }
     const ops: ((b: RtnlBatch) => void)[] = [];
@@ -186,19 +186,25 @@ export class OverlayWatcher implements NetworkWatcher {
     } catch {
       return undefined;
     }
-    if (!ep.host || !ep.mac || !ep.address || ep.host === this.#o.self) return undefined;
-    return { host: ep.host, mac: ep.mac, address: ep.address, addressIPv6: ep.addressIPv6 ?? "" };
+    if (!ep.host || !ep.mac || ep.host === this.#o.self) return undefined;
+    if (!ep.address && !ep.addressIPv6) return undefined;
+    return {
+      host: ep.host,
+      mac: ep.mac,
+      address: ep.address ?? "",
+      addressIPv6: ep.addressIPv6 ?? "",
+    };
   }
 
   #add(b: RtnlBatch, dev: number, r: Remote): void {
     b.fdb.replace({ dev, lladdr: r.mac, dst: r.host });
-    b.neigh.replace({ dev, address: bare(r.address), lladdr: r.mac });
+    if (r.address) b.neigh.replace({ dev, address: bare(r.address), lladdr: r.mac });
     if (r.addressIPv6) b.neigh.replace({ dev, address: bare(r.addressIPv6), lladdr: r.mac });
   }
 
   #del(b: RtnlBatch, dev: number, r: Remote): void {
     b.fdb.del({ dev, lladdr: r.mac, dst: r.host });
-    b.neigh.del({ dev, address: bare(r.address) });
+    if (r.address) b.neigh.del({ dev, address: bare(r.address) });
     if (r.addressIPv6) b.neigh.del({ dev, address: bare(r.addressIPv6) });
   }
 
