@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { agentCommand } from "./agent.ts";
 import { type Command, helpText, parseCommand } from "./command.ts";
 import { eventsCommand } from "./events.ts";
 import { gcCommand } from "./gc.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: Command[] = [
   ...netnsCommands,
   portCommand,
   gcCommand,
+  agentCommand,
   eventsCommand,
   versionCommand,
 ];

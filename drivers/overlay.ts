@@ -8,13 +8,15 @@
  * - containers get a veth pair with the host end on the bridge (fast path and seed path as on a
  *   bridge network); their addresses are taken by a compare-and-swap transaction on the address
  *   keys, so no two hosts ever get the same address, with no lock service of nslink's own;
- * - each endpoint is written to the store under a lease this process keeps alive: when the host
- *   dies, the lease expires and every other host's watcher ({@linkcode OverlayNetwork.watch})
+ * - each endpoint is written to the store under the host's lease, which the host's watcher keeps
+ *   alive: when the host dies, the lease expires and every other host's watcher ({@linkcode OverlayNetwork.watch})
  *   removes its FDB (MAC → remote VTEP) and neighbour (IP → MAC) entries.
  *
  * Keys (all under `/nslink/`): `vni/VNI` → network name; `ov/NAME/config` → the shared
- * configuration; `ov/NAME/hosts/ADDR` → a host that joined; `ov/NAME/ipam/4|6/ADDR` → the
- * endpoint holding an address; `ov/NAME/endpoints/EP` → the endpoint (host, MAC, addresses).
+ * configuration; `ov/NAME/hosts/ADDR` → a host that joined; `ov/NAME/leases/ADDR` → the host's
+ * lease (shared by its processes, kept alive by whichever of them runs a watcher, such as
+ * `nslink agent`); `ov/NAME/ipam/4|6/ADDR` → the endpoint holding an address;
+ * `ov/NAME/endpoints/EP` → the endpoint (host, MAC, addresses), under the host's lease.
  *
  * @module
  */
@@ -132,6 +134,7 @@ export function overlayKeys(name: string): {
   root: string;
   config: string;
   hosts: string;
+  leases: string;
   endpoints: string;
   ipam4: string;
   ipam6: string;
@@ -141,6 +144,7 @@ export function overlayKeys(name: string): {
     root,
     config: `${root}config`,
     hosts: `${root}hosts/`,
+    leases: `${root}leases/`,
     endpoints: `${root}endpoints/`,
     ipam4: `${root}ipam/4/`,
     ipam6: `${root}ipam/6/`,
@@ -207,13 +211,13 @@ function parseOptions(name: string, options: Record<string, unknown>, creating: 
   const storeUrl = str(options, "store");
   if (storeUrl === undefined) {
     throw new TypeError(
-      `Overlay network "${name}" needs "store" (etcd://HOST:PORT[,HOST:PORT…])`,
+      `Network "${name}" (overlay) needs "store" (etcd://HOST:PORT[,HOST:PORT…])`,
     );
   }
   const advertise = str(options, "advertise");
   if (advertise === undefined) {
     throw new TypeError(
-      `Overlay network "${name}" needs "advertise" (this host's underlay address)`,
+      `Network "${name}" (overlay) needs "advertise" (this host's underlay address)`,
     );
   }
   const a = parseCidr(`${advertise}/32`);
@@ -222,7 +226,7 @@ function parseOptions(name: string, options: Record<string, unknown>, creating: 
   }
   const subnet = str(options, "subnet");
   if (creating && subnet === undefined) {
-    throw new TypeError(`Overlay network "${name}" needs "subnet" (IPv4)`);
+    throw new TypeError(`Network "${name}" (overlay) needs "subnet" (IPv4)`);
   }
   const subnetIPv6 = str(options, "subnetIPv6");
   const gateway = str(options, "gateway");
@@ -407,7 +411,7 @@ export class OverlayNetwork extends Network {
         const why = joinOnly ? undefined : conflict(saved, p.want, options);
         if (why) {
           throw new TypeError(
-            `Overlay network "${name}" exists in "${p.storeUrl}" with another configuration: ${why}`,
+            `Network "${name}" (overlay) exists in "${p.storeUrl}" with another configuration: ${why}`,
           );
         }
         // Join: register this host while the configuration is still the one read.
@@ -419,7 +423,7 @@ export class OverlayNetwork extends Network {
         continue;
       }
       if (joinOnly) {
-        throw new Error(`Overlay network "${name}" does not exist in "${p.storeUrl}"`);
+        throw new Error(`Network "${name}" (overlay) does not exist in "${p.storeUrl}"`);
       }
       // Create: the lowest free VNI (or the one asked for), and the configuration, at once.
       const vni = p.want.vni ?? await freeVni(store);
@@ -454,7 +458,9 @@ export class OverlayNetwork extends Network {
         );
       }
     }
-    if (!cfg) throw new Error(`Overlay network "${name}": too much contention in "${p.storeUrl}"`);
+    if (!cfg) {
+      throw new Error(`Network "${name}" (overlay): too much contention in "${p.storeUrl}"`);
+    }
     const mtu = cfg.mtu || underlayMtu - VXLAN_OVERHEAD;
     const net = new OverlayNetwork(p, store, cfg, mtu, !joinOnly);
     try {
@@ -508,10 +514,35 @@ export class OverlayNetwork extends Network {
     }
   }
 
-  /** This process's lease, granted on first use and kept alive every ttl/3 seconds. */
+  /**
+   * This host's lease, shared by every process of this host (its id is kept under
+   * `leases/ADDR`, a key on the lease itself): reused while alive, granted (compare-and-swap on
+   * that key) when there is none.
+   */
+  async #hostLease(): Promise<string> {
+    const key = `${overlayKeys(this.name).leases}${this.advertise}`;
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const kv = await this.#store.get(key);
+      if (kv && (await this.#store.leaseKeepAlive(kv.value)) > 0) return kv.value;
+      const fresh = await this.#store.leaseGrant(this.#ttl);
+      const r = await this.#store.txn({
+        compare: [
+          kv
+            ? { key, target: "mod", modRevision: kv.modRevision }
+            : { key, target: "create", createRevision: 0 },
+        ],
+        success: [{ put: { key, value: fresh, lease: fresh } }],
+      }, `lease of host ${this.advertise} in overlay network "${this.name}"`);
+      if (r.succeeded) return fresh;
+      await this.#store.leaseRevoke(fresh).catch(() => {}); // another process of this host won
+    }
+    throw new Error(`lease of host ${this.advertise}: too much contention in "${this.storeUrl}"`);
+  }
+
+  /** This host's lease, taken on first use and kept alive every ttl/3 seconds by this process. */
   #leaseId(): Promise<string> {
     if (!this.#lease) {
-      const p = this.#store.leaseGrant(this.#ttl);
+      const p = this.#hostLease();
       this.#lease = p;
       p.then(() => this.#startKeepalive(), () => {
         if (this.#lease === p) this.#lease = undefined; // try again next time
@@ -541,7 +572,7 @@ export class OverlayNetwork extends Network {
 
   /** The lease expired (the store was away too long): grant a new one and re-publish. */
   async #renewLease(old: string): Promise<void> {
-    const fresh = await this.#store.leaseGrant(this.#ttl);
+    const fresh = await this.#hostLease();
     this.#lease = Promise.resolve(fresh);
     const keys = overlayKeys(this.name);
     for (const { ep } of this.#mine.values()) {
@@ -824,6 +855,8 @@ export class OverlayNetwork extends Network {
    * @returns The running watcher.
    */
   override watch(): NetworkWatcher {
+    // The watcher's process keeps this host's lease alive (the agent's job).
+    this.#leaseId().catch(() => {/* retried by link() or the next watch() */});
     const w = new OverlayWatcher({
       store: this.#store,
       prefix: overlayKeys(this.name).endpoints,
@@ -871,6 +904,7 @@ export class OverlayNetwork extends Network {
   async #leaveStore(): Promise<void> {
     const keys = overlayKeys(this.name);
     await this.#store.delete(`${keys.hosts}${this.advertise}`);
+    await this.#store.delete(`${keys.leases}${this.advertise}`);
     await this.#store.txn({
       compare: [{
         key: keys.hosts,

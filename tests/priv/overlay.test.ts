@@ -19,6 +19,7 @@ import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
 import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
+import { nslinkArgv } from "./_cli_helpers.ts";
 
 const P = runId();
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
@@ -438,6 +439,51 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       await exec(["ip", "netns", "del", `${P}c1`]);
     },
   );
+
+  it("nslink agent keeps a host's entries in step, and stops on SIGTERM", OPTS, async () => {
+    const [h1, , h3] = hosts;
+    const agent = spawn("nsenter", [
+      `--net=/run/netns/${h3.ns}`,
+      ...nslinkArgv(),
+      "agent",
+      "--store",
+      etcd!.url,
+      "--advertise",
+      h3.addr,
+      OV1,
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    agent.stdout!.on("data", (d) => (out += d));
+    agent.stderr!.on("data", (d) => (err += d));
+    const exited = new Promise<[number | null, string | null]>((r) =>
+      agent.once("exit", (code, signal) => r([code, signal]))
+    );
+    try {
+      await until("the agent to watch", () => Promise.resolve(out.includes("watching")), 15_000)
+        .catch((e) => {
+          throw new Error(`${e.message}: ${out} ${err}`);
+        });
+      await link(h1, OV1, [`${P}a7`]);
+      const a7 = ifaces[`${P}a7`];
+      await until(
+        "h3 has a7",
+        async () => (await fdb(h3, vni)).some((e) => e.mac === a7.macAddress && e.dst === h1.addr),
+      );
+      await h1.call("unlink", { name: OV1, endpoint: `${P}a7` });
+      await until(
+        "h3 lost a7",
+        async () => !(await fdb(h3, vni)).some((e) => e.mac === a7.macAddress),
+      );
+    } finally {
+      agent.kill("SIGTERM");
+    }
+    const [code, signal] = await exited;
+    // It stopped its watchers and said so; Deno's child_process reports a child it sent SIGTERM
+    // to as killed by it even when the child handled it and exited 0 (Bun and bash see 0).
+    assert.match(out, /stopped\n$/, err);
+    assert.ok(code === 0 || (code === null && signal === "SIGTERM"), `exit ${code} ${signal}`);
+  });
 
   it("one etcd member killed: link, unlink and watches go on", OPTS, async () => {
     const [h1, h2] = hosts;

@@ -29,7 +29,7 @@ describe("overlay options are checked before the store or the kernel is touched"
     await rejects(
       newNetwork("overlay", "ov", { ...OK, store: undefined }),
       TypeError,
-      /^Overlay network "ov" needs "store" \(etcd:\/\/HOST:PORT/,
+      /^Network "ov" \(overlay\) needs "store" \(etcd:\/\/HOST:PORT/,
     );
     await rejects(
       newNetwork("overlay", "ov", { ...OK, advertise: undefined }),
