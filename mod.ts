@@ -151,7 +151,7 @@ export {
   type FdbEntry,
   FdbOps,
   type FdbSpec,
-  type Neighbour,
+  type NeighEntry,
   NeighOps,
   type NeighSpec,
   type NeighState,

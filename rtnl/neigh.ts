@@ -28,11 +28,11 @@ import {
   RTM_GETNEIGH,
   RTM_NEWNEIGH,
 } from "../netlink/constants.ts";
-import type { NetlinkTransport } from "../netlink/socket.ts";
 import { checkIP } from "../net/validate.ts";
 import { parseMac } from "../net/mac.ts";
-import { describeLink, type LinkOps, type LinkRef } from "./link.ts";
-import { NeighMessage, type NeighMessageInput } from "./messages/neigh.ts";
+import { describeLink, type LinkRef } from "./link.ts";
+import { LinkedOps } from "./ops.ts";
+import { NeighMessage, type NeighMessageInput } from "./messages/neighbour.ts";
 
 /** `ip neigh` states (`nud …`). */
 export type NeighState =
@@ -74,8 +74,8 @@ export interface NeighSpec {
   router?: boolean;
 }
 
-/** A neighbour entry as the kernel reports it. */
-export interface Neighbour {
+/** A neighbour entry as `NeighOps.list` reports it. */
+export interface NeighEntry {
   /** Interface index. */
   index: number;
   /** 4 or 6. */
@@ -131,21 +131,7 @@ export interface FdbEntry {
 }
 
 /** Neighbour operations over one netlink socket. Get it as `Rtnl#neigh`. */
-export class NeighOps {
-  #sock: NetlinkTransport;
-  #links: LinkOps;
-
-  /**
-   * Neighbour operations over a socket.
-   *
-   * @param sock The socket (or any transport).
-   * @param links Link operations on the same socket, to resolve names.
-   */
-  constructor(sock: NetlinkTransport, links: LinkOps) {
-    this.#sock = sock;
-    this.#links = links;
-  }
-
+export class NeighOps extends LinkedOps {
   /**
    * Adds a neighbour entry. Equivalent to:
    * `ip neigh add ADDRESS lladdr LLADDR dev DEV nud permanent`.
@@ -187,11 +173,11 @@ export class NeighOps {
     const family = checkIP(spec.address);
     const body: NeighMessageInput = {
       family: family === 4 ? AF_INET : AF_INET6,
-      index: this.#links.index(spec.dev),
+      index: this.links.index(spec.dev),
       state: NUD_PERMANENT,
       dst: spec.address,
     };
-    this.#sock.request(RTM_DELNEIGH, 0, NeighMessage, body, {
+    this.sock.request(RTM_DELNEIGH, 0, NeighMessage, body, {
       object: `${spec.address} dev ${describeLink(spec.dev, "").trim()}`,
     });
   }
@@ -206,13 +192,13 @@ export class NeighOps {
    * @param filter Optional link and family.
    * @returns The entries.
    */
-  list(filter: { dev?: LinkRef; family?: 4 | 6 } = {}): Neighbour[] {
+  list(filter: { dev?: LinkRef; family?: 4 | 6 } = {}): NeighEntry[] {
     const family = filter.family === 4 ? AF_INET : filter.family === 6 ? AF_INET6 : 0;
-    const index = filter.dev === undefined ? 0 : this.#links.index(filter.dev);
+    const index = filter.dev === undefined ? 0 : this.links.index(filter.dev);
     const body: NeighMessageInput = { family };
     if (index) body.ifindex = index;
-    const replies = this.#sock.dump(RTM_GETNEIGH, NeighMessage, body, { object: "neighbours" });
-    const out: Neighbour[] = [];
+    const replies = this.sock.dump(RTM_GETNEIGH, NeighMessage, body, { object: "neighbours" });
+    const out: NeighEntry[] = [];
     for (const r of replies) {
       if (r.type !== RTM_NEWNEIGH) continue;
       const m = decode(NeighMessage, r.payload);
@@ -220,7 +206,7 @@ export class NeighOps {
       if (index && m.index !== index) continue;
       if (family && m.family !== family) continue;
       if (m.dst === undefined) continue;
-      const n: Neighbour = {
+      const n: NeighEntry = {
         index: m.index,
         family: m.family === AF_INET6 ? 6 : 4,
         address: m.dst,
@@ -246,34 +232,20 @@ export class NeighOps {
     }
     const body: NeighMessageInput = {
       family: family === 4 ? AF_INET : AF_INET6,
-      index: this.#links.index(spec.dev),
+      index: this.links.index(spec.dev),
       state: NUD[spec.state ?? "permanent"],
       flags: spec.router ? NTF_ROUTER : 0,
       dst: spec.address,
       lladdr: spec.lladdr,
     };
-    this.#sock.request(RTM_NEWNEIGH, flags, NeighMessage, body, {
+    this.sock.request(RTM_NEWNEIGH, flags, NeighMessage, body, {
       object: `${spec.address} lladdr ${spec.lladdr} dev ${describeLink(spec.dev, "").trim()}`,
     });
   }
 }
 
 /** Bridge forwarding-database operations over one netlink socket. Get it as `Rtnl#fdb`. */
-export class FdbOps {
-  #sock: NetlinkTransport;
-  #links: LinkOps;
-
-  /**
-   * FDB operations over a socket.
-   *
-   * @param sock The socket (or any transport).
-   * @param links Link operations on the same socket, to resolve names.
-   */
-  constructor(sock: NetlinkTransport, links: LinkOps) {
-    this.#sock = sock;
-    this.#links = links;
-  }
-
+export class FdbOps extends LinkedOps {
   /**
    * Adds a forwarding entry. Equivalent to:
    * `bridge fdb add LLADDR dev DEV [dst IP] [self|master] [permanent]`.
@@ -326,8 +298,8 @@ export class FdbOps {
    * @returns The entries.
    */
   list(filter: { dev?: LinkRef } = {}): FdbEntry[] {
-    const index = filter.dev === undefined ? 0 : this.#links.index(filter.dev);
-    const replies = this.#sock.dump(RTM_GETNEIGH, NeighMessage, { family: AF_BRIDGE, index }, {
+    const index = filter.dev === undefined ? 0 : this.links.index(filter.dev);
+    const replies = this.sock.dump(RTM_GETNEIGH, NeighMessage, { family: AF_BRIDGE, index }, {
       object: "bridge fdb",
     });
     const out: FdbEntry[] = [];
@@ -365,7 +337,7 @@ export class FdbOps {
     if (ntf === 0) ntf = NTF_SELF;
     const body: NeighMessageInput = {
       family: AF_BRIDGE,
-      index: this.#links.index(spec.dev),
+      index: this.links.index(spec.dev),
       state: nud,
       flags: ntf,
       lladdr: spec.lladdr,
@@ -374,7 +346,7 @@ export class FdbOps {
     if (spec.port !== undefined) body.port = spec.port;
     if (spec.vni !== undefined) body.vni = spec.vni;
     const to = spec.dst === undefined ? "" : ` dst ${spec.dst}`;
-    this.#sock.request(type, flags, NeighMessage, body, {
+    this.sock.request(type, flags, NeighMessage, body, {
       object: `fdb ${spec.lladdr} dev ${describeLink(spec.dev, "").trim()}${to}`,
     });
   }

@@ -12,7 +12,7 @@ import {
 } from "../../netlink/constants.ts";
 import type { RawMessage } from "../../netlink/socket.ts";
 import { LinkOps } from "../../rtnl/link.ts";
-import { NeighMessage } from "../../rtnl/messages/neigh.ts";
+import { NeighMessage } from "../../rtnl/messages/neighbour.ts";
 import { FdbOps, NeighOps } from "../../rtnl/neigh.ts";
 import { loadDumpMessages } from "./_fixtures.ts";
 import { RecordingTransport } from "./_recorder.ts";
