@@ -3,8 +3,8 @@
  *
  * - {@linkcode newNetwork} / {@linkcode Network} and {@linkcode newNetworkNamespace} /
  *   {@linkcode Namespace}: Docker's original libnetwork API — a network of a driver type
- *   (`bridge`, `null`, `host`) hands out a container's {@linkcode Interface} values, and a
- *   namespace mounted at a path takes them in. State is saved under `/run/nslink` so that no
+ *   (`bridge`, `null`, `host`; `overlay` across hosts, state in etcd) hands out a container's
+ *   {@linkcode Interface} values, and a namespace mounted at a path takes them in. State is saved under `/run/nslink` so that no
  *   crash can corrupt it and several processes can share a network; {@linkcode gc} cleans up
  *   after processes killed midway.
  * - {@linkcode Rtnl}: links (veth, bridge, macvlan, ipvlan, vlan, vxlan), addresses, routes,
