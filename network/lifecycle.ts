@@ -296,7 +296,7 @@ export function endpointGone(ctx: DriverContext, ep: EndpointRecord): boolean {
 export async function deleteNetwork(
   store: Store,
   record: NetworkRecord,
-  waitMs = 200,
+  waitMs = 2000,
 ): Promise<void> {
   const driver = getDriver(record.type);
   record.state = "deleting";
@@ -309,14 +309,18 @@ export async function deleteNetwork(
     const ep = store.readEndpoint(record, name);
     if (!ep) continue;
     endpoints.push(ep);
-    if (ep.state === "creating" || !driver.unlink(ctx, record, ep)) pending.push(ep);
+    if (ep.state === "creating") driver.unlink(ctx, record, { ...ep, namespace: undefined });
+    else if (!driver.unlink(ctx, record, ep)) pending.push(ep);
   }
-  // Links of deleted namespaces go by themselves within ~50 ms; wait a little for them rather
-  // than delete each (~20 ms of kernel time apiece). What is left is deleted.
+  // Links of deleted namespaces go by themselves (the kernel tears many namespaces down in one
+  // batch, within tens of ms; longer under load): wait for them, one link dump per look, rather
+  // than delete each (~20 ms of kernel time apiece). What is left then is kept alive by
+  // something (an open fd): deleted.
   const deadline = Date.now() + waitMs;
   while (pending.length && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-    pending = pending.filter((ep) => !endpointGone(ctx, ep));
+    await new Promise((r) => setTimeout(r, 20));
+    const present = new Set(ctx.host.link.list().map((l) => l.name));
+    pending = pending.filter((ep) => ep.hostLinks.some((n) => present.has(n)));
   }
   for (const ep of pending) driver.unlink(ctx, record, { ...ep, namespace: undefined });
   driver.destroy(ctx, record);
