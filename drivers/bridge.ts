@@ -458,10 +458,10 @@ export const bridgeDriver: Driver = {
     // When the container's namespace is gone, the kernel is already tearing its veth pairs
     // down in one batch: deleting them one by one would only wait ~20 ms each. But a namespace
     // file says nothing about the namespace itself (an open fd or a process keeps it, and its
-    // veth, alive): the links are gone only when the kernel says so.
-    if (endpoint.namespace !== undefined && !existsSync(endpoint.namespace)) {
-      return endpoint.hostLinks.every((name) => ctx.host.link.find(name) === undefined);
-    }
+    // veth, alive): the links are gone only when the kernel says so. Asking now would wait on
+    // the kernel's teardown (it holds the RTNL lock while it removes a batch of namespaces), so
+    // the answer is "not confirmed yet": the network checks later, many at once.
+    if (endpoint.namespace !== undefined && !existsSync(endpoint.namespace)) return false;
     for (const name of endpoint.hostLinks) {
       try {
         ctx.host.link.del(name);

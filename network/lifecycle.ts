@@ -203,14 +203,26 @@ export function settleReleasing(
   record: NetworkRecord,
 ): string[] {
   const done: string[] = [];
-  for (const name of store.releasing(record)) {
+  const marks = store.releasing(record);
+  if (marks.length === 0) return done;
+  const waiting: [string, EndpointRecord][] = [];
+  for (const name of marks) {
     const ep = store.readEndpoint(record, name);
     if (!ep || ep.state !== "releasing") {
       // A mark left by a crash after its record was removed (or replaced): drop it.
       store.unmarkReleasing(record, name);
       continue;
     }
-    if (driver.unlink(ctx, record, ep)) forgetEndpoint(store, record, name, ep);
+    waiting.push([name, ep]);
+  }
+  // One link dump answers for all of them (a lookup each would cost as much per endpoint).
+  const present = waiting.length > 2 ? new Set(ctx.host.link.list().map((l) => l.name)) : undefined;
+  for (const [name, ep] of waiting) {
+    const gone = present
+      ? !ep.hostLinks.some((n) => present.has(n)) &&
+        (ep.hostLinks.length > 0 || endpointGone(ctx, ep))
+      : endpointGone(ctx, ep);
+    if (gone) forgetEndpoint(store, record, name, ep);
     else if (Date.now() - (ep.releasedAt ?? 0) > RELEASE_GRACE_MS) {
       undoEndpoint(store, driver, ctx, record, name, ep);
     } else continue;
