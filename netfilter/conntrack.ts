@@ -10,7 +10,7 @@ import { decode } from "../netlink/codec.ts";
 import { NetlinkError } from "../netlink/errors.ts";
 import { nameMessageTypes } from "../netlink/header.ts";
 import type { NetlinkSocket } from "../netlink/socket.ts";
-import { formatIP, parseIP } from "../net/ip.ts";
+import { bytesToBigInt, contains, formatIP, parseCidr, parseIP } from "../net/ip.ts";
 import * as C from "./constants.ts";
 import { CtMessage } from "./messages.ts";
 
@@ -133,11 +133,21 @@ export function deleteFlows(sock: NetlinkSocket, filter: ConntrackFilter): numbe
  * ```
  * @param sock A `NETLINK_NETFILTER` socket in the namespace.
  * @param addresses The addresses (no prefix).
+ * @param subnets Also every address in these CIDRs (a deleted network's subnets).
  * @returns How many entries were deleted.
  */
-export function deleteFlowsOf(sock: NetlinkSocket, addresses: readonly string[]): number {
+export function deleteFlowsOf(
+  sock: NetlinkSocket,
+  addresses: readonly string[],
+  subnets: readonly string[] = [],
+): number {
   const wanted = new Set(addresses.filter((a) => a).map((a) => formatIP(parseIP(a)!)));
-  if (wanted.size === 0) return 0;
+  const nets = subnets.map(parseCidr);
+  const inNet = (b: Uint8Array) =>
+    nets.some((c) =>
+      c.family === (b.length === 4 ? 4 : 6) && contains(c, c.family, bytesToBigInt(b))
+    );
+  if (wanted.size === 0 && nets.length === 0) return 0;
   let n = 0;
   for (
     const m of sock.dump(CT(C.IPCTNL_MSG_CT_GET), CtMessage, { family: 0 }, {
@@ -145,12 +155,12 @@ export function deleteFlowsOf(sock: NetlinkSocket, addresses: readonly string[])
     })
   ) {
     const ct = decode(CtMessage, m.payload);
-    const ips = [ct.orig, ct.reply].flatMap((t) =>
+    const raw = [ct.orig, ct.reply].flatMap((t) =>
       [t?.ip?.v4src, t?.ip?.v4dst, t?.ip?.v6src, t?.ip?.v6dst].filter((x): x is Uint8Array =>
         x !== undefined
       )
-    ).map(formatIP);
-    if (!ct.orig || !ips.some((a) => wanted.has(a))) continue;
+    );
+    if (!ct.orig || !raw.some((b) => wanted.has(formatIP(b)) || inNet(b))) continue;
     const family = ct.orig.ip?.v4src ? C.NFPROTO_IPV4 : C.NFPROTO_IPV6;
     try {
       sock.request(

@@ -381,13 +381,19 @@ export function warnForwardDrop(): string[] {
 }
 
 /**
- * Deletes the conntrack entries of a container's addresses (called when it is unlinked).
+ * Deletes the conntrack entries of a container's addresses (called when it is unlinked), or of
+ * whole subnets (a deleted network's).
  *
  * @param addresses Its addresses (any prefix is ignored).
+ * @param subnets CIDRs whose every address counts too.
  */
-export function forgetFlows(addresses: readonly (string | undefined)[]): void {
+export function forgetFlows(
+  addresses: readonly (string | undefined)[],
+  subnets: readonly (string | undefined)[] = [],
+): void {
   const list = addresses.map(bare).filter((a) => a !== "");
-  if (list.length) deleteFlowsOf(hostNftables().socket, list);
+  const nets = subnets.filter((c): c is string => !!c);
+  if (list.length || nets.length) deleteFlowsOf(hostNftables().socket, list, nets);
 }
 
 /** Whether an error means the table is not there (flushed). @param e The error. */

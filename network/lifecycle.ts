@@ -316,11 +316,9 @@ export async function deleteNetwork(
   store.writeNetwork(record);
   const { ctx } = storeContext(store, record);
   let pending: EndpointRecord[] = [];
-  const endpoints: EndpointRecord[] = [];
   for (const name of store.endpoints(record)) {
     const ep = store.readEndpoint(record, name);
     if (!ep) continue;
-    endpoints.push(ep);
     if (ep.state === "creating") driver.unlink(ctx, record, { ...ep, namespace: undefined });
     else if (!driver.unlink(ctx, record, ep)) pending.push(ep);
   }
@@ -342,11 +340,8 @@ export async function deleteNetwork(
     // Its rules go (with the last bridge network, nslink's table), then its claims and flows.
     syncFirewall(loadAll(store));
     releaseNetworkClaims(store, record);
-    forgetFlows([
-      ...endpoints.flatMap((ep) => ep.interfaces.flatMap((i) => [i.address, i.addressIPv6])),
-      record.pools.v4?.gateway,
-      record.pools.v6?.gateway,
-    ]);
+    // Every flow of its subnets (containers unlinked earlier included): one conntrack walk.
+    forgetFlows([], [record.pools.v4?.subnet, record.pools.v6?.subnet]);
   }
 }
 

@@ -578,7 +578,7 @@ export class Network implements AsyncDisposable {
       undoEndpoint(store, this.#driver, ctx, record, name, ep);
       return;
     }
-    if (ep.ports?.length || record.type === "bridge") {
+    if (ep.ports?.length) {
       endpointRemoved(store, record, name, ep);
       if (ep.state !== "releasing") store.writeEndpoint(record, name, ep);
     }

@@ -298,8 +298,8 @@ export function unpublishBindings(
 }
 
 /**
- * What unlinking an endpoint does to the firewall: its ports unpublished and released, its
- * conntrack entries deleted. Gone already is fine.
+ * What unlinking an endpoint does to the firewall: its ports unpublished and released, and its
+ * conntrack entries deleted when it had published ports. Gone already is fine.
  *
  * @param store The store.
  * @param record The network.
@@ -312,11 +312,12 @@ export function endpointRemoved(
   endpoint: string,
   ep: EndpointRecord,
 ): void {
-  if (record.type !== "bridge") return;
-  if (ep.ports?.length) {
-    unpublishBindings(store, record, endpoint, ep, ep.ports);
-    delete ep.ports;
-  }
+  if (record.type !== "bridge" || !ep.ports?.length) return;
+  unpublishBindings(store, record, endpoint, ep, ep.ports);
+  delete ep.ports;
+  // Its NATed flows, so that a later container with its address gets none of them. (Listing
+  // conntrack walks the whole table, ~4 ms: only for containers that published ports; the
+  // network's delete() clears every flow of its subnet once.)
   forgetFlows(ep.interfaces.flatMap((i) => [i.address, i.addressIPv6]));
 }
 
