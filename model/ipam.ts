@@ -310,31 +310,6 @@ export function release(pool: Pool, address: string): void {
 }
 
 /**
- * Frees every address held by an owner.
- *
- * @example
- * ```ts
- * import { allocate, createPool, releaseOwner } from "./ipam.ts";
- * const pool = createPool("198.51.100.0/24");
- * allocate(pool, "c1");
- * releaseOwner(pool, "c1"); // ["198.51.100.2"]
- * ```
- * @param pool The pool; it is modified.
- * @param owner The owner (endpoint name).
- * @returns The freed addresses, without prefix, in allocation order; `[]` when it held none.
- */
-export function releaseOwner(pool: Pool, owner: string): string[] {
-  const freed: string[] = [];
-  for (const [key, holder] of Object.entries(pool.allocated)) {
-    if (holder === owner) {
-      delete pool.allocated[key];
-      freed.push(key);
-    }
-  }
-  return freed;
-}
-
-/**
  * The address family of a pool.
  *
  * @example

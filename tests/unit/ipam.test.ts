@@ -9,7 +9,6 @@ import {
   pickSubnet,
   prefixLength,
   release,
-  releaseOwner,
 } from "../../model/ipam.ts";
 
 describe("createPool()", () => {
@@ -168,16 +167,6 @@ describe("allocate()", () => {
       "198.51.100.11",
       "198.51.100.2",
     ]);
-  });
-
-  it("frees every address of an owner", () => {
-    const pool = createPool("198.51.100.0/24");
-    allocate(pool, "a");
-    allocate(pool, "b");
-    allocate(pool, "a", "198.51.100.50");
-    assert.deepEqual(releaseOwner(pool, "a"), ["198.51.100.2", "198.51.100.50"]);
-    assert.deepEqual(releaseOwner(pool, "a"), []);
-    assert.deepEqual(pool.allocated, { "198.51.100.3": "b" });
   });
 
   it("works in an IPv6 /64 without scanning the whole subnet", () => {
