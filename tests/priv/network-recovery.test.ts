@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import {
   FileStore,
   gc,
@@ -219,6 +220,29 @@ describe("newNetwork() after a process died in the middle of newNetwork()", () =
       assert.deepEqual(stateFiles(stateDir), []);
     });
   });
+});
+
+describe("network.delete()", () => {
+  it(
+    "removes temporary files a killed writer left (no temp file survives a delete)",
+    OPTS,
+    async () => {
+      await withCleanup(async (c) => {
+        await cleanupNewVeths(c);
+        const br = `${P}rt`;
+        const { network, stateDir } = await bridgeNetwork(c, `${P}-rt`, br, { ...V4V6 });
+        await network.link("c1");
+        const id = new FileStore(stateDir).readNetwork(network.name)!.id;
+        // As left by writers killed between write and rename (this pid: gc() would keep them).
+        const pid = process.pid;
+        writeFileSync(join(stateDir, `networks/${network.name}.json.tmp-${pid}-0123456789ab`), "{");
+        writeFileSync(join(stateDir, `ep.${id}/c1.json.tmp-${pid}-0123456789ab`), "{");
+        writeFileSync(join(stateDir, `ep.${id}/c2.json.tmp-${pid}-0123456789ab`), "{");
+        await network.delete();
+        assert.deepEqual(stateFiles(stateDir), []);
+      });
+    },
+  );
 });
 
 describe("gc()", () => {
