@@ -141,6 +141,9 @@ export function forgetEndpoint(
   name: string,
   ep: EndpointRecord,
 ): string[] {
+  // Ports it still publishes (a dead attempt's intent records them; gc() finds containers whose
+  // namespace went without an unlink): their map elements and claims go first.
+  endpointRemoved(store, record, name, ep);
   const freed: string[] = [];
   for (const iface of ep.interfaces) {
     for (const a of [iface.address, iface.addressIPv6]) {
@@ -179,8 +182,6 @@ export function undoEndpoint(
   name: string,
   ep: EndpointRecord,
 ): string[] {
-  // Ports it published before its process died (recorded in its intent).
-  if (record.type === "bridge") endpointRemoved(store, record, name, ep);
   driver.unlink(ctx, record, { ...ep, namespace: undefined });
   return forgetEndpoint(store, record, name, ep);
 }

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import {
   forwardDropChains,
+  gc,
   type Namespace,
   type Network,
   newNetwork,
@@ -285,6 +286,42 @@ describe("firewall: published ports, masquerade, isolation (real traffic)", () =
       });
     },
   );
+
+  it("gc() of a container whose namespace went without unlink removes its ports and claims", {
+    skip: SKIP_ROOT,
+    timeout: 60_000,
+  }, async () => {
+    await withCleanup(async (c) => {
+      await cleanupNewVeths(c);
+      keepSysctls(c);
+      const stateDir = tempStateDir();
+      c.link(`${P}bg`);
+      const n = await newNetwork("bridge", `${P}g`, {
+        stateDir,
+        bridgeName: `${P}bg`,
+        subnet: "198.51.100.0/25",
+      });
+      c.defer("delete g", () => n.delete());
+      const gone = await container(c, n, "gone", { ports: [{ hostPort: 8090, port: 80 }] });
+      assert.deepEqual(await mapPorts("pub4"), [8090]);
+      await gone.ns.delete();
+      // The kernel removes the veth pair with the namespace; gc() then forgets the endpoint.
+      for (let i = 0; i < 100 && n.endpoint("gone"); i++) {
+        await gc({ stateDir });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(n.endpoint("gone"), undefined);
+      assert.deepEqual(await mapPorts("pub4"), []);
+      // The port is free again for another container.
+      const other = await container(c, n, "other", { ports: [{ hostPort: 8090, port: 80 }] });
+      assert.deepEqual(await n.ports("other"), [
+        { protocol: "tcp", hostIP: "", hostPort: 8090, port: 80 },
+      ]);
+      await other.ns.delete();
+      await n.unlink("other");
+      await n.delete();
+    });
+  });
 
   it("icc: false walls containers of one network off; internal: true lets nothing out", {
     skip: SKIP_ROOT,
