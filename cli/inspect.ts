@@ -6,7 +6,7 @@
  * @module
  */
 import type { Network } from "../network/network.ts";
-import type { PortSpec } from "./publish.ts";
+import type { PortBinding } from "../netfilter/ports.ts";
 
 /** One container in {@linkcode NetworkInspect}. */
 export interface EndpointInspect {
@@ -25,7 +25,7 @@ export interface EndpointInspect {
   /** With prefix; empty when none. */
   IPv6Address: string;
   /** Published ports. */
-  Ports: PortSpec[];
+  Ports: PortBinding[];
 }
 
 /** The JSON of one network. */
@@ -54,21 +54,6 @@ export interface NetworkInspect {
   StateDir: string;
 }
 
-/** A network from a library that can publish ports (`Network.ports`). */
-interface WithPorts {
-  ports(name: string): Promise<PortSpec[]>;
-}
-
-/**
- * Whether the library under this command publishes ports (`Network.ports`).
- *
- * @param net A network.
- * @returns `true` when `ports()` exists.
- */
-export function hasPorts(net: Network): net is Network & WithPorts {
-  return typeof (net as unknown as Partial<WithPorts>).ports === "function";
-}
-
 /**
  * Builds a network's inspect JSON from its saved state.
  *
@@ -94,7 +79,7 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
       MacAddress: iface?.macAddress ?? "",
       IPv4Address: iface?.address ?? "",
       IPv6Address: iface?.addressIPv6 ?? "",
-      Ports: hasPorts(net) ? await net.ports(name) : [],
+      Ports: await net.ports(name),
     };
   }
   const config = net.config;

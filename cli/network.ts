@@ -15,7 +15,7 @@ import {
   openNetwork,
 } from "../network/network.ts";
 import { type Command, type Context, FORMAT_OPTION } from "./command.ts";
-import { hasPorts, inspectNetwork } from "./inspect.ts";
+import { inspectNetwork } from "./inspect.ts";
 import { parsePublish, type PortSpec } from "./publish.ts";
 import { formatTable } from "./table.ts";
 import { UsageError } from "./usage.ts";
@@ -295,15 +295,10 @@ Example:
       }
     }
     const net = await openNetwork(network);
-    const options: LinkOptions & { ports?: PortSpec[] } = {};
+    const options: LinkOptions = {};
     if (typeof values.ip === "string") options.address = values.ip;
     if (typeof values.ip6 === "string") options.addressIPv6 = values.ip6;
-    if (ports.length > 0) {
-      if (!hasPorts(net)) {
-        throw new Error(`Publishing ports needs nslink's firewall support, which this build lacks`);
-      }
-      options.ports = ports;
-    }
+    if (ports.length > 0) options.ports = ports;
     const ns = await openNetworkNamespace(path);
     try {
       await connectIn(net, container, ns, options);

@@ -6,8 +6,8 @@
  */
 import { listNetworks, openNetwork } from "../network/network.ts";
 import { type Command, FORMAT_OPTION } from "./command.ts";
-import { hasPorts } from "./inspect.ts";
-import { formatBinding, type PortSpec } from "./publish.ts";
+import type { PortBinding } from "../netfilter/ports.ts";
+import { formatBinding } from "./publish.ts";
 
 /** `nslink port`. */
 export const portCommand: Command = {
@@ -19,15 +19,13 @@ export const portCommand: Command = {
   options: { format: FORMAT_OPTION },
   async run({ args, io, format }) {
     const container = args[0];
-    const found: (PortSpec & { network: string })[] = [];
+    const found: (PortBinding & { network: string })[] = [];
     let connected = false;
     for (const name of listNetworks()) {
       const net = await openNetwork(name);
       if (!net.endpoints().includes(container)) continue;
       connected = true;
-      if (hasPorts(net)) {
-        for (const b of await net.ports(container)) found.push({ network: name, ...b });
-      }
+      for (const b of await net.ports(container)) found.push({ network: name, ...b });
     }
     if (!connected) throw new Error(`Container "${container}" is not connected to any network`);
     if (format === "json") return io.out(JSON.stringify(found, null, 2) + "\n");

@@ -28,7 +28,6 @@ import { type LinkOptions, type Network, newNetwork, openNetwork } from "../netw
 import { StateStore } from "../network/state.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
-import { hasPorts } from "../cli/inspect.ts";
 import { connectIn } from "../cli/network.ts";
 import type { PortSpec } from "../cli/publish.ts";
 import { parseConf } from "./config.ts";
@@ -182,16 +181,8 @@ async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
       // A repeated ADD of this attachment, or one that was killed midway: start again from
       // nothing (unlink undoes a dead attempt's intent record and its links).
       await net.unlink(endpoint);
-      const options: LinkOptions & { ports?: PortSpec[] } = { dstName: args.ifname, ...fixed };
-      if (ports.length > 0) {
-        if (!hasPorts(net)) {
-          throw new CniError(
-            CNI_ERR.INVALID_NETWORK_CONFIG,
-            "portMappings need nslink's firewall support, which this build lacks",
-          );
-        }
-        options.ports = ports;
-      }
+      const options: LinkOptions = { dstName: args.ifname, ...fixed };
+      if (ports.length > 0) options.ports = ports;
       let ns: Namespace;
       try {
         // Not openNetworkNamespace: it would dump the links, addresses and routes inside to

@@ -17,6 +17,7 @@ import {
   readdirSync,
   readlinkSync,
   rmSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,7 +37,7 @@ import {
   withCleanup,
 } from "./_helpers.ts";
 import { assertPing, removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
-import { ipJsonAt, nslink, nslinkArgv, nslinkJson, runProcess } from "./_cli_helpers.ts";
+import { httpGet, ipJsonAt, nslink, nslinkArgv, nslinkJson, runProcess } from "./_cli_helpers.ts";
 
 const P = runId();
 let vethsBefore: string[] = [];
@@ -364,6 +365,187 @@ describe("nslink network", { skip: SKIP_ROOT }, () => {
       assert.equal((await nslink(state, "netns", "rm", ns)).code, 0);
       assert.equal((await nslink(state, "network", "rm", name)).code, 0);
       assert.ok(!existsSync(`/run/netns/${ns}`));
+    });
+  });
+});
+
+describe("nslink published ports", { skip: SKIP_ROOT }, () => {
+  it("-p makes a container's server reachable from outside through the host; port, inspect, conflicts, disconnect", async () => {
+    const state = tempStateDir();
+    const name = `${P}n7`;
+    const ns = `${P}c7`;
+    const out = `${P}o7`;
+    const www = mkdtempSync(join(tmpdir(), "nsl-www-"));
+    writeFileSync(join(www, "index.html"), "hello-nslink\n");
+    await withCleanup(async (c) => {
+      c.defer("www", () => rmSync(www, { recursive: true, force: true }));
+      c.link(`nsl-${name}`);
+      c.link(`${P}oh`);
+      c.netns(ns);
+      c.netns(out);
+      // The outside: a client namespace joined to the host by a veth.
+      for (
+        const cmd of [
+          ["netns", "add", out],
+          ["link", "add", `${P}oh`, "type", "veth", "peer", "name", "eth0", "netns", out],
+          ["addr", "add", "203.0.113.1/24", "dev", `${P}oh`],
+          ["link", "set", `${P}oh`, "up"],
+          ["-n", out, "addr", "add", "203.0.113.2/24", "dev", "eth0"],
+          ["-n", out, "link", "set", "eth0", "up"],
+          ["-n", out, "link", "set", "lo", "up"],
+          ["-n", out, "route", "add", "default", "via", "203.0.113.1"],
+        ]
+      ) assert.equal((await ip(cmd)).code, 0, cmd.join(" "));
+      assert.equal(
+        (await nslink(state, "network", "create", "--subnet", "198.51.100.0/24", name)).code,
+        0,
+      );
+      assert.equal((await nslink(state, "netns", "add", ns)).code, 0);
+      const r = await nslink(
+        state,
+        "network",
+        "connect",
+        name,
+        "web",
+        "--netns",
+        ns,
+        "-p",
+        "8080:80",
+        "-p",
+        "5353:53/udp",
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const server = spawn("ip", [
+        "netns",
+        "exec",
+        ns,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        www,
+      ], {
+        stdio: "ignore",
+      });
+      c.defer("httpd", () => void server.kill("SIGKILL"));
+      let body: string | undefined;
+      for (let i = 0; i < 40 && body === undefined; i++) {
+        body = await httpGet(out, "http://203.0.113.1:8080/");
+        if (body === undefined) await sleep(50);
+      }
+      assert.equal(body, "hello-nslink\n");
+
+      const port = await nslink(state, "port", "web");
+      assert.equal(port.code, 0, port.stderr);
+      assert.deepEqual(port.stdout.trim().split("\n").sort(), [
+        "53/udp -> 0.0.0.0:5353",
+        "80/tcp -> 0.0.0.0:8080",
+      ]);
+      const pj = await nslinkJson<
+        { network: string; protocol: string; hostPort: number; port: number }[]
+      >(state, "port", "web");
+      assert.deepEqual(pj.map((b) => [b.network, b.protocol, b.hostPort, b.port]).sort(), [
+        [name, "tcp", 8080, 80],
+        [name, "udp", 5353, 53],
+      ]);
+      const [info] = await nslinkJson<Inspect[]>(state, "network", "inspect", name);
+      assert.equal(info.Containers.web.Ports.length, 2);
+
+      // The same host port again: refused, naming the holder; nothing half-made.
+      const dup = await nslink(
+        state,
+        "network",
+        "connect",
+        name,
+        "web2",
+        "--netns",
+        ns,
+        "-p",
+        "8080:80",
+      );
+      assert.equal(dup.code, 1);
+      oneLineError(dup);
+      assert.match(dup.stderr, /8080/);
+      assert.match(dup.stderr, /web/);
+      const [after] = await nslinkJson<Inspect[]>(state, "network", "inspect", name);
+      assert.deepEqual(Object.keys(after.Containers), ["web"]);
+
+      assert.equal((await nslink(state, "network", "disconnect", name, "web")).code, 0);
+      const gone = await httpGet(out, "http://203.0.113.1:8080/", 1000);
+      assert.equal(gone, undefined, "port still reachable after disconnect");
+      assert.equal((await nslink(state, "netns", "rm", ns)).code, 0);
+      assert.equal((await nslink(state, "network", "rm", name)).code, 0);
+      const rules = await runProcess(["nft", "list", "ruleset"]);
+      assert.doesNotMatch(
+        rules.stdout,
+        /table inet nslink/,
+        "nslink's table outlived its last network",
+      );
+    });
+  });
+
+  it("--internal and -o icc=false/masquerade=false reach the network's configuration", async () => {
+    const state = tempStateDir();
+    const ns = `${P}c8`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${P}n8`);
+      c.link(`nsl-${P}n9`);
+      c.netns(ns);
+      assert.equal(
+        (await nslink(
+          state,
+          "network",
+          "create",
+          "--internal",
+          "--subnet",
+          "198.51.100.0/24",
+          `${P}n8`,
+        )).code,
+        0,
+      );
+      const made = await nslink(
+        state,
+        "network",
+        "create",
+        "-o",
+        "icc=false",
+        "-o",
+        "masquerade=false",
+        "--subnet",
+        "203.0.113.0/24",
+        `${P}n9`,
+      );
+      assert.equal(made.code, 0, made.stderr);
+      const [internal, quiet] = await nslinkJson<
+        (Inspect & { Internal: boolean; Options: Record<string, unknown> })[]
+      >(
+        state,
+        "network",
+        "inspect",
+        `${P}n8`,
+        `${P}n9`,
+      );
+      assert.equal(internal.Internal, true);
+      assert.equal(quiet.Options.icc, false);
+      assert.equal(quiet.Options.masquerade, false);
+      assert.equal((await nslink(state, "netns", "add", ns)).code, 0);
+      const refused = await nslink(
+        state,
+        "network",
+        "connect",
+        `${P}n8`,
+        "x",
+        "--netns",
+        ns,
+        "-p",
+        "8081:80",
+      );
+      assert.equal(refused.code, 1);
+      oneLineError(refused);
+      assert.equal((await nslink(state, "netns", "rm", ns)).code, 0);
+      assert.equal((await nslink(state, "network", "rm", `${P}n8`, `${P}n9`)).code, 0);
     });
   });
 });

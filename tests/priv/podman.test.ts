@@ -29,7 +29,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { ipLink, ipNetnsNames, isRoot, sleep } from "./_helpers.ts";
 import { vethNames } from "./_network_helpers.ts";
-import { cni, ipJsonAt, nslink, pluginDir, runProcess } from "./_cli_helpers.ts";
+import { cni, httpGet, ipJsonAt, nslink, pluginDir, runProcess } from "./_cli_helpers.ts";
 
 const PODMAN = ["/usr/bin/podman", "/bin/busybox", "/usr/lib/cni/tuning"].every(existsSync);
 const SKIP = !isRoot
@@ -77,7 +77,7 @@ async function podman(...args: string[]): Promise<string> {
 }
 
 function run(name: string, ...cmd: string[]): Promise<string> {
-  const flags = cmd[0]?.startsWith("--") ? cmd.splice(0, 2) : [];
+  const flags = cmd[0]?.startsWith("-") ? cmd.splice(0, 2) : [];
   return podman(
     "run",
     "-d",
@@ -152,6 +152,8 @@ async function assertNothingLeft(): Promise<void> {
   assert.deepEqual(files, [], "nslink state left (endpoints, address reservations)");
   const cache = existsSync("/var/lib/cni/results") ? readdirSync("/var/lib/cni/results") : [];
   assert.deepEqual(cache, [], "CNI result cache left");
+  const rules = await runProcess(["nft", "list", "ruleset"]);
+  assert.doesNotMatch(rules.stdout, /table inet nslink/, "published-port rules left");
 }
 
 describe("podman 4.3 on an nslink network (CNI backend)", { skip: SKIP }, () => {
@@ -166,6 +168,8 @@ describe("podman 4.3 on an nslink network (CNI backend)", { skip: SKIP }, () => 
     for (const a of ["sh", "ip", "ping", "sleep", "cat", "nc", "wget", "httpd", "echo", "ls"]) {
       symlinkSync("busybox", join(rootfs, "bin", a));
     }
+    mkdirSync(join(rootfs, "www"));
+    writeFileSync(join(rootfs, "www", "index.html"), "hello from podman\n");
     assert.equal(
       (await runProcess(["tar", "-C", rootfs, "-cf", join(work, "bb.tar"), "."])).code,
       0,
@@ -280,6 +284,49 @@ describe("podman 4.3 on an nslink network (CNI backend)", { skip: SKIP }, () => 
   it("podman rm -f (CNI DEL) leaves no link, namespace, reservation or cache entry", async () => {
     await podman("rm", "-f", "-t", "0", "c1", "c2");
     await assertNothingLeft();
+  });
+
+  it("podman run -p 8080:80: busybox httpd inside is reachable from an outside client through the host", async () => {
+    const out = `${NET}o`;
+    const hostEnd = `${NET}h`;
+    try {
+      for (
+        const cmd of [
+          ["netns", "add", out],
+          ["link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", out],
+          ["addr", "add", "198.51.100.1/24", "dev", hostEnd],
+          ["link", "set", hostEnd, "up"],
+          ["-n", out, "addr", "add", "198.51.100.2/24", "dev", "eth0"],
+          ["-n", out, "link", "set", "eth0", "up"],
+          ["-n", out, "link", "set", "lo", "up"],
+          ["-n", out, "route", "add", "default", "via", "198.51.100.1"],
+        ]
+      ) {
+        const r = await runProcess(["ip", ...cmd]);
+        assert.equal(r.code, 0, `ip ${cmd.join(" ")}: ${r.stderr}`);
+      }
+      await run("web", "-p", "8080:80", "httpd", "-f", "-p", "80", "-h", "/www");
+      let body: string | undefined;
+      for (let i = 0; i < 40 && body === undefined; i++) {
+        body = await httpGet(out, "http://198.51.100.1:8080/");
+        if (body === undefined) await sleep(50);
+      }
+      assert.equal(body, "hello from podman\n");
+      const [info] = JSON.parse((await nslink(state, "network", "inspect", NET)).stdout) as {
+        Containers: Record<
+          string,
+          { Ports: { protocol: string; hostPort: number; port: number }[] }
+        >;
+      }[];
+      const ports = Object.values(info.Containers).flatMap((c) => c.Ports);
+      assert.deepEqual(ports.map((p) => [p.protocol, p.hostPort, p.port]), [["tcp", 8080, 80]]);
+      await podman("rm", "-f", "-t", "0", "web");
+      assert.equal(await httpGet(out, "http://198.51.100.1:8080/", 1000), undefined);
+      await assertNothingLeft();
+    } finally {
+      await runProcess(["ip", "link", "del", hostEnd]);
+      await runProcess(["ip", "netns", "del", out]);
+    }
   });
 
   it("a container killed with its conmon (kill -9), then removed by podman, leaves nothing", async () => {
