@@ -228,6 +228,62 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
     });
   });
 
+  it("publishes runtimeConfig.portMappings (portMappings capability); DEL unpublishes them", async () => {
+    const state = tempStateDir();
+    const net = `${P}q`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${net}`);
+      const netns = await addNetns(c, `${P}q1`);
+      const env = { containerId: `${P}ports`, netns, stateDir: state };
+      const cf = conf(net, {
+        capabilities: { portMappings: true },
+        runtimeConfig: {
+          portMappings: [
+            { hostPort: 8080, containerPort: 80, protocol: "tcp" },
+            { hostPort: 5353, containerPort: 53, protocol: "udp", hostIP: "198.51.100.1" },
+          ],
+        },
+      });
+      const r = await cni("ADD", cf, env);
+      assert.equal(r.code, 0, r.stdout);
+      const [info] = await nslinkJson<
+        {
+          Containers: Record<
+            string,
+            { Ports: { protocol: string; hostIP: string; hostPort: number; port: number }[] }
+          >;
+        }[]
+      >(state, "network", "inspect", net);
+      const ports = Object.values(info.Containers)[0].Ports.map((
+        p,
+      ) => [p.protocol, p.hostIP, p.hostPort, p.port]);
+      assert.deepEqual(ports.sort(), [["tcp", "", 8080, 80], ["udp", "198.51.100.1", 5353, 53]]);
+      const rules = await runProcess(["nft", "list", "table", "inet", "nslink"]);
+      assert.match(rules.stdout, /8080/);
+      // A second container asking for the same host port is refused; nothing of it stays.
+      const ns2 = await addNetns(c, `${P}q2`);
+      const dup = await cni("ADD", cf, { ...env, containerId: `${P}ports2`, netns: ns2 });
+      assert.equal(dup.code, 1);
+      assert.match(String(dup.json?.msg), /8080/);
+      assert.deepEqual((await ipJsonAt<IpLink[]>(ns2, ["link"])).map((l) => l.ifname), ["lo"]);
+      const bad = await cni(
+        "ADD",
+        conf(net, {
+          runtimeConfig: { portMappings: [{ hostPort: 1, containerPort: 2, protocol: "icmp" }] },
+        }),
+        {
+          ...env,
+          containerId: `${P}ports3`,
+          netns: ns2,
+        },
+      );
+      assert.equal(bad.json?.code, 7);
+      assert.equal((await cni("DEL", cf, env)).code, 0);
+      const after = await runProcess(["nft", "list", "ruleset"]);
+      assert.doesNotMatch(after.stdout, /8080/);
+    });
+  });
+
   it("DEL succeeds when the namespace, the attachment or the network is already gone", async () => {
     const state = tempStateDir();
     const net = `${P}d`;
