@@ -53,7 +53,10 @@ export interface BridgeConfig {
   containerInterfacePrefix: string;
   /** The bridge existed before the network: it is used as it is, and left in place on delete. */
   adopted: boolean;
-  /** Gateway addresses this network added to an adopted bridge (removed on delete). */
+  /**
+   * Gateway addresses this network adds to an adopted bridge (the ones it lacked), saved before
+   * they are added; removed on delete.
+   */
   addedAddresses: string[];
   /** Masquerade traffic leaving the host. */
   masquerade: boolean;
@@ -298,12 +301,23 @@ export const bridgeDriver: Driver = {
         } link on the host`,
       );
     }
+    // On an adopted bridge, the gateway addresses it lacks are the ones this network will add:
+    // saved before they are added, so that an interrupted creation can be undone exactly.
+    const planned: string[] = [];
+    if (existing) {
+      const present = new Set(ctx.host.addr.list({ dev: bridgeName }).map((a) => a.cidr));
+      for (const pool of [v4, v6]) {
+        if (!pool) continue;
+        const cidr = `${pool.gateway}/${prefixLength(pool)}`;
+        if (!present.has(cidr)) planned.push(cidr);
+      }
+    }
     const cfg: BridgeConfig = {
       bridgeName,
       mtu,
       containerInterfacePrefix: prefix,
       adopted: existing !== undefined,
-      addedAddresses: [],
+      addedAddresses: planned,
       masquerade: bool(options, "masquerade", true),
       internal: bool(options, "internal", false),
       icc: bool(options, "icc", true),
@@ -325,16 +339,13 @@ export const bridgeDriver: Driver = {
     else rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true });
     try {
       if (!cfg.adopted) rt.link.set(bridgeName, { alias: linkAlias(record.id) });
-      const present = cfg.adopted
-        ? new Set(rt.addr.list({ dev: bridgeName }).map((a) => a.cidr))
-        : new Set();
       const { v4, v6 } = record.pools;
       for (const [pool, nodad] of [[v4, false], [v6, true]] as const) {
         if (!pool) continue;
         const cidr = `${pool.gateway}/${prefixLength(pool)}`;
-        if (present.has(cidr)) continue;
+        // An adopted bridge gets only what configure() planned (what it lacked).
+        if (cfg.adopted && !cfg.addedAddresses.includes(cidr)) continue;
         rt.addr.add(bridgeName, cidr, { nodad });
-        cfg.addedAddresses.push(cidr);
       }
     } catch (e) {
       try {

@@ -11,6 +11,9 @@ import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
+import { spawnSync } from "node:child_process";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   FileStore,
   gc,
@@ -22,7 +25,7 @@ import {
   type Owner,
 } from "../../mod.ts";
 import { shortHash } from "../../drivers/bridge.ts";
-import { ip, ipLink, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { ip, ipAddrs, ipLink, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import {
   bridgeNetwork,
   cleanupNewVeths,
@@ -34,6 +37,7 @@ import {
 } from "./_network_helpers.ts";
 
 const P = setUpNetworkTestFile().prefix;
+const CREATE_WORKER = join(dirname(fileURLToPath(import.meta.url)), "_create_worker.ts");
 const OPTS = { skip: SKIP_ROOT, timeout: 30_000 };
 const V4V6 = { subnet: "198.51.100.0/24", subnetIPv6: "2001:db8:1::/64" };
 /** A process that does not exist: /proc has no such pid. */
@@ -220,6 +224,45 @@ describe("newNetwork() after a process died in the middle of newNetwork()", () =
       assert.deepEqual(stateFiles(stateDir), []);
     });
   });
+});
+
+describe("gc() after newNetwork() died while adopting a bridge", () => {
+  it(
+    "removes exactly the gateway addresses it was adding, and leaves the bridge",
+    OPTS,
+    async () => {
+      await withCleanup(async (c) => {
+        await cleanupNewVeths(c);
+        const stateDir = tempStateDir();
+        const br = `${P}ad`;
+        c.link(br);
+        assert.equal((await ip(["link", "add", br, "type", "bridge"])).code, 0);
+        assert.equal((await ip(["addr", "add", "203.0.113.9/24", "dev", br])).code, 0);
+        // A process adopting the bridge is killed right after adding the IPv4 gateway.
+        const name = `${P}-ad`;
+        const argv = "Bun" in globalThis
+          ? [CREATE_WORKER, stateDir, name, br]
+          : ["run", "-A", CREATE_WORKER, stateDir, name, br];
+        const killed = spawnSync(process.execPath, argv, { encoding: "utf8" });
+        assert.equal(killed.signal, "SIGKILL", killed.stderr);
+        assert.deepEqual(
+          (await ipAddrs(br)).filter((a) => a.scope === "global").map((a) => a.local).sort(),
+          ["198.51.100.1", "203.0.113.9"],
+        );
+        assert.equal(readRecord(stateDir, name)?.state, "creating");
+
+        const report = await gc({ stateDir });
+
+        assert.deepEqual(report.networks, [`${name} (interrupted create)`]);
+        const left = (await ipAddrs(br)).filter((a) => a.scope === "global").map((a) =>
+          `${a.local}/${a.prefixlen}`
+        );
+        assert.deepEqual(left, ["203.0.113.9/24"], "the adopted bridge's own address must stay");
+        assert.ok(await ipLink(br), "an adopted bridge is not deleted");
+        assert.deepEqual(stateFiles(stateDir), []);
+      });
+    },
+  );
 });
 
 describe("network.delete()", () => {
