@@ -90,8 +90,11 @@ exec unshare --net --mount -- bash -c '
   mkdir -p /run/nslbench /run/netns
   touch /run/nslbench/.private
   cd "$1"; shift
-  node_modules/.bin/deno run -A bench/main.ts "$@"
-  if [ -z "${NSLBENCH_NO_EXTRAS:-}" ]; then node_modules/.bin/deno run -A bench/extras.ts; fi
-  if [ -z "${NSLBENCH_NO_CNI:-}" ]; then node_modules/.bin/deno run -A bench/cni.ts; fi
-  if [ -z "${NSLBENCH_NO_PORTS:-}" ]; then node_modules/.bin/deno run -A bench/ports.ts; fi
+  # A failing table (a peer failed) does not keep the others from running; the exit status says.
+  status=0
+  node_modules/.bin/deno run -A bench/main.ts "$@" || status=$?
+  if [ -z "${NSLBENCH_NO_EXTRAS:-}" ]; then node_modules/.bin/deno run -A bench/extras.ts || status=$?; fi
+  if [ -z "${NSLBENCH_NO_CNI:-}" ]; then node_modules/.bin/deno run -A bench/cni.ts || status=$?; fi
+  if [ -z "${NSLBENCH_NO_PORTS:-}" ]; then node_modules/.bin/deno run -A bench/ports.ts || status=$?; fi
+  exit $status
 ' nslbench "$ROOT" "$@"
