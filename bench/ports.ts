@@ -50,7 +50,10 @@ function median(xs: number[]): number {
 }
 
 /** A peer's measurement, or why it could not be made (a missing tool, a failing plugin). */
-async function peer(what: string, f: () => Promise<number>): Promise<number | string> {
+async function peer(
+  what: string,
+  f: () => Promise<number> | number,
+): Promise<number | string> {
   try {
     return await f();
   } catch (e) {
@@ -167,7 +170,7 @@ const navRun = (cmd: "setup" | "teardown", ns: string, ports: number[]) =>
   sh(NETAVARK, ["--config", navDir, cmd, `/run/netns/${ns}`], navJson(ns, ports));
 spawnSync("ip", ["netns", "add", "pbnv"]);
 // Interleaved pairs (without, then with one port mapping) so that drift cancels out.
-const navPairs = await peer("netavark", async () => {
+const navPairs = await peer("netavark", () => {
   const without: number[] = [];
   const withPort: number[] = [];
   for (let i = 0; i < REPS; i++) {
