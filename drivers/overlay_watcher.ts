@@ -48,7 +48,11 @@ function bare(cidr: string): string {
   return i < 0 ? cidr : cidr.slice(0, i);
 }
 
-const BATCH = 256;
+/**
+ * Operations per batch (each is one to three requests). A single batch of 512 requests never
+ * returned here (the socket waits for ACKs it does not get); 64 operations are at most 192.
+ */
+const BATCH = 64;
 
 /** A running watcher; see the module description. Get one from `OverlayNetwork.watch()`. */
 export class OverlayWatcher implements NetworkWatcher {

@@ -1,7 +1,7 @@
 /**
  * The overlay benchmark (run it through bench/overlay/run.sh, as root; it runs inside a
  * throw-away network namespace). Two simulated hosts (network namespaces on an underlay bridge,
- * 198.51.100.0/24) with one nslink process each, against a three-member etcd started here:
+ * 198.51.100.0/25) with one nslink process each, against a three-member etcd started here:
  *
  * 1. Cross-host convergence: from `link` + `addInterface` on host A until a ping from a
  *    container on host B succeeds (median and p99 over `--n` endpoints, 100 by default).
@@ -104,7 +104,7 @@ const results: Record<string, unknown> = { runtime: RUNTIME, n: N, remote: REMOT
 
 await must(["ip", "link", "add", `${P}u`, "type", "bridge"]);
 await must(["ip", "link", "set", `${P}u`, "up"]);
-for (const a of etcdAddrs) await must(["ip", "addr", "add", `${a}/24`, "dev", `${P}u`]);
+for (const a of etcdAddrs) await must(["ip", "addr", "add", `${a}/25`, "dev", `${P}u`]);
 for (const [i, h] of hosts.entries()) {
   await must(["ip", "netns", "add", h.ns]);
   await must([
@@ -123,7 +123,7 @@ for (const [i, h] of hosts.entries()) {
   await must(["ip", "link", "set", `${P}v${i}`, "master", `${P}u`, "up"]);
   await must(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
   await must(["ip", "-n", h.ns, "link", "set", "eth0", "up"]);
-  await must(["ip", "-n", h.ns, "addr", "add", `${h.addr}/24`, "dev", "eth0"]);
+  await must(["ip", "-n", h.ns, "addr", "add", `${h.addr}/25`, "dev", "eth0"]);
 }
 const etcd = await startEtcd(etcdAddrs);
 const [A, B] = hosts.map((h) => new Host(h.ns, h.addr));
@@ -156,6 +156,8 @@ try {
     ]);
   }
 
+  const log = (m: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
+  log("hosts ready; 1. convergence");
   // 1. convergence
   const conv: number[] = [];
   const linkOnly: number[] = [];
@@ -208,11 +210,12 @@ try {
     pingProcessMedianMs: q(pingOnly, 0.5),
   };
 
+  log("2. link cost");
   // 2. link cost: overlay (etcd) vs bridge (file store), same process
   await A.call("new", {
     type: "bridge",
     name: "br",
-    options: { subnet: "198.51.100.0/25", bridgeName: `${P}br`, stateDir },
+    options: { subnet: "198.51.100.128/25", bridgeName: `${P}br`, stateDir },
   });
   const lo = (await A.call("benchLink", { name: "ov", prefix: `${P}lo`, count: N })).ms as number[];
   const lf = (await A.call("benchLink", { name: "br", prefix: `${P}lf`, count: N })).ms as number[];
@@ -225,13 +228,14 @@ try {
     ratio: q(lo, 0.5) / q(lf, 0.5),
   };
 
+  log("3. watcher");
   // 3. a watcher with REMOTE remote endpoints (synthetic, on host B's VTEP; IPv6 addresses,
   //    since the IPv4 test ranges hold ~500 addresses), in a fresh process on host A
   await A.call("new", {
     name: "ovw",
     options: {
       subnetIPv6: "2001:db8:30::/64",
-      subnet: "203.0.113.0/24",
+      subnet: "198.51.100.128/25",
       store: etcd.url,
       advertise: hosts[0].addr,
     },
@@ -267,6 +271,7 @@ try {
   const after = w.after as { cpuMs: number; rss: number };
   const fdbCount = (await must(["bridge", "-n", hosts[0].ns, "fdb", "show"])).split("\n")
     .filter((l) => l.includes(`dst ${hosts[1].addr}`)).length;
+  log(`snapshot loaded (${fdbCount} FDB entries); churn`);
   // churn: every endpoint changes MAC once
   const t0 = performance.now();
   let rev = 0;
@@ -283,6 +288,11 @@ try {
   for (;;) {
     s = await W.call("stats", { name: "ovw" });
     if ((s.revision as number) >= rev) break;
+    if (performance.now() - t0 > 30_000) {
+      throw new Error(
+        `the watcher reached revision ${s.revision}, not ${rev}: ${JSON.stringify(s)}`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 5));
   }
   const churnMs = performance.now() - t0;

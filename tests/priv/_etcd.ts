@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 
 /** One member. */
 export interface EtcdMember {
@@ -134,9 +135,16 @@ export async function startEtcd(
     return m;
   });
   const stop = async () => {
+    process.off("exit", onExit);
     await Promise.all(members.map((m) => m.kill()));
     rmSync(root, { recursive: true, force: true });
   };
+  // A test process that ends without stop() (a crash, a failed before()) takes etcd with it.
+  const onExit = () => {
+    for (const m of members) if (m.running) m.proc?.kill("SIGKILL");
+    rmSync(root, { recursive: true, force: true });
+  };
+  process.on("exit", onExit);
   try {
     await Promise.all(members.map((m) => m.start()));
     const deadline = Date.now() + 15_000;

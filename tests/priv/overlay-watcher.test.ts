@@ -110,6 +110,52 @@ function expected(...eps: ReturnType<typeof ep>[]): { fdb: string[]; neigh: stri
 }
 
 describe("overlay watcher", { skip: SKIP_ROOT, timeout: 30_000 }, () => {
+  it("installs 1,000 remote endpoints (IPv6-only ones too) from one snapshot", async () => {
+    await withCleanup(async (c) => {
+      const name = `${P}k`;
+      c.netns(name);
+      const ns = NetNs.create(name);
+      c.close(ns);
+      const rt = Rtnl.open({ netns: ns });
+      c.close(rt);
+      rt.link.add({ kind: "bridge", name: "br0", up: true });
+      rt.link.add({
+        kind: "vxlan",
+        name: "vx0",
+        vni: 4097,
+        local: "198.51.100.11",
+        learning: false,
+      });
+      rt.link.set("vx0", { master: "br0", up: true });
+      const store = new ScriptedStore();
+      for (let i = 0; i < 1000; i++) {
+        const hex = (i + 2).toString(16);
+        store.set(`s${i}`, {
+          name: `s${i}`,
+          host: "198.51.100.12",
+          mac: `02:43:00:00:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${
+            (i & 255).toString(16).padStart(2, "0")
+          }`,
+          address: "",
+          addressIPv6: `2001:db8:30::${hex}/64`,
+        });
+      }
+      const w = new OverlayWatcher({
+        store,
+        prefix: PREFIX,
+        self: "198.51.100.11",
+        vxlan: "vx0",
+        rtnl: rt,
+      });
+      await w.ready;
+      const k = kernel(rt);
+      assert.equal(k.fdb.length, 1000);
+      assert.equal(k.neigh.length, 1000);
+      assert.equal(w.lastError, undefined);
+      await w.stop();
+    });
+  });
+
   it("reconciles a snapshot, follows events, and reloads after a compaction", async () => {
     await withCleanup(async (c) => {
       const name = `${P}w`;
