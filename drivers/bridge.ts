@@ -23,6 +23,7 @@
  * @module
  */
 import { NetlinkError } from "../netlink/errors.ts";
+import { firewallOptions, hairpinRequest } from "../netfilter/firewall.ts";
 import { checkIfName, checkMtu } from "../net/validate.ts";
 import { existsSync } from "node:fs";
 import { freeName, type Interface, macForIPv4 } from "../model/interface.ts";
@@ -404,7 +405,8 @@ export const bridgeDriver: Driver = {
       const spec = { kind: "veth", name: hostName, mtu, up: true, master, peer } as const;
       // On the fast path the kernel's echo of the new host end names the container end's
       // index (IFLA_LINK): addInterface then needs no lookup.
-      const echo = target?.created !== undefined;
+      // The echo also gives the host end's index, for the tagging batch below.
+      const echo = true;
       let made;
       try {
         made = ctx.host.link.add(spec, { echo });
@@ -417,8 +419,12 @@ export const bridgeDriver: Driver = {
         made = ctx.host.link.add({ ...spec, master: fresh }, { echo });
         bridgeIndexes.set(bridgeName, fresh);
       }
-      if (target && made?.name === hostName && made.parent) target.created?.(dstName, made.parent);
+      if (made?.name === hostName) {
+        hostIndex = made.index;
+        if (target && made.parent) target.created?.(dstName, made.parent);
+      }
     };
+    let hostIndex: number | undefined;
     try {
       add();
     } catch (e) {
@@ -433,11 +439,16 @@ export const bridgeDriver: Driver = {
       add();
     }
     try {
-      // Tag both ends (the container end only while it is on the host), in one round trip:
-      // gc() finds them by it.
+      // Tag both ends (the container end only while it is on the host) — gc() finds them by
+      // it — and put the port in hairpin mode (a container reaching its own published port
+      // through the host's address; not on internal networks), in one round trip.
+      // Kernels before 6.3 do not echo a new link: look its index up.
+      hostIndex ??= ctx.host.link.index(hostName);
+      const index = hostIndex;
       const failed = ctx.host.batch((b) => {
-        b.link.set(hostName, { alias });
+        b.link.set(index, { alias });
         if (!target) b.link.set(srcName, { alias });
+        if (!firewallOptions(record).internal) b.request(hairpinRequest(index));
       }).find((err) => err !== undefined);
       if (failed) throw failed;
     } catch (e) {

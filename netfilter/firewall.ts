@@ -29,7 +29,7 @@ import {
 } from "../netlink/codec.ts";
 import { AF_BRIDGE, NETLINK_ROUTE, RTM_SETLINK } from "../netlink/constants.ts";
 import { NetlinkError } from "../netlink/errors.ts";
-import { NetlinkSocket } from "../netlink/socket.ts";
+import { type BatchRequest, NetlinkSocket } from "../netlink/socket.ts";
 import { NftError } from "./batch.ts";
 import { deleteFlows, deleteFlowsOf } from "./conntrack.ts";
 import * as C from "./constants.ts";
@@ -252,13 +252,31 @@ const BrportMessage = message(
  */
 export function setHairpin(index: number, on = true): void {
   route ??= NetlinkSocket.open({ protocol: NETLINK_ROUTE });
-  route.request(RTM_SETLINK, 0, BrportMessage, {
-    family: AF_BRIDGE,
-    index,
-    protinfo: { mode: on ? 1 : 0 },
-  }, {
-    object: `bridge port ${index} hairpin`,
-  });
+  const r = hairpinRequest(index, on);
+  route.request(r.type, r.flags, r.codec, r.body, r.ctx);
+}
+
+/**
+ * The request of {@linkcode setHairpin}, for a caller that sends it in one batch with others
+ * (the bridge driver tags and hairpins a new port in one round trip).
+ *
+ * @example
+ * ```ts
+ * import { hairpinRequest } from "./firewall.ts";
+ * hairpinRequest(7).ctx?.object; // "bridge port 7 hairpin"
+ * ```
+ * @param index The port's (veth host end's) interface index.
+ * @param on Hairpin on or off.
+ * @returns The request, for `NetlinkSocket.batch` or `Rtnl.batch`'s `request`.
+ */
+export function hairpinRequest(index: number, on = true): BatchRequest {
+  return {
+    type: RTM_SETLINK,
+    flags: 0,
+    codec: BrportMessage as unknown as BatchRequest["codec"],
+    body: { family: AF_BRIDGE, index, protinfo: { mode: on ? 1 : 0 } },
+    ctx: { object: `bridge port ${index} hairpin` },
+  };
 }
 
 /**

@@ -34,7 +34,6 @@ import {
   chooseBindings,
   claimBindings,
   endpointRemoved,
-  hairpin,
   loadAll,
   matchBindings,
   publishBindings,
@@ -497,7 +496,6 @@ export class Network implements AsyncDisposable {
           ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
         }));
       if (bindings.length) ep.ports = bindings;
-      if (record.type === "bridge") hairpin(ctx.host, record, ep);
       const linked = ep;
       publishBindings(ep, bindings, () => this.#firewallState(name, linked));
       published = true;

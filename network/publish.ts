@@ -14,7 +14,6 @@ import {
   firewallOptions,
   forgetFlows,
   publishEntries,
-  setHairpin,
   syncFirewall,
   tableMissing,
   unpublishEntries,
@@ -31,7 +30,6 @@ import {
   socketPorts,
 } from "../netfilter/ports.ts";
 import type { Protocol } from "../netfilter/ruleset.ts";
-import type { Rtnl } from "../rtnl/handle.ts";
 import { rmdirSync } from "node:fs";
 import { join } from "node:path";
 import type { StateStore } from "./state.ts";
@@ -319,19 +317,6 @@ export function endpointRemoved(
   // conntrack walks the whole table, ~4 ms: only for containers that published ports; the
   // network's delete() clears every flow of its subnet once.)
   forgetFlows(ep.interfaces.flatMap((i) => [i.address, i.addressIPv6]));
-}
-
-/**
- * Puts an endpoint's bridge ports in hairpin mode (a container reaching its own published port
- * through the host's address), unless the network is internal.
- *
- * @param host The host's rtnetlink handle.
- * @param record The network.
- * @param ep The endpoint.
- */
-export function hairpin(host: Rtnl, record: NetworkRecord, ep: EndpointRecord): void {
-  if (record.type !== "bridge" || firewallOptions(record).internal) return;
-  for (const link of ep.hostLinks) setHairpin(host.link.index(link));
 }
 
 /**

@@ -25,6 +25,8 @@ export interface RtnlBatch {
   readonly neigh: NeighOps;
   /** Bridge FDB operations (name the link by index). */
   readonly fdb: FdbOps;
+  /** Queues a prepared request (any message the socket's protocol takes, e.g. a bridge port's). */
+  request(req: BatchRequest): void;
 }
 
 /** Options of {@linkcode Rtnl.open}. */
@@ -177,6 +179,7 @@ export class Rtnl implements Disposable {
       route: new RouteOps(transport, link),
       neigh: new NeighOps(transport, link),
       fdb: new FdbOps(transport, link),
+      request: (req) => void queue.push(req),
     });
     return this.#sock.batch(queue);
   }
