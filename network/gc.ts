@@ -41,8 +41,9 @@ export interface GcReport {
   /** Stray state files and directories removed. */
   files: string[];
   /**
-   * Links carrying an nslink alias for a network id this state directory does not know (another
-   * state directory's, or state removed by hand). Reported, never touched.
+   * Links carrying an nslink alias for a network id this state directory does not know, whose
+   * network's bridge still exists (another state directory's network). Reported, never touched.
+   * (Such links whose bridge is gone too are garbage: deleted, and listed in `links`.)
    */
   foreign: string[];
 }
@@ -54,8 +55,8 @@ export interface GcReport {
  * - removes endpoint records whose kernel objects are gone (a namespace deleted without
  *   `unlink`, links removed by hand), freeing their addresses; finishes pending releases;
  * - frees address reservations no endpoint record holds;
- * - deletes links tagged with nslink's alias (`nslink:NETWORK_ID:ENDPOINT`) of a known network
- *   that belong to no endpoint record;
+ * - deletes links tagged with nslink's alias (`nslink:NETWORK_ID:ENDPOINT`) that belong to no
+ *   endpoint record: of a known network, or of an unknown one whose bridge is gone too;
  * - removes temporary files of writers that died, and data of network ids no record names.
  *
  * It holds the state lock exclusively while it works, so it is safe beside other processes
@@ -145,17 +146,27 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
         if (!dryRun && holder !== undefined) store.release(record, a, holder);
       }
     }
-    // Kernel objects tagged as nslink's whose record is gone.
-    for (const link of host.link.list()) {
+    // Kernel objects tagged as nslink's whose record is gone. An endpoint's link of a network
+    // this state directory does not know is garbage only when that network's bridge is gone
+    // too; while the bridge exists, the network lives elsewhere (another state directory).
+    const links = host.link.list();
+    const bridges = new Set<string>();
+    for (const link of links) {
+      const tag = parseLinkAlias(link.alias);
+      if (tag && tag.endpoint === undefined) bridges.add(tag.networkId);
+    }
+    for (const link of links) {
       const tag = parseLinkAlias(link.alias);
       if (!tag?.endpoint) continue; // bridges belong to their network record, kept or deleted above
       const recorded = byId.get(tag.networkId);
       if (!recorded) {
-        if (!finished.has(tag.networkId)) report.foreign.push(`${link.name} (${link.alias})`);
-        continue;
-      }
-      if (recorded.has(tag.endpoint)) continue; // its record was dealt with above
-      report.links.push(`${link.name} (${link.alias})`);
+        if (finished.has(tag.networkId)) continue; // deleted with its network above
+        if (bridges.has(tag.networkId)) {
+          report.foreign.push(`${link.name} (${link.alias})`);
+          continue;
+        }
+      } else if (recorded.has(tag.endpoint)) continue; // its record was dealt with above
+      report.links.push(`${link.name} (${link.alias}${recorded ? "" : ", network gone"})`);
       if (!dryRun) {
         try {
           host.link.del(link.index);

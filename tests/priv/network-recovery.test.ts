@@ -313,6 +313,18 @@ describe("gc()", () => {
         (await ip(["link", "set", orphan, "alias", linkAlias(record.id, "ghost")])).code,
         0,
       );
+      // 4b. Links of a network no state knows: one whose bridge is gone (garbage), one whose
+      // bridge still exists (another state directory's: left alone).
+      const lost = `${P}gl`;
+      const other = `${P}gf`;
+      const otherBr = `${P}gob`;
+      for (const n of [lost, other, otherBr]) c.link(n);
+      assert.equal((await ip(["link", "add", lost, "type", "veth", "peer", `${P}gm`])).code, 0);
+      assert.equal((await ip(["link", "set", lost, "alias", "nslink:00000000cafe:x"])).code, 0);
+      assert.equal((await ip(["link", "add", otherBr, "type", "bridge"])).code, 0);
+      assert.equal((await ip(["link", "set", otherBr, "alias", "nslink:00000000f00d"])).code, 0);
+      assert.equal((await ip(["link", "add", other, "type", "veth", "peer", `${P}gg`])).code, 0);
+      assert.equal((await ip(["link", "set", other, "alias", "nslink:00000000f00d:y"])).code, 0);
       // 5. A reservation without an endpoint record, a dead writer's temporary file, and the
       // data of a network id that no record names.
       store.reserve(record, "198.51.100.200", "ghost");
@@ -354,8 +366,12 @@ describe("gc()", () => {
         [
           `${dead.hostEnd} (${network.name}/dead)`,
           `${orphan} (${linkAlias(record.id, "ghost")})`,
+          `${lost} (nslink:00000000cafe:x, network gone)`,
         ].sort(),
       );
+      assert.deepEqual(report.foreign, [`${other} (nslink:00000000f00d:y)`]);
+      assert.equal(await ipLink(lost), undefined);
+      assert.ok(await ipLink(other), "another state directory's link was deleted");
       assert.deepEqual(report.files.sort(), [
         `state ep.00000000beef/ (no network has id 00000000beef)`,
         `temporary file ${tmp}`,
