@@ -326,6 +326,8 @@ export class OverlayNetwork extends Network {
     string,
     { ep: OverlayEndpoint; interfaces: Interface[]; hostLinks: string[]; namespace?: string }
   >();
+  /** The addresses taken in the store, as last read, plus those taken here since. */
+  #view: { v4: Set<string>; v6: Set<string> } | undefined;
   /** Addresses being claimed by this process right now. */
   #pending = new Set<string>();
   #watchers = new Set<OverlayWatcher>();
@@ -671,21 +673,43 @@ export class OverlayNetwork extends Network {
     const keys = overlayKeys(this.name);
     const epKey = `${keys.endpoints}${name}`;
     for (let attempt = 0; attempt < 200; attempt++) {
-      const [t4, t6] = await Promise.all([
-        this.#store.range(keys.ipam4, { prefix: true, keysOnly: true }),
-        this.#cfg.subnetIPv6
-          ? this.#store.range(keys.ipam6, { prefix: true, keysOnly: true })
-          : Promise.resolve({ revision: 0, kvs: [] }),
-      ]);
+      // The addresses taken, as last read (and since taken here): a guess the transaction
+      // checks. Read again when it was wrong, and at first use.
+      let view = this.#view;
+      const cached = view !== undefined;
+      if (!view) {
+        const [t4, t6] = await Promise.all([
+          this.#store.range(keys.ipam4, { prefix: true, keysOnly: true }),
+          this.#cfg.subnetIPv6
+            ? this.#store.range(keys.ipam6, { prefix: true, keysOnly: true })
+            : Promise.resolve({ revision: 0, kvs: [] }),
+        ]);
+        view = {
+          v4: new Set(t4.kvs.map((kv) => kv.key.slice(keys.ipam4.length))),
+          v6: new Set(t6.kvs.map((kv) => kv.key.slice(keys.ipam6.length))),
+        };
+        this.#view = view;
+      }
       const pools = freshPools(this.#cfg);
-      for (const kv of t4.kvs) pools.v4!.allocated[kv.key.slice(keys.ipam4.length)] = "taken";
-      for (const kv of t6.kvs) pools.v6!.allocated[kv.key.slice(keys.ipam6.length)] = "taken";
+      for (const a of view.v4) pools.v4!.allocated[a] = "taken";
+      if (pools.v6) { for (const a of view.v6) pools.v6.allocated[a] = "taken"; }
       for (const a of this.#pending) {
         const pool = a.includes(":") ? pools.v6 : pools.v4;
         if (pool && pool.allocated[a] === undefined) pool.allocated[a] = "pending";
       }
-      const address = allocate(pools.v4!, name, options.address);
-      const addressIPv6 = pools.v6 ? allocate(pools.v6, name, options.addressIPv6) : "";
+      let address: string;
+      let addressIPv6: string;
+      try {
+        address = allocate(pools.v4!, name, options.address);
+        addressIPv6 = pools.v6 ? allocate(pools.v6, name, options.addressIPv6) : "";
+      } catch (e) {
+        // Full, or "taken", by the cached view: other hosts may have freed addresses since.
+        if (cached) {
+          this.#view = undefined;
+          continue;
+        }
+        throw e;
+      }
       if (options.addressIPv6 !== undefined && !pools.v6) {
         throw new TypeError(
           `Network "${this.name}" has no IPv6 subnet for "${options.addressIPv6}"`,
@@ -721,15 +745,22 @@ export class OverlayNetwork extends Network {
         this.#pending.delete(bare(address));
         if (addressIPv6) this.#pending.delete(bare(addressIPv6));
       }
-      if (r.succeeded) return ep;
+      if (r.succeeded) {
+        this.#view?.v4.add(bare(address));
+        if (addressIPv6) this.#view?.v6.add(bare(addressIPv6));
+        return ep;
+      }
+      this.#view = undefined; // the guess was wrong: read again
       const holder = r.ranges[0]?.[0];
+      // Ours already: an earlier attempt whose answer was lost (a member timed out) went through.
+      if (holder && holder.value === JSON.stringify(ep)) return ep;
       if (holder) {
         const other = JSON.parse(holder.value) as OverlayEndpoint;
         throw new TypeError(
           `Endpoint "${name}" is already linked to network "${this.name}" (on host ${other.host})`,
         );
       }
-      if (options.address !== undefined || options.addressIPv6 !== undefined) {
+      if ((options.address !== undefined || options.addressIPv6 !== undefined) && !cached) {
         throw new Error(
           `Address ${options.address ?? ""}${
             options.addressIPv6 ? ` ${options.addressIPv6}` : ""
@@ -745,6 +776,8 @@ export class OverlayNetwork extends Network {
   /** Deletes an endpoint's keys (only while they are still this endpoint's). */
   async #release(ep: OverlayEndpoint): Promise<void> {
     const keys = overlayKeys(this.name);
+    this.#view?.v4.delete(bare(ep.address));
+    if (ep.addressIPv6) this.#view?.v6.delete(bare(ep.addressIPv6));
     const ops = [
       { delete: { key: `${keys.endpoints}${ep.name}` } },
       { delete: { key: `${keys.ipam4}${bare(ep.address)}` } },

@@ -321,42 +321,52 @@ export class EtcdClient {
     const errors: string[] = [];
     let lastCause: unknown;
     const n = this.members.length;
-    for (let i = 0; i < n; i++) {
-      const idx = (this.#preferred + i) % n;
-      const member = this.members[idx];
-      let res: Response;
-      try {
-        res = await fetch(`${member}${path}`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(this.#timeout),
-        });
-      } catch (e) {
-        lastCause = e;
-        errors.push(`${member}: ${describeFetchError(e)}`);
-        continue;
-      }
-      let json: Record<string, unknown>;
-      try {
-        json = await res.json() as Record<string, unknown>;
-      } catch (e) {
-        lastCause = e;
-        errors.push(`${member}: HTTP ${res.status} with no JSON body`);
-        continue;
-      }
-      if (!res.ok || typeof json.error === "string" || typeof json.code === "number") {
-        const code = Number(json.code ?? 0);
-        const message = String(json.message ?? json.error ?? `HTTP ${res.status}`);
-        if (RETRY_CODES.has(code) || res.status >= 502) {
-          errors.push(`${member}: ${message}`);
+    // Start from the member that answered last (read once: concurrent calls move it).
+    const start = this.#preferred;
+    // A member that timed out may be waiting for a leader election (one member lost): one more
+    // round then, as long as some member answered slowly rather than refused.
+    for (let round = 0; round < 2; round++) {
+      let slow = false;
+      for (let i = 0; i < n; i++) {
+        const idx = (start + i) % n;
+        const member = this.members[idx];
+        let res: Response;
+        try {
+          res = await fetch(`${member}${path}`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(this.#timeout),
+          });
+        } catch (e) {
+          lastCause = e;
+          if (e instanceof Error && e.name === "TimeoutError") slow = true;
+          errors.push(`${member}: ${describeFetchError(e)}`);
           continue;
         }
+        let json: Record<string, unknown>;
+        try {
+          json = await res.json() as Record<string, unknown>;
+        } catch (e) {
+          lastCause = e;
+          errors.push(`${member}: HTTP ${res.status} with no JSON body`);
+          continue;
+        }
+        if (!res.ok || typeof json.error === "string" || typeof json.code === "number") {
+          const code = Number(json.code ?? 0);
+          const message = String(json.message ?? json.error ?? `HTTP ${res.status}`);
+          if (RETRY_CODES.has(code) || res.status >= 502) {
+            slow = true;
+            errors.push(`${member}: ${message}`);
+            continue;
+          }
+          this.#preferred = idx;
+          throw new EtcdError(this.url, op, message, { code });
+        }
         this.#preferred = idx;
-        throw new EtcdError(this.url, op, message, { code });
+        return json as T;
       }
-      this.#preferred = idx;
-      return json as T;
+      if (!slow) break;
     }
     throw new EtcdError(this.url, op, `unreachable (${errors.join("; ")})`, {
       unreachable: true,
