@@ -168,6 +168,28 @@ export function setsockoptInt(
   }
 }
 
+/**
+ * `getsockopt(2)` of an `int` option, e.g. the effective `SO_RCVBUF`.
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = getsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
+ * ```
+ * @param fd The socket.
+ * @param level E.g. `SOL_SOCKET`.
+ * @param name E.g. `SO_RCVBUF`.
+ * @param object For error messages.
+ * @returns The option's value.
+ */
+export function getsockoptInt(fd: number, level: number, name: number, object = ""): number {
+  const v = new Int32Array(1);
+  const len = new Uint32Array([4]);
+  if (sym().getsockopt(fd, level, name, v, len) < 0) {
+    throw new SyscallError("getsockopt", object, errno());
+  }
+  return v[0];
+}
+
 /** `sendto(2)` with no destination. @param fd @param buf @param flags @param object For error messages. @returns Bytes sent. */
 export function send(fd: number, buf: Uint8Array<ArrayBuffer>, flags = 0, object = ""): number {
   const n = sym().sendto(fd, buf, size(buf.byteLength), flags, null, 0);

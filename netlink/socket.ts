@@ -12,6 +12,7 @@ import {
   bind,
   close,
   getsockname,
+  getsockoptInt,
   recv,
   send,
   setsockoptInt,
@@ -19,13 +20,14 @@ import {
   SyscallError,
 } from "../ffi/libc.ts";
 import { withNetns } from "../ffi/enter.ts";
-import type { AttrCodec } from "./codec.ts";
+import { align4, type AttrCodec } from "./codec.ts";
 import {
   AF_NETLINK,
   MSG_DONTWAIT,
   MSG_PEEK,
   MSG_TRUNC,
   NETLINK_ADD_MEMBERSHIP,
+  NETLINK_CAP_ACK,
   NETLINK_EXT_ACK,
   NETLINK_GET_STRICT_CHK,
   NETLINK_ROUTE,
@@ -47,6 +49,7 @@ import { NetlinkError } from "./errors.ts";
 import {
   encodeRequests,
   messageTypeName,
+  NLMSG_HDRLEN,
   parseAck,
   type RequestPart,
   splitDatagram,
@@ -152,6 +155,19 @@ export class DumpInterruptedError extends NetlinkError {
 
 const MAX_DUMP_RETRIES = 5;
 
+/**
+ * What one ACK may cost in the receive buffer. The kernel charges a queued message its skb's
+ * `truesize`, not its length: measured 832 bytes for a 36-byte ACK (and for a 72-byte capped
+ * error ACK) on a 6.x kernel. An error ACK is capped (`NETLINK_CAP_ACK`) but may carry extended-
+ * ACK text and a policy, so a batch budgets 2 KiB per request. When the ACKs of one `sendmsg`
+ * exceed `SO_RCVBUF`, the kernel drops the rest (`ENOBUFS`), and they can never be read.
+ */
+const ACK_COST = 2048;
+/** The receive buffer a batch asks for (`SO_RCVBUF`, capped by `net.core.rmem_max`, doubled). */
+const BATCH_RCVBUF = 1 << 20;
+/** Bytes per batch `sendmsg`: far below the default `SO_SNDBUF` (a larger send is `EMSGSIZE`). */
+const BATCH_BYTES = 64 * 1024;
+
 // One receive buffer for every socket of this module instance (one JS thread): requests are
 // synchronous, so no two sockets ever read at once, and every message kept is copied out.
 // Sharing it keeps per-socket allocations (and the allocator's fragmentation) out of the way of
@@ -173,9 +189,12 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
   #seq: number;
   #port: number;
   #restarts = 0;
+  #fixedRcvbuf: boolean;
+  #ackRoom = 0;
 
-  private constructor(fd: number, port: number) {
+  private constructor(fd: number, port: number, fixedRcvbuf: boolean) {
     this.#fd = fd;
+    this.#fixedRcvbuf = fixedRcvbuf;
     this.#port = port;
     this.#seq = (Date.now() & 0x7fffffff) >>> 0;
   }
@@ -201,6 +220,10 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       try {
         setsockoptInt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1, "NETLINK_GET_STRICT_CHK");
       } catch { /* older kernels: dumps are just unfiltered */ }
+      try {
+        // Error ACKs without the echoed request: a batch's ACKs then have a bounded size.
+        setsockoptInt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, "NETLINK_CAP_ACK");
+      } catch { /* older kernels: full echoes */ }
       if (options.receiveBuffer !== undefined) {
         setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, options.receiveBuffer, "SO_RCVBUF");
       }
@@ -213,7 +236,7 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
         setsockoptInt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g, "NETLINK_ADD_MEMBERSHIP");
       }
       const port = new DataView(sa.buffer).getUint32(4, true);
-      return new NetlinkSocket(fd, port);
+      return new NetlinkSocket(fd, port, options.receiveBuffer !== undefined);
     } catch (e) {
       close(fd);
       throw e;
@@ -316,9 +339,15 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
   }
 
   /**
-   * Sends several requests in one `sendmsg` and collects one ACK for each: the kernel handles
-   * them in order, and a failing one does not stop those after it. Use it for requests that
-   * need no reply (add, delete, set); a request that would answer with data is refused.
+   * Sends several requests and collects one ACK for each: the kernel handles them in order, and
+   * a failing one does not stop those after it. Use it for requests that need no reply (add,
+   * delete, set); a request that would answer with data is refused.
+   *
+   * Any number of requests may be passed: they go in as few `sendmsg` calls as fit, each one
+   * small enough that all its ACKs fit in the socket's receive buffer (the kernel drops ACKs
+   * that do not, and they can never be read). Should an ACK still be lost (the buffer shared
+   * with multicast events, say), that request's result is an `ENOBUFS` {@linkcode NetlinkError}
+   * (the kernel may or may not have applied it): the call never waits for an ACK that cannot come.
    *
    * @example Configure an interface in one round trip
    * ```ts ignore
@@ -344,7 +373,41 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
         body: r.body,
       };
     });
-    return this.#roundTrip(parts, requests.map((r) => r.ctx ?? {}), false).errors;
+    const ctxs = requests.map((r) => r.ctx ?? {});
+    const maxAcks = this.#batchAcks();
+    const out: (NetlinkError | undefined)[] = [];
+    for (let i = 0; i < parts.length;) {
+      let j = i;
+      let bytes = 0;
+      while (j < parts.length && j - i < maxAcks) {
+        const size = align4(NLMSG_HDRLEN + parts[j].codec.sizeOf(parts[j].body));
+        if (j > i && bytes + size > BATCH_BYTES) break;
+        bytes += size;
+        j++;
+      }
+      const errors = this.#roundTrip(parts.slice(i, j), ctxs.slice(i, j), false).errors;
+      for (const e of errors) out.push(e);
+      i = j;
+    }
+    return out;
+  }
+
+  /**
+   * How many ACKs one batch `sendmsg` may expect: the receive buffer (raised once to
+   * {@linkcode BATCH_RCVBUF} unless the caller chose one) over {@linkcode ACK_COST}.
+   */
+  #batchAcks(): number {
+    if (this.#ackRoom === 0) {
+      let rcvbuf = getsockoptInt(this.#fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
+      if (!this.#fixedRcvbuf && rcvbuf < 2 * BATCH_RCVBUF) {
+        try {
+          setsockoptInt(this.#fd, SOL_SOCKET, SO_RCVBUF, BATCH_RCVBUF, "SO_RCVBUF");
+          rcvbuf = getsockoptInt(this.#fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
+        } catch { /* keep the current size */ }
+      }
+      this.#ackRoom = Math.max(1, Math.floor(rcvbuf / ACK_COST));
+    }
+    return this.#ackRoom;
   }
 
   /**
@@ -474,8 +537,30 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     const data: RawMessage[] = [];
     let interrupted = false;
     let pending = parts.length;
+    const answered = dump ? [] : new Array<boolean>(parts.length).fill(false);
+    let overrun = false;
     while (pending > 0) {
-      const n = this.#receive(op, object, dump);
+      // A request is answered inside `sendmsg`: its ACK is queued by then, or was dropped.
+      // So requests never wait (a dump's later parts are made inside `recvfrom`, so dumps do).
+      const n = this.#receive(op, object, dump, !dump);
+      if (n === -105) {
+        overrun = true; // the kernel dropped messages: read on, then report what is missing
+        continue;
+      }
+      if (n === -11) {
+        for (let i = 0; i < parts.length; i++) {
+          if (answered[i]) continue;
+          errors[i] = new NetlinkError(
+            messageTypeName(parts[i].type),
+            ctxs[i]?.object ?? "",
+            105,
+            overrun
+              ? "no ACK: the kernel dropped it (receive buffer overrun); the request may have been applied"
+              : "no ACK queued after the request was sent",
+          );
+        }
+        break;
+      }
       const buf = rxBuf;
       for (const m of splitDatagram(buf, n)) {
         const i = (m.seq - first) >>> 0;
@@ -494,7 +579,10 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
             );
           }
           // A dump ends with NLMSG_DONE or an error; a request with its ACK or error.
-          if (!dump || m.type === NLMSG_DONE || ack.error < 0) pending--;
+          if (!dump && !answered[i]) {
+            answered[i] = true;
+            pending--;
+          } else if (dump && (m.type === NLMSG_DONE || ack.error < 0)) pending--;
         } else if (m.type !== NLMSG_NOOP && m.type !== NLMSG_OVERRUN) {
           data.push({ type: m.type, flags: m.flags, payload: buf.slice(m.start, m.end) });
         }
@@ -521,12 +609,18 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
    * the size first and grows the buffer; a datagram that still does not fit is an error, never
    * silently cut.
    */
-  #receive(op: string, object: string, peek: boolean): number {
-    if (peek) {
+  #receive(op: string, object: string, peek: boolean, now = false): number {
+    if (now) {
+      // Requests: `-11` when nothing is queued, `-105` when the kernel reported dropped messages.
+      const size = this.#recv(MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT, op, true);
+      if (size < 0) return size;
+      if (size > rxBuf.byteLength) this.#grow(size);
+    } else if (peek) {
       const size = this.#recv(MSG_PEEK | MSG_TRUNC, op);
       if (size > rxBuf.byteLength) this.#grow(size);
     }
-    const n = this.#recv(MSG_TRUNC, op);
+    const n = this.#recv(MSG_TRUNC | (now ? MSG_DONTWAIT : 0), op, now);
+    if (n < 0) return n;
     if (n > rxBuf.byteLength) {
       throw new NetlinkError(
         op,
@@ -538,12 +632,13 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     return n;
   }
 
-  #recv(flags: number, op: string): number {
+  #recv(flags: number, op: string, overrunOk = false): number {
     for (;;) {
       const n = recv(this.#fd, rxBuf, flags, op);
       if (n >= 0) return n;
       if (n === -4) continue; // EINTR
       if (n === -11 && (flags & MSG_DONTWAIT)) return -11; // nothing queued
+      if (n === -105 && overrunOk) return -105; // ENOBUFS: messages were dropped
       throw new SyscallError("recvfrom", op, -n);
     }
   }

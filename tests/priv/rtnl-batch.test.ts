@@ -6,7 +6,14 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { NetlinkError, NetNs, Rtnl } from "../../mod.ts";
+import {
+  type BatchRequest,
+  NetlinkError,
+  NetlinkSocket,
+  NetNs,
+  Rtnl,
+} from "../../mod.ts";
+import { RTNLGRP_IPV6_IFADDR } from "../../netlink/constants.ts";
 import {
   assertNoLeftovers,
   ipAddrs,
@@ -91,4 +98,89 @@ describe("Rtnl.batch()", () => {
       assert.deepEqual(rt.batch(() => {}), []);
     });
   });
+
+  it(
+    "returns one result per request for 2,000 requests (more ACKs than one receive buffer holds)",
+    { skip: SKIP_ROOT },
+    async () => {
+      await withCleanup(async (c) => {
+        const nsName = `${P}n`;
+        c.netns(nsName);
+        const ns = NetNs.create(nsName);
+        c.close(ns);
+        using rt = Rtnl.open({ netns: ns });
+        rt.link.add({ kind: "veth", name: `${P}a`, peer: { name: `${P}b` } });
+        const index = rt.link.index(`${P}a`);
+        const N = 2000;
+        const addr = (i: number) => `2001:db8:b::${(i + 1).toString(16)}`;
+        const errors = rt.batch((b) => {
+          for (let i = 0; i < N; i++) {
+            b.addr.add(index, `${addr(i)}/64`);
+            if (i === 1000) b.addr.add(index, `${addr(0)}/64`); // again: EEXIST, mid-batch
+          }
+        });
+        assert.equal(errors.length, N + 1);
+        assert.deepEqual(
+          errors.flatMap((e, i) => e ? [[i, e.code]] : []),
+          [[1001, "EEXIST"]],
+        );
+        const got = (await ipAddrs(`${P}a`, nsName))
+          .filter((a) => a.family === "inet6" && a.local.startsWith("2001:db8:b:"))
+          .map((a) => a.local).sort();
+        assert.deepEqual(got, Array.from({ length: N }, (_, i) => addr(i)).sort());
+      });
+    },
+  );
+
+  it(
+    "never waits for an ACK the kernel dropped: ENOBUFS for those requests, the others answered",
+    { skip: SKIP_ROOT },
+    async () => {
+      await withCleanup(async (c) => {
+        const nsName = `${P}o`;
+        c.netns(nsName);
+        const ns = NetNs.create(nsName);
+        c.close(ns);
+        using rt = Rtnl.open({ netns: ns });
+        rt.link.add({ kind: "veth", name: `${P}a`, peer: { name: `${P}b` } });
+        const index = rt.link.index(`${P}a`);
+        // Record the requests, then send them on a socket whose small receive buffer is already
+        // full of address events: the kernel drops ACKs.
+        const queue: BatchRequest[] = [];
+        const N = 200;
+        const addr = (i: number) => `2001:db8:c::${(i + 1).toString(16)}`;
+        const sock = rt.socket;
+        const real = sock.batch.bind(sock);
+        sock.batch = (q) => (queue.push(...q), []);
+        try {
+          rt.batch((b) => {
+            for (let i = 0; i < N; i++) b.addr.add(index, `${addr(i)}/64`);
+          });
+        } finally {
+          sock.batch = real;
+        }
+        assert.equal(queue.length, N);
+        using events = NetlinkSocket.open({
+          netnsFd: ns.fd,
+          groups: [RTNLGRP_IPV6_IFADDR],
+          receiveBuffer: 16384,
+        });
+        // Unread events fill that socket's buffer (as a monitor that fell behind would).
+        rt.batch((b) => {
+          for (let i = 0; i < 64; i++) b.addr.add(index, `2001:db8:d::${i + 1}/64`);
+        });
+        const errors = events.batch(queue);
+        assert.equal(errors.length, N);
+        const codes = new Set(errors.map((e) => e?.code));
+        assert.ok(codes.has("ENOBUFS"), `some ACKs were dropped: ${[...codes]}`);
+        for (const e of errors) {
+          if (e) assert.match(e.message, /RTM_NEWADDR .*: ENOBUFS .*no ACK/);
+        }
+        // Dropped ACKs, not dropped requests: the kernel applied every one.
+        const got = (await ipAddrs(`${P}a`, nsName))
+          .filter((a) => a.family === "inet6" && a.local.startsWith("2001:db8:c:"));
+        assert.equal(got.length, N);
+      });
+    },
+  );
 });
