@@ -49,10 +49,12 @@ function bare(cidr: string): string {
 }
 
 /**
- * Operations per batch (each is one to three requests). A single batch of 512 requests never
- * returned here (the socket waits for ACKs it does not get); 64 operations are at most 192.
+ * Operations per `Rtnl.batch()` call (each is one to three requests). Not needed for
+ * correctness (a batch of any size is split to fit the socket's receive buffer, and a lost ACK
+ * is an error, not a wait); it only bounds how long one call holds the JS thread and how many
+ * results one `lastError` pass scans.
  */
-const BATCH = 64;
+const BATCH = 256;
 
 /** A running watcher; see the module description. Get one from `OverlayNetwork.watch()`. */
 export class OverlayWatcher implements NetworkWatcher {

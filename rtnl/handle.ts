@@ -138,7 +138,8 @@ export class Rtnl implements Disposable {
   }
 
   /**
-   * Queues the requests `fn` makes and sends them in one `sendmsg`; the kernel handles them in
+   * Queues the requests `fn` makes and sends them in one `sendmsg` (as few as fit, for many: see
+   * {@linkcode NetlinkSocket.batch}); the kernel handles them in
    * order, and one failing does not stop the others. Lookups need an answer and cannot be
    * queued, so name links by index inside (`set("lo", …)` and `del(name)` need no lookup).
    *

@@ -6,13 +6,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  type BatchRequest,
-  NetlinkError,
-  NetlinkSocket,
-  NetNs,
-  Rtnl,
-} from "../../mod.ts";
+import { type BatchRequest, NetlinkError, NetlinkSocket, NetNs, Rtnl } from "../../mod.ts";
 import { RTNLGRP_IPV6_IFADDR } from "../../netlink/constants.ts";
 import {
   assertNoLeftovers,
