@@ -399,9 +399,16 @@ export function entryKey(e: DnatEntry): Uint8Array {
 }
 
 /**
+ * Elements per `NFT_MSG_NEWSETELEM`: the element list is one attribute, and `nla_len` (16 bits)
+ * caps it at 65,535 bytes; an element here is at most ~64 bytes (IPv6 key and data).
+ */
+const ELEMENTS_PER_MESSAGE = 512;
+
+/**
  * The messages that add (or delete) published ports: one `NFT_MSG_NEWSETELEM` (or DEL) per
- * map touched, whatever the number of ports already published. Adds use `NLM_F_EXCL`, so an
- * element someone else put there is an error instead of being silently kept.
+ * map touched and per 512 ports (an element list must fit one 64 KiB attribute), whatever
+ * the number of ports already published; they go in the caller's one atomic batch. Adds use
+ * `NLM_F_EXCL`, so an element someone else put there is an error instead of being silently kept.
  *
  * @example
  * ```ts ignore
@@ -426,28 +433,36 @@ export function elementOps(
   }
   const ops: NftOp[] = [];
   for (const m of MAPS) {
-    const list = byMap.get(m);
-    if (!list) continue;
-    const elements = list.map((e) =>
-      add
-        ? {
-          key: { value: entryKey(e) },
-          data: { value: concat(addrBytes(e.address, "container address"), portBytes(e.port)) },
-        }
-        : { key: { value: entryKey(e) } }
-    );
-    const what = list.map((e) =>
-      `${e.protocol} ${e.hostIP.includes(":") ? `[${e.hostIP}]` : e.hostIP || "*"}:${e.hostPort}`
-    ).join(", ");
-    ops.push({
-      type: add ? C.NFT_MSG_NEWSETELEM : C.NFT_MSG_DELSETELEM,
-      flags: add ? NLM_F_CREATE | (exclusive ? NLM_F_EXCL : 0) : 0,
-      codec: SetElemMessage,
-      body: add
-        ? { family: FAMILY, table: TABLE, set: m.name, setId: m.id, elements }
-        : { family: FAMILY, table: TABLE, set: m.name, elements },
-      object: `map inet ${TABLE} ${m.name} element ${what}`,
-    });
+    const all = byMap.get(m);
+    if (!all) continue;
+    for (let i = 0; i < all.length; i += ELEMENTS_PER_MESSAGE) {
+      ops.push(elementOp(m, all.slice(i, i + ELEMENTS_PER_MESSAGE), add, exclusive));
+    }
   }
   return ops;
+}
+
+/** One element message for `list` (at most {@linkcode ELEMENTS_PER_MESSAGE}) of map `m`. */
+function elementOp(m: MapDef, list: readonly DnatEntry[], add: boolean, exclusive: boolean): NftOp {
+  const elements = list.map((e) =>
+    add
+      ? {
+        key: { value: entryKey(e) },
+        data: { value: concat(addrBytes(e.address, "container address"), portBytes(e.port)) },
+      }
+      : { key: { value: entryKey(e) } }
+  );
+  const what =
+    list.slice(0, 8).map((e) =>
+      `${e.protocol} ${e.hostIP.includes(":") ? `[${e.hostIP}]` : e.hostIP || "*"}:${e.hostPort}`
+    ).join(", ") + (list.length > 8 ? `, … (${list.length} in all)` : "");
+  return {
+    type: add ? C.NFT_MSG_NEWSETELEM : C.NFT_MSG_DELSETELEM,
+    flags: add ? NLM_F_CREATE | (exclusive ? NLM_F_EXCL : 0) : 0,
+    codec: SetElemMessage,
+    body: add
+      ? { family: FAMILY, table: TABLE, set: m.name, setId: m.id, elements }
+      : { family: FAMILY, table: TABLE, set: m.name, elements },
+    object: `map inet ${TABLE} ${m.name} element ${what}`,
+  };
 }

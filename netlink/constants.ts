@@ -583,6 +583,8 @@ export const SOL_SOCKET = 1;
 export const SO_RCVBUF = 8;
 /** `SO_SNDBUF` */
 export const SO_SNDBUF = 7;
+/** `SO_SNDBUFFORCE`: `SO_SNDBUF` beyond `net.core.wmem_max` (needs `CAP_NET_ADMIN`). */
+export const SO_SNDBUFFORCE = 32;
 /** `SO_RCVTIMEO` */
 export const SO_RCVTIMEO = 20;
 /** `ARPHRD_ETHER` */

@@ -40,6 +40,8 @@ import {
   NLMSG_NOOP,
   NLMSG_OVERRUN,
   SO_RCVBUF,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
   SOCK_CLOEXEC,
   SOCK_RAW,
   SOL_NETLINK,
@@ -448,14 +450,33 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
    * @returns The replies, with their sequence numbers.
    */
   transact(msg: Uint8Array<ArrayBuffer>, op: string, object = ""): SeqMessage[] {
+    this.#fitSend(msg.byteLength, op);
     this.#send(msg, op, object);
     const out: SeqMessage[] = [];
+    let overrun = false;
     for (;;) {
-      const size = this.#recv(MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT, op);
-      if (size < 0) return out; // EAGAIN: nothing more queued
+      const size = this.#recv(MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT, op, true);
+      if (size === -105) {
+        overrun = true; // replies were dropped: drain the rest (else later ones drop too)
+        continue;
+      }
+      if (size < 0) {
+        // EAGAIN: nothing more queued
+        if (!overrun) return out;
+        throw new NetlinkError(
+          op,
+          object,
+          105,
+          "replies lost (receive buffer overrun): whether the batch was applied is unknown",
+        );
+      }
       if (size > rxBuf.byteLength) this.#grow(size);
-      const n = this.#recv(MSG_TRUNC | MSG_DONTWAIT, op);
-      if (n < 0) return out;
+      const n = this.#recv(MSG_TRUNC | MSG_DONTWAIT, op, true);
+      if (n === -105) {
+        overrun = true;
+        continue;
+      }
+      if (n < 0) continue;
       for (const m of splitDatagram(rxBuf, n)) {
         if (m.pid !== this.#port && m.pid !== 0) continue;
         out.push({
@@ -589,6 +610,24 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       }
     }
     return { data, errors, interrupted };
+  }
+
+  /**
+   * Makes room for one `sendmsg` of `bytes` (an atomic nf_tables batch cannot be split): the
+   * kernel refuses a send larger than `SO_SNDBUF` minus 32 with `EMSGSIZE`. Raises it as `nft`
+   * does: `SO_SNDBUFFORCE` (root) or else `SO_SNDBUF` (capped by `net.core.wmem_max`).
+   */
+  #fitSend(bytes: number, op: string): void {
+    if (bytes <= 200 * 1024) return; // below every default SO_SNDBUF
+    const want = bytes + 4096;
+    if (getsockoptInt(this.#fd, SOL_SOCKET, SO_SNDBUF, op) - 32 >= bytes) return;
+    try {
+      setsockoptInt(this.#fd, SOL_SOCKET, SO_SNDBUFFORCE, want, "SO_SNDBUFFORCE");
+    } catch {
+      try {
+        setsockoptInt(this.#fd, SOL_SOCKET, SO_SNDBUF, want, "SO_SNDBUF");
+      } catch { /* the send says EMSGSIZE */ }
+    }
   }
 
   /** Sends a whole message (or a batch), mapping a socket failure to a `NetlinkError`. */

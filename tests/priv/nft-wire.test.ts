@@ -104,6 +104,46 @@ describe("nf_tables over netlink (Nftables)", () => {
     },
   );
 
+  it(
+    "commits 20,000 published ports in one atomic batch (larger than one attribute, one SO_SNDBUF)",
+    { skip: SKIP_ROOT },
+    async () => {
+      await withCleanup(async (c) => {
+        const a = `${P}e`;
+        c.netns(a);
+        const ns = NetNs.create(a);
+        c.close(ns);
+        using fw = Nftables.open({ netnsFd: ns.fd });
+        fw.commit(replaceTableOps(GOLDEN_NETWORKS, []));
+        const N = 20000;
+        const many = Array.from({ length: N }, (_, i) => ({ ...E1, hostPort: 10000 + i }));
+        const ops = elementOps(many, true, true);
+        assert.ok(ops.length > 1, "split into several messages");
+        fw.commit(ops);
+        const listed = JSON.parse(await nft(a, "-j", "list", "map", "inet", TABLE, "pub4"));
+        const map = listed.nftables.find((o: { map?: unknown }) => o.map).map;
+        assert.equal(map.elem.length, N);
+        // All or nothing still: one existing port refuses the whole batch.
+        const err = (() => {
+          try {
+            fw.commit(
+              elementOps([...many.map((e) => ({ ...e, hostPort: e.hostPort + N }))], true, true)
+                .concat(elementOps([many[N - 1]], true, true)),
+            );
+          } catch (e) {
+            return e;
+          }
+        })();
+        assert.ok(err instanceof NftError, String(err));
+        assert.equal(err.code, "EEXIST");
+        assert.equal(fw.elements(C.NFPROTO_INET, TABLE, "pub4").length, N);
+        fw.commit(elementOps(many, false));
+        assert.equal(fw.elements(C.NFPROTO_INET, TABLE, "pub4").length, 0);
+        fw.commit(replaceTableOps([], []));
+      });
+    },
+  );
+
   it("a failing batch changes nothing and names message, object, errno and offset", {
     skip: SKIP_ROOT,
   }, async () => {
