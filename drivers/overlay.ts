@@ -34,6 +34,7 @@ import {
   linkTarget,
   Network,
   registerDistributedNetworks,
+  repairFirewall,
 } from "../network/network.ts";
 import type { NetworkWatcher } from "../network/network.ts";
 import { FileStore } from "../network/store.ts";
@@ -465,10 +466,18 @@ export class OverlayNetwork extends Network {
     }
     const mtu = cfg.mtu || underlayMtu - VXLAN_OVERHEAD;
     const net = new OverlayNetwork(p, store, cfg, mtu, !joinOnly);
+    let made: string[] = [];
     try {
-      net.#createDevices(rt, underlay.index);
+      made = net.#createDevices(rt, underlay.index);
+      // The host firewall isolates the new bridge from every other nslink network's.
+      await repairFirewall();
     } catch (e) {
       // Nothing half-made: leave the store as if this host never joined.
+      for (const name of made.reverse()) {
+        try {
+          rt.link.del(name);
+        } catch { /* report the first error */ }
+      }
       await net.#leaveStore().catch(() => {});
       throw e;
     }
@@ -476,7 +485,7 @@ export class OverlayNetwork extends Network {
   }
 
   /** Makes (or adopts, when another process on this host made them) the bridge and VXLAN device. */
-  #createDevices(rt: Rtnl, _underlay: number): void {
+  #createDevices(rt: Rtnl, _underlay: number): string[] {
     const { bridge, vxlan } = this.devices;
     const made: string[] = [];
     try {
@@ -506,6 +515,7 @@ export class OverlayNetwork extends Network {
         made.push(vxlan);
         rt.link.set(vxlan, { master: bridge, up: true });
       }
+      return made;
     } catch (e) {
       for (const name of made.reverse()) {
         try {
@@ -929,6 +939,8 @@ export class OverlayNetwork extends Network {
         if (!gone(e)) throw e;
       }
     }
+    // Its isolation rules go; the table too when no nslink network is left on this host.
+    await repairFirewall();
     await this.#leaveStore();
     this.close();
   }

@@ -34,6 +34,8 @@ import { NftError } from "./batch.ts";
 import { deleteFlows, deleteFlowsOf } from "./conntrack.ts";
 import * as C from "./constants.ts";
 import { Nftables } from "./nftables.ts";
+import { formatCidr, networkOf, parseCidr } from "../net/ip.ts";
+import { Rtnl } from "../rtnl/handle.ts";
 import type { PortBinding } from "./ports.ts";
 import {
   type DnatEntry,
@@ -300,9 +302,56 @@ export function syncFirewall(records: readonly NetworkRecord[]): void {
     networks.push(n);
     if (!n.internal) entries.push(...recordEntries(r));
   }
+  const known = new Set(networks.map((n) => n.bridge));
+  for (const n of overlayNetworks()) if (!known.has(n.bridge)) networks.push(n);
   applySysctls(sorted);
   hostNftables().commit(replaceTableOps(networks, entries));
   warnForwardDrop();
+}
+
+/** An overlay network's bridge in the host namespace: `nslov` and the VNI (`drivers/overlay.ts`). */
+const OVERLAY_BRIDGE = /^nslov\d+$/;
+
+/**
+ * The overlay networks present on this host, as the firewall sees them. Their configuration
+ * lives in the shared store, not in the local state, so they are found by their bridges
+ * (`nslov<VNI>`, holding the gateway addresses) in the host namespace. Each is isolated like a
+ * bridge network (nothing from another nslink network's bridge gets in, replies and traffic
+ * from its own bridge do), and its containers' traffic leaving the host is masqueraded, as
+ * Docker's overlay containers reach the outside masqueraded (through `docker_gwbridge`). No
+ * published ports (none can be asked for on an overlay endpoint); forwarding is not turned on
+ * for them.
+ *
+ * @example
+ * ```ts ignore
+ * overlayNetworks().map((n) => n.bridge); // ["nslov256"]
+ * ```
+ * @returns One entry per overlay bridge, by bridge name.
+ */
+export function overlayNetworks(): FirewallNetwork[] {
+  const rt = hostOverlayRtnl();
+  const bridges = rt.link.list().filter((l) => l.kind === "bridge" && OVERLAY_BRIDGE.test(l.name));
+  if (bridges.length === 0) return [];
+  const addrs = rt.addr.list();
+  return bridges.sort((a, b) => a.name.localeCompare(b.name)).map((l) => {
+    const mine = addrs.filter((a) => a.index === l.index && a.scope === "global");
+    const v4 = mine.find((a) => a.family === 4);
+    const v6 = mine.find((a) => a.family === 6);
+    return {
+      name: `overlay ${l.name}`,
+      bridge: l.name,
+      ...(v4 ? { subnet: formatCidr(networkOf(parseCidr(v4.cidr))) } : {}),
+      ...(v6 ? { subnetIPv6: formatCidr(networkOf(parseCidr(v6.cidr))) } : {}),
+      masquerade: true,
+      internal: false,
+      icc: true,
+    };
+  });
+}
+
+let overlayRt: Rtnl | undefined;
+function hostOverlayRtnl(): Rtnl {
+  return overlayRt ??= Rtnl.open();
 }
 
 /**

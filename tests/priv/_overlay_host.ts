@@ -26,6 +26,7 @@ import {
   newNetwork,
   newNetworkNamespace,
   openNetwork,
+  repairFirewall,
 } from "../../mod.ts";
 
 const networks = new Map<string, Network>();
@@ -45,12 +46,13 @@ interface Command {
   options?: Record<string, unknown>;
   endpoints?: string[];
   endpoint?: string;
+  type?: string;
 }
 
 async function handle(c: Command): Promise<Record<string, unknown>> {
   switch (c.op) {
     case "new": {
-      const n = await newNetwork("overlay", c.name, c.options ?? {});
+      const n = await newNetwork(c.type ?? "overlay", c.name, c.options ?? {});
       networks.set(c.name, n);
       return { vni: (n as unknown as { vni: number }).vni, netId: n.id, mtu: n.config.mtu };
     }
@@ -94,6 +96,10 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
       watchers.delete(c.name);
       await net(c.name).delete();
       networks.delete(c.name);
+      return {};
+    }
+    case "repairFirewall": {
+      await repairFirewall();
       return {};
     }
     case "close": {

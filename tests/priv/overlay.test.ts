@@ -323,6 +323,61 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
     }
   });
 
+  it(
+    "with forwarding on, an overlay's containers reach neither another overlay's nor a bridge network's on the same host",
+    OPTS,
+    async () => {
+      const [h1] = hosts;
+      const br = `${P}-br`;
+      const sysctl = (v: string) =>
+        exec([
+          "ip",
+          "netns",
+          "exec",
+          h1.ns,
+          "sysctl",
+          "-qw",
+          `net.ipv4.ip_forward=${v}`,
+          `net.ipv6.conf.all.forwarding=${v}`,
+        ]);
+      await h1.call("new", {
+        name: br,
+        type: "bridge",
+        options: { subnet: "198.51.100.96/28", subnetIPv6: "2001:db8:22::/64" },
+      });
+      try {
+        await link(h1, br, [`${P}y1`]);
+        await sysctl("1");
+        const a1 = ifaces[`${P}a1`], x1 = ifaces[`${P}x1`], y1 = ifaces[`${P}y1`];
+        const pairs = [[`${P}x1`, a1], [`${P}a1`, x1], [`${P}a1`, y1], [`${P}y1`, a1]] as const;
+        // Without nslink's table, the host routes between them: the isolation is what stops it.
+        await exec(["ip", "netns", "exec", h1.ns, "nft", "delete", "table", "inet", "nslink"]);
+        for (const [from, to] of pairs) {
+          await until(`${from} -> ${to.address} unfiltered`, () => ping(from, bare(to.address)));
+          await until(
+            `${from} -> ${to.addressIPv6} unfiltered`,
+            () => ping(from, bare(to.addressIPv6)),
+          );
+        }
+        await h1.call("repairFirewall");
+        for (const [from, to] of pairs) {
+          assert.equal(await ping(from, bare(to.address)), false, `${from} reached ${to.address}`);
+          assert.equal(
+            await ping(from, bare(to.addressIPv6)),
+            false,
+            `${from} reached ${to.addressIPv6}`,
+          );
+        }
+        // Each network still works inside itself.
+        await until("x1 -> x2", () => ping(`${P}x1`, bare(ifaces[`${P}x2`].address)));
+      } finally {
+        await sysctl("0");
+        await h1.call("unlink", { name: br, endpoint: `${P}y1` }).catch(() => {});
+        await h1.call("delete", { name: br });
+      }
+    },
+  );
+
   it("3 hosts x 50 concurrent links: 150 distinct addresses, as in the kernel", OPTS, async () => {
     const eps = hosts.map((h) => Array.from({ length: 50 }, (_, i) => `${P}m${h.n}x${i}`));
     await Promise.all(hosts.map((h, i) => link(h, OV1, eps[i])));
@@ -571,6 +626,18 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       for (const h of hosts) {
         const r = await ip(["-n", h.ns, "link", "show", `nslov${vni}`]);
         assert.notEqual(r.code, 0, `bridge left on ${h.ns}`);
+        const t = await exec([
+          "ip",
+          "netns",
+          "exec",
+          h.ns,
+          "nft",
+          "list",
+          "table",
+          "inet",
+          "nslink",
+        ]);
+        assert.notEqual(t.code, 0, `nslink's table left on ${h.ns} with no nslink network`);
       }
     },
   );
