@@ -76,12 +76,12 @@ export {
   overlayKeys,
   OverlayNetwork,
   type OverlayOptions,
-} from "./drivers/overlay.ts";
+} from "./network/overlay.ts";
 export {
   OverlayWatcher,
   type OverlayWatcherOptions,
   type Remote,
-} from "./drivers/overlay_watcher.ts";
+} from "./network/overlay_watcher.ts";
 export { type KvStore, openStore } from "./store/store.ts";
 export {
   type CmpResult,

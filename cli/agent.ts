@@ -9,7 +9,7 @@
  */
 import process from "node:process";
 import { type Network, type NetworkWatcher, openNetwork } from "../network/network.ts";
-import "../drivers/overlay.ts";
+import "../network/overlay.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./usage.ts";
 

@@ -22,7 +22,7 @@
  * @module
  */
 import { shortHash } from "../drivers/bridge.ts";
-import { hostRtnl } from "../network/host.ts";
+import { hostRtnl } from "../model/host.ts";
 import { Namespace } from "../network/namespace.ts";
 import { type LinkOptions, type Network, newNetwork, openNetwork } from "../network/network.ts";
 import { StateStore } from "../network/state.ts";

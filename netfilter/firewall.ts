@@ -14,7 +14,7 @@
  * @module
  */
 import { writeFileSync } from "node:fs";
-import type { NetworkRecord } from "../drivers/driver.ts";
+import type { NetworkRecord } from "../model/records.ts";
 import {
   attr,
   attrs,
@@ -309,7 +309,7 @@ export function syncFirewall(records: readonly NetworkRecord[]): void {
   warnForwardDrop();
 }
 
-/** An overlay network's bridge in the host namespace: `nslov` and the VNI (`drivers/overlay.ts`). */
+/** An overlay network's bridge in the host namespace: `nslov` and the VNI (`network/overlay.ts`). */
 const OVERLAY_BRIDGE = /^nslov\d+$/;
 
 /**

@@ -13,7 +13,7 @@ import {
   storeContext,
   undoEndpoint,
 } from "./lifecycle.ts";
-import { hostRtnl } from "./host.ts";
+import { hostRtnl } from "../model/host.ts";
 import { FileStore } from "./store.ts";
 
 /** Options of {@linkcode gc}. */

@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs";
 import type { Driver, DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { getDriver } from "../drivers/registry.ts";
-import { hostRtnl } from "./host.ts";
+import { hostRtnl } from "../model/host.ts";
 import { AddressBook } from "./addressbook.ts";
 import { allocate, type Pool } from "../model/ipam.ts";
 import { currentOwner } from "../model/owner.ts";

@@ -8,7 +8,7 @@ import type { NetlinkError } from "../netlink/errors.ts";
 import { checkCidr, checkIfName, checkIP, checkMac, checkMtu } from "../net/validate.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
-import { hostNetns, hostRtnl } from "./host.ts";
+import { hostNetns, hostRtnl } from "../model/host.ts";
 import { freeName, type Interface } from "../model/interface.ts";
 import { handoffs, knownNames } from "./internal.ts";
 

@@ -13,7 +13,7 @@ import type {
   NetworkRecord,
 } from "../drivers/driver.ts";
 import { getDriver, knownTypes } from "../drivers/registry.ts";
-import { hostRtnl } from "./host.ts";
+import { hostRtnl } from "../model/host.ts";
 import type { Interface } from "../model/interface.ts";
 import { handoffs, knownNames } from "./internal.ts";
 import {
@@ -233,7 +233,7 @@ export interface NetworkWatcher {
   stop(): Promise<void>;
 }
 
-/** How networks whose state lives in a distributed store are made (see drivers/overlay.ts). */
+/** How networks whose state lives in a distributed store are made (see network/overlay.ts). */
 export interface DistributedNetworks {
   /** The network types, e.g. `overlay`. */
   types: readonly string[];
@@ -246,7 +246,7 @@ export interface DistributedNetworks {
 let distributed: DistributedNetworks | undefined;
 
 /**
- * Registers the maker of distributed networks (done by drivers/overlay.ts when it is loaded).
+ * Registers the maker of distributed networks (done by network/overlay.ts when it is loaded).
  *
  * @param d The maker.
  */

@@ -42,7 +42,8 @@ async function populatedNamespace(c: Cleanup, nsName: string): Promise<[NetNs, s
 /**
  * Dumps links while `script` churns links in `nsName`: for at least `ms`, and on until a dump
  * was interrupted (the kernel's flag is a matter of timing) — with `untilError`, until a dump
- * failed on every attempt — or 20 s have passed.
+ * failed on every attempt — or 20 s (60 s with `untilError`: on a loaded machine the churn is
+ * slower and a dump interrupted on all of its attempts is rarer) have passed.
  */
 async function dumpWhileChurning(
   ns: NetNs,
@@ -51,7 +52,7 @@ async function dumpWhileChurning(
   ms: number,
   untilError = false,
 ) {
-  const limit = 20_000;
+  const limit = untilError ? 60_000 : 20_000;
   const churn = spawn("ip", ["netns", "exec", nsName, "bash", "-c", script], { stdio: "ignore" });
   const result = { dumps: 0, complete: 0, restarts: 0, errors: [] as unknown[] };
   try {

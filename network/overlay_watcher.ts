@@ -10,7 +10,7 @@
  * @module
  */
 import { NetlinkError } from "../netlink/errors.ts";
-import type { NetworkWatcher } from "../network/network.ts";
+import type { NetworkWatcher } from "./network.ts";
 import type { Rtnl, RtnlBatch } from "../rtnl/handle.ts";
 import type { Watch, WatchEvent } from "../store/etcd.ts";
 import type { KvStore } from "../store/store.ts";

@@ -24,7 +24,7 @@ import { existsSync } from "node:fs";
 import { NetlinkError } from "../netlink/errors.ts";
 import { checkMtu } from "../net/validate.ts";
 import { parseCidr } from "../net/ip.ts";
-import { hostRtnl } from "../network/host.ts";
+import { hostRtnl } from "../model/host.ts";
 import { type Interface, macForIPv4 } from "../model/interface.ts";
 import { allocate, createPool, type Pool, prefixLength } from "../model/ipam.ts";
 import {
@@ -35,14 +35,14 @@ import {
   Network,
   registerDistributedNetworks,
   repairFirewall,
-} from "../network/network.ts";
-import type { NetworkWatcher } from "../network/network.ts";
-import { FileStore } from "../network/store.ts";
+} from "./network.ts";
+import type { NetworkWatcher } from "./network.ts";
+import { FileStore } from "./store.ts";
 import type { Rtnl } from "../rtnl/handle.ts";
 import { EtcdError } from "../store/etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
-import { bridgeDriver, shortHash } from "./bridge.ts";
-import type { DriverContext, EndpointRecord, NetworkRecord } from "./driver.ts";
+import { bridgeDriver, shortHash } from "../drivers/bridge.ts";
+import type { DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { OverlayWatcher } from "./overlay_watcher.ts";
 
 /** The configuration every host of an overlay network shares (saved in the store). */

@@ -1,0 +1,67 @@
+/**
+ * The records nslink saves for a network and its endpoints: what every layer above the wire
+ * (drivers, the firewall, the state store, networks) reads and writes.
+ *
+ * @module
+ */
+import type { Interface } from "./interface.ts";
+import type { Pool } from "./ipam.ts";
+import type { Owner } from "./owner.ts";
+import type { PortBinding } from "../netfilter/ports.ts";
+
+/**
+ * Where an endpoint stands: `creating` while `link()` makes its kernel objects (an intent,
+ * written before them), `linked` once they exist, `releasing` after `unlink()` found its
+ * namespace gone while the kernel was still tearing its links down (its addresses stay
+ * reserved until the links are confirmed gone).
+ */
+export type EndpointState = "creating" | "linked" | "releasing";
+
+/** One container's entry in a network record. */
+export interface EndpointRecord {
+  /** Where it stands; absent means `linked`. */
+  state?: EndpointState;
+  /** Who is linking it, while `creating`: recovery undoes the attempt only when it is dead. */
+  owner?: Owner;
+  /** The interfaces handed out (empty while `creating`). */
+  interfaces: Interface[];
+  /** Host-side link names the driver makes (veth host ends), named before they are made. */
+  hostLinks: string[];
+  /** The namespace the interfaces went into, once known. */
+  namespace?: string;
+  /** When `unlink()` left it `releasing` (ms since the epoch). */
+  releasedAt?: number;
+  /** Published ports (`link(…, { ports })`, `publish()`), chosen host ports filled in. */
+  ports?: PortBinding[];
+}
+
+/**
+ * Where a network stands: `creating` while `newNetwork` makes its kernel objects, `ready`, and
+ * `deleting` while `delete()` removes them. Unfinished states with a dead owner are finished by
+ * `gc()` (or by the next `newNetwork` of that name).
+ */
+export type NetworkState = "creating" | "ready" | "deleting";
+
+/** What a network saves in its state file. */
+export interface NetworkRecord {
+  /** Format version. */
+  version: 1;
+  /** Network name. */
+  name: string;
+  /** Driver type (canonical name). */
+  type: string;
+  /** Random id, 12 hex digits. */
+  id: string;
+  /** ISO creation time. */
+  created: string;
+  /** The driver's normalized configuration. */
+  config: Record<string, unknown>;
+  /** Address pools by family. */
+  pools: { v4?: Pool; v6?: Pool };
+  /** Endpoints by name (filled when a whole network is loaded; not saved in its file). */
+  endpoints: Record<string, EndpointRecord>;
+  /** Where it stands; absent means `ready`. */
+  state?: NetworkState;
+  /** Who is creating or deleting it, while it is `creating` or `deleting`. */
+  owner?: Owner;
+}
