@@ -67,7 +67,7 @@ export { FileStore, StaleNetworkError, type Store } from "./network/store.ts";
 export type { Owner } from "./model/owner.ts";
 export type { PortBinding, PortSpec } from "./netfilter/ports.ts";
 export type { Protocol } from "./netfilter/ruleset.ts";
-export { forwardDropChains } from "./netfilter/firewall.ts";
+export { forwardDropChains } from "./firewall/firewall.ts";
 // After network.ts: the overlay driver extends Network and registers itself with newNetwork.
 export {
   type OverlayConfig,

@@ -23,7 +23,7 @@
  * @module
  */
 import { NetlinkError } from "../netlink/errors.ts";
-import { firewallOptions, hairpinRequest } from "../netfilter/firewall.ts";
+import { firewallOptions, hairpinRequest } from "../firewall/firewall.ts";
 import { checkIfName, checkMtu } from "../net/validate.ts";
 import { existsSync } from "node:fs";
 import { freeName, type Interface, macForIPv4 } from "../model/interface.ts";

@@ -13,7 +13,7 @@ import { AddressBook } from "./addressbook.ts";
 import { allocate, type Pool } from "../model/ipam.ts";
 import { currentOwner } from "../model/owner.ts";
 import type { Store } from "./store.ts";
-import { forgetFlows, syncFirewall } from "../netfilter/firewall.ts";
+import { forgetFlows, syncFirewall } from "../firewall/firewall.ts";
 import { endpointRemoved, loadAll, releaseNetworkClaims } from "./publish.ts";
 
 /**

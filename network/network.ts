@@ -29,7 +29,7 @@ import type { Namespace } from "./namespace.ts";
 import { currentOwner, isAlive, working } from "../model/owner.ts";
 import { FileStore, StaleNetworkError, type Store } from "./store.ts";
 import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
-import { syncFirewall } from "../netfilter/firewall.ts";
+import { syncFirewall } from "../firewall/firewall.ts";
 import {
   chooseBindings,
   claimBindings,

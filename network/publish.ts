@@ -17,7 +17,7 @@ import {
   syncFirewall,
   tableMissing,
   unpublishEntries,
-} from "../netfilter/firewall.ts";
+} from "../firewall/firewall.ts";
 import {
   describeBinding,
   ephemeralRange,

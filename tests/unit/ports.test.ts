@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { clash, parsePortSpecs, type PortHolder, resolvePorts } from "../../netfilter/ports.ts";
-import { dnatEntries } from "../../netfilter/firewall.ts";
+import { dnatEntries } from "../../firewall/firewall.ts";
 
 const none = () => ({ tcp: new Set<number>(), udp: new Set<number>(), sctp: new Set<number>() });
 const resolve = (specs: unknown, held: PortHolder[] = [], inUse = none()) =>

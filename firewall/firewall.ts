@@ -30,13 +30,13 @@ import {
 import { AF_BRIDGE, NETLINK_ROUTE, RTM_SETLINK } from "../netlink/constants.ts";
 import { NetlinkError } from "../netlink/errors.ts";
 import { type BatchRequest, NetlinkSocket } from "../netlink/socket.ts";
-import { NftError } from "./batch.ts";
-import { deleteFlows, deleteFlowsOf } from "./conntrack.ts";
-import * as C from "./constants.ts";
-import { Nftables } from "./nftables.ts";
+import { NftError } from "../netfilter/batch.ts";
+import { deleteFlows, deleteFlowsOf } from "../netfilter/conntrack.ts";
+import * as C from "../netfilter/constants.ts";
+import { Nftables } from "../netfilter/nftables.ts";
 import { formatCidr, networkOf, parseCidr } from "../net/ip.ts";
 import { Rtnl } from "../rtnl/handle.ts";
-import type { PortBinding } from "./ports.ts";
+import type { PortBinding } from "../netfilter/ports.ts";
 import {
   type DnatEntry,
   elementOps,
@@ -44,7 +44,7 @@ import {
   PROTOCOLS,
   replaceTableOps,
   TABLE,
-} from "./ruleset.ts";
+} from "../netfilter/ruleset.ts";
 
 /** The firewall options of a network, as saved in its configuration. */
 export interface FirewallOptions {
