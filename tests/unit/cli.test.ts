@@ -7,6 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { COMMANDS, runCli } from "../../cli/app.ts";
 import { captureOutput } from "../../cli/io.ts";
+import { describeEvent } from "../../cli/events.ts";
 import { driverOptions } from "../../cli/network.ts";
 import { formatBinding, parsePublish } from "../../cli/publish.ts";
 import { formatTable } from "../../cli/table.ts";
@@ -212,6 +213,49 @@ describe("formatTable()", () => {
     assert.equal(
       formatTable(["NAME", "SUBNET"], [["blue", "198.51.100.0/24"], ["a", ""]]),
       "NAME   SUBNET\nblue   198.51.100.0/24\na\n",
+    );
+  });
+});
+
+describe("describeEvent()", () => {
+  it("prints events in ip monitor's words", () => {
+    assert.equal(
+      describeEvent({
+        type: "link",
+        action: "new",
+        link: {
+          index: 5,
+          name: "nsl-blue",
+          kind: "bridge",
+          flags: 0,
+          up: false,
+          mtu: 1500,
+          mac: "02:00:00:00:00:01",
+          operstate: "down",
+        },
+      }),
+      "link new nsl-blue (index 5, bridge, down, mtu 1500, 02:00:00:00:00:01)",
+    );
+    assert.equal(
+      describeEvent({
+        type: "route",
+        action: "del",
+        route: {
+          family: 4,
+          dst: "default",
+          gateway: "198.51.100.1",
+          oif: 3,
+          table: 254,
+          protocol: 4,
+          scope: 0,
+          type: 1,
+        },
+      }),
+      "route del default via 198.51.100.1 dev index 3 table 254",
+    );
+    assert.equal(
+      describeEvent({ type: "overrun" }),
+      "overrun: events were lost, re-read the state",
     );
   });
 });
