@@ -191,6 +191,7 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
   #seq: number;
   #port: number;
   #restarts = 0;
+  #dumpRetries = MAX_DUMP_RETRIES;
   #fixedRcvbuf: boolean;
   #ackRoom = 0;
 
@@ -258,6 +259,28 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     return this.#restarts;
   }
 
+  /**
+   * How many times an interrupted dump is run again before {@linkcode DumpInterruptedError}
+   * (default 5: 6 attempts in all). `0` reports the first interrupted dump.
+   *
+   * @example Fail fast instead of retrying
+   * ```ts
+   * import { NetlinkSocket } from "./socket.ts";
+   * declare const sock: NetlinkSocket;
+   * sock.dumpRetries = 0;
+   * ```
+   */
+  get dumpRetries(): number {
+    return this.#dumpRetries;
+  }
+
+  set dumpRetries(n: number) {
+    if (!Number.isInteger(n) || n < 0 || n > 100) {
+      throw new RangeError(`Invalid dumpRetries ${JSON.stringify(n)}: an integer from 0 to 100`);
+    }
+    this.#dumpRetries = n;
+  }
+
   /** The socket's fd; `-1` once closed. */
   get fd(): number {
     return this.#fd;
@@ -299,8 +322,8 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
 
   /**
    * Sends a dump request and collects every reply until `NLMSG_DONE`. An interrupted dump
-   * (`NLM_F_DUMP_INTR`) is run again, up to 5 more times (6 attempts in all), then reported as
-   * {@linkcode DumpInterruptedError}.
+   * (`NLM_F_DUMP_INTR`) is run again, up to {@linkcode NetlinkSocket.dumpRetries} more times
+   * (default 5: 6 attempts in all), then reported as {@linkcode DumpInterruptedError}.
    *
    * @example
    * ```ts
@@ -329,7 +352,7 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       if (r.errors[0]) throw r.errors[0];
       if (!r.interrupted) return r.data;
       this.#restarts++;
-      if (attempt >= MAX_DUMP_RETRIES) {
+      if (attempt >= this.#dumpRetries) {
         throw new DumpInterruptedError(
           messageTypeName(type),
           ctx.object ?? "",

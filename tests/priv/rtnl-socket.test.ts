@@ -37,6 +37,17 @@ describe("NetlinkSocket", () => {
     assert.throws(() => rt.link.list(), /closed/);
   });
 
+  it("dumpRetries defaults to 5 and takes an integer from 0 to 100", { skip: SKIP_ROOT }, () => {
+    using sock = NetlinkSocket.open();
+    assert.equal(sock.dumpRetries, 5);
+    sock.dumpRetries = 0;
+    assert.equal(sock.dumpRetries, 0);
+    for (const bad of [-1, 1.5, 101, Number.NaN]) {
+      assert.throws(() => (sock.dumpRetries = bad), RangeError);
+    }
+    assert.equal(sock.dumpRetries, 0);
+  });
+
   it("keeps working after many requests (sequence numbers, buffer reuse)", {
     skip: SKIP_ROOT,
   }, () => {
