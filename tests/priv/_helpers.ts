@@ -31,7 +31,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import process from "node:process";
 import $ from "dax-sh";
-import { NetlinkError, Rtnl } from "../../mod.ts";
+import { NetlinkError, NetNs, Rtnl } from "../../mod.ts";
 
 /** Whether the tests run as root; privileged tests skip otherwise. */
 export const isRoot: boolean = typeof process.getuid === "function" && process.getuid() === 0;
@@ -305,6 +305,20 @@ export class Cleanup implements AsyncDisposable {
       await exec(["umount", "-l", path]);
       rmSync(path, { force: true });
     });
+  }
+
+  /**
+   * Creates a named namespace (`/run/netns/NAME`) whose removal and fd close are registered
+   * first, so it goes even when a later step fails.
+   *
+   * @param name Namespace name.
+   * @returns The open namespace.
+   */
+  namespace(name: string): NetNs {
+    this.netns(name);
+    const ns = NetNs.create(name);
+    this.close(ns);
+    return ns;
   }
 
   /**

@@ -47,9 +47,7 @@ describe("NetNs: create, open, delete", () => {
   }, async () => {
     await withCleanup(async (c) => {
       const name = `${P}n1`;
-      c.netns(name);
-      const ns = NetNs.create(name);
-      c.close(ns);
+      const ns = c.namespace(name);
       assert.equal(ns.path, `/run/netns/${name}`);
       assert.ok(ns.fd >= 0);
       assert.ok((await ipNetnsNames()).includes(name));
@@ -104,9 +102,7 @@ describe("NetNs: create, open, delete", () => {
   }, async () => {
     await withCleanup(async (c) => {
       const name = `${P}n2`;
-      c.netns(name);
-      const ns = NetNs.create(name);
-      c.close(ns);
+      const ns = c.namespace(name);
       const id = netnsIdOfFd(ns.fd);
       {
         using rt = Rtnl.open({ netns: ns });
@@ -218,9 +214,7 @@ describe("NetNs: run()", () => {
   it("runs inside the namespace and returns, restoring ours", { skip: SKIP_ROOT }, async () => {
     await withCleanup((c) => {
       const name = `${P}r1`;
-      c.netns(name);
-      const ns = NetNs.create(name);
-      c.close(ns);
+      const ns = c.namespace(name);
       const home = netnsId();
       const inside = ns.run(() => netnsId());
       assert.equal(inside, netnsIdOfFd(ns.fd));
@@ -239,9 +233,7 @@ describe("NetNs: run()", () => {
   it("restores the namespace when the callback throws", { skip: SKIP_ROOT }, async () => {
     await withCleanup((c) => {
       const name = `${P}r2`;
-      c.netns(name);
-      const ns = NetNs.create(name);
-      c.close(ns);
+      const ns = c.namespace(name);
       const home = netnsId();
       let seenInside = "";
       const boom = new Error("boom");
@@ -267,9 +259,7 @@ describe("NetNs: run()", () => {
   }, async () => {
     await withCleanup((c) => {
       const name = `${P}r3`;
-      c.netns(name);
-      const ns = NetNs.create(name);
-      c.close(ns);
+      const ns = c.namespace(name);
       const home = netnsId();
       assert.throws(
         () => ns.run(() => Promise.resolve(1)),
@@ -323,9 +313,7 @@ describe("No leaks", () => {
   async function failingSequence(): Promise<void> {
     await withCleanup((c) => {
       const nsName = `${P}lk`;
-      c.netns(nsName);
-      const ns = NetNs.create(nsName);
-      c.close(ns);
+      const ns = c.namespace(nsName);
       using rt = Rtnl.open();
       c.link(`${P}lkbr`);
       rt.link.add({ kind: "bridge", name: `${P}lkbr`, up: true });

@@ -110,9 +110,7 @@ describe("nf_tables over netlink (Nftables)", () => {
     async () => {
       await withCleanup(async (c) => {
         const a = `${P}e`;
-        c.netns(a);
-        const ns = NetNs.create(a);
-        c.close(ns);
+        const ns = c.namespace(a);
         using fw = Nftables.open({ netnsFd: ns.fd });
         fw.commit(replaceTableOps(GOLDEN_NETWORKS, []));
         const N = 20000;
@@ -149,9 +147,7 @@ describe("nf_tables over netlink (Nftables)", () => {
   }, async () => {
     await withCleanup(async (c) => {
       const a = `${P}c`;
-      c.netns(a);
-      const ns = NetNs.create(a);
-      c.close(ns);
+      const ns = c.namespace(a);
       using fw = Nftables.open({ netnsFd: ns.fd });
       fw.commit(replaceTableOps(GOLDEN_NETWORKS, [E1]));
       const before = await nft(a, "list", "ruleset");

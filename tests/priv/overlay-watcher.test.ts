@@ -8,7 +8,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { NetNs, OverlayWatcher, Rtnl } from "../../mod.ts";
+import { OverlayWatcher, Rtnl } from "../../mod.ts";
 import type { KeyValue, KvStore, RangeResult, TxnResult, Watch, WatchHandlers } from "../../mod.ts";
 import { assertNoLeftovers, isRoot, runId, SKIP_ROOT, sleep, withCleanup } from "./_helpers.ts";
 
@@ -113,9 +113,7 @@ describe("overlay watcher", { skip: SKIP_ROOT, timeout: 30_000 }, () => {
   it("installs 1,000 remote endpoints (IPv6-only ones too) from one snapshot", async () => {
     await withCleanup(async (c) => {
       const name = `${P}k`;
-      c.netns(name);
-      const ns = NetNs.create(name);
-      c.close(ns);
+      const ns = c.namespace(name);
       const rt = Rtnl.open({ netns: ns });
       c.close(rt);
       rt.link.add({ kind: "bridge", name: "br0", up: true });
@@ -159,9 +157,7 @@ describe("overlay watcher", { skip: SKIP_ROOT, timeout: 30_000 }, () => {
   it("reconciles a snapshot, follows events, and reloads after a compaction", async () => {
     await withCleanup(async (c) => {
       const name = `${P}w`;
-      c.netns(name);
-      const ns = NetNs.create(name);
-      c.close(ns);
+      const ns = c.namespace(name);
       const rt = Rtnl.open({ netns: ns });
       c.close(rt);
       rt.link.add({ kind: "bridge", name: "br0", up: true });

@@ -7,7 +7,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { NetlinkError, NetNs, Rtnl } from "../../mod.ts";
+import { NetlinkError, type NetNs, Rtnl } from "../../mod.ts";
 import {
   assertNoLeftovers,
   type Cleanup,
@@ -33,9 +33,7 @@ after(async () => {
  */
 function setup(c: Cleanup, suffix: string): { ns: NetNs; name: string; rt: Rtnl } {
   const name = `${P}${suffix}`;
-  c.netns(name);
-  const ns = NetNs.create(name);
-  c.close(ns);
+  const ns = c.namespace(name);
   const rt = Rtnl.open({ netns: ns });
   c.close(rt);
   rt.link.add({ kind: "veth", name: "a0", up: true, peer: { name: "a1" } });

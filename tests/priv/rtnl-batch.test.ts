@@ -6,7 +6,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type BatchRequest, NetlinkError, NetlinkSocket, NetNs, Rtnl } from "../../mod.ts";
+import { type BatchRequest, NetlinkError, NetlinkSocket, Rtnl } from "../../mod.ts";
 import { RTNLGRP_IPV6_IFADDR } from "../../netlink/constants.ts";
 import {
   assertNoLeftovers,
@@ -32,9 +32,7 @@ describe("Rtnl.batch()", () => {
     async () => {
       await withCleanup(async (c) => {
         const nsName = `${P}b`;
-        c.netns(nsName);
-        const ns = NetNs.create(nsName);
-        c.close(ns);
+        const ns = c.namespace(nsName);
         using rt = Rtnl.open({ netns: ns });
         rt.link.add({ kind: "veth", name: `${P}a`, peer: { name: `${P}b` } });
         const index = rt.link.index(`${P}a`);
@@ -79,9 +77,7 @@ describe("Rtnl.batch()", () => {
   it("refuses lookups and dumps, and sends nothing then", { skip: SKIP_ROOT }, async () => {
     await withCleanup(async (c) => {
       const nsName = `${P}r`;
-      c.netns(nsName);
-      const ns = NetNs.create(nsName);
-      c.close(ns);
+      const ns = c.namespace(nsName);
       using rt = Rtnl.open({ netns: ns });
       assert.throws(
         () => rt.batch((b) => b.link.set("lo", { up: true, mtu: 1400, master: "nope0" })),
@@ -99,9 +95,7 @@ describe("Rtnl.batch()", () => {
     async () => {
       await withCleanup(async (c) => {
         const nsName = `${P}n`;
-        c.netns(nsName);
-        const ns = NetNs.create(nsName);
-        c.close(ns);
+        const ns = c.namespace(nsName);
         using rt = Rtnl.open({ netns: ns });
         rt.link.add({ kind: "veth", name: `${P}a`, peer: { name: `${P}b` } });
         const index = rt.link.index(`${P}a`);
@@ -132,9 +126,7 @@ describe("Rtnl.batch()", () => {
     async () => {
       await withCleanup(async (c) => {
         const nsName = `${P}o`;
-        c.netns(nsName);
-        const ns = NetNs.create(nsName);
-        c.close(ns);
+        const ns = c.namespace(nsName);
         using rt = Rtnl.open({ netns: ns });
         rt.link.add({ kind: "veth", name: `${P}a`, peer: { name: `${P}b` } });
         const index = rt.link.index(`${P}a`);

@@ -9,7 +9,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { DumpInterruptedError, NetNs, Rtnl } from "../../mod.ts";
+import { DumpInterruptedError, type NetNs, Rtnl } from "../../mod.ts";
 import {
   assertNoLeftovers,
   type Cleanup,
@@ -30,9 +30,7 @@ after(async () => {
 
 /** A namespace holding PAIRS veth pairs v0/w0 … (made with one `ip -batch`), cleaned up by `c`. */
 async function populatedNamespace(c: Cleanup, nsName: string): Promise<[NetNs, string]> {
-  c.netns(nsName);
-  const ns = NetNs.create(nsName);
-  c.close(ns);
+  const ns = c.namespace(nsName);
   const lines = Array.from({ length: PAIRS }, (_, i) => `link add v${i} type veth peer name w${i}`);
   const r = await ip(["-n", nsName, "-batch", "-"], lines.join("\n") + "\n");
   assert.equal(r.code, 0, r.stderr);

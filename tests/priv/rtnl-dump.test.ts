@@ -23,9 +23,7 @@ describe("Rtnl: large dumps", () => {
   }, async () => {
     await withCleanup(async (c) => {
       const nsName = `${P}dump`;
-      c.netns(nsName);
-      const ns = NetNs.create(nsName);
-      c.close(ns);
+      const ns = c.namespace(nsName);
       const expected = new Set(["lo"]);
       const lines: string[] = [];
       for (let i = 0; i < PAIRS; i++) {

@@ -64,9 +64,7 @@ describe("Rtnl link: create and delete", () => {
       await withCleanup(async (c) => {
         const a = `${P}ea`, nsName = `${P}en`;
         c.link(a);
-        c.netns(nsName);
-        const ns = NetNs.create(nsName);
-        c.close(ns);
+        const ns = c.namespace(nsName);
         using rt = Rtnl.open();
         assert.equal(
           rt.link.add({ kind: "veth", name: `${P}xa`, peer: { name: `${P}xb` } }),

@@ -7,7 +7,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { NetNs, Rtnl, type RtnlEvent, type RtnlMonitor } from "../../mod.ts";
+import { Rtnl, type RtnlEvent, type RtnlMonitor } from "../../mod.ts";
 import { assertNoLeftovers, ip, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 
 const P = runId();
@@ -87,9 +87,7 @@ describe("Rtnl#monitor()", () => {
     async () => {
       await withCleanup(async (c) => {
         const nsName = `${P}m`;
-        c.netns(nsName);
-        const ns = NetNs.create(nsName);
-        c.close(ns);
+        const ns = c.namespace(nsName);
         using rt = Rtnl.open({ netns: ns });
         using events = rt.monitor({ groups: ["link", "address", "route"] });
         // A link in the host namespace must not show up in the monitor of `ns`.
@@ -140,9 +138,7 @@ describe("Rtnl#monitor()", () => {
   it("reports an overrun (ENOBUFS) as an event, then goes on", { skip: SKIP_ROOT }, async () => {
     await withCleanup(async (c) => {
       const nsName = `${P}o`;
-      c.netns(nsName);
-      const ns = NetNs.create(nsName);
-      c.close(ns);
+      const ns = c.namespace(nsName);
       using rt = Rtnl.open({ netns: ns });
       // The smallest receive buffer the kernel allows, and nobody reading while 40 links come.
       await using events = rt.monitor({ groups: ["link"], receiveBuffer: 1 });
@@ -189,9 +185,7 @@ describe("Rtnl#monitor()", () => {
   it("delivers an event within milliseconds", { skip: SKIP_ROOT }, async () => {
     await withCleanup(async (c) => {
       const nsName = `${P}l`;
-      c.netns(nsName);
-      const ns = NetNs.create(nsName);
-      c.close(ns);
+      const ns = c.namespace(nsName);
       using rt = Rtnl.open({ netns: ns });
       await using events = rt.monitor({ groups: ["link"] });
       const waiting = events.next();
@@ -221,9 +215,7 @@ describe("Rtnl#monitor()", () => {
   it("shows a neighbour entry being added", { skip: SKIP_ROOT }, async () => {
     await withCleanup(async (c) => {
       const nsName = `${P}n`;
-      c.netns(nsName);
-      const ns = NetNs.create(nsName);
-      c.close(ns);
+      const ns = c.namespace(nsName);
       using rt = Rtnl.open({ netns: ns });
       rt.link.add({ kind: "veth", name: `${P}a`, peer: { name: `${P}b` }, up: true });
       await using events = rt.monitor({ groups: ["neighbour"] });

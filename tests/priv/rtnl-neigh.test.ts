@@ -8,7 +8,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import $ from "dax-sh";
-import { NetlinkError, NetNs, Rtnl } from "../../mod.ts";
+import { NetlinkError, Rtnl } from "../../mod.ts";
 import {
   assertNoLeftovers,
   type Cleanup,
@@ -48,9 +48,7 @@ async function bridgeFdb(ns: string, dev: string): Promise<BridgeFdb[]> {
 
 function setup(c: Cleanup, suffix: string): { name: string; rt: Rtnl } {
   const name = `${P}${suffix}`;
-  c.netns(name);
-  const ns = NetNs.create(name);
-  c.close(ns);
+  const ns = c.namespace(name);
   const rt = Rtnl.open({ netns: ns });
   c.close(rt);
   rt.link.add({ kind: "bridge", name: "br0", up: true });

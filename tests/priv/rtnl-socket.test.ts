@@ -61,9 +61,7 @@ describe("NetlinkSocket", () => {
   }, async () => {
     await withCleanup((c) => {
       const name = `${P}ka`;
-      c.netns(name);
-      const ns = NetNs.create(name);
-      c.close(ns);
+      const ns = c.namespace(name);
       const rt = Rtnl.open({ netns: ns });
       c.close(rt);
       rt.link.add({ kind: "veth", name: "k0", peer: { name: "k1" } });
