@@ -23,7 +23,7 @@
  * @module
  */
 import { NetlinkError } from "../netlink/errors.ts";
-import { firewallOptions, hairpinRequest } from "../firewall/firewall.ts";
+import { firewallOptions } from "../firewall/firewall.ts";
 import { checkIfName, checkMtu } from "../net/validate.ts";
 import { existsSync } from "node:fs";
 import { freeName, type Interface, macForIPv4 } from "../model/interface.ts";
@@ -405,7 +405,7 @@ export const bridgeDriver: Driver = {
       const spec = { kind: "veth", name: hostName, mtu, up: true, master, peer } as const;
       // On the fast path the kernel's echo of the new host end names the container end's
       // index (IFLA_LINK): addInterface then needs no lookup.
-      // The echo also gives the host end's index, for the tagging batch below.
+      // The echo also gives the host end's index, for the tagging request below.
       const echo = true;
       let made;
       try {
@@ -441,14 +441,16 @@ export const bridgeDriver: Driver = {
     try {
       // Tag both ends (the container end only while it is on the host) — gc() finds them by
       // it — and put the port in hairpin mode (a container reaching its own published port
-      // through the host's address; not on internal networks), in one round trip.
+      // through the host's address; not on internal networks): the host end's in one request,
+      // all in one round trip. (Not in the create's round trip: should the create fail with
+      // EEXIST, a request naming the link would change a link that is not this one.)
       // Kernels before 6.3 do not echo a new link: look its index up.
       hostIndex ??= ctx.host.link.index(hostName);
       const index = hostIndex;
+      const hairpin = !firewallOptions(record).internal;
       const failed = ctx.host.batch((b) => {
-        b.link.set(index, { alias });
+        b.link.set(index, { alias, ...(hairpin ? { hairpin } : {}) });
         if (!target) b.link.set(srcName, { alias });
-        if (!firewallOptions(record).internal) b.request(hairpinRequest(index));
       }).find((err) => err !== undefined);
       if (failed) throw failed;
     } catch (e) {

@@ -299,6 +299,8 @@ export const IFLA_INFO_SLAVE_KIND = 4;
 export const IFLA_INFO_SLAVE_DATA = 5;
 /** `VETH_INFO_PEER` */
 export const VETH_INFO_PEER = 1;
+/** `IFLA_BRPORT_MODE` */
+export const IFLA_BRPORT_MODE = 4;
 /** `IFLA_BR_FORWARD_DELAY` */
 export const IFLA_BR_FORWARD_DELAY = 1;
 /** `IFLA_BR_HELLO_TIME` */
@@ -583,7 +585,7 @@ export const SOL_SOCKET = 1;
 export const SO_RCVBUF = 8;
 /** `SO_SNDBUF` */
 export const SO_SNDBUF = 7;
-/** `SO_SNDBUFFORCE`: `SO_SNDBUF` beyond `net.core.wmem_max` (needs `CAP_NET_ADMIN`). */
+/** `SO_SNDBUFFORCE` */
 export const SO_SNDBUFFORCE = 32;
 /** `SO_RCVTIMEO` */
 export const SO_RCVTIMEO = 20;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { decode } from "../netlink/codec.ts";
+import { decode, encode } from "../netlink/codec.ts";
 import {
   AF_PACKET,
   IF_OPER_DORMANT,
@@ -33,7 +33,12 @@ import {
 import { NetlinkDecodeError, NetlinkError } from "../netlink/errors.ts";
 import type { NetlinkTransport } from "../netlink/socket.ts";
 import { checkIfName, checkInt, checkIP, checkMac, checkMtu } from "../net/validate.ts";
-import { LinkMessage, type LinkMessageInput, type LinkMessageValue } from "./messages/link.ts";
+import {
+  BridgePortData,
+  LinkMessage,
+  type LinkMessageInput,
+  type LinkMessageValue,
+} from "./messages/link.ts";
 
 /** A link by name (`"nsl0a"`) or by index (`7`). */
 export type LinkRef = string | number;
@@ -147,6 +152,11 @@ export interface LinkChanges {
   txqlen?: number;
   /** Interface alias, up to 255 bytes (`ip link set NAME alias TEXT`); `""` clears it. */
   alias?: string;
+  /**
+   * Hairpin mode of a bridge port (`ip link set NAME type bridge_slave hairpin on`): frames may
+   * leave by the port they came in. The link must be enslaved to a bridge.
+   */
+  hairpin?: boolean;
 }
 
 /** A null-prototype table: `"constructor" in table` is false, as any unknown key. */
@@ -452,6 +462,17 @@ export class LinkOps {
     }
     if (netnsFd !== undefined) body.netnsFd = netnsFd;
     if (changes.alias !== undefined) body.ifalias = changes.alias;
+    if (changes.hairpin !== undefined) {
+      if (typeof changes.hairpin !== "boolean") {
+        throw new TypeError(`Invalid hairpin ${JSON.stringify(changes.hairpin)}: a boolean`);
+      }
+      // As iproute2 sends it: the kind "bridge_slave" and the port's attributes (the kernel
+      // hands them to the link's master, the bridge).
+      body.linkinfo = {
+        kind: "bridge_slave",
+        slaveData: encode(BridgePortData, { mode: changes.hairpin ? 1 : 0 }),
+      };
+    }
     if (newName !== undefined) body.ifname = newName;
     this.#sock.request(RTM_NEWLINK, 0, LinkMessage, body, { object: describeLink(ref) });
   }

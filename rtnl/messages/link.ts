@@ -128,6 +128,11 @@ export const VethData = attrs({
   peer: attr(c.VETH_INFO_PEER, PeerMessage),
 });
 
+/** `IFLA_INFO_SLAVE_DATA` of a bridge port (`IFLA_BRPORT_*`). */
+export const BridgePortData = attrs({
+  mode: attr(c.IFLA_BRPORT_MODE, u8),
+});
+
 /** `IFLA_LINKINFO`: the kind and its kind-specific data. */
 export const LinkInfo = attrs({
   kind: attr(c.IFLA_INFO_KIND, string),
@@ -143,6 +148,7 @@ export const LinkInfo = attrs({
     }),
   ),
   slaveKind: attr(c.IFLA_INFO_SLAVE_KIND, string),
+  slaveData: attr(c.IFLA_INFO_SLAVE_DATA, byKind("slaveKind", { bridge: BridgePortData })),
 });
 
 /** The `IFLA_*` attributes of a link. */

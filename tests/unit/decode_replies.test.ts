@@ -129,11 +129,11 @@ describe("link-show.dump.hex: ip link show", () => {
     assert.equal(br.master, undefined);
   });
 
-  it("decodes the bridge's IFLA_INFO_DATA and nsl0a's slave kind", () => {
+  it("decodes the bridge's IFLA_INFO_DATA and nsl0a's slave kind and hairpin mode", () => {
     const [, , nsl0a, br] = messages.filter((m) => m.type === RTM_NEWLINK).map((m) =>
       decode(LinkMessage, m.payload)
     );
-    assert.deepEqual(nsl0a.linkinfo, { kind: "veth", slaveKind: "bridge" });
+    assert.deepEqual(nsl0a.linkinfo, { kind: "veth", slaveKind: "bridge", slaveData: { mode: 0 } });
     assert.equal(br.linkinfo?.kind, "bridge");
     assert.deepEqual(toLink(br).data, {
       forwardDelay: 1500,

@@ -160,6 +160,11 @@ const CASES: Case[] = [
     run: (o) => o.link.set(3, { master: null }),
   },
   {
+    fixture: "link-set-hairpin.hex",
+    what: "LinkOps.set()",
+    run: (o) => o.link.set(3, { hairpin: true }),
+  },
+  {
     fixture: "link-set-netns.hex",
     what: "LinkOps.set()",
     run: (o) => o.link.set(3, { netns: { fd: 4 } }),
