@@ -167,6 +167,8 @@ const MAX_DUMP_RETRIES = 5;
 const ACK_COST = 2048;
 /** The receive buffer a batch asks for (`SO_RCVBUF`, capped by `net.core.rmem_max`, doubled). */
 const BATCH_RCVBUF = 1 << 20;
+/** Batches of at most this many requests go without checking the receive buffer. */
+const SMALL_BATCH = 16;
 /** Bytes per batch `sendmsg`: far below the default `SO_SNDBUF` (a larger send is `EMSGSIZE`). */
 const BATCH_BYTES = 64 * 1024;
 
@@ -399,7 +401,11 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       };
     });
     const ctxs = requests.map((r) => r.ctx ?? {});
-    const maxAcks = this.#batchAcks();
+    // A few ACKs fit any receive buffer (16 x 2 KiB): no need to ask the socket (three calls
+    // on every new socket, a namespace's for instance) unless the caller chose its size.
+    const maxAcks = parts.length <= SMALL_BATCH && !this.#fixedRcvbuf
+      ? SMALL_BATCH
+      : this.#batchAcks();
     const out: (NetlinkError | undefined)[] = [];
     for (let i = 0; i < parts.length;) {
       let j = i;
@@ -581,12 +587,13 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     const data: RawMessage[] = [];
     let interrupted = false;
     let pending = parts.length;
+    const lookup = parts[0].type % 4 === 2; // RTM_GET*: its answer may be large
     const answered = dump ? [] : new Array<boolean>(parts.length).fill(false);
     let overrun = false;
     while (pending > 0) {
       // A request is answered inside `sendmsg`: its ACK is queued by then, or was dropped.
       // So requests never wait (a dump's later parts are made inside `recvfrom`, so dumps do).
-      const n = this.#receive(op, object, dump, !dump);
+      const n = this.#receive(op, object, dump || lookup, !dump);
       if (n === -105) {
         overrun = true; // the kernel dropped messages: read on, then report what is missing
         continue;
@@ -672,8 +679,8 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
    * silently cut.
    */
   #receive(op: string, object: string, peek: boolean, now = false): number {
-    if (now) {
-      // Requests: `-11` when nothing is queued, `-105` when the kernel reported dropped messages.
+    if (now && peek) {
+      // Lookups: `-11` when nothing is queued, `-105` when the kernel reported dropped messages.
       const size = this.#recv(MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT, op, true);
       if (size < 0) return size;
       if (size > rxBuf.byteLength) this.#grow(size);
@@ -681,6 +688,9 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       const size = this.#recv(MSG_PEEK | MSG_TRUNC, op);
       if (size > rxBuf.byteLength) this.#grow(size);
     }
+    // Other requests read once, without a peek: their replies (ACKs, an echo) are small, and the
+    // buffer holds at least 64 KiB and the request plus 4 KiB (an error ACK echoing it);
+    // `MSG_TRUNC` still says if one was larger, and that is an error below, never a silent cut.
     const n = this.#recv(MSG_TRUNC | (now ? MSG_DONTWAIT : 0), op, now);
     if (n < 0) return n;
     if (n > rxBuf.byteLength) {
