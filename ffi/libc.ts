@@ -19,6 +19,8 @@ export { FfiUnavailableError, SyscallError };
 export const CLONE_NEWNET = 0x40000000;
 /** `O_RDONLY` from `<fcntl.h>`. */
 export const O_RDONLY = 0;
+/** `O_WRONLY` from `<fcntl.h>`. */
+export const O_WRONLY = 1;
 /** `O_RDWR` from `<fcntl.h>`. */
 export const O_RDWR = 2;
 /** `O_CREAT` from `<fcntl.h>`. */
@@ -260,6 +262,42 @@ export function open(path: string, flags: number, mode = 0, object = ""): number
   const fd = sym().open(p, flags, mode);
   if (fd < 0) throw new SyscallError("open", object || JSON.stringify(path), errno());
   return fd;
+}
+
+/** `rename(2)`. @param from @param to @param object For error messages. */
+export function rename(from: string, to: string, object = ""): void {
+  if (sym().rename(cString(from), cString(to)) < 0) {
+    throw new SyscallError(
+      "rename",
+      object || `${JSON.stringify(from)} -> ${JSON.stringify(to)}`,
+      errno(),
+    );
+  }
+}
+
+/** `link(2)`: fails with `EEXIST` instead of replacing. @param from @param to @param object For error messages. */
+export function link(from: string, to: string, object = ""): void {
+  if (sym().link(cString(from), cString(to)) < 0) {
+    throw new SyscallError(
+      "link",
+      object || `${JSON.stringify(from)} -> ${JSON.stringify(to)}`,
+      errno(),
+    );
+  }
+}
+
+/** `symlink(2)`: fails with `EEXIST` instead of replacing. @param target @param path @param object For error messages. */
+export function symlink(target: string, path: string, object = ""): void {
+  if (sym().symlink(cString(target), cString(path)) < 0) {
+    throw new SyscallError("symlink", object || JSON.stringify(path), errno());
+  }
+}
+
+/** `unlink(2)`. @param path @param object For error messages. */
+export function unlink(path: string, object = ""): void {
+  if (sym().unlink(cString(path)) < 0) {
+    throw new SyscallError("unlink", object || JSON.stringify(path), errno());
+  }
 }
 
 /**

@@ -37,6 +37,14 @@ export const LIBC_SYMBOLS = {
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
   /** `int open(const char *pathname, int flags, mode_t mode)` */
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  /** `int rename(const char *oldpath, const char *newpath)` */
+  rename: { parameters: ["buffer", "buffer"], result: "i32" },
+  /** `int link(const char *oldpath, const char *newpath)` */
+  link: { parameters: ["buffer", "buffer"], result: "i32" },
+  /** `int symlink(const char *target, const char *linkpath)` */
+  symlink: { parameters: ["buffer", "buffer"], result: "i32" },
+  /** `int unlink(const char *pathname)` */
+  unlink: { parameters: ["buffer"], result: "i32" },
   /** `int flock(int fd, int operation)` */
   flock: { parameters: ["i32", "i32"], result: "i32" },
   /** `pid_t getpid(void)` */

@@ -5,15 +5,7 @@
  *
  * @module
  */
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  type Stats,
-  statSync,
-  unlinkSync,
-} from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, type Stats, statSync } from "node:fs";
 import { dirname, normalize } from "node:path";
 import {
   close,
@@ -29,6 +21,7 @@ import {
   open,
   SyscallError,
   umount2,
+  unlink,
 } from "../ffi/libc.ts";
 import { openCurrentNetns, THREAD_NETNS, withNetns, withNewNetns } from "../ffi/enter.ts";
 
@@ -180,7 +173,7 @@ export class NetNs implements Disposable {
         umount2(path, MNT_DETACH);
       } catch { /* not mounted */ }
       try {
-        unlinkSync(path);
+        unlink(path);
       } catch { /* already gone */ }
       throw e;
     }
@@ -315,7 +308,7 @@ export class NetNs implements Disposable {
       );
     }
     try {
-      unlinkSync(path);
+      unlink(path);
     } catch (e) {
       if ((e as { code?: string }).code !== "ENOENT" || !options.missingOk) throw e;
     }

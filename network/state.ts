@@ -10,30 +10,25 @@
  *
  * @module
  */
-import {
-  linkSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import {
   close,
   flock,
+  link,
   LOCK_EX,
   LOCK_NB,
   LOCK_SH,
   O_CLOEXEC,
   O_CREAT,
+  O_EXCL,
   O_RDWR,
+  O_WRONLY,
   open,
+  rename,
+  symlink,
+  unlink,
+  write,
 } from "../ffi/libc.ts";
 
 /** Where nslink keeps its state unless `NSLINK_STATE_DIR` says otherwise. */
@@ -398,7 +393,7 @@ export class StateStore {
     const file = this.#file(kind, name);
     const tmp = this.#temp(kind, file, value, options.mkdir ?? true);
     try {
-      renameSync(tmp, file);
+      rename(tmp, file);
     } catch (err) {
       removeQuietly(tmp);
       throw err;
@@ -429,7 +424,7 @@ export class StateStore {
     const file = this.#file(kind, name);
     const tmp = this.#temp(kind, file, value, options.mkdir ?? true);
     try {
-      linkSync(tmp, file);
+      link(tmp, file);
       return true;
     } catch (err) {
       if ((err as { code?: string } | null)?.code === "EEXIST") return false;
@@ -463,8 +458,8 @@ export class StateStore {
     checkName(owner, "owner");
     const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
     try {
-      if (options.mkdir) ensureDir(join(this.dir, kind), () => symlinkSync(owner, path));
-      else symlinkSync(owner, path);
+      if (options.mkdir) ensureDir(join(this.dir, kind), () => symlink(owner, path));
+      else symlink(owner, path);
       return true;
     } catch (err) {
       if ((err as { code?: string } | null)?.code === "EEXIST") return false;
@@ -507,7 +502,7 @@ export class StateStore {
   unclaim(kind: string, name: string, owner: string): boolean {
     if (this.claimant(kind, name) !== owner) return false;
     try {
-      unlinkSync(join(this.dir, kind, name));
+      unlink(join(this.dir, kind, name));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -611,10 +606,12 @@ export class StateStore {
     const random = Array.from(crypto.getRandomValues(new Uint8Array(6)))
       .map((b) => b.toString(16).padStart(2, "0")).join("");
     const tmp = `${file}.tmp-${pid()}-${random}`;
-    const write = () => writeFileSync(tmp, text + "\n", { mode: 0o600, flag: "wx" });
+    // Through libc rather than node:fs: the same calls, without the runtime's layers (Deno's
+    // writeFileSync costs ~45 µs here, open + write + close ~8 µs).
+    const put = () => writeNew(tmp, encoder.encode(text + "\n"));
     try {
-      if (mkdir) ensureDir(join(this.dir, kind), write);
-      else write();
+      if (mkdir) ensureDir(join(this.dir, kind), put);
+      else put();
     } catch (err) {
       removeQuietly(tmp);
       throw err;
@@ -696,7 +693,7 @@ export class StateStore {
    */
   remove(kind: string, name: string): void {
     try {
-      unlinkSync(this.#file(kind, name));
+      unlink(this.#file(kind, name));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -755,9 +752,23 @@ function ensureDir<T>(dir: string, fn: () => T): T {
   }
 }
 
+const encoder = new TextEncoder();
+
+/** Creates `path` (mode 0600, `EEXIST` if it exists) holding `bytes`. */
+function writeNew(path: string, bytes: Uint8Array<ArrayBuffer>): void {
+  const fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
+  try {
+    for (let off = 0; off < bytes.byteLength;) {
+      off += write(fd, bytes.subarray(off), JSON.stringify(path));
+    }
+  } finally {
+    close(fd);
+  }
+}
+
 function removeQuietly(path: string): void {
   try {
-    unlinkSync(path);
+    unlink(path);
   } catch {
     // Already gone.
   }
