@@ -583,10 +583,10 @@ export class Network implements AsyncDisposable {
     if (this.#driver.unlink(ctx, record, ep)) {
       forgetEndpoint(store, record, name, ep);
     } else if (ep.state !== "releasing") {
+      // One atomic step, the record left as it is: the mark makes it releasing.
       ep.state = "releasing";
       ep.releasedAt = Date.now();
-      store.writeEndpoint(record, name, ep);
-      store.markReleasing(record, name);
+      store.markReleasing(record, name, ep.releasedAt);
     }
     if (ep.state === "releasing") scheduleSettle(store, this.#driver, record);
   }

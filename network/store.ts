@@ -100,7 +100,7 @@ export interface Store {
   createEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): boolean;
   /** Replaces an endpoint record; throws {@linkcode StaleNetworkError} when the network is gone. */
   writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): void;
-  /** An endpoint record, or `undefined`. */
+  /** An endpoint record (`releasing` when it is marked so), or `undefined`. */
   readEndpoint(network: NetworkRecord, name: string): EndpointRecord | undefined;
   /** Removes an endpoint record (not its `releasing` mark: see `unmarkReleasing`). */
   removeEndpoint(network: NetworkRecord, name: string): void;
@@ -114,8 +114,12 @@ export interface Store {
   reserved(network: NetworkRecord): string[];
   /** Who holds a reserved address. */
   holder(network: NetworkRecord, address: string): string | undefined;
-  /** Marks an endpoint `releasing` (its links are still going away). */
-  markReleasing(network: NetworkRecord, name: string): void;
+  /**
+   * Marks an endpoint `releasing` (its links are still going away), since `at` (ms since the
+   * epoch). One atomic step: from then on {@linkcode Store.readEndpoint} returns the record as
+   * `releasing`, with `releasedAt`.
+   */
+  markReleasing(network: NetworkRecord, name: string, at: number): void;
   /** Removes an endpoint's `releasing` mark, if any. */
   unmarkReleasing(network: NetworkRecord, name: string): void;
   /** The endpoints marked `releasing`. */
@@ -129,6 +133,8 @@ export interface Store {
 }
 
 const TMP_RE = /\.tmp-(\d+)-[0-9a-f]+$/;
+/** A releasing mark's target: `releasing-AT` (or `releasing`, as earlier versions wrote it). */
+const RELEASING_RE = /^releasing-(\d+)$/;
 const DATA_RE = /^(ep|ip|rel)\.([0-9a-f]+)$/;
 
 /**
@@ -237,7 +243,17 @@ export class FileStore implements Store {
 
   /** See {@linkcode Store.readEndpoint}. @param network The network. @param name The endpoint. @returns The record. */
   readEndpoint(network: NetworkRecord, name: string): EndpointRecord | undefined {
-    return this.files.read<EndpointRecord>(`ep.${network.id}`, name);
+    const ep = this.files.read<EndpointRecord>(`ep.${network.id}`, name);
+    if (ep && (ep.state ?? "linked") === "linked") {
+      // A linked record with a releasing mark is releasing (unlink() writes only the mark).
+      const mark = this.files.claimant(`rel.${network.id}`, name);
+      if (mark !== undefined) {
+        ep.state = "releasing";
+        const at = RELEASING_RE.exec(mark);
+        if (at) ep.releasedAt = Number(at[1]);
+      }
+    }
+    return ep;
   }
 
   /** See {@linkcode Store.removeEndpoint}. @param network The network. @param name The endpoint. */
@@ -282,10 +298,13 @@ export class FileStore implements Store {
     return this.files.claimant(`ip.${network.id}`, address);
   }
 
-  /** See {@linkcode Store.markReleasing}. @param network The network. @param name The endpoint. */
-  markReleasing(network: NetworkRecord, name: string): void {
+  /**
+   * See {@linkcode Store.markReleasing}: a symbolic link `rel.ID/ENDPOINT -> releasing-AT`.
+   * @param network The network. @param name The endpoint. @param at Since when (ms).
+   */
+  markReleasing(network: NetworkRecord, name: string, at: number): void {
     try {
-      this.files.claim(`rel.${network.id}`, name, "releasing");
+      this.files.claim(`rel.${network.id}`, name, `releasing-${Math.trunc(at)}`);
     } catch (e) {
       throw this.#stale(network, e);
     }
@@ -293,7 +312,8 @@ export class FileStore implements Store {
 
   /** See {@linkcode Store.unmarkReleasing}. @param network The network. @param name The endpoint. */
   unmarkReleasing(network: NetworkRecord, name: string): void {
-    this.files.unclaim(`rel.${network.id}`, name, "releasing");
+    const mark = this.files.claimant(`rel.${network.id}`, name);
+    if (mark !== undefined) this.files.unclaim(`rel.${network.id}`, name, mark);
   }
 
   /** See {@linkcode Store.releasing}. @param network The network. @returns The endpoints. */
