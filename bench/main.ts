@@ -164,19 +164,20 @@ function denoPeer(file: string, ...extra: string[]): string[] {
 
 /**
  * The nslink peers (written by the lead against the library API): one script,
- * bench/peers/nslink.ts, run under Deno and Bun with `--variant seed|fast`. They stay disabled
+ * bench/peers/nslink.ts, run under Deno and Bun with `--variant seed|fast|floor` (the floor: the
+ * fast path's requests through nslink's lower layers only, compared with Go's). They stay disabled
  * until that file exists.
  */
 function nslinkPeers(): PeerDef[] {
   const defs: PeerDef[] = [];
-  for (const variant of ["seed", "fast"] as const) {
+  for (const variant of ["seed", "fast", "floor"] as const) {
     for (const rt of ["deno", "bun"] as const) {
       const cmd = rt === "deno"
         ? [DENO, "run", "-A", NSLINK_PEER, "--variant", variant, "--runtime", rt]
         : [BUN, NSLINK_PEER, "--variant", variant, "--runtime", rt];
       defs.push({
         name: `nslink-${variant}-${rt}`,
-        tag: `n${variant[0]}${rt[0]}`,
+        tag: `n${variant === "floor" ? "l" : variant[0]}${rt[0]}`,
         variant: variant === "seed" ? "classic" : "fast",
         needs: rt === "bun" ? [NSLINK_PEER, BUN] : [NSLINK_PEER],
         cmd,

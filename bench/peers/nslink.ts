@@ -11,14 +11,23 @@
  *   (configure only). Teardown: `ns.delete()` then `network.unlink(name)`, which makes no per-link
  *   delete; the phase ends when the kernel has removed every host veth.
  *
- * Usage: deno run -A bench/peers/nslink.ts --variant seed|fast --runtime deno --n 50 --tag nsd
+ * - floor, per container: the fast path's kernel requests made directly through nslink's lower
+ *   layers (`NetNs`, `Rtnl`), as the Go peer makes them — no network, no state, no checks of
+ *   the libnetwork API: what the runtime and nslink's netlink layer cost on their own, for
+ *   exactly Go's work. Teardown as on the fast path.
+ *
+ * With `--steps`, `libc:setup` and `libc:teardown-calls` say how much of each phase was spent
+ * inside libc (the system calls: the kernel's work), the rest being the runtime's and nslink's.
+ *
+ * Usage: deno run -A bench/peers/nslink.ts --variant seed|fast|floor --runtime deno --n 50 --tag nsd
  *        bun bench/peers/nslink.ts --variant seed|fast --runtime bun --n 50 --tag nsb
  *
  * @module
  */
 import process from "node:process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { type Namespace, newNetwork, newNetworkNamespace, Rtnl } from "../../mod.ts";
+import { type Namespace, NetNs, newNetwork, newNetworkNamespace, Rtnl } from "../../mod.ts";
+import { LibcClock } from "../lib/libc_clock.ts";
 import { shortHash } from "../../drivers/bridge.ts";
 import {
   awaitVerification,
@@ -28,17 +37,31 @@ import {
   peakRssKb,
   StepTimer,
 } from "../lib/peer.ts";
-import { BRIDGE, GW4, GW6, ipv4, ipv6, nsName, PREFIX4, PREFIX6 } from "../lib/workload.ts";
+import {
+  BRIDGE,
+  GW4,
+  GW6,
+  hostVeth,
+  ipv4,
+  ipv6,
+  mac,
+  nsName,
+  PREFIX4,
+  PREFIX6,
+} from "../lib/workload.ts";
 
 const args = parsePeerArgs(process.argv.slice(2));
 const variant = args.extra.variant ?? "fast";
 const runtime = args.extra.runtime ?? ("Bun" in globalThis ? "bun" : "deno");
-if (variant !== "seed" && variant !== "fast") throw new Error("--variant must be seed or fast");
+if (variant !== "seed" && variant !== "fast" && variant !== "floor") {
+  throw new Error("--variant must be seed, fast or floor");
+}
 const steps = new StepTimer(args.steps);
+const libc = new LibcClock(args.steps);
 
 // The scaling sweep leaves IPv4 out (the IPv4 test ranges hold 2 x 254 addresses, not 1,000).
 const ipv6Only = args.extra["ipv6-only"] !== undefined;
-if (ipv6Only && variant !== "fast") throw new Error("--ipv6-only is for the fast variant");
+if (ipv6Only && variant === "seed") throw new Error("--ipv6-only is for the fast variants");
 const stateDir = mkdtempSync("/run/nslink-bench-");
 const network = await newNetwork("bridge", `bench-${args.tag}`, {
   stateDir,
@@ -48,13 +71,56 @@ const network = await newNetwork("bridge", `bench-${args.tag}`, {
   gatewayIPv6: GW6,
   mtu: 1500,
 });
-const namespaces: Namespace[] = [];
+const namespaces: (Namespace | NetNs)[] = [];
 // The host ends' names, as the bridge driver makes them, to wait for on the fast path.
 const hostEnds: string[] = [];
-const fast = variant === "fast";
+const fast = variant !== "seed";
+const floor = variant === "floor";
+// The floor's host handle, opened before the timer as the Go peer opens its own.
+const host = floor ? Rtnl.open() : undefined;
+const bridgeIndex = host?.link.index(BRIDGE) ?? 0;
+
+/** One container the floor's way: the namespace, the veth made into it, one batch inside. */
+function floorContainer(i: number): void {
+  let inside: Rtnl | undefined;
+  const ref = { fd: -1, path: "" };
+  const ns = NetNs.create(`/run/netns/${nsName(args.tag, i)}`, () => {
+    inside = Rtnl.open({ netns: ref, inside: true });
+  });
+  namespaces.push(ns);
+  try {
+    const hostEnd = hostVeth(args.tag, i);
+    const made = host!.link.add({
+      kind: "veth",
+      name: hostEnd,
+      mtu: 1500,
+      up: true,
+      master: bridgeIndex,
+      peer: { name: "eth0", mtu: 1500, ...(ipv6Only ? {} : { mac: mac(i) }), netns: ns },
+    }, { echo: true });
+    hostEnds.push(hostEnd);
+    const eth0 = made?.parent ?? inside!.link.index("eth0");
+    const failed = inside!.batch((b) => {
+      if (!ipv6Only) b.addr.add(eth0, `${ipv4(i)}/${PREFIX4}`);
+      b.addr.add(eth0, `${ipv6(i)}/${PREFIX6}`, { nodad: true });
+      b.link.set("lo", { up: true });
+      b.link.set(eth0, { up: true });
+      if (!ipv6Only) b.route.add({ gateway: GW4, dev: eth0 });
+      b.route.add({ gateway: GW6, dev: eth0 });
+    }).find((e) => e !== undefined);
+    if (failed) throw failed;
+  } finally {
+    inside?.close();
+  }
+}
 
 const t0 = performance.now();
+const libc0 = libc.ms;
 for (let i = 0; i < args.n; i++) {
+  if (floor) {
+    await steps.time("container", () => Promise.resolve(floorContainer(i)));
+    continue;
+  }
   const name = `c${i}`;
   const ns = await steps.time(
     "netns",
@@ -76,24 +142,30 @@ for (let i = 0; i < args.n; i++) {
   });
 }
 const setupMs = performance.now() - t0;
+const libcSetup = libc.since(libc0);
 
 const verified = await awaitVerification();
 
 const t1 = performance.now();
+const libc1 = libc.ms;
 // The fast path's teardown ends when the kernel has removed every host end: a monitor opened
 // before the first delete sees each one go (no polling); on an overrun it checks what is left.
 const events = fast ? Rtnl.monitor({ groups: ["link"] }) : undefined;
 for (let i = 0; i < args.n; i++) {
   const name = `c${i}`;
-  if (fast) {
-    await steps.time("ns.delete", () => namespaces[i].delete());
+  const ns = namespaces[i];
+  if (ns instanceof NetNs) {
+    await steps.time("ns.delete", () => Promise.resolve(ns.delete()));
+  } else if (fast) {
+    await steps.time("ns.delete", () => ns.delete());
     await steps.time("unlink", () => network.unlink(name));
   } else {
     await steps.time("unlink", () => network.unlink(name));
-    await steps.time("ns.delete", () => namespaces[i].delete());
+    await steps.time("ns.delete", () => ns.delete());
   }
 }
 const callsMs = performance.now() - t1;
+const libcTeardown = libc.since(libc1);
 if (events) {
   await steps.time("wait-gone", async () => {
     const left = new Set(hostEnds);
@@ -116,6 +188,11 @@ const teardownMs = performance.now() - t1;
 await network.delete();
 rmSync(stateDir, { recursive: true, force: true });
 
+host?.close();
+if (args.steps) {
+  steps.totals["libc:setup"] = libcSetup;
+  steps.totals["libc:teardown-calls"] = libcTeardown;
+}
 const rssKb = peakRssKb();
 const stepsMs = steps.result();
 emitResult({

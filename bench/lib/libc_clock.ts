@@ -1,0 +1,46 @@
+/**
+ * How much of a TypeScript peer's time is spent inside libc calls — the system calls, i.e. the
+ * kernel's own work plus the call's entry and exit — as opposed to the runtime and nslink's
+ * JavaScript. Enabled with `--steps`: it wraps every bound libc function of nslink's FFI layer
+ * (`loadLibc().symbols`, which every call goes through) with a clock.
+ *
+ * The wrapper's own cost (two `performance.now()` calls, ~0.1 µs each) lands in the libc share.
+ *
+ * @module
+ */
+import { loadLibc } from "../../ffi/libc.ts";
+
+type Fn = (...args: unknown[]) => unknown;
+
+/** Accumulates time spent inside libc while enabled. */
+export class LibcClock {
+  /** Milliseconds inside libc so far. */
+  ms = 0;
+  /** Calls so far. */
+  calls = 0;
+
+  constructor(enabled: boolean) {
+    if (!enabled) return;
+    const lib = loadLibc() as unknown as { symbols: Record<string, Fn> };
+    const raw = lib.symbols;
+    const timed: Record<string, Fn> = {};
+    for (const [name, fn] of Object.entries(raw)) {
+      // poll runs on a pool thread and returns a promise: the wait is not the JS thread's.
+      timed[name] = name === "poll" ? fn : (...args: unknown[]) => {
+        const t0 = performance.now();
+        try {
+          return fn(...args);
+        } finally {
+          this.ms += performance.now() - t0;
+          this.calls++;
+        }
+      };
+    }
+    lib.symbols = timed;
+  }
+
+  /** Milliseconds inside libc since `mark` (a value of {@linkcode LibcClock.ms}). */
+  since(mark: number): number {
+    return this.ms - mark;
+  }
+}
