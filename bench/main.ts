@@ -4,17 +4,19 @@
  * Must run inside the throw-away namespaces made by `bench/run.sh` (private network namespace
  * acting as "the host", private mount namespace with a tmpfs on /run); it refuses to run
  * otherwise. It creates the bridge once, runs every enabled peer `--reps` times (interleaved:
- * rep 1 of every peer, then rep 2, ...), verifies the last container of each run while the peer
- * waits, checks that nothing of the peer is left afterwards, prints one table and writes the same
- * data as JSON.
+ * rep 1 of every peer, then rep 2, ...), verifies the first, middle and last container of each
+ * run while the peer waits, checks that nothing of the peer is left afterwards, prints one table
+ * and writes the same data as JSON. With `--sweep N,N,…` it does that at each container count
+ * (IPv6-only workload, fast peers) and draws bench/scaling.svg (`lib/plot.ts`).
  *
  * Usage: deno run -A bench/main.ts [--n 50] [--reps 3] [--peers a,b,c]
- *   [--json bench/out/results.json] [--steps] [--timeout 600]
+ *   [--json bench/out/results.json] [--steps] [--timeout 600] [--ipv6-only]
+ *   [--sweep 10,30,100,300,1000] [--svg bench/scaling.svg]
  *
  * @module
  */
 import { run } from "./lib/spawn.ts";
-import { scalingPlot } from "./lib/plot.ts";
+import { type OmittedPoint, scalingPlot, type SweepPoint } from "./lib/plot.ts";
 import type { PeerResult } from "./lib/peer.ts";
 import {
   BRIDGE,
@@ -61,6 +63,8 @@ interface PeerOutcome {
   runs: PeerResult[];
   /** Notes such as lingering interfaces after teardown. */
   warnings: string[];
+  /** What the verifier saw, per rep (run). */
+  verification: (VerifyReport & { rep: number })[];
   setupMsPerContainer?: number;
   /** Teardown until the kernel has removed everything (host veths gone). */
   teardownMsPerContainer?: number;
@@ -307,8 +311,61 @@ interface IpRouteJson {
   dev?: string;
 }
 
-/** Verifies container i of a peer; returns null when fine, else the reason. */
-async function verify(tag: string, i: number, v4 = true): Promise<string | null> {
+/** What the verifier saw besides pass/fail, per run (in the JSON and, when notable, the notes). */
+interface VerifyReport {
+  /** Containers whose configuration was checked with `ip -j`. */
+  checked: number[];
+  /** Packets dropped machine-wide by full per-CPU input backlogs during the (timed) setup. */
+  setupBacklogDrops: number;
+  /** The same from "ready" until the pings were answered. */
+  backlogDrops: number;
+  /** Echo requests each gateway ping sent until the first reply (one entry per ping). */
+  pingTransmits: number[];
+  /** How long each gateway ping took until its first reply, ms. */
+  pingMs: number[];
+  /** Times the kernel's (machine-wide) IPv6 neighbour table was full, setup and verification. */
+  neighTableFulls: number;
+}
+
+/** Kernel counters read when a peer starts, to report what its setup and verification saw. */
+interface Counters {
+  drops: number;
+  fulls: number;
+}
+
+/** Deadline of one gateway ping (echo requests every 200 ms until the first reply), seconds. */
+const PING_DEADLINE_S = 10;
+
+/**
+ * Sum over CPUs of the second column of /proc/net/softnet_stat: packets dropped because a CPU's
+ * input backlog (net.core.netdev_max_backlog, machine-wide) was full. Every veth delivery goes
+ * through that backlog. Machine-wide, so other users of the machine count too.
+ */
+function backlogDrops(): number {
+  let sum = 0;
+  for (const line of Deno.readTextFileSync("/proc/net/softnet_stat").trim().split("\n")) {
+    sum += parseInt(line.trim().split(/\s+/)[1], 16);
+  }
+  return sum;
+}
+
+/**
+ * The IPv6 neighbour table's table_fulls counter (summed over CPUs). The table is one for the
+ * whole machine and its statistics file exists only in the initial namespace's /proc/net/stat,
+ * read here through /proc/1 (read only). NaN if unreadable.
+ */
+function neighTableFulls(): number {
+  try {
+    const rows = Deno.readTextFileSync("/proc/1/net/stat/ndisc_cache").trim().split("\n");
+    const col = rows[0].trim().split(/\s+/).indexOf("table_fulls");
+    return rows.slice(1).reduce((a, r) => a + parseInt(r.trim().split(/\s+/)[col], 16), 0);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Checks container i's configuration with `ip -j`; returns the problems found. */
+async function checkConfig(tag: string, i: number, v4: boolean): Promise<string[]> {
   const ns = nsName(tag, i);
   const problems: string[] = [];
   const links = JSON.parse(
@@ -316,31 +373,93 @@ async function verify(tag: string, i: number, v4 = true): Promise<string | null>
   ) as IpAddrJson[];
   const eth0 = links.find((l) => l.ifname === "eth0");
   const lo = links.find((l) => l.ifname === "lo");
-  if (!eth0) return `no eth0 in ${ns}`;
-  if (!lo?.flags.includes("UP")) problems.push("lo not up");
-  if (!eth0.flags.includes("UP")) problems.push("eth0 not up");
-  if (eth0.mtu !== MTU) problems.push(`eth0 mtu ${eth0.mtu}`);
-  if (v4 && eth0.address !== mac(i)) problems.push(`eth0 mac ${eth0.address} != ${mac(i)}`);
+  if (!eth0) return [`no eth0 in ${ns}`];
+  const p = (msg: string) => problems.push(`${ns}: ${msg}`);
+  if (!lo?.flags.includes("UP")) p("lo not up");
+  if (!eth0.flags.includes("UP")) p("eth0 not up");
+  if (eth0.mtu !== MTU) p(`eth0 mtu ${eth0.mtu}`);
+  if (v4 && eth0.address !== mac(i)) p(`eth0 mac ${eth0.address} != ${mac(i)}`);
   const has = (family: string, local: string, len: number) =>
     eth0.addr_info.some((a) => a.family === family && a.local === local && a.prefixlen === len);
-  if (v4 && !has("inet", ipv4(i), PREFIX4)) problems.push(`missing ${ipv4(i)}/${PREFIX4}`);
-  if (!has("inet6", ipv6(i), PREFIX6)) problems.push(`missing ${ipv6(i)}/${PREFIX6}`);
-  const families = v4 ? [["-4", GW4], ["-6", GW6]] : [["-6", GW6]];
-  for (const [fam, gw] of families) {
+  if (v4 && !has("inet", ipv4(i), PREFIX4)) p(`missing ${ipv4(i)}/${PREFIX4}`);
+  if (!has("inet6", ipv6(i), PREFIX6)) p(`missing ${ipv6(i)}/${PREFIX6}`);
+  for (const [fam, gw] of v4 ? [["-4", GW4], ["-6", GW6]] : [["-6", GW6]]) {
     const routes = JSON.parse(
       (await run("ip", ["-j", "-n", ns, fam, "route", "show", "default"])).stdout,
     ) as IpRouteJson[];
     if (!routes.some((r) => r.gateway === gw && r.dev === "eth0")) {
-      problems.push(`no default route via ${gw}`);
+      p(`no default route via ${gw}`);
     }
   }
-  for (const [fam, gw] of families) {
-    const r = await run("ip", ["netns", "exec", ns, "ping", fam, "-c1", "-W1", gw], {
-      allowFail: true,
-    });
-    if (r.code !== 0) problems.push(`ping ${gw} failed`);
+  return problems;
+}
+
+/**
+ * Verifies a peer's n containers after setup (untimed; the peer waits): the configuration of the
+ * first, middle and last container with `ip -j`, then a ping to each gateway from the first and
+ * the last container, which passes on the first reply within {@link PING_DEADLINE_S} seconds
+ * (one echo request every 200 ms; the kernel retransmits its neighbour solicitations too).
+ *
+ * Why a deadline and not one echo with a 1 s timeout: every container's link-local multicast
+ * (DAD, MLD reports, router solicitations, the latter repeated with back-off for minutes) is
+ * flooded by the bridge to every port (no MLD querier), so N containers cost about N x N veth
+ * deliveries, all through the per-CPU input backlogs (net.core.netdev_max_backlog, machine-wide,
+ * 1,000 packets). Near 1,000 containers those overflow again and again, and a lone echo or
+ * neighbour solicitation is dropped with the rest, for every peer alike (see bench/README.md).
+ */
+async function verify(
+  tag: string,
+  n: number,
+  v4: boolean,
+  atStart: Counters,
+): Promise<{ failure: string | null; report: VerifyReport }> {
+  const dropsAtReady = backlogDrops();
+  const checked = [...new Set([0, n >> 1, n - 1])];
+  const problems: string[] = [];
+  for (const i of checked) problems.push(...await checkConfig(tag, i, v4));
+  const pingTransmits: number[] = [], pingMs: number[] = [];
+  for (const i of [...new Set([0, n - 1])]) {
+    for (const [fam, gw] of v4 ? [["-4", GW4], ["-6", GW6]] : [["-6", GW6]]) {
+      const ns = nsName(tag, i);
+      const t0 = performance.now();
+      const r = await run("ip", [
+        "netns",
+        "exec",
+        ns,
+        "ping",
+        fam,
+        "-c1",
+        "-i0.2",
+        `-w${PING_DEADLINE_S}`,
+        gw,
+      ], { allowFail: true });
+      pingMs.push(Math.round(performance.now() - t0));
+      const sent = Number(/(\d+) packets transmitted/.exec(r.stdout)?.[1] ?? NaN);
+      pingTransmits.push(sent);
+      if (r.code !== 0) {
+        problems.push(`${ns}: no reply from ${gw} in ${PING_DEADLINE_S} s (${sent} echo requests)`);
+      }
+    }
   }
-  return problems.length ? problems.join("; ") : null;
+  const report: VerifyReport = {
+    checked,
+    setupBacklogDrops: dropsAtReady - atStart.drops,
+    backlogDrops: backlogDrops() - dropsAtReady,
+    pingTransmits,
+    pingMs,
+    neighTableFulls: neighTableFulls() - atStart.fulls,
+  };
+  return { failure: problems.length ? problems.join("; ") : null, report };
+}
+
+/** A note for the table when the run saw dropped packets, echo retries or a full table. */
+function verifyNote(rep: number, v: VerifyReport): string | null {
+  const retried = v.pingTransmits.some((k) => k !== 1);
+  if (!v.setupBacklogDrops && !v.backlogDrops && !retried && !v.neighTableFulls) return null;
+  return `rep ${rep}: kernel backlog drops (machine-wide) ${v.setupBacklogDrops} during setup, ` +
+    `${v.backlogDrops} during verification; gateway pings answered after ` +
+    v.pingTransmits.map((k, j) => `${k} echo (${v.pingMs[j]} ms)`).join(", ") +
+    `; IPv6 neighbour table full ${v.neighTableFulls} times`;
 }
 
 /** What the peer left behind in the host namespace: netns names and non-keeper veths. */
@@ -376,7 +495,12 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
 }
 
 /** One run of one peer; throws with a reason on any failure. */
-async function runPeer(def: PeerDef, o: Options, warnings: string[]): Promise<PeerResult> {
+async function runPeer(
+  def: PeerDef,
+  o: Options,
+  rep: number,
+  out: PeerOutcome,
+): Promise<PeerResult> {
   const args = [...def.cmd.slice(1), "--n", String(o.n), "--tag", def.tag];
   if (o.steps) args.push("--steps");
   if (o.ipv6Only) args.push(...(def.cmd[0] === GONL ? ["--ipv6only=true"] : ["--ipv6-only", "1"]));
@@ -398,6 +522,7 @@ async function runPeer(def: PeerDef, o: Options, warnings: string[]): Promise<Pe
   let result: PeerResult | null = null;
   let verifyFailure: string | null = null;
   let sawReady = false;
+  const atStart: Counters = { drops: backlogDrops(), fulls: neighTableFulls() };
   try {
     for await (const line of lines(child.stdout)) {
       const t = line.trim();
@@ -414,7 +539,16 @@ async function runPeer(def: PeerDef, o: Options, warnings: string[]): Promise<Pe
       }
       if (msg.event === "ready") {
         sawReady = true;
-        verifyFailure = await verify(def.tag, o.n - 1, !o.ipv6Only).catch((e: Error) => e.message);
+        const v = await verify(def.tag, o.n, !o.ipv6Only, atStart).catch((e: Error) => ({
+          failure: e.message,
+          report: null,
+        }));
+        verifyFailure = v.failure;
+        if (v.report) {
+          out.verification.push({ rep, ...v.report });
+          const note = verifyNote(rep, v.report);
+          if (note) out.warnings.push(note);
+        }
         await writer.write(
           new TextEncoder().encode(verifyFailure ? `failed: ${verifyFailure}\n` : "ok\n"),
         );
@@ -454,7 +588,9 @@ async function runPeer(def: PeerDef, o: Options, warnings: string[]): Promise<Pe
     errors.push(msg);
   } else {
     const waited = performance.now() - t0;
-    if (waited > 50) warnings.push(`objects lingered ${waited.toFixed(0)} ms after teardown ended`);
+    if (waited > 50) {
+      out.warnings.push(`objects lingered ${waited.toFixed(0)} ms after teardown ended`);
+    }
   }
   if (errors.length || !result) throw new Error(errors.join("; "));
   return result;
@@ -605,6 +741,7 @@ async function runAll(o: Options, selected: PeerDef[], skips: Map<string, string
       reason,
       runs: [],
       warnings: [],
+      verification: [],
     };
   });
   for (const out of outcomes) {
@@ -615,7 +752,7 @@ async function runAll(o: Options, selected: PeerDef[], skips: Map<string, string
       const out = outcomes[k];
       if (out.status !== "ok") continue;
       try {
-        const r = await runPeer(def, o, out.warnings);
+        const r = await runPeer(def, o, rep, out);
         out.runs.push(r);
         console.error(
           `N=${o.n} rep ${rep} ${def.name}: setup ${(r.setupMs / o.n).toFixed(3)} ms/ctr, ` +
@@ -632,6 +769,57 @@ async function runAll(o: Options, selected: PeerDef[], skips: Map<string, string
   }
   summarize(outcomes, o.n);
   return outcomes;
+}
+
+/** The sweep's SVG: the passing points, the failed ones as omitted, what the verifier saw. */
+function sweepPlot(
+  sections: { n: number; outcomes: PeerOutcome[] }[],
+  date: string,
+  reps: number,
+  versions: Record<string, string>,
+): string {
+  const series = new Map<string, SweepPoint[]>();
+  const omitted: OmittedPoint[] = [];
+  const notes: string[] = [];
+  for (const { n, outcomes } of sections) {
+    for (const p of outcomes) {
+      if (p.status === "failed") omitted.push({ peer: p.peer, n, reason: p.reason ?? "" });
+      if (p.status !== "ok" || p.setupMsPerContainer === undefined) continue;
+      const list = series.get(p.peer) ?? [];
+      list.push({
+        n,
+        setup: p.setupMsPerContainer,
+        calls: p.teardownCallsMsPerContainer ?? p.teardownMsPerContainer!,
+        done: p.teardownMsPerContainer!,
+      });
+      series.set(p.peer, list);
+    }
+    const v = outcomes.flatMap((p) => p.verification);
+    const drops = v.map((x) => x.setupBacklogDrops + x.backlogDrops);
+    const echoes = v.flatMap((x) => x.pingTransmits);
+    if (v.length && (Math.max(...drops) > 0 || echoes.some((k) => k !== 1))) {
+      const fmt = (x: number) => x.toLocaleString("en");
+      notes.push(
+        `${fmt(n)} containers: the kernel dropped ${fmt(Math.min(...drops))} to ` +
+          `${fmt(Math.max(...drops))} packets per run from setup to the pings (per-CPU input ` +
+          `backlogs full: the bridge floods each container's multicast to all its ports); the ` +
+          `gateway pings were answered after at most ${Math.max(...echoes)} echo request(s), ` +
+          `${(Math.max(...v.flatMap((x) => x.pingMs)) / 1000).toFixed(1)} s.`,
+      );
+    }
+  }
+  notes.unshift(
+    "Every drawn point passed verification (untimed, between setup and teardown): addresses, routes, " +
+      "links up and MTU of the first, middle and last container, and a ping to the gateway from " +
+      "the first and the last; see bench/README.md.",
+  );
+  return scalingPlot(series, {
+    date,
+    reps,
+    kernel: versions.kernel,
+    cpus: navigator.hardwareConcurrency,
+    notes,
+  }, omitted);
 }
 
 async function main(): Promise<number> {
@@ -670,21 +858,7 @@ async function main(): Promise<number> {
   await Deno.writeTextFile(o.json, JSON.stringify(report, null, 2) + "\n");
   console.error(`wrote ${o.json}`);
   if (o.sweep.length) {
-    const series = new Map<string, { n: number; setup: number; calls: number; done: number }[]>();
-    for (const { n, outcomes } of sections) {
-      for (const p of outcomes) {
-        if (p.status !== "ok" || p.setupMsPerContainer === undefined) continue;
-        const list = series.get(p.peer) ?? [];
-        list.push({
-          n,
-          setup: p.setupMsPerContainer,
-          calls: p.teardownCallsMsPerContainer ?? p.teardownMsPerContainer!,
-          done: p.teardownMsPerContainer!,
-        });
-        series.set(p.peer, list);
-      }
-    }
-    await Deno.writeTextFile(o.svg, scalingPlot(series, { date: report.date, reps: o.reps }));
+    await Deno.writeTextFile(o.svg, sweepPlot(sections, report.date, o.reps, report.versions));
     console.error(`wrote ${o.svg}`);
   }
   const after = await leftovers();
