@@ -25,7 +25,7 @@
 import { NetlinkError } from "../netlink/errors.ts";
 import { firewallOptions } from "../firewall/firewall.ts";
 import { checkIfName, checkMtu } from "../net/validate.ts";
-import { existsSync } from "node:fs";
+import { exists } from "../ffi/libc.ts";
 import { freeName, type Interface, macForIPv4 } from "../model/interface.ts";
 import {
   allocate,
@@ -485,7 +485,7 @@ export const bridgeDriver: Driver = {
     // veth, alive): the links are gone only when the kernel says so. Asking now would wait on
     // the kernel's teardown (it holds the RTNL lock while it removes a batch of namespaces), so
     // the answer is "not confirmed yet": the network checks later, many at once.
-    if (endpoint.namespace !== undefined && !existsSync(endpoint.namespace)) return false;
+    if (endpoint.namespace !== undefined && !exists(endpoint.namespace)) return false;
     for (const name of endpoint.hostLinks) {
       try {
         ctx.host.link.del(name);

@@ -300,6 +300,133 @@ export function unlink(path: string, object = ""): void {
   }
 }
 
+/** `read(2)`. @param fd @param buf @param object For error messages. @returns Bytes read (0 at the end). */
+export function read(fd: number, buf: Uint8Array<ArrayBuffer>, object = ""): number {
+  for (;;) {
+    const n = sym().read(fd, buf, size(buf.byteLength));
+    if (n >= 0) return n;
+    const e = errno();
+    if (e !== 4) throw new SyscallError("read", object, e); // EINTR: again
+  }
+}
+
+const fileBuf = { bytes: new Uint8Array(4096) };
+const decoder = new TextDecoder();
+
+/**
+ * Reads a whole (small) file as UTF-8 through `open`/`read`/`close`.
+ *
+ * @example
+ * ```ts ignore
+ * readTextFile("/proc/sys/net/ipv4/ip_forward"); // "0\n"
+ * ```
+ * @param path The file.
+ * @returns Its text; throws a {@linkcode SyscallError} (code `ENOENT`, …) when it cannot be read.
+ */
+export function readTextFile(path: string): string {
+  const object = JSON.stringify(path);
+  const fd = open(path, O_RDONLY | O_CLOEXEC, 0, object);
+  try {
+    let len = 0;
+    for (;;) {
+      if (len === fileBuf.bytes.byteLength) {
+        const bigger = new Uint8Array(len * 2);
+        bigger.set(fileBuf.bytes);
+        fileBuf.bytes = bigger;
+      }
+      const n = read(fd, fileBuf.bytes.subarray(len), object);
+      if (n === 0) break;
+      len += n;
+    }
+    return decoder.decode(fileBuf.bytes.subarray(0, len));
+  } finally {
+    close(fd, object);
+  }
+}
+
+/**
+ * `readlink(2)`: a symbolic link's target.
+ *
+ * @param path The link. @param object For error messages.
+ * @returns The target; throws `EINVAL` when `path` is not a symbolic link, `ENOENT` when absent.
+ */
+export function readlink(path: string, object = ""): string {
+  const buf = fileBuf.bytes;
+  const n = sym().readlink(cString(path), buf, size(buf.byteLength));
+  if (n < 0) throw new SyscallError("readlink", object || JSON.stringify(path), errno());
+  return decoder.decode(buf.subarray(0, n));
+}
+
+/** `access(2)` with `F_OK`. @param path @returns Whether something exists at `path` (following links). */
+export function exists(path: string): boolean {
+  return sym().access(cString(path), 0) === 0;
+}
+
+/** What {@linkcode lstat} and {@linkcode stat} report (from `struct statx`). */
+export interface FileStat {
+  /** `st_mode`: type and permission bits. */
+  mode: number;
+  /** Size in bytes. */
+  size: number;
+  /** Inode number. */
+  ino: number;
+  /** The containing device, `major:minor`. */
+  dev: string;
+}
+
+/** `S_IFMT` and the file types of `<sys/stat.h>`. */
+export const S_IFMT = 0o170000;
+/** A regular file. */
+export const S_IFREG = 0o100000;
+/** A symbolic link. */
+export const S_IFLNK = 0o120000;
+/** A directory. */
+export const S_IFDIR = 0o040000;
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const STATX_BASIC_STATS = 0x7ff;
+const statxBuf = new Uint8Array(256);
+const statxView = new DataView(statxBuf.buffer);
+
+function statxOf(path: string, flags: number, call: string): FileStat {
+  if (sym().statx(AT_FDCWD, cString(path), flags, STATX_BASIC_STATS, statxBuf) < 0) {
+    throw new SyscallError(call, JSON.stringify(path), errno());
+  }
+  // struct statx: stx_mode at 0x1c, stx_ino 0x20, stx_size 0x28, stx_dev_major/minor 0x88/0x8c.
+  return {
+    mode: statxView.getUint16(0x1c, true),
+    ino: Number(statxView.getBigUint64(0x20, true)),
+    size: Number(statxView.getBigUint64(0x28, true)),
+    dev: `${statxView.getUint32(0x88, true)}:${statxView.getUint32(0x8c, true)}`,
+  };
+}
+
+/**
+ * `lstat` (through `statx(2)`): a path's own type, size, inode and device, not following a final
+ * symbolic link.
+ *
+ * @example
+ * ```ts ignore
+ * (lstat("/run/netns/c1").mode & S_IFMT) === S_IFREG;
+ * ```
+ * @param path The path.
+ * @returns What it is; throws a {@linkcode SyscallError} (code `ENOENT`, …).
+ */
+export function lstat(path: string): FileStat {
+  return statxOf(path, AT_SYMLINK_NOFOLLOW, "lstat");
+}
+
+/**
+ * `stat` (through `statx(2)`): as {@linkcode lstat}, following symbolic links.
+ *
+ * @param path The path.
+ * @returns What it is; throws a {@linkcode SyscallError} (code `ENOENT`, …).
+ */
+export function stat(path: string): FileStat {
+  return statxOf(path, 0, "stat");
+}
+
 /**
  * `flock(2)`. Returns `false` instead of throwing when `LOCK_NB` was asked and the lock is held.
  *

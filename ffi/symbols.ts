@@ -45,6 +45,14 @@ export const LIBC_SYMBOLS = {
   symlink: { parameters: ["buffer", "buffer"], result: "i32" },
   /** `int unlink(const char *pathname)` */
   unlink: { parameters: ["buffer"], result: "i32" },
+  /** `ssize_t read(int fd, void *buf, size_t count)` */
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  /** `ssize_t readlink(const char *pathname, char *buf, size_t bufsiz)` */
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "i32" },
+  /** `int access(const char *pathname, int mode)` */
+  access: { parameters: ["buffer", "i32"], result: "i32" },
+  /** `int statx(int dirfd, const char *pathname, int flags, unsigned int mask, struct statx *statxbuf)` */
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   /** `int flock(int fd, int operation)` */
   flock: { parameters: ["i32", "i32"], result: "i32" },
   /** `pid_t getpid(void)` */

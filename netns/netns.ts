@@ -5,10 +5,13 @@
  *
  * @module
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, type Stats, statSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
 import { dirname, normalize } from "node:path";
 import {
   close,
+  exists,
+  type FileStat,
+  lstat,
   MNT_DETACH,
   mount,
   MS_BIND,
@@ -19,6 +22,10 @@ import {
   O_EXCL,
   O_RDONLY,
   open,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  stat,
   SyscallError,
   umount2,
   unlink,
@@ -75,17 +82,17 @@ export function netnsPath(nameOrPath: string): string {
 }
 
 /** The device number of nsfs, the filesystem of every namespace file. */
-let nsfsDev: number | undefined;
+let nsfsDev: string | undefined;
 
 /** Whether a stat result is a namespace (a file of nsfs, which is what a bind mount shows). */
-function isNamespaceFile(st: Stats): boolean {
-  nsfsDev ??= statSync(THREAD_NETNS).dev;
+function isNamespaceFile(st: FileStat): boolean {
+  nsfsDev ??= stat(THREAD_NETNS).dev;
   return st.dev === nsfsDev;
 }
 
 /** What {@linkcode NetNs.create} makes before mounting: an empty, read-only regular file. */
-function isOwnStub(st: Stats): boolean {
-  return st.isFile() && st.size === 0 && (st.mode & 0o777) === 0o444;
+function isOwnStub(st: FileStat): boolean {
+  return (st.mode & S_IFMT) === S_IFREG && st.size === 0 && (st.mode & 0o777) === 0o444;
 }
 
 let runDirShared = false;
@@ -253,7 +260,7 @@ export class NetNs implements Disposable {
    * @returns `true` when the file exists.
    */
   static exists(nameOrPath: string): boolean {
-    return existsSync(netnsPath(nameOrPath));
+    return exists(netnsPath(nameOrPath));
   }
 
   /**
@@ -274,9 +281,9 @@ export class NetNs implements Disposable {
   static remove(nameOrPath: string, options: { missingOk?: boolean } = {}): void {
     const path = netnsPath(nameOrPath);
     const object = JSON.stringify(path);
-    let st: Stats;
+    let st: FileStat;
     try {
-      st = lstatSync(path);
+      st = lstat(path);
     } catch (e) {
       if ((e as { code?: string }).code !== "ENOENT") throw e;
       if (options.missingOk) return;
@@ -286,7 +293,8 @@ export class NetNs implements Disposable {
     }
     // Only a namespace mount, or the empty file NetNs.create makes before mounting (left by a
     // crash in between): anything else at the path is not nslink's to remove.
-    if (!st.isSymbolicLink() && isNamespaceFile(statSync(path))) {
+    // (Not a symbolic link, so what lstat saw is what is mounted there.)
+    if ((st.mode & S_IFMT) !== S_IFLNK && isNamespaceFile(st)) {
       try {
         umount2(path, MNT_DETACH, object);
       } catch (e) {

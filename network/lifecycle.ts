@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
 import type { Driver, DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { getDriver } from "../drivers/registry.ts";
+import { exists } from "../ffi/libc.ts";
 import { hostRtnl } from "../model/host.ts";
 import { AddressBook } from "./addressbook.ts";
 import { allocate, type Pool } from "../model/ipam.ts";
@@ -293,7 +293,7 @@ export function endpointGone(ctx: DriverContext, ep: EndpointRecord): boolean {
   if (ep.hostLinks.length > 0) {
     return ep.hostLinks.every((n) => ctx.host.link.find(n) === undefined);
   }
-  return ep.namespace !== undefined && !existsSync(ep.namespace);
+  return ep.namespace !== undefined && !exists(ep.namespace);
 }
 
 /**

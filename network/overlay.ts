@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
+import { exists } from "../ffi/libc.ts";
 import { NetlinkError } from "../netlink/errors.ts";
 import { checkMtu } from "../net/validate.ts";
 import { parseCidr } from "../net/ip.ts";
@@ -832,7 +832,7 @@ export class OverlayNetwork extends Network {
   }
 
   #unlinkKernel(hostLinks: string[], namespace?: string): void {
-    if (namespace !== undefined && !existsSync(namespace)) return;
+    if (namespace !== undefined && !exists(namespace)) return;
     const rt = hostRtnl();
     for (const l of hostLinks) {
       try {

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import {
   close,
@@ -25,6 +25,8 @@ import {
   O_RDWR,
   O_WRONLY,
   open,
+  readlink,
+  readTextFile,
   rename,
   symlink,
   unlink,
@@ -362,7 +364,7 @@ export class StateStore {
     const file = this.#file(kind, name);
     let text: string;
     try {
-      text = readFileSync(file, "utf8");
+      text = readTextFile(file);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -480,7 +482,7 @@ export class StateStore {
    */
   claimant(kind: string, name: string): string | undefined {
     try {
-      return readlinkSync(join(this.dir, checkName(kind, "kind"), checkClaim(name)));
+      return readlink(join(this.dir, checkName(kind, "kind"), checkClaim(name)));
     } catch (err) {
       if (isNotFound(err) || (err as { code?: string }).code === "EINVAL") return undefined;
       throw err;
