@@ -344,6 +344,46 @@ export function readTextFile(path: string): string {
   }
 }
 
+/** `O_DIRECTORY` from `<fcntl.h>`. */
+const O_DIRECTORY = 0o200000;
+const direntBuf = new Uint8Array(32 * 1024);
+const direntView = new DataView(direntBuf.buffer);
+
+/**
+ * The names in a directory (without `.` and `..`, in the directory's order), through
+ * `open(O_DIRECTORY)`, `getdents64(2)` and `close`.
+ *
+ * @example
+ * ```ts ignore
+ * readDir("/run/netns"); // ["c1", "c2"]
+ * ```
+ * @param path The directory.
+ * @returns The names; throws a {@linkcode SyscallError} (code `ENOENT`, `ENOTDIR`, …).
+ */
+export function readDir(path: string): string[] {
+  const object = JSON.stringify(path);
+  const fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, object);
+  const names: string[] = [];
+  try {
+    for (;;) {
+      const n = sym().getdents64(fd, direntBuf, size(direntBuf.byteLength));
+      if (n < 0) throw new SyscallError("getdents64", object, errno());
+      if (n === 0) return names;
+      // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16 (at 16), d_type u8, d_name.
+      for (let off = 0; off < n;) {
+        const reclen = direntView.getUint16(off + 16, true);
+        let end = off + 19;
+        while (direntBuf[end] !== 0) end++;
+        const name = decoder.decode(direntBuf.subarray(off + 19, end));
+        if (name !== "." && name !== "..") names.push(name);
+        off += reclen;
+      }
+    }
+  } finally {
+    close(fd, object);
+  }
+}
+
 /**
  * `readlink(2)`: a symbolic link's target.
  *

@@ -47,6 +47,8 @@ export const LIBC_SYMBOLS = {
   unlink: { parameters: ["buffer"], result: "i32" },
   /** `ssize_t read(int fd, void *buf, size_t count)` */
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  /** `ssize_t getdents64(int fd, void *dirp, size_t count)` */
+  getdents64: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /** `ssize_t readlink(const char *pathname, char *buf, size_t bufsiz)` */
   readlink: { parameters: ["buffer", "buffer", "usize"], result: "i32" },
   /** `int access(const char *pathname, int mode)` */

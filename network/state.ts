@@ -25,6 +25,7 @@ import {
   O_RDWR,
   O_WRONLY,
   open,
+  readDir,
   readlink,
   readTextFile,
   rename,
@@ -378,7 +379,7 @@ export class StateStore {
 
   /**
    * Writes `<dir>/<kind>/<name>.json` atomically: the JSON goes to a temporary file next to it
-   * (`<name>.json.tmp-<pid>-<random>`), which is then renamed over the old one.
+   * (`<name>.json.tmp-<pid>-<hex>`: the pid, this module instance, a counter), which is then renamed over the old one.
    *
    * @example
    * ```ts ignore
@@ -539,7 +540,7 @@ export class StateStore {
    */
   entries(kind: string): string[] {
     try {
-      return readdirSync(join(this.dir, checkName(kind, "kind")));
+      return readDir(join(this.dir, checkName(kind, "kind")));
     } catch (err) {
       if (isNotFound(err)) return [];
       throw err;
@@ -605,9 +606,8 @@ export class StateStore {
         `State "${kind}/${basename(file)}" cannot be stored: the value is not JSON`,
       );
     }
-    const random = Array.from(crypto.getRandomValues(new Uint8Array(6)))
-      .map((b) => b.toString(16).padStart(2, "0")).join("");
-    const tmp = `${file}.tmp-${pid()}-${random}`;
+    // Unique: the writer's pid, this module instance (threads share the pid), a counter.
+    const tmp = `${file}.tmp-${pid()}-${INSTANCE}${(++tempCount).toString(16)}`;
     // Through libc rather than node:fs: the same calls, without the runtime's layers (Deno's
     // writeFileSync costs ~45 µs here, open + write + close ~8 µs).
     const put = () => writeNew(tmp, encoder.encode(text + "\n"));
@@ -715,7 +715,7 @@ export class StateStore {
   list(kind: string): string[] {
     let entries: string[];
     try {
-      entries = readdirSync(join(this.dir, checkName(kind, "kind")));
+      entries = readDir(join(this.dir, checkName(kind, "kind")));
     } catch (err) {
       if (isNotFound(err)) return [];
       throw err;
@@ -755,6 +755,10 @@ function ensureDir<T>(dir: string, fn: () => T): T {
 }
 
 const encoder = new TextEncoder();
+/** This module instance, in temporary file names. */
+const INSTANCE = Array.from(crypto.getRandomValues(new Uint8Array(6)))
+  .map((b) => b.toString(16).padStart(2, "0")).join("");
+let tempCount = 0;
 
 /** Creates `path` (mode 0600, `EEXIST` if it exists) holding `bytes`. */
 function writeNew(path: string, bytes: Uint8Array<ArrayBuffer>): void {

@@ -159,6 +159,26 @@ export class Rtnl implements Disposable {
    */
   batch(fn: (b: RtnlBatch) => void): (NetlinkError | undefined)[] {
     const queue: BatchRequest[] = [];
+    const outer = this.#queue;
+    this.#queue = queue;
+    try {
+      fn(this.#batchOps ??= this.#makeBatchOps());
+    } finally {
+      this.#queue = outer;
+    }
+    return this.#sock.batch(queue);
+  }
+
+  /** The queue the batch operations fill, while a `batch()` callback runs. */
+  #queue: BatchRequest[] | undefined;
+  /** The batch operations, made once per handle: they queue into {@linkcode Rtnl.#queue}. */
+  #batchOps: RtnlBatch | undefined;
+
+  #makeBatchOps(): RtnlBatch {
+    const queued = (): BatchRequest[] => {
+      if (!this.#queue) throw new TypeError("Batch operations are only valid inside Rtnl.batch()");
+      return this.#queue;
+    };
     const transport: NetlinkTransport = {
       request(type, flags, codec, body, ctx) {
         if (type % 4 === 2) {
@@ -166,7 +186,7 @@ export class Rtnl implements Disposable {
             "A lookup cannot be batched: name links by index inside Rtnl.batch()",
           );
         }
-        queue.push({ type, flags, codec, body, ctx } as BatchRequest);
+        queued().push({ type, flags, codec, body, ctx } as BatchRequest);
         return [];
       },
       dump() {
@@ -174,15 +194,14 @@ export class Rtnl implements Disposable {
       },
     };
     const link = new LinkOps(transport);
-    fn({
+    return {
       link,
       addr: new AddrOps(transport, link),
       route: new RouteOps(transport, link),
       neigh: new NeighOps(transport, link),
       fdb: new FdbOps(transport, link),
-      request: (req) => void queue.push(req),
-    });
-    return this.#sock.batch(queue);
+      request: (req) => void queued().push(req),
+    };
   }
 
   /** The underlying socket. */

@@ -37,7 +37,8 @@ import {
   BridgePortData,
   LinkMessage,
   type LinkMessageInput,
-  type LinkMessageValue,
+  LinkViewMessage,
+  type LinkViewValue,
 } from "./messages/link.ts";
 
 /** A link by name (`"nsl0a"`) or by index (`7`). */
@@ -223,12 +224,12 @@ function refFields(ref: LinkRef): LinkMessageInput {
  *
  * @example
  * ```ts ignore
- * const link = toLink(decode(LinkMessage, payload));
+ * const link = toLink(decode(LinkViewMessage, payload));
  * ```
  * @param m The decoded message.
  * @returns The link.
  */
-export function toLink(m: LinkMessageValue): Link {
+export function toLink(m: LinkViewValue): Link {
   const link: Link = {
     index: m.index,
     name: m.ifname ?? "",
@@ -282,7 +283,7 @@ export class LinkOps {
     });
     const out: Link[] = [];
     for (const r of replies) {
-      if (r.type === RTM_NEWLINK) out.push(toLink(decode(LinkMessage, r.payload)));
+      if (r.type === RTM_NEWLINK) out.push(toLink(decode(LinkViewMessage, r.payload)));
     }
     return out;
   }
@@ -301,7 +302,7 @@ export class LinkOps {
    * @returns The link.
    */
   get(ref: LinkRef): Link {
-    return toLink(decode(LinkMessage, this.#lookup(ref)));
+    return toLink(decode(LinkViewMessage, this.#lookup(ref)));
   }
 
   /**
@@ -391,7 +392,7 @@ export class LinkOps {
       object: `${spec.kind} "${spec.name}"`,
     });
     const echoed = replies.find((r) => r.type === RTM_NEWLINK);
-    return echoed ? toLink(decode(LinkMessage, echoed.payload)) : undefined;
+    return echoed ? toLink(decode(LinkViewMessage, echoed.payload)) : undefined;
   }
 
   /**

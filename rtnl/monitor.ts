@@ -53,7 +53,7 @@ import { NetlinkSocket, type RawMessage } from "../netlink/socket.ts";
 import { type Address, toAddress } from "./address.ts";
 import { type Link, type NetnsFd, toLink } from "./link.ts";
 import { AddrMessage } from "./messages/address.ts";
-import { LinkMessage } from "./messages/link.ts";
+import { LinkViewMessage } from "./messages/link.ts";
 import { NeighMessage, type NeighMessageValue } from "./messages/neighbour.ts";
 import { RouteMessage } from "./messages/route.ts";
 import { type Route, toRoute } from "./route.ts";
@@ -167,7 +167,7 @@ export function toEvent(m: RawMessage): RtnlEvent | undefined {
       return {
         type: "link",
         action: m.type === RTM_NEWLINK ? "new" : "del",
-        link: toLink(decode(LinkMessage, m.payload)),
+        link: toLink(decode(LinkViewMessage, m.payload)),
       };
     case RTM_NEWADDR:
     case RTM_DELADDR: {

@@ -160,6 +160,30 @@ export const LinkAttrs = attrs({
 /** A whole link message body: `ifinfomsg` then `IFLA_*` attributes. */
 export const LinkMessage = message(ifinfomsg, LinkAttrs);
 
+/**
+ * A link message read for {@linkcode toLink}: the same declarations, only the attributes a `Link`
+ * holds. The others (statistics, queues, GSO limits, …) are passed over by their headers, never
+ * decoded: a link is read in a fraction of the time (lookups, dumps, the echo of a new link).
+ */
+export const LinkViewMessage = message(
+  ifinfomsg,
+  attrs({
+    address: linkAttrDefs.address,
+    ifname: linkAttrDefs.ifname,
+    mtu: linkAttrDefs.mtu,
+    link: linkAttrDefs.link,
+    master: linkAttrDefs.master,
+    txqlen: linkAttrDefs.txqlen,
+    operstate: linkAttrDefs.operstate,
+    ifalias: linkAttrDefs.ifalias,
+    linkNetnsid: linkAttrDefs.linkNetnsid,
+    linkinfo: LinkAttrs.defs.linkinfo,
+  }),
+);
+
+/** What {@linkcode LinkViewMessage} decodes to. */
+export type LinkViewValue = MessageOf<typeof LinkViewMessage>;
+
 /** A decoded link message. */
 export type LinkMessageValue = MessageOf<typeof LinkMessage>;
 /** A link message to encode (header fields default to 0). */

@@ -24,7 +24,7 @@ import type { NetlinkTransport, RawMessage } from "../../netlink/socket.ts";
 import { AddrOps } from "../../rtnl/address.ts";
 import { LinkOps, toLink } from "../../rtnl/link.ts";
 import { AddrMessage } from "../../rtnl/messages/address.ts";
-import { LinkMessage } from "../../rtnl/messages/link.ts";
+import { LinkMessage, LinkViewMessage } from "../../rtnl/messages/link.ts";
 import { RouteMessage } from "../../rtnl/messages/route.ts";
 import { RouteOps } from "../../rtnl/route.ts";
 import {
@@ -145,6 +145,17 @@ describe("link-show.dump.hex: ip link show", () => {
       vlanFiltering: 0,
       mcastSnooping: 1,
     });
+  });
+
+  it("reads the same Link through LinkViewMessage as through the full LinkMessage", () => {
+    const links = messages.filter((m) => m.type === RTM_NEWLINK);
+    assert.ok(links.length >= 4);
+    for (const m of links) {
+      assert.deepEqual(
+        toLink(decode(LinkViewMessage, m.payload)),
+        toLink(decode(LinkMessage, m.payload)),
+      );
+    }
   });
 
   it("decodes the other IFLA_* attributes the kernel sends", () => {

@@ -5,6 +5,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -18,6 +19,7 @@ import {
   exists,
   link,
   lstat,
+  readDir,
   readlink,
   readTextFile,
   rename,
@@ -107,5 +109,24 @@ describe("ffi file calls", () => {
     symlinkSync("nowhere", ln);
     assert.equal(exists(ln), false);
     assert.equal(exists(root), true);
+  });
+});
+
+describe("readDir", () => {
+  it("lists what node:fs lists, without . and .., for a few and for many entries", () => {
+    const dir = join(root, "many");
+    mkdirSync(dir);
+    assert.deepEqual(readDir(dir), []);
+    for (let i = 0; i < 3000; i++) writeFileSync(join(dir, `entry-${i}-${"x".repeat(i % 40)}`), "");
+    const names = readDir(dir).sort();
+    assert.equal(names.length, 3000);
+    assert.deepEqual(names, readdirSync(dir).sort());
+  });
+
+  it("raises ENOENT and ENOTDIR like node:fs", () => {
+    assert.throws(() => readDir(join(root, "nope")), { code: "ENOENT" });
+    const file = join(root, "a-file");
+    writeFileSync(file, "");
+    assert.throws(() => readDir(file), { code: "ENOTDIR" });
   });
 });
