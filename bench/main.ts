@@ -752,6 +752,7 @@ async function runAll(o: Options, selected: PeerDef[], skips: Map<string, string
       const out = outcomes[k];
       if (out.status !== "ok") continue;
       try {
+        await kernelQuiet();
         const r = await runPeer(def, o, rep, out);
         out.runs.push(r);
         console.error(
@@ -769,6 +770,41 @@ async function runAll(o: Options, selected: PeerDef[], skips: Map<string, string
   }
   summarize(outcomes, o.n);
   return outcomes;
+}
+
+/** Live `struct net` objects (the `net_namespace` slab), or `undefined` when unreadable. */
+async function liveNamespaces(): Promise<number | undefined> {
+  try {
+    const line = (await Deno.readTextFile("/proc/slabinfo")).split("\n")
+      .find((l) => l.startsWith("net_namespace "));
+    return line ? Number(line.split(/\s+/)[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the kernel has finished freeing the namespaces of the run before (its netns
+ * clean-up runs in a kernel worker long after the veths are gone and would otherwise compete
+ * with the next peer for the two CPUs and for RCU): until the count of live namespaces has not
+ * changed for 300 ms, 15 s at most. Interleaved peers then each start on a quiet kernel.
+ */
+async function kernelQuiet(): Promise<void> {
+  const start = performance.now();
+  let last = await liveNamespaces();
+  if (last === undefined) {
+    await new Promise((r) => setTimeout(r, 1000));
+    return;
+  }
+  let stableSince = performance.now();
+  while (performance.now() - start < 15_000) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = await liveNamespaces();
+    if (now !== last) {
+      last = now;
+      stableSince = performance.now();
+    } else if (performance.now() - stableSince >= 300) return;
+  }
 }
 
 /** The sweep's SVG: the passing points, the failed ones as omitted, what the verifier saw. */
