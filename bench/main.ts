@@ -580,9 +580,9 @@ async function runPeer(
     left = await leftovers();
   }
   if (left.netns.length || left.veths.length) {
-    const msg = `LEFT BEHIND after teardown: netns [${left.netns.join(" ")}] veth [${
-      left.veths.join(" ")
-    }]`;
+    const some = (xs: string[]) =>
+      `${xs.length} [${xs.slice(0, 3).join(" ")}${xs.length > 3 ? " …" : ""}]`;
+    const msg = `LEFT BEHIND after teardown: netns ${some(left.netns)}, veth ${some(left.veths)}`;
     console.error(`!! ${def.name}: ${msg} (removing them)`);
     await cleanup(left);
     errors.push(msg);
