@@ -231,7 +231,7 @@ export class Namespace implements AsyncDisposable {
       // an address whose route it cannot make. With addresses first, 3 of 9 runs of 1,000
       // containers failed around the 750th: the default route EHOSTUNREACH (no prefix route),
       // the kernel logging "percpu: allocation failed, size=8 align=8 atomic=1"; up first, 0 of
-      // 6. Added to a link that is up, an address gets its prefix route once, with GFP_KERNEL.
+      // 8. Added to a link that is up, an address gets its prefix route once, with GFP_KERNEL.
       const steps: { undo?: () => void; tolerated?: string }[] = [];
       const results = inside.batch((b) => {
         b.link.set(index, { up: true });
