@@ -379,7 +379,8 @@ export class StateStore {
 
   /**
    * Writes `<dir>/<kind>/<name>.json` atomically: the JSON goes to a temporary file next to it
-   * (`<name>.json.tmp-<pid>-<hex>`: the pid, this module instance, a counter), which is then renamed over the old one.
+   * (`<name>.json.tmp-<pid>-<hex>`: the pid, this module instance, a counter), which is then
+   * renamed over the old one.
    *
    * @example
    * ```ts ignore
