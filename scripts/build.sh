@@ -6,5 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p dist
-./node_modules/.bin/bun build --compile --minify cli/main.ts --outfile dist/nslink >&2
+# --bytecode: the bundle is stored compiled to JavaScriptCore bytecode, so a run does not parse it
+# first: `nslink version` starts in ~17 ms instead of ~35 (it needs --format=esm for the top-level
+# await). A CNI runtime execs the plugin twice per container, so this is on every ADD and DEL.
+./node_modules/.bin/bun build --compile --minify --bytecode --format=esm cli/main.ts \
+  --outfile dist/nslink >&2
 echo "built dist/nslink ($(du -h dist/nslink | cut -f1)): $(./dist/nslink version)" >&2
