@@ -15,21 +15,7 @@
  */
 import { writeFileSync } from "node:fs";
 import type { NetworkRecord } from "../model/records.ts";
-import {
-  attr,
-  attrs,
-  i32,
-  message,
-  NLA_F_NESTED,
-  pad,
-  struct,
-  u16,
-  u32,
-  u8,
-} from "../netlink/codec.ts";
-import { AF_BRIDGE, NETLINK_ROUTE, RTM_SETLINK } from "../netlink/constants.ts";
 import { NetlinkError } from "../netlink/errors.ts";
-import { type BatchRequest, NetlinkSocket } from "../netlink/socket.ts";
 import { NftError } from "../netfilter/batch.ts";
 import { deleteFlows, deleteFlowsOf } from "../netfilter/conntrack.ts";
 import * as C from "../netfilter/constants.ts";
@@ -59,7 +45,6 @@ export interface FirewallOptions {
 }
 
 let nft: Nftables | undefined;
-let route: NetlinkSocket | undefined;
 
 /** The host namespace's nf_tables handle (opened once, in the namespace nslink works in). */
 export function hostNftables(): Nftables {
@@ -232,53 +217,6 @@ export function applySysctls(records: readonly NetworkRecord[]): void {
     sysctl("net/bridge/bridge-nf-call-iptables", "1");
     sysctl("net/bridge/bridge-nf-call-ip6tables", "1");
   }
-}
-
-const BrportMessage = message(
-  struct({ family: u8, _pad: pad(1), type: u16, index: i32, flags: u32, change: u32 }),
-  attrs({
-    protinfo: attr(
-      12, /* IFLA_PROTINFO */
-      attrs({ mode: attr(4, /* IFLA_BRPORT_MODE */ u8) }),
-      NLA_F_NESTED,
-    ),
-  }),
-);
-
-/**
- * Puts a bridge port in hairpin mode (`bridge link set dev X hairpin on`), so that a container
- * can reach its own published port through the host's address.
- *
- * @param index The port's (veth host end's) interface index.
- * @param on Hairpin on or off.
- */
-export function setHairpin(index: number, on = true): void {
-  route ??= NetlinkSocket.open({ protocol: NETLINK_ROUTE });
-  const r = hairpinRequest(index, on);
-  route.request(r.type, r.flags, r.codec, r.body, r.ctx);
-}
-
-/**
- * The request of {@linkcode setHairpin}, for a caller that sends it in one batch with others
- * (the bridge driver tags and hairpins a new port in one round trip).
- *
- * @example
- * ```ts
- * import { hairpinRequest } from "./firewall.ts";
- * hairpinRequest(7).ctx?.object; // "bridge port 7 hairpin"
- * ```
- * @param index The port's (veth host end's) interface index.
- * @param on Hairpin on or off.
- * @returns The request, for `NetlinkSocket.batch` or `Rtnl.batch`'s `request`.
- */
-export function hairpinRequest(index: number, on = true): BatchRequest {
-  return {
-    type: RTM_SETLINK,
-    flags: 0,
-    codec: BrportMessage as unknown as BatchRequest["codec"],
-    body: { family: AF_BRIDGE, index, protinfo: { mode: on ? 1 : 0 } },
-    ctx: { object: `bridge port ${index} hairpin` },
-  };
 }
 
 /**

@@ -389,6 +389,32 @@ describe("Rtnl link: set", () => {
       assert.equal((await ipLink(a))?.master, undefined, "deleting the bridge releases ports");
     });
   });
+
+  it("puts a bridge port in hairpin mode and out of it, with an alias in the same request", {
+    skip: SKIP_ROOT,
+  }, async () => {
+    await withCleanup(async (c) => {
+      const br = `${P}hbr`, a = `${P}ha`;
+      c.link(a);
+      c.link(br);
+      using rt = Rtnl.open();
+      rt.link.add({ kind: "bridge", name: br });
+      rt.link.add({ kind: "veth", name: a, master: br, peer: { name: `${P}hb` } });
+      const hairpin = async () => {
+        const l = await ipLink(a) as { linkinfo?: { info_slave_data?: { hairpin?: boolean } } };
+        return l?.linkinfo?.info_slave_data?.hairpin;
+      };
+      assert.equal(await hairpin(), false);
+      rt.link.set(a, { alias: "nslink:test", hairpin: true });
+      assert.equal(await hairpin(), true);
+      assert.equal(rt.link.get(a).alias, "nslink:test");
+      rt.link.set(a, { hairpin: false });
+      assert.equal(await hairpin(), false);
+      // Not a bridge port: the kernel refuses slave data for a link without a master.
+      rt.link.set(a, { master: null });
+      assert.throws(() => rt.link.set(a, { hairpin: true }), NetlinkError);
+    });
+  });
 });
 
 describe("Rtnl link: namespaces", () => {
