@@ -42,8 +42,10 @@ export interface GcReport {
   files: string[];
   /**
    * Links carrying an nslink alias for a network id this state directory does not know, whose
-   * network's bridge still exists (another state directory's network). Reported, never touched.
-   * (Such links whose bridge is gone too are garbage: deleted, and listed in `links`.)
+   * network is alive elsewhere: a link carries its bridge alias (another state directory's
+   * network), or one of its links is on a bridge (an overlay network, a bridge adopted with
+   * `bridgeName`). `NAME (ALIAS[, on BRIDGE])`. Reported, never touched. (Links of an unknown
+   * network with neither are garbage: deleted, and listed in `links`.)
    */
   foreign: string[];
 }
@@ -56,7 +58,8 @@ export interface GcReport {
  *   `unlink`, links removed by hand), freeing their addresses; finishes pending releases;
  * - frees address reservations no endpoint record holds;
  * - deletes links tagged with nslink's alias (`nslink:NETWORK_ID:ENDPOINT`) that belong to no
- *   endpoint record: of a known network, or of an unknown one whose bridge is gone too;
+ *   endpoint record: of a known network, or of an unknown one that shows no sign of life
+ *   (no link carries its bridge alias, none of its links is on a bridge);
  * - removes temporary files of writers that died, and data of network ids no record names.
  *
  * It holds the state lock exclusively while it works, so it is safe beside other processes
@@ -147,22 +150,29 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       }
     }
     // Kernel objects tagged as nslink's whose record is gone. An endpoint's link of a network
-    // this state directory does not know is garbage only when that network's bridge is gone
-    // too; while the bridge exists, the network lives elsewhere (another state directory).
+    // this state directory does not know is garbage only when nothing shows that network is
+    // alive elsewhere: a link carrying its bridge alias (another state directory's bridge), or
+    // any of its endpoint links still on a bridge (an overlay network, kept in its cluster
+    // store; a bridge adopted with `bridgeName`, which carries no alias). A network that died
+    // took its bridge with it, and its links with their bridge.
     const links = host.link.list();
-    const bridges = new Set<string>();
+    const alive = new Set<string>();
     for (const link of links) {
       const tag = parseLinkAlias(link.alias);
-      if (tag && tag.endpoint === undefined) bridges.add(tag.networkId);
+      if (tag && (tag.endpoint === undefined || link.master !== undefined)) {
+        alive.add(tag.networkId);
+      }
     }
+    const names = new Map(links.map((l) => [l.index, l.name]));
     for (const link of links) {
       const tag = parseLinkAlias(link.alias);
       if (!tag?.endpoint) continue; // bridges belong to their network record, kept or deleted above
       const recorded = byId.get(tag.networkId);
       if (!recorded) {
         if (finished.has(tag.networkId)) continue; // deleted with its network above
-        if (bridges.has(tag.networkId)) {
-          report.foreign.push(`${link.name} (${link.alias})`);
+        if (alive.has(tag.networkId)) {
+          const master = link.master === undefined ? undefined : names.get(link.master);
+          report.foreign.push(`${link.name} (${link.alias}${master ? `, on ${master}` : ""})`);
           continue;
         }
       } else if (recorded.has(tag.endpoint)) continue; // its record was dealt with above
