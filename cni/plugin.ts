@@ -26,6 +26,10 @@ import { hostRtnl } from "../model/host.ts";
 import { Namespace } from "../network/namespace.ts";
 import { type LinkOptions, type Network, newNetwork, openNetwork } from "../network/network.ts";
 import { StateStore } from "../network/state.ts";
+import { StaleNetworkError } from "../network/store.ts";
+import { allocate, createPool } from "../model/ipam.ts";
+import { checkIP } from "../net/validate.ts";
+import { parsePortSpecs } from "../netfilter/ports.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
 import { connectIn } from "../cli/network.ts";
@@ -56,15 +60,39 @@ export function endpointName(containerId: string, ifname: string): string {
   return `cni-${id}-${shortHash(`${containerId}/${ifname}`)}`;
 }
 
-function missing(e: unknown): boolean {
-  return e instanceof Error && /does not exist/.test(e.message);
+/** `openNetwork`'s answer for a network that is not there (it has no class of its own). */
+function notFound(e: unknown): boolean {
+  return e instanceof Error && e.constructor === Error &&
+    /^Network "[^"]*" does not exist/.test(e.message);
+}
+
+/**
+ * Runs a step that checks values taken from the configuration: a `TypeError` or `RangeError`
+ * from it means the configuration is invalid (code 7). Anywhere else such an error is a bug of
+ * the plugin, which `toCniError` answers with 999.
+ */
+async function fromConfig<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw asConfigError(e);
+  }
+}
+
+/** A `TypeError`/`RangeError` of a check of the configuration, as code 7; others as they are. */
+function asConfigError(e: unknown): unknown {
+  if (e instanceof TypeError || e instanceof RangeError) {
+    return new CniError(CNI_ERR.INVALID_NETWORK_CONFIG, e.message, "", { cause: e });
+  }
+  return e;
 }
 
 async function open(network: string, stateDir?: string): Promise<Network | undefined> {
   try {
     return await openNetwork(network, stateDir ? { stateDir } : {});
   } catch (e) {
-    if (missing(e)) return undefined;
+    // Not there, or deleted while it was being opened.
+    if (e instanceof StaleNetworkError || notFound(e)) return undefined;
     throw e;
   }
 }
@@ -87,7 +115,9 @@ async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network
       return made;
     } catch (e) {
       // Another ADD created it first: open that one.
-      if (!(e instanceof TypeError && /already exists/.test(e.message)) || attempt >= 3) throw e;
+      if (e instanceof TypeError && /already exists/.test(e.message) && attempt < 3) continue;
+      // newNetwork checks the configuration's subnets, gateways, bridge and MTU first.
+      throw asConfigError(e);
     }
   }
 }
@@ -117,7 +147,12 @@ async function removeIfAutoAndUnused(net: Network, stateDir?: string): Promise<v
   const mark = store.read<{ id: string }>(AUTO, net.name);
   if (!mark) return;
   if (mark.id !== net.id) return store.remove(AUTO, net.name); // a stale mark: not this network
-  if (await net.deleteIfUnused()) store.remove(AUTO, net.name);
+  try {
+    if (await net.deleteIfUnused()) store.remove(AUTO, net.name);
+  } catch (e) {
+    // Deleted meanwhile by another DEL, or deleted and made again by an ADD: not this one.
+    if (!(e instanceof StaleNetworkError)) throw e;
+  }
 }
 
 function portMappings(conf: CniNetConf): PortSpec[] {
@@ -126,6 +161,18 @@ function portMappings(conf: CniNetConf): PortSpec[] {
     throw new CniError(CNI_ERR.INVALID_NETWORK_CONFIG, "runtimeConfig.portMappings must be a list");
   }
   return list.map((m) => {
+    if (typeof m !== "object" || m === null || Array.isArray(m)) {
+      throw new CniError(
+        CNI_ERR.INVALID_NETWORK_CONFIG,
+        `Invalid port mapping ${JSON.stringify(m)}`,
+      );
+    }
+    if (m.protocol !== undefined && typeof m.protocol !== "string") {
+      throw new CniError(
+        CNI_ERR.INVALID_NETWORK_CONFIG,
+        `Unknown port mapping protocol ${JSON.stringify(m.protocol)}`,
+      );
+    }
     const protocol = (m.protocol ?? "tcp").toLowerCase();
     if (protocol !== "tcp" && protocol !== "udp" && protocol !== "sctp") {
       throw new CniError(
@@ -143,6 +190,51 @@ function portMappings(conf: CniNetConf): PortSpec[] {
   });
 }
 
+/** The configuration's port mappings, checked as `link()` will check them. */
+async function checkedPorts(conf: CniNetConf): Promise<PortSpec[]> {
+  const ports = portMappings(conf);
+  if (ports.length > 0) await fromConfig(() => parsePortSpecs(ports));
+  return ports;
+}
+
+/** What the network must offer for the static addresses and ports asked for. */
+async function checkFits(
+  net: Network,
+  fixed: { address?: string; addressIPv6?: string },
+  ports: PortSpec[],
+): Promise<void> {
+  for (
+    const [address, subnet, gateway, v] of [
+      [fixed.address, net.subnet, net.gateway, "IPv4"],
+      [fixed.addressIPv6, net.subnetIPv6, net.gatewayIPv6, "IPv6"],
+    ] as const
+  ) {
+    if (address === undefined) continue;
+    if (!subnet) {
+      throw new CniError(
+        CNI_ERR.INVALID_NETWORK_CONFIG,
+        `Network "${net.name}" has no ${v} subnet for "${address}"`,
+      );
+    }
+    // Outside the subnet, or its network, gateway or broadcast address (a scratch pool).
+    await fromConfig(() => allocate(createPool(subnet, gateway || undefined), "check", address));
+  }
+  if (ports.length > 0 && net.config.internal === true) {
+    throw new CniError(
+      CNI_ERR.INVALID_NETWORK_CONFIG,
+      `Network "${net.name}" is internal: it publishes no ports`,
+    );
+  }
+  for (const p of ports) {
+    if (p.hostIP.includes(":") && !net.subnetIPv6) {
+      throw new CniError(
+        CNI_ERR.INVALID_NETWORK_CONFIG,
+        `Cannot publish on ${p.hostIP}: network "${net.name}" has no IPv6 subnet`,
+      );
+    }
+  }
+}
+
 /**
  * Static addresses asked for: `runtimeConfig.ips` (the `ips` capability, e.g. `podman run --ip`)
  * or `CNI_ARGS` `IP=` (comma-separated), with or without a prefix length.
@@ -158,6 +250,11 @@ function staticIps(args: CniArgs, conf: CniNetConf): { address?: string; address
   const out: { address?: string; addressIPv6?: string } = {};
   for (const ip of list) {
     const bare = ip.split("/")[0];
+    try {
+      checkIP(bare);
+    } catch (e) {
+      throw asConfigError(e);
+    }
     const key = bare.includes(":") ? "addressIPv6" : "address";
     if (out[key] !== undefined) {
       throw new CniError(
@@ -172,12 +269,13 @@ function staticIps(args: CniArgs, conf: CniNetConf): { address?: string; address
 
 async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
   const parsed = parseConf(conf, args.stateDir);
-  const ports = portMappings(conf);
+  const ports = await checkedPorts(conf);
   const fixed = staticIps(args, conf);
   const endpoint = endpointName(args.containerId, args.ifname);
   for (let attempt = 0;; attempt++) {
     const net = await openOrCreate(parsed);
     try {
+      await checkFits(net, fixed, ports);
       // A repeated ADD of this attachment, or one that was killed midway: start again from
       // nothing (unlink undoes a dead attempt's intent record and its links).
       await net.unlink(endpoint);
@@ -200,8 +298,9 @@ async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
         ns.close();
       }
     } catch (e) {
-      // The network was removed by a concurrent DEL of its last attachment: make it again.
-      if (missing(e) && attempt < 3) continue;
+      // The network was removed by a concurrent DEL of its last attachment (the object held
+      // here is stale): make it again.
+      if (e instanceof StaleNetworkError && attempt < 3) continue;
       try {
         await removeIfAutoAndUnused(net, parsed.stateDir);
       } catch { /* report the first error */ }
@@ -253,11 +352,20 @@ function resultOf(
 
 async function del(args: CniArgs, conf: CniNetConf): Promise<void> {
   const parsed = parseConf(conf, args.stateDir);
-  const net = await open(parsed.network, parsed.stateDir);
-  if (!net) return; // the network is gone, and its bridge took every veth with it
   const endpoint = endpointName(args.containerId, args.ifname);
-  await net.unlink(endpoint);
-  await removeIfAutoAndUnused(net, parsed.stateDir);
+  for (let attempt = 0;; attempt++) {
+    const net = await open(parsed.network, parsed.stateDir);
+    if (!net) return; // the network is gone, and its bridge took every veth with it
+    try {
+      await net.unlink(endpoint);
+    } catch (e) {
+      // Deleted (perhaps made again) since it was opened: look again.
+      if (e instanceof StaleNetworkError && attempt < 3) continue;
+      throw e;
+    }
+    await removeIfAutoAndUnused(net, parsed.stateDir);
+    return;
+  }
 }
 
 async function check(args: CniArgs, conf: CniNetConf): Promise<void> {
@@ -344,11 +452,18 @@ async function gc(args: CniArgs, conf: CniNetConf): Promise<void> {
   await removeIfAutoAndUnused(net, parsed.stateDir);
 }
 
-async function status(args: CniArgs, conf: CniNetConf): Promise<void> {
+/**
+ * STATUS: whether ADD could work now. It never waits for other operations (a node is marked
+ * NotReady on a failed STATUS): the state lock's file must open (one non-blocking try, whose
+ * answer does not matter: a busy lock is not a broken one), the state be readable and netlink
+ * open.
+ */
+function status(args: CniArgs, conf: CniNetConf): Promise<void> {
   try {
     const parsed = parseConf(conf, args.stateDir);
     const store = new StateStore(parsed.stateDir);
-    await store.withLock(() => store.list(AUTO), { timeoutMs: 2000 });
+    store.tryLock({ shared: true })?.release();
+    store.list(AUTO);
     Rtnl.open().close();
   } catch (e) {
     if (e instanceof CniError) throw e;
@@ -357,6 +472,7 @@ async function status(args: CniArgs, conf: CniNetConf): Promise<void> {
       `nslink cannot work here: ${(e as Error).message}`,
     );
   }
+  return Promise.resolve();
 }
 
 /** The nslink plugin. */

@@ -59,14 +59,17 @@ function parseCniArgs(text: string): Record<string, string> {
 }
 
 /**
- * Maps an error from the plugin's work to a CNI error: its own code when it has one; 7 for
- * invalid configuration values (`TypeError`/`RangeError` from validation); 11 when the state
- * lock or the kernel says to try again; else 999 with the message.
+ * Maps an error from the plugin's work to a CNI error: its own code when it has one (the plugin
+ * answers invalid configuration values with a `CniError` of code 7 where it checks them); 11
+ * when the state lock or the kernel says to try again; else 999 with the message — a
+ * `TypeError` or `RangeError` that reaches here too: it comes from a bug of the plugin, not from
+ * the user's configuration.
  *
  * @example
  * ```ts
  * import { toCniError } from "./skel.ts";
- * toCniError(new TypeError('Invalid subnet "x"')).code; // 7
+ * toCniError(new TypeError("x is undefined")).code; // 999
+ * toCniError(Object.assign(new Error("busy"), { code: "EAGAIN" })).code; // 11
  * ```
  * @param e What was thrown.
  * @returns A CNI error.
@@ -80,9 +83,6 @@ export function toCniError(e: unknown): CniError {
     / is being linked (by pid|elsewhere)/.test(err.message)
   ) {
     return new CniError(CNI_ERR.TRY_AGAIN_LATER, err.message, "", { cause: e });
-  }
-  if (err instanceof TypeError || err instanceof RangeError) {
-    return new CniError(CNI_ERR.INVALID_NETWORK_CONFIG, err.message, "", { cause: e });
   }
   return new CniError(CNI_ERR.INTERNAL, err.message, err.name, { cause: e });
 }

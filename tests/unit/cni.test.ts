@@ -163,12 +163,13 @@ describe("CNI dispatcher", () => {
     });
   }
 
-  it("turns the plugin's errors into codes: own code, 7 for bad values, 11 to retry, else 999", async () => {
+  it("turns the plugin's errors into codes: own code, 11 to retry, else 999 (bugs too)", async () => {
     const busy = Object.assign(new Error("flock: EAGAIN"), { code: "EAGAIN" });
     const cases: [unknown, number][] = [
       [new CniError(3, "gone"), 3],
-      [new TypeError('Invalid subnet "x"'), 7],
-      [new RangeError("Subnet overlaps"), 7],
+      [new CniError(7, 'Invalid subnet "x"'), 7],
+      [new TypeError("Cannot read properties of undefined"), 999],
+      [new RangeError("Invalid array length"), 999],
       [busy, 11],
       [Object.assign(new Error("lock held by 12"), { name: "LockTimeoutError" }), 11],
       [new Error('Endpoint "cni-x" of network "n" is being linked by pid 42'), 11],
