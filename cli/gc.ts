@@ -23,7 +23,9 @@ export const gcCommand: Command = {
     format: FORMAT_OPTION,
   },
   notes: `Safe while other processes use the same networks (it holds the state lock).
-Links tagged for networks this state directory does not know are reported as foreign, never touched.`,
+Links of networks this state directory does not know (another state directory's, an overlay
+network's, one on an adopted bridge) are reported as foreign and left alone while their network
+is alive: a link carries its bridge alias, or one of its links is on a bridge.`,
   async run({ values, io, format }) {
     const report = await gc({ stateDir: defaultStateDir(), dryRun: values["dry-run"] === true });
     if (format === "json") return io.out(JSON.stringify(report, null, 2) + "\n");
