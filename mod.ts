@@ -84,11 +84,15 @@ export {
 } from "./network/overlay_watcher.ts";
 export { type KvStore, openStore } from "./store/store.ts";
 export {
+  type AnswerContext,
+  type AnswerKind,
   type CmpResult,
   type Compare,
+  decodeAnswer,
   EtcdClient,
   type EtcdClientOptions,
   EtcdError,
+  type EtcdTlsOptions,
   type KeyValue,
   parseEtcdUrl,
   prefixEnd,
@@ -98,6 +102,7 @@ export {
   type Watch,
   type WatchEvent,
   type WatchHandlers,
+  type WatchMessage,
 } from "./store/etcd.ts";
 export { Namespace, newNetworkNamespace, openNetworkNamespace } from "./network/namespace.ts";
 export { type Interface, macForIPv4 } from "./model/interface.ts";
