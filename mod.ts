@@ -86,6 +86,7 @@ export { type KvStore, openStore } from "./store/store.ts";
 export {
   type AnswerContext,
   type AnswerKind,
+  type Answers,
   type CmpResult,
   type Compare,
   decodeAnswer,

@@ -320,7 +320,27 @@ function kv(v: unknown, ctx: AnswerContext): KeyValue {
   };
 }
 
-const answers = {
+/** What {@linkcode decodeAnswer} returns for each answer. */
+export interface Answers {
+  /** `/v3/kv/range`. */
+  range: RangeResult;
+  /** `/v3/kv/put`: the revision. */
+  put: number;
+  /** `/v3/kv/deleterange`: how many keys went. */
+  deleterange: number;
+  /** `/v3/kv/txn`. */
+  txn: TxnResult;
+  /** `/v3/lease/grant`: the lease id. */
+  leaseGrant: string;
+  /** `/v3/lease/keepalive`: the TTL left (0: gone). */
+  leaseKeepAlive: number;
+  /** `/v3/auth/authenticate`: the token. */
+  authenticate: string;
+  /** One message of the `/v3/watch` stream. */
+  watch: WatchMessage;
+}
+
+const answers: { [K in AnswerKind]: (o: Json, ctx: AnswerContext) => Answers[K] } = {
   range(o: Json, ctx: AnswerContext): RangeResult {
     return { revision: header(o, ctx), kvs: optArray(o, "kvs", ctx).map((v) => kv(v, ctx)) };
   },
@@ -370,10 +390,10 @@ const answers = {
       events,
     };
   },
-} as const;
+};
 
 /** The answers {@linkcode decodeAnswer} knows, by the gateway call that sends them. */
-export type AnswerKind = keyof typeof answers;
+export type AnswerKind = keyof Answers;
 
 /**
  * Decodes one answer of etcd's JSON gateway, checking every field it reads: keys and values are
@@ -398,12 +418,8 @@ export function decodeAnswer<K extends AnswerKind>(
   kind: K,
   json: unknown,
   ctx: AnswerContext,
-): ReturnType<(typeof answers)[K]> {
-  const o = object(json, "the body", ctx);
-  return (answers[kind] as (o: Json, ctx: AnswerContext) => ReturnType<(typeof answers)[K]>)(
-    o,
-    ctx,
-  );
+): Answers[K] {
+  return answers[kind](object(json, "the body", ctx), ctx);
 }
 
 const CMP_TARGET = { create: "CREATE", mod: "MOD", version: "VERSION", value: "VALUE" } as const;
