@@ -675,10 +675,22 @@ export class EtcdClient {
           continue;
         }
         let json: unknown;
+        let text = "";
         try {
-          json = JSON.parse(await res.text());
+          text = await res.text();
+          json = JSON.parse(text);
         } catch (e) {
           lastCause = e;
+          // A refusal in plain text (etcd's HTTP layer, e.g. a client certificate with a
+          // CommonName on a store with auth): an answer, not a member to skip.
+          if (res.status >= 400 && res.status < 500 && text.trim() !== "") {
+            this.#preferred = idx;
+            throw new EtcdError(
+              this.url,
+              op,
+              `HTTP ${res.status}: ${text.trim().slice(0, 200)}`,
+            );
+          }
           errors.push(`${member}: HTTP ${res.status} with no JSON body`);
           continue;
         }
