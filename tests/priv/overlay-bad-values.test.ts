@@ -10,7 +10,8 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EtcdClient, OverlayWatcher, Rtnl } from "../../mod.ts";
+import { EtcdClient, newNetwork, OverlayWatcher, Rtnl } from "../../mod.ts";
+import "../../network/overlay.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep, withCleanup } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 
@@ -205,5 +206,35 @@ describe("overlay watcher and bad store values", { skip: SKIP_ROOT, timeout: 60_
       assert.deepEqual(await kernel(name), expected(1, 2));
       await w.stop();
     });
+  });
+
+  it("a malformed endpoint record does not keep a host from leaving (delete())", async () => {
+    const addr = "198.51.100.41";
+    await exec(["ip", "addr", "add", `${addr}/32`, "dev", "lo"]);
+    const name = `${P}-leave`;
+    const net = await newNetwork("overlay", name, {
+      subnet: "203.0.113.0/24",
+      store: etcd!.url,
+      advertise: addr,
+      mtu: 1400,
+    });
+    let deleted = false;
+    try {
+      const root = `/nslink/ov/${name}/`;
+      await client!.put(`${root}endpoints/junk`, "null");
+      await client!.put(`${root}endpoints/junk2`, "{not json");
+      await client!.put(`${root}endpoints/junk3`, JSON.stringify({ host: 5 }));
+      await net.delete();
+      deleted = true;
+      assert.equal((await client!.range(root, { prefix: true })).kvs.length, 0);
+    } finally {
+      if (!deleted) {
+        // Leave nothing behind in the kernel even when delete() failed.
+        const vni = (net as unknown as { vni: number }).vni;
+        await exec(["ip", "link", "del", `nslvx${vni}`]);
+        await exec(["ip", "link", "del", `nslov${vni}`]);
+      }
+      await exec(["ip", "addr", "del", `${addr}/32`, "dev", "lo"]);
+    }
   });
 });
