@@ -15,7 +15,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { EtcdClient, EtcdError } from "../../store/etcd.ts";
 import { openStore } from "../../store/store.ts";
-import { isRoot, SKIP_ROOT, sleep } from "./_helpers.ts";
+import { newNetwork } from "../../mod.ts";
+import "../../network/overlay.ts";
+import { exec, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 
 const ADDR = "127.0.0.21";
 const URL_TLS = `etcd+https://${ADDR}:23791`;
@@ -267,5 +269,46 @@ describe("etcd user/password auth", { skip: SKIP_ROOT, timeout: 60_000 }, () => 
       );
       return true;
     });
+  });
+
+  it("an overlay network takes the store's TLS and auth options (storeCa/Cert/Key, storeUser/Password)", async () => {
+    const addr = "198.51.100.42";
+    await exec(["ip", "addr", "add", `${addr}/32`, "dev", "lo"]);
+    const name = `${runId()}-tls`;
+    const t = tls();
+    const options = {
+      subnet: "203.0.113.0/24",
+      store: URL_TLS,
+      storeCa: t.ca,
+      storeCert: t.cert,
+      storeKey: t.key,
+      storeUser: "nslink",
+      storePassword: "s3cret",
+      advertise: addr,
+      mtu: 1400,
+    };
+    try {
+      await assert.rejects(
+        newNetwork("overlay", name, { ...options, storePassword: "wrong" }),
+        /authenticate user "nslink": .*authentication failed/,
+      );
+      const net = await newNetwork("overlay", name, options);
+      let vni = 0;
+      try {
+        vni = (net as unknown as { vni: number }).vni;
+        const c = client({ tls: t, username: "nslink", password: "s3cret" });
+        assert.ok(await c.get(`/nslink/ov/${name}/config`));
+        assert.equal((await c.get(`/nslink/ov/${name}/hosts/${addr}`))?.value, addr);
+        await net.delete();
+        assert.equal(await c.get(`/nslink/ov/${name}/config`), undefined);
+      } finally {
+        if (vni) {
+          await exec(["ip", "link", "del", `nslvx${vni}`]);
+          await exec(["ip", "link", "del", `nslov${vni}`]);
+        }
+      }
+    } finally {
+      await exec(["ip", "addr", "del", `${addr}/32`, "dev", "lo"]);
+    }
   });
 });
