@@ -78,6 +78,7 @@ export {
   type OverlayOptions,
 } from "./network/overlay.ts";
 export {
+  checkRemote,
   OverlayWatcher,
   type OverlayWatcherOptions,
   type Remote,
