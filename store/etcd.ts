@@ -212,6 +212,8 @@ export interface WatchMessage {
   created: boolean;
   /** The server canceled the watch. */
   canceled: boolean;
+  /** Why, when it said. */
+  cancelReason: string;
   /** Non-zero: the revision to start from was compacted away. */
   compactRevision: number;
   /** The changes. */
@@ -386,6 +388,7 @@ const answers: { [K in AnswerKind]: (o: Json, ctx: AnswerContext) => Answers[K] 
     return {
       created: optBool(r, "created", ctx),
       canceled: optBool(r, "canceled", ctx),
+      cancelReason: optString(r, "cancel_reason", ctx) ?? "",
       compactRevision: optInt(r, "compact_revision", ctx),
       events,
     };
@@ -961,9 +964,6 @@ export class EtcdClient {
                 });
               }
               const r = decodeAnswer("watch", json, ctx);
-              if (r.canceled && this.#auth && r.events.length === 0 && !r.created) {
-                this.#token = undefined; // e.g. the token expired: take a new one
-              }
               if (r.created) attempt = 0;
               if (r.compactRevision !== 0) {
                 stopped = true;
@@ -971,7 +971,14 @@ export class EtcdClient {
                 handlers.compacted(r.compactRevision);
                 return;
               }
-              if (r.canceled) throw new Error("watch canceled by the server");
+              if (r.canceled) {
+                // E.g. "etcdserver: invalid auth token": the catch below takes a new token.
+                throw new EtcdError(
+                  ctx.store,
+                  ctx.op,
+                  `canceled: ${r.cancelReason || "by the server"}`,
+                );
+              }
               if (r.events.length) {
                 const events = r.events;
                 const rev = events[events.length - 1].kv.modRevision;
@@ -983,6 +990,7 @@ export class EtcdClient {
           throw new Error("watch stream ended");
         } catch (e) {
           if (stopped) return;
+          if (e instanceof EtcdError && staleToken(e)) this.#token = undefined;
           handlers.disconnected?.(e instanceof Error ? e : new Error(String(e)));
           attempt++;
           abort = new AbortController();

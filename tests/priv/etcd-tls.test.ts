@@ -250,13 +250,33 @@ describe("etcd user/password auth", { skip: SKIP_ROOT, timeout: 60_000 }, () => 
     });
   });
 
-  it("an expired token is replaced by a new one", async () => {
+  it("an expired token is replaced by a new one", { timeout: 30_000 }, async () => {
     const c = client({ tls: tls(), username: "nslink", password: "s3cret" });
     await c.put("/auth/b", "1");
     // --auth-token-ttl 2: the simple token expires 2 s after its last use.
     await sleep(3500);
     await c.put("/auth/b", "2");
     assert.equal((await c.get("/auth/b"))?.value, "2");
+    // A watch opened with an expired token gets a new one too.
+    await sleep(3500);
+    const seen: string[] = [];
+    const w = c.watch(
+      "/auth/",
+      (await client({ tls: tls(), username: "nslink", password: "s3cret" }).range("/auth/"))
+        .revision + 1,
+      {
+        events: (evs) => evs.forEach((e) => seen.push(e.kv.value)),
+        compacted: () => {},
+      },
+    );
+    const writer = client({ tls: tls(), username: "nslink", password: "s3cret" });
+    const end = Date.now() + 10_000;
+    for (let i = 0; !seen.includes("w") && Date.now() < end; i++) {
+      if (i % 20 === 0) await writer.put("/auth/c", "w");
+      await sleep(25);
+    }
+    await w.cancel();
+    assert.ok(seen.includes("w"), "the watch delivers after its token expired");
   });
 
   it("a bad password is an error naming the store, the user and etcd's reason", async () => {
