@@ -2,7 +2,16 @@
 // store or kernel access (no etcd needed, no root); the URL forms of TLS stores.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { checkRemote, EtcdClient, newNetwork, parseEtcdUrl } from "../../mod.ts";
+import {
+  checkRemote,
+  EtcdClient,
+  EtcdError,
+  type KvStore,
+  newNetwork,
+  OverlayWatcher,
+  parseEtcdUrl,
+  type Rtnl,
+} from "../../mod.ts";
 import { runCli } from "../../cli/app.ts";
 import { captureOutput } from "../../cli/io.ts";
 
@@ -97,5 +106,30 @@ describe("checkRemote()", () => {
     assert.throws(bad({ address: "203.0.113.5/16" }), /outside the network's subnets/);
     assert.throws(bad({ address: "2001:db8:20::5/64" }), /is not IPv4/);
     assert.throws(bad({ address: "", addressIPv6: "" }), /no address/);
+  });
+});
+
+describe("OverlayWatcher.stop()", () => {
+  it("releases whoever waits for the first snapshot while the store stays unreachable", async () => {
+    let ranges = 0;
+    const down = {
+      url: "etcd://198.51.100.1:2379",
+      range: () => {
+        ranges++;
+        return Promise.reject(new EtcdError("etcd://198.51.100.1:2379", "range", "unreachable"));
+      },
+    } as unknown as KvStore;
+    const w = new OverlayWatcher({
+      store: down,
+      prefix: "/nslink/ov/t/endpoints/",
+      self: "198.51.100.11",
+      vxlan: "vx0",
+      rtnl: {} as Rtnl,
+    });
+    while (ranges === 0) await new Promise((r) => setTimeout(r, 5));
+    await w.stop();
+    await w.ready; // resolves: an agent waiting on it can exit on SIGTERM
+    assert.equal(w.snapshots, 0);
+    assert.match(String(w.lastError), /unreachable/);
   });
 });
