@@ -78,17 +78,23 @@ export {
   type OverlayOptions,
 } from "./network/overlay.ts";
 export {
+  checkRemote,
   OverlayWatcher,
   type OverlayWatcherOptions,
   type Remote,
 } from "./network/overlay_watcher.ts";
 export { type KvStore, openStore } from "./store/store.ts";
 export {
+  type AnswerContext,
+  type AnswerKind,
+  type Answers,
   type CmpResult,
   type Compare,
+  decodeAnswer,
   EtcdClient,
   type EtcdClientOptions,
   EtcdError,
+  type EtcdTlsOptions,
   type KeyValue,
   parseEtcdUrl,
   prefixEnd,
@@ -98,6 +104,7 @@ export {
   type Watch,
   type WatchEvent,
   type WatchHandlers,
+  type WatchMessage,
 } from "./store/etcd.ts";
 export { Namespace, newNetworkNamespace, openNetworkNamespace } from "./network/namespace.ts";
 export { type Interface, macForIPv4 } from "./model/interface.ts";

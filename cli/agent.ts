@@ -11,7 +11,10 @@ import process from "node:process";
 import { type Network, type NetworkWatcher, openNetwork } from "../network/network.ts";
 import "../network/overlay.ts";
 import type { Command } from "./command.ts";
+import { driverOptions } from "./network.ts";
 import { UsageError } from "./usage.ts";
+
+const STORE_OPTIONS = ["storeCa", "storeCert", "storeKey", "storeUser", "storePassword"];
 
 /** `nslink agent`. */
 export const agentCommand: Command = {
@@ -31,6 +34,14 @@ export const agentCommand: Command = {
       value: "ADDR",
       help: "This host's underlay address, its VXLAN tunnel endpoint (required)",
     },
+    opt: {
+      type: "string",
+      short: "o",
+      value: "KEY=VALUE",
+      multiple: true,
+      help:
+        "Store option: storeCa=PATH, storeCert=PATH, storeKey=PATH (etcd+https://), storeUser=NAME, storePassword=PASSWORD",
+    },
   },
   notes:
     "Example:\n  nslink agent --store etcd://198.51.100.1:2379 --advertise 198.51.100.11 ov1\n" +
@@ -40,6 +51,16 @@ export const agentCommand: Command = {
     const advertise = values.advertise;
     if (typeof store !== "string") throw new UsageError("agent needs --store", hint);
     if (typeof advertise !== "string") throw new UsageError("agent needs --advertise", hint);
+    const pairs = Array.isArray(values.opt) ? values.opt.map(String) : [];
+    const storeOptions = driverOptions(pairs, hint);
+    for (const key of Object.keys(storeOptions)) {
+      if (!STORE_OPTIONS.includes(key)) {
+        throw new UsageError(
+          `Unknown agent option "${key}": known options are ${STORE_OPTIONS.join(", ")}`,
+          hint,
+        );
+      }
+    }
     const networks: Network[] = [];
     const watchers: NetworkWatcher[] = [];
     let stop!: () => void;
@@ -49,11 +70,12 @@ export const agentCommand: Command = {
     process.on("SIGTERM", onSignal);
     try {
       for (const name of args) {
-        const net = await openNetwork(name, { store, advertise });
+        const net = await openNetwork(name, { ...storeOptions, store, advertise });
         networks.push(net);
         const w = net.watch();
         watchers.push(w);
-        await w.ready;
+        // The first snapshot may wait for the store: a signal still stops the agent.
+        await Promise.race([w.ready, stopped]);
         io.out(`watching ${name} at revision ${w.revision}\n`);
       }
       await stopped;

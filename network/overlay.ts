@@ -39,11 +39,16 @@ import {
 import type { NetworkWatcher } from "./network.ts";
 import { FileStore } from "./store.ts";
 import type { Rtnl } from "../rtnl/handle.ts";
-import { EtcdError } from "../store/etcd.ts";
+import {
+  type EtcdClientOptions,
+  EtcdError,
+  type EtcdTlsOptions,
+  type KeyValue,
+} from "../store/etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
 import { bridgeDriver, shortHash } from "../drivers/bridge.ts";
 import type { DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
-import { OverlayWatcher } from "./overlay_watcher.ts";
+import { checkRemote, OverlayWatcher } from "./overlay_watcher.ts";
 
 /** The configuration every host of an overlay network shares (saved in the store). */
 export interface OverlayConfig {
@@ -89,8 +94,24 @@ export interface OverlayOptions {
   subnetIPv6?: string;
   /** IPv6 gateway. */
   gatewayIPv6?: string;
-  /** The store: `etcd://HOST:PORT[,HOST:PORT…]` (required). */
+  /** The store: `etcd://HOST:PORT[,HOST:PORT…]`, or `etcd+https://…` for TLS (required). */
   store?: string;
+  /**
+   * TLS material of an `etcd+https://` store: the CA, this host's client certificate and key,
+   * each PEM text or a file path. On the command line: `-o storeCa=PATH -o storeCert=PATH
+   * -o storeKey=PATH`.
+   */
+  storeTls?: EtcdTlsOptions;
+  /** The CA of an `etcd+https://` store (PEM text or a file path); same as `storeTls.ca`. */
+  storeCa?: string;
+  /** This host's client certificate (PEM text or a file path); same as `storeTls.cert`. */
+  storeCert?: string;
+  /** This host's client key (PEM text or a file path); same as `storeTls.key`. */
+  storeKey?: string;
+  /** etcd user name (etcd's auth), with `storePassword`. */
+  storeUser?: string;
+  /** The etcd user's password. */
+  storePassword?: string;
   /** This host's underlay address: the VXLAN tunnel endpoint (required). */
   advertise?: string;
   /** Container MTU; default the underlay link's MTU − 50. */
@@ -109,6 +130,12 @@ const KNOWN = [
   "subnetIPv6",
   "gatewayIPv6",
   "store",
+  "storeTls",
+  "storeCa",
+  "storeCert",
+  "storeKey",
+  "storeUser",
+  "storePassword",
   "advertise",
   "mtu",
   "vni",
@@ -198,6 +225,7 @@ function gone(e: unknown): boolean {
 interface Parsed {
   name: string;
   storeUrl: string;
+  storeOptions: EtcdClientOptions;
   advertise: string;
   ttl: number;
   want: Omit<OverlayConfig, "id" | "created" | "vni"> & { vni?: number };
@@ -215,6 +243,7 @@ function parseOptions(name: string, options: Record<string, unknown>, creating: 
       `Network "${name}" (overlay) needs "store" (etcd://HOST:PORT[,HOST:PORT…])`,
     );
   }
+  const storeOptions = storeOptionsOf(options);
   const advertise = str(options, "advertise");
   if (advertise === undefined) {
     throw new TypeError(
@@ -249,6 +278,7 @@ function parseOptions(name: string, options: Record<string, unknown>, creating: 
   return {
     name,
     storeUrl,
+    storeOptions,
     advertise,
     ttl,
     want: {
@@ -260,6 +290,95 @@ function parseOptions(name: string, options: Record<string, unknown>, creating: 
       ...(vni !== undefined ? { vni } : {}),
     },
   };
+}
+
+/** The store's TLS and auth options, from `storeTls` or the flat `storeCa`/`storeCert`/`storeKey`. */
+function storeOptionsOf(options: Record<string, unknown>): EtcdClientOptions {
+  const out: EtcdClientOptions = {};
+  const tls: EtcdTlsOptions = {};
+  const given = options.storeTls;
+  if (given !== undefined) {
+    if (typeof given !== "object" || given === null || Array.isArray(given)) {
+      throw new TypeError(`Overlay option "storeTls" must be an object { ca, cert, key }`);
+    }
+    const t = given as Record<string, unknown>;
+    for (const k of Object.keys(t)) {
+      if (k !== "ca" && k !== "cert" && k !== "key") {
+        throw new TypeError(`Unknown "storeTls" field "${k}": known fields are ca, cert, key`);
+      }
+      const v = str(t, k);
+      if (v !== undefined) tls[k] = v;
+    }
+  }
+  for (
+    const [flat, k] of [["storeCa", "ca"], ["storeCert", "cert"], ["storeKey", "key"]] as const
+  ) {
+    const v = str(options, flat);
+    if (v !== undefined) tls[k] = v;
+  }
+  if (Object.keys(tls).length > 0) out.tls = tls;
+  const user = str(options, "storeUser");
+  const password = str(options, "storePassword");
+  if (user !== undefined) out.username = user;
+  if (password !== undefined) out.password = password;
+  return out;
+}
+
+/** An endpoint record from the store, checked; a malformed one is an EtcdError naming its key. */
+function endpointOf(store: string, kv: KeyValue): OverlayEndpoint {
+  const fail = (why: string) =>
+    new EtcdError(store, `read "${kv.key}"`, `malformed endpoint: ${why}`, { malformed: true });
+  let o: unknown;
+  try {
+    o = JSON.parse(kv.value);
+  } catch {
+    throw fail("not JSON");
+  }
+  if (typeof o !== "object" || o === null || Array.isArray(o)) throw fail("not a JSON object");
+  const ep = o as Record<string, unknown>;
+  for (const k of ["name", "host", "mac", "address"]) {
+    if (typeof ep[k] !== "string") throw fail(`"${k}" is not a string`);
+  }
+  if (ep.addressIPv6 !== undefined && typeof ep.addressIPv6 !== "string") {
+    throw fail(`"addressIPv6" is not a string`);
+  }
+  return {
+    name: ep.name as string,
+    host: ep.host as string,
+    mac: ep.mac as string,
+    address: ep.address as string,
+    addressIPv6: (ep.addressIPv6 as string | undefined) ?? "",
+  };
+}
+
+/** The saved configuration, checked; a malformed one is an EtcdError naming its key. */
+function configOf(store: string, kv: KeyValue): OverlayConfig {
+  const fail = (why: string) =>
+    new EtcdError(store, `read "${kv.key}"`, `malformed network configuration: ${why}`, {
+      malformed: true,
+    });
+  let o: unknown;
+  try {
+    o = JSON.parse(kv.value);
+  } catch {
+    throw fail("not JSON");
+  }
+  if (typeof o !== "object" || o === null || Array.isArray(o)) throw fail("not a JSON object");
+  const c = o as Record<string, unknown>;
+  for (const k of ["id", "subnet", "gateway", "subnetIPv6", "gatewayIPv6", "created"]) {
+    if (typeof c[k] !== "string") throw fail(`"${k}" is not a string`);
+  }
+  if (!Number.isInteger(c.vni) || (c.vni as number) < 1 || (c.vni as number) > MAX_VNI) {
+    throw fail(`"vni" is not a VNI`);
+  }
+  if (!Number.isInteger(c.mtu) || (c.mtu as number) < 0) throw fail(`"mtu" is not an MTU`);
+  try {
+    parseCidr(c.subnet as string);
+    if (c.subnetIPv6) parseCidr(c.subnetIPv6 as string);
+  } catch (e) {
+    throw fail((e as Error).message);
+  }
+  return c as unknown as OverlayConfig;
 }
 
 /** Explains how a requested configuration differs from the saved one, or `undefined`. */
@@ -395,7 +514,7 @@ export class OverlayNetwork extends Network {
     joinOnly = false,
   ): Promise<OverlayNetwork> {
     const p = parseOptions(name, options, !joinOnly);
-    const store = openStore(p.storeUrl);
+    const store = openStore(p.storeUrl, p.storeOptions);
     const keys = overlayKeys(name);
     const rt = hostRtnl();
     // The underlay: the link holding the advertise address.
@@ -410,7 +529,7 @@ export class OverlayNetwork extends Network {
     for (let attempt = 0; attempt < 64 && cfg === undefined; attempt++) {
       const existing = await store.get(keys.config);
       if (existing) {
-        const saved = JSON.parse(existing.value) as OverlayConfig;
+        const saved = configOf(p.storeUrl, existing);
         const why = joinOnly ? undefined : conflict(saved, p.want, options);
         if (why) {
           throw new TypeError(
@@ -765,9 +884,12 @@ export class OverlayNetwork extends Network {
       // Ours already: an earlier attempt whose answer was lost (a member timed out) went through.
       if (holder && holder.value === JSON.stringify(ep)) return ep;
       if (holder) {
-        const other = JSON.parse(holder.value) as OverlayEndpoint;
+        let where = "";
+        try {
+          where = ` (on host ${endpointOf(this.storeUrl, holder).host})`;
+        } catch { /* named without its host */ }
         throw new TypeError(
-          `Endpoint "${name}" is already linked to network "${this.name}" (on host ${other.host})`,
+          `Endpoint "${name}" is already linked to network "${this.name}"${where}`,
         );
       }
       if ((options.address !== undefined || options.addressIPv6 !== undefined) && !cached) {
@@ -819,7 +941,7 @@ export class OverlayNetwork extends Network {
       this.#mine.delete(name);
       return;
     }
-    const ep = JSON.parse(kv.value) as OverlayEndpoint;
+    const ep = endpointOf(this.storeUrl, kv);
     if (ep.host !== this.advertise) {
       throw new Error(
         `Endpoint "${name}" of overlay network "${this.name}" lives on host ${ep.host}, not on ${this.advertise}`,
@@ -876,9 +998,7 @@ export class OverlayNetwork extends Network {
    */
   override async deleteIfUnused(): Promise<boolean> {
     const all = await this.#store.range(overlayKeys(this.name).endpoints, { prefix: true });
-    const mine = all.kvs.some((kv) =>
-      (JSON.parse(kv.value) as OverlayEndpoint).host === this.advertise
-    );
+    const mine = all.kvs.some((kv) => hostOf(kv) === this.advertise);
     if (mine) return false;
     await this.delete();
     return true;
@@ -900,9 +1020,12 @@ export class OverlayNetwork extends Network {
   override watch(): NetworkWatcher {
     // The watcher's process keeps this host's lease alive (the agent's job).
     this.#leaseId().catch(() => {/* retried by link() or the next watch() */});
+    const keys = overlayKeys(this.name);
     const w = new OverlayWatcher({
       store: this.#store,
-      prefix: overlayKeys(this.name).endpoints,
+      prefix: keys.endpoints,
+      hosts: keys.hosts,
+      subnets: [this.#cfg.subnet, ...(this.#cfg.subnetIPv6 ? [this.#cfg.subnetIPv6] : [])],
       self: this.advertise,
       vxlan: this.devices.vxlan,
       rtnl: hostRtnl(),
@@ -927,9 +1050,10 @@ export class OverlayNetwork extends Network {
     const keys = overlayKeys(this.name);
     // This host's endpoints, also those of earlier processes (whose leases may still run).
     const all = await this.#store.range(keys.endpoints, { prefix: true });
+    // A malformed record (not written by nslink) cannot be this host's: it is left alone, and
+    // the host still leaves.
     for (const kv of all.kvs) {
-      const ep = JSON.parse(kv.value) as OverlayEndpoint;
-      if (ep.host === this.advertise) await this.unlink(ep.name);
+      if (hostOf(kv) === this.advertise) await this.unlink(kv.key.slice(keys.endpoints.length));
     }
     const rt = hostRtnl();
     for (const dev of [this.devices.vxlan, this.devices.bridge]) {
@@ -981,6 +1105,15 @@ export class OverlayNetwork extends Network {
   /** Leaves the network if this object created it (for `await using`); otherwise closes it. */
   override [Symbol.asyncDispose](): Promise<void> {
     return super[Symbol.asyncDispose]();
+  }
+}
+
+/** The host of a stored endpoint, or `undefined` when the record is malformed. */
+function hostOf(kv: KeyValue): string | undefined {
+  try {
+    return checkRemote(kv.value).host;
+  } catch {
+    return undefined;
   }
 }
 

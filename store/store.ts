@@ -15,6 +15,7 @@
 import {
   type Compare,
   EtcdClient,
+  type EtcdClientOptions,
   type KeyValue,
   type RangeResult,
   type TxnOp,
@@ -56,26 +57,39 @@ export interface KvStore {
 const stores = new Map<string, KvStore>();
 
 /**
- * The store for a URL; one client per URL in a process. Today: `etcd://HOST:PORT[,…]`.
+ * The store for a URL; one client per URL and options in a process. Today:
+ * `etcd://HOST:PORT[,…]`, or `etcd+https://HOST:PORT[,…]` with `tls` (CA, client certificate
+ * and key: PEM text or file paths); `username` and `password` for etcd's auth.
  *
  * @example
  * ```ts ignore
- * const store = openStore("etcd://198.51.100.1:2379");
+ * const store = openStore("etcd+https://198.51.100.1:2379", {
+ *   tls: { ca: "/etc/nslink/ca.pem", cert: "/etc/nslink/client.pem", key: "/etc/nslink/client-key.pem" },
+ *   username: "nslink",
+ *   password: "…",
+ * });
  * await store.put("/hello", "world");
  * ```
  * @param url The store URL.
+ * @param options TLS and auth (see {@linkcode EtcdClientOptions}).
  * @returns The store.
  */
-export function openStore(url: string): KvStore {
-  if (typeof url !== "string" || !url.startsWith("etcd://")) {
+export function openStore(url: string, options: EtcdClientOptions = {}): KvStore {
+  if (typeof url !== "string" || !/^etcd(\+https)?:\/\//.test(url)) {
     throw new TypeError(
-      `Unknown store "${String(url)}": expected etcd://HOST:PORT[,HOST:PORT…]`,
+      `Unknown store "${String(url)}": expected etcd://HOST:PORT[,HOST:PORT…] or etcd+https://…`,
     );
   }
-  let s = stores.get(url);
+  const id = JSON.stringify([
+    url,
+    options.tls ?? null,
+    options.username ?? null,
+    options.password ?? null,
+  ]);
+  let s = stores.get(id);
   if (!s) {
-    s = new EtcdClient(url);
-    stores.set(url, s);
+    s = new EtcdClient(url, options);
+    stores.set(id, s);
   }
   return s;
 }
