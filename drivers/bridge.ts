@@ -20,6 +20,13 @@
  * A bridge that already exists (made by hand, say) is adopted as Docker does: the network uses
  * it, adds the gateway addresses it lacks, and on delete removes only what it added.
  *
+ * The bridge's MAC is fixed, so that the gateway's MAC never changes under the containers (a
+ * Linux bridge without an address of its own takes the lowest MAC among its ports, changing as
+ * they come and go): a bridge nslink makes gets `02:42` and its IPv4 gateway (Docker's scheme,
+ * the last four bytes of the IPv6 gateway without IPv4); an adopted bridge keeps the MAC it has,
+ * set explicitly once so that it stops following its ports (the value does not change, and it
+ * stays so after delete).
+ *
  * @module
  */
 import { NetlinkError } from "../netlink/errors.ts";
@@ -43,6 +50,21 @@ import type {
   EndpointRecord,
   NetworkRecord,
 } from "./driver.ts";
+
+/**
+ * Docker's MAC for an address: 02:42 and the IPv4 address; without one, 02:42 and the IPv6
+ * address's last four bytes (unique in any subnet up to a /96). Containers get their address's,
+ * the bridge its gateway's: never the same.
+ *
+ * @param address IPv4 address (any prefix ignored), or empty.
+ * @param addressIPv6 IPv6 address (any prefix ignored), or empty.
+ * @returns The MAC, or empty without either address.
+ */
+function macOf(address: string, addressIPv6: string): string {
+  if (address) return macForIPv4(address);
+  if (addressIPv6) return macForIPv4(formatIP(parseIP(addressIPv6.split("/")[0])!.subarray(12)));
+  return "";
+}
 
 /** The bridge driver's normalized configuration, as saved. */
 export interface BridgeConfig {
@@ -335,9 +357,17 @@ export const bridgeDriver: Driver = {
     const { bridgeName, mtu } = cfg;
     const rt = ctx.host;
     // An adopted bridge goes back to how it was found when this fails.
-    const wasUp = cfg.adopted ? rt.link.get(bridgeName).up : false;
-    if (cfg.adopted) rt.link.set(bridgeName, { up: true });
-    else rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true });
+    const found = cfg.adopted ? rt.link.get(bridgeName) : undefined;
+    const wasUp = found?.up ?? false;
+    // The bridge's MAC is fixed (IFLA_ADDRESS): a bridge without one takes the lowest MAC among
+    // its ports, so it would change as containers join and leave while they keep the gateway's
+    // old MAC. An adopted bridge is pinned at the MAC it has (the same value, set explicitly).
+    if (found) rt.link.set(bridgeName, { up: true, ...(found.mac ? { mac: found.mac } : {}) });
+    else {
+      const { v4, v6 } = record.pools;
+      const mac = macOf(v4?.gateway ?? "", v6?.gateway ?? "") || undefined;
+      rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true, ...(mac ? { mac } : {}) });
+    }
     try {
       if (!cfg.adopted) rt.link.set(bridgeName, { alias: linkAlias(record.id) });
       const { v4, v6 } = record.pools;
@@ -382,13 +412,7 @@ export const bridgeDriver: Driver = {
     const addressIPv6 = v6 ? take(v6, endpoint, options.addressIPv6) : "";
     const { hostName, srcName } = names(record, endpoint);
     const alias = linkAlias(record.id, endpoint);
-    // Docker's MAC: 02:42 and the IPv4 address; on an IPv6-only network, 02:42 and the IPv6
-    // address's last four bytes (unique in any subnet up to a /96).
-    const macAddress = address
-      ? macForIPv4(address)
-      : addressIPv6
-      ? macForIPv4(formatIP(parseIP(addressIPv6.split("/")[0])!.subarray(12)))
-      : "";
+    const macAddress = macOf(address, addressIPv6);
     let dstName = options.dstName !== undefined
       ? checkIfName(options.dstName, "dstName")
       : target
