@@ -66,6 +66,21 @@ function macOf(address: string, addressIPv6: string): string {
   return "";
 }
 
+/**
+ * The IPv6 link-local address the kernel derives from a MAC (modified EUI-64, RFC 4291
+ * appendix A).
+ *
+ * @param mac The MAC, `aa:bb:cc:dd:ee:ff`.
+ * @returns The address, e.g. `fe80::42:c6ff:fe33:6401` for `02:42:c6:33:64:01`.
+ */
+function linkLocalOf(mac: string): string {
+  const m = mac.split(":").map((h) => parseInt(h, 16));
+  const b = new Uint8Array(16);
+  b.set([0xfe, 0x80]);
+  b.set([m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]], 8);
+  return formatIP(b);
+}
+
 /** The bridge driver's normalized configuration, as saved. */
 export interface BridgeConfig {
   /** The Linux bridge's name. */
@@ -362,15 +377,19 @@ export const bridgeDriver: Driver = {
     // The bridge's MAC is fixed (IFLA_ADDRESS): a bridge without one takes the lowest MAC among
     // its ports, so it would change as containers join and leave while they keep the gateway's
     // old MAC. An adopted bridge is pinned at the MAC it has (the same value, set explicitly).
+    const { v4, v6 } = record.pools;
+    const mac = found ? undefined : macOf(v4?.gateway ?? "", v6?.gateway ?? "") || undefined;
     if (found) rt.link.set(bridgeName, { up: true, ...(found.mac ? { mac: found.mac } : {}) });
-    else {
-      const { v4, v6 } = record.pools;
-      const mac = macOf(v4?.gateway ?? "", v6?.gateway ?? "") || undefined;
-      rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true, ...(mac ? { mac } : {}) });
-    }
+    else rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true, ...(mac ? { mac } : {}) });
     try {
       if (!cfg.adopted) rt.link.set(bridgeName, { alias: linkAlias(record.id) });
-      const { v4, v6 } = record.pools;
+      // The bridge's IPv6 link-local address, usable at once (IFA_F_NODAD): the host resolves
+      // a container's address on the bridge with a neighbour solicitation, which the kernel
+      // sends only from a link-local address past duplicate address detection. The kernel's
+      // own comes when the first port brings the carrier, tentative for 1–2 s (again whenever
+      // the carrier comes back), and forwarded packets to containers were lost meanwhile. This
+      // is the same address (EUI-64 of the bridge's MAC), so the kernel adds no second one.
+      if (v6 && mac) rt.addr.add(bridgeName, `${linkLocalOf(mac)}/64`, { nodad: true });
       for (const [pool, nodad] of [[v4, false], [v6, true]] as const) {
         if (!pool) continue;
         const cidr = `${pool.gateway}/${prefixLength(pool)}`;
