@@ -25,7 +25,9 @@
  * they come and go): a bridge nslink makes gets `02:42` and its IPv4 gateway (Docker's scheme,
  * the last four bytes of the IPv6 gateway without IPv4); an adopted bridge keeps the MAC it has,
  * set explicitly once so that it stops following its ports (the value does not change, and it
- * stays so after delete).
+ * stays so after delete). With IPv6, a bridge nslink makes gets its link-local address (the one
+ * the kernel would derive) without duplicate address detection, so forwarding to containers
+ * works at once; an adopted bridge's addresses are left as they are.
  *
  * @module
  */
