@@ -20,6 +20,15 @@
  * A bridge that already exists (made by hand, say) is adopted as Docker does: the network uses
  * it, adds the gateway addresses it lacks, and on delete removes only what it added.
  *
+ * The bridge's MAC is fixed, so that the gateway's MAC never changes under the containers (a
+ * Linux bridge without an address of its own takes the lowest MAC among its ports, changing as
+ * they come and go): a bridge nslink makes gets `02:42` and its IPv4 gateway (Docker's scheme,
+ * the last four bytes of the IPv6 gateway without IPv4); an adopted bridge keeps the MAC it has,
+ * set explicitly once so that it stops following its ports (the value does not change, and it
+ * stays so after delete). With IPv6, a bridge nslink makes gets its link-local address (the one
+ * the kernel would derive) without duplicate address detection, so forwarding to containers
+ * works at once; an adopted bridge's addresses are left as they are.
+ *
  * @module
  */
 import { NetlinkError } from "../netlink/errors.ts";
@@ -43,6 +52,36 @@ import type {
   EndpointRecord,
   NetworkRecord,
 } from "./driver.ts";
+
+/**
+ * Docker's MAC for an address: 02:42 and the IPv4 address; without one, 02:42 and the IPv6
+ * address's last four bytes (unique in any subnet up to a /96). Containers get their address's,
+ * the bridge its gateway's: never the same.
+ *
+ * @param address IPv4 address (any prefix ignored), or empty.
+ * @param addressIPv6 IPv6 address (any prefix ignored), or empty.
+ * @returns The MAC, or empty without either address.
+ */
+function macOf(address: string, addressIPv6: string): string {
+  if (address) return macForIPv4(address);
+  if (addressIPv6) return macForIPv4(formatIP(parseIP(addressIPv6.split("/")[0])!.subarray(12)));
+  return "";
+}
+
+/**
+ * The IPv6 link-local address the kernel derives from a MAC (modified EUI-64, RFC 4291
+ * appendix A).
+ *
+ * @param mac The MAC, `aa:bb:cc:dd:ee:ff`.
+ * @returns The address, e.g. `fe80::42:c6ff:fe33:6401` for `02:42:c6:33:64:01`.
+ */
+function linkLocalOf(mac: string): string {
+  const m = mac.split(":").map((h) => parseInt(h, 16));
+  const b = new Uint8Array(16);
+  b.set([0xfe, 0x80]);
+  b.set([m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]], 8);
+  return formatIP(b);
+}
 
 /** The bridge driver's normalized configuration, as saved. */
 export interface BridgeConfig {
@@ -335,12 +374,24 @@ export const bridgeDriver: Driver = {
     const { bridgeName, mtu } = cfg;
     const rt = ctx.host;
     // An adopted bridge goes back to how it was found when this fails.
-    const wasUp = cfg.adopted ? rt.link.get(bridgeName).up : false;
-    if (cfg.adopted) rt.link.set(bridgeName, { up: true });
-    else rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true });
+    const found = cfg.adopted ? rt.link.get(bridgeName) : undefined;
+    const wasUp = found?.up ?? false;
+    // The bridge's MAC is fixed (IFLA_ADDRESS): a bridge without one takes the lowest MAC among
+    // its ports, so it would change as containers join and leave while they keep the gateway's
+    // old MAC. An adopted bridge is pinned at the MAC it has (the same value, set explicitly).
+    const { v4, v6 } = record.pools;
+    const mac = found ? undefined : macOf(v4?.gateway ?? "", v6?.gateway ?? "") || undefined;
+    if (found) rt.link.set(bridgeName, { up: true, ...(found.mac ? { mac: found.mac } : {}) });
+    else rt.link.add({ kind: "bridge", name: bridgeName, mtu, up: true, ...(mac ? { mac } : {}) });
     try {
       if (!cfg.adopted) rt.link.set(bridgeName, { alias: linkAlias(record.id) });
-      const { v4, v6 } = record.pools;
+      // The bridge's IPv6 link-local address, usable at once (IFA_F_NODAD): the host resolves
+      // a container's address on the bridge with a neighbour solicitation, which the kernel
+      // sends only from a link-local address past duplicate address detection. The kernel's
+      // own comes when the first port brings the carrier, tentative for 1–2 s (again whenever
+      // the carrier comes back), and forwarded packets to containers were lost meanwhile. This
+      // is the same address (EUI-64 of the bridge's MAC), so the kernel adds no second one.
+      if (v6 && mac) rt.addr.add(bridgeName, `${linkLocalOf(mac)}/64`, { nodad: true });
       for (const [pool, nodad] of [[v4, false], [v6, true]] as const) {
         if (!pool) continue;
         const cidr = `${pool.gateway}/${prefixLength(pool)}`;
@@ -382,13 +433,7 @@ export const bridgeDriver: Driver = {
     const addressIPv6 = v6 ? take(v6, endpoint, options.addressIPv6) : "";
     const { hostName, srcName } = names(record, endpoint);
     const alias = linkAlias(record.id, endpoint);
-    // Docker's MAC: 02:42 and the IPv4 address; on an IPv6-only network, 02:42 and the IPv6
-    // address's last four bytes (unique in any subnet up to a /96).
-    const macAddress = address
-      ? macForIPv4(address)
-      : addressIPv6
-      ? macForIPv4(formatIP(parseIP(addressIPv6.split("/")[0])!.subarray(12)))
-      : "";
+    const macAddress = macOf(address, addressIPv6);
     let dstName = options.dstName !== undefined
       ? checkIfName(options.dstName, "dstName")
       : target

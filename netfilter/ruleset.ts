@@ -12,9 +12,14 @@
  * - `postrouting` (nat, 100): per network, masquerade of the subnet leaving through another
  *   interface, and of DNATed flows entering the bridge from the host itself (`127.0.0.1` too)
  *   or from the network's own containers (hairpin).
- * - `forward` (filter, 0): traffic into a bridge goes through its `in-BRIDGE` chain (replies,
- *   published ports, and same-bridge traffic unless `icc: false`, then drop: other networks and
- *   the outside cannot reach containers directly); an internal network's traffic may not leave.
+ * - `forward` (filter, 0): an internal network's traffic may not leave its bridge nor enter it
+ *   from elsewhere (dropped first); then traffic into a bridge goes through its `in-BRIDGE`
+ *   chain (replies, published ports, and same-bridge traffic unless `icc: false`, then drop:
+ *   other networks and the outside cannot reach containers directly).
+ * - `prerouting` skips the DNAT maps for traffic from internal bridges: published ports do not
+ *   exist for their containers.
+ * - `input` (filter, 0): from an internal bridge, the host answers only on that bridge's own
+ *   addresses (the gateway; broadcast and multicast too), not on its other addresses.
  * - `raw` (filter prerouting, −300): packets for 127/8 from anywhere but `lo` are dropped,
  *   since `route_localnet` is on for published bridges.
  *
@@ -43,6 +48,7 @@ import {
   portBytes,
   u32Bytes,
   u8Bytes,
+  verdict,
 } from "./expr.ts";
 import { ChainMessage, RuleMessage, SetElemMessage, SetMessage, TableMessage } from "./messages.ts";
 
@@ -94,6 +100,8 @@ export interface FirewallNetwork {
 }
 
 const RTN_LOCAL = 2;
+const RTN_BROADCAST = 3;
+const RTN_MULTICAST = 5;
 const CT_DNAT = 0x20; // IPS_DST_NAT
 const CT_ESTABLISHED_RELATED = 0x06; // NF_CT_STATE_BIT(ESTABLISHED) | (RELATED)
 const TYPE_INET_PROTO = 12;
@@ -258,6 +266,7 @@ export function tableOps(networks: readonly FirewallNetwork[]): NftOp[] {
     base("output", "nat", C.NF_INET_LOCAL_OUT, -100),
     base("postrouting", "nat", C.NF_INET_POST_ROUTING, 100),
     base("forward", "filter", C.NF_INET_FORWARD, 0),
+    base("input", "filter", C.NF_INET_LOCAL_IN, 0),
   ];
   for (const n of networks) {
     chains.push({ family: FAMILY, table: TABLE, name: inChain(n.bridge) } as never);
@@ -270,6 +279,15 @@ export function tableOps(networks: readonly FirewallNetwork[]): NftOp[] {
     ...prefixMatch(parseCidr("127.0.0.0/8"), true),
     drop(),
   ]));
+  // Published ports do not exist for an internal network's containers: their packets are
+  // never DNATed (to the gateway's address they reach the host itself, see `input`).
+  for (const n of networks) {
+    if (!n.internal) continue;
+    ops.push(ruleOp("prerouting", [
+      ...ifname(C.NFT_META_IIFNAME, C.NFT_CMP_EQ, n.bridge),
+      verdict(C.NFT_RETURN),
+    ]));
+  }
   for (const chain of ["prerouting", "output"]) {
     for (const m of [MAPS[1], MAPS[0], MAPS[3], MAPS[2]]) ops.push(ruleOp(chain, dnatRule(m)));
   }
@@ -302,17 +320,42 @@ export function tableOps(networks: readonly FirewallNetwork[]): NftOp[] {
       }
     }
   }
+  // Internal: nothing leaves the bridge and nothing enters it, dropped before any other
+  // network's chain can accept it (a published port's chain accepts DNATed flows).
+  for (const n of networks) {
+    if (!n.internal) continue;
+    ops.push(ruleOp("forward", [
+      ...ifname(C.NFT_META_IIFNAME, C.NFT_CMP_EQ, n.bridge),
+      ...ifname(C.NFT_META_OIFNAME, C.NFT_CMP_NEQ, n.bridge),
+      drop(),
+    ]));
+    ops.push(ruleOp("forward", [
+      ...ifname(C.NFT_META_OIFNAME, C.NFT_CMP_EQ, n.bridge),
+      ...ifname(C.NFT_META_IIFNAME, C.NFT_CMP_NEQ, n.bridge),
+      drop(),
+    ]));
+  }
   for (const n of networks) {
     ops.push(ruleOp("forward", [
       ...ifname(C.NFT_META_OIFNAME, C.NFT_CMP_EQ, n.bridge),
       jump(inChain(n.bridge)),
     ]));
   }
+  // The host from an internal network: only through the bridge's own addresses (the gateway,
+  // where host services such as DNS answer, as Docker's internal networks reach the gateway),
+  // and broadcast and multicast (ARP aside: neighbour discovery, MLD); the host's other
+  // addresses are beyond the bridge. Accept rules for the gateway go before this one.
   for (const n of networks) {
     if (!n.internal) continue;
-    ops.push(ruleOp("forward", [
+    const type = fib(C.NFTA_FIB_F_DADDR | C.NFTA_FIB_F_IIF);
+    ops.push(ruleOp("input", [
       ...ifname(C.NFT_META_IIFNAME, C.NFT_CMP_EQ, n.bridge),
-      ...ifname(C.NFT_META_OIFNAME, C.NFT_CMP_NEQ, n.bridge),
+      type,
+      cmp(C.NFT_CMP_NEQ, u32Bytes(RTN_LOCAL)),
+      type,
+      cmp(C.NFT_CMP_NEQ, u32Bytes(RTN_BROADCAST)),
+      type,
+      cmp(C.NFT_CMP_NEQ, u32Bytes(RTN_MULTICAST)),
       drop(),
     ]));
   }

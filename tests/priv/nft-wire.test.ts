@@ -81,9 +81,9 @@ describe("nf_tables over netlink (Nftables)", () => {
         assert.equal(await nft(a, "list", "ruleset"), await nft(b, "list", "ruleset"));
         // Dumps decode what is there.
         assert.deepEqual(fw.tables(C.NFPROTO_INET).map((t) => t.name), [TABLE]);
-        assert.equal(fw.chains(C.NFPROTO_INET, TABLE).length, 7);
-        assert.equal(fw.rules(C.NFPROTO_INET, TABLE).length, 24);
-        assert.equal(fw.rules(C.NFPROTO_INET, TABLE, "forward").length, 3);
+        assert.equal(fw.chains(C.NFPROTO_INET, TABLE).length, 8);
+        assert.equal(fw.rules(C.NFPROTO_INET, TABLE).length, 27);
+        assert.equal(fw.rules(C.NFPROTO_INET, TABLE, "forward").length, 4);
         assert.deepEqual(fw.sets(C.NFPROTO_INET, TABLE).map((s) => s.name), [
           "pub4",
           "pub4a",

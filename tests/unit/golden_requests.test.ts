@@ -104,6 +104,11 @@ const CASES: Case[] = [
     run: (o) => o.link.add({ kind: "bridge", name: "nslbr0" }),
   },
   {
+    fixture: "link-add-bridge-mac.hex",
+    what: "LinkOps.add()",
+    run: (o) => o.link.add({ kind: "bridge", name: "nslbr0", mac: "02:42:c6:33:64:01" }),
+  },
+  {
     fixture: "link-add-macvlan.hex",
     what: "LinkOps.add()",
     run: (o) => o.link.add({ kind: "macvlan", name: "nslmv0", parent: 3, mode: "bridge" }),

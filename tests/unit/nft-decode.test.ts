@@ -40,6 +40,7 @@ describe("nf_tables dump decoders (nft list table inet nslink)", () => {
       "output",
       "postrouting",
       "forward",
+      "input",
       "in-nsl-web",
       "in-nsl-iso",
     ]);
@@ -47,12 +48,12 @@ describe("nf_tables dump decoders (nft list table inet nslink)", () => {
     assert.deepEqual(raw.hook, { hooknum: C.NF_INET_PRE_ROUTING, priority: -300 });
     assert.equal(raw.type, "filter");
     assert.equal(raw.policy, C.NF_ACCEPT);
-    assert.equal(chains[5].hook, undefined);
+    assert.equal(chains[6].hook, undefined);
   });
 
   it("decodes rules into the expressions nslink encodes", () => {
     const rules = of(C.NFT_MSG_NEWRULE).map((m) => decode(RuleMessage, m.payload));
-    assert.equal(rules.length, 24);
+    assert.equal(rules.length, 27);
     const ours = tableOps(GOLDEN_NETWORKS).filter((o) => o.type === C.NFT_MSG_NEWRULE);
     for (let i = 0; i < rules.length; i++) {
       const mine = ours[i].body as { chain: string; expressions: unknown[] };
@@ -63,7 +64,8 @@ describe("nf_tables dump decoders (nft list table inet nslink)", () => {
         mine.expressions.map((e) => (e as { name: string }).name),
       );
     }
-    const lookup = rules[1].expressions?.find((e) => e.name === "lookup");
+    // rules[1] is the internal network's return in prerouting; the DNAT rules follow.
+    const lookup = rules[2].expressions?.find((e) => e.name === "lookup");
     assert.deepEqual(lookup?.data, { sreg: 1, dreg: 1, set: "pub4a", flags: 0 });
   });
 
