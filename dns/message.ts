@@ -250,7 +250,9 @@ function writeName(w: Writer, name: string, compress: boolean): void {
         return;
       }
     }
-    if (w.compression !== "none" && w.len <= POINTER_LIMIT && (i === 0 || w.compression === "all")) {
+    if (
+      w.compression !== "none" && w.len <= POINTER_LIMIT && (i === 0 || w.compression === "all")
+    ) {
       if (!w.names.has(keys[i])) w.names.set(keys[i], w.len);
     }
     w.u8(labels[i].length);
@@ -263,7 +265,7 @@ function writeName(w: Writer, name: string, compress: boolean): void {
 // Record data fields: each declared once, for both directions
 
 /** One field of a record's data. */
-export interface RDataField<T> {
+interface RDataField<T> {
   /** Reads the field; the record's data ends at `end`. */
   decode(r: Reader, end: number): T;
   /** Writes the field; `compress` says whether its names may be compressed. */
@@ -309,7 +311,9 @@ function address(size: 4 | 16): RDataField<string> {
     },
     encode(w, v) {
       const bytes = size === 4 ? parseIPv4(v) : parseIPv6(v);
-      if (!bytes) throw new DnsEncodeError(`IPv${size === 4 ? 4 : 6} address`, `"${v}" does not parse`);
+      if (!bytes) {
+        throw new DnsEncodeError(`IPv${size === 4 ? 4 : 6} address`, `"${v}" does not parse`);
+      }
       w.bytes(bytes);
     },
   };
@@ -341,7 +345,9 @@ const characterStrings: RDataField<string[]> = {
   },
   encode(w, v) {
     for (const s of v) {
-      if (s.length > 255) throw new DnsEncodeError("character-string", `${s.length} bytes (at most 255)`);
+      if (s.length > 255) {
+        throw new DnsEncodeError("character-string", `${s.length} bytes (at most 255)`);
+      }
       w.u8(s.length);
       for (let i = 0; i < s.length; i++) w.u8(num(s.charCodeAt(i), 0xff, "character-string byte"));
     }
@@ -381,14 +387,14 @@ const ednsOptions: RDataField<EdnsOption[]> = {
 };
 
 /** The value of a record type's data, from its field declaration. */
-export type RDataOf<D> = { [K in keyof D]: D[K] extends RDataField<infer T> ? T : never };
+type RDataOf<D> = { [K in keyof D]: D[K] extends RDataField<infer T> ? T : never };
 
 /** A record type: its code, its data's fields in wire order, and whether names compress. */
 export interface RecordTypeDef<T> {
   /** The `TYPE` code. */
   readonly code: number;
-  /** The data's fields in wire order. */
-  readonly fields: readonly (readonly [string, RDataField<unknown>])[];
+  /** The data's fields in wire order: each a key and the codec of its value. */
+  readonly fields: readonly (readonly [string, unknown])[];
   /** Whether names in the data may be compressed when encoding (RFC 3597 section 4). */
   readonly compress: boolean;
   /** Phantom: the data's type. */
@@ -594,7 +600,9 @@ function readRecord(r: Reader): ResourceRecord {
     return { name: owner, type: code, class: cls, ttl, data };
   }
   const data: Record<string, unknown> = {};
-  for (const [key, field] of RECORD_TYPES[kind].fields) data[key] = field.decode(r, end);
+  for (const [key, field] of RECORD_TYPES[kind].fields) {
+    data[key] = (field as RDataField<unknown>).decode(r, end);
+  }
   if (r.off !== end) {
     throw new DnsDecodeError(
       `${kind} record data of ${len} bytes holds ${len - (end - r.off)} bytes of fields`,
@@ -620,7 +628,7 @@ function writeRecord(w: Writer, rr: ResourceRecord): void {
       if (data[key] === undefined) {
         throw new DnsEncodeError(`${rr.type} record "${rr.name}"`, `"${key}" is missing`);
       }
-      field.encode(w, data[key], def.compress);
+      (field as RDataField<unknown>).encode(w, data[key], def.compress);
     }
   }
   const len = w.len - lenAt - 2;
@@ -661,7 +669,11 @@ export function decodeMessage(bytes: Uint8Array): DnsMessage {
     const qname = readName(r, bytes.length);
     need(r, 4, bytes.length, "question");
     const code = r.dv.getUint16(r.off);
-    questions.push({ name: qname, type: CODE_NAMES.get(code) ?? code, class: r.dv.getUint16(r.off + 2) });
+    questions.push({
+      name: qname,
+      type: CODE_NAMES.get(code) ?? code,
+      class: r.dv.getUint16(r.off + 2),
+    });
     r.off += 4;
   }
   const sections: ResourceRecord[][] = [[], [], []];

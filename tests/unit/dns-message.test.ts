@@ -133,11 +133,17 @@ describe("DNS codec rules", () => {
     assert.equal(decodeMessage(encodeMessage(full, { maxSize: 4096 })).tc, false);
   });
 
-  it("compression \"all\" points at suffixes, \"none\" at nothing", () => {
+  it('compression "all" points at suffixes, "none" at nothing', () => {
     const m = {
       id: 1,
       questions: [{ name: "web.dns.nslink", type: "A" as const }],
-      answers: [{ name: "www.dns.nslink", type: "CNAME" as const, class: 1, ttl: 0, data: { target: "api.dns.nslink" } }],
+      answers: [{
+        name: "www.dns.nslink",
+        type: "CNAME" as const,
+        class: 1,
+        ttl: 0,
+        data: { target: "api.dns.nslink" },
+      }],
     };
     const all = encodeMessage(m);
     const none = encodeMessage(m, { compression: "none" });
@@ -147,7 +153,13 @@ describe("DNS codec rules", () => {
     const srv = encodeMessage({
       id: 1,
       questions: [{ name: "web.dns.nslink", type: "SRV" }],
-      answers: [{ name: "web.dns.nslink", type: "SRV", class: 1, ttl: 0, data: { priority: 1, weight: 2, port: 53, target: "web.dns.nslink" } }],
+      answers: [{
+        name: "web.dns.nslink",
+        type: "SRV",
+        class: 1,
+        ttl: 0,
+        data: { priority: 1, weight: 2, port: 53, target: "web.dns.nslink" },
+      }],
     });
     assert.deepEqual(decodeMessage(srv).answers[0].data, {
       priority: 1,
@@ -159,11 +171,23 @@ describe("DNS codec rules", () => {
   });
 
   it("keeps unknown types as raw bytes and odd labels escaped", () => {
-    const rr: ResourceRecord = { name: "a\\.b\\092c\\000.x", type: 65, class: 1, ttl: 5, data: new Uint8Array([1, 2, 3]) };
-    const m = decodeMessage(encodeMessage({ id: 3, answers: [rr], questions: [{ name: "q", type: 65 }] }));
+    const rr: ResourceRecord = {
+      name: "a\\.b\\092c\\000.x",
+      type: 65,
+      class: 1,
+      ttl: 5,
+      data: new Uint8Array([1, 2, 3]),
+    };
+    const m = decodeMessage(
+      encodeMessage({ id: 3, answers: [rr], questions: [{ name: "q", type: 65 }] }),
+    );
     assert.deepEqual(m.answers, [{ ...rr, name: "a\\.b\\\\c\\000.x" }]);
     assert.deepEqual(m.questions, [{ name: "q", type: 65, class: 1 }]);
-    assert.equal(decodeMessage(encodeMessage({ id: 1, questions: [{ name: "WeB.", type: "ANY" }] })).questions[0].name, "WeB");
+    assert.equal(
+      decodeMessage(encodeMessage({ id: 1, questions: [{ name: "WeB.", type: "ANY" }] }))
+        .questions[0].name,
+      "WeB",
+    );
   });
 
   it("ednsRecord() and ednsOf() carry version, DO and the extended RCODE", () => {
@@ -171,7 +195,13 @@ describe("DNS codec rules", () => {
       id: 1,
       additionals: [ednsRecord({ udpSize: 4096, version: 1, dnssecOk: true, extendedRcode: 1 })],
     })));
-    assert.deepEqual(e, { udpSize: 4096, version: 1, dnssecOk: true, extendedRcode: 1, options: [] });
+    assert.deepEqual(e, {
+      udpSize: 4096,
+      version: 1,
+      dnssecOk: true,
+      extendedRcode: 1,
+      options: [],
+    });
   });
 
   it("decodeMessage() rejects every truncation of every fixture with DnsDecodeError", () => {
@@ -190,7 +220,10 @@ describe("DNS codec rules", () => {
   it("decodeMessage() rejects pointer loops and forward pointers, with the offset", () => {
     const header = [0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
     const self = new Uint8Array([...header, 0xc0, 12, 0, 1, 0, 1]);
-    assert.throws(() => decodeMessage(self), (e: unknown) => e instanceof DnsDecodeError && e.offset === 12);
+    assert.throws(
+      () => decodeMessage(self),
+      (e: unknown) => e instanceof DnsDecodeError && e.offset === 12,
+    );
     const forward = new Uint8Array([...header, 0xc0, 14, 0, 0, 1, 0, 1]);
     assert.throws(() => decodeMessage(forward), /does not point backwards/);
     // Two names pointing at each other: the first at the second is forward, so refused.
@@ -226,10 +259,26 @@ describe("DNS codec rules", () => {
   });
 
   it("encodeMessage() names what it cannot encode", () => {
-    assert.throws(() => encodeMessage({ id: 1, questions: [{ name: "x".repeat(64), type: "A" }] }), DnsEncodeError);
-    assert.throws(() => encodeMessage({ id: 1, questions: [{ name: "a..b", type: "A" }] }), /empty label/);
-    assert.throws(() => encodeMessage({ id: 1, questions: [{ name: Array(50).fill("abcde").join("."), type: "A" }] }), /at most 255/);
-    assert.throws(() => encodeMessage({ id: 1, answers: [{ ...answer(1), data: { address: "198.51.100" } }] }), /IPv4 address: "198.51.100" does not parse/);
+    assert.throws(
+      () => encodeMessage({ id: 1, questions: [{ name: "x".repeat(64), type: "A" }] }),
+      DnsEncodeError,
+    );
+    assert.throws(
+      () => encodeMessage({ id: 1, questions: [{ name: "a..b", type: "A" }] }),
+      /empty label/,
+    );
+    assert.throws(
+      () =>
+        encodeMessage({
+          id: 1,
+          questions: [{ name: Array(50).fill("abcde").join("."), type: "A" }],
+        }),
+      /at most 255/,
+    );
+    assert.throws(
+      () => encodeMessage({ id: 1, answers: [{ ...answer(1), data: { address: "198.51.100" } }] }),
+      /IPv4 address: "198.51.100" does not parse/,
+    );
     assert.throws(() => encodeMessage({ id: 70000 }), /message ID/);
   });
 });
