@@ -6,8 +6,9 @@
  *
  * The rules (the issue's "What must work"; aardvark-dns and Docker's embedded server agree):
  * - Scope: a query is answered from the networks of the container that sent it, found by its
- *   source address (a container address first, else the subnets that hold it). A source on no
- *   network is refused.
+ *   source address: every network of the container holding that address (containers are the
+ *   same across networks by {@linkcode DnsContainer.id}), else the networks whose subnets hold
+ *   it. A source on no network is refused.
  * - `A`/`AAAA` for each container's name and aliases and for `NAME.dns.nslink`, case-insensitive,
  *   the question's spelling kept in the answer. A name that exists without an address of the
  *   asked family (or asked another type) gets NOERROR with no answer, never NXDOMAIN.
@@ -72,6 +73,12 @@ export const MAX_UPSTREAMS = 3;
 
 /** A container as the DNS server sees it. */
 export interface DnsContainer {
+  /**
+   * What identifies the container across networks (its endpoint or namespace id): a container
+   * on two networks is answered from both, whichever of its addresses it asks from. Default: its
+   * name.
+   */
+  readonly id?: string;
   /** Its name (`web`); also answers as `web.dns.nslink`. */
   readonly name: string;
   /** More names (network aliases). */
@@ -160,6 +167,8 @@ export class NameTable {
     this.networks = networks;
     this.ttl = options.ttl ?? 0;
     this.serial = options.serial ?? 1;
+    const byId = new Map<string, NetIndex[]>();
+    const addressIds = new Map<string, Set<string>>();
     this.#index = networks.map((net) => {
       const idx: NetIndex = {
         net,
@@ -179,6 +188,10 @@ export class NameTable {
           for (const a of v6) if (!e.v6.includes(a)) e.v6.push(a);
           idx.names.set(key, e);
         }
+        const id = c.id ?? c.name;
+        const nets = byId.get(id) ?? [];
+        if (!nets.includes(idx)) nets.push(idx);
+        byId.set(id, nets);
         const targets = all.map((n) => `${n}.${DNS_DOMAIN}`);
         for (const a of [...v4, ...v6]) {
           idx.addresses.add(a);
@@ -186,13 +199,17 @@ export class NameTable {
           const t = idx.ptr.get(rev) ?? [];
           for (const n of targets) if (!t.includes(n)) t.push(n);
           idx.ptr.set(rev, t);
-          const nets = this.#byAddress.get(a) ?? [];
-          if (!nets.includes(idx)) nets.push(idx);
-          this.#byAddress.set(a, nets);
+          const ids = addressIds.get(a) ?? new Set();
+          addressIds.set(a, ids.add(id));
         }
       }
       return idx;
     });
+    // An address's scope: every network of every container that holds it, in table order.
+    for (const [a, ids] of addressIds) {
+      const nets = new Set([...ids].flatMap((id) => byId.get(id) ?? []));
+      this.#byAddress.set(a, this.#index.filter((i) => nets.has(i)));
+    }
   }
 
   /**

@@ -162,46 +162,38 @@ describe("resolver: scope", () => {
     assert.equal(answer(ask(reverseName("203.0.113.2"), "PTR", FROM_BLUE)).answers.length, 0);
   });
 
-  it("a container on two networks resolves names of both", () => {
+  it("a container on two networks resolves names of both, from either address", () => {
     const t = new NameTable([
-      { ...blue, containers: [...blue.containers, { name: "multi", ipv4: ["198.51.100.9"] }] },
-      { ...red, containers: [...red.containers, { name: "multi", ipv4: ["203.0.113.9"] }] },
-    ]);
-    assert.deepEqual(t.scope("198.51.100.9").map((n) => n.name), ["blue"]);
-    const q = (name: string) =>
-      resolve(t, encodeMessage({ id: 0x1234, rd: true, questions: [{ name, type: "A" }] }), {
-        source: "203.0.113.9",
-        transport: "udp",
-      });
-    // By its red address it is on red only; by a shared name it sees both of its addresses.
-    assert.deepEqual(datas(answer(q("db"))), [["db", "A", { address: "203.0.113.2" }]]);
-    const t2 = new NameTable([
-      { ...blue, containers: [{ name: "multi", ipv4: ["198.51.100.9"] }, ...blue.containers] },
+      {
+        ...blue,
+        containers: [...blue.containers, { id: "c9", name: "multi", ipv4: ["198.51.100.9"] }],
+      },
       {
         ...red,
-        subnets: ["198.51.100.0/24"],
-        containers: [{ name: "multi", ipv4: ["198.51.100.9"] }, ...red.containers],
+        containers: [...red.containers, { id: "c9", name: "multi", ipv4: ["203.0.113.9"] }],
       },
     ]);
-    assert.deepEqual(t2.scope("198.51.100.9").map((n) => n.name), ["blue", "red"]);
-    const r = resolve(
-      t2,
-      encodeMessage({ id: 0x1234, rd: true, questions: [{ name: "db", type: "A" }] }),
-      {
-        source: "198.51.100.9",
-        transport: "udp",
-      },
-    );
-    assert.deepEqual(datas(answer(r)), [["db", "A", { address: "203.0.113.2" }]]);
-    const w = resolve(
-      t2,
-      encodeMessage({ id: 0x1234, rd: true, questions: [{ name: "web", type: "A" }] }),
-      {
-        source: "198.51.100.9",
-        transport: "udp",
-      },
-    );
-    assert.deepEqual(datas(answer(w)), [["web", "A", { address: "198.51.100.2" }]]);
+    for (const source of ["198.51.100.9", "203.0.113.9"]) {
+      assert.deepEqual(t.scope(source).map((n) => n.name), ["blue", "red"]);
+      const q = (name: string) =>
+        answer(
+          resolve(t, encodeMessage({ id: 0x1234, rd: true, questions: [{ name, type: "A" }] }), {
+            source,
+            transport: "udp",
+          }),
+        );
+      assert.deepEqual(datas(q("db")), [["db", "A", { address: "203.0.113.2" }]]);
+      assert.deepEqual(datas(q("web")), [["web", "A", { address: "198.51.100.2" }]]);
+      assert.deepEqual(datas(q("multi")).map((d) => d[2]), [{ address: "198.51.100.9" }, {
+        address: "203.0.113.9",
+      }]);
+    }
+    // Another container named the same on red only, with another id, sees red only.
+    const t2 = new NameTable([
+      { ...blue, containers: [...blue.containers, { id: "a", name: "x", ipv4: ["198.51.100.9"] }] },
+      { ...red, containers: [...red.containers, { id: "b", name: "x", ipv4: ["203.0.113.9"] }] },
+    ]);
+    assert.deepEqual(t2.scope("203.0.113.9").map((n) => n.name), ["red"]);
   });
 
   it("a source that is no container's address is scoped by subnet (the gateway, a newcomer)", () => {

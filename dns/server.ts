@@ -1,0 +1,489 @@
+/**
+ * nslink's DNS server: UDP and TCP listeners on given addresses (a network's gateways, port 53),
+ * answering from a {@linkcode NameTable} through the pure {@linkcode resolve}, and forwarding
+ * every other name upstream. Built on `node:dgram` and `node:net`, so the same code runs on Deno
+ * (`--allow-net`) and Bun.
+ *
+ * - The table is swapped with {@linkcode DnsServer.table}: a reference swap; every query is
+ *   answered from the table current when it arrives, so no query is dropped or half-answered.
+ * - Forwarding: the scope's upstreams, else the server's defaults (the host's resolv.conf), at
+ *   most 3, tried in order, each for {@linkcode DnsServerOptions.upstreamTimeoutMs} (1.5 s, so
+ *   the fallback comes before a client's own 5 s timeout); a SERVFAIL or REFUSED answer, an
+ *   error, a timeout or a malformed answer means the next one; when none answers, SERVFAIL.
+ *   Each forwarded query goes from a fresh socket (a random port) with a fresh random ID, and
+ *   only an answer to the same question from the upstream's address is taken. Queries in
+ *   flight are capped ({@linkcode DnsServerOptions.maxInFlight}); above it, new ones are dropped
+ *   (the client retries). UDP queries are forwarded over UDP, TCP ones over TCP.
+ * - TCP: two-byte length prefix, several queries per connection (answered as they complete,
+ *   RFC 7766), idle connections closed after {@linkcode DnsServerOptions.tcpIdleMs}; a frame too
+ *   short to be a message, or a client that does not read its answers, closes that connection
+ *   only. Every connection is its own event-driven state: a slow one never stalls the others.
+ *
+ * @example Serve one network's names on its gateway
+ * ```ts ignore
+ * import { DnsServer } from "./server.ts";
+ * import { NameTable } from "./resolver.ts";
+ * const server = await DnsServer.start({
+ *   addresses: ["198.51.100.1"],
+ *   table: new NameTable([{ name: "blue", subnets: ["198.51.100.0/24"],
+ *     containers: [{ name: "web", ipv4: ["198.51.100.2"] }] }]),
+ *   upstreams: ["203.0.113.53"],
+ * });
+ * // later: server.table = new NameTable(...); await server.close();
+ * ```
+ *
+ * @module
+ */
+
+import dgram from "node:dgram";
+import net from "node:net";
+import { randomInt } from "node:crypto";
+import { DnsDecodeError } from "./errors.ts";
+import { decodeMessage, type DnsMessage, RCODE, typeCode } from "./message.ts";
+import { failureResponse, MAX_UPSTREAMS, type NameTable, resolve } from "./resolver.ts";
+
+/** Options of {@linkcode DnsServer.start}. */
+export interface DnsServerOptions {
+  /** The names to answer. */
+  table: NameTable;
+  /** The addresses to listen on (IPv4 or IPv6), UDP and TCP. */
+  addresses?: readonly string[];
+  /** The port; default 53. 0 picks a free one per address (see {@linkcode DnsServer.ports}). */
+  port?: number;
+  /**
+   * The upstreams for networks that name none (the host's resolv.conf nameservers): `IP` or
+   * `IP#PORT`; the first 3 are used.
+   */
+  upstreams?: readonly string[];
+  /** How long one upstream gets to answer, in ms; default 1500. */
+  upstreamTimeoutMs?: number;
+  /** The most forwarded queries in flight; default 1024. */
+  maxInFlight?: number;
+  /** How long an idle TCP connection stays open, in ms; default 5000. */
+  tcpIdleMs?: number;
+  /** The most TCP connections at once (per address); default 256. */
+  maxTcpConnections?: number;
+}
+
+/** Counters of what the server did. */
+export interface DnsServerStats {
+  /** Queries answered from the table (including FORMERR, REFUSED, …). */
+  answered: number;
+  /** Queries forwarded and answered by an upstream. */
+  forwarded: number;
+  /** Queries for which no upstream answered (answered SERVFAIL). */
+  failed: number;
+  /** Queries dropped (malformed headers, responses, over the in-flight cap). */
+  dropped: number;
+  /** Socket errors seen (and survived). */
+  errors: number;
+}
+
+interface Listener {
+  udp: dgram.Socket;
+  tcp: net.Server;
+  connections: Set<net.Socket>;
+}
+
+interface Upstream {
+  address: string;
+  port: number;
+}
+
+/**
+ * Parses an upstream written `IP`, `IP#PORT` (dnsmasq's spelling) or `[IPv6]:PORT`.
+ *
+ * @example
+ * ```ts
+ * import { parseUpstream } from "./server.ts";
+ * parseUpstream("203.0.113.53#5353"); // { address: "203.0.113.53", port: 5353 }
+ * ```
+ * @param text The upstream.
+ * @returns Its address and port (53 by default).
+ * @throws {TypeError} When it does not parse.
+ */
+export function parseUpstream(text: string): { address: string; port: number } {
+  let address = text;
+  let port = 53;
+  const hash = text.lastIndexOf("#");
+  const bracket = /^\[([^\]]+)\]:(\d+)$/.exec(text);
+  if (bracket) {
+    address = bracket[1];
+    port = Number(bracket[2]);
+  } else if (hash > 0) {
+    address = text.slice(0, hash);
+    port = Number(text.slice(hash + 1));
+  }
+  if (net.isIP(address) === 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new TypeError(`Invalid DNS upstream "${text}": expected IP, IP#PORT or [IPv6]:PORT`);
+  }
+  return { address, port };
+}
+
+/**
+ * The nameservers of a resolv.conf text, in order (at most 3, as the C library takes).
+ *
+ * @example
+ * ```ts
+ * import { parseResolvConf } from "./server.ts";
+ * parseResolvConf("search x\nnameserver 127.0.0.53\n"); // ["127.0.0.53"]
+ * ```
+ * @param text The file's text.
+ * @returns The nameserver addresses.
+ */
+export function parseResolvConf(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const address = m[1].replace(/%.*$/, ""); // a zone index (fe80::1%eth0) is not ours to use
+    if (net.isIP(address) !== 0 && out.length < MAX_UPSTREAMS) out.push(address);
+  }
+  return out;
+}
+
+/**
+ * A running DNS server. Make one with {@linkcode DnsServer.start}; release it with
+ * {@linkcode DnsServer.close} (or `await using`).
+ */
+export class DnsServer {
+  /** The names answered; assign a new table to swap it atomically. */
+  table: NameTable;
+  /** The default upstreams. */
+  upstreams: readonly string[];
+  /** What the server did so far. */
+  readonly stats: DnsServerStats = { answered: 0, forwarded: 0, failed: 0, dropped: 0, errors: 0 };
+  readonly #port: number;
+  readonly #timeout: number;
+  readonly #maxInFlight: number;
+  readonly #idle: number;
+  readonly #maxTcp: number;
+  readonly #listeners = new Map<string, Listener>();
+  #inFlight = 0;
+  #closed = false;
+
+  private constructor(options: DnsServerOptions) {
+    this.table = options.table;
+    this.upstreams = options.upstreams ?? [];
+    this.#port = options.port ?? 53;
+    this.#timeout = options.upstreamTimeoutMs ?? 1500;
+    this.#maxInFlight = options.maxInFlight ?? 1024;
+    this.#idle = options.tcpIdleMs ?? 5000;
+    this.#maxTcp = options.maxTcpConnections ?? 256;
+    for (const u of this.upstreams) parseUpstream(u);
+  }
+
+  /**
+   * Starts a server listening on every address given, and returns once all its sockets are
+   * bound.
+   *
+   * @example
+   * ```ts ignore
+   * const s = await DnsServer.start({ table, addresses: ["198.51.100.1"], port: 53 });
+   * ```
+   * @param options The table, addresses, port, upstreams and limits.
+   * @returns The server.
+   * @throws {Error} When a socket cannot be bound (`EADDRINUSE`, `EADDRNOTAVAIL`), after
+   *   closing what was bound.
+   */
+  static async start(options: DnsServerOptions): Promise<DnsServer> {
+    const s = new DnsServer(options);
+    try {
+      for (const a of options.addresses ?? []) await s.listen(a);
+    } catch (e) {
+      await s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /** The number of forwarded queries waiting for an upstream. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * The addresses listened on, with their bound UDP and TCP ports.
+   *
+   * @returns One entry per address.
+   */
+  ports(): { address: string; udp: number; tcp: number }[] {
+    return [...this.#listeners].map(([address, l]) => ({
+      address,
+      udp: l.udp.address().port,
+      tcp: (l.tcp.address() as net.AddressInfo).port,
+    }));
+  }
+
+  /**
+   * Starts listening on one more address (UDP and TCP); a no-op when already listening there.
+   *
+   * @param address An IPv4 or IPv6 address of the host (a network's gateway).
+   * @throws {Error} When it cannot be bound, naming the address and the error code.
+   */
+  async listen(address: string): Promise<void> {
+    if (this.#closed) throw new Error(`DNS server: listen "${address}": the server is closed`);
+    if (this.#listeners.has(address)) return;
+    const family = net.isIP(address);
+    if (family === 0) throw new TypeError(`DNS server: listen "${address}": not an IP address`);
+    const udp = dgram.createSocket(family === 6 ? "udp6" : "udp4");
+    const connections = new Set<net.Socket>();
+    const tcp = net.createServer((c) => this.#onConnection(c, connections));
+    tcp.maxConnections = this.#maxTcp;
+    try {
+      await new Promise<void>((ok, fail) => {
+        udp.once("error", fail);
+        udp.bind({ address, port: this.#port }, () => {
+          udp.off("error", fail);
+          ok();
+        });
+      });
+      const port = this.#port === 0 ? udp.address().port : this.#port;
+      await new Promise<void>((ok, fail) => {
+        tcp.once("error", fail);
+        tcp.listen({ host: address, port }, () => {
+          tcp.off("error", fail);
+          ok();
+        });
+      });
+    } catch (e) {
+      try {
+        udp.close();
+      } catch { /* not bound */ }
+      tcp.close();
+      const code = (e as NodeJS.ErrnoException).code ?? "";
+      throw new Error(`DNS server: bind "${address}" port ${this.#port}: ${code}`, { cause: e });
+    }
+    udp.on("error", () => this.stats.errors++);
+    tcp.on("error", () => this.stats.errors++);
+    udp.on("message", (msg, rinfo) => this.#onDatagram(udp, msg, rinfo));
+    this.#listeners.set(address, { udp, tcp, connections });
+  }
+
+  /**
+   * Stops listening on an address, closing its sockets and TCP connections.
+   *
+   * @param address An address given to {@linkcode DnsServer.listen}.
+   */
+  async unlisten(address: string): Promise<void> {
+    const l = this.#listeners.get(address);
+    if (!l) return;
+    this.#listeners.delete(address);
+    for (const c of l.connections) c.destroy();
+    await Promise.all([
+      new Promise<void>((ok) => l.udp.close(() => ok())),
+      new Promise<void>((ok) => l.tcp.close(() => ok())),
+    ]);
+  }
+
+  /** Closes every socket; safe to call twice. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#listeners.keys()].map((a) => this.unlisten(a)));
+  }
+
+  /** Closes the server (`await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #onDatagram(udp: dgram.Socket, msg: Uint8Array, rinfo: dgram.RemoteInfo): void {
+    this.#handle(msg, rinfo.address, "udp", (reply) => {
+      udp.send(reply, rinfo.port, rinfo.address, (err) => {
+        if (err) this.stats.errors++;
+      });
+    });
+  }
+
+  #onConnection(c: net.Socket, connections: Set<net.Socket>): void {
+    connections.add(c);
+    c.setNoDelay(true);
+    c.setTimeout(this.#idle, () => c.destroy());
+    c.on("error", () => this.stats.errors++);
+    c.on("close", () => connections.delete(c));
+    const source = c.remoteAddress ?? "";
+    let buf = new Uint8Array(0);
+    c.on("data", (chunk: Uint8Array) => {
+      const joined = new Uint8Array(buf.length + chunk.length);
+      joined.set(buf);
+      joined.set(chunk, buf.length);
+      buf = joined;
+      while (buf.length >= 2) {
+        const len = (buf[0] << 8) | buf[1];
+        if (len < 12) {
+          // Too short to be a message: this connection is not speaking DNS.
+          this.stats.dropped++;
+          c.destroy();
+          return;
+        }
+        if (buf.length < 2 + len) break;
+        const frame = buf.slice(2, 2 + len);
+        buf = buf.subarray(2 + len);
+        this.#handle(frame, source, "tcp", (reply) => {
+          if (c.destroyed) return;
+          // A client that does not read its answers loses its connection, nobody else's.
+          if (c.writableLength > 256 * 1024) {
+            c.destroy();
+            return;
+          }
+          const out = new Uint8Array(2 + reply.length);
+          out[0] = reply.length >> 8;
+          out[1] = reply.length & 0xff;
+          out.set(reply, 2);
+          c.write(out);
+        });
+      }
+    });
+  }
+
+  #handle(
+    msg: Uint8Array,
+    source: string,
+    transport: "udp" | "tcp",
+    send: (reply: Uint8Array) => void,
+  ): void {
+    // A table swap between here and the answer cannot matter: resolve() reads it once.
+    const r = resolve(this.table, msg, { source, transport });
+    if (r.action === "drop") {
+      this.stats.dropped++;
+      return;
+    }
+    if (r.action === "answer") {
+      this.stats.answered++;
+      send(r.response);
+      return;
+    }
+    if (this.#inFlight >= this.#maxInFlight) {
+      this.stats.dropped++;
+      return;
+    }
+    const upstreams = (r.upstreams.length > 0 ? r.upstreams : this.upstreams).slice(
+      0,
+      MAX_UPSTREAMS,
+    );
+    this.#inFlight++;
+    this.#forward(msg, r.query, upstreams, transport).then((reply) => {
+      if (reply) {
+        this.stats.forwarded++;
+        send(reply);
+      } else {
+        this.stats.failed++;
+        send(failureResponse(r.query, RCODE.SERVFAIL));
+      }
+    }, () => this.stats.errors++).finally(() => this.#inFlight--);
+  }
+
+  async #forward(
+    msg: Uint8Array,
+    query: DnsMessage,
+    upstreams: readonly string[],
+    transport: "udp" | "tcp",
+  ): Promise<Uint8Array | undefined> {
+    for (const text of upstreams) {
+      if (this.#closed) return undefined;
+      let up: Upstream;
+      try {
+        up = parseUpstream(text);
+      } catch {
+        continue;
+      }
+      const id = randomInt(0x10000);
+      const out = msg.slice();
+      out[0] = id >> 8;
+      out[1] = id & 0xff;
+      const reply = transport === "udp"
+        ? await this.#askUdp(up, out, id, query)
+        : await this.#askTcp(up, out, id, query);
+      if (reply) {
+        reply[0] = query.id >> 8;
+        reply[1] = query.id & 0xff;
+        return reply;
+      }
+    }
+    return undefined;
+  }
+
+  /** Whether an upstream's answer is an answer to our question, and a usable one. */
+  #accept(reply: Uint8Array, id: number, query: DnsMessage): boolean {
+    let m: DnsMessage;
+    try {
+      m = decodeMessage(reply);
+    } catch (e) {
+      if (e instanceof DnsDecodeError) return false;
+      throw e;
+    }
+    if (!m.qr || m.id !== id || m.questions.length !== 1) return false;
+    const a = m.questions[0];
+    const q = query.questions[0];
+    if (
+      a.name.toLowerCase() !== q.name.toLowerCase() || typeCode(a.type) !== typeCode(q.type) ||
+      a.class !== q.class
+    ) return false;
+    return m.rcode !== RCODE.SERVFAIL && m.rcode !== RCODE.REFUSED;
+  }
+
+  #askUdp(up: Upstream, out: Uint8Array, id: number, query: DnsMessage) {
+    return new Promise<Uint8Array | undefined>((done) => {
+      const s = dgram.createSocket(net.isIPv6(up.address) ? "udp6" : "udp4");
+      let finished = false;
+      const finish = (v: Uint8Array | undefined) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        try {
+          s.close();
+        } catch { /* already closed */ }
+        done(v);
+      };
+      const timer = setTimeout(() => finish(undefined), this.#timeout);
+      s.on("error", () => finish(undefined)); // ICMP unreachable (ECONNREFUSED) on Bun
+      s.on("message", (reply, rinfo) => {
+        if (rinfo.address !== up.address || rinfo.port !== up.port) return;
+        const bytes = new Uint8Array(reply);
+        if (reply.length >= 2 && ((reply[0] << 8) | reply[1]) !== id) return; // not ours
+        finish(this.#accept(bytes, id, query) ? bytes : undefined);
+      });
+      s.connect(up.port, up.address, () => {
+        s.send(out, (err) => {
+          if (err) finish(undefined);
+        });
+      });
+    });
+  }
+
+  #askTcp(up: Upstream, out: Uint8Array, id: number, query: DnsMessage) {
+    return new Promise<Uint8Array | undefined>((done) => {
+      let finished = false;
+      let buf = new Uint8Array(0);
+      const c = net.connect({ host: up.address, port: up.port });
+      const finish = (v: Uint8Array | undefined) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        c.destroy();
+        done(v);
+      };
+      const timer = setTimeout(() => finish(undefined), this.#timeout);
+      c.on("error", () => finish(undefined));
+      c.on("close", () => finish(undefined));
+      c.on("connect", () => {
+        const framed = new Uint8Array(2 + out.length);
+        framed[0] = out.length >> 8;
+        framed[1] = out.length & 0xff;
+        framed.set(out, 2);
+        c.write(framed);
+      });
+      c.on("data", (chunk: Uint8Array) => {
+        const joined = new Uint8Array(buf.length + chunk.length);
+        joined.set(buf);
+        joined.set(chunk, buf.length);
+        buf = joined;
+        if (buf.length < 2) return;
+        const len = (buf[0] << 8) | buf[1];
+        if (buf.length < 2 + len) return;
+        const reply = buf.slice(2, 2 + len);
+        finish(this.#accept(reply, id, query) ? reply : undefined);
+      });
+    });
+  }
+}
