@@ -228,3 +228,4 @@ export {
 export { attributeAt, batchErrors, encodeBatch, NftError, type NftOp } from "./netfilter/batch.ts";
 export * as nfConstants from "./netfilter/constants.ts";
 export { FfiUnavailableError, SyscallError } from "./ffi/errors.ts";
+export * as dns from "./dns/mod.ts";
