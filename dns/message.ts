@@ -77,7 +77,7 @@ class Writer {
   b: Uint8Array;
   dv: DataView;
   len = 0;
-  readonly names = new Map<string, number>();
+  readonly names: Map<string, number> = new Map();
   constructor(readonly compression: Compression, size = 512) {
     this.b = new Uint8Array(size);
     this.dv = new DataView(this.b.buffer);
@@ -410,6 +410,41 @@ function rtype<D extends Record<string, RDataField<unknown>>>(
 }
 
 /**
+ * The data of each known record type, as decoded (the type that {@linkcode RECORD_TYPES} must
+ * produce: the compiler checks each declared field list against it).
+ */
+export interface RecordDataMap {
+  /** `A` (RFC 1035): an IPv4 address. */
+  A: { address: string };
+  /** `NS`: a name server. */
+  NS: { host: string };
+  /** `CNAME`: the canonical name. */
+  CNAME: { target: string };
+  /** `SOA`: the zone's start of authority. */
+  SOA: {
+    mname: string;
+    rname: string;
+    serial: number;
+    refresh: number;
+    retry: number;
+    expire: number;
+    minimum: number;
+  };
+  /** `PTR`: the name an address (or other name) points to. */
+  PTR: { target: string };
+  /** `MX`: a mail exchanger. */
+  MX: { preference: number; exchange: string };
+  /** `TXT`: character-strings, one char per byte. */
+  TXT: { texts: string[] };
+  /** `AAAA` (RFC 3596): an IPv6 address. */
+  AAAA: { address: string };
+  /** `SRV` (RFC 2782). */
+  SRV: { priority: number; weight: number; port: number; target: string };
+  /** `OPT` (RFC 6891): EDNS options. */
+  OPT: { options: EdnsOption[] };
+}
+
+/**
  * The record types the codec knows, by mnemonic: each with its `TYPE` code and its data's fields.
  * This one table drives encoding and decoding; a type not here is kept as raw bytes.
  *
@@ -419,7 +454,9 @@ function rtype<D extends Record<string, RDataField<unknown>>>(
  * RECORD_TYPES.AAAA.code; // 28
  * ```
  */
-export const RECORD_TYPES = {
+export const RECORD_TYPES: {
+  readonly [K in keyof RecordDataMap]: RecordTypeDef<RecordDataMap[K]>;
+} = {
   A: rtype(1, { address: address(4) }),
   NS: rtype(2, { host: name }, true),
   CNAME: rtype(5, { target: name }, true),
@@ -438,7 +475,7 @@ export const RECORD_TYPES = {
   AAAA: rtype(28, { address: address(16) }),
   SRV: rtype(33, { priority: u16, weight: u16, port: u16, target: name }),
   OPT: rtype(41, { options: ednsOptions }),
-} as const;
+};
 
 /** The mnemonic of a known record type, e.g. `"AAAA"`. */
 export type RecordType = keyof typeof RECORD_TYPES;
@@ -473,8 +510,7 @@ export function typeCode(type: QuestionType): number {
 }
 
 /** The data of a record of a known type. */
-export type RecordData<K extends RecordType> = (typeof RECORD_TYPES)[K] extends
-  RecordTypeDef<infer T> ? T : never;
+export type RecordData<K extends RecordType> = RecordDataMap[K];
 
 /** A record of a known type: the mnemonic discriminates the data. */
 export type KnownRecord = {

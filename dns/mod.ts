@@ -46,6 +46,7 @@ export {
   RCODE,
   RECORD_TYPES,
   type RecordData,
+  type RecordDataMap,
   type RecordType,
   type RecordTypeDef,
   type ResourceRecord,
