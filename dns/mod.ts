@@ -65,6 +65,7 @@ export {
   type QuerySource,
   type Resolution,
   resolve,
+  type ResolveOptions,
   reverseName,
   SERVER_UDP_SIZE,
   udpLimit,

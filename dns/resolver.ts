@@ -155,6 +155,10 @@ export class NameTable {
   readonly #index: NetIndex[];
   readonly #byAddress = new Map<string, NetIndex[]>();
   readonly #scopeCache = new Map<string, NetIndex[]>();
+  readonly #answers = new Map<
+    readonly NetIndex[],
+    Map<string, { count: number; bytes: Uint8Array }>
+  >();
 
   /**
    * Builds the index.
@@ -261,6 +265,48 @@ export class NameTable {
   static scopeOf(table: NameTable, source: string): readonly NetIndex[] {
     return table.#scope(source);
   }
+
+  /**
+   * The encoded answer records (owner name a pointer to the question) for a name found in a
+   * scope, by `name` and type 1 (A) or 28 (AAAA): built once per table, then reused.
+   */
+  static answersOf(
+    table: NameTable,
+    scope: readonly NetIndex[],
+    short: string,
+    type: 1 | 28,
+  ): { count: number; bytes: Uint8Array } | undefined {
+    let perScope = table.#answers.get(scope);
+    if (!perScope) table.#answers.set(scope, perScope = new Map());
+    const key = type === 1 ? short : `${short}\u0000`;
+    const hit = perScope.get(key);
+    if (hit) return hit;
+    const addrs: string[] = [];
+    let found = false;
+    for (const i of scope) {
+      const e = i.names.get(short);
+      if (!e) continue;
+      found = true;
+      for (const a of type === 1 ? e.v4 : e.v6) if (!addrs.includes(a)) addrs.push(a);
+    }
+    if (!found) return undefined;
+    const size = type === 1 ? 4 : 16;
+    const bytes = new Uint8Array(addrs.length * (12 + size));
+    const dv = new DataView(bytes.buffer);
+    let off = 0;
+    for (const a of addrs) {
+      dv.setUint16(off, 0xc00c); // the question's name
+      dv.setUint16(off + 2, type);
+      dv.setUint16(off + 4, CLASS_IN);
+      dv.setUint32(off + 6, table.ttl >>> 0);
+      dv.setUint16(off + 10, size);
+      bytes.set(parseIP(a)!, off + 12);
+      off += 12 + size;
+    }
+    const entry = { count: addrs.length, bytes };
+    perScope.set(key, entry);
+    return entry;
+  }
 }
 
 function normalise(address: string, family: 4 | 6): string {
@@ -365,7 +411,16 @@ export type Resolution =
  * @param from The client's address and the transport.
  * @returns Answer, forward or drop.
  */
-export function resolve(table: NameTable, bytes: Uint8Array, from: QuerySource): Resolution {
+export function resolve(
+  table: NameTable,
+  bytes: Uint8Array,
+  from: QuerySource,
+  options: ResolveOptions = {},
+): Resolution {
+  if (options.fastPath !== false) {
+    const fast = fastAnswer(table, bytes, from);
+    if (fast) return { action: "answer", response: fast, rcode: RCODE.NOERROR };
+  }
   if (bytes.length < 12) return { action: "drop", reason: "shorter than a header" };
   const header = decodeHeader(bytes);
   if (header.qr) return { action: "drop", reason: "a response, not a query" };
@@ -495,6 +550,99 @@ export function resolve(table: NameTable, bytes: Uint8Array, from: QuerySource):
     }
   }
   return forward();
+}
+
+/** Options of {@linkcode resolve}. */
+export interface ResolveOptions {
+  /**
+   * Whether the common query (one question for a container's A or AAAA, with or without an
+   * EDNS0 OPT) is answered by the fast path, which copies the question and appends answer records
+   * prepared once per table, byte for byte what the general path makes. Default true; false
+   * (for tests) always takes the general path.
+   */
+  fastPath?: boolean;
+}
+
+const LOWER = new Uint8Array(256);
+for (let c = 0; c < 256; c++) {
+  const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f;
+  const upper = c >= 0x41 && c <= 0x5a;
+  LOWER[c] = ok ? c : upper ? c + 0x20 : 0;
+}
+const ZONE_SUFFIX = `.${DNS_DOMAIN}`;
+
+/**
+ * The fast path: a well-formed standard query for a found container name, answered by copying the
+ * question; `undefined` for anything else (the general path then decides, FORMERR included).
+ */
+function fastAnswer(table: NameTable, b: Uint8Array, from: QuerySource): Uint8Array | undefined {
+  const n = b.length;
+  if (n < 17 || (b[2] & 0xf8) !== 0 || b[4] !== 0 || b[5] !== 1) return undefined;
+  if (b[6] !== 0 || b[7] !== 0 || b[8] !== 0 || b[9] !== 0 || b[10] !== 0 || b[11] > 1) {
+    return undefined;
+  }
+  // The name: plain labels of [a-z0-9_-] (any case), at most 255 bytes on the wire.
+  let off = 12;
+  let name = "";
+  for (;;) {
+    const len = b[off];
+    if (len === 0) break;
+    if (len > 63 || off + 1 + len >= n || off - 12 + len + 2 > 255) return undefined;
+    if (off > 12) name += ".";
+    for (let i = off + 1; i <= off + len; i++) {
+      const c = LOWER[b[i]];
+      if (c === 0) return undefined;
+      name += String.fromCharCode(c);
+    }
+    off += 1 + len;
+  }
+  off++;
+  if (off + 4 > n || b[off] !== 0 || b[off + 2] !== 0 || b[off + 3] !== CLASS_IN) return undefined;
+  const type = b[off + 1];
+  if (type !== 1 && type !== 28) return undefined;
+  const qend = off + 4;
+  let edns = false;
+  let limit = from.transport === "tcp" ? 0xffff : UDP_PLAIN_LIMIT;
+  if (b[11] === 1) {
+    // One OPT: root name, type 41, version 0, options well-formed up to the end.
+    if (qend + 11 > n || b[qend] !== 0 || b[qend + 1] !== 0 || b[qend + 2] !== 41) return undefined;
+    if (b[qend + 6] !== 0) return undefined;
+    const rdlen = (b[qend + 9] << 8) | b[qend + 10];
+    if (qend + 11 + rdlen !== n) return undefined;
+    for (let o = qend + 11; o < n;) {
+      if (o + 4 > n) return undefined;
+      o += 4 + ((b[o + 2] << 8) | b[o + 3]);
+      if (o > n) return undefined;
+    }
+    edns = true;
+    if (from.transport === "udp") {
+      limit = Math.min(UDP_MAX, Math.max(UDP_PLAIN_LIMIT, (b[qend + 3] << 8) | b[qend + 4]));
+    }
+  } else if (qend !== n) return undefined;
+  if (name === DNS_DOMAIN) return undefined;
+  const short = name.endsWith(ZONE_SUFFIX) ? name.slice(0, -ZONE_SUFFIX.length) : name;
+  const scope = NameTable.scopeOf(table, from.source);
+  if (scope.length === 0) return undefined;
+  const rrs = NameTable.answersOf(table, scope, short, type);
+  if (!rrs) return undefined;
+  const size = qend + rrs.bytes.length + (edns ? 11 : 0);
+  if (size > limit) return undefined;
+  const out = new Uint8Array(size);
+  out.set(b.subarray(0, qend));
+  out[2] = 0x84 | (b[2] & 0x01); // QR, AA, the query's RD
+  out[3] = 0x80 | (b[3] & 0x10); // RA, the query's CD
+  out[6] = rrs.count >> 8;
+  out[7] = rrs.count & 0xff;
+  out[11] = edns ? 1 : 0;
+  out.set(rrs.bytes, qend);
+  if (edns) {
+    const o = qend + rrs.bytes.length;
+    // OPT: root, type 41, class = our UDP size, TTL 0, no data.
+    out[o + 2] = 41;
+    out[o + 3] = SERVER_UDP_SIZE >> 8;
+    out[o + 4] = SERVER_UDP_SIZE & 0xff;
+  }
+  return out;
 }
 
 function addressRecords(q: Question, v4: string[], v6: string[], ttl: number): ResourceRecord[] {

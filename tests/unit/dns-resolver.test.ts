@@ -357,3 +357,55 @@ describe("resolver: sizes", () => {
     assert.equal(a.answers.length, 100);
   });
 });
+
+describe("resolver: fast path", () => {
+  it("answers byte for byte as the general path, for every common query shape", () => {
+    const names = ["web", "WWW", "Api.Dns.Nslink", "v4only", "both", "db", "nothere", "dns.nslink"];
+    const sources = [FROM_BLUE, FROM_RED, "198.51.100.1", "203.0.113.200", "203.0.113.66"];
+    let fast = 0;
+    for (const name of names) {
+      for (const type of ["A", "AAAA", "MX"] as const) {
+        for (
+          const additionals of [[], [ednsRecord({ udpSize: 1232 })], [
+            ednsRecord({ udpSize: 100, dnssecOk: true }),
+          ]]
+        ) {
+          for (const rd of [true, false]) {
+            for (const cd of [true, false]) {
+              const q = encodeMessage({
+                id: 0xbeef,
+                rd,
+                cd,
+                questions: [{ name, type }],
+                additionals,
+              });
+              for (const source of sources) {
+                for (const transport of ["udp", "tcp"] as const) {
+                  const a = resolve(table, q, { source, transport });
+                  const b = resolve(table, q, { source, transport }, { fastPath: false });
+                  assert.deepEqual(a, b, `${name} ${type} from ${source} over ${transport}`);
+                  if (a.action === "answer" && decodeMessage(a.response).answers.length) fast++;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    assert.ok(fast > 100, String(fast));
+  });
+
+  it("the fast path leaves truncation to the general path", () => {
+    const many = new NameTable([{
+      name: "big",
+      subnets: ["198.51.100.0/24"],
+      containers: Array.from(
+        { length: 100 },
+        (_, i) => ({ name: "big", ipv4: [`198.51.100.${i + 10}`] }),
+      ),
+    }]);
+    const q = encodeMessage({ id: 1, questions: [{ name: "big", type: "A" }] });
+    const from = { source: "198.51.100.10", transport: "udp" } as const;
+    assert.deepEqual(resolve(many, q, from), resolve(many, q, from, { fastPath: false }));
+  });
+});
