@@ -136,8 +136,8 @@ export function parseResolvConf(text: string): string[] {
   for (const line of text.split("\n")) {
     const m = /^\s*nameserver\s+(\S+)/.exec(line);
     if (!m) continue;
-    const address = m[1].replace(/%.*$/, ""); // a zone index (fe80::1%eth0) is not ours to use
-    if (net.isIP(address) !== 0 && out.length < MAX_UPSTREAMS) out.push(address);
+    // A link-local address keeps its zone index (fe80::1%eth0): the socket needs it.
+    if (net.isIP(m[1]) !== 0 && out.length < MAX_UPSTREAMS) out.push(m[1]);
   }
   return out;
 }
@@ -438,7 +438,13 @@ export class DnsServer {
       const timer = setTimeout(() => finish(undefined), this.#timeout);
       s.on("error", () => finish(undefined)); // ICMP unreachable (ECONNREFUSED) on Bun
       s.on("message", (reply, rinfo) => {
-        if (rinfo.address !== up.address || rinfo.port !== up.port) return;
+        // The connected socket already takes only the upstream's datagrams; check anyway.
+        if (
+          rinfo.port !== up.port ||
+          rinfo.address.replace(/%.*/, "") !== up.address.replace(/%.*/, "")
+        ) {
+          return;
+        }
         const bytes = new Uint8Array(reply);
         if (reply.length >= 2 && ((reply[0] << 8) | reply[1]) !== id) return; // not ours
         finish(this.#accept(bytes, id, query) ? bytes : undefined);
