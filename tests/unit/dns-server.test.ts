@@ -201,6 +201,27 @@ describe("DNS server sockets (loopback)", () => {
     }
   });
 
+  it("closes a TCP client that trickles one frame for longer than the idle time", async () => {
+    // Each byte resets an idle timer, so only a deadline on the frame itself ends this client
+    // (a slowloris would otherwise hold its connection slot for as long as it likes).
+    const s = await server([]);
+    const q = encodeMessage({ id: 5, questions: [{ name: "web", type: "A" }] });
+    const framed = new Uint8Array([q.length >> 8, q.length & 0xff, ...q]);
+    const c = net.connect({ host: "127.0.0.1", port: s.ports()[0].tcp });
+    c.on("error", () => {});
+    let closed = false;
+    let answered = false;
+    c.on("close", () => closed = true);
+    c.on("data", () => answered = true);
+    await new Promise<void>((r) => c.on("connect", () => r()));
+    for (let i = 0; i < framed.length && !closed; i++) {
+      c.write(framed.subarray(i, i + 1));
+      await new Promise((r) => setTimeout(r, 100)); // 100 ms per byte: ~3.5 s for the frame
+    }
+    assert.equal(answered, false);
+    assert.equal(closed, true, "the trickling client was still connected when its frame completed");
+  });
+
   it("close() is safe twice; listen() after close() is refused", async () => {
     const s = await server([]);
     await s.close();
