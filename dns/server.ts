@@ -165,6 +165,7 @@ export class DnsServer {
   readonly #idle: number;
   readonly #maxTcp: number;
   readonly #listeners = new Map<string, Listener>();
+  readonly #pools = new Map<string, UdpUpstream>();
   #inFlight = 0;
   #closed = false;
 
@@ -285,6 +286,8 @@ export class DnsServer {
   /** Closes every socket; safe to call twice. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const p of this.#pools.values()) p.close();
+    this.#pools.clear();
     await Promise.all([...this.#listeners.keys()].map((a) => this.unlisten(a)));
   }
 
@@ -295,9 +298,14 @@ export class DnsServer {
 
   #onDatagram(udp: dgram.Socket, msg: Uint8Array, rinfo: dgram.RemoteInfo): void {
     this.#handle(msg, rinfo.address, "udp", (reply) => {
-      udp.send(reply, rinfo.port, rinfo.address, (err) => {
-        if (err) this.stats.errors++;
-      });
+      try {
+        udp.send(reply, rinfo.port, rinfo.address, (err) => {
+          if (err) this.stats.errors++;
+        });
+      } catch {
+        // The socket was closed (unlisten, close) while the answer was being forwarded.
+        this.stats.errors++;
+      }
     });
   }
 
@@ -404,6 +412,7 @@ export class DnsServer {
     );
     this.#inFlight++;
     this.#forward(msg, r.query, upstreams, transport).then((reply) => {
+      if (this.#closed) return;
       if (reply) {
         this.stats.forwarded++;
         send(reply);
@@ -411,7 +420,7 @@ export class DnsServer {
         this.stats.failed++;
         send(failureResponse(r.query, RCODE.SERVFAIL));
       }
-    }, () => this.stats.errors++).finally(() => this.#inFlight--);
+    }).catch(() => this.stats.errors++).finally(() => this.#inFlight--);
   }
 
   async #forward(
@@ -428,13 +437,18 @@ export class DnsServer {
       } catch {
         continue;
       }
-      const id = randomInt(0x10000);
       const out = Uint8Array.from(msg); // a copy (Buffer#slice would share the bytes)
-      out[0] = id >> 8;
-      out[1] = id & 0xff;
-      const reply = transport === "udp"
-        ? await this.#askUdp(up, out, id, query)
-        : await this.#askTcp(up, out, id, query);
+      let reply: Uint8Array | undefined;
+      if (transport === "udp") {
+        let pool = this.#pools.get(text);
+        if (!pool) this.#pools.set(text, pool = new UdpUpstream(up, () => this.stats.errors++));
+        reply = await pool.ask(out, this.#timeout, (b, id) => this.#verdict(b, id, query));
+      } else {
+        const id = randomInt(0x10000);
+        out[0] = id >> 8;
+        out[1] = id & 0xff;
+        reply = await this.#askTcp(up, out, id, query);
+      }
       if (reply) {
         reply[0] = query.id >> 8;
         reply[1] = query.id & 0xff;
@@ -444,58 +458,27 @@ export class DnsServer {
     return undefined;
   }
 
-  /** Whether an upstream's answer is an answer to our question, and a usable one. */
-  #accept(reply: Uint8Array, id: number, query: DnsMessage): boolean {
+  /**
+   * What an upstream's datagram is to us: `"answer"` (to our question, usable), `"fail"` (to our
+   * question, SERVFAIL or REFUSED: try the next upstream) or `"ignore"` (malformed, another ID,
+   * another question: perhaps a forgery, or a late answer to an earlier query).
+   */
+  #verdict(reply: Uint8Array, id: number, query: DnsMessage): Verdict {
     let m: DnsMessage;
     try {
       m = decodeMessage(reply);
     } catch (e) {
-      if (e instanceof DnsDecodeError) return false;
+      if (e instanceof DnsDecodeError) return "ignore";
       throw e;
     }
-    if (!m.qr || m.id !== id || m.questions.length !== 1) return false;
+    if (!m.qr || m.id !== id || m.questions.length !== 1) return "ignore";
     const a = m.questions[0];
     const q = query.questions[0];
     if (
       a.name.toLowerCase() !== q.name.toLowerCase() || typeCode(a.type) !== typeCode(q.type) ||
       a.class !== q.class
-    ) return false;
-    return m.rcode !== RCODE.SERVFAIL && m.rcode !== RCODE.REFUSED;
-  }
-
-  #askUdp(up: Upstream, out: Uint8Array, id: number, query: DnsMessage) {
-    return new Promise<Uint8Array | undefined>((done) => {
-      const s = dgram.createSocket(net.isIPv6(up.address) ? "udp6" : "udp4");
-      let finished = false;
-      const finish = (v: Uint8Array | undefined) => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        try {
-          s.close();
-        } catch { /* already closed */ }
-        done(v);
-      };
-      const timer = setTimeout(() => finish(undefined), this.#timeout);
-      s.on("error", () => finish(undefined)); // ICMP unreachable (ECONNREFUSED) on Bun
-      s.on("message", (reply, rinfo) => {
-        // The connected socket already takes only the upstream's datagrams; check anyway.
-        if (
-          rinfo.port !== up.port ||
-          rinfo.address.replace(/%.*/, "") !== up.address.replace(/%.*/, "")
-        ) {
-          return;
-        }
-        const bytes = new Uint8Array(reply);
-        if (reply.length >= 2 && ((reply[0] << 8) | reply[1]) !== id) return; // not ours
-        finish(this.#accept(bytes, id, query) ? bytes : undefined);
-      });
-      s.connect(up.port, up.address, () => {
-        s.send(out, (err) => {
-          if (err) finish(undefined);
-        });
-      });
-    });
+    ) return "ignore";
+    return m.rcode === RCODE.SERVFAIL || m.rcode === RCODE.REFUSED ? "fail" : "answer";
   }
 
   #askTcp(up: Upstream, out: Uint8Array, id: number, query: DnsMessage) {
@@ -529,8 +512,146 @@ export class DnsServer {
         const len = (buf[0] << 8) | buf[1];
         if (buf.length < 2 + len) return;
         const reply = buf.slice(2, 2 + len);
-        finish(this.#accept(reply, id, query) ? reply : undefined);
+        finish(this.#verdict(reply, id, query) === "answer" ? reply : undefined);
       });
     });
+  }
+}
+
+/** Sockets per upstream: each query goes out from one of them, picked at random. */
+const POOL_SIZE = 16;
+/** Queries one socket sends before it is replaced by a socket on a fresh random port. */
+const SOCKET_USES = 256;
+
+type Verdict = "answer" | "fail" | "ignore";
+
+interface Slot {
+  socket: dgram.Socket;
+  ready: Promise<boolean>;
+  /** Queries in flight on this socket, by ID. */
+  pending: Map<number, (reply: Uint8Array | undefined) => void>;
+  uses: number;
+  retired: boolean;
+}
+
+/**
+ * The UDP sockets that forward to one upstream: up to 16, each connected to the upstream (so the
+ * kernel takes only its datagrams, and reports ICMP unreachable where the runtime passes it on),
+ * each on a random port the kernel picked, each replaced after 256 queries, and a fresh random
+ * ID per query that is not in flight on its socket: an off-path forger must guess the port and the
+ * ID, as with dnsmasq's pool of random sockets, without a socket made and closed per query.
+ */
+class UdpUpstream {
+  readonly #slots: (Slot | undefined)[] = new Array(POOL_SIZE).fill(undefined);
+  readonly #up: Upstream;
+  readonly #onError: () => void;
+  #closed = false;
+
+  constructor(up: Upstream, onError: () => void) {
+    this.#up = up;
+    this.#onError = onError;
+  }
+
+  #open(): Slot {
+    const socket = dgram.createSocket(net.isIPv6(this.#up.address) ? "udp6" : "udp4");
+    const slot: Slot = {
+      socket,
+      ready: Promise.resolve(false),
+      pending: new Map(),
+      uses: 0,
+      retired: false,
+    };
+    socket.on("message", (m) => {
+      if (m.length < 2) return;
+      slot.pending.get((m[0] << 8) | m[1])?.(new Uint8Array(m));
+    });
+    socket.on("error", () => {
+      // ICMP unreachable (ECONNREFUSED, on Bun): every query in flight here went to the same
+      // dead upstream, so all of them move on to the next one.
+      this.#onError();
+      for (const p of [...slot.pending.values()]) p(undefined);
+    });
+    slot.ready = new Promise((ok) => {
+      try {
+        socket.connect(this.#up.port, this.#up.address, () => ok(true));
+      } catch {
+        ok(false);
+      }
+    });
+    return slot;
+  }
+
+  #retire(slot: Slot): void {
+    slot.retired = true;
+    if (slot.pending.size === 0) {
+      try {
+        slot.socket.close();
+      } catch { /* already closed */ }
+    }
+  }
+
+  /**
+   * Sends a query (its ID overwritten) and waits for the answer `verdict` takes.
+   *
+   * @returns The answer, or `undefined` on a timeout, an error or an answer not accepted.
+   */
+  async ask(
+    out: Uint8Array,
+    timeoutMs: number,
+    verdict: (reply: Uint8Array, id: number) => Verdict,
+  ): Promise<Uint8Array | undefined> {
+    if (this.#closed) return undefined;
+    const i = randomInt(POOL_SIZE);
+    let slot = this.#slots[i];
+    if (!slot || slot.uses >= SOCKET_USES) {
+      if (slot) this.#retire(slot);
+      slot = this.#slots[i] = this.#open();
+    }
+    slot.uses++;
+    let id = randomInt(0x10000);
+    while (slot.pending.has(id)) id = randomInt(0x10000);
+    out[0] = id >> 8;
+    out[1] = id & 0xff;
+    const s = slot;
+    return await new Promise<Uint8Array | undefined>((done) => {
+      const handler = (reply: Uint8Array | undefined) => {
+        if (reply === undefined) return finish(undefined);
+        const v = verdict(reply, id);
+        if (v === "answer") finish(reply);
+        else if (v === "fail") finish(undefined); // the next upstream, now
+        // "ignore": not an answer to our question (a forgery?); the timer still runs.
+      };
+      const finish = (v: Uint8Array | undefined) => {
+        if (s.pending.get(id) !== handler) return;
+        s.pending.delete(id);
+        clearTimeout(timer);
+        if (s.retired) this.#retire(s);
+        done(v);
+      };
+      const timer = setTimeout(() => finish(undefined), timeoutMs);
+      s.pending.set(id, handler);
+      s.ready.then((ok) => {
+        if (!ok || this.#closed) return finish(undefined);
+        try {
+          s.socket.send(out, (err) => {
+            if (err) finish(undefined);
+          });
+        } catch {
+          finish(undefined); // closed meanwhile
+        }
+      });
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const s of this.#slots) {
+      if (!s) continue;
+      for (const p of [...s.pending.values()]) p(undefined);
+      try {
+        s.socket.close();
+      } catch { /* already closed */ }
+    }
+    this.#slots.fill(undefined);
   }
 }

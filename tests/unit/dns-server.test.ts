@@ -91,6 +91,14 @@ async function server(upstreams: Fake[], extra: { maxInFlight?: number; internal
 
 let nextId = 100;
 
+async function waitFor(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Sends one query over UDP and waits for its answer (or `undefined` after `ms`). */
 async function ask(s: DnsServer, name: string, ms = 3000): Promise<DnsMessage | undefined> {
   const c = dgram.createSocket("udp4");
@@ -153,6 +161,16 @@ describe("DNS server forwarding (loopback)", () => {
     assert.equal(m?.rcode, RCODE.SERVFAIL);
     assert.deepEqual(ups.map((u) => u.queries), [1, 1, 1, 0]);
     assert.equal(s.stats.failed, 1);
+  });
+
+  it("matches 200 concurrent forwarded answers to their clients", async () => {
+    const good = await upstream("answer");
+    const s = await server([good]);
+    const names = Array.from({ length: 200 }, (_, i) => `n${i}.example`);
+    const answers = await Promise.all(names.map((n) => ask(s, n)));
+    assert.deepEqual(answers.map((m) => m?.questions[0].name), names);
+    assert.ok(answers.every((m) => m?.answers.length === 1));
+    assert.equal(good.queries, 200);
   });
 
   it("forwards nothing from an internal network: NXDOMAIN", async () => {
@@ -220,6 +238,19 @@ describe("DNS server sockets (loopback)", () => {
     }
     assert.equal(answered, false);
     assert.equal(closed, true, "the trickling client was still connected when its frame completed");
+  });
+
+  it("closing with a forwarded query in flight throws nothing", async () => {
+    const silent = await upstream("silent");
+    const s = await server([silent]);
+    const pending = ask(s, "example.org", 500);
+    await waitFor(() => silent.queries === 1);
+    await s.close();
+    assert.equal(await pending, undefined);
+    await waitFor(() => s.inFlight === 0);
+    // Whatever the server did after close(), it did not throw (an unhandled rejection would
+    // fail this file on both runtimes).
+    await new Promise((r) => setTimeout(r, 50));
   });
 
   it("close() is safe twice; listen() after close() is refused", async () => {
