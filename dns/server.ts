@@ -9,9 +9,10 @@
  * - Forwarding: the scope's upstreams, else the server's defaults (the host's resolv.conf), at
  *   most 3, tried in order, each for {@linkcode DnsServerOptions.upstreamTimeoutMs} (1.5 s, so
  *   the fallback comes before a client's own 5 s timeout); a SERVFAIL or REFUSED answer, an
- *   error, a timeout or a malformed answer means the next one; when none answers, SERVFAIL.
- *   Each forwarded query goes from a fresh socket (a random port) with a fresh random ID, and
- *   only an answer to the same question from the upstream's address is taken. Queries in
+ *   error or a timeout means the next one; when none answers, SERVFAIL. Over UDP each query
+ *   goes from one of up to 16 sockets per upstream on random ports (each replaced after 256
+ *   queries) with a fresh random ID, and only an answer to the same question, from the
+ *   upstream, with that ID is taken (anything else is ignored, a forgery perhaps). Queries in
  *   flight are capped ({@linkcode DnsServerOptions.maxInFlight}); above it, new ones are dropped
  *   (the client retries). UDP queries are forwarded over UDP, TCP ones over TCP.
  * - TCP: two-byte length prefix, several queries per connection (answered as they complete,
