@@ -160,6 +160,7 @@ export class NameTable {
   readonly #index: NetIndex[];
   readonly #byAddress = new Map<string, NetIndex[]>();
   readonly #scopeCache = new Map<string, NetIndex[]>();
+  readonly #scopes = new Map<string, NetIndex[]>();
   readonly #answers = new Map<
     readonly NetIndex[],
     Map<string, { count: number; bytes: Uint8Array }>
@@ -217,7 +218,7 @@ export class NameTable {
     // An address's scope: every network of every container that holds it, in table order.
     for (const [a, ids] of addressIds) {
       const nets = new Set([...ids].flatMap((id) => byId.get(id) ?? []));
-      this.#byAddress.set(a, this.#index.filter((i) => nets.has(i)));
+      this.#byAddress.set(a, this.#canonical(this.#index.filter((i) => nets.has(i))));
     }
   }
 
@@ -246,10 +247,23 @@ export class NameTable {
     if (!found) {
       const family: IPFamily = addr.length === 4 ? 4 : 6;
       const n = bytesToBigInt(addr);
-      found = this.#index.filter((i) => i.subnets.some((c) => contains(c, family, n)));
+      found = this.#canonical(
+        this.#index.filter((i) => i.subnets.some((c) => contains(c, family, n))),
+      );
     }
     if (this.#scopeCache.size < 4096) this.#scopeCache.set(source, found);
     return found;
+  }
+
+  /**
+   * One array per distinct set of networks, so that the answers prepared per scope (keyed by the
+   * array) stay bounded by the sets, not by the sources that ever asked.
+   */
+  #canonical(scope: NetIndex[]): NetIndex[] {
+    const key = scope.map((i) => this.#index.indexOf(i)).join(",");
+    let c = this.#scopes.get(key);
+    if (!c) this.#scopes.set(key, c = scope);
+    return c;
   }
 
   /**
