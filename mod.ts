@@ -235,3 +235,4 @@ export {
 export { attributeAt, batchErrors, encodeBatch, NftError, type NftOp } from "./netfilter/batch.ts";
 export * as nfConstants from "./netfilter/constants.ts";
 export { FfiUnavailableError, SyscallError } from "./ffi/errors.ts";
+export * as dns from "./dns/mod.ts";
