@@ -139,6 +139,24 @@ describe("golden requests for a VXLAN over IPv6: the ops send what iproute2 6.1 
   });
 });
 
+describe("IPv6 tunnel endpoints in any spelling", () => {
+  it("FdbOps and LinkOps send the same bytes for a non-canonical IPv6 address", () => {
+    const o = ops();
+    o.fdb.append({ dev: 5, lladdr: ZERO, dst: "2001:DB8:10:0:0:0:0:12" });
+    assert.deepEqual(hexLines(o.rec.only()), hexLines(loadHex(DIR + "fdb-append-6-flood.hex")));
+    const p = ops();
+    p.link.add({
+      kind: "vxlan",
+      name: "nslvx0",
+      vni: 42,
+      local: "2001:0db8:0010::0011",
+      port: 4789,
+      learning: false,
+    });
+    assert.deepEqual(hexLines(p.rec.only()), hexLines(loadHex(DIR + "link-add-vxlan6.hex")));
+  });
+});
+
 describe("decoding an IPv6 underlay from the kernel's own answers", () => {
   it("toLink() reads local6 from the kernel's link dump with an IPv6 vxlan device", () => {
     const links = loadDumpMessages(DIR + "link-show-vxlan6.dump.hex")
