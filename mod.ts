@@ -150,6 +150,9 @@ export {
   type MacvlanMode,
   type NetnsFd,
   type VethPeer,
+  vxlanFamily,
+  type VxlanOptions,
+  vxlanOverhead,
 } from "./rtnl/link.ts";
 export { type Address, AddrOps, type AddrOptions } from "./rtnl/address.ts";
 export { type Route, RouteOps, type RouteSpec } from "./rtnl/route.ts";

@@ -32,7 +32,8 @@ import {
 } from "../netlink/constants.ts";
 import { NetlinkDecodeError, NetlinkError } from "../netlink/errors.ts";
 import type { NetlinkTransport } from "../netlink/socket.ts";
-import { checkIfName, checkInt, checkIP, checkMac, checkMtu } from "../net/validate.ts";
+import { checkIfName, checkInt, checkMac, checkMtu } from "../net/validate.ts";
+import { parseIP } from "../net/ip.ts";
 import {
   BridgePortData,
   LinkMessage,
@@ -122,18 +123,101 @@ export type LinkSpec =
   | LinkCommon & { kind: "macvlan"; parent: LinkRef; mode?: MacvlanMode }
   | LinkCommon & { kind: "ipvlan"; parent: LinkRef; mode?: IpvlanMode }
   | LinkCommon & { kind: "vlan"; parent: LinkRef; id: number; protocol?: "802.1Q" | "802.1ad" }
-  | LinkCommon & {
-    kind: "vxlan";
-    vni: number;
-    port?: number;
-    local?: string;
-    group?: string;
-    parent?: LinkRef;
-    learning?: boolean;
-    ttl?: number;
-    /** Answer ARP/NDP requests from the device's neighbour table (`proxy`), as overlays do. */
-    proxy?: boolean;
-  };
+  | LinkCommon & VxlanOptions;
+
+/**
+ * A VXLAN device (`ip link add NAME type vxlan id VNI …`). The underlay is IPv4 or IPv6 as its
+ * addresses are: `local` and `group` of one family, sent as `IFLA_VXLAN_LOCAL`/`IFLA_VXLAN_GROUP`
+ * (IPv4) or `IFLA_VXLAN_LOCAL6`/`IFLA_VXLAN_GROUP6` (IPv6). A device of one family carries only
+ * FDB entries whose `dst` is of that family (the kernel answers `EAFNOSUPPORT` otherwise).
+ *
+ * @example VXLAN over IPv6, as an overlay makes it
+ * ```ts
+ * import type { LinkSpec } from "./link.ts";
+ * const spec: LinkSpec = { kind: "vxlan", name: "nslvx42", vni: 42, port: 4789,
+ *   local: "2001:db8:10::11", learning: false, proxy: true };
+ * ```
+ */
+export interface VxlanOptions {
+  /** The kind. */
+  kind: "vxlan";
+  /** The VXLAN network identifier (`id`), 0 to 16777215. */
+  vni: number;
+  /** The remote UDP port (`dstport`); default 4789. */
+  port?: number;
+  /** This host's tunnel endpoint (`local`), IPv4 or IPv6: the source of encapsulated packets. */
+  local?: string;
+  /**
+   * A multicast group to join, or a single unicast remote endpoint (`group`/`remote`); the same
+   * family as `local`. A multicast group needs `parent`.
+   */
+  group?: string;
+  /** The underlay device (`dev`). */
+  parent?: LinkRef;
+  /** Learn remote MAC addresses from received packets (`learning`, the kernel's default). */
+  learning?: boolean;
+  /** The outer packets' TTL / hop limit (`ttl`), 0 to 255; 0 inherits. */
+  ttl?: number;
+  /** Answer ARP/NDP requests from the device's neighbour table (`proxy`), as overlays do. */
+  proxy?: boolean;
+}
+
+/**
+ * The bytes VXLAN adds to each frame on an underlay of this family: outer Ethernet 14, IP header
+ * (IPv4 20, IPv6 40), UDP 8 and VXLAN 8. An overlay's MTU is the underlay's MTU minus this.
+ *
+ * @example
+ * ```ts
+ * import { vxlanOverhead } from "./link.ts";
+ * vxlanOverhead(6); // 70
+ * 1500 - vxlanOverhead(4); // 1450
+ * ```
+ * @param family The underlay's IP family, e.g. `checkIP(advertise)`.
+ * @returns 50 for IPv4, 70 for IPv6.
+ */
+export function vxlanOverhead(family: 4 | 6): number {
+  if (family !== 4 && family !== 6) {
+    throw new TypeError(`Invalid underlay family ${JSON.stringify(family)}: 4 or 6`);
+  }
+  return family === 4 ? 50 : 70;
+}
+
+/** Checks a VXLAN address option, naming it: its family. */
+function vxlanAddress(value: string, option: "local" | "group"): 4 | 6 {
+  const b = typeof value === "string" ? parseIP(value) : undefined;
+  if (!b) {
+    throw new TypeError(
+      `Invalid VXLAN option "${option}" ${JSON.stringify(value)}: an IPv4 or IPv6 address`,
+    );
+  }
+  return b.length === 4 ? 4 : 6;
+}
+
+/**
+ * Checks a VXLAN device's `local` and `group` and says which underlay family they make.
+ * Both present must be of one family: the kernel has one underlay socket family per device.
+ *
+ * @example
+ * ```ts
+ * import { vxlanFamily } from "./link.ts";
+ * vxlanFamily({ local: "2001:db8:10::11" }); // 6
+ * vxlanFamily({ local: "198.51.100.11", group: "239.1.1.1" }); // 4
+ * vxlanFamily({}); // undefined
+ * // vxlanFamily({ local: "2001:db8:10::11", group: "239.1.1.1" }) throws a TypeError
+ * ```
+ * @param opts The device's `local` and `group`.
+ * @returns 4 or 6, or `undefined` when neither is given.
+ */
+export function vxlanFamily(opts: { local?: string; group?: string }): 4 | 6 | undefined {
+  const local = opts.local === undefined ? undefined : vxlanAddress(opts.local, "local");
+  const group = opts.group === undefined ? undefined : vxlanAddress(opts.group, "group");
+  if (local !== undefined && group !== undefined && local !== group) {
+    throw new TypeError(
+      `Invalid VXLAN option "group" "${opts.group}": an IPv${group} address, but "local" "${opts.local}" is IPv${local}; both must be of one family (the underlay's)`,
+    );
+  }
+  return local ?? group;
+}
 
 /** What {@linkcode LinkOps.set} changes; absent fields are left alone. */
 export interface LinkChanges {
@@ -513,8 +597,7 @@ export class LinkOps {
       case "vxlan":
         checkInt(spec.vni, 0, 0xffffff, "VXLAN id");
         if (spec.port !== undefined) checkInt(spec.port, 1, 65535, "VXLAN port");
-        if (spec.local !== undefined) checkIP(spec.local);
-        if (spec.group !== undefined) checkIP(spec.group);
+        vxlanFamily(spec);
         if (spec.ttl !== undefined) checkInt(spec.ttl, 0, 255, "TTL");
         break;
       case "macvlan":
@@ -588,19 +671,17 @@ export class LinkOps {
       }
       case "vxlan": {
         body.ifname = spec.name;
+        // iproute2's order: proxy (sent as parsed), link, id, local, group, ttl, learning, port.
         const data: Record<string, number | string> = {};
+        if (spec.proxy) data.proxy = 1;
         if (spec.parent !== undefined) data.link = this.index(spec.parent);
         data.id = spec.vni;
-        if (spec.local !== undefined) {
-          data[checkIP(spec.local) === 4 ? "local" : "local6"] = spec.local;
-        }
-        if (spec.group !== undefined) {
-          data[checkIP(spec.group) === 4 ? "group" : "group6"] = spec.group;
-        }
+        const family = vxlanFamily(spec);
+        if (spec.local !== undefined) data[family === 4 ? "local" : "local6"] = spec.local;
+        if (spec.group !== undefined) data[family === 4 ? "group" : "group6"] = spec.group;
         if (spec.ttl !== undefined) data.ttl = spec.ttl;
         data.learning = spec.learning === false ? 0 : 1;
         data.port = spec.port ?? 4789;
-        if (spec.proxy) data.proxy = 1;
         body.linkinfo = { kind: "vxlan", data };
         break;
       }

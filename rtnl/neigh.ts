@@ -10,6 +10,7 @@ import {
   AF_BRIDGE,
   AF_INET,
   AF_INET6,
+  NLM_F_APPEND,
   NLM_F_CREATE,
   NLM_F_EXCL,
   NLM_F_REPLACE,
@@ -96,7 +97,10 @@ export interface FdbSpec {
   dev: LinkRef;
   /** The MAC address. */
   lladdr: string;
-  /** For a vxlan device: the remote tunnel endpoint's IP address. */
+  /**
+   * For a vxlan device: the remote tunnel endpoint's IP address (`NDA_DST`, 4 or 16 bytes), of
+   * the device's underlay family (else the kernel answers `EAFNOSUPPORT`).
+   */
   dst?: string;
   /** The vxlan network identifier, when not the device's own. */
   vni?: number;
@@ -116,7 +120,7 @@ export interface FdbEntry {
   index: number;
   /** The MAC address. */
   lladdr: string;
-  /** The remote tunnel endpoint (vxlan entries). */
+  /** The remote tunnel endpoint (vxlan entries), IPv4 or IPv6. */
   dst?: string;
   /** The vxlan network identifier, when reported. */
   vni?: number;
@@ -272,6 +276,24 @@ export class FdbOps extends LinkedOps {
    */
   replace(spec: FdbSpec): void {
     this.#send(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, spec);
+  }
+
+  /**
+   * Adds one more forwarding entry for a MAC address that may already have some, each with its
+   * own `dst`. On a vxlan device, entries for the all-zero MAC address `00:00:00:00:00:00` list
+   * the remote tunnel endpoints that get broadcast, unknown-unicast and multicast frames (head-end
+   * replication). Equivalent to: `bridge fdb append LLADDR dev DEV dst IP [self] [permanent]`.
+   *
+   * @example Flood a vxlan device's broadcasts to two remote hosts over an IPv6 underlay
+   * ```ts ignore
+   * for (const dst of ["2001:db8:10::12", "2001:db8:10::13"]) {
+   *   rt.fdb.append({ dev: "nsvx42", lladdr: "00:00:00:00:00:00", dst });
+   * }
+   * ```
+   * @param spec The entry; `dst` is what tells it from the others for the same MAC address.
+   */
+  append(spec: FdbSpec): void {
+    this.#send(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, spec);
   }
 
   /**
