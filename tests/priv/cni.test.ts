@@ -259,6 +259,7 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
       ) => [p.protocol, p.hostIP, p.hostPort, p.port]);
       assert.deepEqual(ports.sort(), [["tcp", "", 8080, 80], ["udp", "198.51.100.1", 5353, 53]]);
       const rules = await runProcess(["nft", "list", "table", "inet", "nslink"]);
+      assert.equal(rules.code, 0, `nft list table: ${rules.stderr}`);
       assert.match(rules.stdout, /8080/);
       // A second container asking for the same host port is refused; nothing of it stays.
       const ns2 = await addNetns(c, `${P}q2`);
@@ -280,6 +281,7 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
       assert.equal(bad.json?.code, 7);
       assert.equal((await cni("DEL", cf, env)).code, 0);
       const after = await runProcess(["nft", "list", "ruleset"]);
+      assert.equal(after.code, 0, `nft list ruleset: ${after.stderr}`);
       assert.doesNotMatch(after.stdout, /8080/);
     });
   });
