@@ -36,7 +36,14 @@ import {
   sleep,
   withCleanup,
 } from "./_helpers.ts";
-import { assertPing, removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
+import {
+  assertPing,
+  bridgePorts,
+  removeStateDirs,
+  tempStateDir,
+  vethNames,
+  waitFor,
+} from "./_network_helpers.ts";
 import { httpGet, ipJsonAt, nslink, nslinkArgv, nslinkJson, runProcess } from "./_cli_helpers.ts";
 
 const P = runId();
@@ -570,7 +577,11 @@ describe("nslink gc", { skip: SKIP_ROOT }, () => {
       );
       // The container dies without a disconnect: its namespace goes, the record stays.
       assert.equal((await nslink(state, "netns", "rm", ns)).code, 0);
-      await new Promise((r) => setTimeout(r, 200));
+      // The kernel removes the namespace's veth pair asynchronously: wait until it has.
+      assert.ok(
+        await waitFor(async () => (await bridgePorts(`nsl-${name}`)).length === 0, 10_000),
+        "the dead container's veth is still on the bridge after 10 s",
+      );
       const dry = await nslinkJson<{ dryRun: boolean; endpoints: string[] }>(
         state,
         "gc",
