@@ -661,8 +661,8 @@ describe("Rtnl link: bad input is refused before the kernel", () => {
       RangeError,
       `"-3"`,
     ],
-    // BUG: net/validate.ts prints non-string values unquoted ("Invalid interface name
-    // undefined: expected a string"), unlike every other message.
+    // A non-string value is quoted like every other (net/validate.ts once printed
+    // "Invalid interface name undefined: expected a string").
     [
       "a name that is not a string",
       (rt) => rt.link.get(undefined as unknown as string),
