@@ -9,7 +9,7 @@
  * provably lands inside the ADD, at that step. Not killed within 30 s, it exits with code 3.
  */
 import process from "node:process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { FileStore, LinkOps, Rtnl } from "../../mod.ts";
 import { runCni } from "../../cni/skel.ts";
 import { stdio } from "../../cli/io.ts";
@@ -31,7 +31,8 @@ let reached = false;
 function stop(): void {
   if (reached) return;
   reached = true;
-  writeFileSync(marker, point);
+  writeFileSync(`${marker}.tmp`, point);
+  renameSync(`${marker}.tmp`, marker); // whole or absent: the test reads it once it exists
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30_000);
   console.error(`_cni_kill_worker: not killed within 30 s at ${point}`);
   process.exit(3);

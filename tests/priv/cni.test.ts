@@ -343,7 +343,10 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
       ];
       for (const [i, point] of points.entries()) {
         const marker = `${state}.marker-${i}`;
-        c.defer(`rm ${marker}`, () => rmSync(marker, { force: true }));
+        c.defer(`rm ${marker}`, () => {
+          rmSync(marker, { force: true });
+          rmSync(`${marker}.tmp`, { force: true });
+        });
         const runtime = "Bun" in globalThis ? [process.execPath] : [process.execPath, "run", "-A"];
         const child = spawn(runtime[0], [...runtime.slice(1), KILL_WORKER, point, marker], {
           env: {
