@@ -3,12 +3,16 @@
 # the demo, and checks that the machine's namespace is left exactly as it was.
 # Privileged parts run inside scripts/in-netns.sh (a throw-away network + mount namespace).
 # Usage: bash scripts/test-all.sh   (root for the privileged parts; without root they are skipped)
+# Every skipped test and suite is listed by name at the end, with what it needs. With CI=true,
+# a skip fails the run unless .ci/allowed-skips lists it under a kernel feature that this
+# kernel's configuration confirms it lacks.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 export NO_COLOR=1
 passed=0
 failed=0
+skips=() # "NAME<TAB>WHY": every test or suite that did not run
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -38,10 +42,31 @@ suite() { # suite NAME CMD...: runs a test runner, adds up its own pass/fail cou
   p=${p:-0}
   f=${f:-0}
   if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
-  echo "-- $name: $p passed, $f failed"
+  # Skipped tests by name (deno: "NAME ... ignored"; bun: "(skip) NAME").
+  local s=0 t
+  while IFS= read -r t; do
+    skips+=("$t"$'\t'"skipped in $name")
+    s=$((s + 1))
+  done < <(awk -f scripts/skipped-tests.awk "$log")
+  echo "-- $name: $p passed, $f failed, $s skipped"
   passed=$((passed + p))
   failed=$((failed + f))
 }
+
+skip_suite() { # skip_suite NAME WHY: a whole suite that cannot run here
+  echo "== $1: skipped ($2)"
+  skips+=("$1"$'\t'"$2")
+}
+
+# Tools the tests call (the same list as .ci/run): a missing one is a skip, with its install.
+tools=(ip:iproute2 ping:iputils-ping unshare:util-linux nsenter:util-linux nft:nftables
+  conntrack:conntrack podman:podman /bin/busybox:busybox-static
+  /usr/lib/cni/tuning:containernetworking-plugins tc:iproute2 etcd:etcd-server)
+for t in "${tools[@]}"; do
+  cmd=${t%%:*}
+  if [ "${cmd#/}" != "$cmd" ]; then [ -x "$cmd" ] && continue; else command -v "$cmd" >/dev/null && continue; fi
+  skip_suite "tests that need $cmd" "not installed: apt-get install -y ${t#*:}"
+done
 
 snapshot() { # the machine's own namespace: named namespaces, links, nsfs mounts
   # (podman's processes are checked by tests/priv/podman.test.ts itself, by its work directory:
@@ -72,7 +97,10 @@ if [ "$(id -u)" = 0 ]; then
   step "demo (deno)" scripts/in-netns.sh deno run -A examples/demo.ts
   step "demo (bun)" scripts/in-netns.sh bun examples/demo.ts
 else
-  echo "== privileged tests skipped: not root"
+  for n in "privileged (deno)" "privileged (bun)" build "privileged (compiled dist/nslink)" \
+    "demo (deno)" "demo (bun)"; do
+    skip_suite "$n" "needs root: sudo bash scripts/test-all.sh"
+  done
 fi
 
 after=$(snapshot)
@@ -84,6 +112,39 @@ else
   step "no leftovers" false
 fi
 
+# Whether the kernel lacks (or has) what .ci/allowed-skips names: "no CONFIG_X", "has CONFIG_X",
+# "kernel < X.Y". Without /proc/config.gz a config condition cannot be checked: then it holds.
+kernel_config=$( (zcat /proc/config.gz || cat "/boot/config-$(uname -r)") 2>/dev/null)
+condition_holds() {
+  local c=$1
+  case $c in
+  "no CONFIG_"*) [ -z "$kernel_config" ] || ! grep -qE "^${c#no }=[ym]$" <<<"$kernel_config" ;;
+  "has CONFIG_"*) [ -z "$kernel_config" ] || grep -qE "^${c#has }=[ym]$" <<<"$kernel_config" ;;
+  "kernel < "*)
+    local want=${c#kernel < } have
+    have=$(uname -r | grep -oE '^[0-9]+\.[0-9]+')
+    [ "$(printf '%s\n%s\n' "$have" "$want" | sort -V | head -1)" = "$have" ] && [ "$have" != "$want" ]
+    ;;
+  *) false ;;
+  esac
+}
+
 echo
-echo "all: $passed passed, $failed failed"
+if [ ${#skips[@]} -gt 0 ]; then
+  echo "Skipped (${#skips[@]}):"
+  for entry in "${skips[@]}"; do
+    name=${entry%%$'\t'*}
+    why=${entry#*$'\t'}
+    cond=$(awk -F'\t' -v n="$name" '!/^#/ && $2 == n { print $1; exit }' .ci/allowed-skips)
+    if [ -n "$cond" ] && condition_holds "$cond"; then
+      echo "   $name ($why; allowed: $cond)"
+    elif [ "${CI:-}" = true ]; then
+      echo "!! $name ($why): a skip CI does not allow (see .ci/allowed-skips)"
+      failed=$((failed + 1))
+    else
+      echo "   $name ($why)"
+    fi
+  done
+fi
+echo "all: $passed passed, $failed failed${skips[0]:+, ${#skips[@]} skipped}"
 [ "$failed" = 0 ]

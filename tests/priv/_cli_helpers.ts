@@ -172,8 +172,9 @@ export async function ipJsonAt<T = unknown>(path: string, args: string[]): Promi
 
 /**
  * An HTTP GET from inside a named namespace, by Node.js (on every CI machine; busybox-static's
- * `wget` crashes on Debian 12). Resolves to the body, or `undefined` when the request fails or
- * takes over `timeoutMs`.
+ * `wget` crashes on Debian 12). Resolves to the body, or `undefined` when the connection is
+ * refused, finds no route or takes over `timeoutMs` (a closed path); throws when the client
+ * itself fails in any other way, so that a broken probe never reads as a closed port.
  *
  * @param netns The `/run/netns` name of the client's namespace.
  * @param url The URL.
@@ -185,8 +186,14 @@ export async function httpGet(
   url: string,
   timeoutMs = 2000,
 ): Promise<string | undefined> {
+  const closed = ["TimeoutError", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH"];
   const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(${timeoutMs}) })` +
-    `.then((r) => r.text()).then((t) => process.stdout.write(t), () => process.exit(1))`;
+    `.then((r) => r.text()).then((t) => process.stdout.write(t), (e) => {` +
+    ` const why = e?.cause?.code ?? e?.name;` +
+    ` if (${JSON.stringify(closed)}.includes(why)) process.exit(3);` +
+    ` console.error(String(e), why); process.exit(4); })`;
   const r = await runProcess(["ip", "netns", "exec", netns, "node", "-e", script]);
-  return r.code === 0 ? r.stdout : undefined;
+  if (r.code === 0) return r.stdout;
+  if (r.code === 3) return undefined;
+  throw new Error(`GET ${url} from ${netns}: the client failed (exit ${r.code}): ${r.stderr}`);
 }

@@ -223,6 +223,25 @@ export function ping(
 }
 
 /**
+ * Asserts that a ping got no answer while ping itself worked: exit code 1 (sent, no reply) or 2
+ * with "unreachable" (no route out). Anything else (nsenter or ping failing, a bad address) is
+ * the probe breaking, not the path being closed, and fails too.
+ *
+ * @param r What {@linkcode ping} (or `exec` of ping) returned.
+ * @param what Which path, for the message.
+ */
+export function assertNoPingReply(
+  r: { code: number; stdout: string; stderr: string },
+  what: string,
+): void {
+  assert.notEqual(r.code, 0, `${what}: answered\n${r.stdout}`);
+  assert.ok(
+    r.code === 1 || (r.code === 2 && /unreachable/i.test(r.stderr + r.stdout)),
+    `${what}: ping itself failed (exit ${r.code}): ${r.stderr}${r.stdout}`,
+  );
+}
+
+/**
  * Asserts that a ping from a namespace to an address gets its answer.
  *
  * @param path The namespace path.

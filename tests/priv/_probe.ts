@@ -4,7 +4,9 @@
  *
  * - `serve NAME TCPPORT UDPPORT`: answers every TCP connection and UDP datagram with
  *   `NAME from=PEER` (the peer address it saw, IPv4-mapped prefix removed); prints `ready`.
- * - `tcp HOST PORT`, `udp HOST PORT [SRCPORT]`: prints the answer, or `FAIL reason`; exits 0.
+ * - `tcp HOST PORT`, `udp HOST PORT [SRCPORT]`: prints the answer, or `FAIL reason` (`timeout`
+ *   or the socket error's code, e.g. `ECONNREFUSED`); exits 0. Any other exit is the probe
+ *   itself failing, which `_traffic.ts` reports as an error, never as a blocked path.
  *
  * @module
  */
@@ -55,7 +57,7 @@ if (mode === "serve") {
     clearTimeout(timer);
     done(m.toString().trim());
   });
-  u.on("error", (e) => done(`FAIL ${e.message}`));
+  u.on("error", (e) => done(`FAIL ${(e as { code?: string }).code ?? e.message}`));
   u.bind(sport ? Number(sport) : 0, () => u.send("x", Number(port), host));
 } else {
   done(`FAIL unknown mode ${mode}`);

@@ -123,8 +123,24 @@ export async function probe(
 ): Promise<string> {
   const argv = probeArgv([proto, host, String(port), ...(sport ? [String(sport)] : [])]);
   const r = await exec(netns === undefined ? argv : ["ip", "netns", "exec", netns, ...argv]);
-  return (r.stdout.trim() || `FAIL ${r.stderr.trim()}`).split("\n").pop()!;
+  const answer = r.stdout.trim().split("\n").pop()!;
+  // The probe prints an answer or "FAIL reason" and exits 0: anything else is the probe (or ip
+  // netns exec) failing, which must not read as a closed path.
+  if (r.code !== 0 || answer === "" || /^FAIL unknown mode/.test(answer)) {
+    throw new Error(
+      `probe ${proto} ${host}:${port} from ${netns ?? "the host"} failed itself ` +
+        `(exit ${r.code}): ${r.stderr.trim()}`,
+    );
+  }
+  return answer;
 }
+
+/**
+ * What a probe answers when the path is closed: the connection or datagram timed out, or was
+ * refused or found no route. Not a crash of the probe ({@linkcode probe} throws then), not an
+ * empty answer.
+ */
+export const BLOCKED: RegExp = /^FAIL (timeout|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH)$/;
 
 /**
  * {@linkcode probe}, tried again (for up to `ms`) until the answer matches: for the first

@@ -9,7 +9,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import {
@@ -24,11 +26,12 @@ import {
   sleep,
   withCleanup,
 } from "./_helpers.ts";
-import { removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
+import { removeStateDirs, tempStateDir, vethNames, waitFor } from "./_network_helpers.ts";
 import { cni, ipJsonAt, nslink, nslinkArgv, nslinkJson, runProcess } from "./_cli_helpers.ts";
 
 const P = runId();
 let vethsBefore: string[] = [];
+const KILL_WORKER = join(dirname(fileURLToPath(import.meta.url)), "_cni_kill_worker.ts");
 const HAVE_PLUGINS = existsSync("/usr/lib/cni/tuning") && existsSync("/usr/lib/cni/bandwidth");
 
 before(async () => {
@@ -259,6 +262,7 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
       ) => [p.protocol, p.hostIP, p.hostPort, p.port]);
       assert.deepEqual(ports.sort(), [["tcp", "", 8080, 80], ["udp", "198.51.100.1", 5353, 53]]);
       const rules = await runProcess(["nft", "list", "table", "inet", "nslink"]);
+      assert.equal(rules.code, 0, `nft list table: ${rules.stderr}`);
       assert.match(rules.stdout, /8080/);
       // A second container asking for the same host port is refused; nothing of it stays.
       const ns2 = await addNetns(c, `${P}q2`);
@@ -280,6 +284,7 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
       assert.equal(bad.json?.code, 7);
       assert.equal((await cni("DEL", cf, env)).code, 0);
       const after = await runProcess(["nft", "list", "ruleset"]);
+      assert.equal(after.code, 0, `nft list ruleset: ${after.stderr}`);
       assert.doesNotMatch(after.stdout, /8080/);
     });
   });
@@ -324,10 +329,26 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
         (again.json as unknown as Result).ips,
         (first.json as unknown as Result).ips,
       );
-      // Killed at random moments during ADD, then ADD again: always recovers.
-      for (let i = 0; i < 8; i++) {
-        const argv = nslinkArgv();
-        const child = spawn(argv[0], argv.slice(1), {
+      // Killed inside ADD at each step (the worker writes a marker there and waits to be
+      // killed: the kill provably lands mid-ADD), then ADD again: always recovers.
+      const points = [
+        "createEndpoint:after",
+        "reserve:after",
+        "add:before",
+        "add:after",
+        "batch:before",
+        "batch:after",
+        "writeEndpoint:before",
+        "writeEndpoint:after",
+      ];
+      for (const [i, point] of points.entries()) {
+        const marker = `${state}.marker-${i}`;
+        c.defer(`rm ${marker}`, () => {
+          rmSync(marker, { force: true });
+          rmSync(`${marker}.tmp`, { force: true });
+        });
+        const runtime = "Bun" in globalThis ? [process.execPath] : [process.execPath, "run", "-A"];
+        const child = spawn(runtime[0], [...runtime.slice(1), KILL_WORKER, point, marker], {
           env: {
             ...Object.fromEntries(
               Object.entries(process.env).filter(([, v]) => v !== undefined),
@@ -339,15 +360,26 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
             CNI_PATH: "/usr/lib/cni",
             NSLINK_STATE_DIR: state,
           },
-          stdio: ["pipe", "ignore", "ignore"],
+          stdio: ["pipe", "pipe", "pipe"],
         });
-        const closed = new Promise((r) => child.on("close", r));
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        let exited = false;
+        const closed = new Promise<string | null>((r) =>
+          child.on("close", (_code, signal) => {
+            exited = true;
+            r(signal);
+          })
+        );
         child.stdin.end(JSON.stringify(conf(net)));
-        await sleep(30 + 25 * i);
+        const atStep = await waitFor(() => existsSync(marker) || exited, 30_000);
+        assert.ok(atStep && existsSync(marker), `ADD never reached ${point}: ${out}`);
         child.kill("SIGKILL");
-        await closed;
+        assert.equal(await closed, "SIGKILL", `${point}: ${out}`);
+        assert.equal(readFileSync(marker, "utf8"), point);
         const r = await cni("ADD", conf(net), env);
-        assert.equal(r.code, 0, `after kill ${i}: ${r.stdout}`);
+        assert.equal(r.code, 0, `after a kill at ${point}: ${r.stdout}`);
         assert.deepEqual(await globalAddrs(netns, "eth0"), ["198.51.100.2/24", "2001:db8:1::2/64"]);
       }
       assert.equal((await cni("DEL", conf(net), env)).code, 0);

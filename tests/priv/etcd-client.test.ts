@@ -83,13 +83,19 @@ describe("etcd client (JSON gateway over fetch)", { skip: SKIP_ROOT, timeout: 60
     assert.equal(await etcd.get(`/${P}/lease/a`), undefined);
     await etcd.leaseRevoke(a); // gone already: fine
     assert.equal(await etcd.leaseKeepAlive(a), 0);
-    for (let i = 0; i < 6; i++) {
-      await sleep(500);
+    // The control: a lease granted after b with the same TTL, never kept alive. b is kept alive
+    // until the control's key has expired, so b outlives its own TTL by the keepalives alone
+    // (conditions on etcd's clock, not sleeps of the test's).
+    const control = await etcd.leaseGrant(2);
+    await etcd.put(`/${P}/lease/c`, "z", { lease: control });
+    const end = Date.now() + 15_000;
+    while ((await etcd.get(`/${P}/lease/c`)) !== undefined) {
+      if (Date.now() > end) assert.fail("a lease of 2 s without keepalive still holds after 15 s");
       assert.ok((await etcd.leaseKeepAlive(b)) > 0);
+      await sleep(100);
     }
-    assert.equal((await etcd.get(`/${P}/lease/b`))?.value, "y");
-    await sleep(3200); // no keepalive: expired (etcd checks leases every 500 ms)
-    assert.equal(await etcd.get(`/${P}/lease/b`), undefined);
+    assert.equal(await etcd.leaseKeepAlive(control), 0, "the expired lease is gone");
+    assert.equal((await etcd.get(`/${P}/lease/b`))?.value, "y", "kept alive past its TTL");
   });
 
   it("watches from a revision, and reports compaction", async () => {

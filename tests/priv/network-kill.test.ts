@@ -25,6 +25,7 @@ import {
   stateFiles,
   tempStateDir,
   vethNames,
+  waitFor,
 } from "./_network_helpers.ts";
 
 const FILE = setUpNetworkTestFile();
@@ -189,7 +190,20 @@ describe("kill -9 at random moments", () => {
 
         // The normal teardown: delete the namespaces; what is left is the kills' doing.
         for (let k = 0; k < 3; k++) NetNs.remove(`${nsPrefix}${k}`, { missingOk: true });
-        await sleep(300);
+        // The kernel removes the veth pairs of those namespaces asynchronously: wait until no
+        // new veth has its peer in another namespace (link_netnsid) any more.
+        assert.ok(
+          await waitFor(
+            async () =>
+              !(await ipJson<{ ifname: string; link_netnsid?: number }[]>(["link", "show"])).some(
+                (l) =>
+                  /^nsl[hc][0-9a-f]{8}$/.test(l.ifname) && l.link_netnsid !== undefined &&
+                  !FILE.vethsAtStart().includes(l.ifname),
+              ),
+            10_000,
+          ),
+          "veths of the removed namespaces still there after 10 s",
+        );
         const record = readRecord(stateDir, network.name)!;
         const before = {
           veths: (await vethNames()).filter((n) => !FILE.vethsAtStart().includes(n)).length,

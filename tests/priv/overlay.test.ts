@@ -18,6 +18,7 @@ import $ from "dax-sh";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
 import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
+import { assertNoPingReply } from "./_network_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import { nslinkArgv } from "./_cli_helpers.ts";
 
@@ -211,6 +212,12 @@ async function ping(fromNs: string, to: string): Promise<boolean> {
   return r.code === 0;
 }
 
+/** Asserts that a ping gets no answer, ping itself working (see assertNoPingReply). */
+async function assertNoReply(fromNs: string, to: string): Promise<void> {
+  const r = await exec(["ip", "netns", "exec", fromNs, "ping", "-c1", "-W1", to]);
+  assertNoPingReply(r, `${fromNs} -> ${to}`);
+}
+
 async function until(what: string, fn: () => Promise<boolean>, ms = 5000): Promise<number> {
   const t0 = Date.now();
   while (!(await fn())) {
@@ -314,7 +321,7 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
     for (
       const [from, to] of [[`${P}x2`, a1], [`${P}x1`, b1], [`${P}a1`, x2], [`${P}b1`, x1]] as const
     ) {
-      assert.equal(await ping(from, bare(to.address)), false, `${from} reached ${to.address}`);
+      await assertNoReply(from, bare(to.address));
       assert.equal(
         await ping(from, bare(to.addressIPv6)),
         false,
@@ -361,7 +368,7 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
         }
         await h1.call("repairFirewall");
         for (const [from, to] of pairs) {
-          assert.equal(await ping(from, bare(to.address)), false, `${from} reached ${to.address}`);
+          await assertNoReply(from, bare(to.address));
           assert.equal(
             await ping(from, bare(to.addressIPv6)),
             false,
@@ -417,7 +424,7 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
   });
 
   it(
-    "an unlink on host A removes host B's FDB and neighbour entries within a second",
+    "an unlink on host A removes host B's FDB and neighbour entries",
     OPTS,
     async () => {
       const [h1, h2] = hosts;
@@ -427,16 +434,14 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
         "h2's entries for a2",
         async () => (await fdb(h2, vni)).some((e) => e.mac === a2.macAddress),
       );
-      const t0 = Date.now();
       await h1.call("unlink", { name: OV1, endpoint: `${P}a2` });
-      const took = await until(
+      // A deadline, not a speed target (bench/overlay measures how fast the watcher follows).
+      await until(
         "h2's entries for a2 to go",
         async () =>
           !(await fdb(h2, vni)).some((e) => e.mac === a2.macAddress) &&
           !(await neigh(h2, vni)).some((n) => n.lladdr === a2.macAddress),
-        1000,
       );
-      assert.ok(Date.now() - t0 < 1000, `took ${took} ms`);
     },
   );
 
@@ -483,7 +488,7 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
         async () => !(await fdb(h1, vni)).some((e) => e.mac === c1.macAddress),
         (TTL + 4) * 1000,
       );
-      assert.equal(await ping(`${P}a1`, bare(c1.address)), false);
+      await assertNoReply(`${P}a1`, bare(c1.address));
       assert.ok(took >= 500, `removed after ${took} ms: before the lease could expire?`);
       // h3 comes back (its containers are gone from the store; its kernel devices are still there)
       await h3.start();
@@ -625,7 +630,8 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       assert.equal(await client.get(`/nslink/vni/${vni}`), undefined);
       for (const h of hosts) {
         const r = await ip(["-n", h.ns, "link", "show", `nslov${vni}`]);
-        assert.notEqual(r.code, 0, `bridge left on ${h.ns}`);
+        assert.equal(r.code, 1, `bridge left on ${h.ns} (or ip failed: ${r.stderr})`);
+        assert.match(r.stderr, /does not exist/);
         // The table goes with the last nslink network of the host (a host whose process was
         // killed earlier may still hold the second overlay's bridge).
         const bridges = (await ipJson<{ ifname: string }[]>(["-n", h.ns, "link", "show"]))
@@ -641,6 +647,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
           "inet",
           "nslink",
         ]);
+        // nft exits 1 with "No such file or directory" for a missing table; anything else is
+        // nft failing, not an answer.
+        assert.ok(t.code === 0 || /No such file or directory/.test(t.stderr), t.stderr);
         assert.equal(t.code === 0, bridges.length > 0, `${h.ns}: table vs bridges ${bridges}`);
       }
     },

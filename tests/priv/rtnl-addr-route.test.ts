@@ -188,8 +188,8 @@ describe("Rtnl addr: options", () => {
     });
   });
 
-  // BUG: rtnl/address.ts checks the label with checkIfName(), which refuses ":", so the usual
-  // alias form `DEV:N` (`ip addr add … label eth0:1`) cannot be set.
+  // The usual alias form `DEV:N` (`ip addr add … label eth0:1`): rtnl/address.ts once checked
+  // the label with checkIfName(), which refuses ":".
   it("accepts an alias label with a colon (eth0:1 style)", { skip: SKIP_ROOT }, async () => {
     await withCleanup(async (c) => {
       const { name, rt } = setup(c, "al");
@@ -304,9 +304,9 @@ describe("Rtnl route", () => {
     });
   });
 
-  // BUG: route.list() without a family dumps IPv4 and IPv6; with a table filter, the kernel
-  // answers ENOENT ("ipv6: FIB table does not exist") for the family that lacks the table, and
-  // the whole list throws instead of returning the IPv4 routes.
+  // route.list() without a family dumps IPv4 and IPv6; with a table filter, the kernel answers
+  // ENOENT ("ipv6: FIB table does not exist") for the family that lacks the table: the list
+  // must still return the IPv4 routes (it once threw).
   it("list({ table }) without a family returns the routes of a table only IPv4 has", {
     skip: SKIP_ROOT,
   }, async () => {

@@ -168,13 +168,15 @@ describe("Rtnl#monitor()", () => {
     const interval = setInterval(() => ticks++, 5);
     try {
       const pending = events.next();
-      await new Promise((r) => setTimeout(r, 120));
-      assert.ok(ticks >= 5, `timers ran ${ticks} times in 120 ms while the monitor waited`);
-      const t0 = performance.now();
+      // Timers keep running while the monitor waits (a blocked loop would never get here).
+      while (ticks < 5) await new Promise((r) => setTimeout(r, 5));
       events.close();
-      const r = await pending;
-      assert.equal(r.done, true);
-      assert.ok(performance.now() - t0 < 500, "close() wakes the waiting next()");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stuck = new Promise<"stuck">((r) => timer = setTimeout(() => r("stuck"), 5000));
+      const r = await Promise.race([pending, stuck]);
+      clearTimeout(timer);
+      assert.notEqual(r, "stuck", "close() did not wake the waiting next()");
+      assert.equal(r !== "stuck" && r.done, true);
       assert.equal((await events.next()).done, true);
     } finally {
       clearInterval(interval);
@@ -182,7 +184,7 @@ describe("Rtnl#monitor()", () => {
     }
   });
 
-  it("delivers an event within milliseconds", { skip: SKIP_ROOT }, async () => {
+  it("delivers an event to a waiting next()", { skip: SKIP_ROOT }, async () => {
     await withCleanup(async (c) => {
       const nsName = `${P}l`;
       const ns = c.namespace(nsName);
@@ -190,16 +192,13 @@ describe("Rtnl#monitor()", () => {
       await using events = rt.monitor({ groups: ["link"] });
       const waiting = events.next();
       await new Promise((r) => setTimeout(r, 50)); // the monitor is idle, waiting
-      const t0 = performance.now();
       rt.link.set("lo", { up: true });
+      // A deadline for the event, not a speed target (bench/monitor.ts measures the latency).
       const timer = setTimeout(() => events.close(), 5000);
       const r = await waiting;
       clearTimeout(timer);
-      const latency = performance.now() - t0;
-      assert.equal(r.done, false);
+      assert.equal(r.done, false, "no event within 5 s");
       assert.equal(r.value?.type, "link");
-      // Not a speed target: a sanity bound that fails only when waking is broken.
-      assert.ok(latency < 1000, `event took ${latency.toFixed(1)} ms`);
     });
   });
 

@@ -425,9 +425,9 @@ describe("encoding", () => {
   });
 
   it("cstring reserves room for a lone surrogate as TextEncoder writes it (U+FFFD)", () => {
-    // FINDING: utf8Length() counts a high surrogate as 4 bytes and skips the next char even when
-    // that char is not a low surrogate; TextEncoder writes U+FFFD (3 bytes) plus the char. The
-    // attribute comes out too short, without its NUL, and can overwrite the next attribute.
+    // TextEncoder writes a lone high surrogate as U+FFFD (3 bytes) plus the next char.
+    // utf8Length() once counted it as 4 bytes and skipped that char: the attribute came out too
+    // short, without its NUL, and could overwrite the next attribute.
     const S = attrs({ s: attr(1, cstring), n: attr(2, cstring) });
     const text = "\ud800€".repeat(8);
     const b = encode(S, { s: text, n: "x" });

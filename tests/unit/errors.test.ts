@@ -134,8 +134,8 @@ describe("errno names and texts", () => {
   }
 
   it("35 is EDEADLK, the kernel's name (EDEADLOCK is its alias)", () => {
-    // FINDING: ERRNO[35] is ["EDEADLOCK", …]; <asm-generic/errno.h> defines EDEADLK 35 and
-    // EDEADLOCK as an alias, and strerrorname_np(35) is "EDEADLK".
+    // <asm-generic/errno.h> defines EDEADLK 35 and EDEADLOCK as an alias, and
+    // strerrorname_np(35) is "EDEADLK" (ERRNO[35] once said "EDEADLOCK").
     assert.equal(errnoName(35), "EDEADLK");
   });
 

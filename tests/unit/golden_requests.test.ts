@@ -92,8 +92,8 @@ const CASES: Case[] = [
       }),
   },
   {
-    // FINDING: LinkOps puts the peer's IFLA_IFNAME before IFLA_NET_NS_FD; ip sends the options
-    // first and IFLA_IFNAME last (as for the link itself, see link-add-veth-mtu-mac.hex).
+    // The peer's options first and its IFLA_IFNAME last, as ip sends them (and as for the link
+    // itself, see link-add-veth-mtu-mac.hex); LinkOps once put IFLA_IFNAME before IFLA_NET_NS_FD.
     fixture: "link-add-veth-peer-netns.hex",
     what: "LinkOps.add()",
     run: (o) => o.link.add({ kind: "veth", name: "nsl0a", peer: { name: "eth0", netns: 4 } }),
@@ -181,8 +181,8 @@ const CASES: Case[] = [
     run: (o) => o.addr.add(3, "198.51.100.2/24"),
   },
   {
-    // FINDING: AddrOps also sends IFA_FLAGS (8 bytes) for nodad; ip sends flags that fit in 8
-    // bits only in ifa_flags, and IFA_FLAGS only for flags above 0xff.
+    // Flags that fit in 8 bits go in ifa_flags only, IFA_FLAGS only for flags above 0xff, as ip
+    // sends them (AddrOps once also sent IFA_FLAGS for nodad).
     fixture: "addr-add-6-nodad.hex",
     what: "AddrOps.add()",
     run: (o) => o.addr.add(3, "2001:db8::2/64", { nodad: true }),

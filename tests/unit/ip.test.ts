@@ -126,7 +126,7 @@ describe("formatIP() follows RFC 5952", () => {
   });
 
   it("formats IPv4-mapped addresses in mixed notation (RFC 5952 section 5), as ip prints them", () => {
-    // FINDING: formatIP() prints "::ffff:c633:6401"; inet_ntop and `ip` print the form below.
+    // As inet_ntop and `ip` print it (formatIP() once printed "::ffff:c633:6401").
     assert.equal(canonical("::ffff:198.51.100.1"), "::ffff:198.51.100.1");
   });
 

@@ -242,7 +242,7 @@ describe("invalid input leaves no kernel object behind: LinkOps.add()", () => {
     );
   });
 
-  // FINDING: LinkOps.index() passes numbers through unchecked, so a bad parent index is sent.
+  // A numeric parent index is checked too (LinkOps.index() once passed numbers through).
   for (const parent of [-1]) {
     it(`rejects parent index ${parent} before sending anything`, () => {
       rejectsBeforeSending(
@@ -253,7 +253,7 @@ describe("invalid input leaves no kernel object behind: LinkOps.add()", () => {
     });
   }
 
-  // FINDING: the netns fd is not checked (fdOf()), -1 goes out as IFLA_NET_NS_FD 0xffffffff.
+  // The netns fd is checked (fdOf() once let -1 go out as IFLA_NET_NS_FD 0xffffffff).
   it("rejects a negative peer netns fd before sending anything", () => {
     rejectsBeforeSending(
       (o) => o.link.add({ kind: "veth", name: "nsl0a", peer: { name: "eth0", netns: -1 } }),
@@ -283,8 +283,8 @@ describe("invalid input leaves no kernel object behind: LinkOps.set() and del()"
     });
   }
 
-  // FINDING: with a rename, set() looks the link up (RTM_GETLINK) before checking txqlen and the
-  // master, so the recorder sees a request before the throw.
+  // With a rename, set() checks txqlen and the master before it looks the link up
+  // (RTM_GETLINK); it once sent the lookup first.
   it("set() rejects a bad txqlen before the rename lookup", () => {
     rejectsBeforeSending(
       (o) => o.link.set("nsl0a", { name: "nsl0c", txqlen: -1 }),
@@ -293,7 +293,7 @@ describe("invalid input leaves no kernel object behind: LinkOps.set() and del()"
     );
   });
 
-  // FINDING: the netns fd is not checked.
+  // The netns fd is checked here too.
   it("set() rejects a negative netns fd before sending anything", () => {
     rejectsBeforeSending((o) => o.link.set(3, { netns: -1 }), RangeError, "-1");
   });
@@ -327,7 +327,7 @@ describe("invalid input leaves no kernel object behind: AddrOps.add() and del()"
       "planet",
     ],
     ["a bad broadcast", 3, "198.51.100.2/24", { broadcast: "198.51.100" }, TypeError, "198.51.100"],
-    // FINDING: an IPv6 broadcast on an IPv4 address is sent as a 16-byte IFA_BROADCAST.
+    // An IPv6 broadcast on an IPv4 address (once sent as a 16-byte IFA_BROADCAST).
     [
       "an IPv6 broadcast on an IPv4 address",
       3,
@@ -336,7 +336,7 @@ describe("invalid input leaves no kernel object behind: AddrOps.add() and del()"
       TypeError,
       "2001:db8::ff",
     ],
-    // FINDING: numeric devices are not checked (LinkOps.index() passes numbers through).
+    // Numeric devices are checked (LinkOps.index() once passed numbers through).
     ["device index -1", -1, "198.51.100.2/24", {}, RangeError, "-1"],
   ];
   for (const [what, dev, cidr, options, type, quoted] of CASES) {
@@ -371,7 +371,7 @@ describe("invalid input leaves no kernel object behind: RouteOps.add() and del()
     ["table 0", { gateway: "198.51.100.1", table: 0 }, RangeError, "0"],
     ["metric -1", { gateway: "198.51.100.1", metric: -1 }, RangeError, "-1"],
     ["a bad device name", { dst: "203.0.113.0/24", dev: "a b" }, TypeError, "a b"],
-    // FINDING: numeric devices are not checked; 1.5 goes out as RTA_OIF 1.
+    // Numeric devices are checked (1.5 once went out as RTA_OIF 1).
     ["device index 1.5", { dst: "203.0.113.0/24", dev: 1.5 }, RangeError, "1.5"],
   ];
   for (const [what, spec, type, quoted] of CASES) {
