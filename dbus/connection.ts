@@ -5,6 +5,10 @@
  * the method, the object and the D-Bus error name. Signals are ignored; calls made to this
  * connection are answered with `org.freedesktop.DBus.Error.UnknownMethod`.
  *
+ * Permissions under Deno: `--allow-read` and `--allow-write` for the socket's path, `--allow-net`
+ * (a unix socket counts as net access for `node:net`), `--allow-sys=uid` (the login sends the
+ * uid) and `--allow-env` (for `$DBUS_SYSTEM_BUS_ADDRESS`). Checked: the same code runs in Bun.
+ *
  * @example Ask the system bus whether firewalld runs
  * ```ts ignore
  * import { DBusConnection } from "./connection.ts";

@@ -215,6 +215,10 @@ export class Firewalld implements AsyncDisposable {
           description: new Variant("s", description),
         }]);
       } catch (e) {
+        // Another process made it meanwhile: fine.
+        if (e instanceof DBusError && /^NAME_CONFLICT\b/.test(e.detail)) {
+          return this.ensureZone(zone, options);
+        }
         if (!(e instanceof DBusError && e.errorName.endsWith(".UnknownMethod"))) throw e;
         // firewalld < 0.9: the settings tuple of `addZone`
         await this.#call(

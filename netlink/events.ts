@@ -72,8 +72,9 @@ export class NetlinkEventStream<E>
    * failure here too).
    *
    * @param sock The socket.
-   * @param decode Turns one message into an event, or `undefined` to skip it. A decoder that
-   *   throws ends that `next()` call with its error; the stream stays usable.
+   * @param decode Turns one message into an event, or `undefined` to skip it. A message the
+   *   decoder throws on is reported as an {@linkcode OverrunEvent}: the consumer missed a change
+   *   it could not read, so it must resync as after dropped messages.
    */
   constructor(sock: NetlinkSocket, decode: (m: RawMessage) => E | undefined) {
     this.#sock = sock;
@@ -193,7 +194,15 @@ export class NetlinkEventStream<E>
         continue;
       }
       for (const m of got) {
-        const e = this.#decode(m);
+        let e: E | undefined;
+        try {
+          e = this.#decode(m);
+        } catch {
+          // An event that cannot be read leaves the consumer as blind as a dropped one: resync.
+          if (!this.#lastOverrun) this.#queue.push({ type: "overrun" });
+          this.#lastOverrun = true;
+          continue;
+        }
         if (e !== undefined) {
           this.#queue.push(e);
           this.#lastOverrun = false;

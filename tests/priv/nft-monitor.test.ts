@@ -9,6 +9,9 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type NftEvent, NftMonitor } from "../../netfilter/monitor.ts";
+import { NETLINK_NETFILTER, NFNLGRP_NFTABLES } from "../../netfilter/constants.ts";
+import { NetlinkEventStream } from "../../netlink/events.ts";
+import { NetlinkSocket } from "../../netlink/socket.ts";
 import { exec, isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
 
 const P = runId();
@@ -115,6 +118,23 @@ describe("NftMonitor", { skip: SKIP_ROOT }, () => {
       (e) => e.type === "table" && e.action === "del" && e.table === table,
     );
     assert.ok(rest.every((e) => e.type !== "overrun"), JSON.stringify(rest, bigints));
+  });
+
+  it("reports an event its decoder cannot read as an overrun, and goes on", async () => {
+    const table = `${P}bad`;
+    const sock = NetlinkSocket.open({ protocol: NETLINK_NETFILTER, groups: [NFNLGRP_NFTABLES] });
+    let calls = 0;
+    await using events = new NetlinkEventStream(sock, (m) => {
+      if (calls++ === 0) throw new RangeError("malformed");
+      return m.type & 0xff;
+    });
+    await nft("add", "table", "inet", table);
+    const first = await events.next();
+    assert.deepEqual(first, { done: false, value: { type: "overrun" } });
+    const second = await events.next();
+    assert.equal(second.done, false);
+    assert.equal(typeof second.value, "number"); // the batch's next message, decoded
+    await nft("delete", "table", "inet", table);
   });
 
   it("close() ends a pending next() and a for await loop", async () => {
