@@ -107,6 +107,7 @@ export async function startFirewalld(): Promise<SandboxFirewalld> {
   let dbus: ChildProcess | undefined;
   let firewalld: ChildProcess | undefined;
   let mounted = false;
+  const hadRunDir = existsSync("/run/firewalld");
   const stop = async () => {
     await kill(firewalld, "firewalld");
     await kill(dbus, "dbus-daemon");
@@ -117,6 +118,8 @@ export async function startFirewalld(): Promise<SandboxFirewalld> {
     }
     rmSync(dir, { recursive: true, force: true });
     rmSync("/run/dbus/system_bus_socket", { force: true });
+    // firewalld's runtime directory, on the sandbox's tmpfs
+    if (!hadRunDir) rmSync("/run/firewalld", { recursive: true, force: true });
   };
   try {
     cpSync("/etc/firewalld", `${dir}/etc`, { recursive: true });
