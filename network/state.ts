@@ -39,6 +39,8 @@ export const DEFAULT_STATE_DIR = "/run/nslink";
 
 const ENV_VAR = "NSLINK_STATE_DIR";
 const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+/** A claim's owner: a name, optionally with an identity after `@` (`c1@0a1b2c3d4e5f6a7b`). */
+const OWNER_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.@-]*$/;
 /** Leaves room for `.json` and the temporary suffix within a 255-byte file name. */
 const NAME_MAX = 200;
 
@@ -88,11 +90,11 @@ export function defaultStateDir(): string {
   return dir ? dir : DEFAULT_STATE_DIR;
 }
 
-function checkName(value: string, what: string): string {
+function checkName(value: string, what: string, re = NAME_RE): string {
   if (typeof value !== "string") {
     throw new TypeError(`Invalid state ${what} ${String(value)}: expected a string`);
   }
-  if (!NAME_RE.test(value) || value.includes("..") || value.length > NAME_MAX) {
+  if (!re.test(value) || value.includes("..") || value.length > NAME_MAX) {
     throw new TypeError(
       `Invalid state ${what} "${value}": expected 1 to ${NAME_MAX} letters, digits, "_", "-" ` +
         `or ".", not starting with "." and without ".."`,
@@ -459,7 +461,7 @@ export class StateStore {
    * @returns `true` when claimed, `false` when someone else holds it.
    */
   claim(kind: string, name: string, owner: string, options: { mkdir?: boolean } = {}): boolean {
-    checkName(owner, "owner");
+    checkName(owner, "owner", OWNER_RE);
     const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
     try {
       if (options.mkdir) ensureDir(join(this.dir, kind), () => symlink(owner, path));

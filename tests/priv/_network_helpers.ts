@@ -161,7 +161,7 @@ export function readRecord(stateDir: string, name: string): NetworkRecord | unde
   const ips = join(stateDir, `ip.${record.id}`);
   for (const a of existsSync(ips) ? readdirSync(ips) : []) {
     const pool = a.includes(":") ? record.pools.v6! : record.pools.v4!;
-    pool.allocated[a] = readlinkSync(join(ips, a));
+    pool.allocated[a] = readlinkSync(join(ips, a)).replace(/@.*$/, ""); // owner: NAME@TOKEN
   }
   return record;
 }
