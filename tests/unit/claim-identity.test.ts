@@ -1,0 +1,102 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { EndpointRecord, NetworkRecord } from "../../model/records.ts";
+import { FileStore } from "../../network/store.ts";
+import { addressOwner, forgetEndpoint, newToken, ownerName } from "../../network/lifecycle.ts";
+import { portOwner, releaseBindings } from "../../network/publish.ts";
+
+const root = mkdtempSync(join(tmpdir(), "nsl-claims-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+let seq = 0;
+function fresh(): { store: FileStore; record: NetworkRecord } {
+  const store = new FileStore(join(root, `s${seq++}`));
+  const record: NetworkRecord = {
+    version: 1,
+    name: "blue",
+    type: "bridge",
+    id: "0a1b2c3d4e5f",
+    created: new Date(0).toISOString(),
+    config: {},
+    pools: { v4: { subnet: "198.51.100.0/24", gateway: "198.51.100.1", allocated: {} } },
+    endpoints: {},
+  };
+  assert.equal(store.createNetwork(record), true);
+  return { store, record };
+}
+
+/** Links endpoint `name` by hand: its record with a new token and its address claim. */
+function linked(store: FileStore, record: NetworkRecord, name: string, token?: string) {
+  const ep: EndpointRecord = {
+    ...(token ? { token } : {}),
+    interfaces: [{
+      srcName: "",
+      dstName: "eth0",
+      macAddress: "",
+      address: "198.51.100.2/24",
+      addressIPv6: "",
+      gateway: "198.51.100.1",
+      gatewayIPv6: "",
+      mtu: 1500,
+    }],
+    hostLinks: [],
+  };
+  assert.equal(store.reserve(record, "198.51.100.2", addressOwner(name, ep)), true);
+  assert.equal(store.createEndpoint(record, name, ep), true);
+  return ep;
+}
+
+describe("claim identity", () => {
+  it("a claim's owner is the endpoint and its token; ownerName() gives the endpoint back", () => {
+    const token = newToken();
+    assert.match(token, /^[0-9a-f]{16}$/);
+    assert.notEqual(newToken(), token);
+    assert.equal(addressOwner("c1", { token }), `c1@${token}`);
+    assert.equal(addressOwner("c1", {}), "c1");
+    assert.equal(ownerName(`c1@${token}`), "c1");
+    assert.equal(ownerName("c1.x"), "c1.x");
+    const { store, record } = fresh();
+    linked(store, record, "c1", token);
+    assert.equal(
+      readlinkSync(join(store.location, `ip.${record.id}`, "198.51.100.2")),
+      `c1@${token}`,
+    );
+    assert.equal(portOwner(record, "c1", { token }), `${record.id}_c1@${token}`);
+    assert.equal(portOwner(record, "c1", {}), `${record.id}_c1`);
+  });
+
+  it("releasing an endpoint from a stale read frees nothing of the same name's newer link", () => {
+    const { store, record } = fresh();
+    linked(store, record, "e", newToken());
+    const stale = store.readEndpoint(record, "e")!; // what a slow settler read
+    // Another process releases it and links the same name again: the same address.
+    assert.deepEqual(forgetEndpoint(store, record, "e", store.readEndpoint(record, "e")!), [
+      "198.51.100.2",
+    ]);
+    const newer = linked(store, record, "e", newToken());
+    // The slow settler finishes its release now.
+    assert.deepEqual(forgetEndpoint(store, record, "e", stale), []);
+    assert.equal(store.holder(record, "198.51.100.2"), addressOwner("e", newer));
+    assert.equal(store.readEndpoint(record, "e")?.token, newer.token);
+  });
+
+  it("claims in the old format (owner = endpoint name) are still read and released", () => {
+    const { store, record } = fresh();
+    const old = linked(store, record, "c1");
+    assert.equal(store.holder(record, "198.51.100.2"), "c1");
+    assert.deepEqual(forgetEndpoint(store, record, "c1", old), ["198.51.100.2"]);
+    assert.deepEqual(store.reserved(record), []);
+    assert.deepEqual(store.endpoints(record), []);
+    // An old port claim (NETWORKID_ENDPOINT) is released by an old record too.
+    const b = { protocol: "tcp" as const, hostIP: "", hostPort: 18200, port: 80 };
+    assert.equal(
+      store.files.claim("ports.tcp-18200", "any", `${record.id}_c1`, { mkdir: true }),
+      true,
+    );
+    releaseBindings(store, record, "c1", {}, [b]);
+    assert.equal(store.files.claimant("ports.tcp-18200", "any"), undefined);
+  });
+});
