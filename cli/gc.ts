@@ -39,6 +39,8 @@ Links tagged for networks this state directory does not know are reported as for
         );
       }
     }
+    // What gc could not do (it went on with the rest): on stderr, one line each.
+    for (const item of report.errors) io.err(`nslink gc: ${item}\n`);
     if (!any) io.out("nothing to collect\n");
   },
 };

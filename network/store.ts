@@ -10,7 +10,8 @@
  * ep.ID/ENDPOINT.json           one file per endpoint: an intent (state "creating", owner pid,
  *                               the host link names) written BEFORE any kernel object exists,
  *                               then the finished record ("linked"), or "releasing"
- * ip.ID/ADDRESS -> ENDPOINT     one symbolic link per reserved address, made with symlink(2):
+ * ip.ID/ADDRESS -> ENDPOINT@TOKEN  one symbolic link per reserved address (its owner: the
+ *                               endpoint and the identity of its link), made with symlink(2):
  *                               atomic, exclusive, no lock needed (CNI host-local's idea)
  * rel.ID/ENDPOINT -> releasing  endpoints whose links the kernel is still removing
  * ```
