@@ -1,7 +1,7 @@
 /**
  * nslink's on-disk state primitives: one JSON file per object (`<dir>/<kind>/<name>.json`),
- * replaced atomically on every write or created exclusively; claims (one symbolic link per
- * reserved name, made atomically); and a lock (`flock` on `<dir>/.lock`, shared or exclusive)
+ * replaced atomically on every write or created exclusively; claims (one directory per reserved
+ * name, made atomically, holding its owner's entry); and a lock (`flock` on `<dir>/.lock`, shared or exclusive)
  * that is only ever tried without blocking and waited for asynchronously.
  *
  * Permissions: Deno needs `--allow-read --allow-write` on the state directory and `--allow-ffi`
@@ -19,6 +19,7 @@ import {
   LOCK_EX,
   LOCK_NB,
   LOCK_SH,
+  mkdir,
   O_CLOEXEC,
   O_CREAT,
   O_EXCL,
@@ -29,6 +30,7 @@ import {
   readlink,
   readTextFile,
   rename,
+  rmdir,
   symlink,
   unlink,
   write,
@@ -441,10 +443,13 @@ export class StateStore {
   }
 
   /**
-   * Claims `<dir>/<kind>/<name>` for an owner in one atomic step: a symbolic link whose target
-   * is the owner (`symlink(2)` either makes it or fails with `EEXIST`), as CNI's host-local
-   * makes one file per reserved address. No lock is needed, and a crash leaves either no claim
-   * or a complete one.
+   * Claims `<dir>/<kind>/<name>` for an owner: a directory made with `mkdir(2)`, which either
+   * makes it or fails with `EEXIST` (two processes never both claim a name, as CNI's host-local
+   * makes one file per reserved address), holding one entry named after the owner. No lock is
+   * needed. Releasing removes that entry, which only its owner names, and then the empty
+   * directory: a release can never remove a claim another owner made meanwhile (see
+   * {@linkcode StateStore.unclaim}). A crash between the two steps leaves an empty claim, held
+   * by no one and kept until `gc()` removes it.
    *
    * @example
    * ```ts ignore
@@ -456,7 +461,7 @@ export class StateStore {
    * ```
    * @param kind The kind (directory); it must exist unless `mkdir`.
    * @param name The claimed name (an address).
-   * @param owner Who claims it (no `/`, not empty).
+   * @param owner Who claims it (letters, digits, `_.@-`; never reused, to be released safely).
    * @param options `mkdir` (default `false`): create the kind's directory when missing.
    * @returns `true` when claimed, `false` when someone else holds it.
    */
@@ -464,17 +469,26 @@ export class StateStore {
     checkName(owner, "owner", OWNER_RE);
     const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
     try {
-      if (options.mkdir) ensureDir(join(this.dir, kind), () => symlink(owner, path));
-      else symlink(owner, path);
-      return true;
+      if (options.mkdir) ensureDir(join(this.dir, kind), () => mkdir(path, 0o700));
+      else mkdir(path, 0o700);
     } catch (err) {
       if ((err as { code?: string } | null)?.code === "EEXIST") return false;
       throw err;
     }
+    try {
+      // The entry's name is what counts; its target only has to lead nowhere (no loop for
+      // tools that walk the tree following links).
+      symlink("/dev/null", join(path, owner));
+    } catch (err) {
+      removeQuietly(path, true);
+      throw err;
+    }
+    return true;
   }
 
   /**
-   * Who holds a claim made by {@linkcode StateStore.claim}.
+   * Who holds a claim made by {@linkcode StateStore.claim} (or, in the format of earlier
+   * versions, a symbolic link `<name> -> OWNER`).
    *
    * @example
    * ```ts ignore
@@ -482,19 +496,30 @@ export class StateStore {
    * ```
    * @param kind The kind.
    * @param name The claimed name.
-   * @returns The owner, or `undefined` when it is not claimed.
+   * @returns The owner, or `undefined` when it is not claimed (or claimed by no one: a claim
+   *   whose owner entry was never made or is already gone).
    */
   claimant(kind: string, name: string): string | undefined {
+    const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
     try {
-      return readlink(join(this.dir, checkName(kind, "kind"), checkClaim(name)));
+      return readlink(path); // the earlier format; absent claims end here too (one syscall)
     } catch (err) {
-      if (isNotFound(err) || (err as { code?: string }).code === "EINVAL") return undefined;
+      const code = (err as { code?: string }).code;
+      if (code === "ENOENT") return undefined;
+      if (code !== "EINVAL") throw err;
+    }
+    try {
+      return readDir(path).find((n) => !n.includes(".tmp-"));
+    } catch (err) {
+      if (isNotFound(err) || (err as { code?: string }).code === "ENOTDIR") return undefined;
       throw err;
     }
   }
 
   /**
-   * Drops a claim, but only when `owner` holds it.
+   * Drops a claim, but only when `owner` holds it: its owner entry is removed (`unlink(2)` of a
+   * name only that owner's claim has: atomic, it never touches another owner's claim), then the
+   * emptied claim. A claim in the earlier format (a symbolic link) is read, then removed.
    *
    * @example
    * ```ts ignore
@@ -506,14 +531,29 @@ export class StateStore {
    * @returns Whether it was dropped.
    */
   unclaim(kind: string, name: string, owner: string): boolean {
-    if (this.claimant(kind, name) !== owner) return false;
+    checkName(owner, "owner", OWNER_RE);
+    const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
     try {
-      unlink(join(this.dir, kind, name));
-      return true;
+      unlink(join(path, owner));
     } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
+      const code = (err as { code?: string }).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") throw err;
+      // Not this owner's, absent, or a claim of the earlier format.
+      if (this.claimant(kind, name) !== owner) return false;
+      try {
+        unlink(path);
+        return true;
+      } catch (e) {
+        if (isNotFound(e) || (e as { code?: string }).code === "EISDIR") return false;
+        throw e;
+      }
     }
+    // Empty now: nobody else can have made an entry in it (a claim of this name fails with
+    // EEXIST while the directory exists).
+    try {
+      rmdir(path);
+    } catch { /* gone already */ }
+    return true;
   }
 
   /**
@@ -598,7 +638,7 @@ export class StateStore {
     if (entry.includes("/") || entry === "." || entry === "..") {
       throw new TypeError(`Invalid state entry "${entry}"`);
     }
-    removeQuietly(join(this.dir, checkName(kind, "kind"), entry));
+    removeQuietly(join(this.dir, checkName(kind, "kind"), entry), true);
   }
 
   /** Writes `value` to a new temporary file beside `file`; returns its path. */
@@ -775,11 +815,14 @@ function writeNew(path: string, bytes: Uint8Array<ArrayBuffer>): void {
   }
 }
 
-function removeQuietly(path: string): void {
+function removeQuietly(path: string, claim = false): void {
   try {
     unlink(path);
-  } catch {
-    // Already gone.
+  } catch (err) {
+    // Already gone; or a claim (a directory, holding at most its owner entry).
+    if (claim && (err as { code?: string }).code === "EISDIR") {
+      rmSync(path, { recursive: true, force: true });
+    }
   }
 }
 

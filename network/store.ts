@@ -10,10 +10,11 @@
  * ep.ID/ENDPOINT.json           one file per endpoint: an intent (state "creating", owner pid,
  *                               the host link names) written BEFORE any kernel object exists,
  *                               then the finished record ("linked"), or "releasing"
- * ip.ID/ADDRESS -> ENDPOINT@TOKEN  one symbolic link per reserved address (its owner: the
- *                               endpoint and the identity of its link), made with symlink(2):
- *                               atomic, exclusive, no lock needed (CNI host-local's idea)
- * rel.ID/ENDPOINT -> releasing  endpoints whose links the kernel is still removing
+ * ip.ID/ADDRESS/ENDPOINT@TOKEN  one claim per reserved address: a directory made with mkdir(2)
+ *                               (atomic, exclusive, no lock needed: CNI host-local's idea)
+ *                               holding one entry named after its owner, the endpoint and the
+ *                               identity of its link; released entry first, then directory
+ * rel.ID/ENDPOINT/releasing-AT  endpoints whose links the kernel is still removing
  * ```
  *
  * `ID` is the network's random id: data of a network that was deleted and re-created under the

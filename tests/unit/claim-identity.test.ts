@@ -1,6 +1,6 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readlinkSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EndpointRecord, NetworkRecord } from "../../model/records.ts";
@@ -28,7 +28,10 @@ function fresh(): { store: FileStore; record: NetworkRecord } {
   return { store, record };
 }
 
-/** Links endpoint `name` by hand: its record with a new token and its address claim. */
+/**
+ * Links endpoint `name` by hand: its record and its address claim; without a token, both in the
+ * format of earlier versions (the claim a symbolic link naming the endpoint).
+ */
 function linked(store: FileStore, record: NetworkRecord, name: string, token?: string) {
   const ep: EndpointRecord = {
     ...(token ? { token } : {}),
@@ -44,7 +47,8 @@ function linked(store: FileStore, record: NetworkRecord, name: string, token?: s
     }],
     hostLinks: [],
   };
-  assert.equal(store.reserve(record, "198.51.100.2", addressOwner(name, ep)), true);
+  if (token) assert.equal(store.reserve(record, "198.51.100.2", addressOwner(name, ep)), true);
+  else symlinkSync(name, join(store.location, `ip.${record.id}`, "198.51.100.2"));
   assert.equal(store.createEndpoint(record, name, ep), true);
   return ep;
 }
@@ -60,12 +64,34 @@ describe("claim identity", () => {
     assert.equal(ownerName("c1.x"), "c1.x");
     const { store, record } = fresh();
     linked(store, record, "c1", token);
-    assert.equal(
-      readlinkSync(join(store.location, `ip.${record.id}`, "198.51.100.2")),
+    // On disk: a directory per claim, holding one entry named after its owner.
+    assert.deepEqual(readdirSync(join(store.location, `ip.${record.id}`, "198.51.100.2")), [
       `c1@${token}`,
-    );
+    ]);
     assert.equal(portOwner(record, "c1", { token }), `${record.id}_c1@${token}`);
     assert.equal(portOwner(record, "c1", {}), `${record.id}_c1`);
+  });
+
+  it("a release removes only its owner's entry; an emptied claim can be claimed again", () => {
+    const { store, record } = fresh();
+    const kind = `ip.${record.id}`;
+    assert.equal(store.files.claim(kind, "198.51.100.9", "a@1"), true);
+    assert.equal(store.files.claim(kind, "198.51.100.9", "b@2"), false);
+    assert.equal(store.files.unclaim(kind, "198.51.100.9", "b@2"), false);
+    assert.equal(store.files.claimant(kind, "198.51.100.9"), "a@1");
+    assert.equal(store.files.unclaim(kind, "198.51.100.9", "a@1"), true);
+    assert.equal(store.files.unclaim(kind, "198.51.100.9", "a@1"), false);
+    assert.equal(store.files.claimant(kind, "198.51.100.9"), undefined);
+    assert.equal(store.files.claim(kind, "198.51.100.9", "b@2"), true);
+    // A late second release by a@1 (a stale read) leaves b@2's claim alone.
+    assert.equal(store.files.unclaim(kind, "198.51.100.9", "a@1"), false);
+    assert.equal(store.files.claimant(kind, "198.51.100.9"), "b@2");
+    // A claim left empty by a crash is held by no one; removeEntry (gc) clears it.
+    assert.equal(store.files.claim(kind, "198.51.100.10", "c@3"), true);
+    rmSync(join(store.location, kind, "198.51.100.10", "c@3"));
+    assert.equal(store.files.claimant(kind, "198.51.100.10"), undefined);
+    store.files.removeEntry(kind, "198.51.100.10");
+    assert.equal(store.files.claim(kind, "198.51.100.10", "d@4"), true);
   });
 
   it("releasing an endpoint from a stale read frees nothing of the same name's newer link", () => {
@@ -92,10 +118,9 @@ describe("claim identity", () => {
     assert.deepEqual(store.endpoints(record), []);
     // An old port claim (NETWORKID_ENDPOINT) is released by an old record too.
     const b = { protocol: "tcp" as const, hostIP: "", hostPort: 18200, port: 80 };
-    assert.equal(
-      store.files.claim("ports.tcp-18200", "any", `${record.id}_c1`, { mkdir: true }),
-      true,
-    );
+    mkdirSync(join(store.location, "ports.tcp-18200"));
+    symlinkSync(`${record.id}_c1`, join(store.location, "ports.tcp-18200", "any"));
+    assert.equal(store.files.claimant("ports.tcp-18200", "any"), `${record.id}_c1`);
     releaseBindings(store, record, "c1", {}, [b]);
     assert.equal(store.files.claimant("ports.tcp-18200", "any"), undefined);
   });
