@@ -71,7 +71,8 @@ export interface GcReport {
  * - releases port claims no endpoint record holds, restores missing ones, and rebuilds nslink's
  *   firewall table from the records (one batch: the maps hold exactly the saved bindings, every
  *   saved network has its chains), when this state directory has a bridge network;
- * - removes temporary files of writers that died, and data of network ids no record names.
+ * - removes temporary files of writers that died, claims held by no one, and data of network ids no
+ *   record names.
  *
  * A step that fails (a record it cannot read, a kernel error) is reported in `errors` and gc
  * goes on with the rest: one bad record never keeps the other networks from being collected.

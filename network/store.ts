@@ -128,7 +128,8 @@ export interface Store {
   releasing(network: NetworkRecord): string[];
   /**
    * Finds (and unless `dryRun` removes) what no record explains: temporary files of writers
-   * that died, and data of network ids no network record names. Call under the exclusive lock.
+   * that died, claims held by no one (a claimer died between making one and naming itself in
+   * it), and data of network ids no network record names. Call under the exclusive lock.
    * @returns What was found, described.
    */
   sweep(dryRun: boolean): string[];
@@ -338,8 +339,15 @@ export class FileStore implements Store {
         if (!dryRun) this.files.removeKind(kind);
         continue;
       }
+      const claims = (data && data[1] !== "ep") || kind.startsWith("ports.");
       for (const entry of this.files.entries(kind)) {
         const tmp = TMP_RE.exec(entry);
+        if (!tmp && claims && this.files.claimant(kind, entry) === undefined) {
+          // A claim with no owner entry: its claimer died between its two steps.
+          found.push(`claim ${kind}/${entry} (held by no one)`);
+          if (!dryRun) this.files.removeEntry(kind, entry);
+          continue;
+        }
         if (!tmp || pidAlive(Number(tmp[1]))) continue;
         found.push(`temporary file ${kind}/${entry}`);
         if (!dryRun) this.files.removeEntry(kind, entry);

@@ -125,3 +125,17 @@ describe("claim identity", () => {
     assert.equal(store.files.claimant("ports.tcp-18200", "any"), undefined);
   });
 });
+
+describe("FileStore.sweep()", () => {
+  it("removes a claim held by no one (its claimer died between its two steps)", () => {
+    const { store, record } = fresh();
+    const kind = `ip.${record.id}`;
+    mkdirSync(join(store.location, kind, "198.51.100.7"));
+    assert.equal(store.reserve(record, "198.51.100.8", "c8@1"), true);
+    assert.deepEqual(store.sweep(true), [`claim ${kind}/198.51.100.7 (held by no one)`]);
+    assert.deepEqual(store.reserved(record).sort(), ["198.51.100.7", "198.51.100.8"]);
+    store.sweep(false);
+    assert.deepEqual(store.reserved(record), ["198.51.100.8"]);
+    assert.equal(store.reserve(record, "198.51.100.7", "c7@2"), true);
+  });
+});
