@@ -212,13 +212,15 @@ export function forgetEndpoint(
       }
     }
   }
-  // Its record only while it is still this one (the same name may have been linked again).
-  const now = store.readEndpoint(record, name);
-  if (!now || now.token === ep.token) {
-    if (now) store.removeEndpoint(record, name);
-    if (ep.state === "releasing" || now?.state === "releasing") {
+  // Its record only while it is still this one (the same name may have been linked again
+  // meanwhile, by another process): removed atomically by identity.
+  if (ep.token !== undefined) {
+    if (store.removeEndpoint(record, name, ep.token) && ep.state === "releasing") {
       store.unmarkReleasing(record, name);
     }
+  } else if (store.readEndpoint(record, name)?.token === undefined) {
+    store.removeEndpoint(record, name); // a record of an earlier version: by name
+    if (ep.state === "releasing") store.unmarkReleasing(record, name);
   }
   releaseBindings(store, record, name, ep, ports);
   return freed;

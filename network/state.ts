@@ -487,6 +487,33 @@ export class StateStore {
   }
 
   /**
+   * Sets a mark: a symbolic link `<dir>/<kind>/<name> -> target`, made in one atomic step
+   * (`symlink(2)` makes it whole or fails with `EEXIST`), so that a crash never leaves half a
+   * mark. Read it with {@linkcode StateStore.claimant}, drop it with
+   * {@linkcode StateStore.unclaim} (read, then removed: for marks that only their name's current
+   * holder sets and drops, unlike claims).
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().mark("rel.0a1b2c3d4e5f", "c1", "releasing-1764380000000"); // true
+   * ```
+   * @param kind The kind (directory); it must exist.
+   * @param name The marked name.
+   * @param target What the mark says (no `/`).
+   * @returns `true` when set, `false` when a mark of that name exists.
+   */
+  mark(kind: string, name: string, target: string): boolean {
+    checkName(target, "mark", OWNER_RE);
+    try {
+      symlink(target, join(this.dir, checkName(kind, "kind"), checkClaim(name)));
+      return true;
+    } catch (err) {
+      if ((err as { code?: string } | null)?.code === "EEXIST") return false;
+      throw err;
+    }
+  }
+
+  /**
    * Who holds a claim made by {@linkcode StateStore.claim} (or, in the format of earlier
    * versions, a symbolic link `<name> -> OWNER`).
    *
@@ -742,6 +769,60 @@ export class StateStore {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+  }
+
+  /**
+   * Deletes `<dir>/<kind>/<name>.json` only if its content is the one meant, without a window in
+   * which another process's removal and re-creation of the name could be mistaken for it: the
+   * file is first renamed to a temporary name (atomic: of several removers, one gets it), then
+   * read; a file that is not the one meant is linked back into place (`link(2)`, which never
+   * replaces one written meanwhile) and the temporary name removed.
+   *
+   * @example
+   * ```ts ignore
+   * import { StateStore } from "./state.ts";
+   * const store = new StateStore();
+   * store.removeIf<{ token?: string }>("endpoints", "c1", (v) => v.token === "3f9a"); // "removed"
+   * ```
+   * @param kind The kind of object.
+   * @param name The object's name.
+   * @param match Whether the content read is the one to delete.
+   * @returns `removed`, `absent` (no such file), or `kept` (another content: left in place).
+   */
+  removeIf<T>(
+    kind: string,
+    name: string,
+    match: (value: T) => boolean,
+  ): "removed" | "absent" | "kept" {
+    const file = this.#file(kind, name);
+    const taken = `${file}.tmp-${pid()}-${INSTANCE}${(++tempCount).toString(16)}`;
+    try {
+      rename(file, taken);
+    } catch (err) {
+      if (isNotFound(err)) return "absent";
+      throw err;
+    }
+    let value: T | undefined;
+    try {
+      value = JSON.parse(readTextFile(taken)) as T;
+    } catch {
+      value = undefined;
+    }
+    if (value !== undefined && match(value)) {
+      removeQuietly(taken);
+      return "removed";
+    }
+    try {
+      link(taken, file);
+    } catch (err) {
+      // EEXIST: a newer file took its place meanwhile, which stands. Anything else: put it back.
+      if ((err as { code?: string } | null)?.code !== "EEXIST") {
+        rename(taken, file);
+        throw err;
+      }
+    }
+    removeQuietly(taken);
+    return "kept";
   }
 
   /**

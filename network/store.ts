@@ -14,7 +14,8 @@
  *                               (atomic, exclusive, no lock needed: CNI host-local's idea)
  *                               holding one entry named after its owner, the endpoint and the
  *                               identity of its link; released entry first, then directory
- * rel.ID/ENDPOINT/releasing-AT  endpoints whose links the kernel is still removing
+ * rel.ID/ENDPOINT -> releasing-AT  endpoints whose links the kernel is still removing (a mark:
+ *                               one symbolic link, made in one step)
  * ```
  *
  * `ID` is the network's random id: data of a network that was deleted and re-created under the
@@ -104,8 +105,12 @@ export interface Store {
   writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): void;
   /** An endpoint record (`releasing` when it is marked so), or `undefined`. */
   readEndpoint(network: NetworkRecord, name: string): EndpointRecord | undefined;
-  /** Removes an endpoint record (not its `releasing` mark: see `unmarkReleasing`). */
-  removeEndpoint(network: NetworkRecord, name: string): void;
+  /**
+   * Removes an endpoint record (not its `releasing` mark: see `unmarkReleasing`); with `token`,
+   * only the record of that identity, atomically (a newer record of the name stays).
+   * @returns `false` when, given a token, the record there has another one.
+   */
+  removeEndpoint(network: NetworkRecord, name: string, token?: string): boolean;
   /** The endpoints' names, sorted. */
   endpoints(network: NetworkRecord): string[];
   /** Reserves an address (no prefix) for an endpoint; `false` when it is taken. */
@@ -259,9 +264,21 @@ export class FileStore implements Store {
     return ep;
   }
 
-  /** See {@linkcode Store.removeEndpoint}. @param network The network. @param name The endpoint. */
-  removeEndpoint(network: NetworkRecord, name: string): void {
-    this.files.remove(`ep.${network.id}`, name);
+  /**
+   * See {@linkcode Store.removeEndpoint}.
+   * @param network The network. @param name The endpoint. @param token Only this identity's.
+   * @returns Whether the record is gone (removed, or absent).
+   */
+  removeEndpoint(network: NetworkRecord, name: string, token?: string): boolean {
+    if (token === undefined) {
+      this.files.remove(`ep.${network.id}`, name);
+      return true;
+    }
+    return this.files.removeIf<EndpointRecord>(
+      `ep.${network.id}`,
+      name,
+      (e) => e.token === token,
+    ) !== "kept";
   }
 
   /** See {@linkcode Store.endpoints}. @param network The network. @returns The names. */
@@ -307,7 +324,9 @@ export class FileStore implements Store {
    */
   markReleasing(network: NetworkRecord, name: string, at: number): void {
     try {
-      this.files.claim(`rel.${network.id}`, name, `releasing-${Math.trunc(at)}`);
+      // A mark, not a claim: one atomic step, so no crash leaves half of one (which would make
+      // the record look linked again).
+      this.files.mark(`rel.${network.id}`, name, `releasing-${Math.trunc(at)}`);
     } catch (e) {
       throw this.#stale(network, e);
     }

@@ -139,3 +139,27 @@ describe("FileStore.sweep()", () => {
     assert.equal(store.reserve(record, "198.51.100.7", "c7@2"), true);
   });
 });
+
+describe("StateStore.removeIf()", () => {
+  it("removes the record meant, keeps another in place, and says which", () => {
+    const { store, record } = fresh();
+    const kind = `ep.${record.id}`;
+    store.files.write(kind, "e", { token: "t2", n: 1 });
+    const match = (v: { token?: string }) => v.token === "t1";
+    assert.equal(store.files.removeIf(kind, "e", match), "kept");
+    assert.deepEqual(store.files.read(kind, "e"), { token: "t2", n: 1 });
+    assert.deepEqual(readdirSync(join(store.location, kind)), ["e.json"]);
+    assert.equal(
+      store.files.removeIf(kind, "e", (v: { token?: string }) => v.token === "t2"),
+      "removed",
+    );
+    assert.equal(store.files.removeIf(kind, "e", match), "absent");
+    assert.deepEqual(readdirSync(join(store.location, kind)), []);
+    // Through the store: by identity.
+    store.files.write(kind, "e", { token: "t3", interfaces: [], hostLinks: [] });
+    assert.equal(store.removeEndpoint(record, "e", "t1"), false);
+    assert.equal(store.readEndpoint(record, "e")?.token, "t3");
+    assert.equal(store.removeEndpoint(record, "e", "t3"), true);
+    assert.equal(store.readEndpoint(record, "e"), undefined);
+  });
+});
