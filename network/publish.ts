@@ -1,10 +1,11 @@
 /**
  * Published ports in the saved state and in the kernel. The endpoint's record (`ports`) is the
- * source of truth; each host port is also claimed atomically in the state directory (one
- * symbolic link `ports/tcp-8080` or `ports/tcp-8080-203.0.113.1` naming the holder), so that a
- * conflict check reads a few names whatever the number of ports, and two processes never
- * publish the same port. {@linkcode repairFirewall} rebuilds claims and kernel rules from the
- * records.
+ * source of truth; each host port is also claimed atomically in the state directory (one claim
+ * per port and host address, `ports.tcp-8080/any` or `ports.tcp-8080/203.0.113.1`, naming its
+ * holder `NETWORKID_ENDPOINT@TOKEN`), so that a conflict check reads a few names whatever the
+ * number of ports, and two processes never publish the same port. Order: claim, record, kernel;
+ * undone kernel, record, claim. {@linkcode reconcileFirewall} (`gc()`) and `repairFirewall`
+ * rebuild claims and kernel rules from the records.
  *
  * @module
  */
