@@ -458,9 +458,22 @@ export class Network implements AsyncDisposable {
     const { ctx, reserved } = storeContext(store, record, addressOwner(name, { token }));
     // Addresses of endpoints released meanwhile (their links now gone) are free again.
     settleReleasing(store, this.#driver, ctx, record);
-    const bindings = options.ports === undefined
-      ? []
-      : chooseBindings(store, record, options.ports);
+    const choose = () =>
+      options.ports === undefined ? [] : chooseBindings(store, record, options.ports);
+    /** Whether an earlier record of this name is left to finish (not linked, not being linked). */
+    const abandoned = (old: EndpointRecord) =>
+      (old.state ?? "linked") !== "linked" &&
+      !(old.state === "creating" && isAlive(old.owner, key));
+    let bindings: PortBinding[];
+    try {
+      bindings = choose();
+    } catch (e) {
+      // A dead attempt of this same endpoint may hold the ports: finish it, then choose again.
+      const old = store.readEndpoint(record, name);
+      if (!old?.ports?.length || !abandoned(old)) throw e;
+      undoEndpoint(store, this.#driver, ctx, record, name, old);
+      bindings = choose();
+    }
     const intent: EndpointRecord = {
       state: "creating",
       owner: currentOwner(),

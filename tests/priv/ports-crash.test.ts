@@ -252,6 +252,13 @@ describe("published ports under kill -9", { skip: SKIP_ROOT }, () => {
             }, conf);
             assert.deepEqual(portClaims(stateDir), [], `${what}: claims after CNI DEL`);
             assert.deepEqual(await kernelElements(), [], `${what}: map elements after CNI DEL`);
+          } else {
+            // The same link straight after the kill, before any gc: it undoes the attempt first.
+            await network.link(ep, { ports: LINK_PORTS });
+            await assertConsistent(stateDir, `${what}, linked at once`);
+            assert.equal((await kernelElements()).length, 3, `${what}: linked at once`);
+            await network.unlink(ep);
+            assert.deepEqual(portClaims(stateDir), [], `${what}: claims after unlink`);
           }
           await gcOnce(stateDir, what);
           await assertConsistent(stateDir, what);
