@@ -33,6 +33,14 @@ export interface EndpointRecord {
   releasedAt?: number;
   /** Published ports (`link(…, { ports })`, `publish()`), chosen host ports filled in. */
   ports?: PortBinding[];
+  /**
+   * This endpoint's identity, never reused (random per process, plus a counter): made by each
+   * `link()` and written in its intent, it names the owner of every claim the endpoint makes
+   * (`ENDPOINT@TOKEN`), so that releasing one link of a name never frees what a later link of the
+   * same name holds. Absent in records written before it existed (their claims are owned by the
+   * bare name).
+   */
+  token?: string;
 }
 
 /**
