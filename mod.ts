@@ -63,7 +63,16 @@ export {
 } from "./network/network.ts";
 export type { UnpublishSpec } from "./network/publish.ts";
 export { gc, type GcOptions, type GcReport } from "./network/gc.ts";
-export { FileStore, StaleNetworkError, type Store } from "./network/store.ts";
+export {
+  type EndpointChange,
+  FileStore,
+  LocalStore,
+  StaleNetworkError,
+  type Store,
+  type StoreWatch,
+  type SyncStore,
+} from "./network/store.ts";
+export { FileWatch } from "./network/store_watch.ts";
 export type { Owner } from "./model/owner.ts";
 export type { PortBinding, PortSpec } from "./netfilter/ports.ts";
 export type { Protocol } from "./netfilter/ruleset.ts";
@@ -78,12 +87,26 @@ export {
   type OverlayOptions,
 } from "./network/overlay.ts";
 export {
+  type OverlayConflict,
+  OverlayHost,
+  type OverlayHostOptions,
+  type RegisteredEndpoint,
+} from "./network/overlay_host.ts";
+export {
+  type DistributedDriver,
+  isDistributed,
+  overlayDriver,
+  type OverlayDriverConfig,
+  type RemoteEndpoint,
+} from "./drivers/overlay.ts";
+export {
   checkRemote,
   OverlayWatcher,
   type OverlayWatcherOptions,
   type Remote,
 } from "./network/overlay_watcher.ts";
 export { type KvStore, openStore } from "./store/store.ts";
+export { decodeRecord, EtcdStore, etcdStoreKeys } from "./store/etcd_store.ts";
 export {
   type AnswerContext,
   type AnswerKind,

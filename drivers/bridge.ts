@@ -62,7 +62,7 @@ import type {
  * @param addressIPv6 IPv6 address (any prefix ignored), or empty.
  * @returns The MAC, or empty without either address.
  */
-function macOf(address: string, addressIPv6: string): string {
+export function macOf(address: string, addressIPv6: string): string {
   if (address) return macForIPv4(address);
   if (addressIPv6) return macForIPv4(formatIP(parseIP(addressIPv6.split("/")[0])!.subarray(12)));
   return "";
@@ -75,7 +75,7 @@ function macOf(address: string, addressIPv6: string): string {
  * @param mac The MAC, `aa:bb:cc:dd:ee:ff`.
  * @returns The address, e.g. `fe80::42:c6ff:fe33:6401` for `02:42:c6:33:64:01`.
  */
-function linkLocalOf(mac: string): string {
+export function linkLocalOf(mac: string): string {
   const m = mac.split(":").map((h) => parseInt(h, 16));
   const b = new Uint8Array(16);
   b.set([0xfe, 0x80]);

@@ -503,6 +503,80 @@ export function eventfd(flags: number, object = ""): number {
   return fd;
 }
 
+/** `IN_NONBLOCK` from `<sys/inotify.h>`. */
+export const IN_NONBLOCK = 0o4000;
+/** `IN_CLOEXEC` from `<sys/inotify.h>`. */
+export const IN_CLOEXEC = 0o2000000;
+/** `IN_CREATE`: a file or directory was made in a watched directory. */
+export const IN_CREATE = 0x100;
+/** `IN_DELETE`: one was removed. */
+export const IN_DELETE = 0x200;
+/** `IN_MOVED_FROM`: one was renamed away. */
+export const IN_MOVED_FROM = 0x40;
+/** `IN_MOVED_TO`: one was renamed here (an atomic write's last step). */
+export const IN_MOVED_TO = 0x80;
+/** `IN_CLOSE_WRITE`: a file opened for writing was closed. */
+export const IN_CLOSE_WRITE = 0x8;
+/** `IN_DELETE_SELF`: the watched directory itself went. */
+export const IN_DELETE_SELF = 0x400;
+/** `IN_ONLYDIR`: watch the path only if it is a directory. */
+export const IN_ONLYDIR = 0x1000000;
+/** `IN_Q_OVERFLOW`: events were lost (the queue was full). */
+export const IN_Q_OVERFLOW = 0x4000;
+/** `IN_IGNORED`: a watch was removed (its directory went). */
+export const IN_IGNORED = 0x8000;
+/** `IN_ISDIR`: the subject of the event is a directory. */
+export const IN_ISDIR = 0x40000000;
+
+/**
+ * `inotify_init1(2)`; returns the fd.
+ *
+ * @example
+ * ```ts ignore
+ * const fd = inotifyInit(IN_NONBLOCK | IN_CLOEXEC);
+ * ```
+ * @param flags {@linkcode IN_NONBLOCK}, {@linkcode IN_CLOEXEC}.
+ * @param object For error messages.
+ * @returns The inotify fd.
+ */
+export function inotifyInit(flags: number, object = ""): number {
+  const fd = sym().inotify_init1(flags);
+  if (fd < 0) throw new SyscallError("inotify_init1", object, errno());
+  return fd;
+}
+
+/**
+ * `inotify_add_watch(2)`; returns the watch descriptor.
+ *
+ * @example
+ * ```ts ignore
+ * const wd = inotifyAddWatch(fd, "/run/nslink", IN_CREATE | IN_DELETE | IN_MOVED_TO);
+ * ```
+ * @param fd The inotify fd. @param path The directory. @param mask Events, e.g. {@linkcode IN_CREATE}.
+ * @returns The watch descriptor.
+ */
+export function inotifyAddWatch(fd: number, path: string, mask: number): number {
+  const wd = sym().inotify_add_watch(fd, cString(path), mask);
+  if (wd < 0) throw new SyscallError("inotify_add_watch", JSON.stringify(path), errno());
+  return wd;
+}
+
+/**
+ * `read(2)` on a non-blocking fd: `0` instead of an error when nothing is waiting (`EAGAIN`).
+ *
+ * @param fd @param buf @param object For error messages.
+ * @returns Bytes read; 0 when none were waiting.
+ */
+export function readNonBlocking(fd: number, buf: Uint8Array<ArrayBuffer>, object = ""): number {
+  for (;;) {
+    const n = sym().read(fd, buf, size(buf.byteLength));
+    if (n >= 0) return n;
+    const e = errno();
+    if (e === 11) return 0; // EAGAIN
+    if (e !== 4) throw new SyscallError("read", object, e); // EINTR: again
+  }
+}
+
 /** `write(2)`. @param fd @param buf @param object For error messages. @returns Bytes written. */
 export function write(fd: number, buf: Uint8Array<ArrayBuffer>, object = ""): number {
   const n = sym().write(fd, buf, size(buf.byteLength));

@@ -65,6 +65,10 @@ export const LIBC_SYMBOLS = {
   getpid: { parameters: [], result: "i32" },
   /** `int eventfd(unsigned int initval, int flags)` */
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  /** `int inotify_init1(int flags)` */
+  inotify_init1: { parameters: ["i32"], result: "i32" },
+  /** `int inotify_add_watch(int fd, const char *pathname, uint32_t mask)` */
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   /** `ssize_t write(int fd, const void *buf, size_t count)` */
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /**

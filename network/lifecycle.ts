@@ -12,7 +12,7 @@ import { hostRtnl } from "../model/host.ts";
 import { AddressBook } from "./addressbook.ts";
 import { allocate, type Pool } from "../model/ipam.ts";
 import { currentOwner } from "../model/owner.ts";
-import type { Store } from "./store.ts";
+import type { SyncStore } from "./store.ts";
 import { forgetFlows, syncFirewall } from "../firewall/firewall.ts";
 import { endpointRemoved, loadAll, releaseBindings, releaseNetworkClaims } from "./publish.ts";
 
@@ -40,7 +40,7 @@ export const RELEASE_GRACE_MS = 1000;
  * @returns The context, and the addresses it reserved so far (to undo them on failure).
  */
 export function storeContext(
-  store: Store,
+  store: SyncStore,
   record: NetworkRecord,
   claimOwner?: string,
 ): { ctx: DriverContext; reserved: string[] } {
@@ -130,11 +130,11 @@ export function newToken(): string {
  */
 const books = new Map<string, AddressBook>();
 
-function bookKey(store: Store, record: NetworkRecord): string {
+function bookKey(store: SyncStore, record: NetworkRecord): string {
   return `${store.location}\0${record.id}`;
 }
 
-function bookOf(store: Store, record: NetworkRecord): AddressBook {
+function bookOf(store: SyncStore, record: NetworkRecord): AddressBook {
   const key = bookKey(store, record);
   let b = books.get(key);
   if (!b) books.set(key, b = new AddressBook());
@@ -156,7 +156,7 @@ function poolsOf(record: NetworkRecord): Pool[] {
  * @returns Whether it was freed.
  */
 export function releaseAddress(
-  store: Store,
+  store: SyncStore,
   record: NetworkRecord,
   address: string,
   owner: string,
@@ -190,7 +190,7 @@ function allocateIn(
  * @returns The addresses freed.
  */
 export function forgetEndpoint(
-  store: Store,
+  store: SyncStore,
   record: NetworkRecord,
   name: string,
   ep: EndpointRecord,
@@ -239,7 +239,7 @@ export function forgetEndpoint(
  * @returns The addresses freed.
  */
 export function undoEndpoint(
-  store: Store,
+  store: SyncStore,
   driver: Driver,
   ctx: DriverContext,
   record: NetworkRecord,
@@ -262,7 +262,7 @@ export function undoEndpoint(
  * @returns The endpoints released.
  */
 export function settleReleasing(
-  store: Store,
+  store: SyncStore,
   driver: Driver,
   ctx: DriverContext,
   record: NetworkRecord,
@@ -312,7 +312,7 @@ const scheduled = new Set<string>();
  * @param delayMs When to look.
  */
 export function scheduleSettle(
-  store: Store,
+  store: SyncStore,
   driver: Driver,
   record: NetworkRecord,
   delayMs = RELEASE_GRACE_MS + 50,
@@ -371,7 +371,7 @@ export function endpointGone(ctx: DriverContext, ep: EndpointRecord): boolean {
  *   before deleting them one by one.
  */
 export async function deleteNetwork(
-  store: Store,
+  store: SyncStore,
   record: NetworkRecord,
   waitMs = 2000,
 ): Promise<void> {

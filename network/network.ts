@@ -29,7 +29,7 @@ import {
 } from "./lifecycle.ts";
 import type { Namespace } from "./namespace.ts";
 import { currentOwner, isAlive, working } from "../model/owner.ts";
-import { FileStore, StaleNetworkError, type Store } from "./store.ts";
+import { FileStore, StaleNetworkError, type SyncStore } from "./store.ts";
 import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
 import {
@@ -150,7 +150,7 @@ function openStore(stateDir: unknown): FileStore {
  * after waiting for it asynchronously.
  */
 async function locked<T>(
-  store: Store,
+  store: SyncStore,
   shared: boolean,
   timeoutMs: number | undefined,
   fn: () => T,
@@ -163,7 +163,7 @@ async function locked<T>(
   }
 }
 
-function context(store?: Store): DriverContext {
+function context(store?: SyncStore): DriverContext {
   const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [], otherConfigs: [] };
   for (const other of store?.networks() ?? []) {
     const r = store!.readNetwork(other);
@@ -276,7 +276,7 @@ export class Network implements AsyncDisposable {
   /** A random id made at creation; a network re-created under the same name has another. */
   readonly id: string;
   #driver: Driver;
-  #store: Store;
+  #store: SyncStore;
   #owned: boolean;
   #record: NetworkRecord;
   #timeoutMs: number | undefined;
@@ -292,7 +292,7 @@ export class Network implements AsyncDisposable {
    */
   protected constructor(
     record: NetworkRecord,
-    store: Store,
+    store: SyncStore,
     owned: boolean,
     timeoutMs: number | undefined,
     driver: Driver = getDriver(record.type),
@@ -318,7 +318,7 @@ export class Network implements AsyncDisposable {
    */
   static fromRecord(
     record: NetworkRecord,
-    store: Store,
+    store: SyncStore,
     owned: boolean,
     lockTimeoutMs?: number,
   ): Network {

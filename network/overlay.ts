@@ -8,15 +8,19 @@
  * - containers get a veth pair with the host end on the bridge (fast path and seed path as on a
  *   bridge network); their addresses are taken by a compare-and-swap transaction on the address
  *   keys, so no two hosts ever get the same address, with no lock service of nslink's own;
- * - each endpoint is written to the store under the host's lease, which the host's watcher keeps
- *   alive: when the host dies, the lease expires and every other host's watcher ({@linkcode OverlayNetwork.watch})
- *   removes its FDB (MAC → remote VTEP) and neighbour (IP → MAC) entries.
+ * - endpoint records and address claims are NOT under a lease: address ownership survives an
+ *   outage longer than the TTL. Only the host's registration (`hosts/ADDR`) lives under the
+ *   host's lease ({@linkcode OverlayHost}): when the host dies or is cut off, the lease expires
+ *   and every other host's watcher ({@linkcode OverlayNetwork.watch}) removes its FDB (MAC →
+ *   remote VTEP) and neighbour (IP → MAC) entries; when it comes back, it registers again (all
+ *   its endpoints checked, a conflict reported) and the entries come back.
  *
  * Keys (all under `/nslink/`): `vni/VNI` → network name; `ov/NAME/config` → the shared
  * configuration; `ov/NAME/hosts/ADDR` → a host that joined; `ov/NAME/leases/ADDR` → the host's
  * lease (shared by its processes, kept alive by whichever of them runs a watcher, such as
  * `nslink agent`); `ov/NAME/ipam/4|6/ADDR` → the endpoint holding an address;
- * `ov/NAME/endpoints/EP` → the endpoint (host, MAC, addresses), under the host's lease.
+ * `ov/NAME/endpoints/EP` → the endpoint (host, MAC, addresses). The host's registration and
+ * lease id are under its lease; the rest is not.
  *
  * @module
  */
@@ -38,7 +42,6 @@ import {
 } from "./network.ts";
 import type { NetworkWatcher } from "./network.ts";
 import { FileStore } from "./store.ts";
-import type { Rtnl } from "../rtnl/handle.ts";
 import {
   type EtcdClientOptions,
   EtcdError,
@@ -46,9 +49,18 @@ import {
   type KeyValue,
 } from "../store/etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
-import { bridgeDriver, shortHash } from "../drivers/bridge.ts";
+import { shortHash } from "../drivers/bridge.ts";
+import {
+  canonicalAdvertise,
+  overlayDevices,
+  overlayDriver,
+  underlayOf,
+} from "../drivers/overlay.ts";
 import type { DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { checkRemote, OverlayWatcher } from "./overlay_watcher.ts";
+import { OverlayHost, overlayKeys } from "./overlay_host.ts";
+
+export { OverlayHost, overlayKeys };
 
 /** The configuration every host of an overlay network shares (saved in the store). */
 export interface OverlayConfig {
@@ -144,40 +156,6 @@ const KNOWN = [
 ];
 const FIRST_VNI = 4096;
 const MAX_VNI = 0xffffff;
-/** VXLAN over IPv4 adds 50 bytes (outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8). */
-const VXLAN_OVERHEAD = 50;
-
-/**
- * The store keys of one overlay network.
- *
- * @example
- * ```ts
- * import { overlayKeys } from "./overlay.ts";
- * overlayKeys("ov1").endpoints; // "/nslink/ov/ov1/endpoints/"
- * ```
- * @param name The network's name.
- * @returns The keys and prefixes.
- */
-export function overlayKeys(name: string): {
-  root: string;
-  config: string;
-  hosts: string;
-  leases: string;
-  endpoints: string;
-  ipam4: string;
-  ipam6: string;
-} {
-  const root = `/nslink/ov/${name}/`;
-  return {
-    root,
-    config: `${root}config`,
-    hosts: `${root}hosts/`,
-    leases: `${root}leases/`,
-    endpoints: `${root}endpoints/`,
-    ipam4: `${root}ipam/4/`,
-    ipam6: `${root}ipam/6/`,
-  };
-}
 
 const vniKey = (vni: number) => `/nslink/vni/${vni}`;
 
@@ -212,10 +190,7 @@ function int(options: Record<string, unknown>, key: string, min: number, max: nu
   return v;
 }
 
-/** The device names of a network on a host. */
-export function overlayDevices(vni: number): { bridge: string; vxlan: string } {
-  return { bridge: `nslov${vni}`, vxlan: `nslvx${vni}` };
-}
+export { overlayDevices };
 
 function gone(e: unknown): boolean {
   return e instanceof NetlinkError &&
@@ -250,9 +225,11 @@ function parseOptions(name: string, options: Record<string, unknown>, creating: 
       `Network "${name}" (overlay) needs "advertise" (this host's underlay address)`,
     );
   }
-  const a = parseCidr(`${advertise}/32`);
-  if (a.family !== 4) {
-    throw new TypeError(`Overlay option "advertise" must be an IPv4 address, got "${advertise}"`);
+  let canonical: string;
+  try {
+    canonical = canonicalAdvertise(advertise);
+  } catch {
+    throw new TypeError(`Overlay option "advertise" must be an IP address, got "${advertise}"`);
   }
   const subnet = str(options, "subnet");
   if (creating && subnet === undefined) {
@@ -279,7 +256,7 @@ function parseOptions(name: string, options: Record<string, unknown>, creating: 
     name,
     storeUrl,
     storeOptions,
-    advertise,
+    advertise: canonical,
     ttl,
     want: {
       subnet: v4?.subnet ?? "",
@@ -405,13 +382,6 @@ function conflict(
   return diffs.length ? diffs.join(", ") : undefined;
 }
 
-/** Ensures a process-wide unref'd interval does not keep the runtime alive. */
-function unref(timer: ReturnType<typeof setInterval>): void {
-  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
-  if (deno?.unrefTimer && typeof timer === "number") deno.unrefTimer(timer);
-  else (timer as { unref?(): void }).unref?.();
-}
-
 /**
  * An overlay network as seen by one host (one process): create or join it with
  * `newNetwork("overlay", name, { subnet, subnetIPv6, store, advertise })`, reopen it with
@@ -437,10 +407,8 @@ export class OverlayNetwork extends Network {
   readonly vni: number;
   #store: KvStore;
   #cfg: OverlayConfig;
-  #ttl: number;
   #mtu: number;
-  #lease: Promise<string> | undefined;
-  #keepalive: ReturnType<typeof setInterval> | undefined;
+  #host: OverlayHost;
   /** This process's endpoints on this host, to re-publish when the lease had to be renewed. */
   #mine = new Map<
     string,
@@ -478,13 +446,19 @@ export class OverlayNetwork extends Network {
       pools,
       endpoints: {},
     };
-    super(record, new FileStore(), owned, undefined, bridgeDriver);
+    super(record, new FileStore(), owned, undefined, overlayDriver);
     this.advertise = p.advertise;
     this.storeUrl = p.storeUrl;
     this.vni = cfg.vni;
     this.#store = store;
     this.#cfg = cfg;
-    this.#ttl = p.ttl;
+    this.#host = new OverlayHost({
+      store,
+      network: p.name,
+      advertise: p.advertise,
+      ttl: p.ttl,
+      local: () => [...this.#mine.values()].map((m) => m.ep),
+    });
     this.#mtu = mtu;
   }
 
@@ -517,15 +491,10 @@ export class OverlayNetwork extends Network {
     const store = openStore(p.storeUrl, p.storeOptions);
     const keys = overlayKeys(name);
     const rt = hostRtnl();
-    // The underlay: the link holding the advertise address.
-    const underlay = rt.addr.list({ family: 4 }).find((a) => a.address === p.advertise);
-    if (!underlay) {
-      throw new TypeError(
-        `Overlay option "advertise": ${p.advertise} is not an address of this host`,
-      );
-    }
-    const underlayMtu = rt.link.get(underlay.index).mtu;
+    // The underlay: the link holding the advertise address (IPv4 or IPv6).
+    const underlay = underlayOf(rt, p.advertise);
     let cfg: OverlayConfig | undefined;
+    let created = false;
     for (let attempt = 0; attempt < 64 && cfg === undefined; attempt++) {
       const existing = await store.get(keys.config);
       if (existing) {
@@ -536,12 +505,8 @@ export class OverlayNetwork extends Network {
             `Network "${name}" (overlay) exists in "${p.storeUrl}" with another configuration: ${why}`,
           );
         }
-        // Join: register this host while the configuration is still the one read.
-        const r = await store.txn({
-          compare: [{ key: keys.config, target: "mod", modRevision: existing.modRevision }],
-          success: [{ put: { key: `${keys.hosts}${p.advertise}`, value: p.advertise } }],
-        }, `join overlay network "${name}"`);
-        if (r.succeeded) cfg = saved;
+        // Join: the host is registered (under its lease) just below.
+        cfg = saved;
         continue;
       }
       if (joinOnly) {
@@ -567,12 +532,13 @@ export class OverlayNetwork extends Network {
         success: [
           { put: { key: vniKey(vni), value: name } },
           { put: { key: keys.config, value: JSON.stringify(fresh) } },
-          { put: { key: `${keys.hosts}${p.advertise}`, value: p.advertise } },
         ],
         failure: [{ range: { key: vniKey(vni) } }],
       }, `create overlay network "${name}"`);
-      if (r.succeeded) cfg = fresh;
-      else if (p.want.vni !== undefined && r.ranges[0]?.[0] && r.ranges[0][0].value !== name) {
+      if (r.succeeded) {
+        cfg = fresh;
+        created = true;
+      } else if (p.want.vni !== undefined && r.ranges[0]?.[0] && r.ranges[0][0].value !== name) {
         throw new RangeError(
           `VNI ${vni} is already used by overlay network "${
             r.ranges[0][0].value
@@ -583,18 +549,23 @@ export class OverlayNetwork extends Network {
     if (!cfg) {
       throw new Error(`Network "${name}" (overlay): too much contention in "${p.storeUrl}"`);
     }
-    const mtu = cfg.mtu || underlayMtu - VXLAN_OVERHEAD;
-    const net = new OverlayNetwork(p, store, cfg, mtu, !joinOnly);
-    let made: string[] = [];
+    const mtu = cfg.mtu || underlay.containerMtu;
+    // Only the process that made the network owns it: one that joined (another host's, or this
+    // host's, network) never deletes it on `await using` (issue 16, defect 6).
+    const net = new OverlayNetwork(p, store, cfg, mtu, created);
+    const ctx: DriverContext = { host: rt, takenSubnets: [], otherConfigs: [] };
+    const hadDevices = rt.link.find(net.devices.bridge) !== undefined;
     try {
-      made = net.#createDevices(rt, underlay.index);
+      // Registered (alive) under the host's lease, kept alive by this process from now on.
+      await net.#host.lease();
+      overlayDriver.create(ctx, net.#record());
       // The host firewall isolates the new bridge from every other nslink network's.
       await repairFirewall();
     } catch (e) {
       // Nothing half-made: leave the store as if this host never joined.
-      for (const name of made.reverse()) {
+      if (!hadDevices) {
         try {
-          rt.link.del(name);
+          overlayDriver.destroy(ctx, net.#record());
         } catch { /* report the first error */ }
       }
       await net.#leaveStore().catch(() => {});
@@ -603,128 +574,30 @@ export class OverlayNetwork extends Network {
     return net;
   }
 
-  /** Makes (or adopts, when another process on this host made them) the bridge and VXLAN device. */
-  #createDevices(rt: Rtnl, _underlay: number): string[] {
-    const { bridge, vxlan } = this.devices;
-    const made: string[] = [];
-    try {
-      if (!rt.link.find(bridge)) {
-        rt.link.add({ kind: "bridge", name: bridge, mtu: this.#mtu, up: true });
-        made.push(bridge);
-        rt.addr.add(bridge, `${this.#cfg.gateway}/${parseCidr(this.#cfg.subnet).prefixLength}`);
-        if (this.#cfg.subnetIPv6) {
-          rt.addr.add(
-            bridge,
-            `${this.#cfg.gatewayIPv6}/${parseCidr(this.#cfg.subnetIPv6).prefixLength}`,
-            { nodad: true },
-          );
-        }
-      }
-      if (!rt.link.find(vxlan)) {
-        rt.link.add({
-          kind: "vxlan",
-          name: vxlan,
-          vni: this.vni,
-          port: 4789,
-          local: this.advertise,
-          learning: false,
-          proxy: true,
-          mtu: this.#mtu,
-        });
-        made.push(vxlan);
-        rt.link.set(vxlan, { master: bridge, up: true });
-      }
-      return made;
-    } catch (e) {
-      for (const name of made.reverse()) {
-        try {
-          rt.link.del(name);
-        } catch { /* report the first error */ }
-      }
-      throw e;
-    }
+  /** The network's record on this host, as the overlay driver reads it. */
+  #record(): NetworkRecord {
+    return {
+      version: 1,
+      name: this.name,
+      type: "overlay",
+      id: this.id,
+      created: this.#cfg.created,
+      config: {
+        vni: this.vni,
+        bridgeName: this.devices.bridge,
+        vxlanName: this.devices.vxlan,
+        advertise: this.advertise,
+        mtu: this.#mtu,
+        containerInterfacePrefix: "eth",
+      },
+      pools: freshPools(this.#cfg),
+      endpoints: {},
+    };
   }
 
-  /**
-   * This host's lease, shared by every process of this host (its id is kept under
-   * `leases/ADDR`, a key on the lease itself): reused while alive, granted (compare-and-swap on
-   * that key) when there is none.
-   */
-  async #hostLease(): Promise<string> {
-    const key = `${overlayKeys(this.name).leases}${this.advertise}`;
-    for (let attempt = 0; attempt < 16; attempt++) {
-      const kv = await this.#store.get(key);
-      if (kv && (await this.#store.leaseKeepAlive(kv.value)) > 0) return kv.value;
-      const fresh = await this.#store.leaseGrant(this.#ttl);
-      const r = await this.#store.txn({
-        compare: [
-          kv
-            ? { key, target: "mod", modRevision: kv.modRevision }
-            : { key, target: "create", createRevision: 0 },
-        ],
-        success: [{ put: { key, value: fresh, lease: fresh } }],
-      }, `lease of host ${this.advertise} in overlay network "${this.name}"`);
-      if (r.succeeded) return fresh;
-      await this.#store.leaseRevoke(fresh).catch(() => {}); // another process of this host won
-    }
-    throw new Error(`lease of host ${this.advertise}: too much contention in "${this.storeUrl}"`);
-  }
-
-  /** This host's lease, taken on first use and kept alive every ttl/3 seconds by this process. */
-  #leaseId(): Promise<string> {
-    if (!this.#lease) {
-      const p = this.#hostLease();
-      this.#lease = p;
-      p.then(() => this.#startKeepalive(), () => {
-        if (this.#lease === p) this.#lease = undefined; // try again next time
-      });
-    }
-    return this.#lease;
-  }
-
-  #startKeepalive(): void {
-    if (this.#keepalive !== undefined || this.#closed) return;
-    let busy = false;
-    this.#keepalive = setInterval(async () => {
-      if (busy || !this.#lease) return;
-      busy = true;
-      try {
-        const id = await this.#lease;
-        const ttl = await this.#store.leaseKeepAlive(id);
-        if (ttl === 0) await this.#renewLease(id);
-      } catch {
-        /* the store is unreachable: try again at the next tick */
-      } finally {
-        busy = false;
-      }
-    }, Math.max(200, (this.#ttl * 1000) / 3));
-    unref(this.#keepalive);
-  }
-
-  /** The lease expired (the store was away too long): grant a new one and re-publish. */
-  async #renewLease(old: string): Promise<void> {
-    const fresh = await this.#hostLease();
-    this.#lease = Promise.resolve(fresh);
-    const keys = overlayKeys(this.name);
-    for (const { ep } of this.#mine.values()) {
-      const ops: { put: { key: string; value: string; lease: string } }[] = [
-        { put: { key: `${keys.endpoints}${ep.name}`, value: JSON.stringify(ep), lease: fresh } },
-        { put: { key: `${keys.ipam4}${bare(ep.address)}`, value: ep.name, lease: fresh } },
-      ];
-      if (ep.addressIPv6) {
-        ops.push({
-          put: { key: `${keys.ipam6}${bare(ep.addressIPv6)}`, value: ep.name, lease: fresh },
-        });
-      }
-      // Only where nobody took the name or the addresses meanwhile.
-      await this.#store.txn({
-        compare: [
-          { key: `${keys.endpoints}${ep.name}`, target: "create", createRevision: 0 },
-          { key: `${keys.ipam4}${bare(ep.address)}`, target: "create", createRevision: 0 },
-        ],
-        success: ops,
-      }, `re-publish endpoint "${ep.name}" (lease ${old} expired)`);
-    }
+  /** This host's liveness in the network: its lease and registration (see {@linkcode OverlayHost}). */
+  get host(): OverlayHost {
+    return this.#host;
   }
 
   /**
@@ -748,30 +621,18 @@ export class OverlayNetwork extends Network {
     }
     if (this.#closed) throw new Error(`Overlay network "${this.name}" is closed`);
     const keys = overlayKeys(this.name);
-    const lease = await this.#leaseId();
-    const ep = await this.#claim(name, options, lease);
+    // The host registered (alive) before its endpoint appears, so other hosts install it.
+    await this.#host.lease();
+    const ep = await this.#claim(name, options);
     // The kernel part, as on a bridge network (the record only carries what the driver reads).
     const ns = options.namespace;
-    const record: NetworkRecord = {
-      version: 1,
-      name: this.name,
-      type: "overlay",
-      id: this.id,
-      created: this.#cfg.created,
-      config: {
-        bridgeName: this.devices.bridge,
-        mtu: this.#mtu,
-        containerInterfacePrefix: "eth",
-      },
-      pools: freshPools(this.#cfg),
-      endpoints: {},
-    };
+    const record = this.#record();
     let made: EndpointRecord;
     const created = new Map<string, number>();
     try {
       const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [], otherConfigs: [] };
       const target = ns === undefined ? undefined : linkTarget(ns, created);
-      made = bridgeDriver.link(ctx, record, name, {
+      made = overlayDriver.link(ctx, record, name, {
         ...(target ? { target } : {}),
         ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
         address: bare(ep.address),
@@ -798,7 +659,7 @@ export class OverlayNetwork extends Network {
   }
 
   /** Takes the endpoint name and its addresses in one transaction, retrying on contention. */
-  async #claim(name: string, options: LinkOptions, lease: string): Promise<OverlayEndpoint> {
+  async #claim(name: string, options: LinkOptions): Promise<OverlayEndpoint> {
     const keys = overlayKeys(this.name);
     const epKey = `${keys.endpoints}${name}`;
     for (let attempt = 0; attempt < 200; attempt++) {
@@ -864,9 +725,10 @@ export class OverlayNetwork extends Network {
             ...(a6 ? [{ key: a6, target: "create" as const, createRevision: 0 }] : []),
           ],
           success: [
-            { put: { key: epKey, value: JSON.stringify(ep), lease } },
-            { put: { key: a4, value: name, lease } },
-            ...(a6 ? [{ put: { key: a6, value: name, lease } }] : []),
+            // Not under the lease: ownership survives an outage longer than the TTL.
+            { put: { key: epKey, value: JSON.stringify(ep) } },
+            { put: { key: a4, value: name } },
+            ...(a6 ? [{ put: { key: a6, value: name } }] : []),
           ],
           failure: [{ range: { key: epKey } }],
         }, `link "${name}" to overlay network "${this.name}"`);
@@ -1019,7 +881,7 @@ export class OverlayNetwork extends Network {
    */
   override watch(): NetworkWatcher {
     // The watcher's process keeps this host's lease alive (the agent's job).
-    this.#leaseId().catch(() => {/* retried by link() or the next watch() */});
+    this.#host.lease().catch(() => {/* retried by link() or the next watch() */});
     const keys = overlayKeys(this.name);
     const w = new OverlayWatcher({
       store: this.#store,
@@ -1055,51 +917,52 @@ export class OverlayNetwork extends Network {
     for (const kv of all.kvs) {
       if (hostOf(kv) === this.advertise) await this.unlink(kv.key.slice(keys.endpoints.length));
     }
-    const rt = hostRtnl();
-    for (const dev of [this.devices.vxlan, this.devices.bridge]) {
-      try {
-        rt.link.del(dev);
-      } catch (e) {
-        if (!gone(e)) throw e;
-      }
-    }
+    overlayDriver.destroy(
+      { host: hostRtnl(), takenSubnets: [], otherConfigs: [] },
+      this.#record(),
+    );
     // Its isolation rules go; the table too when no nslink network is left on this host.
     await repairFirewall();
     await this.#leaveStore();
     this.close();
   }
 
-  /** Deregisters this host; removes the network when no host is left. */
+  /** Deregisters this host; removes the network when no host and no endpoint is left. */
   async #leaveStore(): Promise<void> {
     const keys = overlayKeys(this.name);
     await this.#store.delete(`${keys.hosts}${this.advertise}`);
     await this.#store.delete(`${keys.leases}${this.advertise}`);
-    await this.#store.txn({
-      compare: [{
-        key: keys.hosts,
-        rangeEnd: prefixEndOf(keys.hosts),
-        target: "create",
-        createRevision: 0,
-      }],
-      success: [
-        { delete: { key: keys.root, rangeEnd: prefixEndOf(keys.root) } },
-        { delete: { key: vniKey(this.vni) } },
-      ],
-    }, `delete overlay network "${this.name}"`);
-    if (this.#lease) {
-      const id = await this.#lease.catch(() => undefined);
-      if (id) await this.#store.leaseRevoke(id).catch(() => {});
+    // Endpoints are not under leases: those of another host (cut off from the store, its
+    // registration expired) keep the network; malformed records are nobody's.
+    const left = await this.#store.range(keys.endpoints, { prefix: true });
+    const lastHost = !left.kvs.some((kv) => hostOf(kv) !== undefined);
+    if (lastHost) {
+      await this.#store.txn({
+        compare: [{
+          key: keys.hosts,
+          rangeEnd: prefixEndOf(keys.hosts),
+          target: "create",
+          createRevision: 0,
+        }],
+        success: [
+          { delete: { key: keys.root, rangeEnd: prefixEndOf(keys.root) } },
+          { delete: { key: vniKey(this.vni) } },
+        ],
+      }, `delete overlay network "${this.name}"`);
     }
+    const id = await this.#host.current();
+    if (id) await this.#store.leaseRevoke(id).catch(() => {});
   }
 
   /**
-   * Stops keeping this process's lease alive, without unlinking anything: its endpoints leave
-   * the store when the lease expires. Watchers keep running until stopped.
+   * Stops keeping the host's lease alive from this process, without unlinking anything: its
+   * endpoints stay registered (their addresses held), and other hosts stop reaching them when
+   * the lease expires, unless another process of this host (its agent) keeps it. Watchers keep
+   * running until stopped.
    */
   close(): void {
     this.#closed = true;
-    if (this.#keepalive !== undefined) clearInterval(this.#keepalive);
-    this.#keepalive = undefined;
+    this.#host.close();
   }
 
   /** Leaves the network if this object created it (for `await using`); otherwise closes it. */

@@ -23,6 +23,7 @@ import type { NetworkWatcher } from "./network.ts";
 import type { Rtnl, RtnlBatch } from "../rtnl/handle.ts";
 import type { KeyValue, Watch, WatchEvent } from "../store/etcd.ts";
 import type { KvStore } from "../store/store.ts";
+import { overlayDriver } from "../drivers/overlay.ts";
 
 /** The parts of a remote endpoint the watcher installs. */
 export interface Remote {
@@ -402,23 +403,11 @@ export class OverlayWatcher implements NetworkWatcher {
   }
 
   #addOps(dev: number, r: Remote): ((b: RtnlBatch) => void)[] {
-    const ops: ((b: RtnlBatch) => void)[] = [
-      (b) => b.fdb.replace({ dev, lladdr: r.mac, dst: r.host }),
-    ];
-    if (r.address) {
-      ops.push((b) => b.neigh.replace({ dev, address: bare(r.address), lladdr: r.mac }));
-    }
-    if (r.addressIPv6) {
-      ops.push((b) => b.neigh.replace({ dev, address: bare(r.addressIPv6), lladdr: r.mac }));
-    }
-    return ops;
+    return overlayDriver.remoteOps(dev, r, true);
   }
 
   #delOps(dev: number, r: Remote): ((b: RtnlBatch) => void)[] {
-    const ops: ((b: RtnlBatch) => void)[] = [(b) => b.fdb.del({ dev, lladdr: r.mac, dst: r.host })];
-    if (r.address) ops.push((b) => b.neigh.del({ dev, address: bare(r.address) }));
-    if (r.addressIPv6) ops.push((b) => b.neigh.del({ dev, address: bare(r.addressIPv6) }));
-    return ops;
+    return overlayDriver.remoteOps(dev, r, false);
   }
 
   /**

@@ -35,7 +35,7 @@ import type { DnatEntry, Protocol } from "../netfilter/ruleset.ts";
 import { rmdirSync } from "node:fs";
 import { join } from "node:path";
 import type { StateStore } from "./state.ts";
-import { FileStore, type Store } from "./store.ts";
+import { FileStore, type SyncStore } from "./store.ts";
 
 /** The prefix of the state kinds holding port claims (`ports.tcp-8080`). */
 export const PORTS = "ports.";
@@ -50,7 +50,7 @@ export interface UnpublishSpec {
   hostIP?: string;
 }
 
-function files(store: Store): StateStore | undefined {
+function files(store: SyncStore): StateStore | undefined {
   return store instanceof FileStore ? store.files : undefined;
 }
 
@@ -92,7 +92,7 @@ export function portOwner(
 }
 
 /** Who holds a claim, by name, for errors: network name, endpoint, and its container port. */
-function holder(store: Store, owner: string, claimed: PortBinding): PortHolder {
+function holder(store: SyncStore, owner: string, claimed: PortBinding): PortHolder {
   const { id, endpoint } = parsePortOwner(owner);
   let network = `(id ${id})`;
   let binding = claimed;
@@ -130,7 +130,11 @@ function parsePortOwner(owner: string): { id: string; endpoint: string; token?: 
  * @param specs What the user asked for.
  * @returns The bindings.
  */
-export function chooseBindings(store: Store, record: NetworkRecord, specs: unknown): PortBinding[] {
+export function chooseBindings(
+  store: SyncStore,
+  record: NetworkRecord,
+  specs: unknown,
+): PortBinding[] {
   const parsed = parsePortSpecs(specs);
   if (parsed.length === 0) return [];
   if (record.type !== "bridge") {
@@ -212,7 +216,7 @@ export function chooseBindings(store: Store, record: NetworkRecord, specs: unkno
  * @param bindings The bindings.
  */
 export function claimBindings(
-  store: Store,
+  store: SyncStore,
   record: NetworkRecord,
   endpoint: string,
   ep: { token?: string },
@@ -271,7 +275,7 @@ export function claimBindings(
  * @param bindings The bindings.
  */
 export function releaseBindings(
-  store: Store,
+  store: SyncStore,
   record: NetworkRecord,
   endpoint: string,
   ep: { token?: string },
@@ -298,7 +302,7 @@ export function releaseBindings(
  * @returns Those it holds (all of them for a store without claims).
  */
 export function heldBindings(
-  store: Store,
+  store: SyncStore,
   record: NetworkRecord,
   endpoint: string,
   ep: { token?: string },
@@ -348,7 +352,7 @@ export function publishBindings(
  * @param bindings The bindings.
  */
 export function unpublishBindings(
-  store: Store,
+  store: SyncStore,
   record: NetworkRecord,
   endpoint: string,
   ep: EndpointRecord,
@@ -378,7 +382,7 @@ export function unpublishBindings(
  * @returns The bindings it had, to release.
  */
 export function endpointRemoved(
-  store: Store,
+  store: SyncStore,
   record: NetworkRecord,
   endpoint: string,
   ep: EndpointRecord,
@@ -433,7 +437,7 @@ export function matchBindings(
  * @param store The store.
  * @returns The records.
  */
-export function loadAll(store: Store): NetworkRecord[] {
+export function loadAll(store: SyncStore): NetworkRecord[] {
   const out: NetworkRecord[] = [];
   for (const name of store.networks()) {
     const r = store.readNetwork(name);
@@ -456,7 +460,7 @@ export function loadAll(store: Store): NetworkRecord[] {
  * @param store The store.
  * @param records Every network, with endpoints.
  */
-export function rebuildClaims(store: Store, records: readonly NetworkRecord[]): void {
+export function rebuildClaims(store: SyncStore, records: readonly NetworkRecord[]): void {
   const fs = files(store);
   if (!fs) return;
   for (const kind of fs.kinds()) if (parseKind(kind)) fs.removeKind(kind);
@@ -475,7 +479,7 @@ export function rebuildClaims(store: Store, records: readonly NetworkRecord[]): 
  * @param store The store.
  * @param record The network.
  */
-export function releaseNetworkClaims(store: Store, record: NetworkRecord): void {
+export function releaseNetworkClaims(store: SyncStore, record: NetworkRecord): void {
   const fs = files(store);
   if (!fs) return;
   const prefix = `${record.id}_`;
@@ -505,7 +509,7 @@ export function releaseNetworkClaims(store: Store, record: NetworkRecord): void 
  * @param dryRun Only report.
  * @returns What was found, described.
  */
-export function reconcileFirewall(store: Store, dryRun: boolean): string[] {
+export function reconcileFirewall(store: SyncStore, dryRun: boolean): string[] {
   const found: string[] = [];
   const records = loadAll(store);
   const fs = files(store);

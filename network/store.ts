@@ -27,6 +27,7 @@
 import type { EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { pidAlive } from "../model/owner.ts";
 import { type LockOptions, type StateLock, StateStore } from "./state.ts";
+import { FileWatch } from "./store_watch.ts";
 
 /** The kind (directory) of network files. */
 export const NETWORKS = "networks";
@@ -70,15 +71,14 @@ export class StaleNetworkError extends Error {
 }
 
 /**
- * What nslink needs from a place that keeps networks. Every method is synchronous and atomic on
- * its own; none needs the lock for its own consistency (the lock only orders whole operations:
- * link/unlink hold it shared, network create/delete and `gc()` exclusively).
- *
- * {@linkcode FileStore} is the local implementation; a distributed one (etcd: one key per
- * record and per reserved address, `create` as a transaction on the key's absence) fits the
- * same interface.
+ * The synchronous face of the local file store: what the single-host fast path (`Network.link`
+ * on `bridge`, `null`, `host` networks, `gc()`, published ports) calls directly, so that it pays
+ * no promise per step. Every method is synchronous and atomic on its own; none needs the lock
+ * for its own consistency (the lock only orders whole operations: link/unlink hold it shared,
+ * network create/delete and `gc()` exclusively). The one asynchronous contract every store
+ * implements is {@linkcode Store}; {@linkcode LocalStore} is this one behind it.
  */
-export interface Store {
+export interface SyncStore {
   /** Where the state lives, for messages (a directory, a URL). */
   readonly location: string;
   /** Takes the lock without blocking the event loop (see `StateStore.lock`). */
@@ -155,7 +155,7 @@ const DATA_RE = /^(ep|ip|rel)\.([0-9a-f]+)$/;
  * store.networks(); // ["blue"]
  * ```
  */
-export class FileStore implements Store {
+export class FileStore implements SyncStore {
   /** The file primitives underneath. */
   readonly files: StateStore;
 
@@ -392,4 +392,261 @@ function fileOf(record: NetworkRecord): NetworkRecord {
   if (record.pools.v4) pools.v4 = { ...record.pools.v4, allocated: {} };
   if (record.pools.v6) pools.v6 = { ...record.pools.v6, allocated: {} };
   return { ...record, pools, endpoints: {} };
+}
+
+/** One change to an endpoint record, as {@linkcode Store.watch} reports it. */
+export interface EndpointChange {
+  /** The network's name. */
+  network: string;
+  /** The network's id (a network re-created under the same name has another). */
+  networkId: string;
+  /** The endpoint's name. */
+  endpoint: string;
+  /** The record as it is now (read when the change was seen); absent: removed. */
+  record?: EndpointRecord;
+}
+
+/** A running {@linkcode Store.watch}. */
+export interface StoreWatch {
+  /** Resolves once the watch is in place (changes after this are reported). */
+  readonly ready: Promise<void>;
+  /** Stops it; resolves once no more changes will be reported. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The one contract of a place that keeps networks, their endpoints and their address claims:
+ * asynchronous, so that a store across the network (etcd) fits it as well as the local files.
+ *
+ * - `create*` and `reserve` are atomic on the absence of their key (file: `O_EXCL`/`mkdir`;
+ *   etcd: a transaction comparing the key's create revision with 0): two writers never both
+ *   succeed.
+ * - Claims (`reserve`) are never under a lease or a TTL: ownership of an address survives any
+ *   outage; only a host's reachability may come and go with its liveness (see
+ *   `network/overlay_host.ts`).
+ * - {@linkcode Store.watch} reports changes of endpoint records (all networks, or one), for
+ *   consumers that must keep something in step: DNS names, other hosts' forwarding entries.
+ * - {@linkcode Store.generation} is the synchronous "has anything changed since?" check: a
+ *   number that grows with every change this process can know of. For the file store, a change
+ *   made by any process is visible the moment its write returned (inotify queues events in the
+ *   writer's system call), so a reader that compares generations never answers from stale
+ *   state; for etcd, it counts the changes the watch has delivered so far.
+ *
+ * Implementations: {@linkcode LocalStore} (the state directory, the default; synchronous inside,
+ * see {@linkcode SyncStore}) and `EtcdStore` (store/etcd_store.ts; one key per record and per
+ * claim).
+ *
+ * @example
+ * ```ts ignore
+ * const store: Store = new LocalStore("/run/nslink");
+ * const seen = store.generation();
+ * const w = store.watch((changes) => console.log(changes), { network: "blue" });
+ * await w.ready;
+ * // …
+ * if (store.generation() !== seen) { /* re-read what you serve *\/ }
+ * await w.stop();
+ * ```
+ */
+export interface Store {
+  /** Where the state lives, for messages (a directory, a URL). */
+  readonly location: string;
+  /** The networks' names, sorted. */
+  networks(): Promise<string[]>;
+  /** A network's record (with `endpoints` empty), or `undefined`. */
+  readNetwork(name: string): Promise<NetworkRecord | undefined>;
+  /** Creates a network's record; `false` when the name exists. */
+  createNetwork(record: NetworkRecord): Promise<boolean>;
+  /** Replaces a network's record. */
+  writeNetwork(record: NetworkRecord): Promise<void>;
+  /** Removes everything kept for a network (its data first, the record last). */
+  removeNetwork(record: NetworkRecord): Promise<void>;
+  /** Creates an endpoint record only if there is none of that name; `false` when one exists. */
+  createEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): Promise<boolean>;
+  /** Replaces an endpoint record. */
+  writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): Promise<void>;
+  /** An endpoint record, or `undefined`. */
+  readEndpoint(network: NetworkRecord, name: string): Promise<EndpointRecord | undefined>;
+  /**
+   * Removes an endpoint record; with `token`, only the record of that identity, atomically.
+   * @returns `false` when, given a token, the record there has another one.
+   */
+  removeEndpoint(network: NetworkRecord, name: string, token?: string): Promise<boolean>;
+  /** The endpoints' names, sorted. */
+  endpoints(network: NetworkRecord): Promise<string[]>;
+  /** Reserves an address (no prefix) for an owner (`ENDPOINT@TOKEN`); `false` when taken. */
+  reserve(network: NetworkRecord, address: string, owner: string): Promise<boolean>;
+  /** Frees an address if `owner` holds it; `true` when it did. */
+  release(network: NetworkRecord, address: string, owner: string): Promise<boolean>;
+  /** The reserved addresses (no prefix), unsorted. */
+  reserved(network: NetworkRecord): Promise<string[]>;
+  /** Who holds a reserved address. */
+  holder(network: NetworkRecord, address: string): Promise<string | undefined>;
+  /**
+   * Reports changes of endpoint records, in batches, until stopped: of every network, or of
+   * `options.network` only.
+   */
+  watch(
+    onChange: (changes: EndpointChange[]) => void,
+    options?: { network?: string },
+  ): StoreWatch;
+  /** Grows with every change this process can know of; synchronous and cheap (see above). */
+  generation(): number;
+}
+
+/**
+ * {@linkcode Store} on the local state directory: {@linkcode FileStore}'s synchronous
+ * operations behind the asynchronous contract (each promise is already settled: no I/O waits),
+ * and a watch through inotify (`inotify_init1`/`inotify_add_watch`/`read` over FFI).
+ *
+ * @example
+ * ```ts ignore
+ * import { LocalStore } from "./store.ts";
+ * const store = new LocalStore();
+ * await store.networks(); // ["blue"]
+ * ```
+ */
+export class LocalStore implements Store {
+  /** The synchronous file store underneath (the fast path uses it directly). */
+  readonly files: FileStore;
+  #watch: FileWatch | undefined;
+
+  /**
+   * Opens a state directory.
+   *
+   * @param dir A directory (default `$NSLINK_STATE_DIR` or `/run/nslink`), or a file store.
+   */
+  constructor(dir?: string | FileStore) {
+    this.files = dir instanceof FileStore ? dir : new FileStore(dir);
+  }
+
+  /** The state directory. */
+  get location(): string {
+    return this.files.location;
+  }
+
+  /** See {@linkcode Store.networks}. @returns The names. */
+  networks(): Promise<string[]> {
+    return settle(() => this.files.networks());
+  }
+
+  /** See {@linkcode Store.readNetwork}. @param name The name. @returns The record. */
+  readNetwork(name: string): Promise<NetworkRecord | undefined> {
+    return settle(() => this.files.readNetwork(name));
+  }
+
+  /** See {@linkcode Store.createNetwork}. @param record The record. @returns Whether created. */
+  createNetwork(record: NetworkRecord): Promise<boolean> {
+    return settle(() => this.files.createNetwork(record));
+  }
+
+  /** See {@linkcode Store.writeNetwork}. @param record The record. */
+  writeNetwork(record: NetworkRecord): Promise<void> {
+    return settle(() => this.files.writeNetwork(record));
+  }
+
+  /** See {@linkcode Store.removeNetwork}. @param record The record. */
+  removeNetwork(record: NetworkRecord): Promise<void> {
+    return settle(() => this.files.removeNetwork(record));
+  }
+
+  /** See {@linkcode Store.createEndpoint}. @param network The network. @param name The endpoint. @param ep The record. @returns Whether created. */
+  createEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): Promise<boolean> {
+    return settle(() => this.files.createEndpoint(network, name, ep));
+  }
+
+  /** See {@linkcode Store.writeEndpoint}. @param network The network. @param name The endpoint. @param ep The record. */
+  writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): Promise<void> {
+    return settle(() => this.files.writeEndpoint(network, name, ep));
+  }
+
+  /** See {@linkcode Store.readEndpoint}. @param network The network. @param name The endpoint. @returns The record. */
+  readEndpoint(network: NetworkRecord, name: string): Promise<EndpointRecord | undefined> {
+    return settle(() => this.files.readEndpoint(network, name));
+  }
+
+  /** See {@linkcode Store.removeEndpoint}. @param network The network. @param name The endpoint. @param token Only this identity's. @returns Whether gone. */
+  removeEndpoint(network: NetworkRecord, name: string, token?: string): Promise<boolean> {
+    return settle(() => this.files.removeEndpoint(network, name, token));
+  }
+
+  /** See {@linkcode Store.endpoints}. @param network The network. @returns The names. */
+  endpoints(network: NetworkRecord): Promise<string[]> {
+    return settle(() => this.files.endpoints(network));
+  }
+
+  /** See {@linkcode Store.reserve}. @param network The network. @param address The address. @param owner The owner. @returns Whether reserved. */
+  reserve(network: NetworkRecord, address: string, owner: string): Promise<boolean> {
+    return settle(() => this.files.reserve(network, address, owner));
+  }
+
+  /** See {@linkcode Store.release}. @param network The network. @param address The address. @param owner The owner. @returns Whether freed. */
+  release(network: NetworkRecord, address: string, owner: string): Promise<boolean> {
+    return settle(() => this.files.release(network, address, owner));
+  }
+
+  /** See {@linkcode Store.reserved}. @param network The network. @returns The addresses. */
+  reserved(network: NetworkRecord): Promise<string[]> {
+    return settle(() => this.files.reserved(network));
+  }
+
+  /** See {@linkcode Store.holder}. @param network The network. @param address The address. @returns The owner. */
+  holder(network: NetworkRecord, address: string): Promise<string | undefined> {
+    return settle(() => this.files.holder(network, address));
+  }
+
+  /**
+   * See {@linkcode Store.watch}: inotify on the state directory (records are renamed into
+   * place, so a reader never sees half a record).
+   *
+   * @param onChange Told of each batch of changes.
+   * @param options `network`: only that one's endpoints.
+   * @returns The running watch.
+   */
+  watch(
+    onChange: (changes: EndpointChange[]) => void,
+    options: { network?: string } = {},
+  ): StoreWatch {
+    const files = this.files;
+    const w = new FileWatch(files.location, (entries) => {
+      const ids = new Map<string, string>();
+      for (const name of files.networks()) {
+        const r = files.readNetwork(name);
+        if (r) ids.set(r.id, name);
+      }
+      const changes: EndpointChange[] = [];
+      for (const { kind, entry } of entries) {
+        const m = /^(ep|rel)\.([0-9a-f]+)$/.exec(kind);
+        if (!m) continue;
+        const network = ids.get(m[2]);
+        if (network === undefined) continue;
+        if (options.network !== undefined && network !== options.network) continue;
+        const endpoint = entry.replace(/\.json$/, "");
+        if (/\.tmp-/.test(endpoint)) continue;
+        const r = files.readNetwork(network)!;
+        const record = files.readEndpoint(r, endpoint);
+        changes.push({ network, networkId: m[2], endpoint, ...(record ? { record } : {}) });
+      }
+      if (changes.length) onChange(changes);
+    });
+    return w;
+  }
+
+  /**
+   * See {@linkcode Store.generation}: drains this process's inotify queue (one non-blocking
+   * `read`); the first call sets the watch up.
+   *
+   * @returns The generation.
+   */
+  generation(): number {
+    this.#watch ??= new FileWatch(this.files.location);
+    return this.#watch.generation();
+  }
+}
+
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

@@ -12,6 +12,9 @@
  *   {"op":"unlink","name":N,"endpoint":EP}        ns.delete(), then net.unlink(EP)
  *   {"op":"delete","name":N}                      net.delete()
  *   {"op":"close","name":N}                       net.close() (stop the lease keepalive)
+ *   {"op":"dispose","name":N}                     net[Symbol.asyncDispose]() (what `await using` does)
+ *   {"op":"conflicts","name":N}                   the host's registration conflicts so far
+ *   link also takes "address": a static IPv4 address (one endpoint)
  *
  * Answers: {"id":…,"ok":true,…} or {"id":…,"ok":false,"error":message}.
  * Run with `deno run -A` or `bun`.
@@ -47,6 +50,7 @@ interface Command {
   endpoints?: string[];
   endpoint?: string;
   type?: string;
+  address?: string;
 }
 
 async function handle(c: Command): Promise<Record<string, unknown>> {
@@ -78,7 +82,10 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
       await Promise.all((c.endpoints ?? []).map(async (ep) => {
         const ns = await newNetworkNamespace(`/run/netns/${ep}`);
         namespaces.set(ep, ns);
-        const [iface] = await n.link(ep, { namespace: ns });
+        const [iface] = await n.link(ep, {
+          namespace: ns,
+          ...(c.address !== undefined ? { address: c.address } : {}),
+        });
         await ns.addInterface(iface);
         out[ep] = iface;
       }));
@@ -105,6 +112,15 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
     case "close": {
       (net(c.name) as unknown as { close(): void }).close();
       return {};
+    }
+    case "dispose": {
+      await net(c.name)[Symbol.asyncDispose]();
+      networks.delete(c.name);
+      return {};
+    }
+    case "conflicts": {
+      const host = (net(c.name) as unknown as { host: { conflicts: unknown[] } }).host;
+      return { conflicts: host.conflicts };
     }
     default:
       throw new Error(`unknown op "${c.op}"`);

@@ -1,0 +1,357 @@
+/**
+ * One host's duty in an overlay network: its liveness. A host is reachable while its
+ * registration `ov/NAME/hosts/ADDR` exists; that key (and `ov/NAME/leases/ADDR`, the lease's id,
+ * shared by the host's processes) lives under the host's lease, which {@linkcode OverlayHost}
+ * keeps alive. Address claims (`ov/NAME/ipam/…`) and endpoint records (`ov/NAME/endpoints/EP`)
+ * are NOT under the lease: address ownership survives a lease expiry (an outage longer than the
+ * TTL), as Docker keeps overlay IPAM in its store; only reachability comes and goes with a
+ * host's liveness (every other host's watcher removes the entries of an unregistered host and
+ * installs them again when it comes back).
+ *
+ * When the lease was lost (the store answered that it expired), the host takes a new one,
+ * registers again, and re-registers EVERY endpoint of the host from the store and from what
+ * this process linked (not only this process's own): each address claim must still name its
+ * endpoint; a claim that another endpoint took meanwhile is reported as the conflict it is
+ * (`conflicts`, `onConflict`), never overwritten.
+ *
+ * `nslink agent` (and the host's background process) runs {@linkcode OverlayHost.run}; a
+ * process that links keeps the lease alive while it runs too.
+ *
+ * @module
+ */
+import type { KvStore } from "../store/store.ts";
+import type { NetworkWatcher } from "./network.ts";
+
+/**
+ * The store keys of one overlay network.
+ *
+ * @example
+ * ```ts
+ * import { overlayKeys } from "./overlay_host.ts";
+ * overlayKeys("ov1").endpoints; // "/nslink/ov/ov1/endpoints/"
+ * ```
+ * @param name The network's name.
+ * @returns The keys and prefixes.
+ */
+export function overlayKeys(name: string): {
+  root: string;
+  config: string;
+  hosts: string;
+  leases: string;
+  endpoints: string;
+  ipam4: string;
+  ipam6: string;
+} {
+  const root = `/nslink/ov/${name}/`;
+  return {
+    root,
+    config: `${root}config`,
+    hosts: `${root}hosts/`,
+    leases: `${root}leases/`,
+    endpoints: `${root}endpoints/`,
+    ipam4: `${root}ipam/4/`,
+    ipam6: `${root}ipam/6/`,
+  };
+}
+
+/** An endpoint as registered in the store (see `OverlayEndpoint`). */
+export interface RegisteredEndpoint {
+  /** Endpoint (container) name. */
+  name: string;
+  /** The host's underlay address. */
+  host: string;
+  /** The container interface's MAC address. */
+  mac: string;
+  /** IPv4 address with prefix. */
+  address: string;
+  /** IPv6 address with prefix, or empty. */
+  addressIPv6: string;
+}
+
+/** A registration that failed: another endpoint holds what this host's endpoint needs. */
+export interface OverlayConflict {
+  /** The network. */
+  network: string;
+  /** This host's endpoint. */
+  endpoint: string;
+  /** The key that could not be taken (an address claim, or the endpoint's own record). */
+  key: string;
+  /** What holds it now (an endpoint's name, or a record of another host). */
+  holder: string;
+}
+
+/** Options of {@linkcode OverlayHost}. */
+export interface OverlayHostOptions {
+  /** The store. */
+  store: KvStore;
+  /** The network's name. */
+  network: string;
+  /** This host's underlay address (canonical). */
+  advertise: string;
+  /** The lease's TTL in seconds. */
+  ttl: number;
+  /**
+   * Endpoints this process linked (its own state): registered again when their records are
+   * missing from the store. Endpoints found in the store under this host are always re-checked.
+   */
+  local?: () => Iterable<RegisteredEndpoint>;
+  /** Told of each registration conflict; default a warning on stderr. */
+  onConflict?: (c: OverlayConflict) => void;
+}
+
+function unref(timer: ReturnType<typeof setInterval>): void {
+  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
+  if (deno?.unrefTimer && typeof timer === "number") deno.unrefTimer(timer);
+  else (timer as { unref?(): void }).unref?.();
+}
+
+function bare(cidr: string): string {
+  const i = cidr.indexOf("/");
+  return i < 0 ? cidr : cidr.slice(0, i);
+}
+
+/**
+ * A host's liveness in one overlay network: its lease, kept alive every TTL/3, and its
+ * registration, renewed with every endpoint's claims after a lease expiry.
+ *
+ * @example
+ * ```ts ignore
+ * const host = new OverlayHost({ store, network: "ov1", advertise: "198.51.100.11", ttl: 15 });
+ * const ac = new AbortController();
+ * const done = host.run(ac.signal, { watch: () => net.watch() });
+ * // … later:
+ * ac.abort();
+ * await done;
+ * ```
+ */
+export class OverlayHost {
+  /** Registration conflicts seen so far (also told to `onConflict`). */
+  readonly conflicts: OverlayConflict[] = [];
+  /** How many times the host registered again after losing its lease. */
+  renewals = 0;
+  #o: OverlayHostOptions;
+  #lease: Promise<string> | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #busy = false;
+  #closed = false;
+
+  /**
+   * Makes the host's duty for a network (nothing is sent until it is used).
+   *
+   * @param options The store, network, this host's address, the TTL.
+   */
+  constructor(options: OverlayHostOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * The host's lease: reused while alive (whichever process of this host took it), else granted
+   * and the host registered under it. Keeps it alive from then on (every TTL/3, unref'd).
+   *
+   * @returns The lease id.
+   */
+  lease(): Promise<string> {
+    if (!this.#lease) {
+      const p = this.#take();
+      this.#lease = p;
+      p.then(() => this.#startKeepalive(), () => {
+        if (this.#lease === p) this.#lease = undefined; // try again next time
+      });
+    }
+    return this.#lease;
+  }
+
+  /** Finds or grants the lease and registers the host under it. */
+  async #take(): Promise<string> {
+    const { store, network, advertise, ttl } = this.#o;
+    const keys = overlayKeys(network);
+    const key = `${keys.leases}${advertise}`;
+    const hostKey = `${keys.hosts}${advertise}`;
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const kv = await store.get(key);
+      if (kv && (await store.leaseKeepAlive(kv.value)) > 0) {
+        // Registered under it (again: a join may have written the key without a lease).
+        await store.put(hostKey, advertise, { lease: kv.value });
+        return kv.value;
+      }
+      const fresh = await store.leaseGrant(ttl);
+      const r = await store.txn({
+        compare: [
+          kv
+            ? { key, target: "mod", modRevision: kv.modRevision }
+            : { key, target: "create", createRevision: 0 },
+        ],
+        success: [
+          { put: { key, value: fresh, lease: fresh } },
+          { put: { key: hostKey, value: advertise, lease: fresh } },
+        ],
+      }, `lease of host ${advertise} in overlay network "${network}"`);
+      if (r.succeeded) return fresh;
+      await store.leaseRevoke(fresh).catch(() => {}); // another process of this host won
+    }
+    throw new Error(
+      `lease of host ${advertise} in overlay network "${network}": too much contention in "${store.url}"`,
+    );
+  }
+
+  #startKeepalive(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    this.#timer = setInterval(() => void this.tick(), Math.max(200, (this.#o.ttl * 1000) / 3));
+    unref(this.#timer);
+  }
+
+  /**
+   * One keepalive: renews the lease; when the store says it expired, takes a new one and
+   * registers the host and all its endpoints again. An unreachable store is tried again at the
+   * next tick. Never throws.
+   *
+   * @returns Whether the host registered again.
+   */
+  async tick(): Promise<boolean> {
+    if (this.#busy || !this.#lease || this.#closed) return false;
+    this.#busy = true;
+    try {
+      const id = await this.#lease;
+      if ((await this.#o.store.leaseKeepAlive(id)) > 0) return false;
+      const p = this.#take();
+      this.#lease = p;
+      await p;
+      await this.reregister();
+      this.renewals++;
+      return true;
+    } catch {
+      // The store is unreachable: try again at the next tick.
+      return false;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /**
+   * Makes sure every endpoint of this host holds its records and address claims in the store:
+   * those the store lists under this host, and those of `local` (this process's own state) whose
+   * record went missing. What another endpoint took meanwhile is reported, not overwritten.
+   *
+   * @returns The conflicts found by this pass.
+   */
+  async reregister(): Promise<OverlayConflict[]> {
+    const { store, network, advertise } = this.#o;
+    const keys = overlayKeys(network);
+    const found: OverlayConflict[] = [];
+    const all = await store.range(keys.endpoints, { prefix: true });
+    const stored = new Map<string, RegisteredEndpoint>();
+    for (const kv of all.kvs) {
+      try {
+        const ep = JSON.parse(kv.value) as RegisteredEndpoint;
+        if (ep && typeof ep === "object" && ep.host === advertise && typeof ep.name === "string") {
+          stored.set(kv.key.slice(keys.endpoints.length), ep);
+        }
+      } catch { /* not this host's: a malformed record is the watcher's to report */ }
+    }
+    const mine = new Map(stored);
+    for (const ep of this.#o.local?.() ?? []) {
+      const epKey = `${keys.endpoints}${ep.name}`;
+      if (mine.has(ep.name)) continue;
+      const kv = all.kvs.find((k) => k.key === epKey);
+      if (kv) {
+        // The name is registered to something else (another host linked it meanwhile).
+        found.push({ network, endpoint: ep.name, key: epKey, holder: kv.value });
+        continue;
+      }
+      const r = await store.txn({
+        compare: [{ key: epKey, target: "create", createRevision: 0 }],
+        success: [{ put: { key: epKey, value: JSON.stringify(ep) } }],
+        failure: [{ range: { key: epKey } }],
+      }, `register endpoint "${ep.name}" of overlay network "${network}" again`);
+      if (!r.succeeded) {
+        found.push({
+          network,
+          endpoint: ep.name,
+          key: epKey,
+          holder: r.ranges[0]?.[0]?.value ?? "another endpoint",
+        });
+        continue;
+      }
+      mine.set(ep.name, ep);
+    }
+    for (const [name, ep] of mine) {
+      const claims = [`${keys.ipam4}${bare(ep.address)}`];
+      if (ep.addressIPv6) claims.push(`${keys.ipam6}${bare(ep.addressIPv6)}`);
+      for (const key of claims) {
+        const r = await store.txn({
+          compare: [{ key, target: "create", createRevision: 0 }],
+          success: [{ put: { key, value: name } }],
+          failure: [{ range: { key } }],
+        }, `claim "${key}" for endpoint "${name}" again`);
+        const holder = r.succeeded ? name : r.ranges[0]?.[0]?.value;
+        if (holder !== undefined && holder !== name) {
+          found.push({ network, endpoint: name, key, holder });
+        }
+      }
+    }
+    for (const c of found) {
+      this.conflicts.push(c);
+      if (this.#o.onConflict) this.#o.onConflict(c);
+      else {
+        console.warn(
+          `nslink: overlay network "${c.network}": endpoint "${c.endpoint}" could not be registered again: "${c.key}" is held by ${
+            JSON.stringify(c.holder)
+          }`,
+        );
+      }
+    }
+    return found;
+  }
+
+  /**
+   * The host's duty until `signal` aborts: takes the lease (retrying while the store is away),
+   * keeps it alive, registers the host and its endpoints again after any expiry, and, with
+   * `watch`, runs the network's watcher (its entries for other hosts' endpoints). Resolves once
+   * stopped; the lease is left to expire (the endpoints stay registered in the store).
+   *
+   * @param signal Stops it.
+   * @param options `watch`: starts the network's watcher; `onReady`: told once watching.
+   */
+  async run(
+    signal: AbortSignal,
+    options: { watch?: () => NetworkWatcher; onReady?: (w?: NetworkWatcher) => void } = {},
+  ): Promise<void> {
+    const aborted = new Promise<void>((r) => {
+      if (signal.aborted) r();
+      else signal.addEventListener("abort", () => r(), { once: true });
+    });
+    let watcher: NetworkWatcher | undefined;
+    try {
+      while (!signal.aborted) {
+        try {
+          await Promise.race([this.lease(), aborted]);
+          break;
+        } catch {
+          await Promise.race([new Promise((r) => setTimeout(r, 500)), aborted]);
+        }
+      }
+      if (signal.aborted) return;
+      await this.reregister().catch(() => {});
+      if (options.watch) {
+        watcher = options.watch();
+        await Promise.race([watcher.ready, aborted]);
+      }
+      if (!signal.aborted) options.onReady?.(watcher);
+      await aborted;
+    } finally {
+      await watcher?.stop();
+    }
+  }
+
+  /** Stops keeping the lease alive (the registration expires with it). */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The lease id if one was taken, without taking one. */
+  async current(): Promise<string | undefined> {
+    return await this.#lease?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * `EtcdStore`: the {@linkcode Store} contract on etcd (through {@linkcode KvStore}): one key per
+ * record and per claim, every create a transaction on the key's absence, a watch of endpoint
+ * changes made by any host. Keys, under `/nslink/s/`:
+ *
+ * ```text
+ * net/NAME                   the network's record (JSON)
+ * ep/ID/ENDPOINT             an endpoint record (JSON), ID the network's id
+ * ip/ID/ADDRESS              an address claim: its owner, ENDPOINT@TOKEN (never under a lease)
+ * ```
+ *
+ * As with the file store, data of a network re-created under the same name lives under
+ * another id. Values read back are decoded through {@linkcode decodeRecord}, which raises the
+ * store's own error ({@linkcode EtcdError}, `malformed`) for anything that is not a JSON object.
+ *
+ * @module
+ */
+import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
+import type { EndpointChange, Store, StoreWatch } from "../network/store.ts";
+import { EtcdError, type KeyValue, type Watch } from "./etcd.ts";
+import type { KvStore } from "./store.ts";
+
+const ROOT = "/nslink/s/";
+
+/** The keys of the etcd store (see the module doc). */
+export const etcdStoreKeys = {
+  network: (name: string) => `${ROOT}net/${name}`,
+  networks: `${ROOT}net/`,
+  endpoints: (id: string) => `${ROOT}ep/${id}/`,
+  allEndpoints: `${ROOT}ep/`,
+  claims: (id: string) => `${ROOT}ip/${id}/`,
+};
+
+/**
+ * Decodes a stored record: a JSON object, or the store's error naming the key.
+ *
+ * @example
+ * ```ts
+ * import { decodeRecord } from "./etcd_store.ts";
+ * decodeRecord<{ a: number }>("etcd://x", {
+ *   key: "/k", value: '{"a":1}', modRevision: 1, createRevision: 1, version: 1, lease: "0",
+ * }); // { a: 1 }
+ * ```
+ * @param url The store's URL (for the error).
+ * @param kv The key-value.
+ * @returns The object.
+ */
+export function decodeRecord<T>(url: string, kv: KeyValue): T {
+  let o: unknown;
+  try {
+    o = JSON.parse(kv.value);
+  } catch {
+    o = undefined;
+  }
+  if (typeof o !== "object" || o === null || Array.isArray(o)) {
+    throw new EtcdError(url, `read "${kv.key}"`, "malformed record: not a JSON object", {
+      malformed: true,
+    });
+  }
+  return o as T;
+}
+
+/**
+ * {@linkcode Store} on etcd.
+ *
+ * @example
+ * ```ts ignore
+ * import { openStore } from "./store.ts";
+ * const store = new EtcdStore(openStore("etcd://198.51.100.1:2379"));
+ * await store.createNetwork(record); // true, or false when the name is taken
+ * ```
+ */
+export class EtcdStore implements Store {
+  #kv: KvStore;
+  #generation = 0;
+  #watch: Watch | undefined;
+  #watchReady: Promise<void> | undefined;
+
+  /**
+   * Wraps a key-value store.
+   *
+   * @param kv The store (`openStore(url)`).
+   */
+  constructor(kv: KvStore) {
+    this.#kv = kv;
+  }
+
+  /** The store's URL. */
+  get location(): string {
+    return this.#kv.url;
+  }
+
+  /** See {@linkcode Store.networks}. @returns The names. */
+  async networks(): Promise<string[]> {
+    const { kvs } = await this.#kv.range(etcdStoreKeys.networks, { prefix: true, keysOnly: true });
+    return kvs.map((kv) => kv.key.slice(etcdStoreKeys.networks.length)).sort();
+  }
+
+  /** See {@linkcode Store.readNetwork}. @param name The name. @returns The record. */
+  async readNetwork(name: string): Promise<NetworkRecord | undefined> {
+    const kv = await this.#kv.get(etcdStoreKeys.network(name));
+    if (!kv) return undefined;
+    const r = decodeRecord<NetworkRecord>(this.location, kv);
+    r.endpoints = {};
+    return r;
+  }
+
+  /** See {@linkcode Store.createNetwork}. @param record The record. @returns Whether created. */
+  async createNetwork(record: NetworkRecord): Promise<boolean> {
+    return await this.#create(etcdStoreKeys.network(record.name), { ...record, endpoints: {} });
+  }
+
+  /** See {@linkcode Store.writeNetwork}. @param record The record. */
+  async writeNetwork(record: NetworkRecord): Promise<void> {
+    await this.#kv.put(
+      etcdStoreKeys.network(record.name),
+      JSON.stringify({
+        ...record,
+        endpoints: {},
+      }),
+    );
+  }
+
+  /** See {@linkcode Store.removeNetwork}: data first, the record last (if still this id's). @param record The record. */
+  async removeNetwork(record: NetworkRecord): Promise<void> {
+    await this.#kv.delete(etcdStoreKeys.endpoints(record.id), { prefix: true });
+    await this.#kv.delete(etcdStoreKeys.claims(record.id), { prefix: true });
+    const key = etcdStoreKeys.network(record.name);
+    const kv = await this.#kv.get(key);
+    if (kv && decodeRecord<NetworkRecord>(this.location, kv).id === record.id) {
+      await this.#kv.txn({
+        compare: [{ key, target: "mod", modRevision: kv.modRevision }],
+        success: [{ delete: { key } }],
+      }, `remove network "${record.name}"`);
+    }
+  }
+
+  /** See {@linkcode Store.createEndpoint}. @param network The network. @param name The endpoint. @param ep The record. @returns Whether created. */
+  async createEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): Promise<boolean> {
+    return await this.#create(`${etcdStoreKeys.endpoints(network.id)}${name}`, ep);
+  }
+
+  /** See {@linkcode Store.writeEndpoint}. @param network The network. @param name The endpoint. @param ep The record. */
+  async writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): Promise<void> {
+    await this.#kv.put(`${etcdStoreKeys.endpoints(network.id)}${name}`, JSON.stringify(ep));
+  }
+
+  /** See {@linkcode Store.readEndpoint}. @param network The network. @param name The endpoint. @returns The record. */
+  async readEndpoint(network: NetworkRecord, name: string): Promise<EndpointRecord | undefined> {
+    const kv = await this.#kv.get(`${etcdStoreKeys.endpoints(network.id)}${name}`);
+    return kv ? decodeRecord<EndpointRecord>(this.location, kv) : undefined;
+  }
+
+  /** See {@linkcode Store.removeEndpoint}. @param network The network. @param name The endpoint. @param token Only this identity's. @returns Whether gone. */
+  async removeEndpoint(network: NetworkRecord, name: string, token?: string): Promise<boolean> {
+    const key = `${etcdStoreKeys.endpoints(network.id)}${name}`;
+    if (token === undefined) {
+      await this.#kv.delete(key);
+      return true;
+    }
+    const kv = await this.#kv.get(key);
+    if (!kv) return true;
+    if (decodeRecord<EndpointRecord>(this.location, kv).token !== token) return false;
+    const r = await this.#kv.txn({
+      compare: [{ key, target: "mod", modRevision: kv.modRevision }],
+      success: [{ delete: { key } }],
+    }, `remove endpoint "${name}"`);
+    return r.succeeded || await this.removeEndpoint(network, name, token);
+  }
+
+  /** See {@linkcode Store.endpoints}. @param network The network. @returns The names. */
+  async endpoints(network: NetworkRecord): Promise<string[]> {
+    const prefix = etcdStoreKeys.endpoints(network.id);
+    const { kvs } = await this.#kv.range(prefix, { prefix: true, keysOnly: true });
+    return kvs.map((kv) => kv.key.slice(prefix.length)).sort();
+  }
+
+  /** See {@linkcode Store.reserve}: a transaction on the claim's absence. @param network The network. @param address The address. @param owner The owner. @returns Whether reserved. */
+  async reserve(network: NetworkRecord, address: string, owner: string): Promise<boolean> {
+    const key = `${etcdStoreKeys.claims(network.id)}${address}`;
+    const r = await this.#kv.txn({
+      compare: [{ key, target: "create", createRevision: 0 }],
+      success: [{ put: { key, value: owner } }],
+      failure: [{ range: { key } }],
+    }, `reserve ${address}`);
+    // Ours already: an earlier attempt whose answer was lost went through.
+    return r.succeeded || r.ranges[0]?.[0]?.value === owner;
+  }
+
+  /** See {@linkcode Store.release}. @param network The network. @param address The address. @param owner The owner. @returns Whether freed. */
+  async release(network: NetworkRecord, address: string, owner: string): Promise<boolean> {
+    const key = `${etcdStoreKeys.claims(network.id)}${address}`;
+    const r = await this.#kv.txn({
+      compare: [{ key, target: "value", value: owner }],
+      success: [{ delete: { key } }],
+    }, `release ${address}`);
+    return r.succeeded;
+  }
+
+  /** See {@linkcode Store.reserved}. @param network The network. @returns The addresses. */
+  async reserved(network: NetworkRecord): Promise<string[]> {
+    const prefix = etcdStoreKeys.claims(network.id);
+    const { kvs } = await this.#kv.range(prefix, { prefix: true, keysOnly: true });
+    return kvs.map((kv) => kv.key.slice(prefix.length));
+  }
+
+  /** See {@linkcode Store.holder}. @param network The network. @param address The address. @returns The owner. */
+  async holder(network: NetworkRecord, address: string): Promise<string | undefined> {
+    return (await this.#kv.get(`${etcdStoreKeys.claims(network.id)}${address}`))?.value;
+  }
+
+  /**
+   * See {@linkcode Store.watch}: etcd's watch of the endpoint keys, from the current revision;
+   * it resumes after a reconnect (the client does) and, after a compaction, from the store's
+   * current revision (changes in between are reported as one batch of every endpoint).
+   *
+   * @param onChange Told of each batch.
+   * @param options `network`: only that one's endpoints.
+   * @returns The running watch.
+   */
+  watch(
+    onChange: (changes: EndpointChange[]) => void,
+    options: { network?: string } = {},
+  ): StoreWatch {
+    let w: Watch | undefined;
+    let stopped = false;
+    const names = new Map<string, string>(); // id -> network name
+    const nameOf = async (id: string): Promise<string | undefined> => {
+      if (!names.has(id)) {
+        for (const n of await this.networks()) {
+          const r = await this.readNetwork(n).catch(() => undefined);
+          if (r) names.set(r.id, n);
+        }
+      }
+      return names.get(id);
+    };
+    const prefix = etcdStoreKeys.allEndpoints;
+    const deliver = async (kvs: { kv: KeyValue; put: boolean }[]) => {
+      const changes: EndpointChange[] = [];
+      for (const { kv, put } of kvs) {
+        const [id, endpoint] = kv.key.slice(prefix.length).split("/");
+        if (!id || !endpoint) continue;
+        const network = await nameOf(id).catch(() => undefined);
+        if (network === undefined) continue;
+        if (options.network !== undefined && network !== options.network) continue;
+        let record: EndpointRecord | undefined;
+        if (put) {
+          try {
+            record = decodeRecord<EndpointRecord>(this.location, kv);
+          } catch {
+            continue; // malformed: not reported as an endpoint
+          }
+        }
+        changes.push({ network, networkId: id, endpoint, ...(record ? { record } : {}) });
+      }
+      this.#generation++;
+      if (changes.length && !stopped) onChange(changes);
+    };
+    const start = async (): Promise<void> => {
+      const { revision } = await this.#kv.range(prefix, { prefix: true, keysOnly: true });
+      if (stopped) return;
+      w = this.#kv.watch(prefix, revision + 1, {
+        events: (events) => {
+          void deliver(events.map((e) => ({ kv: e.kv, put: e.type === "put" })));
+        },
+        compacted: () => {
+          void (async () => {
+            await w?.cancel();
+            const all = await this.#kv.range(prefix, { prefix: true });
+            await deliver(all.kvs.map((kv) => ({ kv, put: true })));
+            await start();
+          })().catch(() => {});
+        },
+      });
+    };
+    const ready = start();
+    return {
+      ready,
+      stop: async () => {
+        stopped = true;
+        await ready.catch(() => {});
+        await w?.cancel();
+      },
+    };
+  }
+
+  /**
+   * See {@linkcode Store.generation}: the number of change batches this process's watch has
+   * seen (the first call starts a watch of every endpoint).
+   *
+   * @returns The generation.
+   */
+  generation(): number {
+    if (!this.#watchReady) {
+      const w = this.watch(() => {});
+      this.#watchReady = w.ready;
+      this.#watch = { revision: 0, cancel: () => w.stop() };
+    }
+    return this.#generation;
+  }
+
+  /** Stops the watch {@linkcode EtcdStore.generation} started, if any. */
+  async close(): Promise<void> {
+    await this.#watch?.cancel();
+  }
+
+  async #create(key: string, value: unknown): Promise<boolean> {
+    const r = await this.#kv.txn({
+      compare: [{ key, target: "create", createRevision: 0 }],
+      success: [{ put: { key, value: JSON.stringify(value) } }],
+    }, `create "${key}"`);
+    return r.succeeded;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Simulated overlay hosts for the privileged overlay tests (not a test itself): each host is a
+ * network namespace running its own nslink process (`_overlay_host.ts`), driven by one JSON
+ * command per line. The same harness as tests/priv/overlay.test.ts, shared by newer suites.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import $ from "dax-sh";
+import { exec, ipJson, sleep } from "./_helpers.ts";
+
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
+
+/** A worker's answer. */
+export interface Reply {
+  /** The command's id. */
+  id: number;
+  /** Whether it succeeded. */
+  ok: boolean;
+  /** The error's message, when it failed. */
+  error?: string;
+  /** Other fields of the answer. */
+  [k: string]: unknown;
+}
+
+/** One simulated host: a namespace with an underlay address, and an nslink process in it. */
+export class Host {
+  #proc: ChildProcess | undefined;
+  #next = 1;
+  #waiting = new Map<number, (r: Reply) => void>();
+  #buf = "";
+  /** What the process wrote to stderr. */
+  stderr = "";
+
+  /**
+   * @param ns The host's namespace (under /run/netns).
+   * @param addr Its underlay address (what it advertises).
+   */
+  constructor(readonly ns: string, readonly addr: string) {}
+
+  /** Starts the host's nslink process. */
+  async start(): Promise<void> {
+    const argv = "Bun" in globalThis ? [WORKER] : ["run", "-A", WORKER];
+    const p = spawn("nsenter", [`--net=/run/netns/${this.ns}`, process.execPath, ...argv], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    this.#proc = p;
+    this.#buf = "";
+    p.stderr!.on("data", (d) => (this.stderr += d));
+    p.stdout!.on("data", (d) => {
+      this.#buf += d;
+      let nl;
+      while ((nl = this.#buf.indexOf("\n")) >= 0) {
+        const line = this.#buf.slice(0, nl);
+        this.#buf = this.#buf.slice(nl + 1);
+        const r = JSON.parse(line) as Reply;
+        this.#waiting.get(r.id)?.(r);
+        this.#waiting.delete(r.id);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.#waiting.set(0, () => resolve());
+      p.once(
+        "exit",
+        (code) => reject(new Error(`host ${this.ns} exited (${code}): ${this.stderr}`)),
+      );
+    });
+  }
+
+  /** Sends a command; rejects with the worker's error message. */
+  async call(op: string, fields: Record<string, unknown> = {}): Promise<Reply> {
+    const r = await this.try(op, fields);
+    if (!r.ok) throw new Error(`host ${this.ns} ${op}: ${r.error}\n${this.stderr}`);
+    return r;
+  }
+
+  /** Sends a command; resolves with the reply, successful or not. */
+  try(op: string, fields: Record<string, unknown> = {}): Promise<Reply> {
+    const id = this.#next++;
+    const p = this.#proc;
+    if (!p) throw new Error(`host ${this.ns} is not running`);
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, resolve);
+      p.once("exit", () => reject(new Error(`host ${this.ns} died during ${op}: ${this.stderr}`)));
+      p.stdin!.write(JSON.stringify({ id, op, ...fields }) + "\n");
+    });
+  }
+
+  /** Ends the process normally (stdin closed), or kills it after 5 s. */
+  async stop(): Promise<void> {
+    const p = this.#proc;
+    if (!p) return;
+    this.#proc = undefined;
+    const gone = new Promise((r) => p.once("exit", r));
+    p.stdin!.end();
+    await Promise.race([gone, sleep(5000)]);
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill("SIGKILL");
+      await gone;
+    }
+  }
+}
+
+/** Runs a command, failing with its stderr. */
+export async function cmd(argv: string[]): Promise<void> {
+  const r = await exec(argv);
+  if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
+}
+
+/** A host's FDB entries with a remote destination on `nslvx<VNI>`. */
+export async function fdb(ns: string, vni: number): Promise<{ mac: string; dst?: string }[]> {
+  const r = await $`bridge -n ${ns} -j fdb show dev nslvx${vni}`.stdout("piped");
+  const t = r.stdout.trim();
+  return (t === "" ? [] : JSON.parse(t) as { mac: string; dst?: string }[]).filter((e) => e.dst);
+}
+
+/** A host's neighbour entries on `nslvx<VNI>`. */
+export function neigh(ns: string, vni: number): Promise<{ dst: string; lladdr?: string }[]> {
+  return ipJson(["-n", ns, "neigh", "show", "dev", `nslvx${vni}`]);
+}
+
+/** One ping from a namespace; whether it was answered. */
+export async function ping(fromNs: string, to: string): Promise<boolean> {
+  const r = await exec(["ip", "netns", "exec", fromNs, "ping", "-c1", "-W1", to]);
+  return r.code === 0;
+}
+
+/** Waits for a condition (a deadline, not a speed target). */
+export async function until(what: string, fn: () => Promise<boolean>, ms = 5000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+  return Date.now() - t0;
+}
+
+/** An address without its prefix. */
+export const bare = (cidr: string): string => cidr.split("/")[0];

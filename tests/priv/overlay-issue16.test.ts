@@ -1,0 +1,259 @@
+/**
+ * Privileged tests of issue 16's overlay defects, on two simulated hosts (network namespaces,
+ * one nslink process each) and a one-member etcd inside the throw-away namespace:
+ *
+ * - a management bridge (IPv4, 198.51.100.0/24) carries etcd's traffic and, for the IPv4 tests,
+ *   VXLAN; an underlay bridge carries only IPv6 (2001:db8:10::/64): VXLAN over IPv6;
+ * - a host is cut off from etcd by an nft rule in its namespace dropping TCP to port 2379
+ *   (VXLAN untouched).
+ *
+ * Run through `scripts/in-netns.sh` only.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import type { Interface } from "../../mod.ts";
+import { EtcdClient } from "../../store/etcd.ts";
+import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
+import { type EtcdCluster, startEtcd } from "./_etcd.ts";
+import { bare, cmd, fdb, Host, ping, until } from "./_overlay_cluster.ts";
+
+const P = runId();
+const MGMT = `${P}m`;
+const UNDER6 = `${P}u`;
+const TTL = 2;
+const OPTS = { skip: SKIP_ROOT, timeout: 90_000 };
+
+const hosts = [1, 2].map((n) => ({
+  n,
+  ns: `${P}h${n}`,
+  v4: `198.51.100.${10 + n}`,
+  v6: `2001:db8:10::${10 + n}`,
+}));
+let etcd: EtcdCluster | undefined;
+const running: Host[] = [];
+
+async function host(i: number, family: 4 | 6 = 4): Promise<Host> {
+  const h = new Host(hosts[i].ns, family === 4 ? hosts[i].v4 : hosts[i].v6);
+  await h.start();
+  running.push(h);
+  return h;
+}
+
+async function link(h: Host, network: string, eps: string[], address?: string) {
+  const r = await h.call("link", {
+    name: network,
+    endpoints: eps,
+    ...(address ? { address } : {}),
+  });
+  return r.interfaces as Record<string, Interface>;
+}
+
+/** Cuts a host off from etcd (TCP to 2379 dropped in its namespace), or reconnects it. */
+async function partition(i: number, on: boolean): Promise<void> {
+  const ns = hosts[i].ns;
+  if (on) {
+    await cmd([
+      "ip",
+      "netns",
+      "exec",
+      ns,
+      "nft",
+      "add table inet cut; add chain inet cut o { type filter hook output priority 0; }; " +
+      "add rule inet cut o tcp dport 2379 drop",
+    ]);
+  } else {
+    await cmd(["ip", "netns", "exec", ns, "nft", "delete table inet cut"]);
+  }
+}
+
+before(async () => {
+  if (!isRoot) return;
+  await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
+  await cmd(["ip", "link", "set", MGMT, "up"]);
+  await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
+  await cmd(["ip", "link", "add", UNDER6, "type", "bridge"]);
+  await cmd(["ip", "link", "set", UNDER6, "up"]);
+  for (const h of hosts) {
+    await cmd(["ip", "netns", "add", h.ns]);
+    await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
+    for (const [br, dev, tag] of [[MGMT, "m0", "m"], [UNDER6, "u0", "u"]]) {
+      await cmd([
+        "ip",
+        "link",
+        "add",
+        `${P}${tag}${h.n}`,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        dev,
+        "netns",
+        h.ns,
+      ]);
+      await cmd(["ip", "link", "set", `${P}${tag}${h.n}`, "master", br, "up"]);
+      await cmd(["ip", "-n", h.ns, "link", "set", dev, "up"]);
+    }
+    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
+    // The IPv6 underlay carries no IPv4 at all.
+    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v6}/64`, "dev", "u0", "nodad"]);
+  }
+  etcd = await startEtcd(["198.51.100.1"]);
+});
+
+after(async () => {
+  if (!isRoot) return;
+  for (const h of running) await h.stop();
+  await etcd?.stop();
+  for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
+    await exec(["ip", "netns", "del", name]);
+  }
+  await exec(["ip", "link", "del", MGMT]);
+  await exec(["ip", "link", "del", UNDER6]);
+});
+
+describe("overlay networks, issue 16", OPTS, () => {
+  it(
+    "a second newNetwork that joins is not the creator: disposing of it unlinks nothing (defect 6)",
+    OPTS,
+    async () => {
+      const name = `${P}-d6`;
+      const options = {
+        subnet: "203.0.113.0/26",
+        store: etcd!.url,
+        advertise: hosts[0].v4,
+        ttl: TTL,
+      };
+      const h1 = await host(0);
+      const made = await h1.call("new", { name, options });
+      const vni = made.vni as number;
+      await link(h1, name, [`${P}d6a`]);
+      // A second process of the same host joins the network, then ends as `await using` would.
+      const h1b = await host(0);
+      await h1b.call("new", { name, options });
+      await h1b.call("dispose", { name });
+      const client = new EtcdClient(etcd!.url);
+      assert.ok(
+        await client.get(`/nslink/ov/${name}/endpoints/${P}d6a`),
+        "the endpoint is still registered",
+      );
+      assert.equal(
+        (await ipJson<unknown[]>(["-n", hosts[0].ns, "link", "show", `nslov${vni}`])).length,
+        1,
+        "the bridge is still there",
+      );
+      assert.ok(await ping(`${P}d6a`, "203.0.113.1"), "the container still reaches its gateway");
+      await h1b.stop();
+      await h1.call("delete", { name });
+    },
+  );
+
+  it(
+    "VXLAN over an IPv6-only underlay: containers on two hosts reach each other (defect 7)",
+    OPTS,
+    async () => {
+      const name = `${P}-d7`;
+      const options = (i: number) => ({
+        subnet: "203.0.113.64/26",
+        subnetIPv6: "2001:db8:20::/64",
+        store: etcd!.url,
+        advertise: hosts[i].v6,
+        ttl: TTL,
+      });
+      const h1 = await host(0, 6);
+      const h2 = await host(1, 6);
+      const vni = (await h1.call("new", { name, options: options(0) })).vni as number;
+      await h2.call("new", { name, options: options(1) });
+      await h1.call("watch", { name });
+      await h2.call("watch", { name });
+      const a = (await link(h1, name, [`${P}d7a`]))[`${P}d7a`];
+      const b = (await link(h2, name, [`${P}d7b`]))[`${P}d7b`];
+      const [dev] = await ipJson<
+        { mtu: number; linkinfo: { info_data: { local?: string; local6?: string } } }[]
+      >(["-d", "-n", hosts[0].ns, "link", "show", `nslvx${vni}`]);
+      const local = dev.linkinfo.info_data.local ?? dev.linkinfo.info_data.local6;
+      assert.equal(local, hosts[0].v6, "the tunnel's local end is the IPv6 address");
+      assert.equal(dev.mtu, 1500 - 70, "IPv6's VXLAN overhead is 70 bytes");
+      await until(
+        "h1's FDB entry for b over IPv6",
+        async () =>
+          (await fdb(hosts[0].ns, vni)).some((e) =>
+            e.mac === b.macAddress && e.dst === hosts[1].v6
+          ),
+      );
+      await until("a -> b over IPv4", () => ping(`${P}d7a`, bare(b.address)), 10_000);
+      await until("b -> a over IPv6", () => ping(`${P}d7b`, bare(a.addressIPv6!)), 10_000);
+      await h2.call("delete", { name });
+      await h1.call("delete", { name });
+    },
+  );
+
+  it(
+    "a host cut off from etcd longer than the TTL keeps its addresses, is reachable again after, and reports a lost claim (defect 1)",
+    OPTS,
+    async () => {
+      const name = `${P}-d1`;
+      const options = (i: number) => ({
+        subnet: "203.0.113.128/26",
+        store: etcd!.url,
+        advertise: hosts[i].v4,
+        ttl: TTL,
+      });
+      const h1 = await host(0);
+      const h2 = await host(1);
+      const vni = (await h1.call("new", { name, options: options(0) })).vni as number;
+      await h2.call("new", { name, options: options(1) });
+      await h1.call("watch", { name });
+      await h2.call("watch", { name });
+      const a = (await link(h1, name, [`${P}d1a`]))[`${P}d1a`];
+      await link(h2, name, [`${P}d1b`]);
+      await until("b -> a", () => ping(`${P}d1b`, bare(a.address)), 10_000);
+      const hasA = async () => (await fdb(hosts[1].ns, vni)).some((e) => e.mac === a.macAddress);
+
+      await partition(0, true);
+      try {
+        // h1's lease expires: h2 stops reaching a (its registration went with the lease).
+        await until("h2 to drop a's entries (lease expired)", async () => !(await hasA()), 20_000);
+        // a's address is still a's: a static link of it fails, dynamic links never get it.
+        const taken = await h2.try("link", {
+          name,
+          endpoints: [`${P}d1x`],
+          address: bare(a.address),
+        });
+        await exec(["ip", "netns", "del", `${P}d1x`]);
+        assert.equal(taken.ok, false, "a's address was handed out again during the outage");
+        const more = await link(h2, name, [`${P}d1y`, `${P}d1z`]);
+        for (const i of Object.values(more)) assert.notEqual(bare(i.address), bare(a.address));
+        await sleep(TTL * 1000); // well past the TTL
+      } finally {
+        await partition(0, false);
+      }
+      await until("h2 to reach a again", async () => await hasA(), 20_000);
+      await until("b -> a again", () => ping(`${P}d1b`, bare(a.address)), 10_000);
+      assert.deepEqual((await h1.call("conflicts", { name })).conflicts, []);
+
+      // A claim lost meanwhile (removed behind nslink's back, then taken by another endpoint)
+      // is reported as a conflict when the host registers again, never overwritten.
+      await partition(0, true);
+      try {
+        await until("h2 to drop a's entries again", async () => !(await hasA()), 20_000);
+        const client = new EtcdClient(etcd!.url);
+        await client.delete(`/nslink/ov/${name}/ipam/4/${bare(a.address)}`);
+        await link(h2, name, [`${P}d1w`], bare(a.address));
+      } finally {
+        await partition(0, false);
+      }
+      await until("h1 to report the conflict", async () => {
+        const c = (await h1.call("conflicts", { name })).conflicts as {
+          key: string;
+          holder: string;
+        }[];
+        return c.some((x) =>
+          x.key.endsWith(`/ipam/4/${bare(a.address)}`) && x.holder === `${P}d1w`
+        );
+      }, 20_000);
+      await h2.call("delete", { name });
+      await h1.call("delete", { name });
+    },
+  );
+});
