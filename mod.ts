@@ -106,7 +106,7 @@ export {
   type Remote,
 } from "./network/overlay_watcher.ts";
 export { type KvStore, openStore } from "./store/store.ts";
-export { decodeRecord, EtcdStore, etcdStoreKeys } from "./store/etcd_store.ts";
+export { decodeRecord, EtcdStore, etcdStoreKeys } from "./network/store_etcd.ts";
 export {
   type AnswerContext,
   type AnswerKind,

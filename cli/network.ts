@@ -6,7 +6,8 @@
  */
 import { checkIP } from "../net/validate.ts";
 import { parseCidr } from "../net/ip.ts";
-import { type Namespace, openNetworkNamespace } from "../network/namespace.ts";
+import { openNetworkNamespace } from "../network/namespace.ts";
+import { connectIn } from "../network/connect.ts";
 import {
   type LinkOptions,
   listNetworks,
@@ -309,34 +310,7 @@ Example:
   },
 };
 
-/**
- * Links a container on the fast path and configures its interfaces; on any failure unlinks it
- * again, so nothing is left half-made.
- *
- * @param net The network.
- * @param container The endpoint name.
- * @param ns The open namespace.
- * @param options Link options (addresses, ports, name inside).
- * @returns The interfaces as added.
- */
-export async function connectIn(
-  net: Network,
-  container: string,
-  ns: Namespace,
-  options: LinkOptions,
-): Promise<ReturnType<Namespace["addInterface"]> extends Promise<infer I> ? I[] : never> {
-  const ifaces = await net.link(container, { ...options, namespace: ns });
-  try {
-    const added = [];
-    for (const iface of ifaces) added.push(await ns.addInterface(iface));
-    return added;
-  } catch (e) {
-    try {
-      await net.unlink(container);
-    } catch { /* report the first error */ }
-    throw e;
-  }
-}
+export { connectIn };
 
 const disconnect: Command = {
   path: ["network", "disconnect"],

@@ -32,8 +32,11 @@ import { checkIP } from "../net/validate.ts";
 import { parsePortSpecs } from "../netfilter/ports.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
-import { connectIn } from "../cli/network.ts";
-import type { PortSpec } from "../cli/publish.ts";
+import { connectIn } from "../network/connect.ts";
+import type { PortSpec as NetPortSpec } from "../netfilter/ports.ts";
+
+/** A port mapping as the plugin reads it: every field given. */
+type PortSpec = Required<NetPortSpec>;
 import { parseConf } from "./config.ts";
 import { CNI_ERR, CniError } from "./errors.ts";
 import { mergeResults } from "./result.ts";

@@ -6,11 +6,18 @@
  *
  * @module
  */
-import type { Output } from "../cli/io.ts";
 import { CNI_ERR, CniError, errorJson } from "./errors.ts";
 import { convertResult } from "./result.ts";
 import type { CniArgs, CniNetConf, CniResult } from "./types.ts";
 import { compareVersions, CURRENT_VERSION, SUPPORTED_VERSIONS } from "./version.ts";
+
+/** Where the plugin writes (the same shape as the command line's `Output`, cni/ not importing cli/). */
+export interface Output {
+  /** Writes to standard output. */
+  out(text: string): void;
+  /** Writes to standard error. */
+  err(text: string): void;
+}
 
 /** What a plugin implements; `skel` calls one per invocation. */
 export interface CniPlugin {

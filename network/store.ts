@@ -433,7 +433,7 @@ export interface StoreWatch {
  *   state; for etcd, it counts the changes the watch has delivered so far.
  *
  * Implementations: {@linkcode LocalStore} (the state directory, the default; synchronous inside,
- * see {@linkcode SyncStore}) and `EtcdStore` (store/etcd_store.ts; one key per record and per
+ * see {@linkcode SyncStore}) and `EtcdStore` (network/store_etcd.ts; one key per record and per
  * claim).
  *
  * @example

@@ -4,7 +4,7 @@
  */
 import { after, before, describe } from "node:test";
 import { EtcdClient } from "../../store/etcd.ts";
-import { EtcdStore } from "../../store/etcd_store.ts";
+import { EtcdStore } from "../../network/store_etcd.ts";
 import { isRoot, SKIP_ROOT } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import { storeContract } from "../unit/_store_contract.ts";

@@ -16,9 +16,9 @@
  * @module
  */
 import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
-import type { EndpointChange, Store, StoreWatch } from "../network/store.ts";
-import { EtcdError, type KeyValue, type Watch } from "./etcd.ts";
-import type { KvStore } from "./store.ts";
+import type { EndpointChange, Store, StoreWatch } from "./store.ts";
+import { EtcdError, type KeyValue, type Watch } from "../store/etcd.ts";
+import type { KvStore } from "../store/store.ts";
 
 const ROOT = "/nslink/s/";
 
@@ -36,7 +36,7 @@ export const etcdStoreKeys = {
  *
  * @example
  * ```ts
- * import { decodeRecord } from "./etcd_store.ts";
+ * import { decodeRecord } from "./store_etcd.ts";
  * decodeRecord<{ a: number }>("etcd://x", {
  *   key: "/k", value: '{"a":1}', modRevision: 1, createRevision: 1, version: 1, lease: "0",
  * }); // { a: 1 }
@@ -65,7 +65,7 @@ export function decodeRecord<T>(url: string, kv: KeyValue): T {
  *
  * @example
  * ```ts ignore
- * import { openStore } from "./store.ts";
+ * import { openStore } from "../store/store.ts";
  * const store = new EtcdStore(openStore("etcd://198.51.100.1:2379"));
  * await store.createNetwork(record); // true, or false when the name is taken
  * ```
