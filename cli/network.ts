@@ -11,7 +11,6 @@ import { connectIn } from "../network/connect.ts";
 import {
   type LinkOptions,
   listNetworks,
-  type Network,
   newNetwork,
   openNetwork,
 } from "../network/network.ts";

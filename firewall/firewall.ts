@@ -14,7 +14,7 @@
  * @module
  */
 import { writeFileSync } from "node:fs";
-import type { NetworkRecord } from "../model/records.ts";
+import { bridged, type NetworkRecord } from "../model/records.ts";
 import { NetlinkError } from "../netlink/errors.ts";
 import { NftError } from "../netfilter/batch.ts";
 import { deleteFlows, deleteFlowsOf } from "../netfilter/conntrack.ts";
@@ -81,7 +81,7 @@ export function firewallOptions(record: NetworkRecord): FirewallOptions {
  */
 export function firewallNetwork(record: NetworkRecord): FirewallNetwork | undefined {
   const bridge = bridgeOf(record);
-  if (record.type !== "bridge" || !bridge) return undefined;
+  if (!bridged(record.type) || !bridge) return undefined;
   const o = firewallOptions(record);
   return {
     name: record.name,
@@ -199,6 +199,9 @@ function sysctl(path: string, value: string): void {
     writeFileSync(`/proc/sys/${path}`, value);
   } catch (e) {
     const code = (e as { code?: string }).code;
+    // An overlay network's bridge not made on this host yet (or removed behind nslink's back):
+    // the sync after it is made sets it.
+    if (code === "ENOENT" && /^net\/ipv4\/conf\/nslov\d+\//.test(path)) return;
     // br_netfilter not loaded: same-bridge traffic never reaches the forward hook, so
     // icc: false cannot be enforced. Say so once; the rest still works.
     if (code === "ENOENT" && path.startsWith("net/bridge/")) {

@@ -73,3 +73,21 @@ export interface NetworkRecord {
   /** Who is creating or deleting it, while it is `creating` or `deleting`. */
   owner?: Owner;
 }
+
+/**
+ * Whether a network of this type has a Linux bridge of its own on this host, so that the
+ * firewall (masquerade, isolation, `internal`, `icc`) and published ports apply to it: `bridge`
+ * networks, and `overlay` networks (their bridge `nslov<VNI>`).
+ *
+ * @example
+ * ```ts
+ * import { bridged } from "./records.ts";
+ * bridged("overlay"); // true
+ * bridged("null"); // false
+ * ```
+ * @param type The network's driver type.
+ * @returns Whether it is bridged.
+ */
+export function bridged(type: string): boolean {
+  return type === "bridge" || type === "overlay";
+}

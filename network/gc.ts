@@ -62,6 +62,35 @@ export interface GcReport {
 }
 
 /**
+ * Finds (and unless `dryRun` removes) what a network spanning hosts keeps in its shared store
+ * for this host that this host's own state no longer explains (an endpoint registered by a
+ * link that was killed and undone since). Registered by the driver's network code
+ * (network/overlay.ts); called by {@linkcode gc} under the exclusive lock, after the local
+ * records were collected.
+ */
+export type StoreSweep = (
+  store: FileStore,
+  record: NetworkRecord,
+  dryRun: boolean,
+) => Promise<string[]>;
+
+const sweeps = new Map<string, StoreSweep>();
+
+/**
+ * Registers the shared-store sweep of a network type (see {@linkcode StoreSweep}).
+ *
+ * @example
+ * ```ts ignore
+ * registerStoreSweep("overlay", sweepOverlay);
+ * ```
+ * @param type The network type.
+ * @param sweep The sweep.
+ */
+export function registerStoreSweep(type: string, sweep: StoreSweep): void {
+  sweeps.set(type, sweep);
+}
+
+/**
  * Reconciles the state directory with the kernel of the calling thread's network namespace:
  * - finishes interrupted `newNetwork`/`delete()` calls (the network is deleted);
  * - undoes interrupted `link()` calls (their links are deleted, addresses freed, records removed);
@@ -75,7 +104,9 @@ export interface GcReport {
  *   firewall table from the records (one batch: the maps hold exactly the saved bindings, every
  *   saved network has its chains), when this state directory has a bridge network;
  * - removes temporary files of writers that died, claims held by no one, and data of network ids no
- *   record names.
+ *   record names;
+ * - for networks spanning hosts (`overlay`), releases what their shared store holds for this
+ *   host that no local record explains (see {@linkcode registerStoreSweep}).
  *
  * A step that fails (a record it cannot read, a kernel error) is reported in `errors` and gc
  * goes on with the rest: one bad record never keeps the other networks from being collected.
@@ -235,6 +266,19 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
         } catch (e) {
           if ((e as { code?: string }).code !== "ENODEV") throw e;
         }
+      }
+    }
+    // What shared stores keep for this host that its own state no longer explains.
+    for (const name of store.networks()) {
+      const record = store.readNetwork(name);
+      const sweep = record && (record.state ?? "ready") === "ready"
+        ? sweeps.get(record.type)
+        : undefined;
+      if (!record || !sweep) continue;
+      try {
+        report.endpoints.push(...await sweep(store, record, dryRun));
+      } catch (e) {
+        fail(`${name} (shared store)`, e);
       }
     }
     // The firewall as the saved state says: port claims, then the whole table in one batch.

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { bridged } from "../model/records.ts";
 import type { Driver, DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { getDriver } from "../drivers/registry.ts";
 import { exists } from "../ffi/libc.ts";
@@ -399,7 +400,7 @@ export async function deleteNetwork(
   }
   for (const ep of pending) driver.unlink(ctx, record, { ...ep, namespace: undefined });
   driver.destroy(ctx, record);
-  if (record.type === "bridge") {
+  if (bridged(record.type)) {
     // Its rules go (with the last bridge network, nslink's table) while its record still says
     // "deleting" (a crash here leaves the delete to finish), then its port claims, then its state.
     syncFirewall(loadAll(store));
@@ -407,7 +408,7 @@ export async function deleteNetwork(
   }
   store.removeNetwork(record);
   books.delete(bookKey(store, record));
-  if (record.type === "bridge") {
+  if (bridged(record.type)) {
     // Every flow of its subnets (containers unlinked earlier included): one conntrack walk.
     forgetFlows([], [record.pools.v4?.subnet, record.pools.v6?.subnet]);
   }

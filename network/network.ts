@@ -13,6 +13,7 @@ import type {
   NetworkRecord,
 } from "../drivers/driver.ts";
 import { getDriver, knownTypes } from "../drivers/registry.ts";
+import { isDistributed } from "../drivers/overlay.ts";
 import { hostRtnl } from "../model/host.ts";
 import type { Interface } from "../model/interface.ts";
 import { handoffs, knownNames } from "./internal.ts";
@@ -860,10 +861,15 @@ export async function newNetwork(
   } catch (e) {
     // The registry knows the single-host drivers; name the distributed types too.
     if (!(e instanceof TypeError) || !distributed) throw e;
-    const all = [...knownTypes(), ...distributed.types].sort().join(", ");
+    const all = [...new Set([...knownTypes(), ...distributed.types])].sort().join(", ");
     throw new TypeError(`Unknown network type "${type}": known types are ${all}`);
   }
   checkName(name, "network name");
+  if (isDistributed(driver)) {
+    throw new TypeError(
+      `Network type "${type}" spans hosts: load network/overlay.ts (mod.ts does)`,
+    );
+  }
   if (options.store !== undefined) {
     throw new TypeError(
       `Option "store" is for networks that span hosts ("overlay"); "${type}" networks live on one host`,
@@ -944,6 +950,22 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
   const timeoutMs = checkTimeout(options.lockTimeoutMs);
   const store = openStore(options.stateDir);
   const record = store.readNetwork(name);
+  if (record && (record.state ?? "ready") === "ready" && isDistributed(getDriver(record.type))) {
+    // A network spanning hosts that this host joined: reopened from its store, as saved.
+    if (!distributed) throw new TypeError(`No driver for networks in a store is loaded`);
+    const c = record.config as { store?: string; advertise?: string; ttl?: number };
+    const saved: Record<string, unknown> = {
+      store: c.store,
+      advertise: c.advertise,
+      ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
+      ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
+    };
+    for (const k of ["storeCa", "storeCert", "storeKey", "storeUser"]) {
+      const v = (record.config as Record<string, unknown>)[k];
+      if (typeof v === "string") saved[k] = v;
+    }
+    return await distributed.open(name, saved);
+  }
   if (!record || (record.state ?? "ready") !== "ready") {
     throw new Error(
       `Network "${name}" does not exist in ${JSON.stringify(store.location)}` +

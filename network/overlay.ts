@@ -24,7 +24,6 @@
  *
  * @module
  */
-import { exists } from "../ffi/libc.ts";
 import { NetlinkError } from "../netlink/errors.ts";
 import { checkMtu } from "../net/validate.ts";
 import { parseCidr } from "../net/ip.ts";
@@ -32,16 +31,17 @@ import { hostRtnl } from "../model/host.ts";
 import { type Interface, macForIPv4 } from "../model/interface.ts";
 import { allocate, createPool, type Pool, prefixLength } from "../model/ipam.ts";
 import {
-  createNoteHook,
-  type EndpointInfo,
   type LinkOptions,
-  linkTarget,
   Network,
   registerDistributedNetworks,
   repairFirewall,
 } from "./network.ts";
 import type { NetworkWatcher } from "./network.ts";
 import { FileStore } from "./store.ts";
+import { deleteNetwork } from "./lifecycle.ts";
+import { registerStoreSweep } from "./gc.ts";
+import { loadAll } from "./publish.ts";
+import { syncFirewall } from "../firewall/firewall.ts";
 import {
   type EtcdClientOptions,
   EtcdError,
@@ -56,7 +56,7 @@ import {
   overlayDriver,
   underlayOf,
 } from "../drivers/overlay.ts";
-import type { DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
+import type { DriverContext, NetworkRecord } from "../drivers/driver.ts";
 import { checkRemote, OverlayWatcher } from "./overlay_watcher.ts";
 import { OverlayHost, overlayKeys } from "./overlay_host.ts";
 
@@ -132,8 +132,19 @@ export interface OverlayOptions {
   vni?: number;
   /** Seconds this host's endpoints outlive this process without keepalives; default 15. */
   ttl?: number;
-  /** Ignored (overlay state lives in the store), accepted for symmetry with other drivers. */
+  /**
+   * This host's state directory: the host keeps its own record of the network and of its
+   * endpoints there (published ports, crash recovery, `gc()`), as for bridge networks.
+   */
   stateDir?: string;
+  /** Masquerade this host's containers' traffic leaving the host; default `true`. */
+  masquerade?: boolean;
+  /** No traffic beyond the overlay, no published ports; default `false`. */
+  internal?: boolean;
+  /** Containers may talk to each other (on this host's bridge); default `true`. */
+  icc?: boolean;
+  /** Turn on forwarding in the host namespace; default `false`. */
+  ipForward?: boolean;
 }
 
 const KNOWN = [
@@ -153,6 +164,10 @@ const KNOWN = [
   "vni",
   "ttl",
   "stateDir",
+  "masquerade",
+  "internal",
+  "icc",
+  "ipForward",
 ];
 const FIRST_VNI = 4096;
 const MAX_VNI = 0xffffff;
@@ -204,6 +219,12 @@ interface Parsed {
   advertise: string;
   ttl: number;
   want: Omit<OverlayConfig, "id" | "created" | "vni"> & { vni?: number };
+  /** This host's state directory (its own record of the network). */
+  stateDir?: string;
+  /** This host's firewall options for the network, as a bridge network's. */
+  firewall: { masquerade: boolean; internal: boolean; icc: boolean; ipForward: boolean };
+  /** Store options kept in the local record (file paths and the user; never a password). */
+  saved: Record<string, string>;
 }
 
 function parseOptions(name: string, options: Record<string, unknown>, creating: boolean): Parsed {
@@ -252,12 +273,37 @@ function parseOptions(name: string, options: Record<string, unknown>, creating: 
   const mtu = options.mtu === undefined ? 0 : checkMtu(options.mtu as number);
   const vni = int(options, "vni", 1, MAX_VNI);
   const ttl = int(options, "ttl", 1, 3600) ?? 15;
+  const bool = (key: string, fallback: boolean) => {
+    const v = options[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== "boolean") {
+      throw new TypeError(
+        `Overlay option "${key}" must be true or false, got ${JSON.stringify(v)}`,
+      );
+    }
+    return v;
+  };
+  const saved: Record<string, string> = {};
+  for (const k of ["storeCa", "storeCert", "storeKey", "storeUser"]) {
+    const v = str(options, k);
+    if (v !== undefined && !v.includes("-----BEGIN")) saved[k] = v;
+  }
+  const stateDir = str(options, "stateDir");
   return {
     name,
     storeUrl,
     storeOptions,
     advertise: canonical,
     ttl,
+    ...(stateDir !== undefined ? { stateDir } : {}),
+    firewall: {
+      masquerade: bool("masquerade", true),
+      internal: bool("internal", false),
+      icc: bool("icc", true),
+      // Not turned on for overlay networks unless asked: their traffic between hosts is VXLAN.
+      ipForward: bool("ipForward", false),
+    },
+    saved,
     want: {
       subnet: v4?.subnet ?? "",
       gateway: v4?.gateway ?? "",
@@ -409,11 +455,9 @@ export class OverlayNetwork extends Network {
   #cfg: OverlayConfig;
   #mtu: number;
   #host: OverlayHost;
-  /** This process's endpoints on this host, to re-publish when the lease had to be renewed. */
-  #mine = new Map<
-    string,
-    { ep: OverlayEndpoint; interfaces: Interface[]; hostLinks: string[]; namespace?: string }
-  >();
+  /** This host's own state (the local file store) and the network's record there. */
+  #files: FileStore;
+  #local: NetworkRecord;
   /** The addresses taken in the store, as last read, plus those taken here since. */
   #view: { v4: Set<string>; v6: Set<string> } | undefined;
   /** Addresses being claimed by this process right now. */
@@ -421,45 +465,49 @@ export class OverlayNetwork extends Network {
   #watchers = new Set<OverlayWatcher>();
   #closed = false;
 
-  private constructor(p: Parsed, store: KvStore, cfg: OverlayConfig, mtu: number, owned: boolean) {
-    const pools: NetworkRecord["pools"] = {
-      v4: { subnet: cfg.subnet, gateway: cfg.gateway, allocated: {} },
-    };
-    if (cfg.subnetIPv6) {
-      pools.v6 = { subnet: cfg.subnetIPv6, gateway: cfg.gatewayIPv6, allocated: {} };
-    }
-    const devices = overlayDevices(cfg.vni);
-    const record: NetworkRecord = {
-      version: 1,
-      name: p.name,
-      type: "overlay",
-      id: cfg.id,
-      created: cfg.created,
-      config: {
-        ...cfg,
-        bridgeName: devices.bridge,
-        vxlanName: devices.vxlan,
-        advertise: p.advertise,
-        store: p.storeUrl,
-        mtu,
-      },
-      pools,
-      endpoints: {},
-    };
-    super(record, new FileStore(), owned, undefined, overlayDriver);
+  private constructor(
+    p: Parsed,
+    store: KvStore,
+    cfg: OverlayConfig,
+    mtu: number,
+    owned: boolean,
+    files: FileStore,
+    local: NetworkRecord,
+  ) {
+    super(local, files, owned, undefined, overlayDriver);
     this.advertise = p.advertise;
     this.storeUrl = p.storeUrl;
     this.vni = cfg.vni;
     this.#store = store;
     this.#cfg = cfg;
+    this.#files = files;
+    this.#local = local;
     this.#host = new OverlayHost({
       store,
       network: p.name,
       advertise: p.advertise,
       ttl: p.ttl,
-      local: () => [...this.#mine.values()].map((m) => m.ep),
+      local: () => this.#registered(),
     });
     this.#mtu = mtu;
+  }
+
+  /** This host's linked endpoints, from its own state, as registered in the store. */
+  #registered(): OverlayEndpoint[] {
+    const out: OverlayEndpoint[] = [];
+    for (const name of this.#files.endpoints(this.#local)) {
+      const ep = this.#files.readEndpoint(this.#local, name);
+      const i = ep?.interfaces[0];
+      if (!ep || (ep.state ?? "linked") !== "linked" || !i) continue;
+      out.push({
+        name,
+        host: this.advertise,
+        mac: i.macAddress,
+        address: i.address,
+        addressIPv6: i.addressIPv6 ?? "",
+      });
+    }
+    return out;
   }
 
   /** The device names on this host. */
@@ -552,7 +600,9 @@ export class OverlayNetwork extends Network {
     const mtu = cfg.mtu || underlay.containerMtu;
     // Only the process that made the network owns it: one that joined (another host's, or this
     // host's, network) never deletes it on `await using` (issue 16, defect 6).
-    const net = new OverlayNetwork(p, store, cfg, mtu, created);
+    const files = new FileStore(p.stateDir);
+    const local = await joinLocally(files, localRecord(p, cfg, mtu));
+    const net = new OverlayNetwork(p, store, cfg, mtu, created, files, local);
     const ctx: DriverContext = { host: rt, takenSubnets: [], otherConfigs: [] };
     const hadDevices = rt.link.find(net.devices.bridge) !== undefined;
     try {
@@ -569,30 +619,15 @@ export class OverlayNetwork extends Network {
         } catch { /* report the first error */ }
       }
       await net.#leaveStore().catch(() => {});
+      if (!hadDevices) await forgetLocally(files, local).catch(() => {});
       throw e;
     }
     return net;
   }
 
-  /** The network's record on this host, as the overlay driver reads it. */
+  /** The network's record on this host (its own state), as the overlay driver reads it. */
   #record(): NetworkRecord {
-    return {
-      version: 1,
-      name: this.name,
-      type: "overlay",
-      id: this.id,
-      created: this.#cfg.created,
-      config: {
-        vni: this.vni,
-        bridgeName: this.devices.bridge,
-        vxlanName: this.devices.vxlan,
-        advertise: this.advertise,
-        mtu: this.#mtu,
-        containerInterfacePrefix: "eth",
-      },
-      pools: freshPools(this.#cfg),
-      endpoints: {},
-    };
+    return this.#local;
   }
 
   /** This host's liveness in the network: its lease and registration (see {@linkcode OverlayHost}). */
@@ -620,42 +655,30 @@ export class OverlayNetwork extends Network {
       );
     }
     if (this.#closed) throw new Error(`Overlay network "${this.name}" is closed`);
-    const keys = overlayKeys(this.name);
-    // The host registered (alive) before its endpoint appears, so other hosts install it.
-    await this.#host.lease();
-    const ep = await this.#claim(name, options);
-    // The kernel part, as on a bridge network (the record only carries what the driver reads).
-    const ns = options.namespace;
-    const record = this.#record();
-    let made: EndpointRecord;
-    const created = new Map<string, number>();
+    // Held across the claim in the store and the local link, so that gc() on this host (which
+    // takes the lock exclusively) never sees a claim of this host whose local record is not
+    // written yet.
+    const lock = this.#files.tryLock({ shared: true }) ??
+      await this.#files.lock({ shared: true });
     try {
-      const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [], otherConfigs: [] };
-      const target = ns === undefined ? undefined : linkTarget(ns, created);
-      made = overlayDriver.link(ctx, record, name, {
-        ...(target ? { target } : {}),
-        ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
-        address: bare(ep.address),
-        ...(ep.addressIPv6 ? { addressIPv6: bare(ep.addressIPv6) } : {}),
-      });
-    } catch (e) {
-      await this.#release(ep).catch(() => {});
-      throw e;
+      // The host registered (alive) before its endpoint appears, so other hosts install it.
+      await this.#host.lease();
+      const ep = await this.#claim(name, options);
+      try {
+        // Everything on this host as on a bridge network: intent record, local claims, veth
+        // pair (fast path or seed path), published ports, firewall, crash recovery.
+        return await super.link(name, {
+          ...options,
+          address: bare(ep.address),
+          ...(ep.addressIPv6 ? { addressIPv6: bare(ep.addressIPv6) } : {}),
+        });
+      } catch (e) {
+        await this.#release(ep).catch(() => {});
+        throw e;
+      }
+    } finally {
+      lock.release();
     }
-    const mine = {
-      ep,
-      interfaces: made.interfaces.map((i) => ({ ...i })),
-      hostLinks: made.hostLinks,
-      ...(made.namespace ? { namespace: made.namespace } : {}),
-    };
-    this.#mine.set(name, mine);
-    for (const iface of made.interfaces) {
-      createNoteHook(iface, ns, (path) => {
-        mine.namespace = path;
-      }, created);
-    }
-    void keys;
-    return made.interfaces;
   }
 
   /** Takes the endpoint name and its addresses in one transaction, retrying on contention. */
@@ -683,7 +706,9 @@ export class OverlayNetwork extends Network {
       const pools = freshPools(this.#cfg);
       for (const a of view.v4) pools.v4!.allocated[a] = "taken";
       if (pools.v6) { for (const a of view.v6) pools.v6.allocated[a] = "taken"; }
-      for (const a of this.#pending) {
+      // Addresses still held on this host (an endpoint whose links the kernel is still removing
+      // keeps its local claim after its claim in the store went): not chosen again yet.
+      for (const a of [...this.#pending, ...this.#files.reserved(this.#local)]) {
         const pool = a.includes(":") ? pools.v6 : pools.v4;
         if (pool && pool.allocated[a] === undefined) pool.allocated[a] = "pending";
       }
@@ -797,60 +822,25 @@ export class OverlayNetwork extends Network {
   override async unlink(name: string): Promise<void> {
     const keys = overlayKeys(this.name);
     const kv = await this.#store.get(`${keys.endpoints}${name}`);
-    const local = this.#mine.get(name);
-    if (!kv) {
-      if (local) this.#unlinkKernel(local.hostLinks, local.namespace);
-      this.#mine.delete(name);
-      return;
-    }
-    const ep = endpointOf(this.storeUrl, kv);
-    if (ep.host !== this.advertise) {
+    const ep = kv ? endpointOf(this.storeUrl, kv) : undefined;
+    if (ep && ep.host !== this.advertise) {
       throw new Error(
         `Endpoint "${name}" of overlay network "${this.name}" lives on host ${ep.host}, not on ${this.advertise}`,
       );
     }
-    const hostLinks = local?.hostLinks ?? [`nslh${shortHash(`${this.id}/${name}`)}`];
-    this.#unlinkKernel(hostLinks, local?.namespace);
-    await this.#release(ep);
-    this.#mine.delete(name);
-  }
-
-  #unlinkKernel(hostLinks: string[], namespace?: string): void {
-    if (namespace !== undefined && !exists(namespace)) return;
-    const rt = hostRtnl();
-    for (const l of hostLinks) {
+    const local = this.#files.readEndpoint(this.#local, name) !== undefined;
+    // This host's part first (ports, links, its record), as on a bridge network.
+    await super.unlink(name);
+    if (!ep) return;
+    if (!local) {
+      // Registered with no record on this host (an earlier version kept none): its veth by name.
       try {
-        rt.link.del(l);
+        hostRtnl().link.del(`nslh${shortHash(`${this.id}/${name}`)}`);
       } catch (e) {
         if (!gone(e)) throw e;
       }
     }
-  }
-
-  /**
-   * The endpoints this process linked on this host.
-   *
-   * @returns Their names, sorted.
-   */
-  override endpoints(): string[] {
-    return [...this.#mine.keys()].sort();
-  }
-
-  /**
-   * One container this process linked on this host (interfaces, host-side links, namespace).
-   *
-   * @param name The endpoint name.
-   * @returns A copy, or `undefined`.
-   */
-  override endpoint(name: string): EndpointInfo | undefined {
-    const m = this.#mine.get(name);
-    if (!m) return undefined;
-    return {
-      name,
-      interfaces: m.interfaces.map((i) => ({ ...i })),
-      hostLinks: [...m.hostLinks],
-      ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
-    };
+    await this.#release(ep);
   }
 
   /**
@@ -917,12 +907,8 @@ export class OverlayNetwork extends Network {
     for (const kv of all.kvs) {
       if (hostOf(kv) === this.advertise) await this.unlink(kv.key.slice(keys.endpoints.length));
     }
-    overlayDriver.destroy(
-      { host: hostRtnl(), takenSubnets: [], otherConfigs: [] },
-      this.#record(),
-    );
-    // Its isolation rules go; the table too when no nslink network is left on this host.
-    await repairFirewall();
+    // This host's part: the devices, the firewall's rules for them, the local record.
+    await forgetLocally(this.#files, this.#local);
     await this.#leaveStore();
     this.close();
   }
@@ -1005,3 +991,119 @@ registerDistributedNetworks({
   create: (_type, name, options) => OverlayNetwork.create(name, options),
   open: (name, options) => OverlayNetwork.create(name, options, true),
 });
+
+/** The network's record in this host's own state (the local file store). */
+function localRecord(p: Parsed, cfg: OverlayConfig, mtu: number): NetworkRecord {
+  const devices = overlayDevices(cfg.vni);
+  return {
+    version: 1,
+    name: p.name,
+    type: "overlay",
+    id: cfg.id,
+    created: cfg.created,
+    config: {
+      vni: cfg.vni,
+      bridgeName: devices.bridge,
+      vxlanName: devices.vxlan,
+      advertise: p.advertise,
+      mtu,
+      containerInterfacePrefix: "eth",
+      store: p.storeUrl,
+      ttl: p.ttl,
+      ...p.firewall,
+      ...p.saved,
+    },
+    pools: freshPools(cfg),
+    endpoints: {},
+  };
+}
+
+/**
+ * Saves the network in this host's state, or takes the record there (an earlier join, by this
+ * or another process); a record of an earlier network of that name (deleted and re-created in
+ * the store since) is finished first.
+ */
+async function joinLocally(files: FileStore, record: NetworkRecord): Promise<NetworkRecord> {
+  const lock = await files.lock();
+  try {
+    const existing = files.readNetwork(record.name);
+    if (existing) {
+      if (existing.type !== "overlay") {
+        throw new TypeError(
+          `Network "${record.name}" already exists on this host (a ${existing.type} network)`,
+        );
+      }
+      if (existing.id === record.id && (existing.state ?? "ready") === "ready") return existing;
+      await deleteNetwork(files, existing);
+    }
+    if (!files.createNetwork(record)) {
+      throw new TypeError(`Network "${record.name}" already exists on this host`);
+    }
+    return record;
+  } finally {
+    lock.release();
+  }
+}
+
+/** Removes this host's part: its endpoints' links, the devices, the firewall's rules, the record. */
+async function forgetLocally(files: FileStore, record: NetworkRecord): Promise<void> {
+  const lock = await files.lock();
+  try {
+    const existing = files.readNetwork(record.name);
+    if (existing?.id === record.id) {
+      await deleteNetwork(files, existing);
+    } else {
+      overlayDriver.destroy({ host: hostRtnl(), takenSubnets: [], otherConfigs: [] }, record);
+      syncFirewall(loadAll(files));
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * gc()'s step for overlay networks (see `registerStoreSweep`): endpoints the store holds for
+ * this host with no record in this host's own state (a link killed after its claim in the store
+ * and undone since by gc) are released: their record and address claims, only while unchanged.
+ */
+async function sweepOverlay(
+  files: FileStore,
+  record: NetworkRecord,
+  dryRun: boolean,
+): Promise<string[]> {
+  const c = record.config as Record<string, unknown>;
+  if (typeof c.store !== "string" || typeof c.advertise !== "string") return [];
+  const opts: Record<string, unknown> = { store: c.store, advertise: c.advertise };
+  for (const k of ["storeCa", "storeCert", "storeKey", "storeUser"]) {
+    if (typeof c[k] === "string") opts[k] = c[k];
+  }
+  const kv = openStore(c.store, storeOptionsOf(opts));
+  const keys = overlayKeys(record.name);
+  const all = await kv.range(keys.endpoints, { prefix: true });
+  const found: string[] = [];
+  for (const item of all.kvs) {
+    if (hostOf(item) !== c.advertise) continue;
+    const name = item.key.slice(keys.endpoints.length);
+    if (files.readEndpoint(record, name) !== undefined) continue;
+    found.push(`${record.name}/${name} (registered in ${kv.url} for this host, no local record)`);
+    if (dryRun) continue;
+    const ep = endpointOf(kv.url, item);
+    const r = await kv.txn({
+      compare: [{ key: item.key, target: "mod", modRevision: item.modRevision }],
+      success: [{ delete: { key: item.key } }],
+    }, `release endpoint "${name}" of overlay network "${record.name}"`);
+    if (!r.succeeded) continue;
+    // Its address claims, only those still naming it.
+    const claims = [`${keys.ipam4}${bare(ep.address)}`];
+    if (ep.addressIPv6) claims.push(`${keys.ipam6}${bare(ep.addressIPv6)}`);
+    for (const key of claims) {
+      await kv.txn({
+        compare: [{ key, target: "value", value: name }],
+        success: [{ delete: { key } }],
+      }, `release "${key}"`);
+    }
+  }
+  return found;
+}
+
+registerStoreSweep("overlay", sweepOverlay);

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { bridged } from "../model/records.ts";
 import type { EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import {
   dnatEntries,
@@ -137,9 +138,9 @@ export function chooseBindings(
 ): PortBinding[] {
   const parsed = parsePortSpecs(specs);
   if (parsed.length === 0) return [];
-  if (record.type !== "bridge") {
+  if (!bridged(record.type)) {
     throw new TypeError(
-      `Network "${record.name}" (${record.type}) cannot publish ports: only bridge networks can`,
+      `Network "${record.name}" (${record.type}) cannot publish ports: only bridge and overlay networks can`,
     );
   }
   if (firewallOptions(record).internal) {
@@ -387,7 +388,7 @@ export function endpointRemoved(
   endpoint: string,
   ep: EndpointRecord,
 ): PortBinding[] {
-  if (record.type !== "bridge" || !ep.ports?.length) return [];
+  if (!bridged(record.type) || !ep.ports?.length) return [];
   const ports = ep.ports;
   unpublishBindings(store, record, endpoint, ep, ports);
   delete ep.ports;
@@ -443,7 +444,7 @@ export function loadAll(store: SyncStore): NetworkRecord[] {
     const r = store.readNetwork(name);
     if (!r || r.state === "deleting") continue;
     const endpoints: Record<string, EndpointRecord> = {};
-    if (r.type === "bridge") {
+    if (bridged(r.type)) {
       for (const ep of store.endpoints(r)) {
         const e = store.readEndpoint(r, ep);
         if (e && e.interfaces.length) endpoints[ep] = e;
@@ -547,6 +548,6 @@ export function reconcileFirewall(store: SyncStore, dryRun: boolean): string[] {
       }
     }
   }
-  if (!dryRun && records.some((r) => r.type === "bridge")) syncFirewall(records);
+  if (!dryRun && records.some((r) => bridged(r.type))) syncFirewall(records);
   return found;
 }

@@ -87,6 +87,24 @@ export class Host {
     });
   }
 
+  /** kill -9 (whatever it is doing). */
+  async kill(): Promise<void> {
+    const p = this.#proc;
+    if (!p) return;
+    this.#proc = undefined;
+    if (p.exitCode === null && p.signalCode === null) {
+      const gone = new Promise((r) => p.once("exit", r));
+      p.kill("SIGKILL");
+      await gone;
+    }
+  }
+
+  /** Sends a command without waiting for its answer (to kill the process midway). */
+  send(op: string, fields: Record<string, unknown> = {}): void {
+    const id = this.#next++;
+    this.#proc?.stdin!.write(JSON.stringify({ id, op, ...fields }) + "\n");
+  }
+
   /** Ends the process normally (stdin closed), or kills it after 5 s. */
   async stop(): Promise<void> {
     const p = this.#proc;

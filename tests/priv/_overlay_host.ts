@@ -14,6 +14,7 @@
  *   {"op":"close","name":N}                       net.close() (stop the lease keepalive)
  *   {"op":"dispose","name":N}                     net[Symbol.asyncDispose]() (what `await using` does)
  *   {"op":"conflicts","name":N}                   the host's registration conflicts so far
+ *   {"op":"gc"}                                   gc() of this host's state directory
  *   link also takes "address": a static IPv4 address (one endpoint)
  *
  * Answers: {"id":…,"ok":true,…} or {"id":…,"ok":false,"error":message}.
@@ -21,7 +22,9 @@
  */
 import { createInterface } from "node:readline";
 import process from "node:process";
+import { readlinkSync } from "node:fs";
 import {
+  gc,
   type Interface,
   type Namespace,
   type Network,
@@ -31,6 +34,13 @@ import {
   openNetwork,
   repairFirewall,
 } from "../../mod.ts";
+
+// Each simulated host keeps its own state directory, as a real host does (the hosts share the
+// test's mount namespace, so one default /run/nslink would be every host's).
+if (!process.env.NSLINK_STATE_DIR) {
+  const ns = readlinkSync("/proc/thread-self/ns/net").replace(/\D/g, "");
+  process.env.NSLINK_STATE_DIR = `/run/nslink-host-${ns}`;
+}
 
 const networks = new Map<string, Network>();
 const watchers = new Map<string, NetworkWatcher>();
@@ -117,6 +127,9 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
       await net(c.name)[Symbol.asyncDispose]();
       networks.delete(c.name);
       return {};
+    }
+    case "gc": {
+      return { report: await gc() };
     }
     case "conflicts": {
       const host = (net(c.name) as unknown as { host: { conflicts: unknown[] } }).host;

@@ -256,4 +256,67 @@ describe("overlay networks, issue 16", OPTS, () => {
       await h1.call("delete", { name });
     },
   );
+
+  it(
+    "kill -9 during links on an overlay network: gc on each host leaves nothing, never touches a live container",
+    OPTS,
+    async () => {
+      const name = `${P}-k9`;
+      const options = (i: number) => ({
+        subnet: "203.0.113.192/26",
+        store: etcd!.url,
+        advertise: hosts[i].v4,
+        ttl: TTL,
+      });
+      const h1 = await host(0);
+      const h2 = await host(1);
+      await h1.call("new", { name, options: options(0) });
+      await h2.call("new", { name, options: options(1) });
+      await h1.call("watch", { name });
+      await h2.call("watch", { name });
+      const live1 = (await link(h1, name, [`${P}k9l1`]))[`${P}k9l1`];
+      const live2 = (await link(h2, name, [`${P}k9l2`]))[`${P}k9l2`];
+      await until("l2 -> l1", () => ping(`${P}k9l2`, bare(live1.address)), 10_000);
+      const client = new EtcdClient(etcd!.url);
+      const keys = async () =>
+        (await client.range(`/nslink/ov/${name}/`, { prefix: true })).kvs.map((k) => k.key)
+          .filter((k) => /\/(endpoints|ipam)\//.test(k)).sort();
+      const expected = [
+        `/nslink/ov/${name}/endpoints/${P}k9l1`,
+        `/nslink/ov/${name}/endpoints/${P}k9l2`,
+        `/nslink/ov/${name}/ipam/4/${bare(live1.address)}`,
+        `/nslink/ov/${name}/ipam/4/${bare(live2.address)}`,
+      ].sort();
+      const hostLinks = async (i: number) =>
+        (await ipJson<{ ifname: string }[]>(["-n", hosts[i].ns, "link", "show"]))
+          .map((l) => l.ifname).filter((n) => n.startsWith("nslh"));
+      const before = [await hostLinks(0), await hostLinks(1)];
+      for (let round = 0; round < 6; round++) {
+        const i = round % 2;
+        // Another process of the host links, and is killed at some point of it.
+        const doomed = await host(i);
+        await doomed.call("open", { name, options: { store: etcd!.url, advertise: hosts[i].v4 } });
+        doomed.send("link", { name, endpoints: [`${P}k9d${round}`] });
+        await sleep(round * 40);
+        await doomed.kill();
+        await exec(["ip", "netns", "del", `${P}k9d${round}`]);
+        // gc on that host, until the kernel has let go of the dead container's links.
+        const gcHost = i === 0 ? h1 : h2;
+        await until(`gc on host ${i + 1} to leave nothing (round ${round})`, async () => {
+          await gcHost.call("gc");
+          const now = await hostLinks(i);
+          return now.length === before[i].length && now.every((l) => before[i].includes(l));
+        }, 15_000);
+      }
+      // One more gc on each host, then: the store holds the live containers only, and they
+      // still reach each other.
+      await h1.call("gc");
+      await h2.call("gc");
+      assert.deepEqual(await keys(), expected);
+      assert.ok(await ping(`${P}k9l2`, bare(live1.address)), "l2 -> l1 after the gc runs");
+      assert.ok(await ping(`${P}k9l1`, bare(live2.address)), "l1 -> l2 after the gc runs");
+      await h2.call("delete", { name });
+      await h1.call("delete", { name });
+    },
+  );
 });

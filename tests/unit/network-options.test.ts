@@ -47,8 +47,9 @@ function rejectsWith(
 }
 
 describe("network types", () => {
-  it("knows bridge, simplebridge, null and host", () => {
-    assert.deepEqual(knownTypes(), ["bridge", "host", "null", "simplebridge"]);
+  it("knows bridge, simplebridge, null, host and overlay (drivers/overlay.ts)", () => {
+    assert.deepEqual(knownTypes(), ["bridge", "host", "null", "overlay", "simplebridge"]);
+    assert.equal(getDriver("overlay").type, "overlay");
     assert.equal(getDriver("simplebridge"), getDriver("bridge"));
     assert.equal(getDriver("simplebridge").type, "bridge");
     assert.equal(getDriver("null").type, "null");
