@@ -8,12 +8,7 @@ import { checkIP } from "../net/validate.ts";
 import { parseCidr } from "../net/ip.ts";
 import { openNetworkNamespace } from "../network/namespace.ts";
 import { connectIn } from "../network/connect.ts";
-import {
-  type LinkOptions,
-  listNetworks,
-  newNetwork,
-  openNetwork,
-} from "../network/network.ts";
+import { type LinkOptions, listNetworks, newNetwork, openNetwork } from "../network/network.ts";
 import { type Command, type Context, FORMAT_OPTION } from "./command.ts";
 import { inspectNetwork } from "./inspect.ts";
 import { parsePublish, type PortSpec } from "./publish.ts";
