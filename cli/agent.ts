@@ -1,15 +1,17 @@
 /**
  * `nslink agent`: the per-host process of overlay networks. It joins each named network (its
  * bridge and VXLAN device on this host, like `openNetwork(name, { store, advertise })`) and runs
- * its watcher, keeping this host's FDB and neighbour entries in step with the store, until it
- * gets SIGINT or SIGTERM; then it stops the watchers and exits 0. Containers linked by other
- * processes on this host keep their own leases.
+ * the host's duty there (`OverlayHost.run`): it keeps the host's lease and
+ * registration alive, registers every endpoint of the host again after an outage longer than
+ * the TTL (reporting a conflict), and runs the watcher keeping this host's FDB and neighbour
+ * entries in step with the store, until it gets SIGINT or SIGTERM; then it stops the watchers
+ * and exits 0.
  *
  * @module
  */
 import process from "node:process";
-import { type Network, type NetworkWatcher, openNetwork } from "../network/network.ts";
-import "../network/overlay.ts";
+import { type Network, openNetwork } from "../network/network.ts";
+import { OverlayNetwork } from "../network/overlay.ts";
 import type { Command } from "./command.ts";
 import { driverOptions } from "./network.ts";
 import { UsageError } from "./usage.ts";
@@ -62,27 +64,39 @@ export const agentCommand: Command = {
       }
     }
     const networks: Network[] = [];
-    const watchers: NetworkWatcher[] = [];
-    let stop!: () => void;
-    const stopped = new Promise<void>((r) => (stop = r));
-    const onSignal = () => stop();
+    const runs: Promise<void>[] = [];
+    const ac = new AbortController();
+    const stopped = new Promise<void>((r) => ac.signal.addEventListener("abort", () => r()));
+    const onSignal = () => ac.abort();
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
       for (const name of args) {
         const net = await openNetwork(name, { ...storeOptions, store, advertise });
         networks.push(net);
-        const w = net.watch();
-        watchers.push(w);
+        if (!(net instanceof OverlayNetwork)) {
+          throw new Error(`Network "${name}" does not span hosts: the agent has nothing to do`);
+        }
+        // The host's duty: its lease, its registration and every endpoint's (again after an
+        // outage), and the watcher of the other hosts' endpoints.
+        let ready!: () => void;
+        const watching = new Promise<void>((r) => (ready = r));
+        runs.push(net.host.run(ac.signal, {
+          watch: () => net.watch(),
+          onReady: (w) => {
+            io.out(`watching ${name} at revision ${w?.revision ?? 0}\n`);
+            ready();
+          },
+        }));
         // The first snapshot may wait for the store: a signal still stops the agent.
-        await Promise.race([w.ready, stopped]);
-        io.out(`watching ${name} at revision ${w.revision}\n`);
+        await Promise.race([watching, stopped]);
       }
       await stopped;
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
-      for (const w of watchers) await w.stop();
+      ac.abort();
+      await Promise.all(runs);
       for (const n of networks) (n as Network & { close?(): void }).close?.();
     }
     io.out("stopped\n");

@@ -83,7 +83,8 @@ const create: Command = {
       type: "string",
       short: "d",
       value: "DRIVER",
-      help: "Driver: bridge (default), null or host",
+      help:
+        "Driver: bridge (default), null, host, or overlay (with -o store=URL -o advertise=ADDR)",
     },
     subnet: {
       type: "string",
@@ -104,7 +105,8 @@ const create: Command = {
       short: "o",
       value: "KEY=VALUE",
       multiple: true,
-      help: "Driver option: icc=false, masquerade=false, mtu=N, bridge=NAME",
+      help:
+        "Driver option: icc=false, masquerade=false, mtu=N, bridge=NAME; overlay: store=etcd://HOST:PORT, advertise=ADDR, storeCa=PATH, …",
     },
   },
   notes: `Prints the new network's id. Without --subnet, a free /24 is picked from 10.89.0.0/16.

@@ -8,6 +8,9 @@
  *   "capabilities": { "portMappings": true } }
  * ```
  *
+ * An overlay network (across hosts) adds `"driver": "overlay"`, `"store": "etcd://HOST:PORT"`,
+ * `"advertise": "ADDR"` (this host's underlay address) and, for TLS and auth, `storeCa`,
+ * `storeCert`, `storeKey`, `storeUser`, `storePassword`.
  * `network` defaults to the configuration's `name`. Unknown fields are ignored, as plugins do.
  *
  * @module
@@ -19,7 +22,9 @@ import type { CniNetConf } from "./types.ts";
 export interface NslinkConf {
   /** The nslink network's name. */
   network: string;
-  /** Options for `newNetwork("bridge", network, …)` when ADD creates it. */
+  /** The driver ADD creates the network with: `bridge` (default) or `overlay`. */
+  driver: "bridge" | "overlay";
+  /** Options for `newNetwork(driver, network, …)` when ADD creates (or joins) it. */
   networkOptions: Record<string, unknown>;
   /** State directory (`stateDir` field, else the environment's, else the default). */
   stateDir?: string;
@@ -31,6 +36,13 @@ const STRING_FIELDS: [string, string][] = [
   ["subnetIPv6", "subnetIPv6"],
   ["gatewayIPv6", "gatewayIPv6"],
   ["bridge", "bridgeName"],
+  ["store", "store"],
+  ["advertise", "advertise"],
+  ["storeCa", "storeCa"],
+  ["storeCert", "storeCert"],
+  ["storeKey", "storeKey"],
+  ["storeUser", "storeUser"],
+  ["storePassword", "storePassword"],
 ];
 const BOOL_FIELDS = ["masquerade", "internal", "icc"];
 
@@ -48,7 +60,7 @@ function invalid(field: string, value: unknown, want: string): CniError {
  * ```ts
  * import { parseConf } from "./config.ts";
  * parseConf({ cniVersion: "1.0.0", name: "blue", type: "nslink", subnet: "198.51.100.0/24" });
- * // { network: "blue", networkOptions: { subnet: "198.51.100.0/24" } }
+ * // { network: "blue", driver: "bridge", networkOptions: { subnet: "198.51.100.0/24" } }
  * ```
  * @param conf The configuration from stdin.
  * @param stateDir The state directory from the environment, if any.
@@ -78,7 +90,11 @@ export function parseConf(conf: CniNetConf, stateDir?: string): NslinkConf {
     }
     networkOptions.mtu = conf.mtu;
   }
+  const driver = conf.driver ?? "bridge";
+  if (driver !== "bridge" && driver !== "overlay") {
+    throw invalid("driver", driver, `"bridge" or "overlay"`);
+  }
   const dir = conf.stateDir ?? stateDir;
   if (dir !== undefined && typeof dir !== "string") throw invalid("stateDir", dir, "a path");
-  return { network, networkOptions, ...(dir ? { stateDir: dir } : {}) };
+  return { network, driver, networkOptions, ...(dir ? { stateDir: dir } : {}) };
 }

@@ -110,7 +110,7 @@ async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network
       return net;
     }
     try {
-      const made = await newNetwork("bridge", network, {
+      const made = await newNetwork(conf.driver, network, {
         ...networkOptions,
         ...(stateDir ? { stateDir } : {}),
       });

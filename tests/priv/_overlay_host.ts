@@ -15,7 +15,7 @@
  *   {"op":"dispose","name":N}                     net[Symbol.asyncDispose]() (what `await using` does)
  *   {"op":"conflicts","name":N}                   the host's registration conflicts so far
  *   {"op":"gc"}                                   gc() of this host's state directory
- *   link also takes "address": a static IPv4 address (one endpoint)
+ *   link also takes "address": a static IPv4 address (one endpoint), and "ports" to publish
  *
  * Answers: {"id":…,"ok":true,…} or {"id":…,"ok":false,"error":message}.
  * Run with `deno run -A` or `bun`.
@@ -61,6 +61,7 @@ interface Command {
   endpoint?: string;
   type?: string;
   address?: string;
+  ports?: { hostPort: number; port: number }[];
 }
 
 async function handle(c: Command): Promise<Record<string, unknown>> {
@@ -95,6 +96,7 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
         const [iface] = await n.link(ep, {
           namespace: ns,
           ...(c.address !== undefined ? { address: c.address } : {}),
+          ...(c.ports !== undefined ? { ports: c.ports } : {}),
         });
         await ns.addInterface(iface);
         out[ep] = iface;

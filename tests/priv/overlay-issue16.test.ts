@@ -17,6 +17,7 @@ import { EtcdClient } from "../../store/etcd.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import { bare, cmd, fdb, Host, ping, until } from "./_overlay_cluster.ts";
+import { cni, nslinkArgv } from "./_cli_helpers.ts";
 
 const P = runId();
 const MGMT = `${P}m`;
@@ -316,6 +317,169 @@ describe("overlay networks, issue 16", OPTS, () => {
       assert.ok(await ping(`${P}k9l2`, bare(live1.address)), "l2 -> l1 after the gc runs");
       assert.ok(await ping(`${P}k9l1`, bare(live2.address)), "l1 -> l2 after the gc runs");
       await h2.call("delete", { name });
+      await h1.call("delete", { name });
+    },
+  );
+
+  it(
+    "published ports and internal on overlay networks, and the command line creates, connects and removes one",
+    OPTS,
+    async () => {
+      const name = `${P}-pt`;
+      const h1 = await host(0);
+      await h1.call("new", {
+        name,
+        options: { subnet: "203.0.113.0/28", store: etcd!.url, advertise: hosts[0].v4, ttl: TTL },
+      });
+      const r = await h1.call("link", {
+        name,
+        endpoints: [`${P}pt1`],
+        ports: [{ hostPort: 8080, port: 80 }],
+      });
+      const pt1 = (r.interfaces as Record<string, Interface>)[`${P}pt1`];
+      const table = await exec([
+        "ip",
+        "netns",
+        "exec",
+        hosts[0].ns,
+        "nft",
+        "list",
+        "table",
+        "inet",
+        "nslink",
+      ]);
+      assert.match(
+        table.stdout,
+        new RegExp(`8080 : ${bare(pt1.address).replaceAll(".", "\\.")} \\. 80`),
+      );
+      await h1.call("unlink", { name, endpoint: `${P}pt1` });
+      const after = await exec([
+        "ip",
+        "netns",
+        "exec",
+        hosts[0].ns,
+        "nft",
+        "list",
+        "table",
+        "inet",
+        "nslink",
+      ]);
+      assert.doesNotMatch(after.stdout, /8080 :/);
+      await h1.call("delete", { name });
+
+      // internal: no published ports
+      const internal = `${P}-in`;
+      await h1.call("new", {
+        name: internal,
+        options: {
+          subnet: "203.0.113.16/28",
+          store: etcd!.url,
+          advertise: hosts[0].v4,
+          ttl: TTL,
+          internal: true,
+        },
+      });
+      const refused = await h1.try("link", {
+        name: internal,
+        endpoints: [`${P}in1`],
+        ports: [{ hostPort: 8081, port: 80 }],
+      });
+      assert.equal(refused.ok, false);
+      assert.match(refused.error!, /is internal/);
+      await exec(["ip", "netns", "del", `${P}in1`]);
+      await h1.call("delete", { name: internal });
+
+      // The command line, in host 2's namespace, with its own state directory.
+      const cli = async (...args: string[]) => {
+        const out = await exec([
+          "env",
+          `NSLINK_STATE_DIR=/run/nslink-cli-${P}`,
+          "nsenter",
+          `--net=/run/netns/${hosts[1].ns}`,
+          ...nslinkArgv(),
+          ...args,
+        ]);
+        if (out.code !== 0) throw new Error(`nslink ${args.join(" ")}: ${out.stderr}`);
+        return out.stdout;
+      };
+      const ov = `${P}-cli`;
+      await cli(
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--subnet",
+        "203.0.113.32/28",
+        "-o",
+        `store=${etcd!.url}`,
+        "-o",
+        `advertise=${hosts[1].v4}`,
+        ov,
+      );
+      assert.match(await cli("network", "ls"), new RegExp(ov));
+      await cmd(["ip", "netns", "add", `${P}cli1`]);
+      await cli("network", "connect", ov, `${P}cli1`, "--netns", `/run/netns/${P}cli1`);
+      const client = new EtcdClient(etcd!.url);
+      assert.ok(await client.get(`/nslink/ov/${ov}/endpoints/${P}cli1`), "registered in the store");
+      assert.ok(await ping(`${P}cli1`, "203.0.113.33"), "the container reaches its gateway");
+      await cli("network", "disconnect", ov, `${P}cli1`);
+      assert.equal(await client.get(`/nslink/ov/${ov}/endpoints/${P}cli1`), undefined);
+      await cli("network", "rm", ov);
+      assert.equal(
+        await client.get(`/nslink/ov/${ov}/config`),
+        undefined,
+        "the last host removed it",
+      );
+    },
+  );
+
+  it(
+    "CNI ADD on an overlay network creates or joins it and registers the container; DEL removes it",
+    OPTS,
+    async () => {
+      const name = `${P}-cn`;
+      const h1 = await host(0);
+      const vni = (await h1.call("new", {
+        name,
+        options: { subnet: "203.0.113.48/28", store: etcd!.url, advertise: hosts[0].v4, ttl: TTL },
+      })).vni as number;
+      await h1.call("watch", { name });
+      await cmd(["ip", "netns", "add", `${P}cn1`]);
+      const conf = {
+        cniVersion: "1.0.0",
+        name,
+        type: "nslink",
+        driver: "overlay",
+        store: etcd!.url,
+        advertise: hosts[1].v4,
+        subnet: "203.0.113.48/28",
+      };
+      const env = {
+        containerId: `${P}cn1`,
+        netns: `/run/netns/${P}cn1`,
+        stateDir: `/run/nslink-cni-${P}`,
+      };
+      const inHost2 = ["nsenter", `--net=/run/netns/${hosts[1].ns}`, ...nslinkArgv()];
+      const add = await cni("ADD", conf, env, inHost2);
+      assert.equal(add.code, 0, add.stdout + add.stderr);
+      const ips = (add.json!.ips as { address: string }[]).map((i) => bare(i.address));
+      const client = new EtcdClient(etcd!.url);
+      const registered = (await client.range(`/nslink/ov/${name}/ipam/4/`, { prefix: true })).kvs
+        .map((k) => k.key.split("/").pop());
+      assert.ok(registered.includes(ips[0]), `${ips[0]} claimed in the store: ${registered}`);
+      const mac = (add.json!.interfaces as { mac: string; sandbox?: string }[])
+        .find((i) => i.sandbox)!.mac;
+      await until(
+        "host 1's FDB entry for the CNI container",
+        async () =>
+          (await fdb(hosts[0].ns, vni)).some((e) => e.mac === mac && e.dst === hosts[1].v4),
+      );
+      const del = await cni("DEL", conf, env, inHost2);
+      assert.equal(del.code, 0, del.stdout + del.stderr);
+      const left = (await client.range(`/nslink/ov/${name}/ipam/4/`, { prefix: true })).kvs
+        .map((k) => k.key.split("/").pop());
+      assert.ok(!left.includes(ips[0]), "released in the store");
+      await exec(["ip", "netns", "del", `${P}cn1`]);
       await h1.call("delete", { name });
     },
   );

@@ -239,6 +239,7 @@ describe("plugin configuration", () => {
       }),
       {
         network: "blue",
+        driver: "bridge",
         networkOptions: {
           subnet: "198.51.100.0/24",
           subnetIPv6: "2001:db8:1::/64",
@@ -249,6 +250,20 @@ describe("plugin configuration", () => {
       },
     );
     assert.equal(parseConf(CONF).network, "tnet");
+    // An overlay network: the driver and its store options.
+    const ov = parseConf({
+      ...CONF,
+      driver: "overlay",
+      store: "etcd://198.51.100.1:2379",
+      advertise: "198.51.100.11",
+      subnet: "203.0.113.0/24",
+    });
+    assert.equal(ov.driver, "overlay");
+    assert.deepEqual(ov.networkOptions, {
+      subnet: "203.0.113.0/24",
+      store: "etcd://198.51.100.1:2379",
+      advertise: "198.51.100.11",
+    });
     assert.equal(parseConf(CONF, "/tmp/s").stateDir, "/tmp/s");
   });
 
