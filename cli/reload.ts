@@ -1,0 +1,48 @@
+/**
+ * `nslink network reload` (Podman's name): re-applies nslink's firewall (masquerade, isolation,
+ * every published port) from the saved state, the library's `repairFirewall()`, after something
+ * removed it (`nft flush ruleset`, a firewall service's reload). With firewalld running, nslink's
+ * bridges are put back in its `nslink` zone too. The host's background process does this by
+ * itself when it runs; the command stays for explicit use.
+ *
+ * @module
+ */
+import { forwardDropWarnings } from "../firewall/firewall.ts";
+import { firewalldRunning } from "../firewall/firewalld.ts";
+import { systemBusPresent } from "../firewall/zone.ts";
+import { listNetworks, repairFirewall } from "../network/network.ts";
+import { defaultStateDir } from "../network/state.ts";
+import { type Command, FORMAT_OPTION } from "./command.ts";
+
+/** `nslink network reload`. */
+export const reloadCommand: Command = {
+  path: ["network", "reload"],
+  summary: "Re-apply the firewall of every network from the saved state (after a flush)",
+  operands: "",
+  min: 0,
+  max: 0,
+  options: {
+    all: {
+      type: "boolean",
+      short: "a",
+      help: "Every network (the default; accepted for Podman's sake)",
+    },
+    format: FORMAT_OPTION,
+  },
+  notes: "Example, after `systemctl reload nftables` or `nft flush ruleset`:\n" +
+    "  nslink network reload\n" +
+    "Idempotent: the whole table is replaced in one atomic batch.",
+  async run({ io, format }) {
+    const stateDir = defaultStateDir();
+    await repairFirewall({ stateDir });
+    const firewalld = systemBusPresent() && await firewalldRunning();
+    const networks = listNetworks({ stateDir });
+    const warnings = forwardDropWarnings();
+    if (format === "json") {
+      io.out(JSON.stringify({ networks, firewalld, warnings }, null, 2) + "\n");
+      return;
+    }
+    for (const w of warnings) io.err(`nslink: warning: ${w}\n`);
+    io.out(`reloaded the firewall of ${networks.length} network(s)\n`);
+  },
+};
