@@ -43,7 +43,6 @@ const IFACE = "org.fedoraproject.FirewallD1";
 const IFACE_ZONE = "org.fedoraproject.FirewallD1.zone";
 const IFACE_CONFIG = "org.fedoraproject.FirewallD1.config";
 const IFACE_CONFIG_ZONE = "org.fedoraproject.FirewallD1.config.zone";
-const IFACE_POLICY = "org.fedoraproject.FirewallD1.policy";
 
 /** The zone nslink puts its bridges in by default. */
 export const NSLINK_ZONE = "nslink";
@@ -54,18 +53,6 @@ export interface ZoneOptions {
   target?: "ACCEPT" | "default" | "DROP" | "%%REJECT%%";
   /** The zone's short description, shown by `firewall-cmd --info-zone`. */
   short?: string;
-  /** Its description. */
-  description?: string;
-}
-
-/** Options of {@linkcode Firewalld.ensurePolicy}. */
-export interface PolicyOptions {
-  /** Where the traffic comes from: zone names, `ANY` or `HOST`. */
-  ingress: readonly string[];
-  /** Where it goes: zone names, `ANY` or `HOST`. */
-  egress: readonly string[];
-  /** `ACCEPT` (default), `REJECT`, `DROP` or `CONTINUE`. */
-  target?: "ACCEPT" | "REJECT" | "DROP" | "CONTINUE";
   /** Its description. */
   description?: string;
 }
@@ -368,76 +355,6 @@ export class Firewalld implements AsyncDisposable {
     await this.#call(await this.#zonePath(zone), IFACE_CONFIG_ZONE, "remove");
     await this.reload();
     return true;
-  }
-
-  /**
-   * The interfaces bound to a zone, at runtime and permanently (`firewall-cmd [--permanent]
-   * --zone=Z --list-interfaces`), sorted, without repeats; none when the zone does not exist.
-   *
-   * @example
-   * ```ts ignore
-   * await fw.zoneInterfaces("nslink"); // ["nsl0br"]
-   * ```
-   * @param zone The zone.
-   * @returns The interfaces.
-   */
-  async zoneInterfaces(zone: string = NSLINK_ZONE): Promise<string[]> {
-    const out = new Set<string>();
-    if ((await this.runtimeZones()).includes(zone)) {
-      const [now] = await this.#call(PATH, IFACE_ZONE, "getInterfaces", "s", [zone]);
-      for (const i of now as string[]) out.add(i);
-    }
-    if ((await this.permanentZones()).includes(zone)) {
-      const [saved] = await this.#call(
-        await this.#zonePath(zone),
-        IFACE_CONFIG_ZONE,
-        "getInterfaces",
-      );
-      for (const i of saved as string[]) out.add(i);
-    }
-    return [...out].sort();
-  }
-
-  /**
-   * Creates a permanent policy if it is missing (firewalld ≥ 0.9), then reloads so that it
-   * exists at runtime too (`firewall-cmd --permanent --new-policy=P --add-ingress-zone=…
-   * --add-egress-zone=… --set-target=…; --reload`). Does nothing when it exists both ways.
-   *
-   * @example Docker's `docker-forwarding`, for nslink
-   * ```ts ignore
-   * await fw.ensurePolicy("nslink-forwarding", { ingress: ["ANY"], egress: ["nslink"] });
-   * ```
-   * @param policy The policy's name.
-   * @param options Ingress and egress zones (`ANY`, `HOST` or zone names), target (default
-   *   `ACCEPT`), description.
-   * @returns Whether anything was created or reloaded.
-   */
-  async ensurePolicy(policy: string, options: PolicyOptions): Promise<boolean> {
-    let changed = false;
-    const [saved] = await this.#call(CONFIG_PATH, IFACE_CONFIG, "getPolicyNames");
-    if (!(saved as string[]).includes(policy)) {
-      try {
-        await this.#call(CONFIG_PATH, IFACE_CONFIG, "addPolicy", "sa{sv}", [policy, {
-          ingress_zones: new Variant("as", [...options.ingress]),
-          egress_zones: new Variant("as", [...options.egress]),
-          target: new Variant("s", options.target ?? "ACCEPT"),
-          short: new Variant("s", policy),
-          description: new Variant(
-            "s",
-            options.description ?? "Made by nslink: traffic to its container networks.",
-          ),
-        }]);
-      } catch (e) {
-        if (!(e instanceof DBusError && /^NAME_CONFLICT\b/.test(e.detail))) throw e;
-      }
-      changed = true;
-    }
-    const [now] = await this.#call(PATH, IFACE_POLICY, "getPolicies");
-    if (changed || !(now as string[]).includes(policy)) {
-      await this.reload();
-      changed = true;
-    }
-    return changed;
   }
 
   /** Closes the bus connection; safe to call twice. */

@@ -1,9 +1,11 @@
 /**
  * nslink's bridges in firewalld's `nslink` zone, when firewalld runs: without it, firewalld's
  * own forward chain (its default zone's reject) drops container traffic that nslink's table
- * accepts. The zone (target `ACCEPT`) and the policy `nslink-forwarding` (ingress `ANY`, egress
- * `nslink`, `ACCEPT`, as Docker's `docker-forwarding`) are made permanent, and every bridge is
- * bound at runtime and permanently, so all of it survives `firewall-cmd --reload`.
+ * accepts (outbound was rejected in the test; published ports pass firewalld's `ct status dnat
+ * accept`). The zone (target `ACCEPT`, as Docker's `docker` zone) is made permanent, and every
+ * bridge is bound at runtime and permanently, so both survive `firewall-cmd --reload`. No
+ * forwarding policy is added (Docker adds `docker-forwarding`): the traffic tests pass without
+ * one, and nslink's own table decides what reaches a container.
  *
  * Without firewalld nothing happens: when the system bus's socket is missing not even a
  * connection is tried; when the bus has no firewalld, one `NameHasOwner` call is made.
@@ -21,9 +23,6 @@ import { socketPaths, systemBusAddress } from "../dbus/connection.ts";
 import type { NetworkRecord } from "../model/records.ts";
 import { Firewalld, NSLINK_ZONE } from "./firewalld.ts";
 import { firewallNetwork } from "./firewall.ts";
-
-/** The policy that lets traffic into the `nslink` zone (published ports, replies). */
-export const NSLINK_POLICY = "nslink-forwarding";
 
 /**
  * Whether a system bus may be there: some socket path of its address exists (abstract sockets
@@ -59,7 +58,7 @@ export function recordBridges(records: readonly NetworkRecord[]): string[] {
 }
 
 /**
- * Puts bridges in firewalld's `nslink` zone (made, with its policy, when missing), at runtime
+ * Puts bridges in firewalld's `nslink` zone (made when missing), at runtime
  * and permanently. Nothing when firewalld does not run.
  *
  * Equivalent to: `firewall-cmd --permanent --new-zone=nslink --set-target=ACCEPT;
@@ -77,7 +76,6 @@ export async function firewalldBind(bridges: readonly string[]): Promise<boolean
   if (fw === undefined) return false;
   try {
     await fw.ensureZone(NSLINK_ZONE);
-    await fw.ensurePolicy(NSLINK_POLICY, { ingress: ["ANY"], egress: [NSLINK_ZONE] });
     for (const b of bridges) await fw.bindInterface(NSLINK_ZONE, b);
     return true;
   } finally {
