@@ -34,7 +34,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { NFPROTO_INET } from "../netfilter/constants.ts";
-import { type NftEvent, NftMonitor, type NftMonitorOptions } from "../netfilter/monitor.ts";
+import { type NftEvent, NftMonitor } from "../netfilter/monitor.ts";
 import { TABLE } from "../netfilter/ruleset.ts";
 import { repairFirewall } from "../network/network.ts";
 
@@ -63,8 +63,11 @@ export interface FirewallRepairOptions {
   onRepair?: (info: RepairInfo) => void;
   /** Told when a repair failed; the duty goes on (default: a line on stderr). */
   onError?: (error: unknown) => void;
-  /** The monitor's options (namespace, receive buffer). */
-  monitor?: NftMonitorOptions;
+  /**
+   * The monitor's socket: watch the namespace of this fd instead of the calling thread's
+   * (`netnsFd`, named `netnsName` in errors), and its receive buffer in bytes (default 1 MiB).
+   */
+  monitor?: { netnsFd?: number; netnsName?: string; receiveBuffer?: number };
 }
 
 /** What {@linkcode FirewallRepairOptions.onRepair} is told. */
@@ -206,7 +209,7 @@ export class FirewallRepair {
     const onError = o.onError ??
       ((e: unknown) => console.error(`nslink: firewall repair failed: ${(e as Error).message}`));
 
-    const monitor = NftMonitor.open(o.monitor ?? { receiveBuffer: 1 << 20 });
+    const monitor = NftMonitor.open({ receiveBuffer: 1 << 20, ...o.monitor });
     const onAbort = () => monitor.close();
     signal.addEventListener("abort", onAbort, { once: true });
 
