@@ -21,6 +21,10 @@
  * at most `maxDelayMs` after the first) and never run two at a time; a repair that finds no
  * bridge network saved only makes sure the table is gone.
  *
+ * The class has the shape of the agent's duties (`name`, `sync()`, `needed()`, `status()`,
+ * `stop()`), so registering it is one line:
+ * `registerDuty("firewall", (ctx) => FirewallRepair.start({ stateDir: ctx.stateDir }))`.
+ *
  * @example Run it as a duty until aborted
  * ```ts ignore
  * import { FirewallRepair } from "./repair.ts";
@@ -36,7 +40,7 @@ import process from "node:process";
 import { NFPROTO_INET } from "../netfilter/constants.ts";
 import { type NftEvent, NftMonitor } from "../netfilter/monitor.ts";
 import { TABLE } from "../netfilter/ruleset.ts";
-import { repairFirewall } from "../network/network.ts";
+import { listNetworks, repairFirewall } from "../network/network.ts";
 
 /** Why a repair ran. */
 export type RepairReason = "table" | "objects" | "elements" | "overrun" | "start";
@@ -155,6 +159,12 @@ export function batchDamage(
 export class FirewallRepair {
   #options: FirewallRepairOptions;
   #count = 0;
+  #last: (RepairInfo & { at: string }) | undefined;
+  #ac: AbortController | undefined;
+  #done: Promise<void> | undefined;
+  #stopped = false;
+  #failure: string | undefined;
+  #networks = true;
 
   /**
    * A duty, not running yet.
@@ -183,6 +193,98 @@ export class FirewallRepair {
   /** Repairs made so far. */
   get repairs(): number {
     return this.#count;
+  }
+
+  /**
+   * Makes the duty and starts it in the background (what an agent's duty factory returns).
+   *
+   * @example
+   * ```ts ignore
+   * registerDuty("firewall", (ctx) =>
+   *   FirewallRepair.start({ stateDir: ctx.stateDir, onError: (e) => ctx.log(String(e)) }));
+   * ```
+   * @param options As for the constructor.
+   * @returns The running duty; {@linkcode FirewallRepair.stop} ends it.
+   */
+  static start(options: FirewallRepairOptions = {}): FirewallRepair {
+    const duty = new FirewallRepair(options);
+    duty.#start();
+    return duty;
+  }
+
+  #start(): void {
+    if (this.#done || this.#stopped) return;
+    const ac = new AbortController();
+    this.#ac = ac;
+    this.#failure = undefined;
+    this.#done = this.run(ac.signal).catch((e) => {
+      // The monitor failed: say so; the next sync() starts it again.
+      this.#failure = (e as Error).message;
+      (this.#options.onError ?? ((x: unknown) => console.error(`nslink: ${x}`)))(e);
+    }).finally(() => {
+      if (this.#ac === ac) {
+        this.#ac = undefined;
+        this.#done = undefined;
+      }
+    });
+  }
+
+  /**
+   * Brings the duty in step (an agent calls it at start, on request and every tick): notes
+   * whether any network is saved ({@linkcode FirewallRepair.needed}) and starts the monitor
+   * again if it failed. Repairs nothing itself: the events do.
+   *
+   * @example
+   * ```ts ignore
+   * await duty.sync();
+   * ```
+   */
+  async sync(): Promise<void> {
+    this.#networks = (await listNetworks({ stateDir: this.#options.stateDir })).length > 0;
+    this.#start();
+  }
+
+  /**
+   * Whether there is a firewall to keep: some network was saved at the last
+   * {@linkcode FirewallRepair.sync} (`true` before the first).
+   *
+   * @returns Whether the duty has work.
+   */
+  needed(): boolean {
+    return this.#networks;
+  }
+
+  /**
+   * What the duty is doing, for status replies.
+   *
+   * @example
+   * ```ts ignore
+   * duty.status(); // { running: true, repairs: 2, last: { reason: "table", … } }
+   * ```
+   * @returns Whether it runs, its repairs, the last one, the monitor's failure if any.
+   */
+  status(): Record<string, unknown> {
+    return {
+      running: this.#done !== undefined,
+      repairs: this.#count,
+      ...(this.#last ? { last: this.#last } : {}),
+      ...(this.#failure !== undefined ? { error: this.#failure } : {}),
+    };
+  }
+
+  /**
+   * Stops a duty started with {@linkcode FirewallRepair.start} (a repair in progress ends
+   * first); safe to call twice.
+   *
+   * @example
+   * ```ts ignore
+   * await duty.stop();
+   * ```
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#ac?.abort();
+    await this.#done;
   }
 
   /**
@@ -226,7 +328,9 @@ export class FirewallRepair {
         try {
           await repair();
           this.#count++;
-          o.onRepair?.({ reason: job.reason, batches: job.batches, count: this.#count });
+          const info = { reason: job.reason, batches: job.batches, count: this.#count };
+          this.#last = { ...info, at: new Date().toISOString() };
+          o.onRepair?.(info);
         } catch (e) {
           onError(e);
         }

@@ -178,4 +178,45 @@ describe("firewall repair duty (NftMonitor, no polling)", () => {
       });
     },
   );
+
+  it("start(), sync(), needed(), status() and stop(): the agent's duty shape", {
+    skip: SKIP_ROOT,
+    timeout: 60_000,
+  }, async () => {
+    await withCleanup(async (c) => {
+      await cleanupNewVeths(c);
+      keepSysctls(c);
+      const stateDir = tempStateDir();
+      c.link(`${P}bd`);
+      const net = await newNetwork("bridge", `${P}d`, {
+        stateDir,
+        bridgeName: `${P}bd`,
+        subnet: "203.0.113.0/25",
+      });
+      c.defer("delete d", () => net.delete());
+      const before = await table();
+      const duty = FirewallRepair.start({ stateDir, repairAtStart: false });
+      c.defer("stop the duty", () => duty.stop());
+      await duty.sync();
+      assert.equal(duty.needed(), true);
+      assert.deepEqual(duty.status(), { running: true, repairs: 0 });
+      await nft("flush", "ruleset");
+      assert.ok(await waitFor(() => duty.repairs === 1, 10_000), "repair after a flush");
+      assert.ok(
+        await waitFor(async () => JSON.stringify(await table()) === JSON.stringify(before)),
+      );
+      const status = duty.status() as { running: boolean; last: { reason: string } };
+      assert.equal(status.running, true);
+      assert.equal(status.last.reason, "table");
+      await net.delete();
+      await duty.sync();
+      assert.equal(duty.needed(), false);
+      await duty.stop();
+      await duty.stop(); // twice is fine
+      assert.equal(duty.status().running, false);
+      await duty.sync(); // a stopped duty stays stopped
+      assert.equal(duty.status().running, false);
+      assert.equal(await table(), undefined);
+    });
+  });
 });
