@@ -7,12 +7,15 @@
  *
  * @module
  */
+import process from "node:process";
 import { forwardDropWarnings } from "../firewall/firewall.ts";
+import { FirewallRepair } from "../firewall/repair.ts";
 import { firewalldRunning } from "../firewall/firewalld.ts";
 import { systemBusPresent } from "../firewall/zone.ts";
 import { listNetworks, repairFirewall } from "../network/network.ts";
 import { defaultStateDir } from "../network/state.ts";
 import { type Command, FORMAT_OPTION } from "./command.ts";
+import type { Output } from "./io.ts";
 
 /** `nslink network reload`. */
 export const reloadCommand: Command = {
@@ -27,12 +30,19 @@ export const reloadCommand: Command = {
       short: "a",
       help: "Every network (the default; accepted for Podman's sake)",
     },
+    watch: {
+      type: "boolean",
+      help: "Then keep watching nf_tables events and repair the firewall whenever another " +
+        "process flushes or deletes it, until SIGINT or SIGTERM",
+    },
     format: FORMAT_OPTION,
   },
   notes: "Example, after `systemctl reload nftables` or `nft flush ruleset`:\n" +
     "  nslink network reload\n" +
-    "Idempotent: the whole table is replaced in one atomic batch.",
-  async run({ io, format }) {
+    "Idempotent: the whole table is replaced in one atomic batch.\n" +
+    "With --watch it stays in the foreground (for a service manager) and prints one line per\n" +
+    "repair: `repaired (table, 1 batch)`.",
+  async run({ values, io, format }) {
     const stateDir = defaultStateDir();
     await repairFirewall({ stateDir });
     const firewalld = systemBusPresent() && await firewalldRunning();
@@ -44,5 +54,33 @@ export const reloadCommand: Command = {
     }
     for (const w of warnings) io.err(`nslink: warning: ${w}\n`);
     io.out(`reloaded the firewall of ${networks.length} network(s)\n`);
+    if (values.watch === true) await watch(stateDir, io);
   },
 };
+
+async function watch(stateDir: string, io: Output): Promise<void> {
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => (stop = r));
+  const onSignal = () => stop();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const ac = new AbortController();
+  const duty = new FirewallRepair({
+    stateDir,
+    repairAtStart: false, // just reloaded
+    onRepair: (r) =>
+      io.out(`repaired (${r.reason}, ${r.batches} batch${r.batches === 1 ? "" : "es"})\n`),
+    onError: (e) => io.err(`nslink: firewall repair failed: ${(e as Error).message}\n`),
+  });
+  const done = duty.run(ac.signal);
+  try {
+    io.err("watching nf_tables events\n");
+    await Promise.race([stopped, done]);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    ac.abort();
+    await done;
+  }
+  io.out("stopped\n");
+}

@@ -7,10 +7,12 @@
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
 import { after, describe, it } from "node:test";
+import { spawn } from "node:child_process";
+import process from "node:process";
 import assert from "node:assert/strict";
 import { exec, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import { removeStateDirs, tempStateDir } from "./_network_helpers.ts";
-import { nslink, nslinkJson } from "./_cli_helpers.ts";
+import { removeStateDirs, tempStateDir, waitFor } from "./_network_helpers.ts";
+import { nslink, nslinkArgv, nslinkJson } from "./_cli_helpers.ts";
 
 const P = runId();
 
@@ -131,6 +133,97 @@ describe("another table's forward drop", { skip: SKIP_ROOT }, () => {
       const [gone] = await nslinkJson<{ Warnings?: string[] }[]>(state, "network", "inspect", name);
       assert.equal(gone.Warnings, undefined);
       assert.equal((await nslink(state, "network", "rm", name)).code, 0);
+    });
+  });
+});
+
+describe("nslink network reload --watch", { skip: SKIP_ROOT }, () => {
+  it("repairs after another process's flush or element deletion, not after other nslink commands; stops on SIGTERM", async () => {
+    const state = tempStateDir();
+    const name = `${P}r2`;
+    const ns = `${P}c2`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${name}`);
+      c.netns(ns);
+      const created = await nslink(state, "network", "create", "--subnet", "198.51.100.0/24", name);
+      assert.equal(created.code, 0, created.stderr);
+      c.defer("rm network", async () => {
+        await nslink(state, "network", "rm", "-f", name);
+      });
+      assert.equal((await nslink(state, "netns", "add", ns)).code, 0);
+      const connect = await nslink(
+        state,
+        "network",
+        "connect",
+        name,
+        "c1",
+        "--netns",
+        ns,
+        "-p",
+        "8080:80",
+      );
+      assert.equal(connect.code, 0, connect.stderr);
+      c.defer("disconnect c1", async () => {
+        await nslink(state, "network", "disconnect", name, "c1");
+      });
+      const before = await table();
+
+      const argv = nslinkArgv();
+      const child = spawn(argv[0], [...argv.slice(1), "network", "reload", "--watch"], {
+        env: { ...process.env, NSLINK_STATE_DIR: state },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      const exited = new Promise<number | null>((r) => child.once("exit", (x) => r(x)));
+      c.defer("stop the watcher", async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill("SIGKILL");
+          await exited;
+        }
+      });
+      assert.ok(await waitFor(() => err.includes("watching nf_tables events"), 20_000), err);
+      const repaired = () => out.split("\n").filter((l) => l.startsWith("repaired"));
+
+      await nft("flush", "ruleset");
+      assert.ok(await waitFor(() => repaired().length === 1, 10_000), out + err);
+      assert.ok(await waitFor(async () => (await table()) === before, 5_000));
+      assert.deepEqual(repaired(), ["repaired (table, 1 batch)"]);
+
+      // Other nslink processes' commits (a published port added and removed) are not damage;
+      // a foreign element deletion after them is the next and only repair.
+      const c2 = await nslink(
+        state,
+        "network",
+        "connect",
+        name,
+        "c2",
+        "--netns",
+        ns,
+        "-p",
+        "8081:81",
+      );
+      assert.equal(c2.code, 0, c2.stderr);
+      assert.equal((await nslink(state, "network", "disconnect", name, "c2")).code, 0);
+      await nft("delete", "element", "inet", "nslink", "pub4", "{ tcp . 8080 }");
+      assert.ok(await waitFor(() => repaired().length === 2, 10_000), out + err);
+      assert.ok(await waitFor(async () => (await table()) === before, 5_000));
+      assert.deepEqual(repaired(), ["repaired (table, 1 batch)", "repaired (elements, 1 batch)"]);
+
+      child.kill("SIGTERM");
+      const code = await exited;
+      // Deno's child_process reports a child it sent SIGTERM as killed by it even when the
+      // child handled it and exited 0 (as in overlay.test.ts); "stopped" says it did.
+      assert.ok(
+        code === 0 || (code === null && child.signalCode === "SIGTERM"),
+        `exit ${code} ${child.signalCode}: ${err}`,
+      );
+      assert.match(out, /stopped\n$/);
+      assert.equal((await nslink(state, "network", "disconnect", name, "c1")).code, 0);
+      assert.equal((await nslink(state, "network", "rm", name)).code, 0);
+      assert.equal((await nslink(state, "netns", "rm", ns)).code, 0);
     });
   });
 });
