@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { forwardDropWarnings } from "../firewall/firewall.ts";
 import type { Network } from "../network/network.ts";
 import type { PortBinding } from "../netfilter/ports.ts";
 
@@ -52,6 +53,11 @@ export interface NetworkInspect {
   Options: Record<string, unknown>;
   /** Where its state is saved. */
   StateDir: string;
+  /**
+   * What stops its traffic outside nslink's control (another table's forward chain with policy
+   * drop), when anything does.
+   */
+  Warnings?: string[];
 }
 
 /**
@@ -98,5 +104,12 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
     Containers: containers,
     Options: config,
     StateDir: net.stateDir,
+    ...warnings(net),
   };
+}
+
+function warnings(net: Network): { Warnings?: string[] } {
+  if (net.type !== "bridge" || net.config.internal === true) return {};
+  const w = forwardDropWarnings();
+  return w.length ? { Warnings: w } : {};
 }
