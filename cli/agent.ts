@@ -16,7 +16,7 @@ import type { Command } from "./command.ts";
 import { driverOptions } from "./network.ts";
 import { UsageError } from "./usage.ts";
 
-const STORE_OPTIONS = ["storeCa", "storeCert", "storeKey", "storeUser", "storePassword"];
+const STORE_OPTIONS = ["storeCa", "storeCert", "storeKey", "storeUser", "storePassword", "ttl"];
 
 /** `nslink agent`. */
 export const agentCommand: Command = {
@@ -42,7 +42,7 @@ export const agentCommand: Command = {
       value: "KEY=VALUE",
       multiple: true,
       help:
-        "Store option: storeCa=PATH, storeCert=PATH, storeKey=PATH (etcd+https://), storeUser=NAME, storePassword=PASSWORD",
+        "Store option: storeCa=PATH, storeCert=PATH, storeKey=PATH (etcd+https://), storeUser=NAME, storePassword=PASSWORD; ttl=SECONDS (the host's lease, default 15)",
     },
   },
   notes:
@@ -62,6 +62,12 @@ export const agentCommand: Command = {
           hint,
         );
       }
+    }
+    if (typeof storeOptions.ttl === "string") {
+      if (!/^\d+$/.test(storeOptions.ttl)) {
+        throw new UsageError(`Invalid -o ttl=${storeOptions.ttl}: a number of seconds`, hint);
+      }
+      storeOptions.ttl = Number(storeOptions.ttl);
     }
     const networks: Network[] = [];
     const runs: Promise<void>[] = [];

@@ -12,6 +12,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import process from "node:process";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
@@ -480,6 +482,77 @@ describe("overlay networks, issue 16", OPTS, () => {
         .map((k) => k.key.split("/").pop());
       assert.ok(!left.includes(ips[0]), "released in the store");
       await exec(["ip", "netns", "del", `${P}cn1`]);
+      await h1.call("delete", { name });
+    },
+  );
+
+  it(
+    "a container connected by a short-lived process stays reachable while the host's agent keeps its lease (3 x TTL)",
+    OPTS,
+    async () => {
+      const name = `${P}-ag`;
+      const h1 = await host(0);
+      await h1.call("new", {
+        name,
+        options: { subnet: "203.0.113.64/28", store: etcd!.url, advertise: hosts[0].v4, ttl: TTL },
+      });
+      await h1.call("watch", { name });
+      const a = (await link(h1, name, [`${P}ag1`]))[`${P}ag1`];
+      const env = { ...process.env, NSLINK_STATE_DIR: `/run/nslink-agent-${P}` };
+      const inHost2 = ["nsenter", `--net=/run/netns/${hosts[1].ns}`, ...nslinkArgv()];
+      // The host's background process: it joins (the network's record in the host's state) and
+      // keeps the host's lease, registration and watcher.
+      const agent = spawn(inHost2[0], [
+        ...inHost2.slice(1),
+        "agent",
+        "--store",
+        etcd!.url,
+        "--advertise",
+        hosts[1].v4,
+        "-o",
+        `ttl=${TTL}`,
+        name,
+      ], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      agent.stdout!.on("data", (d) => (out += d));
+      agent.stderr!.on("data", (d) => (err += d));
+      const exited = new Promise((r) => agent.once("exit", r));
+      try {
+        await until("the agent to watch", () => Promise.resolve(out.includes("watching")), 15_000)
+          .catch((e) => {
+            throw new Error(`${e.message}: ${out} ${err}`);
+          });
+        // A short-lived process connects a container by name, and exits.
+        await cmd(["ip", "netns", "add", `${P}ag2`]);
+        const r = await exec([
+          "env",
+          `NSLINK_STATE_DIR=/run/nslink-agent-${P}`,
+          ...inHost2,
+          "network",
+          "connect",
+          name,
+          `${P}ag2`,
+          "--netns",
+          `/run/netns/${P}ag2`,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        const addr = (await ipJson<{ addr_info: { family: string; local: string }[] }[]>([
+          "-n",
+          `${P}ag2`,
+          "addr",
+          "show",
+          "dev",
+          "eth0",
+        ]))[0].addr_info.find((i) => i.family === "inet")!.local;
+        await until("ag1 -> ag2", () => ping(`${P}ag1`, addr), 10_000);
+        await sleep(3 * TTL * 1000);
+        assert.ok(await ping(`${P}ag1`, addr), "still reachable after 3 x TTL");
+      } finally {
+        agent.kill("SIGTERM");
+        await exited;
+      }
+      await exec(["ip", "netns", "del", `${P}ag2`]);
       await h1.call("delete", { name });
     },
   );
