@@ -102,7 +102,7 @@ export class Host {
   /** Sends a command without waiting for its answer (to kill the process midway). */
   send(op: string, fields: Record<string, unknown> = {}): void {
     const id = this.#next++;
-    this.#proc?.stdin!.write(JSON.stringify({ id, op, ...fields }) + "\n");
+    this.#proc?.stdin?.write(JSON.stringify({ id, op, ...fields }) + "\n");
   }
 
   /** Ends the process normally (stdin closed), or kills it after 5 s. */

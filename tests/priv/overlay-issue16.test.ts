@@ -497,7 +497,7 @@ describe("overlay networks, issue 16", OPTS, () => {
         options: { subnet: "203.0.113.64/28", store: etcd!.url, advertise: hosts[0].v4, ttl: TTL },
       });
       await h1.call("watch", { name });
-      const a = (await link(h1, name, [`${P}ag1`]))[`${P}ag1`];
+      await link(h1, name, [`${P}ag1`]);
       const env = { ...process.env, NSLINK_STATE_DIR: `/run/nslink-agent-${P}` };
       const inHost2 = ["nsenter", `--net=/run/netns/${hosts[1].ns}`, ...nslinkArgv()];
       // The host's background process: it joins (the network's record in the host's state) and
