@@ -35,12 +35,12 @@ import {
   repairFirewall,
 } from "./network.ts";
 import type { NetworkWatcher } from "./network.ts";
-import { FileStore } from "./store.ts";
+import { type EndpointChange, FileStore, type StoreWatch } from "./store.ts";
 import { deleteNetwork } from "./lifecycle.ts";
 import { registerStoreSweep } from "./gc.ts";
 import { loadAll } from "./publish.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
-import { EtcdError, type KeyValue } from "../store/etcd.ts";
+import { EtcdError, type KeyValue, type Watch } from "../store/etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
 import { shortHash } from "../drivers/bridge.ts";
 import { overlayDevices, overlayDriver, underlayOf } from "../drivers/overlay.ts";
@@ -510,6 +510,71 @@ export class OverlayNetwork extends Network {
     if (mine) return false;
     await this.delete();
     return true;
+  }
+
+  /**
+   * Follows every endpoint of the network on every host (the shared store's view), for what
+   * keeps names current (a DNS server): the first batch is the endpoints there are (one range
+   * read at one revision), then each change from the next revision on; after a compaction, a
+   * new first batch. Each change carries the endpoint's addresses and its host; a removed
+   * endpoint has none. A malformed record is left out.
+   *
+   * @example
+   * ```ts ignore
+   * const names = new Map<string, string[]>();
+   * const w = net.watchEndpoints((changes) => {
+   *   for (const c of changes) c.addresses.length ? names.set(c.endpoint, c.addresses) : names.delete(c.endpoint);
+   * });
+   * await w.ready;
+   * await w.stop();
+   * ```
+   * @param onChange Told of each batch.
+   * @returns The running watch.
+   */
+  watchEndpoints(onChange: (changes: EndpointChange[]) => void): StoreWatch {
+    const keys = overlayKeys(this.name);
+    const subnets = [this.#cfg.subnet, ...(this.#cfg.subnetIPv6 ? [this.#cfg.subnetIPv6] : [])];
+    let w: Watch | undefined;
+    let stopped = false;
+    const change = (kv: KeyValue, put: boolean): EndpointChange | undefined => {
+      const endpoint = kv.key.slice(keys.endpoints.length);
+      const base = { network: this.name, networkId: this.id, endpoint };
+      if (!put) return { ...base, addresses: [] };
+      try {
+        const r = checkRemote(kv.value, { subnets });
+        const addresses = [r.address, r.addressIPv6].filter((a) => a).map(bare);
+        return { ...base, addresses, host: r.host };
+      } catch {
+        return undefined;
+      }
+    };
+    const deliver = (changes: (EndpointChange | undefined)[]) => {
+      const c = changes.filter((x): x is EndpointChange => x !== undefined);
+      if (c.length && !stopped) onChange(c);
+    };
+    const start = async (): Promise<void> => {
+      const snap = await this.#store.range(keys.endpoints, { prefix: true });
+      if (stopped) return;
+      deliver(snap.kvs.map((kv) => change(kv, true)));
+      w = this.#store.watch(keys.endpoints, snap.revision + 1, {
+        events: (events) => deliver(events.map((e) => change(e.kv, e.type === "put"))),
+        compacted: () => {
+          void (async () => {
+            await w?.cancel();
+            if (!stopped) await start();
+          })().catch(() => {});
+        },
+      });
+    };
+    const ready = start();
+    return {
+      ready,
+      stop: async () => {
+        stopped = true;
+        await ready.catch(() => {});
+        await w?.cancel();
+      },
+    };
   }
 
   /**

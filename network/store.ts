@@ -404,6 +404,32 @@ export interface EndpointChange {
   endpoint: string;
   /** The record as it is now (read when the change was seen); absent: removed. */
   record?: EndpointRecord;
+  /**
+   * The endpoint's addresses now (IPv4 and IPv6, without prefix), what a name server answers
+   * for it; empty when it is removed or not linked (yet).
+   */
+  addresses: string[];
+  /** For a network spanning hosts: the host the endpoint lives on (its underlay address). */
+  host?: string;
+}
+
+/**
+ * The addresses of an endpoint record (linked ones only), without prefix.
+ *
+ * @example
+ * ```ts ignore
+ * endpointAddresses(record); // ["198.51.100.2", "2001:db8:1::2"]
+ * ```
+ * @param ep The record, or nothing.
+ * @returns The addresses.
+ */
+export function endpointAddresses(ep: EndpointRecord | undefined): string[] {
+  if (!ep || (ep.state ?? "linked") !== "linked") return [];
+  const out: string[] = [];
+  for (const i of ep.interfaces) {
+    for (const a of [i.address, i.addressIPv6]) if (a) out.push(a.split("/")[0]);
+  }
+  return out;
 }
 
 /** A running {@linkcode Store.watch}. */
@@ -624,7 +650,13 @@ export class LocalStore implements Store {
         if (/\.tmp-/.test(endpoint)) continue;
         const r = files.readNetwork(network)!;
         const record = files.readEndpoint(r, endpoint);
-        changes.push({ network, networkId: m[2], endpoint, ...(record ? { record } : {}) });
+        changes.push({
+          network,
+          networkId: m[2],
+          endpoint,
+          ...(record ? { record } : {}),
+          addresses: endpointAddresses(record),
+        });
       }
       if (changes.length) onChange(changes);
     });

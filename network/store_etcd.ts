@@ -16,7 +16,7 @@
  * @module
  */
 import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
-import type { EndpointChange, Store, StoreWatch } from "./store.ts";
+import { endpointAddresses, type EndpointChange, type Store, type StoreWatch } from "./store.ts";
 import { EtcdError, type KeyValue, type Watch } from "../store/etcd.ts";
 import type { KvStore } from "../store/store.ts";
 
@@ -251,7 +251,13 @@ export class EtcdStore implements Store {
             continue; // malformed: not reported as an endpoint
           }
         }
-        changes.push({ network, networkId: id, endpoint, ...(record ? { record } : {}) });
+        changes.push({
+          network,
+          networkId: id,
+          endpoint,
+          ...(record ? { record } : {}),
+          addresses: endpointAddresses(record),
+        });
       }
       this.#generation++;
       if (changes.length && !stopped) onChange(changes);

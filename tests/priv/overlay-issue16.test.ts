@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { spawn } from "node:child_process";
 import process from "node:process";
-import type { Interface } from "../../mod.ts";
+import { type Interface, newNetwork, type OverlayNetwork } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
@@ -553,6 +553,51 @@ describe("overlay networks, issue 16", OPTS, () => {
         await exited;
       }
       await exec(["ip", "netns", "del", `${P}ag2`]);
+      await h1.call("delete", { name });
+    },
+  );
+
+  it(
+    "watchEndpoints(): the endpoints of every host, then each change, with addresses and host",
+    OPTS,
+    async () => {
+      const name = `${P}-we`;
+      const h1 = await host(0);
+      await h1.call("new", {
+        name,
+        options: { subnet: "203.0.113.80/28", store: etcd!.url, advertise: hosts[0].v4, ttl: TTL },
+      });
+      const first = (await link(h1, name, [`${P}we1`]))[`${P}we1`];
+      // This process joins as a third host (the sandbox's own address on the management bridge).
+      const net = await newNetwork("overlay", name, {
+        subnet: "203.0.113.80/28",
+        store: etcd!.url,
+        advertise: "198.51.100.1",
+        ttl: TTL,
+        stateDir: `/run/nslink-we-${P}`,
+      }) as OverlayNetwork;
+      const names = new Map<string, { addresses: string[]; host?: string }>();
+      const w = net.watchEndpoints((changes) => {
+        for (const c of changes) {
+          if (c.addresses.length) names.set(c.endpoint, { addresses: c.addresses, host: c.host });
+          else names.delete(c.endpoint);
+        }
+      });
+      try {
+        await w.ready;
+        assert.deepEqual(names.get(`${P}we1`), {
+          addresses: [bare(first.address)],
+          host: hosts[0].v4,
+        });
+        const second = (await link(h1, name, [`${P}we2`]))[`${P}we2`];
+        await until("the second endpoint", () => Promise.resolve(names.has(`${P}we2`)));
+        assert.deepEqual(names.get(`${P}we2`)?.addresses, [bare(second.address)]);
+        await h1.call("unlink", { name, endpoint: `${P}we1` });
+        await until("the first endpoint to go", () => Promise.resolve(!names.has(`${P}we1`)));
+      } finally {
+        await w.stop();
+        await net.delete();
+      }
       await h1.call("delete", { name });
     },
   );
