@@ -1,0 +1,366 @@
+/**
+ * Renders the README's benchmark tables from committed result files (bench/results/*.json,
+ * written by the benches through bench/lib/results.ts), so that every figure can be traced to
+ * the run that measured it. Nothing between a block's markers is written by hand:
+ *
+ * ```text
+ * <!-- BENCH:TABLE codec bench/results/codec-deno-20261207T175003Z.json bench/results/codec-bun-….json -->
+ * (generated)
+ * <!-- BENCH:TABLE END -->
+ * ```
+ *
+ * The start marker names the kind of table (`main`, `codec`), optional `key=value` parameters
+ * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
+ * files, paths from the repository root. A block shows where and when each file was measured (date,
+ * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
+ * samples (medians over repetitions or passes), not from the bench's own summary.
+ *
+ * Usage: `deno task bench:render` (rewrites README.md) or
+ * `deno run -A bench/render.ts --check` (exits 1 and names the block when the README differs
+ * from what the committed files render: a hand edit; run by scripts/test-all.sh).
+ * `--readme PATH` renders another file. Runs under Deno and Bun.
+ *
+ * @module
+ */
+import process from "node:process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { quantiles, readResult, REPO_ROOT, type ResultFile } from "./lib/results.ts";
+
+/** Start of a block: kind, parameters and files follow. */
+export const BLOCK_START = "<!-- BENCH:TABLE ";
+/** End of a block. */
+export const BLOCK_END = "<!-- BENCH:TABLE END -->";
+
+/** A result file with the path it was read from (as written in the marker). */
+export interface LoadedResult {
+  path: string;
+  result: ResultFile;
+}
+
+/** Reads a result file named in a marker (relative to the repository root). */
+export type ResultLoader = (path: string) => ResultFile;
+
+/** One block of the README: its marker's contents and where its generated text lies. */
+interface Block {
+  kind: string;
+  params: Record<string, string>;
+  files: string[];
+  /** Offsets of the generated text (between the start marker's line and the end marker). */
+  from: number;
+  to: number;
+  marker: string;
+}
+
+function parseBlocks(text: string): Block[] {
+  const blocks: Block[] = [];
+  let at = 0;
+  for (;;) {
+    const s = text.indexOf(BLOCK_START, at);
+    if (s < 0) break;
+    const close = text.indexOf("-->", s);
+    if (close < 0) throw new Error(`render: unterminated marker at offset ${s}`);
+    const marker = text.slice(s, close + 3);
+    if (marker === BLOCK_END) throw new Error(`render: ${BLOCK_END} without a start at ${s}`);
+    const words = text.slice(s + BLOCK_START.length, close).trim().split(/\s+/);
+    const [kind, ...rest] = words;
+    const params: Record<string, string> = {};
+    const files: string[] = [];
+    for (const w of rest) {
+      const eq = w.indexOf("=");
+      if (eq > 0 && !w.includes("/")) params[w.slice(0, eq)] = w.slice(eq + 1);
+      else files.push(w);
+    }
+    if (!files.length) throw new Error(`render: ${marker} names no result file`);
+    const from = close + 3;
+    const end = text.indexOf(BLOCK_END, from);
+    const nextStart = text.indexOf(BLOCK_START, from);
+    if (end < 0 || (nextStart >= 0 && nextStart < end && nextStart !== end)) {
+      throw new Error(`render: ${marker} has no ${BLOCK_END}`);
+    }
+    blocks.push({ kind, params, files, from, to: end, marker });
+    at = end + BLOCK_END.length;
+  }
+  return blocks;
+}
+
+const fmt3 = (x?: number) => (x === undefined ? "-" : x.toFixed(3));
+const fmtX = (x?: number) => (x === undefined ? "-" : `${x.toFixed(2)}x`);
+const grouped = (x: number) => Math.round(x).toLocaleString("en");
+
+/** Fixed-width text table: first column left-aligned, the others right-aligned. */
+function textTable(head: string[], rows: string[][]): string[] {
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)));
+  const line = (r: string[]) =>
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : (cell ?? "").padStart(widths[c])))
+      .join("  ").trimEnd();
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)];
+}
+
+/**
+ * Where and when a result file was measured, one line.
+ *
+ * @example
+ * ```ts ignore
+ * provenance({ path: "bench/results/codec-deno-20261207T175003Z.json", result });
+ * ```
+ */
+export function provenance({ path, result: r }: LoadedResult): string {
+  const m = r.machine;
+  const versions = Object.entries(r.versions)
+    .filter(([k]) => ["deno", "bun", "go", "ip"].includes(k))
+    .map(([k, v]) => `${k} ${k === "ip" ? v.replace(/^ip utility, /, "").replace(/,.*/, "") : v}`)
+    .join(", ");
+  const load = `load ${m.loadavgStart[0].toFixed(2)}→${m.loadavgEnd[0].toFixed(2)}` +
+    (m.quiet ? " (quiet)" : " (NOT quiet: load above 1.0)");
+  return `- \`${path}\`: ${r.date.replace("T", " ").replace(/:\d\d\.\d+Z$/, " UTC")}, ` +
+    `commit ${r.git.commit.slice(0, 10)}${r.git.dirty ? " (uncommitted changes)" : ""}, ` +
+    `kernel ${m.kernel}, ${m.cpuModel} × ${m.cores}, ${versions}; ${load}` +
+    (r.label ? `; "${r.label}"` : "");
+}
+
+interface MainRun {
+  rep: number;
+  setupMs: number;
+  teardownMs: number;
+  teardownCallsMs?: number;
+  stepsMs?: Record<string, number>;
+}
+interface MainPeer {
+  peer: string;
+  variant: string;
+  status: string;
+  reason?: string;
+  runs: MainRun[];
+  warnings?: string[];
+}
+interface MainSamples {
+  sections: { n: number; peers: MainPeer[] }[];
+}
+
+/** The per-container table of a `main` result (medians over reps of the raw phase totals). */
+function renderMain(files: LoadedResult[], params: Record<string, string>): string[] {
+  if (files.length !== 1) throw new Error("render main: exactly one result file");
+  const r = files[0].result;
+  const samples = r.samples as MainSamples;
+  const n = params.n ? Number(params.n) : samples.sections[0].n;
+  const section = samples.sections.find((s) => s.n === n);
+  if (!section) throw new Error(`render main: ${files[0].path} has no section n=${n}`);
+  const med = (p: MainPeer, f: (x: MainRun) => number) =>
+    p.runs.length ? quantiles(p.runs.map((x) => f(x) / n)).median : undefined;
+  const stats = section.peers.map((p) => ({
+    p,
+    ok: p.status === "ok" && p.runs.length > 0,
+    setup: med(p, (x) => x.setupMs),
+    calls: med(p, (x) => x.teardownCallsMs ?? x.teardownMs),
+    done: med(p, (x) => x.teardownMs),
+  }));
+  const find = (name: string) => stats.find((s) => s.p.peer === name && s.ok);
+  const ratio = (a?: number, b?: number) => (a !== undefined && b ? a / b : undefined);
+  const ipb = find("ip-batch");
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  for (const s of stats) {
+    if (!s.ok) {
+      rows.push([s.p.peer, s.p.status.toUpperCase()]);
+      notes.push(`${s.p.peer}: ${s.p.status.toUpperCase()}: ${s.p.reason ?? ""}`);
+      continue;
+    }
+    const go = find(`go-netlink-${s.p.variant}`);
+    rows.push([
+      s.p.peer,
+      String(s.p.runs.length),
+      fmt3(s.setup),
+      fmt3(s.calls),
+      fmt3(s.done),
+      fmtX(ratio(s.setup, ipb?.setup)),
+      fmtX(ratio(s.done, ipb?.done)),
+      fmtX(ratio(s.setup, go?.setup)),
+      fmtX(ratio(s.calls, go?.calls)),
+      fmtX(ratio(s.done, go?.done)),
+      s.p.variant,
+    ]);
+    for (const w of s.p.warnings ?? []) notes.push(`${s.p.peer}: note: ${w}`);
+  }
+  const out = [
+    `N=${n} containers per run, ${r.options.reps} reps interleaved; medians over reps, ms per container`,
+    "teardown: 'calls' = until the last delete returned; 'kernel-done' = until no host veth is left",
+    ...textTable([
+      "peer",
+      "reps",
+      "setup ms/ctr",
+      "teardown calls ms/ctr",
+      "teardown kernel-done ms/ctr",
+      "setup vs ip-batch",
+      "teardown vs ip-batch",
+      "setup vs go",
+      "calls vs go",
+      "kernel-done vs go",
+      "go ref",
+    ], rows),
+  ];
+  if (params.steps === "1") {
+    const steps = stats.filter((s) => s.ok && s.p.runs.some((x) => x.stepsMs)).map((s) => {
+      const names = [...new Set(s.p.runs.flatMap((x) => Object.keys(x.stepsMs ?? {})))];
+      return `${s.p.peer}: ` +
+        names.map((k) =>
+          `${k} ${fmt3(quantiles(s.p.runs.map((x) => (x.stepsMs?.[k] ?? 0) / n)).median)}`
+        ).join(", ");
+    });
+    if (steps.length) out.push("", "per-step medians, ms per container:", ...steps);
+  }
+  if (notes.length) out.push("", ...notes);
+  return out;
+}
+
+interface CodecSamples {
+  encodeMs: number[];
+  decodeMs: number[];
+}
+
+/** The codec table: one row per runtime (file), median and p90 rates over the timed passes. */
+function renderCodec(files: LoadedResult[]): string[] {
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "codec") throw new Error(`render codec: ${path} is a ${r.suite} result`);
+    const s = r.samples as CodecSamples;
+    const o = r.options as { encode: number; decode: number; warmup: number; passes: number };
+    const enc = quantiles(s.encodeMs);
+    const dec = quantiles(s.decodeMs);
+    return {
+      o,
+      row: [
+        r.runtime,
+        `${s.encodeMs.length} (${o.warmup})`,
+        grouped(o.encode / (enc.median / 1000)),
+        grouped(o.encode / (enc.p90 / 1000)),
+        grouped(o.decode / (dec.median / 1000)),
+        grouped(o.decode / (dec.p90 / 1000)),
+      ],
+    };
+  });
+  const o = rows[0].o;
+  return [
+    `codec: encode ${grouped(o.encode)} veth requests; decode a ${
+      grouped(o.decode)
+    }-link dump (kernel's own messages)`,
+    "rates in messages/s per timed pass, after untimed warm-up passes; p90 = the slowest 10 %",
+    ...textTable([
+      "runtime",
+      "passes (warm-up)",
+      "encode median",
+      "encode p90",
+      "decode median",
+      "decode p90",
+    ], rows.map((x) => x.row)),
+  ];
+}
+
+/**
+ * The generated text of one block (between the markers, with its surrounding blank lines).
+ *
+ * @example
+ * ```ts ignore
+ * renderBlock("codec", {}, [{ path, result }]);
+ * ```
+ */
+export function renderBlock(
+  kind: string,
+  params: Record<string, string>,
+  files: LoadedResult[],
+): string {
+  let body: string[];
+  if (kind === "main") body = renderMain(files, params);
+  else if (kind === "codec") body = renderCodec(files);
+  else throw new Error(`render: unknown table kind ${kind}`);
+  return [
+    "",
+    "",
+    `Rendered by \`bench/render.ts\` from:`,
+    "",
+    ...files.map(provenance),
+    "",
+    "```text",
+    ...body,
+    "```",
+    "",
+    "",
+  ].join("\n");
+}
+
+/**
+ * The README with every block's text regenerated from the result files its marker names.
+ *
+ * @example
+ * ```ts ignore
+ * import { readResult } from "./lib/results.ts";
+ * const out = renderReadme(readme, (p) => readResult(`${root}/${p}`));
+ * ```
+ */
+export function renderReadme(text: string, load: ResultLoader): string {
+  let out = "";
+  let at = 0;
+  for (const b of parseBlocks(text)) {
+    const files = b.files.map((path) => ({ path, result: load(path) }));
+    out += text.slice(at, b.from) + renderBlock(b.kind, b.params, files);
+    at = b.to;
+  }
+  return out + text.slice(at);
+}
+
+/**
+ * The blocks whose text differs from what their result files render (a hand edit, or a stale
+ * render): one message per block, empty when the README is as rendered.
+ *
+ * @example
+ * ```ts ignore
+ * const problems = checkReadme(readme, loader);
+ * if (problems.length) throw new Error(problems.join("\n"));
+ * ```
+ */
+export function checkReadme(text: string, load: ResultLoader): string[] {
+  const problems: string[] = [];
+  for (const b of parseBlocks(text)) {
+    let want: string;
+    try {
+      want = renderBlock(b.kind, b.params, b.files.map((path) => ({ path, result: load(path) })));
+    } catch (e) {
+      problems.push(`${b.marker}: ${(e as Error).message}`);
+      continue;
+    }
+    const have = text.slice(b.from, b.to);
+    if (have !== want) {
+      const h = have.split("\n");
+      const w = want.split("\n");
+      const k = w.findIndex((line, i) => line !== h[i]);
+      const line = text.slice(0, b.from).split("\n").length + k;
+      problems.push(
+        `${b.marker}: differs from its result files at README line ${line}:\n` +
+          `  README:   ${JSON.stringify(h[k] ?? "")}\n  rendered: ${JSON.stringify(w[k] ?? "")}`,
+      );
+    }
+  }
+  return problems;
+}
+
+if (import.meta.main) {
+  const argv = process.argv.slice(2);
+  const check = argv.includes("--check");
+  const i = argv.indexOf("--readme");
+  const readmePath = i >= 0 ? argv[i + 1] : `${REPO_ROOT}/README.md`;
+  const text = readFileSync(readmePath, "utf8");
+  const load: ResultLoader = (p) => readResult(`${REPO_ROOT}/${p}`);
+  if (check) {
+    const problems = checkReadme(text, load);
+    for (const p of problems) console.error(`bench/render.ts --check: ${p}`);
+    if (problems.length) {
+      console.error("the README's benchmark tables must be rendered: deno task bench:render");
+      process.exit(1);
+    }
+    console.error(`bench/render.ts --check: ${parseBlocks(text).length} tables as rendered`);
+  } else {
+    const out = renderReadme(text, load);
+    if (out !== text) writeFileSync(readmePath, out);
+    console.error(
+      `bench/render.ts: ${parseBlocks(text).length} tables rendered into ${readmePath}`,
+    );
+  }
+}

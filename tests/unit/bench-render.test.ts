@@ -1,0 +1,234 @@
+/**
+ * bench/render.ts: the README's benchmark tables are rendered from result files, and its check
+ * mode fails on a hand edit. Sample result files are built here (no bench is run).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  BLOCK_END,
+  BLOCK_START,
+  checkReadme,
+  renderBlock,
+  renderReadme,
+  type ResultLoader,
+} from "../../bench/render.ts";
+import {
+  quantiles,
+  RESULT_SCHEMA,
+  type ResultFile,
+  resultFileName,
+} from "../../bench/lib/results.ts";
+
+function result(over: Partial<ResultFile>): ResultFile {
+  return {
+    schema: RESULT_SCHEMA,
+    suite: "codec",
+    runtime: "deno",
+    label: "unit test sample",
+    date: "2026-12-07T17:50:03.120Z",
+    finished: "2026-12-07T17:50:09.000Z",
+    machine: {
+      kernel: "6.18.0",
+      cpuModel: "Test CPU",
+      cores: 2,
+      loadavgStart: [0.31, 0.2, 0.1],
+      loadavgEnd: [0.42, 0.2, 0.1],
+      quiet: true,
+    },
+    versions: { deno: "2.9.6", bun: "1.4.5", ip: "ip utility, iproute2-6.1.0, libbpf 1.1.2" },
+    git: { commit: "0123456789abcdef0123456789abcdef01234567", dirty: false },
+    options: { encode: 1000, decode: 100, warmup: 3, passes: 3 },
+    samples: { encodeMs: [30, 10, 20], decodeMs: [2, 4, 1] },
+    ...over,
+  };
+}
+
+const codecDeno = result({});
+const codecBun = result({
+  runtime: "bun",
+  machine: { ...codecDeno.machine, loadavgEnd: [1.7, 1, 1], quiet: false },
+  samples: { encodeMs: [5, 5, 5, 5], decodeMs: [1, 1, 1, 2] },
+  options: { encode: 1000, decode: 100, warmup: 3, passes: 4 },
+});
+const run = (rep: number, setupMs: number, teardownMs: number, teardownCallsMs?: number) => ({
+  rep,
+  setupMs,
+  teardownMs,
+  ...(teardownCallsMs === undefined ? {} : { teardownCallsMs }),
+  verified: true,
+});
+const main = result({
+  suite: "main",
+  runtime: "all",
+  options: { n: 10, reps: 3 },
+  samples: {
+    sections: [{
+      n: 10,
+      peers: [
+        {
+          peer: "ip-batch",
+          variant: "classic",
+          status: "ok",
+          runs: [run(1, 300, 400), run(2, 200, 400), run(3, 250, 400)],
+        },
+        {
+          peer: "go-netlink-fast",
+          variant: "fast",
+          status: "ok",
+          runs: [run(1, 20, 10, 1), run(2, 20, 10, 1), run(3, 20, 10, 1)],
+        },
+        {
+          peer: "nslink-fast-deno",
+          variant: "fast",
+          status: "ok",
+          runs: [run(1, 30, 12, 3), run(2, 50, 14, 2), run(3, 40, 13, 4)],
+        },
+        {
+          peer: "pyroute2",
+          variant: "classic",
+          status: "skipped",
+          reason: "missing pyroute2",
+          runs: [],
+        },
+      ],
+    }],
+  },
+});
+
+const files: Record<string, ResultFile> = {
+  "bench/results/codec-deno-20261207T175003Z.json": codecDeno,
+  "bench/results/codec-bun-20261207T175003Z.json": codecBun,
+  "bench/results/main-all-20261207T175003Z.json": main,
+};
+const load: ResultLoader = (p) => {
+  const r = files[p];
+  if (!r) throw new Error(`no such result file ${p}`);
+  return r;
+};
+
+const README = [
+  "# Title",
+  "",
+  "Some prose.",
+  `${BLOCK_START}codec bench/results/codec-deno-20261207T175003Z.json ` +
+  `bench/results/codec-bun-20261207T175003Z.json -->`,
+  "old text",
+  BLOCK_END,
+  "",
+  `${BLOCK_START}main n=10 bench/results/main-all-20261207T175003Z.json -->`,
+  BLOCK_END,
+  "Prose after.",
+  "",
+].join("\n");
+
+describe("bench/render.ts", () => {
+  it("renders the codec table from the samples: median and p90 rates per runtime", () => {
+    const text = renderBlock("codec", {}, [
+      { path: "bench/results/codec-deno-20261207T175003Z.json", result: codecDeno },
+      { path: "bench/results/codec-bun-20261207T175003Z.json", result: codecBun },
+    ]);
+    const lines = text.split("\n");
+    // deno: encode median 20 ms for 1,000 → 50,000/s; p90 30 ms → 33,333/s;
+    // decode median 2 ms for 100 → 50,000/s, p90 4 ms → 25,000/s.
+    const deno = lines.find((l) => l.startsWith("deno "))!.trim().split(/\s{2,}/);
+    assert.deepEqual(deno, ["deno", "3 (3)", "50,000", "33,333", "50,000", "25,000"]);
+    const bun = lines.find((l) => l.startsWith("bun "))!.trim().split(/\s{2,}/);
+    assert.deepEqual(bun, ["bun", "4 (3)", "200,000", "200,000", "100,000", "50,000"]);
+    // Provenance: file, date, commit, kernel, CPU, cores, versions, load, label.
+    const prov = lines.find((l) => l.includes("codec-deno-"))!;
+    for (
+      const want of [
+        "2026-12-07 17:50 UTC",
+        "commit 0123456789",
+        "kernel 6.18.0",
+        "Test CPU × 2",
+        "deno 2.9.6",
+        "bun 1.4.5",
+        "ip iproute2-6.1.0",
+        "load 0.31→0.42 (quiet)",
+        '"unit test sample"',
+      ]
+    ) assert.ok(prov.includes(want), `${want} in ${prov}`);
+    assert.match(lines.find((l) => l.includes("codec-bun-"))!, /NOT quiet/);
+  });
+
+  it("renders the per-container table: medians over reps per container, ratios", () => {
+    const text = renderBlock("main", { n: "10" }, [
+      { path: "bench/results/main-all-20261207T175003Z.json", result: main },
+    ]);
+    const row = (peer: string) =>
+      text.split("\n").find((l) => l.startsWith(`${peer} `))!.trim().split(/\s{2,}/);
+    // setup medians: ip-batch 25, go 2, nslink 4 ms/ctr; calls: go 0.1, nslink 0.3
+    assert.deepEqual(row("ip-batch"), [
+      "ip-batch",
+      "3",
+      "25.000",
+      "40.000",
+      "40.000",
+      "1.00x",
+      "1.00x",
+      "-",
+      "-",
+      "-",
+      "classic",
+    ]);
+    assert.deepEqual(row("nslink-fast-deno"), [
+      "nslink-fast-deno",
+      "3",
+      "4.000",
+      "0.300",
+      "1.300",
+      "0.16x",
+      "0.03x",
+      "2.00x",
+      "3.00x",
+      "1.30x",
+      "fast",
+    ]);
+    assert.deepEqual(row("pyroute2"), ["pyroute2", "SKIPPED"]);
+    assert.match(text, /pyroute2: SKIPPED: missing pyroute2/);
+  });
+
+  it("fills every block of a README, and the result passes the check", () => {
+    const out = renderReadme(README, load);
+    assert.ok(!out.includes("old text"));
+    assert.ok(out.startsWith("# Title\n\nSome prose.\n"));
+    assert.ok(out.endsWith(`${BLOCK_END}\nProse after.\n`));
+    assert.deepEqual(checkReadme(out, load), []);
+    assert.equal(renderReadme(out, load), out, "rendering is idempotent");
+  });
+
+  it("check mode detects a hand edit of a figure, and an unrendered block", () => {
+    const out = renderReadme(README, load);
+    const edited = out.replace("50,000", "55,000");
+    assert.notEqual(edited, out);
+    const problems = checkReadme(edited, load);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /codec .*differs from its result files at README line \d+/);
+    assert.match(problems[0], /55,000/);
+    assert.equal(checkReadme(README, load).length, 2, "the sample's blocks are not rendered yet");
+  });
+
+  it("check mode fails when a block's result file is missing", () => {
+    const out = renderReadme(README, load).replace("main-all-20261207T175003Z", "main-all-gone");
+    const problems = checkReadme(out, load);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /no such result file bench\/results\/main-all-gone\.json/);
+  });
+});
+
+describe("bench/lib/results.ts", () => {
+  it("names files <suite>-<runtime>-<UTC stamp>.json", () => {
+    assert.equal(
+      resultFileName({ suite: "codec", runtime: "bun", date: "2026-12-07T17:50:03.120Z" }),
+      "codec-bun-20261207T175003Z.json",
+    );
+  });
+
+  it("computes median and nearest-rank p90", () => {
+    assert.deepEqual(quantiles([3, 1, 2]), { median: 2, p90: 3, min: 1, max: 3, n: 3 });
+    const ten = [10, 9, 8, 7, 6, 5, 4, 3, 2, 1];
+    assert.equal(quantiles(ten).median, 5.5);
+    assert.equal(quantiles(ten).p90, 9);
+  });
+});
