@@ -9,7 +9,7 @@
  * <!-- BENCH:TABLE END -->
  * ```
  *
- * The start marker names the kind of table (`main`, `codec`), optional `key=value` parameters
+ * The start marker names the kind of table (`main`, `codec`, `memory`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -254,6 +254,39 @@ function renderCodec(files: LoadedResult[]): string[] {
   ];
 }
 
+interface MemorySamples {
+  runs: { n: number; gc: boolean; peakRssKb: number }[];
+}
+
+/** Peak RSS per runtime (one file each), the runtime's own collection and a full GC per round. */
+function renderMemory(files: LoadedResult[]): string[] {
+  const ns = (files[0].result.options as { n: number[] }).n;
+  const rows: string[][] = [];
+  for (const { path, result: r } of files) {
+    if (r.suite !== "memory") throw new Error(`render memory: ${path} is a ${r.suite} result`);
+    const runs = (r.samples as MemorySamples).runs;
+    for (const gc of [false, true]) {
+      const at = (n: number) => {
+        const x = runs.find((m) => m.n === n && m.gc === gc);
+        if (!x) throw new Error(`render memory: ${path} has no sample n=${n} gc=${gc}`);
+        return x.peakRssKb;
+      };
+      const [a, b] = [at(ns[0]), at(ns[1])];
+      rows.push([
+        r.runtime,
+        gc ? "full GC after each round" : "runtime's own",
+        String(a),
+        String(b),
+        `${(b / a).toFixed(2)}x`,
+      ]);
+    }
+  }
+  return [
+    "nslink peak RSS (VmHWM), fast path, containers set up and torn down in rounds of 50",
+    ...textTable(["runtime", "collection", `N=${ns[0]} KiB`, `N=${ns[1]} KiB`, "ratio"], rows),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -270,6 +303,7 @@ export function renderBlock(
   let body: string[];
   if (kind === "main") body = renderMain(files, params);
   else if (kind === "codec") body = renderCodec(files);
+  else if (kind === "memory") body = renderMemory(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",

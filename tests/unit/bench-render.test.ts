@@ -217,6 +217,35 @@ describe("bench/render.ts", () => {
   });
 });
 
+describe("bench/render.ts memory", () => {
+  it("renders peak RSS at the two container counts and their ratio, per collection", () => {
+    const mem = result({
+      suite: "memory",
+      options: { n: [50, 500], gc: [false, true], round: 50 },
+      samples: {
+        runs: [
+          { n: 50, gc: false, peakRssKb: 1000 },
+          { n: 500, gc: false, peakRssKb: 1500 },
+          { n: 50, gc: true, peakRssKb: 800 },
+          { n: 500, gc: true, peakRssKb: 880 },
+        ],
+      },
+    });
+    const text = renderBlock("memory", {}, [{
+      path: "bench/results/memory-deno-x.json",
+      result: mem,
+    }]);
+    const rows = text.split("\n").filter((l) => l.startsWith("deno ")).map((l) =>
+      l.trim().split(/\s{2,}/)
+    );
+    assert.deepEqual(rows, [
+      ["deno", "runtime's own", "1000", "1500", "1.50x"],
+      ["deno", "full GC after each round", "800", "880", "1.10x"],
+    ]);
+    assert.match(text, /N=50 KiB +N=500 KiB/);
+  });
+});
+
 describe("bench/lib/results.ts", () => {
   it("names files <suite>-<runtime>-<UTC stamp>.json", () => {
     assert.equal(
