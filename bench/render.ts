@@ -9,7 +9,8 @@
  * <!-- BENCH:TABLE END -->
  * ```
  *
- * The start marker names the kind of table (`main`, `codec`, `memory`), optional `key=value` parameters
+ * The start marker names the kind of table (`main`, `codec`, `memory`,
+ * `etcd-clients`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -287,6 +288,46 @@ function renderMemory(files: LoadedResult[]): string[] {
   ];
 }
 
+interface EtcdSamples {
+  clients: Record<string, Record<string, number[]>>;
+}
+
+/** The two etcd clients per runtime (one file each): cold import and per-call medians. */
+function renderEtcdClients(files: LoadedResult[]): string[] {
+  const rows: string[][] = [];
+  let n = 0;
+  for (const { path, result: r } of files) {
+    if (r.suite !== "etcd-clients") {
+      throw new Error(`render etcd-clients: ${path} is a ${r.suite} result`);
+    }
+    n = (r.options as { n: number }).n;
+    for (const [client, raw] of Object.entries((r.samples as EtcdSamples).clients)) {
+      const med = (k: string) => (raw[k]?.length ? fmt3(quantiles(raw[k]).median) : "-");
+      rows.push([
+        `${client}, ${r.runtime}`,
+        raw.importMs?.length ? quantiles(raw.importMs).median.toFixed(1) : "-",
+        med("putMs"),
+        med("rangeMs"),
+        med("txnMs"),
+        raw.concurrentTotalMs?.length ? fmt3(raw.concurrentTotalMs[0] / n) : "-",
+        med("watchMs"),
+      ]);
+    }
+  }
+  return [
+    `medians, ms; import: cold \`await import()\` of the client's module in a fresh process`,
+    ...textTable([
+      "client, runtime",
+      "import",
+      "put",
+      "range",
+      "txn (CAS)",
+      `${n} concurrent puts, per op`,
+      "put → watch event",
+    ], rows),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -304,6 +345,7 @@ export function renderBlock(
   if (kind === "main") body = renderMain(files, params);
   else if (kind === "codec") body = renderCodec(files);
   else if (kind === "memory") body = renderMemory(files);
+  else if (kind === "etcd-clients") body = renderEtcdClients(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",

@@ -246,6 +246,49 @@ describe("bench/render.ts memory", () => {
   });
 });
 
+describe("bench/render.ts etcd-clients", () => {
+  it("renders both clients' cold import and call medians from the raw samples", () => {
+    const etcd = result({
+      suite: "etcd-clients",
+      options: { n: 4, importReps: 3 },
+      samples: {
+        clients: {
+          "nslink-gateway": {
+            importMs: [30, 40, 35],
+            putMs: [1, 2, 3, 4],
+            rangeMs: [1, 1, 1, 1],
+            txnMs: [2, 2, 2, 2],
+            concurrentTotalMs: [2],
+            watchMs: [1, 3, 2],
+          },
+          "npm-etcd3-grpc": { importMs: [250, 200, 300], putMs: [1, 1, 1, 1] },
+        },
+      },
+    });
+    const text = renderBlock("etcd-clients", {}, [{ path: "bench/results/e.json", result: etcd }]);
+    const row = (c: string) =>
+      text.split("\n").find((l) => l.startsWith(c))!.trim().split(/\s{2,}/);
+    assert.deepEqual(row("nslink-gateway"), [
+      "nslink-gateway, deno",
+      "35.0",
+      "2.500",
+      "1.000",
+      "2.000",
+      "0.500",
+      "2.000",
+    ]);
+    assert.deepEqual(row("npm-etcd3-grpc"), [
+      "npm-etcd3-grpc, deno",
+      "250.0",
+      "1.000",
+      "-",
+      "-",
+      "-",
+      "-",
+    ]);
+  });
+});
+
 describe("bench/lib/results.ts", () => {
   it("names files <suite>-<runtime>-<UTC stamp>.json", () => {
     assert.equal(
