@@ -98,25 +98,28 @@ function textTable(head: string[], rows: string[][]): string[] {
 }
 
 /**
- * Where and when a result file was measured, one line.
+ * Where and when a result file was measured: three lines (file, date and commit; machine and
+ * versions; load and label), for the top of a block's code block (which `deno fmt` leaves alone).
  *
  * @example
  * ```ts ignore
  * provenance({ path: "bench/results/codec-deno-20261207T175003Z.json", result });
  * ```
  */
-export function provenance({ path, result: r }: LoadedResult): string {
+export function provenance({ path, result: r }: LoadedResult): string[] {
   const m = r.machine;
   const versions = Object.entries(r.versions)
     .filter(([k]) => ["deno", "bun", "go", "ip"].includes(k))
     .map(([k, v]) => `${k} ${k === "ip" ? v.replace(/^ip utility, /, "").replace(/,.*/, "") : v}`)
     .join(", ");
-  const load = `load ${m.loadavgStart[0].toFixed(2)}→${m.loadavgEnd[0].toFixed(2)}` +
-    (m.quiet ? " (quiet)" : " (NOT quiet: load above 1.0)");
-  return `- \`${path}\`: ${r.date.replace("T", " ").replace(/:\d\d\.\d+Z$/, " UTC")}, ` +
-    `commit ${r.git.commit.slice(0, 10)}${r.git.dirty ? " (uncommitted changes)" : ""}, ` +
-    `kernel ${m.kernel}, ${m.cpuModel} × ${m.cores}, ${versions}; ${load}` +
-    (r.label ? `; "${r.label}"` : "");
+  return [
+    `from ${path}: ${r.date.replace("T", " ").replace(/:\d\d\.\d+Z$/, " UTC")}, ` +
+    `commit ${r.git.commit.slice(0, 10)}${r.git.dirty ? " (uncommitted changes)" : ""}`,
+    `  kernel ${m.kernel}, ${m.cpuModel} x ${m.cores}; ${versions}`,
+    `  load ${m.loadavgStart[0].toFixed(2)} -> ${m.loadavgEnd[0].toFixed(2)}` +
+    (m.quiet ? " (quiet)" : " (NOT quiet: load above 1.0)") +
+    (r.label ? `; label: ${r.label}` : ""),
+  ];
 }
 
 interface MainRun {
@@ -350,11 +353,9 @@ export function renderBlock(
   return [
     "",
     "",
-    `Rendered by \`bench/render.ts\` from:`,
-    "",
-    ...files.map(provenance),
-    "",
     "```text",
+    ...files.flatMap(provenance),
+    "",
     ...body,
     "```",
     "",

@@ -135,21 +135,23 @@ describe("bench/render.ts", () => {
     const bun = lines.find((l) => l.startsWith("bun "))!.trim().split(/\s{2,}/);
     assert.deepEqual(bun, ["bun", "4 (3)", "200,000", "200,000", "100,000", "50,000"]);
     // Provenance: file, date, commit, kernel, CPU, cores, versions, load, label.
-    const prov = lines.find((l) => l.includes("codec-deno-"))!;
+    const at = lines.findIndex((l) => l.includes("codec-deno-"));
+    const prov = lines.slice(at, at + 3).join("\n");
     for (
       const want of [
-        "2026-12-07 17:50 UTC",
+        "from bench/results/codec-deno-20261207T175003Z.json: 2026-12-07 17:50 UTC",
         "commit 0123456789",
         "kernel 6.18.0",
-        "Test CPU × 2",
+        "Test CPU x 2",
         "deno 2.9.6",
         "bun 1.4.5",
         "ip iproute2-6.1.0",
-        "load 0.31→0.42 (quiet)",
-        '"unit test sample"',
+        "load 0.31 -> 0.42 (quiet)",
+        "label: unit test sample",
       ]
     ) assert.ok(prov.includes(want), `${want} in ${prov}`);
-    assert.match(lines.find((l) => l.includes("codec-bun-"))!, /NOT quiet/);
+    const bunAt = lines.findIndex((l) => l.includes("codec-bun-"));
+    assert.match(lines[bunAt + 2], /NOT quiet/);
   });
 
   it("renders the per-container table: medians over reps per container, ratios", () => {
