@@ -10,7 +10,7 @@
  * ```
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
- * `etcd-clients`), optional `key=value` parameters
+ * `etcd-clients`, `cni`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -331,6 +331,53 @@ function renderEtcdClients(files: LoadedResult[]): string[] {
   ];
 }
 
+interface CniSamples {
+  peers: { peer: string; reps: { rep: number; addMs: number[]; delMs: number[] }[] }[];
+  startup: { runtime: string; command: string; ms: number[] }[];
+}
+
+/** CNI ADD/DEL exec'd per container, and the command's start-up, from one `cni` result. */
+function renderCni(files: LoadedResult[]): string[] {
+  if (files.length !== 1) throw new Error("render cni: exactly one result file");
+  const r = files[0].result;
+  const s = r.samples as CniSamples;
+  const o = r.options as { n: number; reps: number };
+  const med = (xs: number[]) => quantiles(xs).median;
+  const peers = s.peers.map((p) => ({
+    peer: p.peer,
+    add: med(p.reps.flatMap((x) => x.addMs)),
+    del: med(p.reps.flatMap((x) => x.delMs)),
+  }));
+  const base = peers.find((p) => p.peer === "nslink-compiled") ??
+    peers.find((p) => p.peer === "nslink-bun");
+  if (!base) throw new Error(`render cni: ${files[0].path} has no nslink-compiled or nslink-bun`);
+  const runtimes = [...new Set(s.startup.map((x) => x.runtime))];
+  const start = (rt: string, cmd: string) => {
+    const x = s.startup.find((y) => y.runtime === rt && y.command.startsWith(cmd));
+    return x ? med(x.ms).toFixed(1) : "-";
+  };
+  return [
+    `CNI: one container's ADD and DEL, each an exec of the plugin (process start included); ` +
+    `medians of ${o.n} containers x ${o.reps} interleaved rounds; ratios against ${base.peer}`,
+    ...textTable(
+      ["peer", "ADD ms", "DEL ms", "ADD vs nslink", "DEL vs nslink"],
+      peers.map((p) => [
+        p.peer,
+        p.add.toFixed(2),
+        p.del.toFixed(2),
+        fmtX(p.add / base.add),
+        fmtX(p.del / base.del),
+      ]),
+    ),
+    "",
+    "nslink command start time (medians): `version` (no FFI), `network ls` (libc, state)",
+    ...textTable(
+      ["runtime", "version ms", "network ls ms"],
+      runtimes.map((rt) => [rt, start(rt, "version"), start(rt, "network ls")]),
+    ),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -349,6 +396,7 @@ export function renderBlock(
   else if (kind === "codec") body = renderCodec(files);
   else if (kind === "memory") body = renderMemory(files);
   else if (kind === "etcd-clients") body = renderEtcdClients(files);
+  else if (kind === "cni") body = renderCni(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",

@@ -291,6 +291,47 @@ describe("bench/render.ts etcd-clients", () => {
   });
 });
 
+describe("bench/render.ts cni", () => {
+  it("renders ADD/DEL medians over every exec of every round, against the nslink base", () => {
+    const cni = result({
+      suite: "cni",
+      runtime: "all",
+      options: { n: 2, reps: 2 },
+      samples: {
+        peers: [
+          {
+            peer: "nslink-bun",
+            reps: [{ rep: 1, addMs: [10, 12], delMs: [20, 20] }, {
+              rep: 2,
+              addMs: [9, 11],
+              delMs: [20, 22],
+            }],
+          },
+          {
+            peer: "cni-bridge",
+            reps: [{ rep: 1, addMs: [5, 5], delMs: [10, 10] }, {
+              rep: 2,
+              addMs: [5, 6],
+              delMs: [10, 10],
+            }],
+          },
+        ],
+        startup: [
+          { runtime: "bun cli/main.ts", command: "version", ms: [30, 31, 32] },
+          { runtime: "bun cli/main.ts", command: "network ls --format json", ms: [40] },
+        ],
+      },
+    });
+    const text = renderBlock("cni", {}, [{ path: "bench/results/cni.json", result: cni }]);
+    const row = (c: string) =>
+      text.split("\n").find((l) => l.startsWith(c))!.trim().split(/\s{2,}/);
+    assert.deepEqual(row("nslink-bun"), ["nslink-bun", "10.50", "20.00", "1.00x", "1.00x"]);
+    assert.deepEqual(row("cni-bridge"), ["cni-bridge", "5.00", "10.00", "0.48x", "0.50x"]);
+    assert.deepEqual(row("bun cli/main.ts"), ["bun cli/main.ts", "31.0", "40.0"]);
+    assert.match(text, /ratios against nslink-bun/);
+  });
+});
+
 describe("bench/lib/results.ts", () => {
   it("names files <suite>-<runtime>-<UTC stamp>.json", () => {
     assert.equal(
