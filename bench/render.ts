@@ -10,7 +10,7 @@
  * ```
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
- * `etcd-clients`, `cni`), optional `key=value` parameters
+ * `etcd-clients`, `cni`, `ports`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -378,6 +378,73 @@ function renderCni(files: LoadedResult[]): string[] {
   ];
 }
 
+interface PortsSamples {
+  runs: Record<string, number[]>;
+  connect: Record<string, { meanMs: number; medianMs: number }>;
+}
+
+/** Port publishing (bench/ports.ts) from one `ports` result: medians and p90 of every run. */
+function renderPorts(files: LoadedResult[]): string[] {
+  if (files.length !== 1) throw new Error("render ports: exactly one result file");
+  const r = files[0].result;
+  const s = r.samples as PortsSamples;
+  const summary = (r.summary ?? {}) as Record<string, number | string>;
+  const runs = { ...s.runs };
+  const without = runs.setupNetavarkWithoutPortMs;
+  const withPort = runs.setupNetavarkMs;
+  if (without?.length && withPort?.length) {
+    runs.publishNetavarkMs = withPort.map((w, i) => w - without[i]);
+  }
+  const q = (k: string) => (runs[k]?.length ? quantiles(runs[k]) : undefined);
+  const notes: string[] = [];
+  const rows = (items: [string, string][], baseKey: string) => {
+    const base = q(baseKey)?.median;
+    return items.map(([label, key]) => {
+      const x = q(key);
+      if (!x) {
+        if (typeof summary[key] === "string") notes.push(`${label}: ${summary[key]}`);
+        return [label, "-", "-", "-"];
+      }
+      return [label, fmt3(x.median), fmt3(x.p90), base ? fmtX(x.median / base) : "-"];
+    });
+  };
+  const flat = [1, 100, 1000].map((n) => {
+    const x = q(`publishAt${n}Ms`);
+    const c = s.connect[`connectAt${n}`];
+    return [
+      grouped(n),
+      x ? fmt3(x.median) : "-",
+      x ? fmt3(x.p90) : "-",
+      c ? fmt3(c.medianMs) : "-",
+    ];
+  });
+  return [
+    `port publishing: medians and p90 of ${r.options.reps} runs, ms`,
+    ...textTable(
+      ["publish one port", "median", "p90", "vs nslink"],
+      rows([
+        ["nslink publish()", "publishNslinkMs"],
+        ["nft add element (1 process)", "publishNftProcessMs"],
+        ["CNI portmap ADD", "publishCniPortmapMs"],
+        ["netavark (+1 port: with - without)", "publishNetavarkMs"],
+      ], "publishNslinkMs"),
+    ),
+    "",
+    ...textTable(
+      ["setup with one port", "median", "p90", "vs nslink"],
+      rows([
+        ["nslink fast path", "setupNslinkMs"],
+        ["CNI bridge + portmap", "setupCniMs"],
+        ["netavark setup", "setupNetavarkMs"],
+      ], "setupNslinkMs"),
+    ),
+    "",
+    `ports already published (another container); TCP connect: median of ${r.options.connections}`,
+    ...textTable(["published", "publish() median", "p90", "new TCP connection"], flat),
+    ...(notes.length ? ["", ...notes] : []),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -397,6 +464,7 @@ export function renderBlock(
   else if (kind === "memory") body = renderMemory(files);
   else if (kind === "etcd-clients") body = renderEtcdClients(files);
   else if (kind === "cni") body = renderCni(files);
+  else if (kind === "ports") body = renderPorts(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",

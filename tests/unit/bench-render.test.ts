@@ -332,6 +332,46 @@ describe("bench/render.ts cni", () => {
   });
 });
 
+describe("bench/render.ts ports", () => {
+  it("renders medians, p90 and ratios; netavark's publish as with minus without, pairwise", () => {
+    const ports = result({
+      suite: "ports",
+      options: { reps: 3, connections: 300 },
+      samples: {
+        runs: {
+          publishNslinkMs: [1, 2, 3],
+          publishNftProcessMs: [4, 6, 8],
+          setupNetavarkWithoutPortMs: [10, 10, 10],
+          setupNetavarkMs: [12, 13, 20],
+          setupNslinkMs: [2, 2, 2],
+          publishAt1Ms: [1, 1, 1],
+        },
+        connect: { connectAt1: { meanMs: 0.3, medianMs: 0.25 } },
+      },
+      summary: { publishCniPortmapMs: "skipped: no portmap" },
+    });
+    const text = renderBlock("ports", {}, [{ path: "bench/results/p.json", result: ports }]);
+    const row = (c: string) =>
+      text.split("\n").find((l) => l.startsWith(c))!.trim().split(/\s{2,}/);
+    assert.deepEqual(row("nslink publish()"), ["nslink publish()", "2.000", "3.000", "1.00x"]);
+    assert.deepEqual(row("nft add element"), [
+      "nft add element (1 process)",
+      "6.000",
+      "8.000",
+      "3.00x",
+    ]);
+    assert.deepEqual(row("netavark (+1 port"), [
+      "netavark (+1 port: with - without)",
+      "3.000",
+      "10.000",
+      "1.50x",
+    ]);
+    assert.deepEqual(row("CNI portmap ADD"), ["CNI portmap ADD", "-", "-", "-"]);
+    assert.match(text, /CNI portmap ADD: skipped: no portmap/);
+    assert.deepEqual(row("1 "), ["1", "1.000", "1.000", "0.250"]);
+  });
+});
+
 describe("bench/lib/results.ts", () => {
   it("names files <suite>-<runtime>-<UTC stamp>.json", () => {
     assert.equal(
