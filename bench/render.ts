@@ -10,7 +10,7 @@
  * ```
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
- * `etcd-clients`, `cni`, `ports`), optional `key=value` parameters
+ * `etcd-clients`, `cni`, `ports`, `overlay`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -445,6 +445,73 @@ function renderPorts(files: LoadedResult[]): string[] {
   ];
 }
 
+interface OverlaySamples {
+  convergenceMs: number[];
+  linkAndAddInterfaceMs: number[];
+  pingProcessMs: number[];
+  linkOverlayEtcdMs: number[];
+  linkBridgeFileMs: number[];
+  watcher: {
+    remoteEndpoints: number;
+    fdbEntriesInstalled: number;
+    snapshotMs: number;
+    cpuMsBefore: number;
+    cpuMsAfterSnapshot: number;
+    cpuMsAfterChurn: number;
+    rssIdleBytes: number;
+    rssAfterSnapshotBytes: number;
+    rssAfterChurnBytes: number;
+    churnMs: number;
+  };
+}
+
+/** Nearest-rank 99th percentile. */
+function p99(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)];
+}
+
+/** The overlay bench, one file per runtime: convergence, link() per store, the watcher. */
+function renderOverlay(files: LoadedResult[]): string[] {
+  const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
+  const f1 = (x: number) => x.toFixed(1);
+  let remote = 0;
+  let n = 0;
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "overlay") throw new Error(`render overlay: ${path} is a ${r.suite} result`);
+    const s = r.samples as OverlaySamples;
+    const w = s.watcher;
+    remote = w.remoteEndpoints;
+    n = s.convergenceMs.length;
+    const med = (xs: number[]) => quantiles(xs).median;
+    return [
+      r.runtime,
+      `${f1(med(s.convergenceMs))} (${f1(p99(s.convergenceMs))})`,
+      `${f1(med(s.linkOverlayEtcdMs))} (${f1(p99(s.linkOverlayEtcdMs))})`,
+      `${f1(med(s.linkBridgeFileMs))} (${f1(p99(s.linkBridgeFileMs))})`,
+      fmtX(med(s.linkOverlayEtcdMs) / med(s.linkBridgeFileMs)),
+      `${Math.round(w.snapshotMs)} (${Math.round(w.cpuMsAfterSnapshot - w.cpuMsBefore)} CPU), ` +
+      `${mib(w.rssIdleBytes)} -> ${mib(w.rssAfterSnapshotBytes)}`,
+      `${Math.round(w.churnMs)} (${Math.round(w.cpuMsAfterChurn - w.cpuMsAfterSnapshot)} CPU), ` +
+      mib(w.rssAfterChurnBytes),
+      String(w.fdbEntriesInstalled),
+    ];
+  });
+  return [
+    `${n} endpoints; ms, median (p99); watcher: ${grouped(remote)} remote endpoints, one run`,
+    ...textTable([
+      "runtime",
+      "convergence",
+      "link() overlay/etcd",
+      "link() bridge/file",
+      "ratio",
+      "watcher snapshot (CPU), RSS",
+      `${grouped(remote)} changes followed (CPU), RSS`,
+      "FDB entries",
+    ], rows),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -465,6 +532,7 @@ export function renderBlock(
   else if (kind === "etcd-clients") body = renderEtcdClients(files);
   else if (kind === "cni") body = renderCni(files);
   else if (kind === "ports") body = renderPorts(files);
+  else if (kind === "overlay") body = renderOverlay(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",

@@ -372,6 +372,47 @@ describe("bench/render.ts ports", () => {
   });
 });
 
+describe("bench/render.ts overlay", () => {
+  it("renders convergence and link() medians with p99, the store ratio and the watcher", () => {
+    const ten = [1, 2, 3, 4, 5, 6, 7, 8, 9, 100];
+    const ov = result({
+      suite: "overlay",
+      options: { n: 10, remote: 100 },
+      samples: {
+        convergenceMs: ten,
+        linkAndAddInterfaceMs: ten,
+        pingProcessMs: [3],
+        linkOverlayEtcdMs: [4, 4, 4],
+        linkBridgeFileMs: [2, 2, 2],
+        watcher: {
+          remoteEndpoints: 100,
+          fdbEntriesInstalled: 100,
+          snapshotMs: 20.4,
+          cpuMsBefore: 100,
+          cpuMsAfterSnapshot: 110,
+          cpuMsAfterChurn: 130,
+          rssIdleBytes: 50 * 2 ** 20,
+          rssAfterSnapshotBytes: 60 * 2 ** 20,
+          rssAfterChurnBytes: 70 * 2 ** 20,
+          churnMs: 99.6,
+        },
+      },
+    });
+    const text = renderBlock("overlay", {}, [{ path: "bench/results/o.json", result: ov }]);
+    const row = text.split("\n").find((l) => l.startsWith("deno "))!.trim().split(/\s{2,}/);
+    assert.deepEqual(row, [
+      "deno",
+      "5.5 (100.0)",
+      "4.0 (4.0)",
+      "2.0 (2.0)",
+      "2.00x",
+      "20 (10 CPU), 50 MiB -> 60 MiB",
+      "100 (20 CPU), 70 MiB",
+      "100",
+    ]);
+  });
+});
+
 describe("bench/lib/results.ts", () => {
   it("names files <suite>-<runtime>-<UTC stamp>.json", () => {
     assert.equal(
