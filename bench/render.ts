@@ -10,7 +10,7 @@
  * ```
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
- * `etcd-clients`, `cni`, `ports`, `overlay`), optional `key=value` parameters
+ * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -512,6 +512,19 @@ function renderOverlay(files: LoadedResult[]): string[] {
   ];
 }
 
+/** Event monitor wake-up latency (bench/monitor.ts), one file per runtime. */
+function renderMonitor(files: LoadedResult[]): string[] {
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "monitor") throw new Error(`render monitor: ${path} is a ${r.suite} result`);
+    const x = quantiles((r.samples as { latencyMs: number[] }).latencyMs);
+    return [r.runtime, String(x.n), fmt3(x.median), fmt3(x.p90), fmt3(x.max)];
+  });
+  return [
+    "event monitor: from a link change to the idle consumer's event, ms",
+    ...textTable(["runtime", "samples", "median", "p90", "max"], rows),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -533,6 +546,7 @@ export function renderBlock(
   else if (kind === "cni") body = renderCni(files);
   else if (kind === "ports") body = renderPorts(files);
   else if (kind === "overlay") body = renderOverlay(files);
+  else if (kind === "monitor") body = renderMonitor(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",

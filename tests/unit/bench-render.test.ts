@@ -413,6 +413,15 @@ describe("bench/render.ts overlay", () => {
   });
 });
 
+describe("bench/render.ts monitor", () => {
+  it("renders the wake-up latency's median, p90 and max per runtime", () => {
+    const mon = result({ suite: "monitor", samples: { latencyMs: [0.3, 0.1, 0.2, 0.9] } });
+    const text = renderBlock("monitor", {}, [{ path: "bench/results/m.json", result: mon }]);
+    const row = text.split("\n").find((l) => l.startsWith("deno "))!.trim().split(/\s{2,}/);
+    assert.deepEqual(row, ["deno", "4", "0.250", "0.900", "0.900"]);
+  });
+});
+
 describe("bench/lib/results.ts", () => {
   it("names files <suite>-<runtime>-<UTC stamp>.json", () => {
     assert.equal(
