@@ -10,7 +10,8 @@
  * ```
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
- * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`), optional `key=value` parameters
+ * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`,
+ * `veth`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -525,6 +526,27 @@ function renderMonitor(files: LoadedResult[]): string[] {
   ];
 }
 
+/** One veth created and deleted (bench/veth.ts), nslink against `ip`, one file per runtime. */
+function renderVeth(files: LoadedResult[]): string[] {
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "veth") throw new Error(`render veth: ${path} is a ${r.suite} result`);
+    const s = r.samples as Record<string, number[]>;
+    const m = (k: string) => fmt3(quantiles(s[k]).median);
+    return [
+      r.runtime,
+      String(s.nslinkAdd.length),
+      m("nslinkAdd"),
+      m("ipAdd"),
+      m("nslinkDel"),
+      m("ipDel"),
+    ];
+  });
+  return [
+    "one veth pair created and deleted: medians, ms (ip: one process per command)",
+    ...textTable(["runtime", "n", "nslink add", "ip link add", "nslink del", "ip link del"], rows),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -547,6 +569,7 @@ export function renderBlock(
   else if (kind === "ports") body = renderPorts(files);
   else if (kind === "overlay") body = renderOverlay(files);
   else if (kind === "monitor") body = renderMonitor(files);
+  else if (kind === "veth") body = renderVeth(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",

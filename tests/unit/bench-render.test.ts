@@ -422,6 +422,23 @@ describe("bench/render.ts monitor", () => {
   });
 });
 
+describe("bench/render.ts veth", () => {
+  it("renders create and delete medians, nslink against ip", () => {
+    const veth = result({
+      suite: "veth",
+      samples: {
+        nslinkAdd: [1, 2, 3],
+        nslinkDel: [20, 21, 22],
+        ipAdd: [4, 5, 6],
+        ipDel: [22, 23, 30],
+      },
+    });
+    const text = renderBlock("veth", {}, [{ path: "bench/results/v.json", result: veth }]);
+    const row = text.split("\n").find((l) => l.startsWith("deno "))!.trim().split(/\s{2,}/);
+    assert.deepEqual(row, ["deno", "3", "2.000", "5.000", "21.000", "23.000"]);
+  });
+});
+
 describe("bench/lib/results.ts", () => {
   it("names files <suite>-<runtime>-<UTC stamp>.json", () => {
     assert.equal(
