@@ -25,6 +25,7 @@
  * @module
  */
 import process from "node:process";
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { quantiles, readResult, REPO_ROOT, type ResultFile } from "./lib/results.ts";
 
@@ -76,7 +77,8 @@ function parseBlocks(text: string): Block[] {
     const from = close + 3;
     const end = text.indexOf(BLOCK_END, from);
     const nextStart = text.indexOf(BLOCK_START, from);
-    if (end < 0 || (nextStart >= 0 && nextStart < end && nextStart !== end)) {
+    // (BLOCK_END begins with BLOCK_START: a start found before the end is another block's.)
+    if (end < 0 || (nextStart >= 0 && nextStart < end)) {
       throw new Error(`render: ${marker} has no ${BLOCK_END}`);
     }
     blocks.push({ kind, params, files, from, to: end, marker });
@@ -648,6 +650,13 @@ if (import.meta.main) {
   const load: ResultLoader = (p) => readResult(`${REPO_ROOT}/${p}`);
   if (check) {
     const problems = checkReadme(text, load);
+    // Committed, not only present: CI renders from a fresh clone.
+    for (const b of parseBlocks(text)) {
+      for (const f of b.files) {
+        const r = spawnSync("git", ["ls-files", "--error-unmatch", f], { cwd: REPO_ROOT });
+        if (r.status === 1) problems.push(`${b.marker}: ${f} is not committed`);
+      }
+    }
     for (const p of problems) console.error(`bench/render.ts --check: ${p}`);
     if (problems.length) {
       console.error("the README's benchmark tables must be rendered: deno task bench:render");

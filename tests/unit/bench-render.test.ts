@@ -211,6 +211,14 @@ describe("bench/render.ts", () => {
     assert.equal(checkReadme(README, load).length, 2, "the sample's blocks are not rendered yet");
   });
 
+  it("refuses a block without its end marker, and an unknown kind", () => {
+    const open = README.replace(`old text\n${BLOCK_END}`, "old text");
+    assert.throws(() => renderReadme(open, load), /has no <!-- BENCH:TABLE END -->/);
+    const unknown = README.replace("TABLE codec", "TABLE nosuch");
+    assert.throws(() => renderReadme(unknown, load), /unknown table kind nosuch/);
+    assert.match(checkReadme(unknown, load)[0], /unknown table kind nosuch/);
+  });
+
   it("check mode fails when a block's result file is missing", () => {
     const out = renderReadme(README, load).replace("main-all-20261207T175003Z", "main-all-gone");
     const problems = checkReadme(out, load);
