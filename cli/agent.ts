@@ -1,38 +1,63 @@
 /**
- * `nslink agent`: the per-host process of overlay networks. It joins each named network (its
- * bridge and VXLAN device on this host, like `openNetwork(name, { store, advertise })`) and runs
- * its watcher, keeping this host's FDB and neighbour entries in step with the store, until it
- * gets SIGINT or SIGTERM; then it stops the watchers and exits 0. Containers linked by other
- * processes on this host keep their own leases.
+ * `nslink agent`: nslink's host background process in the foreground, for a service manager
+ * (`contrib/nslink-agent.service`). One per state directory; it serves the names of every
+ * DNS-enabled network (see `agent/`) and, given overlay networks (`--store`, `--advertise`,
+ * `NETWORK…`), keeps this host's FDB and neighbour entries in step with the store: one more duty
+ * of the same process. Runs until SIGINT or SIGTERM, then exits 0. The library starts the same
+ * process on demand (`--on-demand`: it exits once no network needs it).
  *
  * @module
  */
 import process from "node:process";
+import { runAgent } from "../agent/agent.ts";
+import type { Duty } from "../agent/duty.ts";
+import "../agent/dns.ts";
 import { type Network, type NetworkWatcher, openNetwork } from "../network/network.ts";
 import "../network/overlay.ts";
+import { defaultStateDir } from "../network/state.ts";
 import type { Command } from "./command.ts";
 import { driverOptions } from "./network.ts";
 import { UsageError } from "./usage.ts";
 
 const STORE_OPTIONS = ["storeCa", "storeCert", "storeKey", "storeUser", "storePassword"];
 
+/** The overlay watchers of `nslink agent --store … NETWORK…`, as one duty of the agent. */
+class OverlayDuty implements Duty {
+  readonly name = "overlay";
+  readonly networks: Network[] = [];
+  readonly watchers: NetworkWatcher[] = [];
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+  needed(): boolean {
+    return this.watchers.length > 0;
+  }
+  status(): Record<string, unknown> {
+    return { networks: this.networks.map((n) => n.name) };
+  }
+  async stop(): Promise<void> {
+    for (const w of this.watchers.splice(0)) await w.stop();
+    for (const n of this.networks.splice(0)) (n as Network & { close?(): void }).close?.();
+  }
+}
+
 /** `nslink agent`. */
 export const agentCommand: Command = {
   path: ["agent"],
-  summary: "Keep this host's overlay entries (FDB, neighbours) in step with the store",
-  operands: "NETWORK...",
-  min: 1,
+  summary: "Run nslink's host agent: container names (DNS), overlay entries (FDB, neighbours)",
+  operands: "[NETWORK...]",
+  min: 0,
   max: Infinity,
   options: {
     store: {
       type: "string",
       value: "URL",
-      help: "The store: etcd://HOST:PORT[,HOST:PORT...] (required)",
+      help: "With overlay NETWORKs: the store, etcd://HOST:PORT[,HOST:PORT...]",
     },
     advertise: {
       type: "string",
       value: "ADDR",
-      help: "This host's underlay address, its VXLAN tunnel endpoint (required)",
+      help: "With overlay NETWORKs: this host's underlay address, its VXLAN tunnel endpoint",
     },
     opt: {
       type: "string",
@@ -42,15 +67,24 @@ export const agentCommand: Command = {
       help:
         "Store option: storeCa=PATH, storeCert=PATH, storeKey=PATH (etcd+https://), storeUser=NAME, storePassword=PASSWORD",
     },
+    "on-demand": {
+      type: "boolean",
+      help: "Exit once no network needs the agent (how the library starts it)",
+    },
   },
-  notes:
-    "Example:\n  nslink agent --store etcd://198.51.100.1:2379 --advertise 198.51.100.11 ov1\n" +
-    "Runs until interrupted (SIGINT or SIGTERM).",
+  notes: "Examples:\n  nslink agent\n" +
+    "  nslink agent --store etcd://198.51.100.1:2379 --advertise 198.51.100.11 ov1\n" +
+    "Runs until interrupted (SIGINT or SIGTERM). One agent per state directory " +
+    "(/run/nslink or $NSLINK_STATE_DIR); its log is agent.log there when the library starts it.",
   async run({ values, args, io, hint }) {
     const store = values.store;
     const advertise = values.advertise;
-    if (typeof store !== "string") throw new UsageError("agent needs --store", hint);
-    if (typeof advertise !== "string") throw new UsageError("agent needs --advertise", hint);
+    const overlay = new OverlayDuty();
+    if (args.length > 0 || store !== undefined || advertise !== undefined) {
+      if (typeof store !== "string") throw new UsageError("agent needs --store", hint);
+      if (typeof advertise !== "string") throw new UsageError("agent needs --advertise", hint);
+      if (args.length === 0) throw new UsageError("agent --store needs a NETWORK", hint);
+    }
     const pairs = Array.isArray(values.opt) ? values.opt.map(String) : [];
     const storeOptions = driverOptions(pairs, hint);
     for (const key of Object.keys(storeOptions)) {
@@ -61,8 +95,6 @@ export const agentCommand: Command = {
         );
       }
     }
-    const networks: Network[] = [];
-    const watchers: NetworkWatcher[] = [];
     let stop!: () => void;
     const stopped = new Promise<void>((r) => (stop = r));
     const onSignal = () => stop();
@@ -71,20 +103,35 @@ export const agentCommand: Command = {
     try {
       for (const name of args) {
         const net = await openNetwork(name, { ...storeOptions, store, advertise });
-        networks.push(net);
+        overlay.networks.push(net);
         const w = net.watch();
-        watchers.push(w);
+        overlay.watchers.push(w);
         // The first snapshot may wait for the store: a signal still stops the agent.
         await Promise.race([w.ready, stopped]);
         io.out(`watching ${name} at revision ${w.revision}\n`);
       }
-      await stopped;
+    } catch (e) {
+      await overlay.stop();
+      throw e;
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
-      for (const w of watchers) await w.stop();
-      for (const n of networks) (n as Network & { close?(): void }).close?.();
     }
-    io.out("stopped\n");
+    let interrupted = false;
+    void stopped.then(() => (interrupted = true));
+    await Promise.resolve();
+    if (interrupted) {
+      await overlay.stop();
+      io.out("stopped\n");
+      return;
+    }
+    const ran = await runAgent({
+      stateDir: defaultStateDir(),
+      onDemand: values["on-demand"] === true,
+      extraDuties: args.length ? [overlay] : [],
+      log: (line) => io.err(`${new Date().toISOString()} ${line}\n`),
+    });
+    await overlay.stop();
+    if (ran) io.out("stopped\n");
   },
 };

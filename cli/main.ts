@@ -7,6 +7,7 @@
  */
 import process from "node:process";
 import { readFileSync } from "node:fs";
+import "../agent/client.ts";
 import { runCni } from "../cni/skel.ts";
 import { runCli } from "./app.ts";
 import { stdio } from "./io.ts";

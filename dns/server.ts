@@ -70,6 +70,13 @@ export interface DnsServerOptions {
   tcpIdleMs?: number;
   /** The most TCP connections at once (per address); default 256. */
   maxTcpConnections?: number;
+  /**
+   * Called before every query is resolved, synchronously: the place to bring
+   * {@linkcode DnsServer.table} up to date (nslink's agent drains its inotify fd here, so an
+   * answer always reflects the state as it is when the query arrives). An exception is counted
+   * as an error and the query is answered from the table as it is.
+   */
+  beforeQuery?: () => void;
 }
 
 /** Counters of what the server did. */
@@ -165,6 +172,7 @@ export class DnsServer {
   readonly #maxInFlight: number;
   readonly #idle: number;
   readonly #maxTcp: number;
+  readonly #beforeQuery: (() => void) | undefined;
   readonly #listeners = new Map<string, Listener>();
   readonly #pools = new Map<string, UdpUpstream>();
   #inFlight = 0;
@@ -178,6 +186,7 @@ export class DnsServer {
     this.#maxInFlight = options.maxInFlight ?? 1024;
     this.#idle = options.tcpIdleMs ?? 5000;
     this.#maxTcp = options.maxTcpConnections ?? 256;
+    this.#beforeQuery = options.beforeQuery;
     for (const u of this.upstreams) parseUpstream(u);
   }
 
@@ -385,6 +394,13 @@ export class DnsServer {
     transport: "udp" | "tcp",
     send: (reply: Uint8Array) => void,
   ): void {
+    if (this.#beforeQuery) {
+      try {
+        this.#beforeQuery();
+      } catch {
+        this.stats.errors++;
+      }
+    }
     // A table swap between here and the answer cannot matter: resolve() reads it once.
     let r: Resolution;
     try {

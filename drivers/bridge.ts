@@ -106,6 +106,13 @@ export interface BridgeConfig {
   icc: boolean;
   /** Turn on forwarding in the host namespace. */
   ipForward: boolean;
+  /**
+   * Containers' names are served on the gateway addresses, port 53, by nslink's host agent
+   * (default `true`; networks saved before it existed have none).
+   */
+  dns?: boolean;
+  /** The DNS upstreams for other names (`IP` or `IP#PORT`); empty: the host's resolv.conf. */
+  dnsServers?: string[];
 }
 
 const KNOWN = [
@@ -123,7 +130,26 @@ const KNOWN = [
   "internal",
   "icc",
   "ipForward",
+  "dns",
+  "dnsServers",
 ];
+
+/** Upstreams written `IP` or `IP#PORT` (dnsmasq's spelling), at most 3. */
+function dnsServers(value: unknown): string[] {
+  if (value === undefined) return [];
+  const bad = () =>
+    new TypeError(
+      `Bridge option "dnsServers" must be a list of at most 3 addresses (IP or IP#PORT), got ${
+        JSON.stringify(value)
+      }`,
+    );
+  if (!Array.isArray(value) || value.length > 3) throw bad();
+  return value.map((v) => {
+    const m = typeof v === "string" ? /^(.+?)(?:#(\d{1,5}))?$/.exec(v) : null;
+    if (!m || !parseIP(m[1]) || (m[2] !== undefined && (+m[2] < 1 || +m[2] > 65535))) throw bad();
+    return v as string;
+  });
+}
 
 function bool(options: Record<string, unknown>, key: string, fallback: boolean): boolean {
   const v = options[key];
@@ -362,6 +388,8 @@ export const bridgeDriver: Driver = {
       internal: bool(options, "internal", false),
       icc: bool(options, "icc", true),
       ipForward: bool(options, "ipForward", true),
+      dns: bool(options, "dns", true),
+      dnsServers: dnsServers(options.dnsServers),
     };
     const pools: { v4?: Pool; v6?: Pool } = {};
     if (v4) pools.v4 = v4;

@@ -523,6 +523,86 @@ export function pollOffThread(
   return sym().poll(pollfds, size(pollfds.byteLength / 8), timeoutMs);
 }
 
+/** `inotify_init1(2)` flag: reads return `EAGAIN` instead of waiting. */
+export const IN_NONBLOCK = 0o4000;
+/** `inotify_init1(2)` flag: close on exec. */
+export const IN_CLOEXEC = 0o2000000;
+/** inotify event: a file was moved out of the watched directory. */
+export const IN_MOVED_FROM = 0x40;
+/** inotify event: a file was moved into the watched directory. */
+export const IN_MOVED_TO = 0x80;
+/** inotify event: a file was created in the watched directory. */
+export const IN_CREATE = 0x100;
+/** inotify event: a file was deleted from the watched directory. */
+export const IN_DELETE = 0x200;
+/** inotify event: the watched directory itself was deleted. */
+export const IN_DELETE_SELF = 0x400;
+/** inotify event: events were lost (the queue overflowed). */
+export const IN_Q_OVERFLOW = 0x4000;
+/** inotify event: the watch was removed (its directory went). */
+export const IN_IGNORED = 0x8000;
+/** inotify event flag: the subject is a directory. */
+export const IN_ISDIR = 0x40000000;
+/** `inotify_add_watch(2)` flag: only watch the path when it is a directory. */
+export const IN_ONLYDIR = 0x1000000;
+
+/**
+ * `inotify_init1(2)`.
+ *
+ * @example
+ * ```ts ignore
+ * const fd = inotifyInit1(IN_NONBLOCK | IN_CLOEXEC);
+ * ```
+ * @param flags {@linkcode IN_NONBLOCK}, {@linkcode IN_CLOEXEC}.
+ * @param object For error messages.
+ * @returns The inotify fd.
+ */
+export function inotifyInit1(flags: number, object = ""): number {
+  const fd = sym().inotify_init1(flags);
+  if (fd < 0) throw new SyscallError("inotify_init1", object, errno());
+  return fd;
+}
+
+/**
+ * `inotify_add_watch(2)`.
+ *
+ * @example
+ * ```ts ignore
+ * const wd = inotifyAddWatch(fd, "/run/nslink", IN_CREATE | IN_DELETE);
+ * ```
+ * @param fd An fd from {@linkcode inotifyInit1}.
+ * @param path The file or directory to watch.
+ * @param mask The events (`IN_CREATE`, …).
+ * @returns The watch descriptor.
+ */
+export function inotifyAddWatch(fd: number, path: string, mask: number): number {
+  const wd = sym().inotify_add_watch(fd, cString(path), mask);
+  if (wd < 0) throw new SyscallError("inotify_add_watch", JSON.stringify(path), errno());
+  return wd;
+}
+
+/**
+ * `read(2)` of a non-blocking fd: `0` instead of an `EAGAIN` error when nothing is there.
+ *
+ * @example
+ * ```ts ignore
+ * const n = readNonBlocking(inotifyFd, buf); // 0: no event queued
+ * ```
+ * @param fd A non-blocking fd.
+ * @param buf Where to read to.
+ * @param object For error messages.
+ * @returns Bytes read; 0 when nothing was ready.
+ */
+export function readNonBlocking(fd: number, buf: Uint8Array<ArrayBuffer>, object = ""): number {
+  for (;;) {
+    const n = sym().read(fd, buf, size(buf.byteLength));
+    if (n >= 0) return n;
+    const e = errno();
+    if (e === 11) return 0; // EAGAIN
+    if (e !== 4) throw new SyscallError("read", object, e); // EINTR: again
+  }
+}
+
 /** `getpid(2)`. @returns The process id. */
 export function getpid(): number {
   return sym().getpid();

@@ -70,6 +70,10 @@ export const LIBC_SYMBOLS = {
    * its backend leaves this symbol out.
    */
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  /** `int inotify_init1(int flags)` */
+  inotify_init1: { parameters: ["i32"], result: "i32" },
+  /** `int inotify_add_watch(int fd, const char *pathname, uint32_t mask)` */
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   /** `int *__errno_location(void)`: the calling thread's errno */
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;

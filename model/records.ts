@@ -33,6 +33,8 @@ export interface EndpointRecord {
   releasedAt?: number;
   /** Published ports (`link(…, { ports })`, `publish()`), chosen host ports filled in. */
   ports?: PortBinding[];
+  /** More DNS names of the container on this network (`link(…, { aliases })`). */
+  aliases?: string[];
 }
 
 /**

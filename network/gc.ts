@@ -15,6 +15,7 @@ import {
 } from "./lifecycle.ts";
 import { hostRtnl } from "../model/host.ts";
 import { FileStore } from "./store.ts";
+import { agentAfterGc } from "./dns_hooks.ts";
 
 /** Options of {@linkcode gc}. */
 export interface GcOptions {
@@ -189,5 +190,8 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   } finally {
     lock.release();
   }
+  // The host agent: started again when a DNS-enabled network needs it (after kill -9, a reboot
+  // of its process), stopped when none does.
+  if (!dryRun) await agentAfterGc(store.location);
   return report;
 }

@@ -30,6 +30,7 @@ import { currentOwner, isAlive, working } from "../model/owner.ts";
 import { FileStore, StaleNetworkError, type Store } from "./store.ts";
 import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
+import { agentAfterCreate, agentAfterDelete, agentAfterLink, agentAfterOpen } from "./dns_hooks.ts";
 import {
   chooseBindings,
   claimBindings,
@@ -79,6 +80,11 @@ export interface LinkOptions {
    * `{ hostPort: "8000-8010", port: "80-90" }`. See {@linkcode Network.publish}.
    */
   ports?: PortSpec[];
+  /**
+   * More names the container answers to on this network's DNS, besides its endpoint name
+   * (`docker network connect --alias`): `["www", "api"]`.
+   */
+  aliases?: string[];
 }
 
 /** One linked container as saved: see {@linkcode Network.endpoint}. */
@@ -93,6 +99,8 @@ export interface EndpointInfo {
   namespace?: string;
   /** Published ports, chosen host ports filled in (see {@linkcode Network.ports}). */
   ports?: PortBinding[];
+  /** Its DNS aliases. */
+  aliases?: string[];
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -105,6 +113,19 @@ function checkName(name: string, what: string): string {
   }
   return name;
 }
+
+function checkAliases(aliases: unknown): void {
+  if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== "string" || !ALIAS_RE.test(a))) {
+    throw new TypeError(
+      `Invalid aliases ${
+        JSON.stringify(aliases)
+      }: a list of DNS names (letters, digits, "-", "_", dots between labels)`,
+    );
+  }
+}
+
+const ALIAS_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*$/;
 
 function randomId(): string {
   const b = new Uint8Array(6);
@@ -396,6 +417,7 @@ export class Network implements AsyncDisposable {
       hostLinks: [...ep.hostLinks],
       ...(ep.namespace !== undefined ? { namespace: ep.namespace } : {}),
       ...(ep.ports?.length ? { ports: structuredClone(ep.ports) } : {}),
+      ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
     };
   }
 
@@ -423,7 +445,15 @@ export class Network implements AsyncDisposable {
    */
   async link(name: string, options: LinkOptions = {}): Promise<Interface[]> {
     checkName(name, "endpoint name");
-    return await locked(this.#store, true, this.#timeoutMs, () => this.#link(name, options));
+    if (options.aliases !== undefined) checkAliases(options.aliases);
+    const ifaces = await locked(
+      this.#store,
+      true,
+      this.#timeoutMs,
+      () => this.#link(name, options),
+    );
+    await agentAfterLink(this.stateDir, this.#record, options.namespace?.path);
+    return ifaces;
   }
 
   #link(name: string, options: LinkOptions): Interface[] {
@@ -496,6 +526,7 @@ export class Network implements AsyncDisposable {
           ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
         }));
       if (bindings.length) ep.ports = bindings;
+      if (options.aliases?.length) ep.aliases = [...new Set(options.aliases)];
       const linked = ep;
       publishBindings(ep, bindings, () => this.#firewallState(name, linked));
       published = true;
@@ -732,6 +763,7 @@ export class Network implements AsyncDisposable {
     } finally {
       lock.release();
     }
+    await agentAfterDelete(this.stateDir, this.#record);
   }
 
   /**
@@ -762,10 +794,11 @@ export class Network implements AsyncDisposable {
       });
       if (inUse) return false;
       await deleteNetwork(this.#store, record);
-      return true;
     } finally {
       lock.release();
     }
+    await agentAfterDelete(this.stateDir, this.#record);
+    return true;
   }
 
   /**
@@ -839,6 +872,7 @@ export async function newNetwork(
   const timeoutMs = checkTimeout(lockTimeoutMs);
   const store = openStore(stateDir);
   const lock = await store.lock({ timeoutMs });
+  let created: Network;
   try {
     const existing = store.readNetwork(name);
     if (existing) {
@@ -880,10 +914,12 @@ export async function newNetwork(
       } catch { /* report the first error */ }
       throw e;
     }
-    return Network.fromRecord(record, store, true, timeoutMs);
+    created = Network.fromRecord(record, store, true, timeoutMs);
   } finally {
     lock.release();
   }
+  await agentAfterCreate(store.location, created.config);
+  return created;
 }
 
 /**
@@ -915,6 +951,7 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
         (record ? ` (it is being ${record.state === "creating" ? "created" : "deleted"})` : ""),
     );
   }
+  await agentAfterOpen(store.location, record);
   return await Network.fromRecord(record, store, false, timeoutMs);
 }
 
