@@ -82,7 +82,6 @@ export class DnsDuty implements Duty {
     return new DnsDuty(ctx, names, server);
   }
 
-
   /** Re-reads the state; listens on new gateways, closes the sockets of gone ones. */
   async sync(): Promise<void> {
     if (this.#names.refresh()) this.#server.table = this.#names.table;
