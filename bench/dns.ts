@@ -178,7 +178,7 @@ try {
   ]);
 
   const peers: Record<string, () => Promise<() => Promise<void>>> = {
-    "nslink-deno": async () => {
+    "nslink-deno": () => {
       const c = start(`${ROOT}node_modules/.bin/deno`, [
         "run",
         "-A",
@@ -186,17 +186,17 @@ try {
         GW,
         String(N),
       ]);
-      return () => stop(c);
+      return Promise.resolve(() => stop(c));
     },
-    "nslink-bun": async () => {
+    "nslink-bun": () => {
       const c = start(`${ROOT}node_modules/.bin/bun`, [
         `${ROOT}bench/lib/dns_server.ts`,
         GW,
         String(N),
       ]);
-      return () => stop(c);
+      return Promise.resolve(() => stop(c));
     },
-    "dnsmasq": async () => {
+    "dnsmasq": () => {
       const c = start("dnsmasq", [
         "--no-daemon",
         "--no-resolv",
@@ -207,7 +207,7 @@ try {
         "--pid-file=",
         `--server=127.0.0.1#${UPSTREAM_PORT}`,
       ]);
-      return () => stop(c);
+      return Promise.resolve(() => stop(c));
     },
     "aardvark-dns": async () => {
       const conf = `${dir}/aardvark`;

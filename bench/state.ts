@@ -5,9 +5,9 @@
  * already in the network (their reservations make the allocator's directory read longer).
  *
  * link:   shared lock, releasing-list read, intent record (exclusive create), two address
- *         reservations (lowest free by the process's address book, symlink), final record
+ *         reservations (lowest free by the process's address book, mkdir + owner entry), final record
  *         (rename), unlock
- * unlink: shared lock, record read, two releases (readlink + unlink), record removal, unlock
+ * unlink: shared lock, record read, two releases (owner entry + directory), record removal, unlock
  *
  * Prints one JSON line with microseconds per operation (median of 5 rounds). Needs no root.
  * Usage: deno run -A bench/state.ts | bun bench/state.ts   [--n 2000] [--existing 200]

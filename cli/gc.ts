@@ -41,6 +41,8 @@ is alive: a link carries its bridge alias, or one of its links is on a bridge.`,
         );
       }
     }
+    // What gc could not do (it went on with the rest): on stderr, one line each.
+    for (const item of report.errors) io.err(`nslink gc: ${item}\n`);
     if (!any) io.out("nothing to collect\n");
   },
 };

@@ -293,6 +293,20 @@ export function symlink(target: string, path: string, object = ""): void {
   }
 }
 
+/** `mkdir(2)`: fails with `EEXIST` when it exists. @param path @param mode @param object For error messages. */
+export function mkdir(path: string, mode: number, object = ""): void {
+  if (sym().mkdir(cString(path), mode) < 0) {
+    throw new SyscallError("mkdir", object || JSON.stringify(path), errno());
+  }
+}
+
+/** `rmdir(2)`: only an empty directory. @param path @param object For error messages. */
+export function rmdir(path: string, object = ""): void {
+  if (sym().rmdir(cString(path)) < 0) {
+    throw new SyscallError("rmdir", object || JSON.stringify(path), errno());
+  }
+}
+
 /** `unlink(2)`. @param path @param object For error messages. */
 export function unlink(path: string, object = ""): void {
   if (sym().unlink(cString(path)) < 0) {

@@ -45,6 +45,10 @@ export const LIBC_SYMBOLS = {
   symlink: { parameters: ["buffer", "buffer"], result: "i32" },
   /** `int unlink(const char *pathname)` */
   unlink: { parameters: ["buffer"], result: "i32" },
+  /** `int mkdir(const char *pathname, mode_t mode)` */
+  mkdir: { parameters: ["buffer", "u32"], result: "i32" },
+  /** `int rmdir(const char *pathname)` */
+  rmdir: { parameters: ["buffer"], result: "i32" },
   /** `ssize_t read(int fd, void *buf, size_t count)` */
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /** `ssize_t getdents64(int fd, void *dirp, size_t count)` */

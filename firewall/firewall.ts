@@ -140,6 +140,35 @@ export function dnatEntries(
   return out;
 }
 
+/**
+ * Entries that name bindings' map elements by key alone, for deleting them when the container's
+ * addresses are unknown (a link killed before it saved them): an element's key is its protocol,
+ * host address and host port, and the map only depends on the family. An empty `hostIP` names
+ * the element in both families' maps (deleting a missing one is harmless:
+ * {@linkcode unpublishEntries} skips it). Delete by key only what the caller holds the claim of:
+ * the key is all a deletion matches.
+ *
+ * @example
+ * ```ts
+ * import { keyEntries } from "./firewall.ts";
+ * keyEntries([{ protocol: "tcp", hostIP: "127.0.0.1", hostPort: 8080, port: 80 }]).length; // 1
+ * ```
+ * @param bindings The bindings.
+ * @returns The entries (their `address` is a placeholder of the map's family).
+ */
+export function keyEntries(bindings: readonly PortBinding[]): DnatEntry[] {
+  const out: DnatEntry[] = [];
+  for (const b of bindings) {
+    const base = { protocol: b.protocol, hostIP: b.hostIP, hostPort: b.hostPort, port: b.port };
+    if (b.hostIP === "") {
+      out.push({ ...base, address: "0.0.0.0" }, { ...base, address: "::" });
+    } else if (b.hostIP === "0.0.0.0" || b.hostIP === "::") {
+      out.push({ ...base, hostIP: "", address: b.hostIP });
+    } else out.push({ ...base, address: b.hostIP.includes(":") ? "::" : "0.0.0.0" });
+  }
+  return out;
+}
+
 /** An endpoint's saved bindings and addresses. */
 interface EndpointLike {
   interfaces: { address?: string; addressIPv6?: string }[];

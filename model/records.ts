@@ -35,6 +35,14 @@ export interface EndpointRecord {
   ports?: PortBinding[];
   /** More DNS names of the container on this network (`link(…, { aliases })`). */
   aliases?: string[];
+  /**
+   * This endpoint's identity, never reused (random per process, plus a counter): made by each
+   * `link()` and written in its intent, it names the owner of every claim the endpoint makes
+   * (`ENDPOINT@TOKEN`), so that releasing one link of a name never frees what a later link of the
+   * same name holds. Absent in records written before it existed (their claims are owned by the
+   * bare name).
+   */
+  token?: string;
 }
 
 /**

@@ -7,15 +7,20 @@
 import { getDriver } from "../drivers/registry.ts";
 import { parseLinkAlias } from "../drivers/bridge.ts";
 import {
+  addressOwner,
   deleteNetwork,
   endpointGone,
   forgetEndpoint,
+  ownerName,
   storeContext,
   undoEndpoint,
 } from "./lifecycle.ts";
+import { reconcileFirewall } from "./publish.ts";
 import { hostRtnl } from "../model/host.ts";
 import { FileStore } from "./store.ts";
 import { agentAfterGc } from "./dns_hooks.ts";
+import type { NetworkRecord } from "../model/records.ts";
+import type { Driver, DriverContext } from "../drivers/driver.ts";
 
 /** Options of {@linkcode gc}. */
 export interface GcOptions {
@@ -49,6 +54,12 @@ export interface GcReport {
    * network with neither are garbage: deleted, and listed in `links`.)
    */
   foreign: string[];
+  /**
+   * What gc could not do, one entry per failed step (`NETWORK: message`, `NETWORK/ENDPOINT:
+   * message`, `firewall: message`): gc reports it and goes on with the rest, so one bad record
+   * never keeps it from collecting everything else.
+   */
+  errors: string[];
 }
 
 /**
@@ -61,7 +72,14 @@ export interface GcReport {
  * - deletes links tagged with nslink's alias (`nslink:NETWORK_ID:ENDPOINT`) that belong to no
  *   endpoint record: of a known network, or of an unknown one that shows no sign of life
  *   (no link carries its bridge alias, none of its links is on a bridge);
- * - removes temporary files of writers that died, and data of network ids no record names.
+ * - releases port claims no endpoint record holds, restores missing ones, and rebuilds nslink's
+ *   firewall table from the records (one batch: the maps hold exactly the saved bindings, every
+ *   saved network has its chains), when this state directory has a bridge network;
+ * - removes temporary files of writers that died, claims held by no one, and data of network ids no
+ *   record names.
+ *
+ * A step that fails (a record it cannot read, a kernel error) is reported in `errors` and gc
+ * goes on with the rest: one bad record never keeps the other networks from being collected.
  *
  * It holds the state lock exclusively while it works, so it is safe beside other processes
  * using the same networks (they wait, asynchronously). With `{ dryRun: true }` nothing changes.
@@ -93,15 +111,42 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     links: [],
     files: [],
     foreign: [],
+    errors: [],
   };
   const lock = await store.lock({ timeoutMs: lockTimeoutMs });
   try {
     const host = hostRtnl();
     const byId = new Map<string, Set<string>>();
     const finished = new Set<string>();
-    for (const name of store.networks()) {
-      const record = store.readNetwork(name);
-      if (!record) continue;
+    const fail = (what: string, e: unknown) =>
+      report.errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+    const collectEndpoint = (
+      record: NetworkRecord,
+      ep: string,
+      driver: Driver,
+      ctx: DriverContext,
+    ): void => {
+      const name = record.name;
+      const e = store.readEndpoint(record, ep);
+      if (!e) return;
+      let reason: string | undefined;
+      if (e.state === "creating") reason = "interrupted link";
+      else if (endpointGone(ctx, e)) {
+        reason = e.state === "releasing" ? "release finished" : "kernel objects gone";
+      } else if (e.state === "releasing") reason = "links kept alive after unlink";
+      if (!reason) return;
+      report.endpoints.push(`${name}/${ep} (${reason})`);
+      for (const l of e.hostLinks) {
+        if (host.link.find(l)) report.links.push(`${l} (${name}/${ep})`);
+      }
+      if (dryRun) return;
+      const freed = reason === "kernel objects gone" || reason === "release finished"
+        ? forgetEndpoint(store, record, ep, e)
+        : undoEndpoint(store, driver, ctx, record, ep, e);
+      for (const a of freed) report.addresses.push(`${name}/${a} (${ep})`);
+    };
+    const collectNetwork = async (record: NetworkRecord): Promise<void> => {
+      const name = record.name;
       if (record.state === "creating" || record.state === "deleting") {
         // Under the exclusive lock nobody works on it: it was abandoned midway.
         finished.add(record.id);
@@ -112,31 +157,19 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
           report.endpoints.push(`${name}/${ep} (network deleted)`);
         }
         if (!dryRun) await deleteNetwork(store, record);
-        continue;
+        return;
       }
+      // Every endpoint counts as recorded, also one whose record gc cannot read: its links stay.
+      const recorded = new Set(store.endpoints(record));
+      byId.set(record.id, recorded);
       const driver = getDriver(record.type);
       const { ctx } = storeContext(store, record);
-      const recorded = new Set<string>();
-      byId.set(record.id, recorded);
-      for (const ep of store.endpoints(record)) {
-        const e = store.readEndpoint(record, ep);
-        if (!e) continue;
-        recorded.add(ep);
-        let reason: string | undefined;
-        if (e.state === "creating") reason = "interrupted link";
-        else if (endpointGone(ctx, e)) {
-          reason = e.state === "releasing" ? "release finished" : "kernel objects gone";
-        } else if (e.state === "releasing") reason = "links kept alive after unlink";
-        if (!reason) continue;
-        report.endpoints.push(`${name}/${ep} (${reason})`);
-        for (const l of e.hostLinks) {
-          if (host.link.find(l)) report.links.push(`${l} (${name}/${ep})`);
+      for (const ep of recorded) {
+        try {
+          collectEndpoint(record, ep, driver, ctx);
+        } catch (e) {
+          fail(`${name}/${ep}`, e);
         }
-        if (dryRun) continue;
-        const freed = reason === "kernel objects gone" || reason === "release finished"
-          ? forgetEndpoint(store, record, ep, e)
-          : undoEndpoint(store, driver, ctx, record, ep, e);
-        for (const a of freed) report.addresses.push(`${name}/${a} (${ep})`);
       }
       for (const mark of store.releasing(record)) {
         if (store.readEndpoint(record, mark)?.state === "releasing") continue;
@@ -145,9 +178,28 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       }
       for (const a of store.reserved(record)) {
         const holder = store.holder(record, a);
-        if (holder !== undefined && store.readEndpoint(record, holder)) continue;
+        if (holder !== undefined) {
+          const ep = store.readEndpoint(record, ownerName(holder));
+          if (ep && addressOwner(ownerName(holder), ep) === holder) continue;
+        }
         report.addresses.push(`${name}/${a} (${holder ?? "no holder"}, no endpoint record)`);
         if (!dryRun && holder !== undefined) store.release(record, a, holder);
+      }
+    };
+    for (const name of store.networks()) {
+      let record;
+      try {
+        record = store.readNetwork(name);
+      } catch (e) {
+        fail(name, e);
+        continue;
+      }
+      if (!record) continue;
+      try {
+        await collectNetwork(record);
+      } catch (e) {
+        // One bad record never stops gc: say so, and go on with the next network.
+        fail(name, e);
       }
     }
     // Kernel objects tagged as nslink's whose record is gone. An endpoint's link of a network
@@ -186,7 +238,17 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
         }
       }
     }
-    report.files.push(...store.sweep(dryRun));
+    // The firewall as the saved state says: port claims, then the whole table in one batch.
+    try {
+      report.files.push(...reconcileFirewall(store, dryRun));
+    } catch (e) {
+      fail("firewall", e);
+    }
+    try {
+      report.files.push(...store.sweep(dryRun));
+    } catch (e) {
+      fail("state files", e);
+    }
   } finally {
     lock.release();
   }

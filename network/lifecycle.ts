@@ -14,7 +14,7 @@ import { allocate, type Pool } from "../model/ipam.ts";
 import { currentOwner } from "../model/owner.ts";
 import type { Store } from "./store.ts";
 import { forgetFlows, syncFirewall } from "../firewall/firewall.ts";
-import { endpointRemoved, loadAll, releaseNetworkClaims } from "./publish.ts";
+import { endpointRemoved, loadAll, releaseBindings, releaseNetworkClaims } from "./publish.ts";
 
 /**
  * How long an endpoint may stay `releasing` with its links still present before nslink stops
@@ -35,18 +35,22 @@ export const RELEASE_GRACE_MS = 1000;
  * ```
  * @param store The store.
  * @param record The network.
+ * @param claimOwner Who the reservations name (see {@linkcode addressOwner}); by default the
+ *   endpoint name the driver gives.
  * @returns The context, and the addresses it reserved so far (to undo them on failure).
  */
 export function storeContext(
   store: Store,
   record: NetworkRecord,
+  claimOwner?: string,
 ): { ctx: DriverContext; reserved: string[] } {
   const reserved: string[] = [];
   const ctx: DriverContext = {
     host: hostRtnl(),
     takenSubnets: [],
     otherConfigs: [],
-    allocate(pool, owner, preferred) {
+    allocate(pool, name, preferred) {
+      const owner = claimOwner ?? name;
       if (preferred !== undefined) {
         // Checks the address against the pool (range, gateway, prefix) before claiming it.
         const address = allocateIn(pool, {}, owner, preferred);
@@ -54,7 +58,7 @@ export function storeContext(
         if (!store.reserve(record, key, owner)) {
           throw new Error(
             `Address "${key}" in "${pool.subnet}" is already allocated to "${
-              store.holder(record, key) ?? "another endpoint"
+              ownerName(store.holder(record, key) ?? "another endpoint")
             }"`,
           );
         }
@@ -72,6 +76,52 @@ export function storeContext(
     },
   };
   return { ctx, reserved };
+}
+
+/**
+ * The owner of an endpoint's address reservations: `ENDPOINT@TOKEN`, its identity that no later
+ * link of the same name shares, or the bare name for records written before identities existed.
+ *
+ * @example
+ * ```ts ignore
+ * addressOwner("c1", { token: "0a1b2c3d4e5f6a7b" }); // "c1@0a1b2c3d4e5f6a7b"
+ * ```
+ * @param name The endpoint.
+ * @param ep Its record (its `token`).
+ * @returns The owner.
+ */
+export function addressOwner(name: string, ep: { token?: string }): string {
+  return ep.token ? `${name}@${ep.token}` : name;
+}
+
+/**
+ * The endpoint name of a reservation's owner (see {@linkcode addressOwner}).
+ *
+ * @param owner `c1@0a1b2c3d4e5f6a7b` or `c1`.
+ * @returns `c1`.
+ */
+export function ownerName(owner: string): string {
+  const at = owner.indexOf("@");
+  return at < 0 ? owner : owner.slice(0, at);
+}
+
+/** This module instance's random part of endpoint identities (threads share a pid). */
+const TOKEN_BASE = Array.from(crypto.getRandomValues(new Uint8Array(6)))
+  .map((b) => b.toString(16).padStart(2, "0")).join("");
+let tokenCount = 0;
+
+/**
+ * A new endpoint identity, never reused: 48 random bits drawn once per process (module
+ * instance) and a counter, so making one costs no system call.
+ *
+ * @example
+ * ```ts ignore
+ * newToken(); // e.g. "3f9a0c1b2d4e1"
+ * ```
+ * @returns The token (hex digits).
+ */
+export function newToken(): string {
+  return TOKEN_BASE + (++tokenCount).toString(16);
 }
 
 /**
@@ -102,7 +152,7 @@ function poolsOf(record: NetworkRecord): Pool[] {
  * @param store The store.
  * @param record The network.
  * @param address The address, without prefix.
- * @param owner The endpoint.
+ * @param owner The reservation's owner (see {@linkcode addressOwner}).
  * @returns Whether it was freed.
  */
 export function releaseAddress(
@@ -126,8 +176,12 @@ function allocateIn(
 }
 
 /**
- * Frees what an endpoint holds in the store: each address it owns, then its record. A record
- * still `creating` may hold addresses it does not list yet; they are found by their holder.
+ * Frees what an endpoint holds in the store, in an order a crash at any point can resume: its
+ * ports' map elements (those it still holds the claim of), each address it owns, its record,
+ * and last its port claims. Only what this endpoint's identity holds is freed: a later link of
+ * the same name is never touched (its record, reservations and claims carry another token). A
+ * record still `creating` may hold addresses it does not list yet; they are found by their
+ * holder.
  *
  * @param store The store.
  * @param record The network.
@@ -142,23 +196,33 @@ export function forgetEndpoint(
   ep: EndpointRecord,
 ): string[] {
   // Ports it still publishes (a dead attempt's intent records them; gc() finds containers whose
-  // namespace went without an unlink): their map elements and claims go first.
-  endpointRemoved(store, record, name, ep);
+  // namespace went without an unlink): their map elements first, their claims last.
+  const ports = endpointRemoved(store, record, name, ep);
+  const owner = addressOwner(name, ep);
   const freed: string[] = [];
   for (const iface of ep.interfaces) {
     for (const a of [iface.address, iface.addressIPv6]) {
-      if (a && releaseAddress(store, record, bare(a), name)) freed.push(bare(a));
+      if (a && releaseAddress(store, record, bare(a), owner)) freed.push(bare(a));
     }
   }
   if (ep.state === "creating") {
     for (const a of store.reserved(record)) {
-      if (store.holder(record, a) === name && releaseAddress(store, record, a, name)) {
+      if (store.holder(record, a) === owner && releaseAddress(store, record, a, owner)) {
         freed.push(a);
       }
     }
   }
-  store.removeEndpoint(record, name);
-  if (ep.state === "releasing") store.unmarkReleasing(record, name);
+  // Its record only while it is still this one (the same name may have been linked again
+  // meanwhile, by another process): removed atomically by identity.
+  if (ep.token !== undefined) {
+    if (store.removeEndpoint(record, name, ep.token) && ep.state === "releasing") {
+      store.unmarkReleasing(record, name);
+    }
+  } else if (store.readEndpoint(record, name)?.token === undefined) {
+    store.removeEndpoint(record, name); // a record of an earlier version: by name
+    if (ep.state === "releasing") store.unmarkReleasing(record, name);
+  }
+  releaseBindings(store, record, name, ep, ports);
   return freed;
 }
 
@@ -335,12 +399,15 @@ export async function deleteNetwork(
   }
   for (const ep of pending) driver.unlink(ctx, record, { ...ep, namespace: undefined });
   driver.destroy(ctx, record);
+  if (record.type === "bridge") {
+    // Its rules go (with the last bridge network, nslink's table) while its record still says
+    // "deleting" (a crash here leaves the delete to finish), then its port claims, then its state.
+    syncFirewall(loadAll(store));
+    releaseNetworkClaims(store, record);
+  }
   store.removeNetwork(record);
   books.delete(bookKey(store, record));
   if (record.type === "bridge") {
-    // Its rules go (with the last bridge network, nslink's table), then its claims and flows.
-    syncFirewall(loadAll(store));
-    releaseNetworkClaims(store, record);
     // Every flow of its subnets (containers unlinked earlier included): one conntrack walk.
     forgetFlows([], [record.pools.v4?.subnet, record.pools.v6?.subnet]);
   }

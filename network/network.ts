@@ -17,8 +17,10 @@ import { hostRtnl } from "../model/host.ts";
 import type { Interface } from "../model/interface.ts";
 import { handoffs, knownNames } from "./internal.ts";
 import {
+  addressOwner,
   deleteNetwork,
   forgetEndpoint,
+  newToken,
   releaseAddress,
   scheduleSettle,
   settleReleasing,
@@ -480,15 +482,32 @@ export class Network implements AsyncDisposable {
     const store = this.#store;
     const record = this.#record;
     const key = `${record.id}/${name}`;
-    const { ctx, reserved } = storeContext(store, record);
+    // This link's identity: every claim it makes names it, so that releasing an earlier link of
+    // the same name (by another process, late) never frees what this one holds.
+    const token = newToken();
+    const { ctx, reserved } = storeContext(store, record, addressOwner(name, { token }));
     // Addresses of endpoints released meanwhile (their links now gone) are free again.
     settleReleasing(store, this.#driver, ctx, record);
-    const bindings = options.ports === undefined
-      ? []
-      : chooseBindings(store, record, options.ports);
+    const choose = () =>
+      options.ports === undefined ? [] : chooseBindings(store, record, options.ports);
+    /** Whether an earlier record of this name is left to finish (not linked, not being linked). */
+    const abandoned = (old: EndpointRecord) =>
+      (old.state ?? "linked") !== "linked" &&
+      !(old.state === "creating" && isAlive(old.owner, key));
+    let bindings: PortBinding[];
+    try {
+      bindings = choose();
+    } catch (e) {
+      // A dead attempt of this same endpoint may hold the ports: finish it, then choose again.
+      const old = store.readEndpoint(record, name);
+      if (!old?.ports?.length || !abandoned(old)) throw e;
+      undoEndpoint(store, this.#driver, ctx, record, name, old);
+      bindings = choose();
+    }
     const intent: EndpointRecord = {
       state: "creating",
       owner: currentOwner(),
+      token,
       interfaces: [],
       hostLinks: this.#driver.hostLinks?.(record, name) ?? [],
       ...(ns !== undefined ? { namespace: ns.path } : {}),
@@ -513,11 +532,9 @@ export class Network implements AsyncDisposable {
       }
     }
     let ep: EndpointRecord | undefined;
-    let claimed = false;
     let published = false;
     try {
-      claimBindings(store, record, name, bindings);
-      claimed = true;
+      claimBindings(store, record, name, intent, bindings);
       ep = working(key, () =>
         this.#driver.link(ctx, record, name, {
           ...(target ? { target } : {}),
@@ -525,6 +542,7 @@ export class Network implements AsyncDisposable {
           ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
           ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
         }));
+      ep.token = token;
       if (bindings.length) ep.ports = bindings;
       if (options.aliases?.length) ep.aliases = [...new Set(options.aliases)];
       const linked = ep;
@@ -533,12 +551,15 @@ export class Network implements AsyncDisposable {
       ep.state = "linked";
       store.writeEndpoint(record, name, ep);
     } catch (e) {
+      // Undone in the order of forgetEndpoint: map elements (those claimed), links, addresses,
+      // the record, and last the port claims.
       try {
+        // (A publish batch that failed changed nothing: an element in the way is not ours.)
         if (ep && published) unpublishBindings(store, record, name, ep, bindings);
-        else if (claimed) releaseBindings(store, record, name, bindings);
         if (ep) this.#driver.unlink(ctx, record, { ...ep, namespace: undefined });
-        for (const a of reserved) releaseAddress(store, record, a, name);
+        for (const a of reserved) releaseAddress(store, record, a, addressOwner(name, intent));
         store.removeEndpoint(record, name);
+        releaseBindings(store, record, name, intent, bindings);
       } catch { /* report the first error */ }
       throw e;
     }
@@ -608,8 +629,11 @@ export class Network implements AsyncDisposable {
       return;
     }
     if (ep.ports?.length) {
-      endpointRemoved(store, record, name, ep);
+      // Map elements first, then the record without them, then the claims: a claim is never
+      // free while a map element or the record still has its port.
+      const ports = endpointRemoved(store, record, name, ep);
       if (ep.state !== "releasing") store.writeEndpoint(record, name, ep);
+      releaseBindings(store, record, name, ep, ports);
     }
     if (this.#driver.unlink(ctx, record, ep)) {
       forgetEndpoint(store, record, name, ep);
@@ -686,20 +710,28 @@ export class Network implements AsyncDisposable {
     }
     const bindings = chooseBindings(store, record, ports);
     if (bindings.length === 0) return [];
-    claimBindings(store, record, name, bindings);
+    // The claims (no one else may take the ports), then the record (the intent: gc() makes the
+    // firewall match it), then the kernel. A crash leaves at worst a claim no record holds or a
+    // saved binding not yet in the kernel, both of which gc() reconciles.
+    claimBindings(store, record, name, ep, bindings);
     const before = ep.ports;
     ep.ports = [...(before ?? []), ...bindings];
     try {
-      publishBindings(ep, bindings, () => this.#firewallState(name, ep));
+      store.writeEndpoint(record, name, ep);
     } catch (e) {
-      releaseBindings(store, record, name, bindings);
+      releaseBindings(store, record, name, ep, bindings);
       throw e;
     }
     try {
-      store.writeEndpoint(record, name, ep);
+      publishBindings(ep, bindings, () => this.#firewallState(name, ep));
     } catch (e) {
+      // The batch is atomic: it failed whole, so only the record and the claims go back.
       try {
-        unpublishBindings(store, record, name, { ...ep, ports: before }, bindings);
+        const back: EndpointRecord = { ...ep };
+        if (before) back.ports = before;
+        else delete back.ports;
+        store.writeEndpoint(record, name, back);
+        releaseBindings(store, record, name, ep, bindings);
       } catch { /* report the first error */ }
       throw e;
     }
@@ -729,10 +761,12 @@ export class Network implements AsyncDisposable {
         if (!ep?.ports?.length) return [];
         const gone = matchBindings(ep.ports, ports);
         if (gone.length === 0) return [];
+        // The kernel, the record, the claims last (see unlink).
         unpublishBindings(store, record, name, ep, gone);
         ep.ports = ep.ports.filter((b) => !gone.includes(b));
         if (ep.ports.length === 0) delete ep.ports;
         store.writeEndpoint(record, name, ep);
+        releaseBindings(store, record, name, ep, gone);
         return structuredClone(gone);
       });
     } catch (e) {
@@ -900,11 +934,12 @@ export async function newNetwork(
     if (!store.createNetwork(record)) throw new TypeError(`Network "${name}" already exists`);
     try {
       driver.create(ctx, record);
+      // Masquerade, isolation and its chains (the whole table, one batch) before the record says
+      // ready: a crash in between leaves "creating", which gc() or the next create undoes.
+      if (driver.type === "bridge") syncFirewall(loadAll(store));
       delete record.state;
       delete record.owner;
       store.writeNetwork(record);
-      // Masquerade, isolation and its chains: the whole table, one batch.
-      if (driver.type === "bridge") syncFirewall(loadAll(store));
     } catch (e) {
       try {
         driver.destroy(ctx, record);

@@ -1,10 +1,11 @@
 /**
  * Published ports in the saved state and in the kernel. The endpoint's record (`ports`) is the
- * source of truth; each host port is also claimed atomically in the state directory (one
- * symbolic link `ports/tcp-8080` or `ports/tcp-8080-203.0.113.1` naming the holder), so that a
- * conflict check reads a few names whatever the number of ports, and two processes never
- * publish the same port. {@linkcode repairFirewall} rebuilds claims and kernel rules from the
- * records.
+ * source of truth; each host port is also claimed atomically in the state directory (one claim
+ * per port and host address, `ports.tcp-8080/any` or `ports.tcp-8080/203.0.113.1`, naming its
+ * holder `NETWORKID_ENDPOINT@TOKEN`), so that a conflict check reads a few names whatever the
+ * number of ports, and two processes never publish the same port. Order: claim, record, kernel;
+ * undone kernel, record, claim. {@linkcode reconcileFirewall} (`gc()`) and `repairFirewall`
+ * rebuild claims and kernel rules from the records.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import {
   dnatEntries,
   firewallOptions,
   forgetFlows,
+  keyEntries,
   publishEntries,
   syncFirewall,
   tableMissing,
@@ -29,7 +31,7 @@ import {
   resolvePorts,
   socketPorts,
 } from "../netfilter/ports.ts";
-import type { Protocol } from "../netfilter/ruleset.ts";
+import type { DnatEntry, Protocol } from "../netfilter/ruleset.ts";
 import { rmdirSync } from "node:fs";
 import { join } from "node:path";
 import type { StateStore } from "./state.ts";
@@ -68,13 +70,30 @@ function dropEmpty(fs: StateStore, kind: string): void {
   } catch { /* not empty, or gone: fine */ }
 }
 
-const ownerOf = (record: NetworkRecord, endpoint: string) => `${record.id}_${endpoint}`;
+/**
+ * The owner of an endpoint's port claims: `NETWORKID_ENDPOINT@TOKEN` (the endpoint's identity,
+ * never reused), or `NETWORKID_ENDPOINT` for records written before identities existed.
+ *
+ * @example
+ * ```ts ignore
+ * portOwner(record, "c1", { token: "0a1b2c3d4e5f6a7b" }); // "4787d46223bf_c1@0a1b2c3d4e5f6a7b"
+ * ```
+ * @param record The network.
+ * @param endpoint The endpoint.
+ * @param ep Its record (its `token`).
+ * @returns The owner.
+ */
+export function portOwner(
+  record: NetworkRecord,
+  endpoint: string,
+  ep: { token?: string },
+): string {
+  return `${record.id}_${endpoint}${ep.token ? `@${ep.token}` : ""}`;
+}
 
 /** Who holds a claim, by name, for errors: network name, endpoint, and its container port. */
 function holder(store: Store, owner: string, claimed: PortBinding): PortHolder {
-  const cut = owner.indexOf("_");
-  const id = owner.slice(0, cut);
-  const endpoint = owner.slice(cut + 1);
+  const { id, endpoint } = parsePortOwner(owner);
   let network = `(id ${id})`;
   let binding = claimed;
   for (const n of store.networks()) {
@@ -88,6 +107,18 @@ function holder(store: Store, owner: string, claimed: PortBinding): PortHolder {
     if (mine) binding = mine;
   }
   return { network, endpoint, binding };
+}
+
+/** The network id and endpoint of a port claim's owner (see {@linkcode portOwner}). */
+function parsePortOwner(owner: string): { id: string; endpoint: string; token?: string } {
+  const at = owner.indexOf("@");
+  const who = at < 0 ? owner : owner.slice(0, at);
+  const cut = who.indexOf("_");
+  return {
+    id: who.slice(0, cut),
+    endpoint: who.slice(cut + 1),
+    ...(at < 0 ? {} : { token: owner.slice(at + 1) }),
+  };
 }
 
 /**
@@ -177,17 +208,19 @@ export function chooseBindings(store: Store, record: NetworkRecord, specs: unkno
  * @param store The store.
  * @param record The network.
  * @param endpoint The endpoint.
+ * @param ep Its record (its identity).
  * @param bindings The bindings.
  */
 export function claimBindings(
   store: Store,
   record: NetworkRecord,
   endpoint: string,
+  ep: { token?: string },
   bindings: readonly PortBinding[],
 ): void {
   const fs = files(store);
   if (!fs || bindings.length === 0) return;
-  const owner = ownerOf(record, endpoint);
+  const owner = portOwner(record, endpoint, ep);
   const done: PortBinding[] = [];
   try {
     for (const b of bindings) {
@@ -220,32 +253,61 @@ export function claimBindings(
       }
     }
   } catch (e) {
-    releaseBindings(store, record, endpoint, done);
+    releaseBindings(store, record, endpoint, ep, done);
     throw e;
   }
 }
 
 /**
- * Releases bindings' claims.
+ * Releases bindings' claims: only those this endpoint's identity holds. Call it last, once the
+ * kernel and the record no longer have the bindings (a crash before leaves a claim that `gc()`
+ * releases; a claim released first could be taken by another endpoint while this one's map
+ * element still exists).
  *
  * @param store The store.
  * @param record The network.
  * @param endpoint The endpoint.
+ * @param ep Its record (its identity).
  * @param bindings The bindings.
  */
 export function releaseBindings(
   store: Store,
   record: NetworkRecord,
   endpoint: string,
+  ep: { token?: string },
   bindings: readonly PortBinding[],
 ): void {
   const fs = files(store);
   if (!fs) return;
-  const owner = ownerOf(record, endpoint);
+  const owner = portOwner(record, endpoint, ep);
   for (const b of bindings) {
     fs.unclaim(kindOf(b), claimName(b), owner);
     dropEmpty(fs, kindOf(b));
   }
+}
+
+/**
+ * The bindings whose claim this endpoint's identity holds: the only ones whose map elements it
+ * may delete, since a deletion matches the element's key alone.
+ *
+ * @param store The store.
+ * @param record The network.
+ * @param endpoint The endpoint.
+ * @param ep Its record (its identity).
+ * @param bindings The bindings.
+ * @returns Those it holds (all of them for a store without claims).
+ */
+export function heldBindings(
+  store: Store,
+  record: NetworkRecord,
+  endpoint: string,
+  ep: { token?: string },
+  bindings: readonly PortBinding[],
+): PortBinding[] {
+  const fs = files(store);
+  if (!fs) return [...bindings];
+  const owner = portOwner(record, endpoint, ep);
+  return bindings.filter((b) => fs.claimant(kindOf(b), claimName(b)) === owner);
 }
 
 /**
@@ -274,7 +336,10 @@ export function publishBindings(
 }
 
 /**
- * Removes bindings from the kernel (one batch) and releases their claims.
+ * Removes bindings' map elements from the kernel (one batch), those whose claim the endpoint
+ * still holds: by their exact entries when the record has the container's addresses, by key
+ * when it has none (a link killed before it saved them). Needs nothing the record may lack.
+ * Claims stay: release them (see {@linkcode releaseBindings}) once the record is rewritten.
  *
  * @param store The store.
  * @param record The network.
@@ -289,34 +354,45 @@ export function unpublishBindings(
   ep: EndpointRecord,
   bindings: readonly PortBinding[],
 ): void {
-  if (bindings.length === 0) return;
+  const held = heldBindings(store, record, endpoint, ep, bindings);
+  if (held.length === 0) return;
   const iface = ep.interfaces[0];
-  unpublishEntries(dnatEntries(iface?.address, iface?.addressIPv6, bindings));
-  releaseBindings(store, record, endpoint, bindings);
+  let entries: DnatEntry[];
+  try {
+    entries = iface ? dnatEntries(iface.address, iface.addressIPv6, held) : keyEntries(held);
+  } catch {
+    entries = keyEntries(held); // an address the bindings need is missing from the record
+  }
+  unpublishEntries(entries);
 }
 
 /**
- * What unlinking an endpoint does to the firewall: its ports unpublished and released, and its
- * conntrack entries deleted when it had published ports. Gone already is fine.
+ * What unlinking an endpoint does to the firewall: its ports' map elements removed and its
+ * conntrack entries deleted when it had published ports; gone already is fine. The record's
+ * `ports` are cleared; their claims are not released: do that last, with the bindings returned.
  *
  * @param store The store.
  * @param record The network.
  * @param endpoint The endpoint.
  * @param ep Its record.
+ * @returns The bindings it had, to release.
  */
 export function endpointRemoved(
   store: Store,
   record: NetworkRecord,
   endpoint: string,
   ep: EndpointRecord,
-): void {
-  if (record.type !== "bridge" || !ep.ports?.length) return;
-  unpublishBindings(store, record, endpoint, ep, ep.ports);
+): PortBinding[] {
+  if (record.type !== "bridge" || !ep.ports?.length) return [];
+  const ports = ep.ports;
+  unpublishBindings(store, record, endpoint, ep, ports);
   delete ep.ports;
   // Its NATed flows, so that a later container with its address gets none of them. (Listing
   // conntrack walks the whole table, ~4 ms: only for containers that published ports; the
   // network's delete() clears every flow of its subnet once.)
-  forgetFlows(ep.interfaces.flatMap((i) => [i.address, i.addressIPv6]));
+  const addresses = ep.interfaces.flatMap((i) => [i.address, i.addressIPv6]);
+  if (addresses.some((a) => a)) forgetFlows(addresses);
+  return ports;
 }
 
 /**
@@ -387,7 +463,7 @@ export function rebuildClaims(store: Store, records: readonly NetworkRecord[]): 
   for (const r of records) {
     for (const [name, ep] of Object.entries(r.endpoints)) {
       for (const b of ep.ports ?? []) {
-        fs.claim(kindOf(b), claimName(b), ownerOf(r, name), { mkdir: true });
+        fs.claim(kindOf(b), claimName(b), portOwner(r, name, ep), { mkdir: true });
       }
     }
   }
@@ -411,4 +487,62 @@ export function releaseNetworkClaims(store: Store, record: NetworkRecord): void 
     }
     dropEmpty(fs, kind);
   }
+}
+
+/**
+ * Makes the port claims and the firewall match the saved state (for `gc()`, under the exclusive
+ * lock): a claim that no endpoint record holds (a crash between claiming and writing the record,
+ * or between rewriting it and releasing) is released; a saved binding without its claim is
+ * claimed again; then the whole table is rebuilt from the records in one batch, so that the maps
+ * hold exactly the saved bindings and every saved network has its chains. The table is left
+ * alone when this state directory has no bridge network.
+ *
+ * @example
+ * ```ts ignore
+ * reconcileFirewall(store, false); // ["port claim ports.tcp-8080/any (…, no record holds it)"]
+ * ```
+ * @param store The store.
+ * @param dryRun Only report.
+ * @returns What was found, described.
+ */
+export function reconcileFirewall(store: Store, dryRun: boolean): string[] {
+  const found: string[] = [];
+  const records = loadAll(store);
+  const fs = files(store);
+  if (fs) {
+    const byId = new Map(records.map((r) => [r.id, r]));
+    const holds = (owner: string, kind: string, name: string): boolean => {
+      const { id, endpoint, token } = parsePortOwner(owner);
+      const ep = byId.get(id)?.endpoints[endpoint];
+      const k = parseKind(kind);
+      return !!ep && !!k && (ep.token ?? undefined) === token &&
+        (ep.ports ?? []).some((b) =>
+          b.protocol === k.protocol && b.hostPort === k.hostPort && claimName(b) === name
+        );
+    };
+    for (const kind of fs.kinds()) {
+      if (!parseKind(kind)) continue;
+      for (const name of fs.claims(kind)) {
+        const owner = fs.claimant(kind, name);
+        if (owner !== undefined && holds(owner, kind, name)) continue;
+        found.push(`port claim ${kind}/${name} (${owner ?? "no owner"}, no record holds it)`);
+        if (dryRun) continue;
+        if (owner !== undefined) fs.unclaim(kind, name, owner);
+        else fs.removeEntry(kind, name);
+      }
+      if (!dryRun) dropEmpty(fs, kind);
+    }
+    for (const r of records) {
+      for (const [endpoint, ep] of Object.entries(r.endpoints)) {
+        for (const b of ep.ports ?? []) {
+          const owner = portOwner(r, endpoint, ep);
+          if (fs.claimant(kindOf(b), claimName(b)) === owner) continue;
+          found.push(`port claim ${kindOf(b)}/${claimName(b)} of ${r.name}/${endpoint} (missing)`);
+          if (!dryRun) fs.claim(kindOf(b), claimName(b), owner, { mkdir: true });
+        }
+      }
+    }
+  }
+  if (!dryRun && records.some((r) => r.type === "bridge")) syncFirewall(records);
+  return found;
 }

@@ -1,7 +1,7 @@
 /**
  * nslink's on-disk state primitives: one JSON file per object (`<dir>/<kind>/<name>.json`),
- * replaced atomically on every write or created exclusively; claims (one symbolic link per
- * reserved name, made atomically); and a lock (`flock` on `<dir>/.lock`, shared or exclusive)
+ * replaced atomically on every write or created exclusively; claims (one directory per reserved
+ * name, made atomically, holding its owner's entry); and a lock (`flock` on `<dir>/.lock`, shared or exclusive)
  * that is only ever tried without blocking and waited for asynchronously.
  *
  * Permissions: Deno needs `--allow-read --allow-write` on the state directory and `--allow-ffi`
@@ -19,6 +19,7 @@ import {
   LOCK_EX,
   LOCK_NB,
   LOCK_SH,
+  mkdir,
   O_CLOEXEC,
   O_CREAT,
   O_EXCL,
@@ -29,6 +30,7 @@ import {
   readlink,
   readTextFile,
   rename,
+  rmdir,
   symlink,
   unlink,
   write,
@@ -39,6 +41,8 @@ export const DEFAULT_STATE_DIR = "/run/nslink";
 
 const ENV_VAR = "NSLINK_STATE_DIR";
 const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+/** A claim's owner: a name, optionally with an identity after `@` (`c1@0a1b2c3d4e5f6a7b`). */
+const OWNER_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.@-]*$/;
 /** Leaves room for `.json` and the temporary suffix within a 255-byte file name. */
 const NAME_MAX = 200;
 
@@ -88,11 +92,11 @@ export function defaultStateDir(): string {
   return dir ? dir : DEFAULT_STATE_DIR;
 }
 
-function checkName(value: string, what: string): string {
+function checkName(value: string, what: string, re = NAME_RE): string {
   if (typeof value !== "string") {
     throw new TypeError(`Invalid state ${what} ${String(value)}: expected a string`);
   }
-  if (!NAME_RE.test(value) || value.includes("..") || value.length > NAME_MAX) {
+  if (!re.test(value) || value.includes("..") || value.length > NAME_MAX) {
     throw new TypeError(
       `Invalid state ${what} "${value}": expected 1 to ${NAME_MAX} letters, digits, "_", "-" ` +
         `or ".", not starting with "." and without ".."`,
@@ -439,10 +443,13 @@ export class StateStore {
   }
 
   /**
-   * Claims `<dir>/<kind>/<name>` for an owner in one atomic step: a symbolic link whose target
-   * is the owner (`symlink(2)` either makes it or fails with `EEXIST`), as CNI's host-local
-   * makes one file per reserved address. No lock is needed, and a crash leaves either no claim
-   * or a complete one.
+   * Claims `<dir>/<kind>/<name>` for an owner: a directory made with `mkdir(2)`, which either
+   * makes it or fails with `EEXIST` (two processes never both claim a name, as CNI's host-local
+   * makes one file per reserved address), holding one entry named after the owner. No lock is
+   * needed. Releasing removes that entry, which only its owner names, and then the empty
+   * directory: a release can never remove a claim another owner made meanwhile (see
+   * {@linkcode StateStore.unclaim}). A crash between the two steps leaves an empty claim, held
+   * by no one and kept until `gc()` removes it.
    *
    * @example
    * ```ts ignore
@@ -454,16 +461,51 @@ export class StateStore {
    * ```
    * @param kind The kind (directory); it must exist unless `mkdir`.
    * @param name The claimed name (an address).
-   * @param owner Who claims it (no `/`, not empty).
+   * @param owner Who claims it (letters, digits, `_.@-`; never reused, to be released safely).
    * @param options `mkdir` (default `false`): create the kind's directory when missing.
    * @returns `true` when claimed, `false` when someone else holds it.
    */
   claim(kind: string, name: string, owner: string, options: { mkdir?: boolean } = {}): boolean {
-    checkName(owner, "owner");
+    checkName(owner, "owner", OWNER_RE);
     const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
     try {
-      if (options.mkdir) ensureDir(join(this.dir, kind), () => symlink(owner, path));
-      else symlink(owner, path);
+      if (options.mkdir) ensureDir(join(this.dir, kind), () => mkdir(path, 0o700));
+      else mkdir(path, 0o700);
+    } catch (err) {
+      if ((err as { code?: string } | null)?.code === "EEXIST") return false;
+      throw err;
+    }
+    try {
+      // The entry's name is what counts; its target only has to lead nowhere (no loop for
+      // tools that walk the tree following links).
+      symlink("/dev/null", join(path, owner));
+    } catch (err) {
+      removeQuietly(path, true);
+      throw err;
+    }
+    return true;
+  }
+
+  /**
+   * Sets a mark: a symbolic link `<dir>/<kind>/<name> -> target`, made in one atomic step
+   * (`symlink(2)` makes it whole or fails with `EEXIST`), so that a crash never leaves half a
+   * mark. Read it with {@linkcode StateStore.claimant}, drop it with
+   * {@linkcode StateStore.unclaim} (read, then removed: for marks that only their name's current
+   * holder sets and drops, unlike claims).
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().mark("rel.0a1b2c3d4e5f", "c1", "releasing-1764380000000"); // true
+   * ```
+   * @param kind The kind (directory); it must exist.
+   * @param name The marked name.
+   * @param target What the mark says (no `/`).
+   * @returns `true` when set, `false` when a mark of that name exists.
+   */
+  mark(kind: string, name: string, target: string): boolean {
+    checkName(target, "mark", OWNER_RE);
+    try {
+      symlink(target, join(this.dir, checkName(kind, "kind"), checkClaim(name)));
       return true;
     } catch (err) {
       if ((err as { code?: string } | null)?.code === "EEXIST") return false;
@@ -472,7 +514,8 @@ export class StateStore {
   }
 
   /**
-   * Who holds a claim made by {@linkcode StateStore.claim}.
+   * Who holds a claim made by {@linkcode StateStore.claim} (or, in the format of earlier
+   * versions, a symbolic link `<name> -> OWNER`).
    *
    * @example
    * ```ts ignore
@@ -480,19 +523,30 @@ export class StateStore {
    * ```
    * @param kind The kind.
    * @param name The claimed name.
-   * @returns The owner, or `undefined` when it is not claimed.
+   * @returns The owner, or `undefined` when it is not claimed (or claimed by no one: a claim
+   *   whose owner entry was never made or is already gone).
    */
   claimant(kind: string, name: string): string | undefined {
+    const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
     try {
-      return readlink(join(this.dir, checkName(kind, "kind"), checkClaim(name)));
+      return readlink(path); // the earlier format; absent claims end here too (one syscall)
     } catch (err) {
-      if (isNotFound(err) || (err as { code?: string }).code === "EINVAL") return undefined;
+      const code = (err as { code?: string }).code;
+      if (code === "ENOENT") return undefined;
+      if (code !== "EINVAL") throw err;
+    }
+    try {
+      return readDir(path).find((n) => !n.includes(".tmp-"));
+    } catch (err) {
+      if (isNotFound(err) || (err as { code?: string }).code === "ENOTDIR") return undefined;
       throw err;
     }
   }
 
   /**
-   * Drops a claim, but only when `owner` holds it.
+   * Drops a claim, but only when `owner` holds it: its owner entry is removed (`unlink(2)` of a
+   * name only that owner's claim has: atomic, it never touches another owner's claim), then the
+   * emptied claim. A claim in the earlier format (a symbolic link) is read, then removed.
    *
    * @example
    * ```ts ignore
@@ -504,14 +558,29 @@ export class StateStore {
    * @returns Whether it was dropped.
    */
   unclaim(kind: string, name: string, owner: string): boolean {
-    if (this.claimant(kind, name) !== owner) return false;
+    checkName(owner, "owner", OWNER_RE);
+    const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
     try {
-      unlink(join(this.dir, kind, name));
-      return true;
+      unlink(join(path, owner));
     } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
+      const code = (err as { code?: string }).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") throw err;
+      // Not this owner's, absent, or a claim of the earlier format.
+      if (this.claimant(kind, name) !== owner) return false;
+      try {
+        unlink(path);
+        return true;
+      } catch (e) {
+        if (isNotFound(e) || (e as { code?: string }).code === "EISDIR") return false;
+        throw e;
+      }
     }
+    // Empty now: nobody else can have made an entry in it (a claim of this name fails with
+    // EEXIST while the directory exists).
+    try {
+      rmdir(path);
+    } catch { /* gone already */ }
+    return true;
   }
 
   /**
@@ -596,7 +665,7 @@ export class StateStore {
     if (entry.includes("/") || entry === "." || entry === "..") {
       throw new TypeError(`Invalid state entry "${entry}"`);
     }
-    removeQuietly(join(this.dir, checkName(kind, "kind"), entry));
+    removeQuietly(join(this.dir, checkName(kind, "kind"), entry), true);
   }
 
   /** Writes `value` to a new temporary file beside `file`; returns its path. */
@@ -703,6 +772,60 @@ export class StateStore {
   }
 
   /**
+   * Deletes `<dir>/<kind>/<name>.json` only if its content is the one meant, without a window in
+   * which another process's removal and re-creation of the name could be mistaken for it: the
+   * file is first renamed to a temporary name (atomic: of several removers, one gets it), then
+   * read; a file that is not the one meant is linked back into place (`link(2)`, which never
+   * replaces one written meanwhile) and the temporary name removed.
+   *
+   * @example
+   * ```ts ignore
+   * import { StateStore } from "./state.ts";
+   * const store = new StateStore();
+   * store.removeIf<{ token?: string }>("endpoints", "c1", (v) => v.token === "3f9a"); // "removed"
+   * ```
+   * @param kind The kind of object.
+   * @param name The object's name.
+   * @param match Whether the content read is the one to delete.
+   * @returns `removed`, `absent` (no such file), or `kept` (another content: left in place).
+   */
+  removeIf<T>(
+    kind: string,
+    name: string,
+    match: (value: T) => boolean,
+  ): "removed" | "absent" | "kept" {
+    const file = this.#file(kind, name);
+    const taken = `${file}.tmp-${pid()}-${INSTANCE}${(++tempCount).toString(16)}`;
+    try {
+      rename(file, taken);
+    } catch (err) {
+      if (isNotFound(err)) return "absent";
+      throw err;
+    }
+    let value: T | undefined;
+    try {
+      value = JSON.parse(readTextFile(taken)) as T;
+    } catch {
+      value = undefined;
+    }
+    if (value !== undefined && match(value)) {
+      removeQuietly(taken);
+      return "removed";
+    }
+    try {
+      link(taken, file);
+    } catch (err) {
+      // EEXIST: a newer file took its place meanwhile, which stands. Anything else: put it back.
+      if ((err as { code?: string } | null)?.code !== "EEXIST") {
+        rename(taken, file);
+        throw err;
+      }
+    }
+    removeQuietly(taken);
+    return "kept";
+  }
+
+  /**
    * Lists the objects of a kind.
    *
    * @example
@@ -773,11 +896,14 @@ function writeNew(path: string, bytes: Uint8Array<ArrayBuffer>): void {
   }
 }
 
-function removeQuietly(path: string): void {
+function removeQuietly(path: string, claim = false): void {
   try {
     unlink(path);
-  } catch {
-    // Already gone.
+  } catch (err) {
+    // Already gone; or a claim (a directory, holding at most its owner entry).
+    if (claim && (err as { code?: string }).code === "EISDIR") {
+      rmSync(path, { recursive: true, force: true });
+    }
   }
 }
 

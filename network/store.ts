@@ -10,9 +10,12 @@
  * ep.ID/ENDPOINT.json           one file per endpoint: an intent (state "creating", owner pid,
  *                               the host link names) written BEFORE any kernel object exists,
  *                               then the finished record ("linked"), or "releasing"
- * ip.ID/ADDRESS -> ENDPOINT     one symbolic link per reserved address, made with symlink(2):
- *                               atomic, exclusive, no lock needed (CNI host-local's idea)
- * rel.ID/ENDPOINT -> releasing  endpoints whose links the kernel is still removing
+ * ip.ID/ADDRESS/ENDPOINT@TOKEN  one claim per reserved address: a directory made with mkdir(2)
+ *                               (atomic, exclusive, no lock needed: CNI host-local's idea)
+ *                               holding one entry named after its owner, the endpoint and the
+ *                               identity of its link; released entry first, then directory
+ * rel.ID/ENDPOINT -> releasing-AT  endpoints whose links the kernel is still removing (a mark:
+ *                               one symbolic link, made in one step)
  * ```
  *
  * `ID` is the network's random id: data of a network that was deleted and re-created under the
@@ -102,8 +105,12 @@ export interface Store {
   writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): void;
   /** An endpoint record (`releasing` when it is marked so), or `undefined`. */
   readEndpoint(network: NetworkRecord, name: string): EndpointRecord | undefined;
-  /** Removes an endpoint record (not its `releasing` mark: see `unmarkReleasing`). */
-  removeEndpoint(network: NetworkRecord, name: string): void;
+  /**
+   * Removes an endpoint record (not its `releasing` mark: see `unmarkReleasing`); with `token`,
+   * only the record of that identity, atomically (a newer record of the name stays).
+   * @returns `false` when, given a token, the record there has another one.
+   */
+  removeEndpoint(network: NetworkRecord, name: string, token?: string): boolean;
   /** The endpoints' names, sorted. */
   endpoints(network: NetworkRecord): string[];
   /** Reserves an address (no prefix) for an endpoint; `false` when it is taken. */
@@ -126,7 +133,8 @@ export interface Store {
   releasing(network: NetworkRecord): string[];
   /**
    * Finds (and unless `dryRun` removes) what no record explains: temporary files of writers
-   * that died, and data of network ids no network record names. Call under the exclusive lock.
+   * that died, claims held by no one (a claimer died between making one and naming itself in
+   * it), and data of network ids no network record names. Call under the exclusive lock.
    * @returns What was found, described.
    */
   sweep(dryRun: boolean): string[];
@@ -256,9 +264,21 @@ export class FileStore implements Store {
     return ep;
   }
 
-  /** See {@linkcode Store.removeEndpoint}. @param network The network. @param name The endpoint. */
-  removeEndpoint(network: NetworkRecord, name: string): void {
-    this.files.remove(`ep.${network.id}`, name);
+  /**
+   * See {@linkcode Store.removeEndpoint}.
+   * @param network The network. @param name The endpoint. @param token Only this identity's.
+   * @returns Whether the record is gone (removed, or absent).
+   */
+  removeEndpoint(network: NetworkRecord, name: string, token?: string): boolean {
+    if (token === undefined) {
+      this.files.remove(`ep.${network.id}`, name);
+      return true;
+    }
+    return this.files.removeIf<EndpointRecord>(
+      `ep.${network.id}`,
+      name,
+      (e) => e.token === token,
+    ) !== "kept";
   }
 
   /** See {@linkcode Store.endpoints}. @param network The network. @returns The names. */
@@ -304,7 +324,9 @@ export class FileStore implements Store {
    */
   markReleasing(network: NetworkRecord, name: string, at: number): void {
     try {
-      this.files.claim(`rel.${network.id}`, name, `releasing-${Math.trunc(at)}`);
+      // A mark, not a claim: one atomic step, so no crash leaves half of one (which would make
+      // the record look linked again).
+      this.files.mark(`rel.${network.id}`, name, `releasing-${Math.trunc(at)}`);
     } catch (e) {
       throw this.#stale(network, e);
     }
@@ -336,8 +358,15 @@ export class FileStore implements Store {
         if (!dryRun) this.files.removeKind(kind);
         continue;
       }
+      const claims = (data && data[1] !== "ep") || kind.startsWith("ports.");
       for (const entry of this.files.entries(kind)) {
         const tmp = TMP_RE.exec(entry);
+        if (!tmp && claims && this.files.claimant(kind, entry) === undefined) {
+          // A claim with no owner entry: its claimer died between its two steps.
+          found.push(`claim ${kind}/${entry} (held by no one)`);
+          if (!dryRun) this.files.removeEntry(kind, entry);
+          continue;
+        }
         if (!tmp || pidAlive(Number(tmp[1]))) continue;
         found.push(`temporary file ${kind}/${entry}`);
         if (!dryRun) this.files.removeEntry(kind, entry);

@@ -15,7 +15,15 @@
  */
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -151,7 +159,7 @@ export function readRecord(stateDir: string, name: string): NetworkRecord | unde
   const file = stateFile(stateDir, name);
   if (!existsSync(file)) return undefined;
   // Read by hand: the network file, one file per endpoint (ep.ID/ENDPOINT.json), and one
-  // symbolic link per reserved address (ip.ID/ADDRESS -> ENDPOINT).
+  // claim per reserved address (ip.ID/ADDRESS/ENDPOINT@TOKEN).
   const record = JSON.parse(readFileSync(file, "utf8")) as NetworkRecord;
   const dir = join(stateDir, `ep.${record.id}`);
   for (const f of existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".json")) : []) {
@@ -161,7 +169,10 @@ export function readRecord(stateDir: string, name: string): NetworkRecord | unde
   const ips = join(stateDir, `ip.${record.id}`);
   for (const a of existsSync(ips) ? readdirSync(ips) : []) {
     const pool = a.includes(":") ? record.pools.v6! : record.pools.v4!;
-    pool.allocated[a] = readlinkSync(join(ips, a));
+    // A claim: a directory holding one entry named NAME@TOKEN (earlier: a symbolic link -> NAME).
+    const path = join(ips, a);
+    const owner = lstatSync(path).isDirectory() ? readdirSync(path)[0] ?? "" : readlinkSync(path);
+    pool.allocated[a] = owner.replace(/@.*$/, "");
   }
   return record;
 }
