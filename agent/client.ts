@@ -171,13 +171,14 @@ export function agentCommandLine(): string[] {
 function spawnAgent(stateDir: string): void {
   const [cmd, ...args] = agentCommandLine();
   const log = openSync(agentPaths(stateDir).log, "a");
+  // A CNI plugin's variables would make the agent a plugin call (cli/main.ts reads CNI_COMMAND).
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("CNI_")) env[k] = v;
+  }
+  env.NSLINK_STATE_DIR = stateDir;
   try {
-    const child = spawn(cmd, args, {
-      detached: true,
-      stdio: ["ignore", log, log],
-      cwd: "/",
-      env: { ...process.env, NSLINK_STATE_DIR: stateDir },
-    });
+    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log], cwd: "/", env });
     child.on("error", () => {});
     child.unref();
   } finally {

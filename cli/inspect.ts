@@ -26,6 +26,8 @@ export interface EndpointInspect {
   IPv6Address: string;
   /** Published ports. */
   Ports: PortBinding[];
+  /** The names other containers on the network resolve it by (its name, then its aliases). */
+  DNSNames: string[];
 }
 
 /** The JSON of one network. */
@@ -52,6 +54,10 @@ export interface NetworkInspect {
   Options: Record<string, unknown>;
   /** Where its state is saved. */
   StateDir: string;
+  /** Containers' names served on the gateways (see `nslink network create --disable-dns`). */
+  DNSEnabled: boolean;
+  /** The upstreams for other names; empty: the host's resolv.conf. */
+  DNSServers: string[];
 }
 
 /**
@@ -67,6 +73,7 @@ export interface NetworkInspect {
  */
 export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
   const containers: Record<string, EndpointInspect> = {};
+  const config = net.config;
   for (const name of net.endpoints()) {
     const ep = net.endpoint(name);
     if (!ep) continue;
@@ -80,9 +87,9 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
       IPv4Address: iface?.address ?? "",
       IPv6Address: iface?.addressIPv6 ?? "",
       Ports: await net.ports(name),
+      DNSNames: config.dns === true ? [name, ...(ep.aliases ?? [])] : [],
     };
   }
-  const config = net.config;
   const ipam: NetworkInspect["IPAM"]["Config"] = [];
   if (net.subnet) ipam.push({ Subnet: net.subnet, Gateway: net.gateway });
   if (net.subnetIPv6) ipam.push({ Subnet: net.subnetIPv6, Gateway: net.gatewayIPv6 });
@@ -98,5 +105,7 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
     Containers: containers,
     Options: config,
     StateDir: net.stateDir,
+    DNSEnabled: config.dns === true,
+    DNSServers: Array.isArray(config.dnsServers) ? config.dnsServers.map(String) : [],
   };
 }

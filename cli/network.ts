@@ -104,6 +104,16 @@ const create: Command = {
     },
     ipv6: { type: "boolean", help: "Enable IPv6 (needs an IPv6 --subnet)" },
     internal: { type: "boolean", help: "No traffic beyond the bridge, no published ports" },
+    "disable-dns": {
+      type: "boolean",
+      help: "No container names on this network (served on its gateways by default)",
+    },
+    dns: {
+      type: "string",
+      value: "IP",
+      multiple: true,
+      help: "DNS upstream for other names (IP or IP#PORT, up to 3; default: the host's)",
+    },
     opt: {
       type: "string",
       short: "o",
@@ -115,7 +125,8 @@ const create: Command = {
   notes: `Prints the new network's id. Without --subnet, a free /24 is picked from 10.89.0.0/16.
 
 Example:
-  nslink network create --subnet 198.51.100.0/24 --ipv6 --subnet 2001:db8:1::/64 blue`,
+  nslink network create --subnet 198.51.100.0/24 --ipv6 --subnet 2001:db8:1::/64 blue
+  nslink network create --subnet 203.0.113.0/24 --dns 203.0.113.53 red`,
   async run({ values, args, io, hint }) {
     const options: Record<string, unknown> = driverOptions(strings(values.opt), hint);
     const subnets = strings(values.subnet);
@@ -145,6 +156,14 @@ Example:
       throw new UsageError(`--ipv6 needs an IPv6 --subnet (e.g. 2001:db8:1::/64)`, hint);
     }
     if (values.internal === true) options.internal = true;
+    if (values["disable-dns"] === true) options.dns = false;
+    const upstreams = strings(values.dns);
+    if (upstreams.length > 0) {
+      if (values["disable-dns"] === true) {
+        throw new UsageError(`--dns and --disable-dns do not go together`, hint);
+      }
+      options.dnsServers = upstreams;
+    }
     const type = typeof values.driver === "string" ? values.driver : "bridge";
     const net = await newNetwork(type, args[0], options);
     io.out(`${net.id}\n`);
@@ -266,6 +285,12 @@ const connect: Command = {
       multiple: true,
       help: "Publish a container port on the host",
     },
+    alias: {
+      type: "string",
+      value: "NAME",
+      multiple: true,
+      help: "One more DNS name of the container on this network",
+    },
   },
   notes: `CONTAINER names the endpoint in the network (nslink network disconnect takes it).
 The interface is created directly inside the namespace (eth0, eth1, …), with its addresses,
@@ -299,6 +324,8 @@ Example:
     if (typeof values.ip === "string") options.address = values.ip;
     if (typeof values.ip6 === "string") options.addressIPv6 = values.ip6;
     if (ports.length > 0) options.ports = ports;
+    const aliases = strings(values.alias);
+    if (aliases.length > 0) options.aliases = aliases;
     const ns = await openNetworkNamespace(path);
     try {
       await connectIn(net, container, ns, options);
