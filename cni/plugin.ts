@@ -267,6 +267,48 @@ function staticIps(args: CniArgs, conf: CniNetConf): { address?: string; address
   return out;
 }
 
+/**
+ * The container's names on the network's DNS: its name (`CNI_ARGS` `K8S_POD_NAME`, how podman
+ * passes `--name`) and its aliases (`runtimeConfig.aliases[NETWORK]`, the `aliases` capability:
+ * `--network-alias` values and the short id).
+ */
+function dnsNames(args: CniArgs, conf: CniNetConf): string[] {
+  const out: string[] = [];
+  const pod = args.args.K8S_POD_NAME;
+  if (pod) out.push(pod);
+  const byNet = conf.runtimeConfig?.aliases;
+  if (byNet !== undefined && (typeof byNet !== "object" || byNet === null)) {
+    throw new CniError(CNI_ERR.INVALID_NETWORK_CONFIG, "runtimeConfig.aliases must be an object");
+  }
+  const list = byNet?.[conf.name] ?? [];
+  if (!Array.isArray(list) || list.some((a) => typeof a !== "string")) {
+    throw new CniError(
+      CNI_ERR.INVALID_NETWORK_CONFIG,
+      `runtimeConfig.aliases["${conf.name}"] must be a list of names`,
+    );
+  }
+  for (const a of list) if (!out.includes(a)) out.push(a);
+  return out;
+}
+
+/**
+ * The result's `dns`: the configuration's, with the network's gateways first and `dns.nslink`
+ * searched when the network serves names.
+ */
+function dnsResult(net: Network, conf: CniNetConf): Record<string, unknown> {
+  const given = typeof conf.dns === "object" && conf.dns !== null
+    ? { ...conf.dns as Record<string, unknown> }
+    : {};
+  if (net.config.dns !== true) return given;
+  const str = (v: unknown) => Array.isArray(v) ? v.map(String) : [];
+  const gateways = [net.gateway, net.gatewayIPv6].filter((g) => g);
+  return {
+    ...given,
+    nameservers: [...gateways, ...str(given.nameservers).filter((n) => !gateways.includes(n))],
+    search: ["dns.nslink", ...str(given.search).filter((s) => s !== "dns.nslink")],
+  };
+}
+
 async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
   const parsed = parseConf(conf, args.stateDir);
   const ports = await checkedPorts(conf);
@@ -281,6 +323,8 @@ async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
       await net.unlink(endpoint);
       const options: LinkOptions = { dstName: args.ifname, ...fixed };
       if (ports.length > 0) options.ports = ports;
+      const names = dnsNames(args, conf);
+      if (names.length > 0) options.aliases = names;
       let ns: Namespace;
       try {
         // Not openNetworkNamespace: it would dump the links, addresses and routes inside to
@@ -337,7 +381,7 @@ function resultOf(
     ],
     ips: [],
     routes: [],
-    dns: typeof conf.dns === "object" && conf.dns !== null ? { ...conf.dns as object } : {},
+    dns: dnsResult(net, conf),
   };
   if (iface.address) {
     result.ips!.push({ address: iface.address, gateway: iface.gateway, interface: 2 });
