@@ -210,6 +210,47 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     }
   });
 
+  it("no query is lost while containers link and unlink (icc: false: the gateway still answers)", async () => {
+    const stateDir = newStateDir();
+    await using c = new Cleanup();
+    c.defer("kill agent", () => killAgent(stateDir));
+    const net = await blue(c, stateDir, { icc: false });
+    await container(c, net, "client");
+    await container(c, net, "web");
+    const batch = join(stateDir, "stable");
+    writeFileSync(batch, "web.dns.nslink A\n".repeat(300));
+    const queries = exec([
+      "ip",
+      "netns",
+      "exec",
+      nsName("client"),
+      "dig",
+      "@198.51.100.1",
+      "+tries=1",
+      "+timeout=2",
+      "+short",
+      "-f",
+      batch,
+    ]);
+    let churn = 0;
+    let done = false;
+    void queries.finally(() => (done = true));
+    while (!done && churn < 200) {
+      await net.link(`churn${churn}`);
+      await net.unlink(`churn${churn}`);
+      churn++;
+    }
+    const r = await queries;
+    const answers = r.stdout.trim().split("\n");
+    const web = net.endpoint("web")!.interfaces[0].address.split("/")[0];
+    assert.equal(
+      answers.length,
+      300,
+      `every query answered (${churn} links and unlinks meanwhile)`,
+    );
+    assert.ok(answers.every((a) => a === web), r.stdout);
+  });
+
   it("two networks: a container on both resolves both; one only on red does not see blue; internal forwards nothing", async () => {
     const stateDir = newStateDir();
     await using c = new Cleanup();
