@@ -164,186 +164,216 @@ async function container(c: Cleanup, net: Network, name: string, aliases?: strin
   return ns;
 }
 
+/** Bun's default of 5 s is too short for some of these. */
+const LONG = { timeout: 60_000 };
+
 describe("container names served by the host agent", { skip: SKIP_ROOT }, () => {
-  it("a name answers the moment link() returns and is gone the moment unlink() returns", async () => {
-    const stateDir = newStateDir();
-    await using c = new Cleanup();
-    c.defer("kill agent", () => killAgent(stateDir));
-    const net = await blue(c, stateDir);
-    // newNetwork waited for the agent's sockets.
-    assert.ok(agentPid(stateDir), "the agent runs once a DNS-enabled network exists");
-    const ss = await exec(["ss", "-lnuH", "sport", "=", ":53"]);
-    assert.match(ss.stdout, /198\.51\.100\.1:53/);
-    assert.match(ss.stdout, /\[2001:db8:1::1\]:53/);
-    await container(c, net, "client");
-    const ws = await container(c, net, "web", ["www", "api"]);
-    const web = net.endpoint("web")!;
-    const v4 = web.interfaces[0].address.split("/")[0];
-    const v6 = web.interfaces[0].addressIPv6.split("/")[0];
-    const q = (args: string[]) => dig(nsName("client"), "198.51.100.1", args);
-    assert.deepEqual((await q(["web", "A"])).answers, [`A ${v4}`]);
-    assert.deepEqual((await q(["WWW", "AAAA"])).answers, [`AAAA ${v6}`]);
-    assert.deepEqual((await q(["api.dns.nslink", "A"])).answers, [`A ${v4}`]);
-    // Over IPv6 and over TCP too.
-    assert.deepEqual((await dig(nsName("client"), "2001:db8:1::1", ["web", "AAAA"])).answers, [
-      `AAAA ${v6}`,
-    ]);
-    assert.deepEqual((await q(["+tcp", "www.dns.nslink", "A"])).answers, [`A ${v4}`]);
-    const ptr = await q(["-x", v4]);
-    assert.deepEqual(ptr.answers.sort(), [
-      "PTR api.dns.nslink.",
-      "PTR web.dns.nslink.",
-      "PTR www.dns.nslink.",
-    ]);
-    await ws.delete();
-    await net.unlink("web");
-    const gone = await q(["web.dns.nslink", "A"]);
-    assert.equal(gone.status, "NXDOMAIN");
-    // Link and unlink over and over: every answer is current at once, none is lost.
-    for (let i = 0; i < 5; i++) {
-      await net.link(`tmp${i}`, { aliases: [`alias${i}`] });
-      const r = await q([`alias${i}.dns.nslink`, "A"]);
-      assert.equal(r.status, "NOERROR", `alias${i} right after link()`);
-      assert.equal(r.answers.length, 1);
-      await net.unlink(`tmp${i}`);
-      assert.equal((await q([`tmp${i}.dns.nslink`, "A"])).status, "NXDOMAIN");
-    }
-  });
+  it(
+    "a name answers the moment link() returns and is gone the moment unlink() returns",
+    LONG,
+    async () => {
+      const stateDir = newStateDir();
+      await using c = new Cleanup();
+      c.defer("kill agent", () => killAgent(stateDir));
+      const net = await blue(c, stateDir);
+      // newNetwork waited for the agent's sockets.
+      assert.ok(agentPid(stateDir), "the agent runs once a DNS-enabled network exists");
+      const ss = await exec(["ss", "-lnuH", "sport", "=", ":53"]);
+      assert.match(ss.stdout, /198\.51\.100\.1:53/);
+      assert.match(ss.stdout, /\[2001:db8:1::1\]:53/);
+      await container(c, net, "client");
+      const ws = await container(c, net, "web", ["www", "api"]);
+      const web = net.endpoint("web")!;
+      const v4 = web.interfaces[0].address.split("/")[0];
+      const v6 = web.interfaces[0].addressIPv6.split("/")[0];
+      const q = (args: string[]) => dig(nsName("client"), "198.51.100.1", args);
+      assert.deepEqual((await q(["web", "A"])).answers, [`A ${v4}`]);
+      assert.deepEqual((await q(["WWW", "AAAA"])).answers, [`AAAA ${v6}`]);
+      assert.deepEqual((await q(["api.dns.nslink", "A"])).answers, [`A ${v4}`]);
+      // Over IPv6 and over TCP too.
+      assert.deepEqual((await dig(nsName("client"), "2001:db8:1::1", ["web", "AAAA"])).answers, [
+        `AAAA ${v6}`,
+      ]);
+      assert.deepEqual((await q(["+tcp", "www.dns.nslink", "A"])).answers, [`A ${v4}`]);
+      const ptr = await q(["-x", v4]);
+      assert.deepEqual(ptr.answers.sort(), [
+        "PTR api.dns.nslink.",
+        "PTR web.dns.nslink.",
+        "PTR www.dns.nslink.",
+      ]);
+      await ws.delete();
+      await net.unlink("web");
+      const gone = await q(["web.dns.nslink", "A"]);
+      assert.equal(gone.status, "NXDOMAIN");
+      // Link and unlink over and over: every answer is current at once, none is lost.
+      for (let i = 0; i < 5; i++) {
+        await net.link(`tmp${i}`, { aliases: [`alias${i}`] });
+        const r = await q([`alias${i}.dns.nslink`, "A"]);
+        assert.equal(r.status, "NOERROR", `alias${i} right after link()`);
+        assert.equal(r.answers.length, 1);
+        await net.unlink(`tmp${i}`);
+        assert.equal((await q([`tmp${i}.dns.nslink`, "A"])).status, "NXDOMAIN");
+      }
+    },
+  );
 
-  it("no query is lost while containers link and unlink (icc: false: the gateway still answers)", async () => {
-    const stateDir = newStateDir();
-    await using c = new Cleanup();
-    c.defer("kill agent", () => killAgent(stateDir));
-    const net = await blue(c, stateDir, { icc: false });
-    await container(c, net, "client");
-    await container(c, net, "web");
-    const batch = join(stateDir, "stable");
-    writeFileSync(batch, "web.dns.nslink A\n".repeat(300));
-    const queries = exec([
-      "ip",
-      "netns",
-      "exec",
-      nsName("client"),
-      "dig",
-      "@198.51.100.1",
-      "+tries=1",
-      "+timeout=2",
-      "+short",
-      "-f",
-      batch,
-    ]);
-    let churn = 0;
-    let done = false;
-    void queries.finally(() => (done = true));
-    while (!done && churn < 200) {
-      await net.link(`churn${churn}`);
-      await net.unlink(`churn${churn}`);
-      churn++;
-    }
-    const r = await queries;
-    const answers = r.stdout.trim().split("\n");
-    const web = net.endpoint("web")!.interfaces[0].address.split("/")[0];
-    assert.equal(
-      answers.length,
-      300,
-      `every query answered (${churn} links and unlinks meanwhile)`,
-    );
-    assert.ok(answers.every((a) => a === web), r.stdout);
-  });
+  it(
+    "no query is lost while containers link and unlink (icc: false: the gateway still answers)",
+    LONG,
+    async () => {
+      const stateDir = newStateDir();
+      await using c = new Cleanup();
+      c.defer("kill agent", () => killAgent(stateDir));
+      const net = await blue(c, stateDir, { icc: false });
+      await container(c, net, "client");
+      await container(c, net, "web");
+      const batch = join(stateDir, "stable");
+      writeFileSync(batch, "web.dns.nslink A\n".repeat(300));
+      const queries = exec([
+        "ip",
+        "netns",
+        "exec",
+        nsName("client"),
+        "dig",
+        "@198.51.100.1",
+        "+tries=1",
+        "+timeout=2",
+        "+short",
+        "-f",
+        batch,
+      ]);
+      let churn = 0;
+      let done = false;
+      void queries.finally(() => (done = true));
+      while (!done && churn < 200) {
+        await net.link(`churn${churn}`);
+        await net.unlink(`churn${churn}`);
+        churn++;
+      }
+      const r = await queries;
+      const answers = r.stdout.trim().split("\n");
+      const web = net.endpoint("web")!.interfaces[0].address.split("/")[0];
+      assert.equal(
+        answers.length,
+        300,
+        `every query answered (${churn} links and unlinks meanwhile)`,
+      );
+      assert.ok(answers.every((a) => a === web), r.stdout);
+    },
+  );
 
-  it("two networks: a container on both resolves both; one only on red does not see blue; internal forwards nothing", async () => {
-    const stateDir = newStateDir();
-    await using c = new Cleanup();
-    c.defer("kill agent", () => killAgent(stateDir));
-    const b = await blue(c, stateDir);
-    const red = await newNetwork("bridge", `${P}red`, {
-      stateDir,
-      bridgeName: `${P}r`,
-      subnet: "203.0.113.0/26",
-      internal: true,
-    });
-    c.link(`${P}r`);
-    c.defer("red.delete()", () => red.delete());
-    await container(c, b, "web");
-    const multi = await namespaceAt(c, nsPath("multi"));
-    for (const i of await b.link("multi", { namespace: multi })) await multi.addInterface(i);
-    for (const i of await red.link("multi", { namespace: multi })) await multi.addInterface(i);
-    await container(c, red, "redonly");
-    const fromMulti = await dig(nsName("multi"), "203.0.113.1", ["web", "A"]);
-    assert.equal(fromMulti.answers.length, 1, "multi sees blue's web through red's gateway");
-    assert.equal((await dig(nsName("multi"), "198.51.100.1", ["redonly", "A"])).answers.length, 1);
-    const fromRed = await dig(nsName("redonly"), "203.0.113.1", ["web.dns.nslink", "A"]);
-    assert.equal(fromRed.status, "NXDOMAIN");
-    const before = upstreamQueries;
-    const outside = await dig(nsName("redonly"), "203.0.113.1", ["outside.example", "A"]);
-    assert.equal(outside.status, "NXDOMAIN");
-    assert.equal(upstreamQueries, before, "an internal network forwards nothing");
-  });
+  it(
+    "two networks: a container on both resolves both; one only on red does not see blue; internal forwards nothing",
+    LONG,
+    async () => {
+      const stateDir = newStateDir();
+      await using c = new Cleanup();
+      c.defer("kill agent", () => killAgent(stateDir));
+      const b = await blue(c, stateDir);
+      const red = await newNetwork("bridge", `${P}red`, {
+        stateDir,
+        bridgeName: `${P}r`,
+        subnet: "203.0.113.0/26",
+        internal: true,
+      });
+      c.link(`${P}r`);
+      c.defer("red.delete()", () => red.delete());
+      await container(c, b, "web");
+      const multi = await namespaceAt(c, nsPath("multi"));
+      for (const i of await b.link("multi", { namespace: multi })) await multi.addInterface(i);
+      for (const i of await red.link("multi", { namespace: multi })) await multi.addInterface(i);
+      await container(c, red, "redonly");
+      const fromMulti = await dig(nsName("multi"), "203.0.113.1", ["web", "A"]);
+      assert.equal(fromMulti.answers.length, 1, "multi sees blue's web through red's gateway");
+      assert.equal(
+        (await dig(nsName("multi"), "198.51.100.1", ["redonly", "A"])).answers.length,
+        1,
+      );
+      const fromRed = await dig(nsName("redonly"), "203.0.113.1", ["web.dns.nslink", "A"]);
+      assert.equal(fromRed.status, "NXDOMAIN");
+      const before = upstreamQueries;
+      const outside = await dig(nsName("redonly"), "203.0.113.1", ["outside.example", "A"]);
+      assert.equal(outside.status, "NXDOMAIN");
+      assert.equal(upstreamQueries, before, "an internal network forwards nothing");
+    },
+  );
 
-  it("forwards other names: the network's dnsServers past a dead first one, else the host's resolv.conf", async () => {
-    const stateDir = newStateDir();
-    await using c = new Cleanup();
-    c.defer("kill agent", () => killAgent(stateDir));
-    const net = await blue(c, stateDir, {
-      dnsServers: [`127.0.0.1#${DEAD}`, `127.0.0.1#${GOOD}`],
-    });
-    await container(c, net, "client");
-    const r = await dig(nsName("client"), "198.51.100.1", ["outside.example", "A"]);
-    assert.deepEqual(r.answers, [`A ${OUTSIDE}`]);
-    const green = await newNetwork("bridge", `${P}green`, {
-      stateDir,
-      bridgeName: `${P}g`,
-      subnet: "203.0.113.64/26",
-    });
-    c.link(`${P}g`);
-    c.defer("green.delete()", () => green.delete());
-    await container(c, green, "gclient");
-    const viaHost = await dig(nsName("gclient"), "203.0.113.65", ["outside.example", "A"]);
-    assert.deepEqual(viaHost.answers, [`A ${OUTSIDE}`]);
-  });
+  it(
+    "forwards other names: the network's dnsServers past a dead first one, else the host's resolv.conf",
+    LONG,
+    async () => {
+      const stateDir = newStateDir();
+      await using c = new Cleanup();
+      c.defer("kill agent", () => killAgent(stateDir));
+      const net = await blue(c, stateDir, {
+        dnsServers: [`127.0.0.1#${DEAD}`, `127.0.0.1#${GOOD}`],
+      });
+      await container(c, net, "client");
+      const r = await dig(nsName("client"), "198.51.100.1", ["outside.example", "A"]);
+      assert.deepEqual(r.answers, [`A ${OUTSIDE}`]);
+      const green = await newNetwork("bridge", `${P}green`, {
+        stateDir,
+        bridgeName: `${P}g`,
+        subnet: "203.0.113.64/26",
+      });
+      c.link(`${P}g`);
+      c.defer("green.delete()", () => green.delete());
+      await container(c, green, "gclient");
+      const viaHost = await dig(nsName("gclient"), "203.0.113.65", ["outside.example", "A"]);
+      assert.deepEqual(viaHost.answers, [`A ${OUTSIDE}`]);
+    },
+  );
 
-  it("ip netns exec NAME getent hosts: /etc/netns/NAME/resolv.conf while the namespace lives", async () => {
-    const stateDir = newStateDir();
-    await using c = new Cleanup();
-    c.defer("kill agent", () => killAgent(stateDir));
-    const net = await blue(c, stateDir);
-    await container(c, net, "web", ["www"]);
-    const cl = await container(c, net, "c1");
-    const conf = `/etc/netns/${nsName("c1")}/resolv.conf`;
-    assert.match(readFileSync(conf, "utf8"), /^nameserver 198\.51\.100\.1$/m);
-    assert.match(readFileSync(conf, "utf8"), /^search dns\.nslink$/m);
-    const r = await exec(["ip", "netns", "exec", nsName("c1"), "getent", "hosts", "www"]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^2001:db8:1::\w+\s+(web|www)\.dns\.nslink/);
-    const r4 = await exec(["ip", "netns", "exec", nsName("c1"), "getent", "ahostsv4", "web"]);
-    assert.match(r4.stdout, /^198\.51\.100\.\d+\s/);
-    await cl.delete();
-    assert.equal(existsSync(conf), false, "removed with the namespace");
-  });
+  it(
+    "ip netns exec NAME getent hosts: /etc/netns/NAME/resolv.conf while the namespace lives",
+    LONG,
+    async () => {
+      const stateDir = newStateDir();
+      await using c = new Cleanup();
+      c.defer("kill agent", () => killAgent(stateDir));
+      const net = await blue(c, stateDir);
+      await container(c, net, "web", ["www"]);
+      const cl = await container(c, net, "c1");
+      const conf = `/etc/netns/${nsName("c1")}/resolv.conf`;
+      assert.match(readFileSync(conf, "utf8"), /^nameserver 198\.51\.100\.1$/m);
+      assert.match(readFileSync(conf, "utf8"), /^search dns\.nslink$/m);
+      const r = await exec(["ip", "netns", "exec", nsName("c1"), "getent", "hosts", "www"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^2001:db8:1::\w+\s+(web|www)\.dns\.nslink/);
+      const r4 = await exec(["ip", "netns", "exec", nsName("c1"), "getent", "ahostsv4", "web"]);
+      assert.match(r4.stdout, /^198\.51\.100\.\d+\s/);
+      await cl.delete();
+      assert.equal(existsSync(conf), false, "removed with the namespace");
+    },
+  );
 
-  it("the agent killed with kill -9 comes back with every name on the next call (gc, openNetwork, link)", async () => {
-    const stateDir = newStateDir();
-    await using c = new Cleanup();
-    c.defer("kill agent", () => killAgent(stateDir));
-    const net = await blue(c, stateDir);
-    await container(c, net, "client");
-    await container(c, net, "web");
-    for (const revive of ["gc", "openNetwork", "link"]) {
-      const pid = agentPid(stateDir)!;
-      process.kill(pid, "SIGKILL");
-      assert.ok(await waitFor(() => agentPid(stateDir) !== pid, 5000), "killed");
-      if (revive === "gc") await gc({ stateDir });
-      else if (revive === "openNetwork") await openNetwork(`${P}blue`, { stateDir });
-      else await net.link("late");
-      const now = agentPid(stateDir);
-      assert.ok(now !== undefined && now !== pid, `${revive} started the agent again`);
-      const r = await dig(nsName("client"), "198.51.100.1", ["web", "A"]);
-      assert.equal(r.answers.length, 1, `web answers after ${revive}`);
-    }
-    await net.unlink("late");
-  });
+  it(
+    "the agent killed with kill -9 comes back with every name on the next call (gc, openNetwork, link)",
+    LONG,
+    async () => {
+      const stateDir = newStateDir();
+      await using c = new Cleanup();
+      c.defer("kill agent", () => killAgent(stateDir));
+      const net = await blue(c, stateDir);
+      await container(c, net, "client");
+      await container(c, net, "web");
+      for (const revive of ["gc", "openNetwork", "link"]) {
+        const pid = agentPid(stateDir)!;
+        process.kill(pid, "SIGKILL");
+        assert.ok(await waitFor(() => agentPid(stateDir) !== pid, 5000), "killed");
+        if (revive === "gc") await gc({ stateDir });
+        else if (revive === "openNetwork") await openNetwork(`${P}blue`, { stateDir });
+        else await net.link("late");
+        const now = agentPid(stateDir);
+        assert.ok(now !== undefined && now !== pid, `${revive} started the agent again`);
+        const r = await dig(nsName("client"), "198.51.100.1", ["web", "A"]);
+        assert.equal(r.answers.length, 1, `web answers after ${revive}`);
+      }
+      await net.unlink("late");
+    },
+  );
 
-  it("100 containers all resolvable", async () => {
+  it("100 containers all resolvable", LONG, async () => {
     const stateDir = newStateDir();
     await using c = new Cleanup();
     c.defer("kill agent", () => killAgent(stateDir));
@@ -374,22 +404,26 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     assert.deepEqual(got, want);
   });
 
-  it("nothing is left after the last network goes: no agent, no socket on port 53, no /etc/netns file", async () => {
-    const stateDir = newStateDir();
-    {
-      await using c = new Cleanup();
-      c.defer("kill agent", () => killAgent(stateDir));
-      const net = await blue(c, stateDir);
-      await container(c, net, "c1");
-      assert.ok(agentPid(stateDir));
-    }
-    assert.equal(agentPid(stateDir), undefined, "the agent exited (delete() waited for it)");
-    assert.equal(await listeners53(), "");
-    assert.equal(await listeners53("t"), "");
-    assert.deepEqual((await exec(["ls", "-A", "/etc/netns"])).stdout.trim(), "");
-  });
+  it(
+    "nothing is left after the last network goes: no agent, no socket on port 53, no /etc/netns file",
+    LONG,
+    async () => {
+      const stateDir = newStateDir();
+      {
+        await using c = new Cleanup();
+        c.defer("kill agent", () => killAgent(stateDir));
+        const net = await blue(c, stateDir);
+        await container(c, net, "c1");
+        assert.ok(agentPid(stateDir));
+      }
+      assert.equal(agentPid(stateDir), undefined, "the agent exited (delete() waited for it)");
+      assert.equal(await listeners53(), "");
+      assert.equal(await listeners53("t"), "");
+      assert.deepEqual((await exec(["ls", "-A", "/etc/netns"])).stdout.trim(), "");
+    },
+  );
 
-  it("dns: false starts no agent", async () => {
+  it("dns: false starts no agent", LONG, async () => {
     const stateDir = newStateDir();
     await using c = new Cleanup();
     c.defer("kill agent", () => killAgent(stateDir));

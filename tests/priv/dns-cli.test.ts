@@ -50,8 +50,11 @@ async function ok(stateDir: string, ...args: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** Bun's default of 5 s is too short for some of these. */
+const LONG = { timeout: 60_000 };
+
 describe("nslink network: container names", { skip: SKIP_ROOT }, () => {
-  it("create, connect --alias, inspect, dig and getent; rm leaves nothing", async () => {
+  it("create, connect --alias, inspect, dig and getent; rm leaves nothing", LONG, async () => {
     const stateDir = tempStateDir();
     stateDirs.push(stateDir);
     const net = `${P}blue`;
@@ -95,7 +98,7 @@ describe("nslink network: container names", { skip: SKIP_ROOT }, () => {
     }
   });
 
-  it("--disable-dns: no names, no agent", async () => {
+  it("--disable-dns: no names, no agent", LONG, async () => {
     const stateDir = tempStateDir();
     stateDirs.push(stateDir);
     const net = `${P}plain`;

@@ -127,7 +127,8 @@ function agentPid(): number | undefined {
   }
 }
 
-const test = (name: string, fn: () => Promise<void>) => it(name, { skip: SKIP }, fn);
+const test = (name: string, fn: () => Promise<void>) =>
+  it(name, { skip: SKIP, timeout: 120_000 }, fn);
 
 describe("podman 4.3 on an nslink network: containers find each other by name", () => {
   before(async () => {
