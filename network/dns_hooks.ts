@@ -105,7 +105,13 @@ export async function agentAfterLink(
   nsPath: string | undefined,
 ): Promise<void> {
   if (!dnsOn(record.config)) return;
-  if (nsPath) writeResolvConf(nsPath, record);
+  if (nsPath) {
+    try {
+      writeResolvConf(nsPath, record);
+    } catch {
+      // A read-only /etc: the names are served all the same; only `ip netns exec` misses them.
+    }
+  }
   await hostAgent()?.ensure(stateDir, { needed: true });
 }
 
