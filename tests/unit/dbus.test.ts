@@ -1,7 +1,7 @@
 /**
  * Unit tests of the D-Bus wire format (`dbus/marshal.ts`, `dbus/message.ts`) and address
  * parsing (`dbus/connection.ts`), against bytes captured from dbus-send and dbus-daemon by
- * `tests/fixtures/capture_dbus.sh` (see its header for how to run it again).
+ * `tests/fixtures/dbus/capture.sh` (see its header for how to run it again).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -50,11 +50,11 @@ describe("D-Bus messages", () => {
       signature: "asa{si}xdbyqnov",
       body: ECHO_ARGS,
     });
-    assert.deepEqual(hexLines(bytes), hexLines(loadHex("dbus-call-echo.hex")));
+    assert.deepEqual(hexLines(bytes), hexLines(loadHex("dbus/dbus-call-echo.hex")));
   });
 
   it("decodeMessage() reads dbus-send's call back", () => {
-    const m = decodeMessage(loadHex("dbus-call-echo.hex"));
+    const m = decodeMessage(loadHex("dbus/dbus-call-echo.hex"));
     assert.deepEqual(m, {
       type: MESSAGE_METHOD_CALL,
       flags: 0,
@@ -69,7 +69,7 @@ describe("D-Bus messages", () => {
   });
 
   it("splits a read holding two messages: the bus's signal and its error reply", () => {
-    const stream = loadHex("dbus-error-unknown-interface.reply.hex");
+    const stream = loadHex("dbus/dbus-error-unknown-interface.reply.hex");
     const n1 = messageLength(stream)!;
     const signal = decodeMessage(stream.subarray(0, n1));
     assert.equal(signal.type, MESSAGE_SIGNAL);
@@ -138,7 +138,7 @@ describe("D-Bus messages", () => {
   });
 
   it("refuses a message whose length disagrees with its header", () => {
-    const bytes = loadHex("dbus-call-echo.hex");
+    const bytes = loadHex("dbus/dbus-call-echo.hex");
     assert.throws(() => decodeMessage(bytes.subarray(0, bytes.length - 1)), MarshalError);
     assert.throws(() => decodeMessage(new Uint8Array([0x78, ...bytes.subarray(1)])), MarshalError);
   });
