@@ -41,6 +41,27 @@ export function agentPaths(stateDir: string): { pid: string; sock: string; log: 
   };
 }
 
+/** Whether an agent answers on the control socket (a status request). */
+function answers(sock: string): Promise<boolean> {
+  return new Promise((ok) => {
+    const c = net.createConnection(sock);
+    const done = (v: boolean) => {
+      c.destroy();
+      ok(v);
+    };
+    c.setTimeout(1000, () => done(false));
+    c.on("error", () => done(false));
+    c.on("connect", () => c.write(`{"op":"status"}\n`));
+    c.on("data", (d) => {
+      try {
+        done((JSON.parse(String(d).split("\n")[0]) as { exiting?: boolean }).exiting !== true);
+      } catch {
+        done(false);
+      }
+    });
+  });
+}
+
 /** Options of {@linkcode runAgent}. */
 export interface AgentOptions {
   /** The state directory served. */
@@ -79,7 +100,9 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   const fd = openSync(paths.pid, "a+");
   const deadline = Date.now() + (options.lockWaitMs ?? 10_000);
   while (!flock(fd, LOCK_EX | LOCK_NB, JSON.stringify(paths.pid))) {
-    if (Date.now() > deadline) {
+    // Another agent holds it: one that is exiting (wait for it), or one that serves (two
+    // callers started one each at the same moment): then this one is not needed.
+    if (Date.now() > deadline || await answers(paths.sock)) {
       closeSync(fd);
       log(`agent: another agent holds ${paths.pid}`);
       return false;

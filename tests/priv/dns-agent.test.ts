@@ -11,7 +11,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeMessage, encodeMessage, RCODE } from "../../dns/message.ts";
 import { agentPaths, gc, type Network, newNetwork, openNetwork } from "../../mod.ts";
@@ -74,9 +74,27 @@ function isZombie(pid: number): boolean {
   }
 }
 
+/** The pids of agent processes serving a state directory (by their environment). */
+function agentsOf(stateDir: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (!readFileSync(`/proc/${d}/cmdline`, "utf8").includes("agent\0--on-demand")) continue;
+      if (isZombie(Number(d))) continue;
+      const env = readFileSync(`/proc/${d}/environ`, "utf8").split("\0");
+      if (env.includes(`NSLINK_STATE_DIR=${stateDir}`)) out.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
 function killAgent(stateDir: string): void {
-  const pid = agentPid(stateDir);
-  if (pid !== undefined) process.kill(pid, "SIGKILL");
+  for (const pid of agentsOf(stateDir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch { /* gone */ }
+  }
 }
 
 function newStateDir(): string {
@@ -370,6 +388,17 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
         assert.equal(r.answers.length, 1, `web answers after ${revive}`);
       }
       await net.unlink("late");
+      // Three calls at once after a kill: each may start an agent; one serves, the others leave.
+      process.kill(agentPid(stateDir)!, "SIGKILL");
+      assert.ok(await waitFor(() => agentPid(stateDir) === undefined, 5000), "killed");
+      await Promise.all([0, 1, 2].map(() => openNetwork(`${P}blue`, { stateDir })));
+      assert.ok(
+        await waitFor(() => agentsOf(stateDir).length === 1, 5000),
+        `one agent left: ${agentsOf(stateDir)}`,
+      );
+      assert.equal(agentsOf(stateDir)[0], agentPid(stateDir));
+      const r = await dig(nsName("client"), "198.51.100.1", ["web", "A"]);
+      assert.equal(r.answers.length, 1);
     },
   );
 
