@@ -617,6 +617,91 @@ export function readNonBlocking(fd: number, buf: Uint8Array<ArrayBuffer>, object
   }
 }
 
+/** `MSG_DONTWAIT` from `<sys/socket.h>`. */
+export const MSG_DONTWAIT = 0x40;
+
+/**
+ * `recvmmsg(2)` without waiting: `0` instead of an `EAGAIN` error when nothing is queued.
+ *
+ * @example
+ * ```ts ignore
+ * const n = recvmmsgNonBlocking(fd, hdrs, 32); // messages received into hdrs' buffers
+ * ```
+ * @param fd A datagram socket.
+ * @param hdrs A `struct mmsghdr[vlen]` whose pointers name live buffers.
+ * @param vlen How many headers.
+ * @param object For error messages.
+ * @returns How many messages were received.
+ */
+export function recvmmsgNonBlocking(
+  fd: number,
+  hdrs: Uint8Array<ArrayBuffer>,
+  vlen: number,
+  object = "",
+): number {
+  for (;;) {
+    const n = sym().recvmmsg(fd, hdrs, vlen, MSG_DONTWAIT, null);
+    if (n >= 0) return n;
+    const e = errno();
+    if (e === 11) return 0; // EAGAIN
+    if (e !== 4) throw new SyscallError("recvmmsg", object, e);
+  }
+}
+
+/**
+ * `sendmmsg(2)` without waiting; a full socket buffer (`EAGAIN`) sends nothing more.
+ *
+ * @example
+ * ```ts ignore
+ * sendmmsgNonBlocking(fd, hdrs, 3);
+ * ```
+ * @param fd A datagram socket.
+ * @param hdrs A `struct mmsghdr[vlen]` whose pointers name live buffers.
+ * @param vlen How many headers.
+ * @param object For error messages.
+ * @returns How many messages were sent.
+ */
+export function sendmmsgNonBlocking(
+  fd: number,
+  hdrs: Uint8Array<ArrayBuffer>,
+  vlen: number,
+  object = "",
+): number {
+  for (;;) {
+    const n = sym().sendmmsg(fd, hdrs, vlen, MSG_DONTWAIT);
+    if (n >= 0) return n;
+    const e = errno();
+    if (e === 11) return 0;
+    if (e !== 4) throw new SyscallError("sendmmsg", object, e);
+  }
+}
+
+/**
+ * `sendto(2)` of one datagram to a `sockaddr`, without waiting.
+ *
+ * @example
+ * ```ts ignore
+ * sendtoAddress(fd, answer, sockaddr);
+ * ```
+ * @param fd A datagram socket.
+ * @param buf The datagram.
+ * @param addr The destination `sockaddr`.
+ * @param object For error messages.
+ * @returns Bytes sent; 0 when the socket buffer is full.
+ */
+export function sendtoAddress(
+  fd: number,
+  buf: Uint8Array<ArrayBuffer>,
+  addr: Uint8Array<ArrayBuffer>,
+  object = "",
+): number {
+  const n = sym().sendto(fd, buf, size(buf.byteLength), MSG_DONTWAIT, addr, addr.byteLength);
+  if (n >= 0) return n;
+  const e = errno();
+  if (e === 11) return 0;
+  throw new SyscallError("sendto", object, e);
+}
+
 /** `getpid(2)`. @returns The process id. */
 export function getpid(): number {
   return sym().getpid();
