@@ -12,6 +12,7 @@ import process from "node:process";
 import { DnsServer, parseResolvConf } from "../dns/server.ts";
 import { type Duty, type DutyContext, registerDuty } from "./duty.ts";
 import { StateNames } from "./names.ts";
+import { ffiUdpAvailable, ffiUdpListener } from "./udp.ts";
 
 /** The port the DNS duty listens on; `NSLINK_DNS_PORT` overrides it (tests, benchmarks). */
 function dnsPort(): number {
@@ -72,6 +73,11 @@ export class DnsDuty implements Duty {
       table: names.table,
       port: dnsPort(),
       upstreams: hostUpstreams(),
+      // Under Deno, batched FFI I/O (node:dgram is the slower path there); NSLINK_DNS_UDP=node
+      // keeps node:dgram.
+      ...(ffiUdpAvailable() && process.env.NSLINK_DNS_UDP !== "node"
+        ? { udpListener: ffiUdpListener }
+        : {}),
       beforeQuery: () => {
         if (!names.refresh()) return;
         server.table = names.table;
