@@ -68,6 +68,12 @@ export type { Owner } from "./model/owner.ts";
 export type { PortBinding, PortSpec } from "./netfilter/ports.ts";
 export type { Protocol } from "./netfilter/ruleset.ts";
 export { forwardDropChains } from "./firewall/firewall.ts";
+export {
+  FirewallRepair,
+  type FirewallRepairOptions,
+  type RepairInfo,
+  type RepairReason,
+} from "./firewall/repair.ts";
 // After network.ts: the overlay driver extends Network and registers itself with newNetwork.
 export {
   type OverlayConfig,

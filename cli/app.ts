@@ -13,12 +13,14 @@ import type { Output } from "./io.ts";
 import { netnsCommands } from "./netns.ts";
 import { networkCommands } from "./network.ts";
 import { portCommand } from "./port.ts";
+import { reloadCommand } from "./reload.ts";
 import { UsageError } from "./usage.ts";
 import { versionCommand } from "./version.ts";
 
 /** Every subcommand. */
 export const COMMANDS: Command[] = [
   ...networkCommands,
+  reloadCommand,
   ...netnsCommands,
   portCommand,
   gcCommand,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { forwardDropWarnings } from "../firewall/firewall.ts";
 import { gc } from "../network/gc.ts";
 import { defaultStateDir } from "../network/state.ts";
 import { type Command, FORMAT_OPTION } from "./command.ts";
@@ -25,10 +26,19 @@ export const gcCommand: Command = {
   notes: `Safe while other processes use the same networks (it holds the state lock).
 Links of networks this state directory does not know (another state directory's, an overlay
 network's, one on an adopted bridge) are reported as foreign and left alone while their network
-is alive: a link carries its bridge alias, or one of its links is on a bridge.`,
+is alive: a link carries its bridge alias, or one of its links is on a bridge.
+With --dry-run it also warns about another table's forward chain with policy drop, which drops
+container traffic nslink's table accepts (see the README's troubleshooting).`,
   async run({ values, io, format }) {
     const report = await gc({ stateDir: defaultStateDir(), dryRun: values["dry-run"] === true });
-    if (format === "json") return io.out(JSON.stringify(report, null, 2) + "\n");
+    // Not gc's to fix, but worth saying: another table drops forwarded traffic.
+    const warnings = report.dryRun ? forwardDropWarnings() : [];
+    if (format === "json") {
+      return io.out(
+        JSON.stringify(warnings.length ? { ...report, warnings } : report, null, 2) + "\n",
+      );
+    }
+    for (const w of warnings) io.out(`warning: ${w}\n`);
     const verb = report.dryRun ? "would remove" : "removed";
     let any = false;
     for (const section of SECTIONS) {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { forwardDropWarnings } from "../firewall/firewall.ts";
 import type { Network } from "../network/network.ts";
 import type { PortBinding } from "../netfilter/ports.ts";
 
@@ -58,6 +59,11 @@ export interface NetworkInspect {
   DNSEnabled: boolean;
   /** The upstreams for other names; empty: the host's resolv.conf. */
   DNSServers: string[];
+  /**
+   * What stops its traffic outside nslink's control (another table's forward chain with policy
+   * drop), when anything does.
+   */
+  Warnings?: string[];
 }
 
 /**
@@ -107,5 +113,12 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
     StateDir: net.stateDir,
     DNSEnabled: config.dns === true,
     DNSServers: Array.isArray(config.dnsServers) ? config.dnsServers.map(String) : [],
+    ...warnings(net),
   };
+}
+
+function warnings(net: Network): { Warnings?: string[] } {
+  if (net.type !== "bridge" || net.config.internal === true) return {};
+  const w = forwardDropWarnings();
+  return w.length ? { Warnings: w } : {};
 }

@@ -396,18 +396,43 @@ export function forwardDropChains(): string[] {
 }
 
 /**
+ * What {@linkcode forwardDropChains} means for nslink, one sentence per chain (for `nslink
+ * network inspect`, `nslink gc --dry-run` and the warnings on stderr); none when there is no
+ * such chain, or the ruleset cannot be read (no `CAP_NET_ADMIN`).
+ *
+ * @example
+ * ```ts ignore
+ * forwardDropWarnings();
+ * // ['table ip filter chain FORWARD has policy drop on the forward hook: it drops …']
+ * ```
+ * @returns The warnings.
+ */
+export function forwardDropWarnings(): string[] {
+  let chains: string[];
+  try {
+    chains = forwardDropChains();
+  } catch {
+    return [];
+  }
+  return chains.map((c) =>
+    `${c} has policy drop on the forward hook: it drops container traffic ` +
+    `(outbound and published ports) that nslink's table accepts; accept nslink's bridges there ` +
+    `(e.g. iptables -I FORWARD -i BRIDGE -j ACCEPT; iptables -I FORWARD -o BRIDGE -j ACCEPT)`
+  );
+}
+
+/**
  * Warns once per chain (on stderr) about {@linkcode forwardDropChains}.
  *
  * @returns The warnings given now.
  */
 export function warnForwardDrop(): string[] {
   const out: string[] = [];
-  for (const c of forwardDropChains()) {
+  for (const w of forwardDropWarnings()) {
+    const c = w.slice(0, w.indexOf(" has policy drop"));
     if (warned.has(c)) continue;
     warned.add(c);
-    const text = `nslink: ${c} has policy drop on the forward hook: it drops container traffic ` +
-      `(outbound and published ports) that nslink's table accepts; accept nslink's bridges there ` +
-      `(e.g. iptables -I FORWARD -i BRIDGE -j ACCEPT; iptables -I FORWARD -o BRIDGE -j ACCEPT)`;
+    const text = `nslink: ${w}`;
     console.warn(text);
     out.push(text);
   }

@@ -14,6 +14,7 @@ import { allocate, type Pool } from "../model/ipam.ts";
 import { currentOwner } from "../model/owner.ts";
 import type { Store } from "./store.ts";
 import { forgetFlows, syncFirewall } from "../firewall/firewall.ts";
+import { recordBridges, tellFirewalld } from "../firewall/zone.ts";
 import { endpointRemoved, loadAll, releaseBindings, releaseNetworkClaims } from "./publish.ts";
 
 /**
@@ -403,6 +404,7 @@ export async function deleteNetwork(
     // Its rules go (with the last bridge network, nslink's table) while its record still says
     // "deleting" (a crash here leaves the delete to finish), then its port claims, then its state.
     syncFirewall(loadAll(store));
+    await tellFirewalld("unbind", recordBridges([record]));
     releaseNetworkClaims(store, record);
   }
   store.removeNetwork(record);

@@ -33,6 +33,7 @@ import { FileStore, StaleNetworkError, type Store } from "./store.ts";
 import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
 import { agentAfterCreate, agentAfterDelete, agentAfterLink, agentAfterOpen } from "./dns_hooks.ts";
+import { recordBridges, tellFirewalld } from "../firewall/zone.ts";
 import {
   chooseBindings,
   claimBindings,
@@ -937,6 +938,8 @@ export async function newNetwork(
       // Masquerade, isolation and its chains (the whole table, one batch) before the record says
       // ready: a crash in between leaves "creating", which gc() or the next create undoes.
       if (driver.type === "bridge") syncFirewall(loadAll(store));
+      // firewalld, when it runs: the bridge in zone nslink (a failure is only a warning).
+      if (driver.type === "bridge") await tellFirewalld("bind", recordBridges([record]));
       delete record.state;
       delete record.owner;
       store.writeNetwork(record);
@@ -1011,6 +1014,7 @@ export async function repairFirewall(options: OpenOptions = {}): Promise<void> {
     const records = loadAll(store);
     rebuildClaims(store, records);
     syncFirewall(records);
+    await tellFirewalld("bind", recordBridges(records));
   } finally {
     lock.release();
   }
