@@ -41,8 +41,8 @@ export function agentPaths(stateDir: string): { pid: string; sock: string; log: 
   };
 }
 
-/** Whether an agent answers on the control socket (a status request). */
-function answers(sock: string): Promise<boolean> {
+/** Whether an agent answers on the control socket (`status`, or another request). */
+function answers(sock: string, op = "status"): Promise<boolean> {
   return new Promise((ok) => {
     const c = net.createConnection(sock);
     const done = (v: boolean) => {
@@ -51,7 +51,7 @@ function answers(sock: string): Promise<boolean> {
     };
     c.setTimeout(1000, () => done(false));
     c.on("error", () => done(false));
-    c.on("connect", () => c.write(`{"op":"status"}\n`));
+    c.on("connect", () => c.write(JSON.stringify({ op }) + "\n"));
     c.on("data", (d) => {
       try {
         done((JSON.parse(String(d).split("\n")[0]) as { exiting?: boolean }).exiting !== true);
@@ -102,10 +102,21 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   while (!flock(fd, LOCK_EX | LOCK_NB, JSON.stringify(paths.pid))) {
     // Another agent holds it: one that is exiting (wait for it), or one that serves (two
     // callers started one each at the same moment): then this one is not needed.
-    if (Date.now() > deadline || await answers(paths.sock)) {
+    if (Date.now() > deadline) {
       closeSync(fd);
       log(`agent: another agent holds ${paths.pid}`);
       return false;
+    }
+    if (await answers(paths.sock)) {
+      if (options.onDemand) {
+        closeSync(fd);
+        log(`agent: another agent serves ${stateDir}`);
+        return false;
+      }
+      // Run by a service manager: the one the library started hands over (it stops, this one
+      // takes the lock and serves the same state).
+      log(`agent: taking over from the agent started on demand`);
+      await answers(paths.sock, "stop");
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -10,9 +10,10 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { agentPaths } from "../../mod.ts";
-import { nslink } from "./_cli_helpers.ts";
+import { type ChildProcess, spawn } from "node:child_process";
+import { nslink, nslinkArgv } from "./_cli_helpers.ts";
 import { exec, isRoot, SKIP_ROOT } from "./_helpers.ts";
-import { setUpNetworkTestFile, tempStateDir } from "./_network_helpers.ts";
+import { setUpNetworkTestFile, tempStateDir, waitFor } from "./_network_helpers.ts";
 
 const { prefix: P } = setUpNetworkTestFile();
 const stateDirs: string[] = [];
@@ -97,6 +98,75 @@ describe("nslink network: container names", { skip: SKIP_ROOT }, () => {
       for (const c of [c1, c2]) await exec(["ip", "netns", "del", c]);
     }
   });
+
+  it(
+    "nslink agent in the foreground takes over from the one started on demand, and stays",
+    LONG,
+    async () => {
+      const stateDir = tempStateDir();
+      stateDirs.push(stateDir);
+      const net = `${P}fg`;
+      const c1 = `${P}f1`;
+      let fg: ChildProcess | undefined;
+      try {
+        await ok(
+          stateDir,
+          "network",
+          "create",
+          "--subnet",
+          "198.51.100.0/24",
+          "-o",
+          `bridge=${P}f`,
+          net,
+        );
+        assert.ok(agentPid(stateDir), "started on demand");
+        const argv = nslinkArgv();
+        fg = spawn(argv[0], [...argv.slice(1), "agent"], {
+          env: { ...process.env, NSLINK_STATE_DIR: stateDir },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        fg.stdout!.on("data", (d) => (out += d));
+        // Deno reports the process as ended by SIGTERM even after its handler ran: what matters is
+        // that it stopped cleanly (its "stopped" line).
+        const exited = new Promise<boolean>((r) =>
+          fg!.on("exit", (code, signal) => r(code === 0 || signal === "SIGTERM"))
+        );
+        assert.ok(
+          await waitFor(() => agentPid(stateDir) === fg!.pid, 20_000),
+          "the foreground agent took over",
+        );
+        await ok(stateDir, "netns", "add", c1);
+        await ok(stateDir, "network", "connect", net, "web", "--netns", c1);
+        const dig = await exec([
+          "ip",
+          "netns",
+          "exec",
+          c1,
+          "dig",
+          "+short",
+          "@198.51.100.1",
+          "web",
+        ]);
+        assert.match(dig.stdout, /^198\.51\.100\.\d+$/m);
+        await ok(stateDir, "network", "disconnect", net, "web");
+        await ok(stateDir, "netns", "rm", c1);
+        await ok(stateDir, "network", "rm", net);
+        assert.equal(
+          agentPid(stateDir),
+          fg.pid,
+          "a service manager's agent stays without networks",
+        );
+        fg.kill("SIGTERM");
+        assert.ok(await exited, "exited");
+        assert.match(out, /stopped/);
+      } finally {
+        if (fg && fg.exitCode === null) fg.kill("SIGKILL");
+        await nslink(stateDir, "network", "rm", "-f", net);
+        await exec(["ip", "netns", "del", c1]);
+      }
+    },
+  );
 
   it("--disable-dns: no names, no agent", LONG, async () => {
     const stateDir = tempStateDir();
