@@ -58,14 +58,15 @@ skip_suite() { # skip_suite NAME WHY: a whole suite that cannot run here
   skips+=("$1"$'\t'"$2")
 }
 
-# Tools the tests call (the same list as .ci/run): a missing one is a skip, with its install.
+# Tools the tests call (the list scripts/setup.sh installs): a missing one is a skip, naming the
+# command that installs it.
 tools=(ip:iproute2 ping:iputils-ping unshare:util-linux nsenter:util-linux nft:nftables
   conntrack:conntrack podman:podman /bin/busybox:busybox-static
   /usr/lib/cni/tuning:containernetworking-plugins tc:iproute2 etcd:etcd-server)
 for t in "${tools[@]}"; do
   cmd=${t%%:*}
   if [ "${cmd#/}" != "$cmd" ]; then [ -x "$cmd" ] && continue; else command -v "$cmd" >/dev/null && continue; fi
-  skip_suite "tests that need $cmd" "not installed: apt-get install -y ${t#*:}"
+  skip_suite "tests that need $cmd" "not installed (${t#*:}): run sudo npm run setup"
 done
 
 snapshot() { # the machine's own namespace: named namespaces, links, nsfs mounts
@@ -82,6 +83,9 @@ step doc-lint deno doc --lint mod.ts
 # Every example that is safe to run is type-checked (never run: the others change the kernel).
 step doc-examples deno check --doc-only mod.ts ffi/ netlink/ rtnl/ netns/ model/ drivers/ network/ net/
 step publish-dry-run deno publish --dry-run --allow-dirty --quiet
+# The npm tarball (bun add), deno install and dist/nslink, each from its artifact in a fresh
+# directory (no root needed).
+step packages bash scripts/test-packages.sh
 
 suite "unit (deno)" deno test -A tests/unit/
 suite "unit (bun)" bun test tests/unit/
@@ -99,7 +103,7 @@ if [ "$(id -u)" = 0 ]; then
 else
   for n in "privileged (deno)" "privileged (bun)" build "privileged (compiled dist/nslink)" \
     "demo (deno)" "demo (bun)"; do
-    skip_suite "$n" "needs root: sudo bash scripts/test-all.sh"
+    skip_suite "$n" "needs root: sudo npm run setup && sudo npm test"
   done
 fi
 
