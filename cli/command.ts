@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Output } from "./io.ts";
+import { isTemplate } from "./template.ts";
 import { UsageError } from "./usage.ts";
 
 /** One option of a command. */
@@ -21,6 +22,13 @@ export interface OptionSpec {
   value?: string;
   /** One line of help. */
   help: string;
+  /**
+   * The values accepted, the first being the default; the help lists them, and the parser
+   * refuses any other (so help and parser cannot disagree).
+   */
+  choices?: string[];
+  /** Also accepts a Go template (`--format '{{.Name}}'`, see `template.ts`). */
+  template?: boolean;
 }
 
 /** Parsed option values, by option name. */
@@ -64,8 +72,30 @@ export interface Command {
 export const FORMAT_OPTION: OptionSpec = {
   type: "string",
   value: "FORMAT",
-  help: "Output format: table (default) or json",
+  help: "Output format",
+  choices: ["table", "json"],
 };
+
+/**
+ * An option's help line: its help, the values it accepts (the first is the default), whether a
+ * template is accepted, and `(repeatable)`.
+ *
+ * @example
+ * ```ts
+ * import { FORMAT_OPTION, optionHelp } from "./command.ts";
+ * optionHelp(FORMAT_OPTION); // "Output format: table (default), json"
+ * ```
+ * @param o The option.
+ * @returns The line.
+ */
+export function optionHelp(o: OptionSpec): string {
+  let h = o.help;
+  if (o.choices) {
+    h += `: ${o.choices.map((c, i) => i === 0 ? `${c} (default)` : c).join(", ")}`;
+    if (o.template) h += ", or a Go template ('{{.Name}}', 'table {{.Name}}\\t{{.Driver}}')";
+  }
+  return h + (o.multiple ? " (repeatable)" : "");
+}
 
 /**
  * The help text of a command: usage line, summary, options, notes.
@@ -88,7 +118,7 @@ export function helpText(cmd: Command): string {
   ];
   const rows: [string, string][] = Object.entries(cmd.options).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : "    "}--${name}${o.value ? ` ${o.value}` : ""}`;
-    return [flag, o.help + (o.multiple ? " (repeatable)" : "")];
+    return [flag, optionHelp(o)];
   });
   rows.push(["-h, --help", "Show this help"]);
   const width = Math.max(...rows.map(([f]) => f.length));
@@ -152,9 +182,14 @@ export function parseCommand(
       hint,
     );
   }
-  if (values.format !== undefined && values.format !== "json" && values.format !== "table") {
+  for (const [name, o] of Object.entries(cmd.options)) {
+    const v = values[name];
+    if (!o.choices || typeof v !== "string" || o.choices.includes(v)) continue;
+    if (o.template && isTemplate(v)) continue;
     throw new UsageError(
-      `Unknown --format ${JSON.stringify(values.format)}: use table or json`,
+      `Unknown --${name} ${JSON.stringify(v)}: use ${o.choices.join(" or ")}${
+        o.template ? " or a Go template" : ""
+      }`,
       hint,
     );
   }
