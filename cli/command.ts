@@ -155,9 +155,29 @@ export function parseCommand(
       ...(o.multiple ? { multiple: true } : {}),
     };
   }
+  // Docker's `--ipv6=false` / `--internal=true`: a boolean option given a value. `true` is the
+  // switch itself; `false` is recorded as false (an option given both ways: the last wins).
+  const explicit: Record<string, boolean> = {};
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      args.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--([^=]+)=(true|false)$/.exec(a);
+    if (m && cmd.options[m[1]]?.type === "boolean") {
+      explicit[m[1]] = m[2] === "true";
+      continue;
+    }
+    if (a.startsWith("--") && cmd.options[a.slice(2)]?.type === "boolean") {
+      delete explicit[a.slice(2)];
+    }
+    args.push(a);
+  }
   let parsed: { values: Values; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true }) as {
       values: Values;
       positionals: string[];
     };
@@ -167,6 +187,7 @@ export function parseCommand(
     throw new UsageError(msg.replace(/\.$/, ""), hint);
   }
   const { values, positionals } = parsed;
+  Object.assign(values, explicit);
   if (values.help === true) return { values, args: positionals, help: true };
   if (positionals.length < cmd.min) {
     throw new UsageError(

@@ -50,6 +50,8 @@ export interface NetworkInspect {
   Containers: Record<string, EndpointInspect>;
   /** The driver's configuration as saved (bridge name, MTU, …). */
   Options: Record<string, unknown>;
+  /** Labels (`--label`). */
+  Labels: Record<string, string>;
   /** Where its state is saved. */
   StateDir: string;
 }
@@ -97,6 +99,7 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
     Internal: config.internal === true,
     Containers: containers,
     Options: config,
+    Labels: net.labels,
     StateDir: net.stateDir,
   };
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { checkIP } from "../net/validate.ts";
 import { parseCidr } from "../net/ip.ts";
 import { type Namespace, openNetworkNamespace } from "../network/namespace.ts";
@@ -105,22 +106,48 @@ const create: Command = {
       multiple: true,
       help: "Gateway of the subnet of its family",
     },
-    ipv6: { type: "boolean", help: "Enable IPv6 (needs an IPv6 --subnet)" },
+    "ip-range": {
+      type: "string",
+      value: "CIDR",
+      multiple: true,
+      help: "Hand out automatic addresses only from this part of the subnet of its family",
+    },
+    ipv6: {
+      type: "boolean",
+      help: "Enable IPv6: the IPv6 --subnet, else a free /64 from $NSLINK_IPV6_POOL",
+    },
+    ipv4: {
+      type: "boolean",
+      help: "--ipv4=false: a network without IPv4 (needs --ipv6)",
+    },
     internal: { type: "boolean", help: "No traffic beyond the bridge, no published ports" },
+    label: {
+      type: "string",
+      value: "KEY=VALUE",
+      multiple: true,
+      help: "A label, saved with the network (network ls --filter label=KEY)",
+    },
     opt: {
       type: "string",
       short: "o",
       value: "KEY=VALUE",
       multiple: true,
-      help: "Driver option: icc=false, masquerade=false, mtu=N, bridge=NAME",
+      help: "Driver option: icc=false, masquerade=false, mtu=N, bridge=NAME, poolIPv6=CIDR,…",
     },
   },
-  notes: `Prints the new network's id. Without --subnet, a free /24 is picked from 10.89.0.0/16.
+  notes: `Prints the new network's id. Without --subnet, a free /24 is picked from 10.89.0.0/16;
+with --ipv6 and no IPv6 --subnet, a free /64 from the IPv6 pool: -o poolIPv6=CIDR[,CIDR…] or
+$NSLINK_IPV6_POOL (there is no built-in IPv6 pool: use your ULA or global prefix).
 
-Example:
-  nslink network create --subnet 198.51.100.0/24 --ipv6 --subnet 2001:db8:1::/64 blue`,
+Examples:
+  nslink network create --subnet 198.51.100.0/24 --ipv6 --subnet 2001:db8:1::/64 blue
+  nslink network create --subnet 198.51.100.0/24 --ip-range 198.51.100.128/25 --label env=dev red
+  NSLINK_IPV6_POOL=2001:db8:100::/56 nslink network create --ipv6 --ipv4=false v6only`,
   async run({ values, args, io, hint }) {
     const options: Record<string, unknown> = driverOptions(strings(values.opt), hint);
+    if (typeof options.poolIPv6 === "string") {
+      options.poolIPv6 = options.poolIPv6.split(",").map((p) => p.trim()).filter(Boolean);
+    }
     const subnets = strings(values.subnet);
     const gateways = strings(values.gateway);
     for (const s of subnets) {
@@ -141,12 +168,45 @@ Example:
       if (options[key] !== undefined) throw new UsageError(`Two gateways of one family`, hint);
       options[key] = g;
     }
+    for (const r of strings(values["ip-range"])) {
+      if (!r.includes("/")) {
+        throw new UsageError(`Invalid --ip-range ${JSON.stringify(r)}: expected CIDR`, hint);
+      }
+      const key = family(r, "--ip-range", hint) === 4 ? "ipRange" : "ipRangeIPv6";
+      if (options[key] !== undefined) throw new UsageError(`Two --ip-range of one family`, hint);
+      options[key] = r;
+    }
     if (options.subnetIPv6 !== undefined && values.ipv6 !== true) {
       throw new UsageError(`An IPv6 --subnet needs --ipv6`, hint);
     }
-    if (values.ipv6 === true && options.subnetIPv6 === undefined) {
-      throw new UsageError(`--ipv6 needs an IPv6 --subnet (e.g. 2001:db8:1::/64)`, hint);
+    if (values.ipv4 === false) {
+      if (values.ipv6 !== true) throw new UsageError(`--ipv4=false needs --ipv6`, hint);
+      options.enableIPv4 = false;
     }
+    if (values.ipv6 === true && options.subnetIPv6 === undefined) {
+      options.enableIPv6 = true;
+      if (options.poolIPv6 === undefined) {
+        const env = process.env.NSLINK_IPV6_POOL;
+        if (!env) {
+          throw new UsageError(
+            `--ipv6 needs an IPv6 --subnet or an IPv6 pool: set NSLINK_IPV6_POOL=CIDR ` +
+              `(e.g. a /48 of your ULA prefix) or give -o poolIPv6=CIDR`,
+            hint,
+          );
+        }
+        options.poolIPv6 = env.split(",").map((p) => p.trim()).filter(Boolean);
+      }
+    }
+    const labels: Record<string, string> = {};
+    for (const l of strings(values.label)) {
+      const eq = l.indexOf("=");
+      // Docker: `--label k` is the label k with an empty value.
+      if (eq === 0 || l === "") {
+        throw new UsageError(`Invalid --label ${JSON.stringify(l)}: expected KEY=VALUE`, hint);
+      }
+      labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? "" : l.slice(eq + 1);
+    }
+    if (Object.keys(labels).length > 0) options.labels = labels;
     if (values.internal === true) options.internal = true;
     const type = typeof values.driver === "string" ? values.driver : "bridge";
     const net = await newNetwork(type, args[0], options);
@@ -156,8 +216,8 @@ Example:
 
 /** One network as `network ls` shows it, with Docker's field names for `--format`. */
 export interface NetworkRow {
-  /** Random id. */
-  ID: string;
+  /** Random id (`{{.ID}}` in a template, as Docker's, finds it too). */
+  Id: string;
   /** Name. */
   Name: string;
   /** Driver type. */
@@ -181,13 +241,12 @@ export interface NetworkRow {
 }
 
 function labelsOf(net: Network): Record<string, string> {
-  const l = (net as { labels?: Record<string, string> }).labels;
-  return l && typeof l === "object" ? l : {};
+  return net.labels ?? {};
 }
 
 function rowOf(n: Network): NetworkRow {
   return {
-    ID: n.id,
+    Id: n.id,
     Name: n.name,
     Driver: n.type,
     Scope: "local",
@@ -337,7 +396,7 @@ const ls: Command = {
     format: { ...FORMAT_OPTION, template: true },
   },
   notes: `Filters of one key are ORed, of different keys ANDed (as Docker's).
-Template fields: .ID .Name .Driver .Scope .IPv6 .Internal .Labels .Subnet .SubnetIPv6
+Template fields: .ID (or .Id) .Name .Driver .Scope .IPv6 .Internal .Labels .Subnet .SubnetIPv6
 .Containers .CreatedAt, and {{json .}}.
 
 Examples:
@@ -353,7 +412,7 @@ Examples:
     if (writeFormatted(values.format, rows, io, hint)) return;
     io.out(formatTable(
       ["NETWORK ID", "NAME", "DRIVER", "SUBNET", "IPV6 SUBNET", "CONTAINERS"],
-      rows.map((r) => [r.ID, r.Name, r.Driver, r.Subnet, r.SubnetIPv6, String(r.Containers)]),
+      rows.map((r) => [r.Id, r.Name, r.Driver, r.Subnet, r.SubnetIPv6, String(r.Containers)]),
     ));
   },
 };
@@ -404,8 +463,7 @@ there is no terminal to ask on).`,
     const keep = networkFilter(strings(values.filter), hint);
     if (values.force !== true) {
       const ask = (globalThis as { prompt?: (q: string) => string | null }).prompt;
-      const tty = (globalThis as { process?: { stdin?: { isTTY?: boolean } } }).process?.stdin
-        ?.isTTY;
+      const tty = process.stdin.isTTY;
       if (!ask || tty !== true) {
         throw new UsageError(`"nslink network prune" asks before removing: give -f to skip`, hint);
       }

@@ -95,8 +95,8 @@ if [ "$(id -u)" = 0 ]; then
   # The compiled executable (npm run build) through the command-line, CNI and podman tests.
   if step build bash scripts/build.sh; then
     suite "privileged (compiled dist/nslink)" env NSLINK_BIN="$PWD/dist/nslink" \
-      scripts/in-netns.sh bun test ./tests/priv/cli.test.ts ./tests/priv/cni.test.ts \
-      ./tests/priv/podman.test.ts
+      scripts/in-netns.sh bun test ./tests/priv/cli.test.ts ./tests/priv/cli-docker.test.ts \
+      ./tests/priv/cni.test.ts ./tests/priv/podman.test.ts
   fi
   step "demo (deno)" scripts/in-netns.sh deno run -A examples/demo.ts
   step "demo (bun)" scripts/in-netns.sh bun examples/demo.ts

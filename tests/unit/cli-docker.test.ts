@@ -149,6 +149,33 @@ describe("help and parser from one declaration", () => {
   });
 });
 
+describe("network create as Docker's", () => {
+  const create = COMMANDS.find((c) => c.path.join(" ") === "network create")!;
+
+  it("takes --ipv4=false and --internal=true (a boolean option given a value)", () => {
+    const { values } = parseCommand(create, ["--ipv6", "--ipv4=false", "--internal=true", "x"]);
+    assert.equal(values.ipv4, false);
+    assert.equal(values.internal, true);
+    assert.equal(values.ipv6, true);
+    assert.equal(parseCommand(create, ["--ipv4=false", "--ipv4", "x"]).values.ipv4, true);
+  });
+
+  it("refuses --ipv4=false without --ipv6, --ipv6 without a pool, a bad --label or --ip-range", async () => {
+    const cases: [string[], RegExp][] = [
+      [["--ipv4=false", "n"], /--ipv4=false needs --ipv6/],
+      [["--label", "=v", "n"], /Invalid --label "=v"/],
+      [["--ip-range", "198.51.100.7", "n"], /Invalid --ip-range "198.51.100.7": expected CIDR/],
+      [["--ip-range", "198.51.100.0/25", "--ip-range", "198.51.100.128/25", "n"], /Two --ip-range/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await run("network", "create", ...args);
+      assert.equal(r.status, 2, args.join(" "));
+      oneLine(r.err);
+      assert.match(r.err, re);
+    }
+  });
+});
+
 describe("nslink with no arguments, network prune without -f", () => {
   it("prints the help and exits 0", async () => {
     const r = await run();
