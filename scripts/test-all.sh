@@ -151,5 +151,8 @@ if [ ${#skips[@]} -gt 0 ]; then
     fi
   done
 fi
+if [ ${#skips[@]} -gt 0 ]; then
+  echo "   (sudo npm run setup installs every tool the tests use; the privileged suites need root)"
+fi
 echo "all: $passed passed, $failed failed${skips[0]:+, ${#skips[@]} skipped}"
 [ "$failed" = 0 ]
