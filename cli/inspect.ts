@@ -51,6 +51,8 @@ export interface NetworkInspect {
   Containers: Record<string, EndpointInspect>;
   /** The driver's configuration as saved (bridge name, MTU, …). */
   Options: Record<string, unknown>;
+  /** Labels (`--label`). */
+  Labels: Record<string, string>;
   /** Where its state is saved. */
   StateDir: string;
   /**
@@ -103,6 +105,7 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
     Internal: config.internal === true,
     Containers: containers,
     Options: config,
+    Labels: net.labels,
     StateDir: net.stateDir,
     ...warnings(net),
   };

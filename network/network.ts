@@ -55,6 +55,11 @@ export interface NetworkOptions {
    * with a `LockTimeoutError` naming it; default 10 000 ms. The wait never blocks the event loop.
    */
   lockTimeoutMs?: number;
+  /**
+   * Labels (Docker's `--label k=v`): saved with the network, shown by `labels`, matched by
+   * `nslink network ls --filter label=…`; they change nothing in the kernel.
+   */
+  labels?: Record<string, string>;
   /** Driver options, e.g. `subnet`, `gateway`, `subnetIPv6`, `bridgeName`, `mtu` for `bridge`. */
   [option: string]: unknown;
 }
@@ -405,6 +410,11 @@ export class Network implements AsyncDisposable {
   /** When the network was created (ISO 8601), as saved. */
   get created(): string {
     return this.#record.created;
+  }
+
+  /** Its labels (`NetworkOptions.labels`), as saved; empty when none. */
+  get labels(): Record<string, string> {
+    return { ...this.#record.labels };
   }
 
   /**
@@ -870,8 +880,9 @@ export async function newNetwork(
       `Option "store" is for networks that span hosts ("overlay"); "${type}" networks live on one host`,
     );
   }
-  const { stateDir, lockTimeoutMs, ...driverOptions } = options;
+  const { stateDir, lockTimeoutMs, labels, ...driverOptions } = options;
   const timeoutMs = checkTimeout(lockTimeoutMs);
+  checkLabels(labels);
   const store = openStore(stateDir);
   const lock = await store.lock({ timeoutMs });
   try {
@@ -893,6 +904,7 @@ export async function newNetwork(
       created: new Date().toISOString(),
       config,
       pools,
+      ...(labels && Object.keys(labels).length > 0 ? { labels: { ...labels } } : {}),
       endpoints: {},
       state: "creating",
       owner: currentOwner(),
@@ -921,6 +933,20 @@ export async function newNetwork(
     return Network.fromRecord(record, store, true, timeoutMs);
   } finally {
     lock.release();
+  }
+}
+
+function checkLabels(labels: unknown): void {
+  if (labels === undefined) return;
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels)) {
+    throw new TypeError(
+      `Option "labels" must be an object of strings, got ${JSON.stringify(labels)}`,
+    );
+  }
+  for (const [k, v] of Object.entries(labels)) {
+    if (k === "" || typeof v !== "string") {
+      throw new TypeError(`Option "labels": label ${JSON.stringify(k)} must have a string value`);
+    }
   }
 }
 
