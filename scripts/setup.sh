@@ -29,6 +29,11 @@ command -v etcd >/dev/null || missing+=(etcd-server)
 # namespace only (installing starts nothing where PID 1 is not systemd).
 command -v firewalld >/dev/null || missing+=(firewalld)
 command -v dbus-daemon >/dev/null || missing+=(dbus)
+# DNS: dig (bind9-dnsutils) queries nslink's server in the tests, dnsmasq (dnsmasq-base) is their
+# fake upstream; openssl makes the CA and certificates of the etcd TLS tests.
+command -v dig >/dev/null || missing+=(bind9-dnsutils)
+command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: needs root to install ${missing[*]}: sudo npm run setup" >&2
