@@ -196,6 +196,7 @@ export {
   type SeqMessage,
 } from "./netlink/socket.ts";
 export { NetlinkDecodeError, NetlinkError } from "./netlink/errors.ts";
+export { NetlinkEventStream, type OverrunEvent } from "./netlink/events.ts";
 export {
   align4,
   type AnyCodec,

@@ -10,7 +10,8 @@
  * IPv6 address and default routes. nslink also brings `lo` up (the others leave that to the
  * `loopback` plugin or the runtime). Rounds are interleaved; medians per container are printed.
  *
- * Run by bench/run.sh inside the throw-away namespace (root). Writes bench/out/cni.json.
+ * Run by bench/run.sh inside the throw-away namespace (root). Writes bench/out/cni.json and a
+ * result file (bench/lib/results.ts) with every exec's time, per peer and round.
  * Usage: deno run -A bench/cni.ts [--n 20] [--reps 3]
  *
  * @module
@@ -18,6 +19,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { finishResult, startResult } from "./lib/results.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`;
@@ -33,6 +35,7 @@ const { values } = parseArgs({
 });
 const N = Number(values.n);
 const REPS = Number(values.reps);
+const started = startResult("cni", { n: N, reps: REPS, startupRuns: 10 }, { runtime: "all" });
 
 function exec(argv: string[], input?: string, env?: Record<string, string>): number {
   const t = performance.now();
@@ -165,18 +168,24 @@ const peers: Peer[] = [
 
 mkdirSync(`${WORK}/netavark`, { recursive: true });
 const samples = new Map<string, { add: number[]; del: number[] }>();
+/** Per peer, per round: each container's ADD and DEL exec, ms (the result file's samples). */
+const perRep = new Map<string, { rep: number; addMs: number[]; delMs: number[] }[]>();
 for (let rep = 0; rep < REPS; rep++) {
   for (const p of peers.filter((p) => p.available)) {
     const s = samples.get(p.name) ?? { add: [], del: [] };
     samples.set(p.name, s);
+    const round = { rep: rep + 1, addMs: [] as number[], delMs: [] as number[] };
+    perRep.set(p.name, [...(perRep.get(p.name) ?? []), round]);
     for (let i = 0; i < N; i++) exec(["ip", "netns", "add", ns(p.name, i)]);
-    for (let i = 0; i < N; i++) s.add.push(p.add(i));
+    for (let i = 0; i < N; i++) round.addMs.push(p.add(i));
+    s.add.push(...round.addMs);
     // Checked: the last container has its IPv4 address.
     const addr = spawnSync("ip", ["-n", ns(p.name, N - 1), "-4", "-o", "addr", "show", "eth0"], {
       encoding: "utf8",
     }).stdout;
     if (!/inet 198\.51\.100\.\d+\/24/.test(addr)) throw new Error(`${p.name}: no address: ${addr}`);
-    for (let i = 0; i < N; i++) s.del.push(p.del(i));
+    for (let i = 0; i < N; i++) round.delMs.push(p.del(i));
+    s.del.push(...round.delMs);
     for (let i = 0; i < N; i++) exec(["ip", "netns", "del", ns(p.name, i)]);
   }
 }
@@ -190,12 +199,14 @@ const rows = [...samples].map(([name, s]) => ({
   delVsNslink: +(median(s.del) / median(base.del)).toFixed(2),
 }));
 
-function startup(argv: string[], args: string[]): number {
+const startupSamples: { runtime: string; command: string; ms: number[] }[] = [];
+function startup(argv: string[], args: string[], runtime: string): number {
   exec([...argv, ...args], undefined, { NSLINK_STATE_DIR: `${WORK}/cli-state` }); // warm caches
   const t: number[] = [];
   for (let i = 0; i < 10; i++) {
     t.push(exec([...argv, ...args], undefined, { NSLINK_STATE_DIR: `${WORK}/cli-state` }));
   }
+  startupSamples.push({ runtime, command: args.join(" "), ms: t.map((x) => +x.toFixed(3)) });
   return +median(t).toFixed(1);
 }
 const clis: [string, string[]][] = [
@@ -205,8 +216,8 @@ const clis: [string, string[]][] = [
 ];
 const start = clis.map(([name, argv]) => ({
   runtime: name,
-  versionMs: startup(argv, ["version"]),
-  networkLsMs: startup(argv, ["network", "ls", "--format", "json"]),
+  versionMs: startup(argv, ["version"], name),
+  networkLsMs: startup(argv, ["network", "ls", "--format", "json"], name),
 }));
 
 console.log(
@@ -236,3 +247,19 @@ writeFileSync(
   `${ROOT}/bench/out/cni.json`,
   JSON.stringify({ n: N, reps: REPS, cni: rows, startup: start }, null, 2) + "\n",
 );
+const resultPath = finishResult(started, {
+  samples: {
+    unit: "ms per exec, process start included",
+    peers: [...perRep].map(([peer, reps]) => ({
+      peer,
+      reps: reps.map((r) => ({
+        rep: r.rep,
+        addMs: r.addMs.map((x) => +x.toFixed(3)),
+        delMs: r.delMs.map((x) => +x.toFixed(3)),
+      })),
+    })),
+    startup: startupSamples,
+  },
+  summary: { cni: rows, startup: start },
+});
+if (resultPath) console.error(`wrote ${resultPath}`);

@@ -10,7 +10,7 @@
  * (IPv6-only workload, fast peers) and draws bench/scaling.svg (`lib/plot.ts`).
  *
  * Usage: deno run -A bench/main.ts [--n 50] [--reps 3] [--peers a,b,c]
- *   [--json bench/out/results.json] [--steps] [--timeout 600] [--ipv6-only]
+ *   [--json bench/out/results.json] [--steps] [--timeout 600] [--ipv6-only] [--label TEXT]
  *   [--sweep 10,30,100,300,1000] [--svg bench/scaling.svg]
  *
  * @module
@@ -18,6 +18,7 @@
 import { run } from "./lib/spawn.ts";
 import { type OmittedPoint, scalingPlot, type SweepPoint } from "./lib/plot.ts";
 import type { PeerResult } from "./lib/peer.ts";
+import { finishResult, startResult } from "./lib/results.ts";
 import {
   BRIDGE,
   GW4,
@@ -95,6 +96,8 @@ interface Options {
   sweep: number[];
   /** Where the sweep writes its SVG plot. */
   svg: string;
+  /** What the run is for, recorded in the result file (default: `NSLBENCH_LABEL`). */
+  label?: string;
 }
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -218,6 +221,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === "--ipv6-only") o.ipv6Only = true;
     else if (a === "--sweep") o.sweep = next().split(",").map(Number);
     else if (a === "--svg") o.svg = next();
+    else if (a === "--label") o.label = next();
     else throw new Error(`unknown argument ${a}`);
   }
   if (o.sweep.length) o.ipv6Only = true;
@@ -869,6 +873,15 @@ async function main(): Promise<number> {
   if (before.netns.length || before.veths.length) {
     throw new Error(`host namespace not clean at start: ${JSON.stringify(before)}`);
   }
+  const started = startResult("main", {
+    n: o.n,
+    reps: o.reps,
+    peers: selected.map((p) => p.name),
+    steps: o.steps,
+    timeoutS: o.timeoutS,
+    ipv6Only: o.ipv6Only,
+    sweep: o.sweep,
+  }, { runtime: "all", label: o.label });
   await createBridge();
   const sections: { n: number; outcomes: PeerOutcome[] }[] = [];
   try {
@@ -893,6 +906,27 @@ async function main(): Promise<number> {
   await Deno.mkdir(o.json.replace(/\/[^/]*$/, "") || ".", { recursive: true });
   await Deno.writeTextFile(o.json, JSON.stringify(report, null, 2) + "\n");
   console.error(`wrote ${o.json}`);
+  // The traceable record (bench/results/): raw per-peer, per-rep phase totals, from which
+  // bench/render.ts computes the README's tables.
+  const resultPath = finishResult(started, {
+    samples: {
+      unit: "ms per phase, totals for n containers (divide by n)",
+      sections: sections.map(({ n, outcomes }) => ({
+        n,
+        peers: outcomes.map((p) => ({
+          peer: p.peer,
+          variant: p.variant,
+          status: p.status,
+          ...(p.reason === undefined ? {} : { reason: p.reason }),
+          runs: p.runs.map((r, k) => ({ rep: k + 1, ...r })),
+          warnings: p.warnings,
+          verification: p.verification,
+        })),
+      })),
+    },
+    versions: report.versions,
+  });
+  if (resultPath) console.error(`wrote ${resultPath}`);
   if (o.sweep.length) {
     await Deno.writeTextFile(o.svg, sweepPlot(sections, report.date, o.reps, report.versions));
     console.error(`wrote ${o.svg}`);

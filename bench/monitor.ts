@@ -1,6 +1,7 @@
 /**
  * Event monitor latency: how long after a change the monitor's consumer sees its event, with the
- * monitor idle (waiting) before each change. Prints one JSON line.
+ * monitor idle (waiting) before each change. Prints one JSON line and writes a result file
+ * (bench/lib/results.ts) with every sample.
  *
  * Usage (root, inside a throw-away namespace):
  *   bash scripts/in-netns.sh deno run -A bench/monitor.ts [--samples 100]
@@ -10,9 +11,11 @@
  */
 import process from "node:process";
 import { Rtnl } from "../mod.ts";
+import { finishResult, startResult } from "./lib/results.ts";
 
 const i = process.argv.indexOf("--samples");
 const samples = i > 0 ? Number(process.argv[i + 1]) : 100;
+const started = startResult("monitor", { samples, idleMs: 30, change: "lo up/down" });
 using rt = Rtnl.open();
 await using events = rt.monitor({ groups: ["link"] });
 const lat: number[] = [];
@@ -36,6 +39,13 @@ for (let k = 0; k < samples; k++) {
 }
 events.close();
 await consumer;
+const path = finishResult(started, {
+  samples: {
+    unit: "ms from the change to the consumer's event",
+    latencyMs: lat.map((x) => Math.round(x * 1000) / 1000),
+  },
+});
+if (path) console.error(`wrote ${path}`);
 lat.sort((a, b) => a - b);
 const q = (p: number) => Math.round(lat[Math.floor(p * (lat.length - 1))] * 1000) / 1000;
 console.log(JSON.stringify({

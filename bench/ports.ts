@@ -9,7 +9,8 @@
  * 3. nslink's publish cost with 1, 100 and 1,000 ports already published (must stay flat);
  * 4. a new TCP connection through a published port with 1 and with 1,000 ports published.
  *
- * Medians of repeated runs. Prints a table and writes bench/out/ports.json.
+ * Medians of repeated runs. Prints a table and writes bench/out/ports.json and a result file
+ * (bench/lib/results.ts) with every timed run.
  * Usage: deno run -A bench/ports.ts [--reps 30]
  *
  * @module
@@ -17,6 +18,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { type Network, newNetwork, newNetworkNamespace } from "../mod.ts";
+import { finishResult, startResult } from "./lib/results.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = `${ROOT}/node_modules/.bin/deno`;
@@ -63,7 +65,15 @@ async function peer(
   }
 }
 
-async function timeIt(reps: number, fn: (i: number) => unknown, after?: (i: number) => unknown) {
+/** Every timed run, ms, by the figure it makes (the result file's samples). */
+const raw: Record<string, number[]> = {};
+
+async function timeIt(
+  key: string,
+  reps: number,
+  fn: (i: number) => unknown,
+  after?: (i: number) => unknown,
+) {
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
@@ -71,10 +81,12 @@ async function timeIt(reps: number, fn: (i: number) => unknown, after?: (i: numb
     times.push(performance.now() - t0);
     if (after) await after(i);
   }
+  raw[key] = times.map((x) => Math.round(x * 1000) / 1000);
   return median(times);
 }
 
 const results: Record<string, number | string> = {};
+const started = startResult("ports", { reps: REPS, connections: 300 });
 
 // --- topology: the outside client, and one nslink network with a container ---
 sh("ip", ["netns", "add", OUT_NS]);
@@ -101,11 +113,13 @@ await new Promise<void>((resolve) => server.stdout!.once("data", () => resolve()
 
 // 1. publishing one port
 results.publishNslinkMs = await timeIt(
+  "publishNslinkMs",
   REPS,
   (i) => net.publish("c0", [{ hostPort: 20000 + i, port: 80 }]),
   (i) => net.unpublish("c0", [{ hostPort: 20000 + i }]),
 );
 results.publishNftProcessMs = await timeIt(
+  "publishNftProcessMs",
   REPS,
   (i) =>
     sh("nft", ["add", "element", "inet", "nslink", "pub4", `{ tcp . ${21000 + i} : ${CTR} . 80 }`]),
@@ -133,6 +147,7 @@ const portmapConf = (hostPort: number, ip = CTR) =>
   });
 results.publishCniPortmapMs = await peer("CNI portmap", () =>
   timeIt(
+    "publishCniPortmapMs",
     REPS,
     (i) => sh(`${CNI}/portmap`, [], portmapConf(22000 + i), cniEnv("ADD", `pm${i}`)),
     (i) => sh(`${CNI}/portmap`, [], portmapConf(22000 + i), cniEnv("DEL", `pm${i}`)),
@@ -181,6 +196,8 @@ const navPairs = await peer("netavark", () => {
       navRun("teardown", "pbnv", [...ports]);
     }
   }
+  raw.setupNetavarkWithoutPortMs = without.map((x) => Math.round(x * 1000) / 1000);
+  raw.setupNetavarkMs = withPort.map((x) => Math.round(x * 1000) / 1000);
   results.setupNetavarkMs = median(withPort);
   return median(withPort.map((w, i) => w - without[i]));
 });
@@ -189,7 +206,7 @@ results.publishNetavarkMs = navPairs;
 if (typeof navPairs === "string") results.setupNetavarkMs = navPairs;
 
 // 2. a container's setup with one published port
-results.setupNslinkMs = await timeIt(REPS, async (i) => {
+results.setupNslinkMs = await timeIt("setupNslinkMs", REPS, async (i) => {
   const ns = await newNetworkNamespace(`/run/netns/pbs${i}`);
   for (
     const f of await net.link(`s${i}`, {
@@ -218,7 +235,7 @@ results.setupNslinkMs = await timeIt(REPS, async (i) => {
     },
   });
   results.setupCniMs = await peer("CNI bridge + portmap", () =>
-    timeIt(REPS, (i) => {
+    timeIt("setupCniMs", REPS, (i) => {
       sh("ip", ["netns", "add", `pbcn${i}`]);
       const env = { ...cniEnv("ADD", `cn${i}`), CNI_NETNS: `/run/netns/pbcn${i}` };
       const prev = JSON.parse(sh(`${CNI}/bridge`, [], bridgeConf, env));
@@ -252,6 +269,8 @@ const connect = (port: number) =>
     ]).trim().split("\n").at(-1)!,
   ) as { meanMs: number; medianMs: number };
 await net.publish("c0", [{ hostPort: 8080, port: 80 }]);
+/** What each connect loop reported (its mean and median over 300 connections). */
+const connects: Record<string, { meanMs: number; medianMs: number }> = {};
 // The other ports belong to another container, as on a host running many.
 const ns1 = await newNetworkNamespace("/run/netns/pbc1");
 for (const i of await net.link("c1", { namespace: ns1 })) await ns1.addInterface(i);
@@ -265,11 +284,16 @@ for (const n of [1, 100, 1000]) {
     published = n;
   }
   results[`publishAt${n}Ms`] = await timeIt(
+    `publishAt${n}Ms`,
     REPS,
     (i) => net.publish("c0", [{ hostPort: 40000 + i, port: 80 }]),
     (i) => net.unpublish("c0", [{ hostPort: 40000 + i }]),
   );
-  if (n === 1 || n === 1000) results[`connectAt${n}Ms`] = connect(8080).medianMs;
+  if (n === 1 || n === 1000) {
+    const c = connect(8080);
+    connects[`connectAt${n}`] = c;
+    results[`connectAt${n}Ms`] = c.medianMs;
+  }
 }
 
 // --- teardown ---
@@ -328,3 +352,12 @@ console.log(
 );
 mkdirSync(`${ROOT}/bench/out`, { recursive: true });
 writeFileSync(`${ROOT}/bench/out/ports.json`, JSON.stringify(results, null, 2) + "\n");
+const resultPath = finishResult(started, {
+  samples: {
+    unit: "ms per timed run; connect: the loop's own mean and median over its connections",
+    runs: raw,
+    connect: connects,
+  },
+  summary: results,
+});
+if (resultPath) console.error(`wrote ${resultPath}`);

@@ -3,7 +3,9 @@
 #
 #   bash bench/run.sh [--n 50] [--reps 3] [--peers a,b,c] [--json bench/out/results.json] [--steps]
 # Then bench/extras.ts (codec, memory) and bench/ports.ts (port publishing, issue 9) run in the
-# same namespace; NSLBENCH_NO_EXTRAS=1 / NSLBENCH_NO_PORTS=1 skip them.
+# same namespace; NSLBENCH_NO_EXTRAS=1 / NSLBENCH_NO_PORTS=1 skip them. Every suite writes a result
+# file into bench/results/ (bench/lib/results.ts; NSLBENCH_LABEL says what the run was for), from
+# which `deno task bench:render` renders the README's tables.
 #
 # 1. Installs what the peers need (npm deps, Debian packages) while the network is reachable;
 #    a peer whose packages cannot be installed is skipped with the reason (bench/.build/skipped.tsv).

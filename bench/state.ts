@@ -9,7 +9,8 @@
  *         (rename), unlock
  * unlink: shared lock, record read, two releases (owner entry + directory), record removal, unlock
  *
- * Prints one JSON line with microseconds per operation (median of 5 rounds). Needs no root.
+ * Prints one JSON line with microseconds per operation (median of 5 rounds) and writes a result
+ * file (bench/lib/results.ts) with every round's figure. Needs no root.
  * Usage: deno run -A bench/state.ts | bun bench/state.ts   [--n 2000] [--existing 200]
  *
  * @module
@@ -21,6 +22,7 @@ import { createPool } from "../model/ipam.ts";
 import { releaseAddress, storeContext } from "../network/lifecycle.ts";
 import { currentOwner } from "../model/owner.ts";
 import { FileStore } from "../network/store.ts";
+import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
 
 const argv = process.argv.slice(2);
 const opt = (k: string, d: number | string) => {
@@ -30,6 +32,7 @@ const opt = (k: string, d: number | string) => {
 const N = Number(opt("n", 2000));
 const EXISTING = Number(opt("existing", 200));
 const DIR = opt("dir", "/dev/shm");
+const started = startResult("state", { n: N, existing: EXISTING, dir: DIR, rounds: 5 });
 
 const v4 = createPool("198.51.100.0/22");
 const v6 = createPool("2001:db8:1::/64");
@@ -118,13 +121,24 @@ try {
     linkUs.push((tl * 1000) / N);
     unlinkUs.push((tu * 1000) / N);
   }
-  console.log(JSON.stringify({
-    runtime: "Bun" in globalThis ? "bun" : "deno",
+  const summary = {
+    runtime: currentRuntime(),
     existingEndpoints: EXISTING,
     n: N,
     linkStateUs: Number(median(linkUs).toFixed(1)),
     unlinkStateUs: Number(median(unlinkUs).toFixed(1)),
-  }));
+  };
+  console.log(JSON.stringify(summary));
+  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  const path = finishResult(started, {
+    samples: {
+      unit: "µs per operation, one figure per round",
+      linkUs: linkUs.map(r3),
+      unlinkUs: unlinkUs.map(r3),
+    },
+    summary,
+  });
+  if (path) console.error(`wrote ${path}`);
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

@@ -53,6 +53,8 @@ export interface NetworkInspect {
   Containers: Record<string, EndpointInspect>;
   /** The driver's configuration as saved (bridge name, MTU, …). */
   Options: Record<string, unknown>;
+  /** Labels (`--label`). */
+  Labels: Record<string, string>;
   /** Where its state is saved. */
   StateDir: string;
   /** Containers' names served on the gateways (see `nslink network create --disable-dns`). */
@@ -110,6 +112,7 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
     Internal: config.internal === true,
     Containers: containers,
     Options: config,
+    Labels: net.labels,
     StateDir: net.stateDir,
     DNSEnabled: config.dns === true,
     DNSServers: Array.isArray(config.dnsServers) ? config.dnsServers.map(String) : [],

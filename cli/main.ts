@@ -1,3 +1,4 @@
+#!/usr/bin/env bun
 /**
  * The `nslink` executable: a command line (`nslink network create …`) and, when a container
  * runtime runs it with `CNI_COMMAND` set, a CNI plugin. `deno task nslink …`, `bun cli/main.ts …`,

@@ -28,8 +28,15 @@ import { type LinkOptions, type Network, newNetwork, openNetwork } from "../netw
 import { StateStore } from "../network/state.ts";
 import { StaleNetworkError } from "../network/store.ts";
 import { allocate, createPool } from "../model/ipam.ts";
+import { dnatEntries } from "../firewall/firewall.ts";
+import { missingEntries, tablePresent } from "../firewall/verify.ts";
 import { checkIP } from "../net/validate.ts";
-import { parsePortSpecs } from "../netfilter/ports.ts";
+import {
+  describeBinding,
+  normalizeIP,
+  parsePortSpecs,
+  type PortBinding,
+} from "../netfilter/ports.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
 import { connectIn } from "../cli/network.ts";
@@ -472,6 +479,50 @@ async function check(args: CniArgs, conf: CniNetConf): Promise<void> {
     throw new CniError(
       CNI_ERR.INTERNAL,
       `CHECK: host end "${ep.hostLinks[0]}" is not on bridge "${net.config.bridgeName}"`,
+    );
+  }
+  await checkFirewall(net, endpoint, iface, conf);
+}
+
+/**
+ * CHECK's firewall part: nslink's table is there, the ports the runtime asked for are the
+ * endpoint's, and each of its published ports has its DNAT map element.
+ */
+async function checkFirewall(
+  net: Network,
+  endpoint: string,
+  iface: { address?: string; addressIPv6?: string },
+  conf: CniNetConf,
+): Promise<void> {
+  const repair = "(nslink gc or repairFirewall() restores it)";
+  if (!tablePresent()) {
+    throw new CniError(CNI_ERR.INTERNAL, `CHECK: nslink's nf_tables table is missing ${repair}`);
+  }
+  const held = await net.ports(endpoint);
+  const same = (a: string, b: string) => normalizeIP(a || "") === normalizeIP(b || "");
+  for (const p of portMappings(conf)) {
+    if (p.hostPort === 0) continue;
+    const found = held.some((h) =>
+      h.protocol === p.protocol && h.hostPort === p.hostPort && h.port === p.port &&
+      same(h.hostIP, p.hostIP)
+    );
+    if (!found) {
+      throw new CniError(
+        CNI_ERR.INTERNAL,
+        `CHECK: port mapping ${describeBinding(p as PortBinding)} is not published for container` +
+          ` "${endpoint}"`,
+      );
+    }
+  }
+  const missing = missingEntries(dnatEntries(iface.address, iface.addressIPv6, held));
+  if (missing.length > 0) {
+    const e = missing[0];
+    throw new CniError(
+      CNI_ERR.INTERNAL,
+      `CHECK: published port ${e.protocol} ${
+        e.hostIP || "*"
+      }:${e.hostPort} -> ${e.address}:${e.port}` +
+        ` has no entry in nslink's nf_tables maps ${repair}`,
     );
   }
 }

@@ -68,6 +68,8 @@ export interface NetworkRecord {
   config: Record<string, unknown>;
   /** Address pools by family. */
   pools: { v4?: Pool; v6?: Pool };
+  /** Labels (`--label k=v`); absent when none. */
+  labels?: Record<string, string>;
   /** Endpoints by name (filled when a whole network is loaded; not saved in its file). */
   endpoints: Record<string, EndpointRecord>;
   /** Where it stands; absent means `ready`. */

@@ -1,8 +1,8 @@
 /**
  * {@linkcode NetlinkEventStream}: the messages a netlink socket receives on the multicast groups
  * it joined, each decoded by the caller's function, as an async iterable — the waiting machinery
- * of an event monitor, independent of the protocol (`NETLINK_NETFILTER`'s nf_tables events use it;
- * `rtnl/monitor.ts` follows the same design).
+ * of an event monitor, independent of the protocol (`RtnlMonitor`'s rtnetlink events and
+ * `NftMonitor`'s nf_tables events are both built on it).
  *
  * Waiting never blocks the JS thread. Under Deno the wait is a `poll(2)` on a pool thread (a
  * `nonblocking` FFI call that only waits on fds, never enters a namespace), woken at once by an

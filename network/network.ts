@@ -56,6 +56,11 @@ export interface NetworkOptions {
    * with a `LockTimeoutError` naming it; default 10 000 ms. The wait never blocks the event loop.
    */
   lockTimeoutMs?: number;
+  /**
+   * Labels (Docker's `--label k=v`): saved with the network, shown by `labels`, matched by
+   * `nslink network ls --filter label=…`; they change nothing in the kernel.
+   */
+  labels?: Record<string, string>;
   /** Driver options, e.g. `subnet`, `gateway`, `subnetIPv6`, `bridgeName`, `mtu` for `bridge`. */
   [option: string]: unknown;
 }
@@ -427,6 +432,11 @@ export class Network implements AsyncDisposable {
   /** When the network was created (ISO 8601), as saved. */
   get created(): string {
     return this.#record.created;
+  }
+
+  /** Its labels (`NetworkOptions.labels`), as saved; empty when none. */
+  get labels(): Record<string, string> {
+    return { ...this.#record.labels };
   }
 
   /**
@@ -903,8 +913,9 @@ export async function newNetwork(
       `Option "store" is for networks that span hosts ("overlay"); "${type}" networks live on one host`,
     );
   }
-  const { stateDir, lockTimeoutMs, ...driverOptions } = options;
+  const { stateDir, lockTimeoutMs, labels, ...driverOptions } = options;
   const timeoutMs = checkTimeout(lockTimeoutMs);
+  checkLabels(labels);
   const store = openStore(stateDir);
   const lock = await store.lock({ timeoutMs });
   let created: Network;
@@ -927,6 +938,7 @@ export async function newNetwork(
       created: new Date().toISOString(),
       config,
       pools,
+      ...(labels && Object.keys(labels).length > 0 ? { labels: { ...labels } } : {}),
       endpoints: {},
       state: "creating",
       owner: currentOwner(),
@@ -958,6 +970,20 @@ export async function newNetwork(
   }
   await agentAfterCreate(store.location, created.config);
   return created;
+}
+
+function checkLabels(labels: unknown): void {
+  if (labels === undefined) return;
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels)) {
+    throw new TypeError(
+      `Option "labels" must be an object of strings, got ${JSON.stringify(labels)}`,
+    );
+  }
+  for (const [k, v] of Object.entries(labels)) {
+    if (k === "" || typeof v !== "string") {
+      throw new TypeError(`Option "labels": label ${JSON.stringify(k)} must have a string value`);
+    }
+  }
 }
 
 /**

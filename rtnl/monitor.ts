@@ -11,17 +11,8 @@
  *
  * @module
  */
-import {
-  canPollOffThread,
-  close,
-  EFD_CLOEXEC,
-  EFD_NONBLOCK,
-  eventfd,
-  POLLIN,
-  pollOffThread,
-  write,
-} from "../ffi/libc.ts";
 import { decode } from "../netlink/codec.ts";
+import { NetlinkEventStream } from "../netlink/events.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -160,7 +151,7 @@ export function toNeighbour(m: NeighMessageValue): Neighbour {
  * @param m The raw message.
  * @returns The event.
  */
-export function toEvent(m: RawMessage): RtnlEvent | undefined {
+export function toEvent(m: RawMessage): Exclude<RtnlEvent, { type: "overrun" }> | undefined {
   switch (m.type) {
     case RTM_NEWLINK:
     case RTM_DELLINK:
@@ -193,10 +184,6 @@ export function toEvent(m: RawMessage): RtnlEvent | undefined {
   return undefined;
 }
 
-const MAX_BACKOFF_MS = 8;
-/** A pool-thread wait returns at least this often, so a lost wake-up costs at most this long. */
-const POLL_TIMEOUT_MS = 1000;
-
 /**
  * Kernel events of one namespace, as an async iterable. Events come in the order the kernel
  * sent them. The monitor ends when the loop `break`s, or on `close()` / `using` /
@@ -216,20 +203,9 @@ const POLL_TIMEOUT_MS = 1000;
  * }
  * ```
  */
-export class RtnlMonitor implements AsyncIterableIterator<RtnlEvent>, Disposable, AsyncDisposable {
-  #sock: NetlinkSocket;
-  #queue: RtnlEvent[] = [];
-  #closed = false;
-  #wakeFd = -1;
-  #pollfds: Uint8Array<ArrayBuffer> | undefined;
-  #waiting: Promise<unknown> | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #wake: (() => void) | undefined;
-  #backoff = 1;
-  #tail: Promise<void> = Promise.resolve();
-
+export class RtnlMonitor extends NetlinkEventStream<Exclude<RtnlEvent, { type: "overrun" }>> {
   private constructor(sock: NetlinkSocket) {
-    this.#sock = sock;
+    super(sock, toEvent);
   }
 
   /**
@@ -275,149 +251,6 @@ export class RtnlMonitor implements AsyncIterableIterator<RtnlEvent>, Disposable
         ? {}
         : { netnsFd: ns.fd, netnsName: ns.path ? JSON.stringify(ns.path) : undefined }),
     });
-    const monitor = new RtnlMonitor(sock);
-    if (canPollOffThread()) {
-      try {
-        monitor.#wakeFd = eventfd(EFD_CLOEXEC | EFD_NONBLOCK, "monitor wake-up");
-      } catch (e) {
-        sock.close();
-        throw e;
-      }
-      const pfd = new Uint8Array(16);
-      const dv = new DataView(pfd.buffer);
-      dv.setInt32(0, sock.fd, true);
-      dv.setInt16(4, POLLIN, true);
-      dv.setInt32(8, monitor.#wakeFd, true);
-      dv.setInt16(12, POLLIN, true);
-      monitor.#pollfds = pfd;
-    }
-    return monitor;
-  }
-
-  /** Whether the monitor was closed (by `close()`, `break` or disposal). */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /**
-   * The next event; waits (without blocking the JS thread) until one comes. Done once closed.
-   *
-   * @returns The next event, or `{ done: true }` after `close()`.
-   */
-  next(): Promise<IteratorResult<RtnlEvent, undefined>> {
-    // Calls that overlap are served one after the other, each getting its own event.
-    const result = this.#tail.then(() => this.#next());
-    this.#tail = result.then(() => {}, () => {});
-    return result;
-  }
-
-  async #next(): Promise<IteratorResult<RtnlEvent, undefined>> {
-    for (;;) {
-      if (this.#queue.length > 0) return { done: false, value: this.#queue.shift()! };
-      if (this.#closed) return { done: true, value: undefined };
-      if (this.#read()) {
-        this.#backoff = 1;
-        continue;
-      }
-      await this.#wait();
-    }
-  }
-
-  /**
-   * Ends the iteration (called by `break`) and closes the monitor.
-   *
-   * @returns `{ done: true }`.
-   */
-  return(): Promise<IteratorResult<RtnlEvent, undefined>> {
-    this.close();
-    return Promise.resolve({ done: true, value: undefined });
-  }
-
-  /** The monitor itself: `for await (const e of monitor)`. @returns This monitor. */
-  [Symbol.asyncIterator](): RtnlMonitor {
-    return this;
-  }
-
-  /**
-   * Closes the socket and wakes a pending `next()`, which then reports done; safe to call twice.
-   * Events already read but not yet consumed are dropped.
-   */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#queue.length = 0;
-    if (this.#wakeFd >= 0) {
-      try {
-        write(this.#wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer));
-      } catch { /* the poll returns on its own timeout */ }
-    }
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#wake?.();
-    }
-    this.#sock.close();
-    const wakeFd = this.#wakeFd;
-    this.#wakeFd = -1;
-    // The pool thread's poll holds its own reference to both files; close the eventfd once the
-    // poll has returned, so that its number is not reused while a poll may still start on it.
-    if (wakeFd >= 0) {
-      if (this.#waiting) this.#waiting.finally(() => close(wakeFd));
-      else close(wakeFd);
-    }
-  }
-
-  /** Closes the monitor (for `using`). */
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  /** Closes the monitor (for `await using`). @returns A settled promise. */
-  [Symbol.asyncDispose](): Promise<void> {
-    this.close();
-    return Promise.resolve();
-  }
-
-  /** Reads everything queued on the socket into events; `false` when nothing was there. */
-  #read(): boolean {
-    let any = false;
-    for (;;) {
-      const got = this.#sock.receiveNow();
-      if (got === undefined) return any;
-      any = true;
-      if (got === "overrun") {
-        // Collapse back-to-back overruns: one resync covers them all.
-        if (this.#queue.at(-1)?.type !== "overrun") this.#queue.push({ type: "overrun" });
-        continue;
-      }
-      for (const m of got) {
-        const e = toEvent(m);
-        if (e) this.#queue.push(e);
-      }
-    }
-  }
-
-  async #wait(): Promise<void> {
-    const pfd = this.#pollfds;
-    if (pfd !== undefined) {
-      const waiting = pollOffThread(pfd, POLL_TIMEOUT_MS);
-      this.#waiting = waiting;
-      try {
-        await waiting;
-      } finally {
-        if (this.#waiting === waiting) this.#waiting = undefined;
-      }
-      return;
-    }
-    const ms = this.#backoff;
-    this.#backoff = Math.min(MAX_BACKOFF_MS, ms * 2);
-    await new Promise<void>((resolve) => {
-      this.#wake = resolve;
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        resolve();
-      }, ms);
-    });
-    this.#wake = undefined;
+    return new RtnlMonitor(sock);
   }
 }

@@ -10,6 +10,8 @@
  * 3. A watcher with 1,000 remote endpoints: time, CPU and memory to load the snapshot and
  *    install the entries, then to follow 1,000 changes.
  *
+ * Writes a result file (bench/lib/results.ts, `overlay-RUNTIME-…json`) with every sample.
+ *
  *   deno run -A bench/overlay/main.ts [--runtime deno|bun] [--n 100] [--remote 1000] [--json FILE]
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -20,6 +22,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { EtcdClient } from "../../store/etcd.ts";
 import { startEtcd } from "../../tests/priv/_etcd.ts";
+import { finishResult, startResult } from "../lib/results.ts";
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -101,6 +104,10 @@ const hosts = [
 const etcdAddrs = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
 const stateDir = mkdtempSync(join(tmpdir(), "nslink-bench-state-"));
 const results: Record<string, unknown> = { runtime: RUNTIME, n: N, remote: REMOTE };
+const started = startResult("overlay", { n: N, remote: REMOTE }, { runtime: RUNTIME });
+/** Raw samples, ms (the result file's). */
+const raw: Record<string, unknown> = {};
+const r3 = (xs: number[]) => xs.map((x) => Math.round(x * 1000) / 1000);
 
 await must(["ip", "link", "add", `${P}u`, "type", "bridge"]);
 await must(["ip", "link", "set", `${P}u`, "up"]);
@@ -203,6 +210,9 @@ try {
     pingOnly.push(performance.now() - t);
   }
   await A.call("unlinkAll", { name: "ov" });
+  raw.convergenceMs = r3(conv);
+  raw.linkAndAddInterfaceMs = r3(linkOnly);
+  raw.pingProcessMs = r3(pingOnly);
   results.convergence = {
     medianMs: q(conv, 0.5),
     p99Ms: q(conv, 0.99),
@@ -220,6 +230,8 @@ try {
   const lo = (await A.call("benchLink", { name: "ov", prefix: `${P}lo`, count: N })).ms as number[];
   const lf = (await A.call("benchLink", { name: "br", prefix: `${P}lf`, count: N })).ms as number[];
   await A.call("delete", { name: "br" });
+  raw.linkOverlayEtcdMs = r3(lo);
+  raw.linkBridgeFileMs = r3(lf);
   results.linkCost = {
     overlayEtcdMedianMs: q(lo, 0.5),
     overlayEtcdP99Ms: q(lo, 0.99),
@@ -296,6 +308,18 @@ try {
     await new Promise((r) => setTimeout(r, 5));
   }
   const churnMs = performance.now() - t0;
+  raw.watcher = {
+    remoteEndpoints: REMOTE,
+    fdbEntriesInstalled: fdbCount,
+    snapshotMs: w.ms,
+    cpuMsBefore: before.cpuMs,
+    cpuMsAfterSnapshot: after.cpuMs,
+    cpuMsAfterChurn: s.cpuMs,
+    rssIdleBytes: idle.rss,
+    rssAfterSnapshotBytes: after.rss,
+    rssAfterChurnBytes: s.rss,
+    churnMs,
+  };
   results.watcher = {
     remoteEndpoints: REMOTE,
     fdbEntriesInstalled: fdbCount,
@@ -355,3 +379,8 @@ console.log(
     } ms, RSS ${f2(w.rssAfterChurnMiB)} MiB`,
 );
 if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(results, null, 2));
+const resultPath = finishResult(started, {
+  samples: { unit: "ms (per endpoint or call); watcher: one run, bytes for RSS", ...raw },
+  summary: results,
+});
+if (resultPath) console.error(`wrote ${resultPath}`);

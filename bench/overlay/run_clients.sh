@@ -19,7 +19,7 @@ exec unshare --net -- bash -c '
   etcd --data-dir "$D" --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --log-level error >/dev/null 2>&1 &
   P=$!
-  trap "kill $P; wait $P 2>/dev/null; rm -rf $D" EXIT
+  trap "kill $P; wait $P 2>/dev/null || true; rm -rf $D" EXIT
   for i in $(seq 100); do curl -sf -X POST http://127.0.0.1:2379/v3/kv/range -d "{\"key\":\"AA==\"}" >/dev/null 2>&1 && break; sleep 0.1; done
   E3ARGS=()
   [ -n "$0" ] && E3ARGS=(--etcd3 "$0")

@@ -1,0 +1,673 @@
+/**
+ * Renders the README's benchmark tables from committed result files (bench/results/*.json,
+ * written by the benches through bench/lib/results.ts), so that every figure can be traced to
+ * the run that measured it. Nothing between a block's markers is written by hand:
+ *
+ * ```text
+ * <!-- BENCH:TABLE codec bench/results/codec-deno-20261207T175003Z.json bench/results/codec-bun-….json -->
+ * (generated)
+ * <!-- BENCH:TABLE END -->
+ * ```
+ *
+ * The start marker names the kind of table (`main`, `codec`, `memory`,
+ * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`,
+ * `veth`), optional `key=value` parameters
+ * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
+ * files, paths from the repository root. A block shows where and when each file was measured (date,
+ * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
+ * samples (medians over repetitions or passes), not from the bench's own summary.
+ *
+ * Usage: `deno task bench:render` (rewrites README.md) or
+ * `deno run -A bench/render.ts --check` (exits 1 and names the block when the README differs
+ * from what the committed files render: a hand edit; run by scripts/test-all.sh).
+ * `--readme PATH` renders another file. Runs under Deno and Bun.
+ *
+ * @module
+ */
+import process from "node:process";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { quantiles, readResult, REPO_ROOT, type ResultFile } from "./lib/results.ts";
+
+/** Start of a block: kind, parameters and files follow. */
+export const BLOCK_START = "<!-- BENCH:TABLE ";
+/** End of a block. */
+export const BLOCK_END = "<!-- BENCH:TABLE END -->";
+
+/** A result file with the path it was read from (as written in the marker). */
+export interface LoadedResult {
+  path: string;
+  result: ResultFile;
+}
+
+/** Reads a result file named in a marker (relative to the repository root). */
+export type ResultLoader = (path: string) => ResultFile;
+
+/** One block of the README: its marker's contents and where its generated text lies. */
+interface Block {
+  kind: string;
+  params: Record<string, string>;
+  files: string[];
+  /** Offsets of the generated text (between the start marker's line and the end marker). */
+  from: number;
+  to: number;
+  marker: string;
+}
+
+function parseBlocks(text: string): Block[] {
+  const blocks: Block[] = [];
+  let at = 0;
+  for (;;) {
+    const s = text.indexOf(BLOCK_START, at);
+    if (s < 0) break;
+    const close = text.indexOf("-->", s);
+    if (close < 0) throw new Error(`render: unterminated marker at offset ${s}`);
+    const marker = text.slice(s, close + 3);
+    if (marker === BLOCK_END) throw new Error(`render: ${BLOCK_END} without a start at ${s}`);
+    const words = text.slice(s + BLOCK_START.length, close).trim().split(/\s+/);
+    const [kind, ...rest] = words;
+    const params: Record<string, string> = {};
+    const files: string[] = [];
+    for (const w of rest) {
+      const eq = w.indexOf("=");
+      if (eq > 0 && !w.includes("/")) params[w.slice(0, eq)] = w.slice(eq + 1);
+      else files.push(w);
+    }
+    if (!files.length) throw new Error(`render: ${marker} names no result file`);
+    const from = close + 3;
+    const end = text.indexOf(BLOCK_END, from);
+    const nextStart = text.indexOf(BLOCK_START, from);
+    // (BLOCK_END begins with BLOCK_START: a start found before the end is another block's.)
+    if (end < 0 || (nextStart >= 0 && nextStart < end)) {
+      throw new Error(`render: ${marker} has no ${BLOCK_END}`);
+    }
+    blocks.push({ kind, params, files, from, to: end, marker });
+    at = end + BLOCK_END.length;
+  }
+  return blocks;
+}
+
+const fmt3 = (x?: number) => (x === undefined ? "-" : x.toFixed(3));
+const fmtX = (x?: number) => (x === undefined ? "-" : `${x.toFixed(2)}x`);
+const grouped = (x: number) => Math.round(x).toLocaleString("en");
+
+/** Fixed-width text table: first column left-aligned, the others right-aligned. */
+function textTable(head: string[], rows: string[][]): string[] {
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)));
+  const line = (r: string[]) =>
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : (cell ?? "").padStart(widths[c])))
+      .join("  ").trimEnd();
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)];
+}
+
+/**
+ * Where and when a result file was measured: three lines (file, date and commit; machine and
+ * versions; load and label), for the top of a block's code block (which `deno fmt` leaves alone).
+ *
+ * @example
+ * ```ts ignore
+ * provenance({ path: "bench/results/codec-deno-20261207T175003Z.json", result });
+ * ```
+ */
+export function provenance({ path, result: r }: LoadedResult): string[] {
+  const m = r.machine;
+  const versions = Object.entries(r.versions)
+    .filter(([k]) => ["deno", "bun", "go", "ip"].includes(k))
+    .map(([k, v]) => `${k} ${k === "ip" ? v.replace(/^ip utility, /, "").replace(/,.*/, "") : v}`)
+    .join(", ");
+  return [
+    `from ${path}: ${r.date.replace("T", " ").replace(/:\d\d\.\d+Z$/, " UTC")}, ` +
+    `commit ${r.git.commit.slice(0, 10)}${r.git.dirty ? " (uncommitted changes)" : ""}`,
+    `  kernel ${m.kernel}, ${m.cpuModel} x ${m.cores}; ${versions}`,
+    `  load ${m.loadavgStart[0].toFixed(2)} -> ${m.loadavgEnd[0].toFixed(2)}` +
+    (m.quiet ? " (quiet)" : " (NOT quiet: load above 1.0)") +
+    (r.label ? `; label: ${r.label}` : ""),
+  ];
+}
+
+interface MainRun {
+  rep: number;
+  setupMs: number;
+  teardownMs: number;
+  teardownCallsMs?: number;
+  stepsMs?: Record<string, number>;
+}
+interface MainPeer {
+  peer: string;
+  variant: string;
+  status: string;
+  reason?: string;
+  runs: MainRun[];
+  warnings?: string[];
+}
+interface MainSamples {
+  sections: { n: number; peers: MainPeer[] }[];
+}
+
+/** The per-container table of a `main` result (medians over reps of the raw phase totals). */
+function renderMain(files: LoadedResult[], params: Record<string, string>): string[] {
+  if (files.length !== 1) throw new Error("render main: exactly one result file");
+  const r = files[0].result;
+  const samples = r.samples as MainSamples;
+  const n = params.n ? Number(params.n) : samples.sections[0].n;
+  const section = samples.sections.find((s) => s.n === n);
+  if (!section) throw new Error(`render main: ${files[0].path} has no section n=${n}`);
+  const med = (p: MainPeer, f: (x: MainRun) => number) =>
+    p.runs.length ? quantiles(p.runs.map((x) => f(x) / n)).median : undefined;
+  const stats = section.peers.map((p) => ({
+    p,
+    ok: p.status === "ok" && p.runs.length > 0,
+    setup: med(p, (x) => x.setupMs),
+    calls: med(p, (x) => x.teardownCallsMs ?? x.teardownMs),
+    done: med(p, (x) => x.teardownMs),
+  }));
+  const find = (name: string) => stats.find((s) => s.p.peer === name && s.ok);
+  const ratio = (a?: number, b?: number) => (a !== undefined && b ? a / b : undefined);
+  const ipb = find("ip-batch");
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  for (const s of stats) {
+    if (!s.ok) {
+      rows.push([s.p.peer, s.p.status.toUpperCase()]);
+      notes.push(`${s.p.peer}: ${s.p.status.toUpperCase()}: ${s.p.reason ?? ""}`);
+      continue;
+    }
+    const go = find(`go-netlink-${s.p.variant}`);
+    rows.push([
+      s.p.peer,
+      String(s.p.runs.length),
+      fmt3(s.setup),
+      fmt3(s.calls),
+      fmt3(s.done),
+      fmtX(ratio(s.setup, ipb?.setup)),
+      fmtX(ratio(s.done, ipb?.done)),
+      fmtX(ratio(s.setup, go?.setup)),
+      fmtX(ratio(s.calls, go?.calls)),
+      fmtX(ratio(s.done, go?.done)),
+      s.p.variant,
+    ]);
+    for (const w of s.p.warnings ?? []) notes.push(`${s.p.peer}: note: ${w}`);
+  }
+  const out = [
+    `N=${n} containers per run, ${r.options.reps} reps interleaved; medians over reps, ms per container`,
+    "teardown: 'calls' = until the last delete returned; 'kernel-done' = until no host veth is left",
+    ...textTable([
+      "peer",
+      "reps",
+      "setup ms/ctr",
+      "teardown calls ms/ctr",
+      "teardown kernel-done ms/ctr",
+      "setup vs ip-batch",
+      "teardown vs ip-batch",
+      "setup vs go",
+      "calls vs go",
+      "kernel-done vs go",
+      "go ref",
+    ], rows),
+  ];
+  if (params.steps === "1") {
+    const steps = stats.filter((s) => s.ok && s.p.runs.some((x) => x.stepsMs)).map((s) => {
+      const names = [...new Set(s.p.runs.flatMap((x) => Object.keys(x.stepsMs ?? {})))];
+      return `${s.p.peer}: ` +
+        names.map((k) =>
+          `${k} ${fmt3(quantiles(s.p.runs.map((x) => (x.stepsMs?.[k] ?? 0) / n)).median)}`
+        ).join(", ");
+    });
+    if (steps.length) out.push("", "per-step medians, ms per container:", ...steps);
+  }
+  if (notes.length) out.push("", ...notes);
+  return out;
+}
+
+interface CodecSamples {
+  encodeMs: number[];
+  decodeMs: number[];
+}
+
+/** The codec table: one row per runtime (file), median and p90 rates over the timed passes. */
+function renderCodec(files: LoadedResult[]): string[] {
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "codec") throw new Error(`render codec: ${path} is a ${r.suite} result`);
+    const s = r.samples as CodecSamples;
+    const o = r.options as { encode: number; decode: number; warmup: number; passes: number };
+    const enc = quantiles(s.encodeMs);
+    const dec = quantiles(s.decodeMs);
+    return {
+      o,
+      row: [
+        r.runtime,
+        `${s.encodeMs.length} (${o.warmup})`,
+        grouped(o.encode / (enc.median / 1000)),
+        grouped(o.encode / (enc.p90 / 1000)),
+        grouped(o.decode / (dec.median / 1000)),
+        grouped(o.decode / (dec.p90 / 1000)),
+      ],
+    };
+  });
+  const o = rows[0].o;
+  return [
+    `codec: encode ${grouped(o.encode)} veth requests; decode a ${
+      grouped(o.decode)
+    }-link dump (kernel's own messages)`,
+    "rates in messages/s per timed pass, after untimed warm-up passes; p90 = the slowest 10 %",
+    ...textTable([
+      "runtime",
+      "passes (warm-up)",
+      "encode median",
+      "encode p90",
+      "decode median",
+      "decode p90",
+    ], rows.map((x) => x.row)),
+  ];
+}
+
+interface MemorySamples {
+  runs: { n: number; gc: boolean; peakRssKb: number }[];
+}
+
+/** Peak RSS per runtime (one file each), the runtime's own collection and a full GC per round. */
+function renderMemory(files: LoadedResult[]): string[] {
+  const ns = (files[0].result.options as { n: number[] }).n;
+  const rows: string[][] = [];
+  for (const { path, result: r } of files) {
+    if (r.suite !== "memory") throw new Error(`render memory: ${path} is a ${r.suite} result`);
+    const runs = (r.samples as MemorySamples).runs;
+    for (const gc of [false, true]) {
+      const at = (n: number) => {
+        const x = runs.find((m) => m.n === n && m.gc === gc);
+        if (!x) throw new Error(`render memory: ${path} has no sample n=${n} gc=${gc}`);
+        return x.peakRssKb;
+      };
+      const [a, b] = [at(ns[0]), at(ns[1])];
+      rows.push([
+        r.runtime,
+        gc ? "full GC after each round" : "runtime's own",
+        String(a),
+        String(b),
+        `${(b / a).toFixed(2)}x`,
+      ]);
+    }
+  }
+  return [
+    "nslink peak RSS (VmHWM), fast path, containers set up and torn down in rounds of 50",
+    ...textTable(["runtime", "collection", `N=${ns[0]} KiB`, `N=${ns[1]} KiB`, "ratio"], rows),
+  ];
+}
+
+interface EtcdSamples {
+  clients: Record<string, Record<string, number[]>>;
+}
+
+/** The two etcd clients per runtime (one file each): cold import and per-call medians. */
+function renderEtcdClients(files: LoadedResult[]): string[] {
+  const rows: string[][] = [];
+  let n = 0;
+  for (const { path, result: r } of files) {
+    if (r.suite !== "etcd-clients") {
+      throw new Error(`render etcd-clients: ${path} is a ${r.suite} result`);
+    }
+    n = (r.options as { n: number }).n;
+    for (const [client, raw] of Object.entries((r.samples as EtcdSamples).clients)) {
+      const med = (k: string) => (raw[k]?.length ? fmt3(quantiles(raw[k]).median) : "-");
+      rows.push([
+        `${client}, ${r.runtime}`,
+        raw.importMs?.length ? quantiles(raw.importMs).median.toFixed(1) : "-",
+        med("putMs"),
+        med("rangeMs"),
+        med("txnMs"),
+        raw.concurrentTotalMs?.length ? fmt3(raw.concurrentTotalMs[0] / n) : "-",
+        med("watchMs"),
+      ]);
+    }
+  }
+  return [
+    `medians, ms; import: cold \`await import()\` of the client's module in a fresh process`,
+    ...textTable([
+      "client, runtime",
+      "import",
+      "put",
+      "range",
+      "txn (CAS)",
+      `${n} concurrent puts, per op`,
+      "put → watch event",
+    ], rows),
+  ];
+}
+
+interface CniSamples {
+  peers: { peer: string; reps: { rep: number; addMs: number[]; delMs: number[] }[] }[];
+  startup: { runtime: string; command: string; ms: number[] }[];
+}
+
+/** CNI ADD/DEL exec'd per container, and the command's start-up, from one `cni` result. */
+function renderCni(files: LoadedResult[]): string[] {
+  if (files.length !== 1) throw new Error("render cni: exactly one result file");
+  const r = files[0].result;
+  const s = r.samples as CniSamples;
+  const o = r.options as { n: number; reps: number };
+  const med = (xs: number[]) => quantiles(xs).median;
+  const peers = s.peers.map((p) => ({
+    peer: p.peer,
+    add: med(p.reps.flatMap((x) => x.addMs)),
+    del: med(p.reps.flatMap((x) => x.delMs)),
+  }));
+  const base = peers.find((p) => p.peer === "nslink-compiled") ??
+    peers.find((p) => p.peer === "nslink-bun");
+  if (!base) throw new Error(`render cni: ${files[0].path} has no nslink-compiled or nslink-bun`);
+  const runtimes = [...new Set(s.startup.map((x) => x.runtime))];
+  const start = (rt: string, cmd: string) => {
+    const x = s.startup.find((y) => y.runtime === rt && y.command.startsWith(cmd));
+    return x ? med(x.ms).toFixed(1) : "-";
+  };
+  return [
+    `CNI: one container's ADD and DEL, each an exec of the plugin (process start included); ` +
+    `medians of ${o.n} containers x ${o.reps} interleaved rounds; ratios against ${base.peer}`,
+    ...textTable(
+      ["peer", "ADD ms", "DEL ms", "ADD vs nslink", "DEL vs nslink"],
+      peers.map((p) => [
+        p.peer,
+        p.add.toFixed(2),
+        p.del.toFixed(2),
+        fmtX(p.add / base.add),
+        fmtX(p.del / base.del),
+      ]),
+    ),
+    "",
+    "nslink command start time (medians): `version` (no FFI), `network ls` (libc, state)",
+    ...textTable(
+      ["runtime", "version ms", "network ls ms"],
+      runtimes.map((rt) => [rt, start(rt, "version"), start(rt, "network ls")]),
+    ),
+  ];
+}
+
+interface PortsSamples {
+  runs: Record<string, number[]>;
+  connect: Record<string, { meanMs: number; medianMs: number }>;
+}
+
+/** Port publishing (bench/ports.ts) from one `ports` result: medians and p90 of every run. */
+function renderPorts(files: LoadedResult[]): string[] {
+  if (files.length !== 1) throw new Error("render ports: exactly one result file");
+  const r = files[0].result;
+  const s = r.samples as PortsSamples;
+  const summary = (r.summary ?? {}) as Record<string, number | string>;
+  const runs = { ...s.runs };
+  const without = runs.setupNetavarkWithoutPortMs;
+  const withPort = runs.setupNetavarkMs;
+  if (without?.length && withPort?.length) {
+    runs.publishNetavarkMs = withPort.map((w, i) => w - without[i]);
+  }
+  const q = (k: string) => (runs[k]?.length ? quantiles(runs[k]) : undefined);
+  const notes: string[] = [];
+  const rows = (items: [string, string][], baseKey: string) => {
+    const base = q(baseKey)?.median;
+    return items.map(([label, key]) => {
+      const x = q(key);
+      if (!x) {
+        if (typeof summary[key] === "string") notes.push(`${label}: ${summary[key]}`);
+        return [label, "-", "-", "-"];
+      }
+      return [label, fmt3(x.median), fmt3(x.p90), base ? fmtX(x.median / base) : "-"];
+    });
+  };
+  const flat = [1, 100, 1000].map((n) => {
+    const x = q(`publishAt${n}Ms`);
+    const c = s.connect[`connectAt${n}`];
+    return [
+      grouped(n),
+      x ? fmt3(x.median) : "-",
+      x ? fmt3(x.p90) : "-",
+      c ? fmt3(c.medianMs) : "-",
+    ];
+  });
+  return [
+    `port publishing: medians and p90 of ${r.options.reps} runs, ms`,
+    ...textTable(
+      ["publish one port", "median", "p90", "vs nslink"],
+      rows([
+        ["nslink publish()", "publishNslinkMs"],
+        ["nft add element (1 process)", "publishNftProcessMs"],
+        ["CNI portmap ADD", "publishCniPortmapMs"],
+        ["netavark (+1 port: with - without)", "publishNetavarkMs"],
+      ], "publishNslinkMs"),
+    ),
+    "",
+    ...textTable(
+      ["setup with one port", "median", "p90", "vs nslink"],
+      rows([
+        ["nslink fast path", "setupNslinkMs"],
+        ["CNI bridge + portmap", "setupCniMs"],
+        ["netavark setup", "setupNetavarkMs"],
+      ], "setupNslinkMs"),
+    ),
+    "",
+    `ports already published (another container); TCP connect: median of ${r.options.connections}`,
+    ...textTable(["published", "publish() median", "p90", "new TCP connection"], flat),
+    ...(notes.length ? ["", ...notes] : []),
+  ];
+}
+
+interface OverlaySamples {
+  convergenceMs: number[];
+  linkAndAddInterfaceMs: number[];
+  pingProcessMs: number[];
+  linkOverlayEtcdMs: number[];
+  linkBridgeFileMs: number[];
+  watcher: {
+    remoteEndpoints: number;
+    fdbEntriesInstalled: number;
+    snapshotMs: number;
+    cpuMsBefore: number;
+    cpuMsAfterSnapshot: number;
+    cpuMsAfterChurn: number;
+    rssIdleBytes: number;
+    rssAfterSnapshotBytes: number;
+    rssAfterChurnBytes: number;
+    churnMs: number;
+  };
+}
+
+/** Nearest-rank 99th percentile. */
+function p99(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)];
+}
+
+/** The overlay bench, one file per runtime: convergence, link() per store, the watcher. */
+function renderOverlay(files: LoadedResult[]): string[] {
+  const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
+  const f1 = (x: number) => x.toFixed(1);
+  let remote = 0;
+  let n = 0;
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "overlay") throw new Error(`render overlay: ${path} is a ${r.suite} result`);
+    const s = r.samples as OverlaySamples;
+    const w = s.watcher;
+    remote = w.remoteEndpoints;
+    n = s.convergenceMs.length;
+    const med = (xs: number[]) => quantiles(xs).median;
+    return [
+      r.runtime,
+      `${f1(med(s.convergenceMs))} (${f1(p99(s.convergenceMs))})`,
+      `${f1(med(s.linkOverlayEtcdMs))} (${f1(p99(s.linkOverlayEtcdMs))})`,
+      `${f1(med(s.linkBridgeFileMs))} (${f1(p99(s.linkBridgeFileMs))})`,
+      fmtX(med(s.linkOverlayEtcdMs) / med(s.linkBridgeFileMs)),
+      `${Math.round(w.snapshotMs)} (${Math.round(w.cpuMsAfterSnapshot - w.cpuMsBefore)} CPU), ` +
+      `${mib(w.rssIdleBytes)} -> ${mib(w.rssAfterSnapshotBytes)}`,
+      `${Math.round(w.churnMs)} (${Math.round(w.cpuMsAfterChurn - w.cpuMsAfterSnapshot)} CPU), ` +
+      mib(w.rssAfterChurnBytes),
+      String(w.fdbEntriesInstalled),
+    ];
+  });
+  return [
+    `${n} endpoints; ms, median (p99); watcher: ${grouped(remote)} remote endpoints, one run`,
+    ...textTable([
+      "runtime",
+      "convergence",
+      "link() overlay/etcd",
+      "link() bridge/file",
+      "ratio",
+      "watcher snapshot (CPU), RSS",
+      `${grouped(remote)} changes followed (CPU), RSS`,
+      "FDB entries",
+    ], rows),
+  ];
+}
+
+/** Event monitor wake-up latency (bench/monitor.ts), one file per runtime. */
+function renderMonitor(files: LoadedResult[]): string[] {
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "monitor") throw new Error(`render monitor: ${path} is a ${r.suite} result`);
+    const x = quantiles((r.samples as { latencyMs: number[] }).latencyMs);
+    return [r.runtime, String(x.n), fmt3(x.median), fmt3(x.p90), fmt3(x.max)];
+  });
+  return [
+    "event monitor: from a link change to the idle consumer's event, ms",
+    ...textTable(["runtime", "samples", "median", "p90", "max"], rows),
+  ];
+}
+
+/** One veth created and deleted (bench/veth.ts), nslink against `ip`, one file per runtime. */
+function renderVeth(files: LoadedResult[]): string[] {
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "veth") throw new Error(`render veth: ${path} is a ${r.suite} result`);
+    const s = r.samples as Record<string, number[]>;
+    const m = (k: string) => fmt3(quantiles(s[k]).median);
+    return [
+      r.runtime,
+      String(s.nslinkAdd.length),
+      m("nslinkAdd"),
+      m("ipAdd"),
+      m("nslinkDel"),
+      m("ipDel"),
+    ];
+  });
+  return [
+    "one veth pair created and deleted: medians, ms (ip: one process per command)",
+    ...textTable(["runtime", "n", "nslink add", "ip link add", "nslink del", "ip link del"], rows),
+  ];
+}
+
+/**
+ * The generated text of one block (between the markers, with its surrounding blank lines).
+ *
+ * @example
+ * ```ts ignore
+ * renderBlock("codec", {}, [{ path, result }]);
+ * ```
+ */
+export function renderBlock(
+  kind: string,
+  params: Record<string, string>,
+  files: LoadedResult[],
+): string {
+  let body: string[];
+  if (kind === "main") body = renderMain(files, params);
+  else if (kind === "codec") body = renderCodec(files);
+  else if (kind === "memory") body = renderMemory(files);
+  else if (kind === "etcd-clients") body = renderEtcdClients(files);
+  else if (kind === "cni") body = renderCni(files);
+  else if (kind === "ports") body = renderPorts(files);
+  else if (kind === "overlay") body = renderOverlay(files);
+  else if (kind === "monitor") body = renderMonitor(files);
+  else if (kind === "veth") body = renderVeth(files);
+  else throw new Error(`render: unknown table kind ${kind}`);
+  return [
+    "",
+    "",
+    "```text",
+    ...files.flatMap(provenance),
+    "",
+    ...body,
+    "```",
+    "",
+    "",
+  ].join("\n");
+}
+
+/**
+ * The README with every block's text regenerated from the result files its marker names.
+ *
+ * @example
+ * ```ts ignore
+ * import { readResult } from "./lib/results.ts";
+ * const out = renderReadme(readme, (p) => readResult(`${root}/${p}`));
+ * ```
+ */
+export function renderReadme(text: string, load: ResultLoader): string {
+  let out = "";
+  let at = 0;
+  for (const b of parseBlocks(text)) {
+    const files = b.files.map((path) => ({ path, result: load(path) }));
+    out += text.slice(at, b.from) + renderBlock(b.kind, b.params, files);
+    at = b.to;
+  }
+  return out + text.slice(at);
+}
+
+/**
+ * The blocks whose text differs from what their result files render (a hand edit, or a stale
+ * render): one message per block, empty when the README is as rendered.
+ *
+ * @example
+ * ```ts ignore
+ * const problems = checkReadme(readme, loader);
+ * if (problems.length) throw new Error(problems.join("\n"));
+ * ```
+ */
+export function checkReadme(text: string, load: ResultLoader): string[] {
+  const problems: string[] = [];
+  for (const b of parseBlocks(text)) {
+    let want: string;
+    try {
+      want = renderBlock(b.kind, b.params, b.files.map((path) => ({ path, result: load(path) })));
+    } catch (e) {
+      problems.push(`${b.marker}: ${(e as Error).message}`);
+      continue;
+    }
+    const have = text.slice(b.from, b.to);
+    if (have !== want) {
+      const h = have.split("\n");
+      const w = want.split("\n");
+      const k = w.findIndex((line, i) => line !== h[i]);
+      const line = text.slice(0, b.from).split("\n").length + k;
+      problems.push(
+        `${b.marker}: differs from its result files at README line ${line}:\n` +
+          `  README:   ${JSON.stringify(h[k] ?? "")}\n  rendered: ${JSON.stringify(w[k] ?? "")}`,
+      );
+    }
+  }
+  return problems;
+}
+
+if (import.meta.main) {
+  const argv = process.argv.slice(2);
+  const check = argv.includes("--check");
+  const i = argv.indexOf("--readme");
+  const readmePath = i >= 0 ? argv[i + 1] : `${REPO_ROOT}/README.md`;
+  const text = readFileSync(readmePath, "utf8");
+  const load: ResultLoader = (p) => readResult(`${REPO_ROOT}/${p}`);
+  if (check) {
+    const problems = checkReadme(text, load);
+    // Committed, not only present: CI renders from a fresh clone.
+    for (const b of parseBlocks(text)) {
+      for (const f of b.files) {
+        const r = spawnSync("git", ["ls-files", "--error-unmatch", f], { cwd: REPO_ROOT });
+        if (r.status === 1) problems.push(`${b.marker}: ${f} is not committed`);
+      }
+    }
+    for (const p of problems) console.error(`bench/render.ts --check: ${p}`);
+    if (problems.length) {
+      console.error("the README's benchmark tables must be rendered: deno task bench:render");
+      process.exit(1);
+    }
+    console.error(`bench/render.ts --check: ${parseBlocks(text).length} tables as rendered`);
+  } else {
+    const out = renderReadme(text, load);
+    if (out !== text) writeFileSync(readmePath, out);
+    console.error(
+      `bench/render.ts: ${parseBlocks(text).length} tables rendered into ${readmePath}`,
+    );
+  }
+}
