@@ -11,10 +11,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeMessage, encodeMessage, RCODE } from "../../dns/message.ts";
-import { agentPaths, gc, type Network, newNetwork, openNetwork } from "../../mod.ts";
+import { gc, type Network, newNetwork, openNetwork } from "../../mod.ts";
+import { agentPid, agentsOf, killAgents } from "./_agent_helpers.ts";
 import { Cleanup, exec, isRoot, SKIP_ROOT } from "./_helpers.ts";
 import { namespaceAt, setUpNetworkTestFile, tempStateDir, waitFor } from "./_network_helpers.ts";
 
@@ -54,47 +55,6 @@ async function fakeUpstream(port: number, answer: boolean): Promise<void> {
   });
   await new Promise<void>((r) => s.bind({ address: "127.0.0.1", port }, () => r()));
   sockets.push(s);
-}
-
-function agentPid(stateDir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(agentPaths(stateDir).pid, "utf8").trim().split(" ")[0]);
-    return pid > 0 && existsSync(`/proc/${pid}`) && !isZombie(pid) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return /^[ZX]/.test(s.slice(s.lastIndexOf(")") + 2));
-  } catch {
-    return true;
-  }
-}
-
-/** The pids of agent processes serving a state directory (by their environment). */
-function agentsOf(stateDir: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (!readFileSync(`/proc/${d}/cmdline`, "utf8").includes("agent\0--on-demand")) continue;
-      if (isZombie(Number(d))) continue;
-      const env = readFileSync(`/proc/${d}/environ`, "utf8").split("\0");
-      if (env.includes(`NSLINK_STATE_DIR=${stateDir}`)) out.push(Number(d));
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
-function killAgent(stateDir: string): void {
-  for (const pid of agentsOf(stateDir)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch { /* gone */ }
-  }
 }
 
 function newStateDir(): string {
@@ -156,7 +116,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const d of stateDirs) killAgent(d);
+  for (const d of stateDirs) killAgents(d);
   for (const s of sockets.splice(0)) s.close();
   for (const m of mounted.splice(0).reverse()) await exec(["umount", "-l", m]);
 });
@@ -192,7 +152,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     async () => {
       const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgent(stateDir));
+      c.defer("kill agent", () => killAgents(stateDir));
       const net = await blue(c, stateDir);
       // newNetwork waited for the agent's sockets.
       assert.ok(agentPid(stateDir), "the agent runs once a DNS-enabled network exists");
@@ -241,7 +201,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     async () => {
       const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgent(stateDir));
+      c.defer("kill agent", () => killAgents(stateDir));
       const net = await blue(c, stateDir, { icc: false });
       await container(c, net, "client");
       await container(c, net, "web");
@@ -286,7 +246,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     async () => {
       const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgent(stateDir));
+      c.defer("kill agent", () => killAgents(stateDir));
       const b = await blue(c, stateDir);
       const red = await newNetwork("bridge", `${P}red`, {
         stateDir,
@@ -322,7 +282,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     async () => {
       const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgent(stateDir));
+      c.defer("kill agent", () => killAgents(stateDir));
       const net = await blue(c, stateDir, {
         dnsServers: [`127.0.0.1#${DEAD}`, `127.0.0.1#${GOOD}`],
       });
@@ -348,7 +308,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     async () => {
       const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgent(stateDir));
+      c.defer("kill agent", () => killAgents(stateDir));
       const net = await blue(c, stateDir);
       await container(c, net, "web", ["www"]);
       const cl = await container(c, net, "c1");
@@ -371,7 +331,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     async () => {
       const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgent(stateDir));
+      c.defer("kill agent", () => killAgents(stateDir));
       const net = await blue(c, stateDir);
       await container(c, net, "client");
       await container(c, net, "web");
@@ -405,7 +365,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
   it("100 containers all resolvable", LONG, async () => {
     const stateDir = newStateDir();
     await using c = new Cleanup();
-    c.defer("kill agent", () => killAgent(stateDir));
+    c.defer("kill agent", () => killAgents(stateDir));
     const net = await blue(c, stateDir);
     await container(c, net, "client");
     const names = Array.from({ length: 100 }, (_, i) => `n${i}`);
@@ -440,7 +400,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
       const stateDir = newStateDir();
       {
         await using c = new Cleanup();
-        c.defer("kill agent", () => killAgent(stateDir));
+        c.defer("kill agent", () => killAgents(stateDir));
         const net = await blue(c, stateDir);
         await container(c, net, "c1");
         assert.ok(agentPid(stateDir));
@@ -455,7 +415,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
   it("dns: false starts no agent", LONG, async () => {
     const stateDir = newStateDir();
     await using c = new Cleanup();
-    c.defer("kill agent", () => killAgent(stateDir));
+    c.defer("kill agent", () => killAgents(stateDir));
     await blue(c, stateDir, { dns: false });
     assert.equal(agentPid(stateDir), undefined);
     assert.equal(await listeners53(), "");

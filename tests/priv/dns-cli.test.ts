@@ -8,27 +8,16 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { agentPaths } from "../../mod.ts";
+import { existsSync, mkdirSync } from "node:fs";
 import { type ChildProcess, spawn } from "node:child_process";
 import { nslink, nslinkArgv } from "./_cli_helpers.ts";
+import { agentPid, killAgents } from "./_agent_helpers.ts";
 import { exec, isRoot, SKIP_ROOT } from "./_helpers.ts";
 import { setUpNetworkTestFile, tempStateDir, waitFor } from "./_network_helpers.ts";
 
 const { prefix: P } = setUpNetworkTestFile();
 const stateDirs: string[] = [];
 const mounted: string[] = [];
-
-function agentPid(stateDir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(agentPaths(stateDir).pid, "utf8").trim().split(" ")[0]);
-    if (!(pid > 0)) return undefined;
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return /^[ZX]/.test(s.slice(s.lastIndexOf(")") + 2)) ? undefined : pid;
-  } catch {
-    return undefined;
-  }
-}
 
 before(async () => {
   if (!isRoot) return;
@@ -38,10 +27,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const d of stateDirs) {
-    const pid = agentPid(d);
-    if (pid !== undefined) process.kill(pid, "SIGKILL");
-  }
+  for (const d of stateDirs) killAgents(d);
   for (const m of mounted.splice(0).reverse()) await exec(["umount", "-l", m]);
 });
 

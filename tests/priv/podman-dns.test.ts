@@ -26,7 +26,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { agentPaths } from "../../mod.ts";
+import { agentPid, killAgents } from "./_agent_helpers.ts";
 import { isRoot, sleep } from "./_helpers.ts";
 import { pluginDir, runProcess } from "./_cli_helpers.ts";
 
@@ -116,17 +116,6 @@ function ownProcesses(): number[] {
   return [...mine];
 }
 
-function agentPid(): number | undefined {
-  try {
-    const pid = Number(readFileSync(agentPaths(state).pid, "utf8").trim().split(" ")[0]);
-    if (!(pid > 0)) return undefined;
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return /^[ZX]/.test(s.slice(s.lastIndexOf(")") + 2)) ? undefined : pid;
-  } catch {
-    return undefined;
-  }
-}
-
 const test = (name: string, fn: () => Promise<void>) =>
   it(name, { skip: SKIP, timeout: 120_000 }, fn);
 
@@ -199,8 +188,8 @@ describe("podman 4.3 on an nslink network: containers find each other by name", 
       }
       await sleep(100);
     }
-    const agent = agentPid();
-    if (agent !== undefined) process.kill(agent, "SIGKILL");
+    const agent = agentPid(state);
+    killAgents(state);
     const survivors = ownProcesses();
     for (const m of mounts.splice(0).reverse()) await runProcess(["umount", "-l", m]);
     rmSync(work, { recursive: true, force: true });
@@ -231,7 +220,7 @@ describe("podman 4.3 on an nslink network: containers find each other by name", 
     assert.match(gone.stdout + gone.stderr, /NXDOMAIN|can't find/, "gone with its container");
     await podman("rm", "-f", "-t", "0", "client");
     // The last DEL deleted the network ADD made: the agent went with it.
-    for (let i = 0; i < 100 && agentPid() !== undefined; i++) await sleep(50);
-    assert.equal(agentPid(), undefined);
+    for (let i = 0; i < 100 && agentPid(state) !== undefined; i++) await sleep(50);
+    assert.equal(agentPid(state), undefined);
   });
 });
