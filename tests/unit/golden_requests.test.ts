@@ -132,8 +132,7 @@ const CASES: Case[] = [
     // The macvlan network's fast path: the link made directly inside the container's namespace.
     fixture: "link-add-macvlan-netns.hex",
     what: "LinkOps.add()",
-    run: (o) =>
-      o.link.add({ kind: "macvlan", name: "eth0", parent: 3, mode: "private", netns: 4 }),
+    run: (o) => o.link.add({ kind: "macvlan", name: "eth0", parent: 3, mode: "private", netns: 4 }),
   },
   {
     fixture: "link-add-vxlan.hex",
