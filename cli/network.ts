@@ -88,7 +88,7 @@ const create: Command = {
       type: "string",
       short: "d",
       value: "DRIVER",
-      help: "Driver: bridge (default), null or host",
+      help: "Driver: bridge (default), macvlan, ipvlan, null or host",
     },
     subnet: {
       type: "string",
@@ -102,6 +102,11 @@ const create: Command = {
       multiple: true,
       help: "Gateway of the subnet of its family",
     },
+    "ip-range": {
+      type: "string",
+      value: "CIDR",
+      help: "macvlan/ipvlan: hand out only addresses of this IPv4 range of the subnet",
+    },
     ipv6: { type: "boolean", help: "Enable IPv6 (needs an IPv6 --subnet)" },
     internal: { type: "boolean", help: "No traffic beyond the bridge, no published ports" },
     opt: {
@@ -109,13 +114,18 @@ const create: Command = {
       short: "o",
       value: "KEY=VALUE",
       multiple: true,
-      help: "Driver option: icc=false, masquerade=false, mtu=N, bridge=NAME",
+      help: "Driver option: icc=false, masquerade=false, mtu=N, bridge=NAME; macvlan/ipvlan: " +
+        "parent=IFACE, macvlan_mode=MODE, ipvlan_mode=MODE, hostAccess=true",
     },
   },
   notes: `Prints the new network's id. Without --subnet, a free /24 is picked from 10.89.0.0/16.
+A macvlan or ipvlan network puts containers on the LAN of -o parent=IFACE (IFACE.VLAN makes the
+802.1q sub-interface): give the LAN's --subnet and its router as --gateway.
 
-Example:
-  nslink network create --subnet 198.51.100.0/24 --ipv6 --subnet 2001:db8:1::/64 blue`,
+Examples:
+  nslink network create --subnet 198.51.100.0/24 --ipv6 --subnet 2001:db8:1::/64 blue
+  nslink network create -d macvlan -o parent=eth1 -o macvlan_mode=bridge \\
+    --subnet 198.51.100.0/24 --gateway 198.51.100.254 --ip-range 198.51.100.128/25 lan`,
   async run({ values, args, io, hint }) {
     const options: Record<string, unknown> = driverOptions(strings(values.opt), hint);
     const subnets = strings(values.subnet);
@@ -145,6 +155,13 @@ Example:
       throw new UsageError(`--ipv6 needs an IPv6 --subnet (e.g. 2001:db8:1::/64)`, hint);
     }
     if (values.internal === true) options.internal = true;
+    const range = values["ip-range"];
+    if (typeof range === "string") {
+      if (!range.includes("/") || family(range, "--ip-range", hint) !== 4) {
+        throw new UsageError(`Invalid --ip-range ${JSON.stringify(range)}: an IPv4 CIDR`, hint);
+      }
+      options.ipRange = range;
+    }
     const type = typeof values.driver === "string" ? values.driver : "bridge";
     const net = await newNetwork(type, args[0], options);
     io.out(`${net.id}\n`);

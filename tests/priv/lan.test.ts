@@ -18,6 +18,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { gc, type Interface, type Network, type NetworkOptions, newNetwork } from "../../mod.ts";
 import { kernelLacks } from "../../drivers/lan.ts";
+import { LANHOST, LANHOST6, lanNames, ROUTER, ROUTER6 } from "./_lan.ts";
 import {
   type Cleanup,
   exec,
@@ -41,57 +42,9 @@ import {
 
 const { prefix: P } = setUpNetworkTestFile();
 const OPTS = { skip: SKIP_ROOT, timeout: 60_000 };
-const UP = `${P}up`;
-const RT = `${P}rt`;
-const LH = `${P}lh`;
-const ROUTER = "198.51.100.254";
-const ROUTER6 = "2001:db8:30::fe";
-const LANHOST = "198.51.100.200";
-const LANHOST6 = "2001:db8:30::c8";
-const LAN: NetworkOptions = {
-  parent: UP,
-  subnet: "198.51.100.0/24",
-  gateway: ROUTER,
-  subnetIPv6: "2001:db8:30::/64",
-  gatewayIPv6: ROUTER6,
-  ipRange: "198.51.100.128/25",
-};
-
+const { UP, LH, LAN, lan, sh } = lanNames(P);
 const ipvlanSkip = SKIP_ROOT || ((await linkKindSkip("ipvlan", P)) && kernelLacks("ipvlan"));
 const vlanSkip = SKIP_ROOT || ((await linkKindSkip("vlan", P)) && kernelLacks("vlan"));
-
-async function sh(...argv: string[]): Promise<void> {
-  const r = await exec(argv);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
-}
-
-/** The LAN: the router and a LAN host, and the host's parent interface with its addresses. */
-async function lan(c: Cleanup): Promise<void> {
-  c.netns(RT);
-  c.netns(LH);
-  c.link(UP);
-  await sh("ip", "netns", "add", RT);
-  await sh("ip", "netns", "add", LH);
-  await sh("ip", "link", "add", UP, "type", "veth", "peer", "name", "lan0", "netns", RT);
-  await sh("ip", "link", "set", UP, "up");
-  await sh("ip", "addr", "add", "198.51.100.10/24", "dev", UP);
-  await sh("ip", "addr", "add", "2001:db8:30::a/64", "dev", UP, "nodad");
-  const r = (...a: string[]) => sh("ip", "-n", RT, ...a);
-  await r("link", "set", "lo", "up");
-  await r("link", "add", "br0", "type", "bridge");
-  await r("link", "set", "lan0", "master", "br0", "up");
-  await r("link", "add", "h0", "type", "veth", "peer", "name", "eth0", "netns", LH);
-  await r("link", "set", "h0", "master", "br0", "up");
-  await r("link", "set", "br0", "up");
-  await r("addr", "add", `${ROUTER}/24`, "dev", "br0");
-  await r("addr", "add", `${ROUTER6}/64`, "dev", "br0", "nodad");
-  const h = (...a: string[]) => sh("ip", "-n", LH, ...a);
-  await h("link", "set", "lo", "up");
-  await h("link", "set", "eth0", "up");
-  await h("addr", "add", `${LANHOST}/24`, "dev", "eth0");
-  await h("addr", "add", `${LANHOST6}/64`, "dev", "eth0", "nodad");
-}
-
 async function network(
   c: Cleanup,
   type: "macvlan" | "ipvlan",
