@@ -563,9 +563,13 @@ function makeDriver(kind: LanKind): Driver {
       const cfg = config(record);
       if (cfg.hostAccess) attempt(() => ctx.host.link.del(cfg.hostAccess!.name));
       if (cfg.madeParent) {
-        // Only the parent this network made, as its alias says.
+        // Only the parent this network made: the internal bridge's name is this network's own
+        // (a hash of its name and id); a vlan sub-interface is ours when its alias says so.
         const l = ctx.host.link.find(cfg.parent);
-        if (l && l.alias === linkAlias(record.id)) attempt(() => ctx.host.link.del(l.index));
+        const own = cfg.madeParent.kind === "bridge"
+          ? l?.kind === "bridge"
+          : l?.alias === linkAlias(record.id);
+        if (l && own) attempt(() => ctx.host.link.del(l.index));
       }
     },
 
