@@ -334,7 +334,6 @@ function makeDriver(kind: LanKind): Driver {
           );
         }
       }
-      if (!kernelHas(kind)) throw new Error(kernelLacks(kind));
       const other = kind === "macvlan" ? "ipvlan_mode" : "macvlan_mode";
       if (options[other] !== undefined) {
         throw new TypeError(
@@ -453,7 +452,7 @@ function makeDriver(kind: LanKind): Driver {
             throw new TypeError(
               `Parent "${parent}" has ${children[0].kind} links (${
                 children.map((l) => l.name).join(", ")
-              }): a ${kind} network cannot share it`,
+              }): ${kind} networks cannot share it`,
             );
           }
         }
@@ -499,6 +498,8 @@ function makeDriver(kind: LanKind): Driver {
       ) {
         throw new TypeError(`"hostAccessAddress" needs "hostAccess: true"`);
       }
+      // Last, so that a parent's problems are named first on any kernel.
+      if (!kernelHas(kind)) throw new Error(kernelLacks(kind));
       const cfg: LanConfig = {
         kind,
         parent,

@@ -325,6 +325,17 @@ describe("macvlan and ipvlan refusals, before anything is made", () => {
           },
         );
         await assert.rejects(make("macvlan", "r3", { parent: UP, masquerade: true }), /masquerade/);
+        // A macvlan made by hand on a parent keeps ipvlan networks off it (on any kernel).
+        c.link(`${P}hp`);
+        await sh("ip", "link", "add", `${P}hp`, "type", "veth", "peer", "name", `${P}hp1`);
+        await sh("ip", "link", "set", `${P}hp`, "up");
+        await sh("ip", "link", "add", "link", `${P}hp`, "name", `${P}hm`, "type", "macvlan");
+        await assert.rejects(
+          make("ipvlan", "r4", { parent: `${P}hp`, subnet: "198.51.100.0/24" }),
+          {
+            message: `Parent "${P}hp" has macvlan links (${P}hm): ipvlan networks cannot share it`,
+          },
+        );
         await assert.rejects(a.link("c1", { ports: [{ hostPort: 8080, port: 80 }] }), {
           message: `Network "${P}r2" (macvlan) cannot publish ports: only bridge networks can`,
         });
