@@ -459,6 +459,12 @@ function makeDriver(kind: LanKind): Driver {
         mtu = link.mtu ?? 1500;
         for (const o of ctx.otherConfigs) {
           if (o.parent !== parent || typeof o.kind !== "string") continue;
+          if (o.madeParent !== undefined) {
+            // Its network removes it on delete: it cannot be shared.
+            throw new TypeError(
+              `Parent "${parent}" was made by another nslink network (and goes with it)`,
+            );
+          }
           if (o.kind !== kind || o.mode !== mode) {
             throw new TypeError(
               `Parent "${parent}" is used by another nslink network as ${o.kind} mode ${o.mode}: ` +

@@ -425,6 +425,14 @@ describe("ipvlan network and dotted parents (where the kernel has them)", () => 
       assert.equal(vlan.linkinfo?.info_kind, "vlan");
       assert.equal((vlan.linkinfo?.info_data as { id?: number })?.id, 50);
       await container(c, net, "c1");
+      await assert.rejects(
+        newNetwork("macvlan", `${P}vl2`, {
+          stateDir: tempStateDir(),
+          parent: `${UP}.50`,
+          subnet: "203.0.113.0/24",
+        }),
+        { message: `Parent "${UP}.50" was made by another nslink network (and goes with it)` },
+      );
       await net.delete();
       const names = (await ipJson<IpLink[]>(["link", "show"])).map((l) => l.ifname);
       assert.ok(!names.includes(`${UP}.50`));
