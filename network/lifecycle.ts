@@ -372,7 +372,11 @@ function unrefTimer(timer: unknown): void {
   else (timer as { unref?(): void } | undefined)?.unref?.();
 }
 
-/** Whether an endpoint's kernel side is gone: its host links (or, without any, its namespace). */
+/**
+ * Whether an endpoint's kernel side is gone: its host links (or, without any, its namespace).
+ * Given its driver and network, a driver with `liveEndpoint` answers instead (it looks inside the
+ * namespace, where macvlan and ipvlan links live).
+ */
 export function endpointGone(
   ctx: DriverContext,
   ep: EndpointRecord,
