@@ -163,6 +163,10 @@ describe("macvlan network on a LAN", () => {
         await assertPing(p1, "198.51.100.253");
         await assertPing(p1, "2001:db8:30:0:ffff:ffff:ffff:ffff");
         await assertPing(p1, ROUTER);
+        // The shim's addresses are never a container's.
+        await assert.rejects(net.link("c9", { address: "198.51.100.253" }), {
+          message: `Address "198.51.100.253" is the host's (hostAccess) on network "${P}mv3"`,
+        });
         await net.unlink("c1");
         const routes = await ipJson<{ dst: string }[]>(["route", "show", "dev", shims[0]]);
         assert.deepEqual(routes, [], "the route to c1 goes with it");
