@@ -92,7 +92,7 @@ const create: Command = {
       type: "string",
       short: "d",
       value: "DRIVER",
-      help: "Driver: bridge (default), null or host",
+      help: "Driver: bridge (default), macvlan, ipvlan, null or host",
     },
     subnet: {
       type: "string",
@@ -142,18 +142,23 @@ const create: Command = {
       short: "o",
       value: "KEY=VALUE",
       multiple: true,
-      help: "Driver option: icc=false, masquerade=false, mtu=N, bridge=NAME, poolIPv6=CIDR,…",
+      help: "Driver option: icc=false, masquerade=false, mtu=N, bridge=NAME, poolIPv6=CIDR,…; " +
+        "macvlan/ipvlan: parent=IFACE, macvlan_mode=MODE, ipvlan_mode=MODE, hostAccess=true",
     },
   },
   notes: `Prints the new network's id. Without --subnet, a free /24 is picked from 10.89.0.0/16;
 with --ipv6 and no IPv6 --subnet, a free /64 from the IPv6 pool: -o poolIPv6=CIDR[,CIDR…] or
 $NSLINK_IPV6_POOL (there is no built-in IPv6 pool: use your ULA or global prefix).
+A macvlan or ipvlan network puts containers on the LAN of -o parent=IFACE (IFACE.VLAN makes the
+802.1q sub-interface): give the LAN's --subnet and its router as --gateway.
 
 Examples:
   nslink network create --subnet 198.51.100.0/24 --ipv6 --subnet 2001:db8:1::/64 blue
   nslink network create --subnet 198.51.100.0/24 --ip-range 198.51.100.128/25 --label env=dev red
   NSLINK_IPV6_POOL=2001:db8:100::/56 nslink network create --ipv6 --ipv4=false v6only
-  nslink network create --subnet 203.0.113.0/24 --dns 203.0.113.53 red`,
+  nslink network create --subnet 203.0.113.0/24 --dns 203.0.113.53 dnsnet
+  nslink network create -d macvlan -o parent=eth1 -o macvlan_mode=bridge \\
+    --subnet 198.51.100.0/24 --gateway 198.51.100.254 --ip-range 198.51.100.128/25 lan`,
   async run({ values, args, io, hint }) {
     const options: Record<string, unknown> = driverOptions(strings(values.opt), hint);
     if (typeof options.poolIPv6 === "string") {

@@ -19,6 +19,11 @@
  * several ranges of one family, other routes, … Keys nslink does not know at all are ignored, as
  * plugins do. docs/cni.md has the table.
  *
+ * `"driver": "macvlan"` or `"ipvlan"` (default `bridge`) puts containers on the LAN of `master`
+ * (the host interface, as the reference macvlan/ipvlan plugins name it) in `mode`, with nslink's
+ * IPAM: `subnet`/`gateway` (the LAN's router), `subnetIPv6`/`gatewayIPv6`, `ipRange`, and
+ * `hostAccess` (a shim so the host reaches its containers).
+ *
  * @module
  */
 import { CNI_ERR, CniError } from "./errors.ts";
@@ -28,7 +33,9 @@ import type { CniNetConf } from "./types.ts";
 export interface NslinkConf {
   /** The nslink network's name. */
   network: string;
-  /** Options for `newNetwork("bridge", network, …)` when ADD creates it. */
+  /** The driver: `bridge` (default), `macvlan` or `ipvlan`. */
+  driver: string;
+  /** Options for `newNetwork(driver, network, …)` when ADD creates it. */
   networkOptions: Record<string, unknown>;
   /** State directory (`stateDir` field, else the environment's, else the default). */
   stateDir?: string;
@@ -42,6 +49,12 @@ const STRING_FIELDS: [string, string][] = [
   ["bridge", "bridgeName"],
 ];
 const BOOL_FIELDS = ["masquerade", "internal", "icc"];
+/** The LAN drivers' fields, as the reference macvlan/ipvlan plugins name them. */
+const LAN_FIELDS: [string, string][] = [["master", "parent"], ["mode", "mode"], [
+  "ipRange",
+  "ipRange",
+]];
+const DRIVERS = ["bridge", "macvlan", "ipvlan"];
 
 function unsupported(field: string, value: unknown, why: string): CniError {
   return new CniError(
@@ -214,7 +227,7 @@ function invalid(field: string, value: unknown, want: string): CniError {
  * ```ts
  * import { parseConf } from "./config.ts";
  * parseConf({ cniVersion: "1.0.0", name: "blue", type: "nslink", subnet: "198.51.100.0/24" });
- * // { network: "blue", networkOptions: { subnet: "198.51.100.0/24" } }
+ * // { network: "blue", driver: "bridge", networkOptions: { subnet: "198.51.100.0/24" } }
  * ```
  * @param conf The configuration from stdin.
  * @param stateDir The state directory from the environment, if any.
@@ -225,14 +238,19 @@ export function parseConf(conf: CniNetConf, stateDir?: string): NslinkConf {
   if (typeof network !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(network)) {
     throw invalid(conf.network !== undefined ? "network" : "name", network, "a network name");
   }
+  const driver = conf.driver ?? "bridge";
+  if (typeof driver !== "string" || !DRIVERS.includes(driver)) {
+    throw invalid("driver", driver, DRIVERS.join(", "));
+  }
   const networkOptions: Record<string, unknown> = {};
-  for (const [field, option] of STRING_FIELDS) {
+  const lan = driver !== "bridge";
+  for (const [field, option] of [...STRING_FIELDS, ...(lan ? LAN_FIELDS : [])]) {
     const v = conf[field];
     if (v === undefined || v === "") continue;
     if (typeof v !== "string") throw invalid(field, v, "a string");
     networkOptions[option] = v;
   }
-  for (const field of BOOL_FIELDS) {
+  for (const field of lan ? [...BOOL_FIELDS, "hostAccess"] : BOOL_FIELDS) {
     const v = conf[field];
     if (v === undefined) continue;
     if (typeof v !== "boolean") throw invalid(field, v, "true or false");
@@ -277,5 +295,5 @@ export function parseConf(conf: CniNetConf, stateDir?: string): NslinkConf {
   }
   const dir = conf.stateDir ?? stateDir;
   if (dir !== undefined && typeof dir !== "string") throw invalid("stateDir", dir, "a path");
-  return { network, networkOptions, ...(dir ? { stateDir: dir } : {}) };
+  return { network, driver, networkOptions, ...(dir ? { stateDir: dir } : {}) };
 }

@@ -106,15 +106,15 @@ async function open(network: string, stateDir?: string): Promise<Network | undef
 
 /** The network, created (and marked as made by CNI) when it does not exist yet. */
 async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network> {
-  const { network, networkOptions, stateDir } = conf;
+  const { network, driver, networkOptions, stateDir } = conf;
   for (let attempt = 0;; attempt++) {
     const net = await open(network, stateDir);
     if (net) {
-      checkSame(net, networkOptions);
+      checkSame(net, networkOptions, driver);
       return net;
     }
     try {
-      const made = await newNetwork("bridge", network, {
+      const made = await newNetwork(driver, network, {
         ...networkOptions,
         ...(stateDir ? { stateDir } : {}),
       });
@@ -130,7 +130,13 @@ async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network
 }
 
 /** An existing network must match what the configuration asks for. */
-function checkSame(net: Network, options: Record<string, unknown>): void {
+function checkSame(net: Network, options: Record<string, unknown>, driver = "bridge"): void {
+  if (net.type !== driver) {
+    throw new CniError(
+      CNI_ERR.INVALID_NETWORK_CONFIG,
+      `Network "${net.name}" exists as a ${net.type} network; the configuration asks for ${driver}`,
+    );
+  }
   const have: Record<string, unknown> = {
     subnet: net.subnet,
     subnetIPv6: net.subnetIPv6,
@@ -379,24 +385,41 @@ function resultOf(
   const bridgeName = String(net.config.bridgeName ?? "");
   const hostEnd = net.endpoint(endpoint)?.hostLinks[0] ?? "";
   const inside = ns.rtnl().link.get(iface.dstName);
+  const container = {
+    name: iface.dstName,
+    mac: inside.mac ?? "",
+    mtu: inside.mtu,
+    sandbox: args.netns,
+  };
+  // A macvlan/ipvlan container has no host-side interface: its link sits on the LAN's parent.
+  const lan = net.type !== "bridge";
+  const at = lan ? 0 : 2;
   const result: CniResult = {
     cniVersion: conf.cniVersion,
-    interfaces: [
+    interfaces: lan ? [container] : [
       { name: bridgeName, mac: host.link.find(bridgeName)?.mac ?? "" },
       { name: hostEnd, mac: host.link.find(hostEnd)?.mac ?? "" },
-      { name: iface.dstName, mac: inside.mac ?? "", mtu: inside.mtu, sandbox: args.netns },
+      container,
     ],
     ips: [],
     routes: [],
     dns: dnsResult(net, conf),
   };
   if (iface.address) {
-    result.ips!.push({ address: iface.address, gateway: iface.gateway, interface: 2 });
-    result.routes!.push({ dst: "0.0.0.0/0", gw: iface.gateway });
+    result.ips!.push({
+      address: iface.address,
+      ...(iface.gateway ? { gateway: iface.gateway } : {}),
+      interface: at,
+    });
+    if (iface.gateway) result.routes!.push({ dst: "0.0.0.0/0", gw: iface.gateway });
   }
   if (iface.addressIPv6) {
-    result.ips!.push({ address: iface.addressIPv6, gateway: iface.gatewayIPv6, interface: 2 });
-    result.routes!.push({ dst: "::/0", gw: iface.gatewayIPv6 });
+    result.ips!.push({
+      address: iface.addressIPv6,
+      ...(iface.gatewayIPv6 ? { gateway: iface.gatewayIPv6 } : {}),
+      interface: at,
+    });
+    if (iface.gatewayIPv6) result.routes!.push({ dst: "::/0", gw: iface.gatewayIPv6 });
   }
   return result;
 }
@@ -472,6 +495,7 @@ async function check(args: CniArgs, conf: CniNetConf): Promise<void> {
       );
     }
   }
+  if (net.type !== "bridge") return; // macvlan/ipvlan: nothing on the host
   const host = hostRtnl();
   const hostEnd = host.link.find(ep.hostLinks[0] ?? "");
   const bridge = host.link.find(String(net.config.bridgeName ?? ""));

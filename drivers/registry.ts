@@ -7,6 +7,7 @@
 import { bridgeDriver } from "./bridge.ts";
 import type { Driver } from "./driver.ts";
 import { hostDriver, nullDriver } from "./none.ts";
+import { ipvlanDriver, macvlanDriver } from "./lan.ts";
 
 const drivers = new Map<string, Driver>();
 
@@ -55,7 +56,7 @@ export function getDriver(type: string): Driver {
  * @example
  * ```ts
  * import { knownTypes } from "./registry.ts";
- * knownTypes(); // ["bridge", "host", "null", "simplebridge"]
+ * knownTypes(); // ["bridge", "host", "ipvlan", "macvlan", "null", "simplebridge"]
  * ```
  * @returns The names.
  */
@@ -66,3 +67,5 @@ export function knownTypes(): string[] {
 registerDriver(bridgeDriver);
 registerDriver(nullDriver);
 registerDriver(hostDriver);
+registerDriver(macvlanDriver);
+registerDriver(ipvlanDriver);

@@ -131,7 +131,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       if (!e) return;
       let reason: string | undefined;
       if (e.state === "creating") reason = "interrupted link";
-      else if (endpointGone(ctx, e)) {
+      else if (endpointGone(ctx, e, driver, record)) {
         reason = e.state === "releasing" ? "release finished" : "kernel objects gone";
       } else if (e.state === "releasing") reason = "links kept alive after unlink";
       if (!reason) return;

@@ -17,6 +17,7 @@ import { hostRtnl } from "../model/host.ts";
 import type { Interface } from "../model/interface.ts";
 import { handoffs, knownNames } from "./internal.ts";
 import {
+  abandonLinks,
   addressOwner,
   deleteNetwork,
   forgetEndpoint,
@@ -567,7 +568,7 @@ export class Network implements AsyncDisposable {
       try {
         // (A publish batch that failed changed nothing: an element in the way is not ours.)
         if (ep && published) unpublishBindings(store, record, name, ep, bindings);
-        if (ep) this.#driver.unlink(ctx, record, { ...ep, namespace: undefined });
+        if (ep) abandonLinks(this.#driver, ctx, record, ep);
         for (const a of reserved) releaseAddress(store, record, a, addressOwner(name, intent));
         store.removeEndpoint(record, name);
         releaseBindings(store, record, name, intent, bindings);

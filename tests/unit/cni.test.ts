@@ -239,6 +239,7 @@ describe("plugin configuration", () => {
       }),
       {
         network: "blue",
+        driver: "bridge",
         networkOptions: {
           subnet: "198.51.100.0/24",
           subnetIPv6: "2001:db8:1::/64",
