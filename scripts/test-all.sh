@@ -83,7 +83,7 @@ step doc-lint deno doc --lint mod.ts
 # Every example that is safe to run is type-checked (never run: the others change the kernel).
 step doc-examples deno check --doc-only mod.ts ffi/ netlink/ rtnl/ netns/ model/ drivers/ network/ net/
 step publish-dry-run deno publish --dry-run --allow-dirty --quiet
-# The README's benchmark tables are what bench/render.ts makes of the committed result files
+# docs/benchmarks.md's tables are what bench/render.ts makes of the committed result files
 # (bench/results/): a hand edit, or a result file that is not committed, fails here.
 step bench-tables deno run -A bench/render.ts --check
 # The npm tarball (bun add), deno install and dist/nslink, each from its artifact in a fresh
