@@ -25,7 +25,8 @@ describe("documentation blocks", () => {
 
   it("a marker is on its own line right before a block, with a reason", () => {
     for (const file of ["README.md", ...docBlocks().map((b) => b.file)]) {
-      const text = readFileSync(`${ROOT}${file}`, "utf8");
+      // Markers outside code blocks (docs/testing.md shows one inside a block).
+      const text = readFileSync(`${ROOT}${file}`, "utf8").replace(/^\s*```[\s\S]*?^\s*```/gm, "");
       const markers = text.match(/<!-- not-run:.*-->/g) ?? [];
       const used = blocksOf(file).filter((b) => b.notRun).length;
       assert.equal(markers.length, used, `${file}: a not-run marker that precedes no block`);
