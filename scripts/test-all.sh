@@ -83,7 +83,7 @@ step doc-lint deno doc --lint mod.ts
 # Every example that is safe to run is type-checked (never run: the others change the kernel).
 step doc-examples deno check --doc-only mod.ts ffi/ netlink/ rtnl/ netns/ model/ drivers/ network/ net/
 step publish-dry-run deno publish --dry-run --allow-dirty --quiet
-# The README's benchmark tables are what bench/render.ts makes of the committed result files
+# docs/benchmarks.md's tables are what bench/render.ts makes of the committed result files
 # (bench/results/): a hand edit, or a result file that is not committed, fails here.
 step bench-tables deno run -A bench/render.ts --check
 # The npm tarball (bun add), deno install and dist/nslink, each from its artifact in a fresh
@@ -100,7 +100,7 @@ if [ "$(id -u)" = 0 ]; then
     suite "privileged (compiled dist/nslink)" env NSLINK_BIN="$PWD/dist/nslink" \
       scripts/in-netns.sh bun test ./tests/priv/cli.test.ts ./tests/priv/cli-docker.test.ts \
       ./tests/priv/cni.test.ts ./tests/priv/cni-bridge.test.ts ./tests/priv/podman.test.ts \
-      ./tests/priv/docs.test.ts
+      ./tests/priv/docs.test.ts ./tests/priv/doc-snippets.test.ts
   fi
   step "demo (deno)" scripts/in-netns.sh deno run -A examples/demo.ts
   step "demo (bun)" scripts/in-netns.sh bun examples/demo.ts

@@ -1,22 +1,24 @@
 /**
- * Runs every `sh` block of docs/cli.md, in order, as one bash script with `nslink` being the
- * executable under test (the runtime running the tests, or `dist/nslink` with `NSLINK_BIN`), in a
- * state directory of its own, so that the command-line documentation cannot rot. The blocks end by
- * removing what they made; the test checks that nothing is left.
+ * Runs every `sh` block of docs/cli.md (but those marked `<!-- not-run: … -->`), in order, as one
+ * bash script with `nslink` being the executable under test (the runtime running the tests, or
+ * `dist/nslink` with `NSLINK_BIN`), in a state directory of its own, so that the command-line
+ * documentation cannot rot. The blocks end by removing what they made; the test checks that nothing
+ * is left.
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { ip, ipLink, ipNetnsNames, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import { removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
 import { nslinkArgv, runProcess } from "./_cli_helpers.ts";
+import { blocksOf } from "../unit/_doc_blocks.ts";
 
 after(() => removeStateDirs());
 
-const DOC = readFileSync(new URL("../../docs/cli.md", import.meta.url).pathname, "utf8");
-const BLOCKS = [...DOC.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
+const BLOCKS = blocksOf("docs/cli.md").filter((b) => b.lang === "sh" && !b.notRun).map((b) =>
+  b.code
+);
 /** What the blocks make, for the cleanup when they fail midway. */
 const NETWORKS = ["blue", "red", "v6only"];
 const NAMESPACES = ["c1"];
