@@ -12,6 +12,7 @@ import process from "node:process";
 import { runAgent } from "../agent/agent.ts";
 import type { Duty } from "../agent/duty.ts";
 import "../agent/dns.ts";
+import "../agent/firewall.ts";
 import { type Network, type NetworkWatcher, openNetwork } from "../network/network.ts";
 import "../network/overlay.ts";
 import { defaultStateDir } from "../network/state.ts";
