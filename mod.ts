@@ -136,6 +136,16 @@ export {
   type WatchMessage,
 } from "./store/etcd.ts";
 export { Namespace, newNetworkNamespace, openNetworkNamespace } from "./network/namespace.ts";
+// The host agent (DNS names of every network); importing the client registers it with networks.
+export {
+  agentCommandLine,
+  type AgentReply,
+  askAgent,
+  ensureAgent,
+  type EnsureAgentOptions,
+  settleAgent,
+} from "./agent/client.ts";
+export { agentPaths } from "./agent/agent.ts";
 export { type Interface, macForIPv4 } from "./model/interface.ts";
 export { getDriver, knownTypes, registerDriver } from "./drivers/registry.ts";
 export type {

@@ -1,5 +1,5 @@
 /**
- * Renders the README's benchmark tables from committed result files (bench/results/*.json,
+ * Renders the benchmark tables of docs/benchmarks.md from committed result files (bench/results/*.json,
  * written by the benches through bench/lib/results.ts), so that every figure can be traced to
  * the run that measured it. Nothing between a block's markers is written by hand:
  *
@@ -17,10 +17,11 @@
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
  * samples (medians over repetitions or passes), not from the bench's own summary.
  *
- * Usage: `deno task bench:render` (rewrites README.md) or
- * `deno run -A bench/render.ts --check` (exits 1 and names the block when the README differs
+ * Usage: `deno task bench:render` (rewrites docs/benchmarks.md) or
+ * `deno run -A bench/render.ts --check` (exits 1 and names the block when the page differs
  * from what the committed files render: a hand edit; run by scripts/test-all.sh).
- * `--readme PATH` renders another file. Runs under Deno and Bun.
+ * `--readme PATH` renders another file (README.md held the tables before docs/ existed).
+ * Runs under Deno and Bun.
  *
  * @module
  */
@@ -43,7 +44,7 @@ export interface LoadedResult {
 /** Reads a result file named in a marker (relative to the repository root). */
 export type ResultLoader = (path: string) => ResultFile;
 
-/** One block of the README: its marker's contents and where its generated text lies. */
+/** One block of the page: its marker's contents and where its generated text lies. */
 interface Block {
   kind: string;
   params: Record<string, string>;
@@ -587,7 +588,7 @@ export function renderBlock(
 }
 
 /**
- * The README with every block's text regenerated from the result files its marker names.
+ * The page (docs/benchmarks.md, or any Markdown text) with every block's text regenerated from the result files its marker names.
  *
  * @example
  * ```ts ignore
@@ -608,7 +609,8 @@ export function renderReadme(text: string, load: ResultLoader): string {
 
 /**
  * The blocks whose text differs from what their result files render (a hand edit, or a stale
- * render): one message per block, empty when the README is as rendered.
+ * render): one message per block, empty when the page is as rendered. `name` is how the messages
+ * call the page (`README` unless given).
  *
  * @example
  * ```ts ignore
@@ -616,7 +618,7 @@ export function renderReadme(text: string, load: ResultLoader): string {
  * if (problems.length) throw new Error(problems.join("\n"));
  * ```
  */
-export function checkReadme(text: string, load: ResultLoader): string[] {
+export function checkReadme(text: string, load: ResultLoader, name = "README"): string[] {
   const problems: string[] = [];
   for (const b of parseBlocks(text)) {
     let want: string;
@@ -633,8 +635,8 @@ export function checkReadme(text: string, load: ResultLoader): string[] {
       const k = w.findIndex((line, i) => line !== h[i]);
       const line = text.slice(0, b.from).split("\n").length + k;
       problems.push(
-        `${b.marker}: differs from its result files at README line ${line}:\n` +
-          `  README:   ${JSON.stringify(h[k] ?? "")}\n  rendered: ${JSON.stringify(w[k] ?? "")}`,
+        `${b.marker}: differs from its result files at ${name} line ${line}:\n` +
+          `  ${name}: ${JSON.stringify(h[k] ?? "")}\n  rendered: ${JSON.stringify(w[k] ?? "")}`,
       );
     }
   }
@@ -645,11 +647,11 @@ if (import.meta.main) {
   const argv = process.argv.slice(2);
   const check = argv.includes("--check");
   const i = argv.indexOf("--readme");
-  const readmePath = i >= 0 ? argv[i + 1] : `${REPO_ROOT}/README.md`;
+  const readmePath = i >= 0 ? argv[i + 1] : `${REPO_ROOT}/docs/benchmarks.md`;
   const text = readFileSync(readmePath, "utf8");
   const load: ResultLoader = (p) => readResult(`${REPO_ROOT}/${p}`);
   if (check) {
-    const problems = checkReadme(text, load);
+    const problems = checkReadme(text, load, readmePath.replace(`${REPO_ROOT}/`, ""));
     // Committed, not only present: CI renders from a fresh clone.
     for (const b of parseBlocks(text)) {
       for (const f of b.files) {
@@ -659,7 +661,9 @@ if (import.meta.main) {
     }
     for (const p of problems) console.error(`bench/render.ts --check: ${p}`);
     if (problems.length) {
-      console.error("the README's benchmark tables must be rendered: deno task bench:render");
+      console.error(
+        `the benchmark tables of ${readmePath} must be rendered: deno task bench:render`,
+      );
       process.exit(1);
     }
     console.error(`bench/render.ts --check: ${parseBlocks(text).length} tables as rendered`);

@@ -2,10 +2,11 @@
 # Entry point of the per-container network setup/teardown benchmark (`deno task bench`).
 #
 #   bash bench/run.sh [--n 50] [--reps 3] [--peers a,b,c] [--json bench/out/results.json] [--steps]
-# Then bench/extras.ts (codec, memory) and bench/ports.ts (port publishing, issue 9) run in the
-# same namespace; NSLBENCH_NO_EXTRAS=1 / NSLBENCH_NO_PORTS=1 skip them. Every suite writes a result
-# file into bench/results/ (bench/lib/results.ts; NSLBENCH_LABEL says what the run was for), from
-# which `deno task bench:render` renders the README's tables.
+# Then bench/extras.ts (codec, memory), bench/ports.ts (port publishing, issue 9) and
+# bench/macvlan.ts (macvlan networks, issue 20) run in the same namespace;
+# NSLBENCH_NO_EXTRAS=1 / NSLBENCH_NO_PORTS=1 / NSLBENCH_NO_MACVLAN=1 skip them. Every suite writes a
+# result file into bench/results/ (bench/lib/results.ts; NSLBENCH_LABEL says what the run was for),
+# from which `deno task bench:render` renders the README's tables.
 #
 # 1. Installs what the peers need (npm deps, Debian packages) while the network is reachable;
 #    a peer whose packages cannot be installed is skipped with the reason (bench/.build/skipped.tsv).
@@ -98,5 +99,6 @@ exec unshare --net --mount -- bash -c '
   if [ -z "${NSLBENCH_NO_EXTRAS:-}" ]; then node_modules/.bin/deno run -A bench/extras.ts || status=$?; fi
   if [ -z "${NSLBENCH_NO_CNI:-}" ]; then node_modules/.bin/deno run -A bench/cni.ts || status=$?; fi
   if [ -z "${NSLBENCH_NO_PORTS:-}" ]; then node_modules/.bin/deno run -A bench/ports.ts || status=$?; fi
+  if [ -z "${NSLBENCH_NO_MACVLAN:-}" ]; then node_modules/.bin/deno run -A bench/macvlan.ts || status=$?; fi
   exit $status
 ' nslbench "$ROOT" "$@"

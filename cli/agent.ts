@@ -1,40 +1,74 @@
 /**
- * `nslink agent`: the per-host process of overlay networks. It joins each named network (its
- * bridge and VXLAN device on this host, like `openNetwork(name, { store, advertise })`) and runs
- * the host's duty there (`OverlayHost.run`): it keeps the host's lease and
- * registration alive, registers every endpoint of the host again after an outage longer than
- * the TTL (reporting a conflict), and runs the watcher keeping this host's FDB and neighbour
- * entries in step with the store, until it gets SIGINT or SIGTERM; then it stops the watchers
- * and exits 0.
+ * `nslink agent`: nslink's host background process in the foreground, for a service manager
+ * (`contrib/nslink-agent.service`). One per state directory; it serves the names of every
+ * DNS-enabled network (see `agent/`) and, given overlay networks (`--store`, `--advertise`,
+ * `NETWORK…`), keeps this host's FDB and neighbour entries in step with the store: one more duty
+ * of the same process. Runs until SIGINT or SIGTERM, then exits 0. The library starts the same
+ * process on demand (`--on-demand`: it exits once no network needs it).
  *
  * @module
  */
 import process from "node:process";
+import { runAgent } from "../agent/agent.ts";
+import type { Duty } from "../agent/duty.ts";
+import "../agent/dns.ts";
+import "../agent/firewall.ts";
 import { type Network, openNetwork } from "../network/network.ts";
 import { OverlayNetwork } from "../network/overlay.ts";
+import { defaultStateDir } from "../network/state.ts";
 import type { Command } from "./command.ts";
 import { driverOptions } from "./network.ts";
 import { UsageError } from "./usage.ts";
 
 const STORE_OPTIONS = ["storeCa", "storeCert", "storeKey", "storeUser", "storePassword", "ttl"];
 
+/**
+ * The overlay networks of `nslink agent --store … NETWORK…`, as one duty of the agent: for each,
+ * the host's duty there (`OverlayHost.run`): the host's lease and registration, every endpoint
+ * of the host registered again after an outage longer than the TTL (a conflict reported), and
+ * the watcher keeping this host's FDB and neighbour entries in step with the store.
+ */
+class OverlayDuty implements Duty {
+  readonly name = "overlay";
+  readonly networks: Network[] = [];
+  readonly runs: Promise<void>[] = [];
+  readonly abort = new AbortController();
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+  needed(): boolean {
+    return this.runs.length > 0;
+  }
+  status(): Record<string, unknown> {
+    return {
+      networks: this.networks.map((n) => n.name),
+      conflicts: this.networks.flatMap((n) => n instanceof OverlayNetwork ? n.host.conflicts : []),
+    };
+  }
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.runs.splice(0));
+    for (const n of this.networks.splice(0)) (n as Network & { close?(): void }).close?.();
+  }
+}
+
 /** `nslink agent`. */
 export const agentCommand: Command = {
   path: ["agent"],
-  summary: "Keep this host's overlay entries (FDB, neighbours) in step with the store",
-  operands: "NETWORK...",
-  min: 1,
+  summary: "Run nslink's host agent: container names (DNS), overlay entries (FDB, neighbours)",
+  operands: "[NETWORK...]",
+  min: 0,
   max: Infinity,
   options: {
     store: {
       type: "string",
       value: "URL",
-      help: "The store: etcd://HOST:PORT[,HOST:PORT...] (required)",
+      help: "With overlay NETWORKs: the store, etcd://HOST:PORT[,HOST:PORT...]",
     },
     advertise: {
       type: "string",
       value: "ADDR",
-      help: "This host's underlay address, its VXLAN tunnel endpoint (required)",
+      help: "With overlay NETWORKs: this host's underlay address, its VXLAN tunnel endpoint",
     },
     opt: {
       type: "string",
@@ -44,15 +78,24 @@ export const agentCommand: Command = {
       help:
         "Store option: storeCa=PATH, storeCert=PATH, storeKey=PATH (etcd+https://), storeUser=NAME, storePassword=PASSWORD; ttl=SECONDS (the host's lease, default 15)",
     },
+    "on-demand": {
+      type: "boolean",
+      help: "Exit once no network needs the agent (how the library starts it)",
+    },
   },
-  notes:
-    "Example:\n  nslink agent --store etcd://198.51.100.1:2379 --advertise 198.51.100.11 ov1\n" +
-    "Runs until interrupted (SIGINT or SIGTERM).",
+  notes: "Examples:\n  nslink agent\n" +
+    "  nslink agent --store etcd://198.51.100.1:2379 --advertise 198.51.100.11 ov1\n" +
+    "Runs until interrupted (SIGINT or SIGTERM). One agent per state directory " +
+    "(/run/nslink or $NSLINK_STATE_DIR); its log is agent.log there when the library starts it.",
   async run({ values, args, io, hint }) {
     const store = values.store;
     const advertise = values.advertise;
-    if (typeof store !== "string") throw new UsageError("agent needs --store", hint);
-    if (typeof advertise !== "string") throw new UsageError("agent needs --advertise", hint);
+    const overlay = new OverlayDuty();
+    if (args.length > 0 || store !== undefined || advertise !== undefined) {
+      if (typeof store !== "string") throw new UsageError("agent needs --store", hint);
+      if (typeof advertise !== "string") throw new UsageError("agent needs --advertise", hint);
+      if (args.length === 0) throw new UsageError("agent --store needs a NETWORK", hint);
+    }
     const pairs = Array.isArray(values.opt) ? values.opt.map(String) : [];
     const storeOptions = driverOptions(pairs, hint);
     for (const key of Object.keys(storeOptions)) {
@@ -69,25 +112,21 @@ export const agentCommand: Command = {
       }
       storeOptions.ttl = Number(storeOptions.ttl);
     }
-    const networks: Network[] = [];
-    const runs: Promise<void>[] = [];
-    const ac = new AbortController();
-    const stopped = new Promise<void>((r) => ac.signal.addEventListener("abort", () => r()));
-    const onSignal = () => ac.abort();
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    const onSignal = () => stop();
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
       for (const name of args) {
         const net = await openNetwork(name, { ...storeOptions, store, advertise });
-        networks.push(net);
+        overlay.networks.push(net);
         if (!(net instanceof OverlayNetwork)) {
-          throw new Error(`Network "${name}" does not span hosts: the agent has nothing to do`);
+          throw new Error(`Network "${name}" does not span hosts: give overlay networks only`);
         }
-        // The host's duty: its lease, its registration and every endpoint's (again after an
-        // outage), and the watcher of the other hosts' endpoints.
         let ready!: () => void;
         const watching = new Promise<void>((r) => (ready = r));
-        runs.push(net.host.run(ac.signal, {
+        overlay.runs.push(net.host.run(overlay.abort.signal, {
           watch: () => net.watch(),
           onReady: (w) => {
             io.out(`watching ${name} at revision ${w?.revision ?? 0}\n`);
@@ -97,14 +136,28 @@ export const agentCommand: Command = {
         // The first snapshot may wait for the store: a signal still stops the agent.
         await Promise.race([watching, stopped]);
       }
-      await stopped;
+    } catch (e) {
+      await overlay.stop();
+      throw e;
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
-      ac.abort();
-      await Promise.all(runs);
-      for (const n of networks) (n as Network & { close?(): void }).close?.();
     }
-    io.out("stopped\n");
+    let interrupted = false;
+    void stopped.then(() => (interrupted = true));
+    await Promise.resolve();
+    if (interrupted) {
+      await overlay.stop();
+      io.out("stopped\n");
+      return;
+    }
+    const ran = await runAgent({
+      stateDir: defaultStateDir(),
+      onDemand: values["on-demand"] === true,
+      extraDuties: args.length ? [overlay] : [],
+      log: (line) => io.err(`${new Date().toISOString()} ${line}\n`),
+    });
+    await overlay.stop();
+    if (ran) io.out("stopped\n");
   },
 };

@@ -7,6 +7,7 @@
  */
 import { agentCommand } from "./agent.ts";
 import { type Command, helpText, parseCommand } from "./command.ts";
+import { completionCommand } from "./completion.ts";
 import { eventsCommand } from "./events.ts";
 import { gcCommand } from "./gc.ts";
 import type { Output } from "./io.ts";
@@ -29,10 +30,14 @@ export const COMMANDS: Command[] = [
   versionCommand,
 ];
 
-const GROUPS: Record<string, string> = {
+/** Command groups and their summaries. */
+export const GROUPS: Record<string, string> = {
   network: "Manage networks",
   netns: "Manage network namespaces",
 };
+
+// Generated from the same declarations as the help (this list, which it joins).
+COMMANDS.push(completionCommand(() => ({ commands: COMMANDS, groups: GROUPS })));
 
 function groupHelp(group: string): string {
   const cmds = COMMANDS.filter((c) => c.path[0] === group && c.path.length === 2);
@@ -95,8 +100,8 @@ export async function runCli(argv: string[], io: Output): Promise<number> {
   try {
     const [first, second] = argv;
     if (first === undefined) {
-      io.err(mainHelp());
-      return 2;
+      io.out(mainHelp());
+      return 0;
     }
     if (first === "--help" || first === "-h" || first === "help") {
       io.out(mainHelp());

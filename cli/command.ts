@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Output } from "./io.ts";
+import { isTemplate } from "./template.ts";
 import { UsageError } from "./usage.ts";
 
 /** One option of a command. */
@@ -21,6 +22,13 @@ export interface OptionSpec {
   value?: string;
   /** One line of help. */
   help: string;
+  /**
+   * The values accepted, the first being the default; the help lists them, and the parser
+   * refuses any other (so help and parser cannot disagree).
+   */
+  choices?: string[];
+  /** Also accepts a Go template (`--format '{{.Name}}'`, see `template.ts`). */
+  template?: boolean;
 }
 
 /** Parsed option values, by option name. */
@@ -64,8 +72,30 @@ export interface Command {
 export const FORMAT_OPTION: OptionSpec = {
   type: "string",
   value: "FORMAT",
-  help: "Output format: table (default) or json",
+  help: "Output format",
+  choices: ["table", "json"],
 };
+
+/**
+ * An option's help line: its help, the values it accepts (the first is the default), whether a
+ * template is accepted, and `(repeatable)`.
+ *
+ * @example
+ * ```ts
+ * import { FORMAT_OPTION, optionHelp } from "./command.ts";
+ * optionHelp(FORMAT_OPTION); // "Output format: table (default), json"
+ * ```
+ * @param o The option.
+ * @returns The line.
+ */
+export function optionHelp(o: OptionSpec): string {
+  let h = o.help;
+  if (o.choices) {
+    h += `: ${o.choices.map((c, i) => i === 0 ? `${c} (default)` : c).join(", ")}`;
+    if (o.template) h += ", or a Go template ('{{.Name}}', 'table {{.Name}}\\t{{.Driver}}')";
+  }
+  return h + (o.multiple ? " (repeatable)" : "");
+}
 
 /**
  * The help text of a command: usage line, summary, options, notes.
@@ -88,7 +118,7 @@ export function helpText(cmd: Command): string {
   ];
   const rows: [string, string][] = Object.entries(cmd.options).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : "    "}--${name}${o.value ? ` ${o.value}` : ""}`;
-    return [flag, o.help + (o.multiple ? " (repeatable)" : "")];
+    return [flag, optionHelp(o)];
   });
   rows.push(["-h, --help", "Show this help"]);
   const width = Math.max(...rows.map(([f]) => f.length));
@@ -125,9 +155,29 @@ export function parseCommand(
       ...(o.multiple ? { multiple: true } : {}),
     };
   }
+  // Docker's `--ipv6=false` / `--internal=true`: a boolean option given a value. `true` is the
+  // switch itself; `false` is recorded as false (an option given both ways: the last wins).
+  const explicit: Record<string, boolean> = {};
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      args.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--([^=]+)=(true|false)$/.exec(a);
+    if (m && cmd.options[m[1]]?.type === "boolean") {
+      explicit[m[1]] = m[2] === "true";
+      continue;
+    }
+    if (a.startsWith("--") && cmd.options[a.slice(2)]?.type === "boolean") {
+      delete explicit[a.slice(2)];
+    }
+    args.push(a);
+  }
   let parsed: { values: Values; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true }) as {
       values: Values;
       positionals: string[];
     };
@@ -137,6 +187,7 @@ export function parseCommand(
     throw new UsageError(msg.replace(/\.$/, ""), hint);
   }
   const { values, positionals } = parsed;
+  Object.assign(values, explicit);
   if (values.help === true) return { values, args: positionals, help: true };
   if (positionals.length < cmd.min) {
     throw new UsageError(
@@ -152,9 +203,14 @@ export function parseCommand(
       hint,
     );
   }
-  if (values.format !== undefined && values.format !== "json" && values.format !== "table") {
+  for (const [name, o] of Object.entries(cmd.options)) {
+    const v = values[name];
+    if (!o.choices || typeof v !== "string" || o.choices.includes(v)) continue;
+    if (o.template && isTemplate(v)) continue;
     throw new UsageError(
-      `Unknown --format ${JSON.stringify(values.format)}: use table or json`,
+      `Unknown --${name} ${JSON.stringify(v)}: use ${o.choices.join(" or ")}${
+        o.template ? " or a Go template" : ""
+      }`,
       hint,
     );
   }

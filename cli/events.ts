@@ -71,7 +71,8 @@ export const eventsCommand: Command = {
     count: { type: "string", value: "N", help: "Stop after N events" },
     format: {
       ...FORMAT_OPTION,
-      help: "Output format: lines (default) or json (one object per line)",
+      help: "Output format (json: one object per line)",
+      choices: ["lines", "json"],
     },
   },
   notes: `Says on stderr when it is listening; every change after that is printed, in order.

@@ -27,6 +27,8 @@ export interface EndpointInspect {
   IPv6Address: string;
   /** Published ports. */
   Ports: PortBinding[];
+  /** The names other containers on the network resolve it by (its name, then its aliases). */
+  DNSNames: string[];
 }
 
 /** The JSON of one network. */
@@ -51,8 +53,14 @@ export interface NetworkInspect {
   Containers: Record<string, EndpointInspect>;
   /** The driver's configuration as saved (bridge name, MTU, …). */
   Options: Record<string, unknown>;
+  /** Labels (`--label`). */
+  Labels: Record<string, string>;
   /** Where its state is saved. */
   StateDir: string;
+  /** Containers' names served on the gateways (see `nslink network create --disable-dns`). */
+  DNSEnabled: boolean;
+  /** The upstreams for other names; empty: the host's resolv.conf. */
+  DNSServers: string[];
   /**
    * What stops its traffic outside nslink's control (another table's forward chain with policy
    * drop), when anything does.
@@ -73,6 +81,7 @@ export interface NetworkInspect {
  */
 export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
   const containers: Record<string, EndpointInspect> = {};
+  const config = net.config;
   for (const name of net.endpoints()) {
     const ep = net.endpoint(name);
     if (!ep) continue;
@@ -86,9 +95,9 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
       IPv4Address: iface?.address ?? "",
       IPv6Address: iface?.addressIPv6 ?? "",
       Ports: await net.ports(name),
+      DNSNames: config.dns === true ? [name, ...(ep.aliases ?? [])] : [],
     };
   }
-  const config = net.config;
   const ipam: NetworkInspect["IPAM"]["Config"] = [];
   if (net.subnet) ipam.push({ Subnet: net.subnet, Gateway: net.gateway });
   if (net.subnetIPv6) ipam.push({ Subnet: net.subnetIPv6, Gateway: net.gatewayIPv6 });
@@ -103,7 +112,10 @@ export async function inspectNetwork(net: Network): Promise<NetworkInspect> {
     Internal: config.internal === true,
     Containers: containers,
     Options: config,
+    Labels: net.labels,
     StateDir: net.stateDir,
+    DNSEnabled: config.dns === true,
+    DNSServers: Array.isArray(config.dnsServers) ? config.dnsServers.map(String) : [],
     ...warnings(net),
   };
 }

@@ -1,3 +1,4 @@
+#!/usr/bin/env bun
 /**
  * The `nslink` executable: a command line (`nslink network create …`) and, when a container
  * runtime runs it with `CNI_COMMAND` set, a CNI plugin. `deno task nslink …`, `bun cli/main.ts …`,
@@ -7,6 +8,7 @@
  */
 import process from "node:process";
 import { readFileSync } from "node:fs";
+import "../agent/client.ts";
 import { runCni } from "../cni/skel.ts";
 import { runCli } from "./app.ts";
 import { stdio } from "./io.ts";

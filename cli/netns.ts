@@ -5,6 +5,7 @@
  */
 import { NetNs, netnsPath } from "../netns/netns.ts";
 import { newNetworkNamespace } from "../network/namespace.ts";
+import { removeNetnsResolvConf } from "../network/dns_hooks.ts";
 import { listNetworks, openNetwork } from "../network/network.ts";
 import { type Command, FORMAT_OPTION } from "./command.ts";
 import { formatTable } from "./table.ts";
@@ -64,6 +65,7 @@ const rm: Command = {
     for (const name of args) {
       try {
         NetNs.remove(name);
+        removeNetnsResolvConf(netnsPath(name));
       } catch (e) {
         io.err(`nslink: ${(e as Error).message}\n`);
         status = 1;

@@ -28,8 +28,15 @@ import { type LinkOptions, type Network, newNetwork, openNetwork } from "../netw
 import { StateStore } from "../network/state.ts";
 import { StaleNetworkError } from "../network/store.ts";
 import { allocate, createPool } from "../model/ipam.ts";
+import { dnatEntries } from "../firewall/firewall.ts";
+import { missingEntries, tablePresent } from "../firewall/verify.ts";
 import { checkIP } from "../net/validate.ts";
-import { parsePortSpecs } from "../netfilter/ports.ts";
+import {
+  describeBinding,
+  normalizeIP,
+  parsePortSpecs,
+  type PortBinding,
+} from "../netfilter/ports.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
 import { connectIn } from "../network/connect.ts";
@@ -102,15 +109,15 @@ async function open(network: string, stateDir?: string): Promise<Network | undef
 
 /** The network, created (and marked as made by CNI) when it does not exist yet. */
 async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network> {
-  const { network, networkOptions, stateDir } = conf;
+  const { network, driver, networkOptions, stateDir } = conf;
   for (let attempt = 0;; attempt++) {
     const net = await open(network, stateDir);
     if (net) {
-      checkSame(net, networkOptions);
+      checkSame(net, networkOptions, driver);
       return net;
     }
     try {
-      const made = await newNetwork(conf.driver, network, {
+      const made = await newNetwork(driver, network, {
         ...networkOptions,
         ...(stateDir ? { stateDir } : {}),
       });
@@ -126,7 +133,13 @@ async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network
 }
 
 /** An existing network must match what the configuration asks for. */
-function checkSame(net: Network, options: Record<string, unknown>): void {
+function checkSame(net: Network, options: Record<string, unknown>, driver = "bridge"): void {
+  if (net.type !== driver) {
+    throw new CniError(
+      CNI_ERR.INVALID_NETWORK_CONFIG,
+      `Network "${net.name}" exists as a ${net.type} network; the configuration asks for ${driver}`,
+    );
+  }
   const have: Record<string, unknown> = {
     subnet: net.subnet,
     subnetIPv6: net.subnetIPv6,
@@ -270,6 +283,48 @@ function staticIps(args: CniArgs, conf: CniNetConf): { address?: string; address
   return out;
 }
 
+/**
+ * The container's names on the network's DNS: its name (`CNI_ARGS` `K8S_POD_NAME`, how podman
+ * passes `--name`) and its aliases (`runtimeConfig.aliases[NETWORK]`, the `aliases` capability:
+ * `--network-alias` values and the short id).
+ */
+function dnsNames(args: CniArgs, conf: CniNetConf): string[] {
+  const out: string[] = [];
+  const pod = args.args.K8S_POD_NAME;
+  if (pod) out.push(pod);
+  const byNet = conf.runtimeConfig?.aliases;
+  if (byNet !== undefined && (typeof byNet !== "object" || byNet === null)) {
+    throw new CniError(CNI_ERR.INVALID_NETWORK_CONFIG, "runtimeConfig.aliases must be an object");
+  }
+  const list = byNet?.[conf.name] ?? [];
+  if (!Array.isArray(list) || list.some((a) => typeof a !== "string")) {
+    throw new CniError(
+      CNI_ERR.INVALID_NETWORK_CONFIG,
+      `runtimeConfig.aliases["${conf.name}"] must be a list of names`,
+    );
+  }
+  for (const a of list) if (!out.includes(a)) out.push(a);
+  return out;
+}
+
+/**
+ * The result's `dns`: the configuration's, with the network's gateways first and `dns.nslink`
+ * searched when the network serves names.
+ */
+function dnsResult(net: Network, conf: CniNetConf): Record<string, unknown> {
+  const given = typeof conf.dns === "object" && conf.dns !== null
+    ? { ...conf.dns as Record<string, unknown> }
+    : {};
+  if (net.config.dns !== true) return given;
+  const str = (v: unknown) => Array.isArray(v) ? v.map(String) : [];
+  const gateways = [net.gateway, net.gatewayIPv6].filter((g) => g);
+  return {
+    ...given,
+    nameservers: [...gateways, ...str(given.nameservers).filter((n) => !gateways.includes(n))],
+    search: ["dns.nslink", ...str(given.search).filter((s) => s !== "dns.nslink")],
+  };
+}
+
 async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
   const parsed = parseConf(conf, args.stateDir);
   const ports = await checkedPorts(conf);
@@ -284,6 +339,8 @@ async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
       await net.unlink(endpoint);
       const options: LinkOptions = { dstName: args.ifname, ...fixed };
       if (ports.length > 0) options.ports = ports;
+      const names = dnsNames(args, conf);
+      if (names.length > 0) options.aliases = names;
       let ns: Namespace;
       try {
         // Not openNetworkNamespace: it would dump the links, addresses and routes inside to
@@ -331,24 +388,41 @@ function resultOf(
   const bridgeName = String(net.config.bridgeName ?? "");
   const hostEnd = net.endpoint(endpoint)?.hostLinks[0] ?? "";
   const inside = ns.rtnl().link.get(iface.dstName);
+  const container = {
+    name: iface.dstName,
+    mac: inside.mac ?? "",
+    mtu: inside.mtu,
+    sandbox: args.netns,
+  };
+  // A macvlan/ipvlan container has no host-side interface: its link sits on the LAN's parent.
+  const lan = net.type !== "bridge";
+  const at = lan ? 0 : 2;
   const result: CniResult = {
     cniVersion: conf.cniVersion,
-    interfaces: [
+    interfaces: lan ? [container] : [
       { name: bridgeName, mac: host.link.find(bridgeName)?.mac ?? "" },
       { name: hostEnd, mac: host.link.find(hostEnd)?.mac ?? "" },
-      { name: iface.dstName, mac: inside.mac ?? "", mtu: inside.mtu, sandbox: args.netns },
+      container,
     ],
     ips: [],
     routes: [],
-    dns: typeof conf.dns === "object" && conf.dns !== null ? { ...conf.dns as object } : {},
+    dns: dnsResult(net, conf),
   };
   if (iface.address) {
-    result.ips!.push({ address: iface.address, gateway: iface.gateway, interface: 2 });
-    result.routes!.push({ dst: "0.0.0.0/0", gw: iface.gateway });
+    result.ips!.push({
+      address: iface.address,
+      ...(iface.gateway ? { gateway: iface.gateway } : {}),
+      interface: at,
+    });
+    if (iface.gateway) result.routes!.push({ dst: "0.0.0.0/0", gw: iface.gateway });
   }
   if (iface.addressIPv6) {
-    result.ips!.push({ address: iface.addressIPv6, gateway: iface.gatewayIPv6, interface: 2 });
-    result.routes!.push({ dst: "::/0", gw: iface.gatewayIPv6 });
+    result.ips!.push({
+      address: iface.addressIPv6,
+      ...(iface.gatewayIPv6 ? { gateway: iface.gatewayIPv6 } : {}),
+      interface: at,
+    });
+    if (iface.gatewayIPv6) result.routes!.push({ dst: "::/0", gw: iface.gatewayIPv6 });
   }
   return result;
 }
@@ -424,6 +498,7 @@ async function check(args: CniArgs, conf: CniNetConf): Promise<void> {
       );
     }
   }
+  if (net.type !== "bridge") return; // macvlan/ipvlan: nothing on the host
   const host = hostRtnl();
   const hostEnd = host.link.find(ep.hostLinks[0] ?? "");
   const bridge = host.link.find(String(net.config.bridgeName ?? ""));
@@ -431,6 +506,50 @@ async function check(args: CniArgs, conf: CniNetConf): Promise<void> {
     throw new CniError(
       CNI_ERR.INTERNAL,
       `CHECK: host end "${ep.hostLinks[0]}" is not on bridge "${net.config.bridgeName}"`,
+    );
+  }
+  await checkFirewall(net, endpoint, iface, conf);
+}
+
+/**
+ * CHECK's firewall part: nslink's table is there, the ports the runtime asked for are the
+ * endpoint's, and each of its published ports has its DNAT map element.
+ */
+async function checkFirewall(
+  net: Network,
+  endpoint: string,
+  iface: { address?: string; addressIPv6?: string },
+  conf: CniNetConf,
+): Promise<void> {
+  const repair = "(nslink gc or repairFirewall() restores it)";
+  if (!tablePresent()) {
+    throw new CniError(CNI_ERR.INTERNAL, `CHECK: nslink's nf_tables table is missing ${repair}`);
+  }
+  const held = await net.ports(endpoint);
+  const same = (a: string, b: string) => normalizeIP(a || "") === normalizeIP(b || "");
+  for (const p of portMappings(conf)) {
+    if (p.hostPort === 0) continue;
+    const found = held.some((h) =>
+      h.protocol === p.protocol && h.hostPort === p.hostPort && h.port === p.port &&
+      same(h.hostIP, p.hostIP)
+    );
+    if (!found) {
+      throw new CniError(
+        CNI_ERR.INTERNAL,
+        `CHECK: port mapping ${describeBinding(p as PortBinding)} is not published for container` +
+          ` "${endpoint}"`,
+      );
+    }
+  }
+  const missing = missingEntries(dnatEntries(iface.address, iface.addressIPv6, held));
+  if (missing.length > 0) {
+    const e = missing[0];
+    throw new CniError(
+      CNI_ERR.INTERNAL,
+      `CHECK: published port ${e.protocol} ${
+        e.hostIP || "*"
+      }:${e.hostPort} -> ${e.address}:${e.port}` +
+        ` has no entry in nslink's nf_tables maps ${repair}`,
     );
   }
 }

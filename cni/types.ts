@@ -86,7 +86,12 @@ export interface CniNetConf {
   /** Previous plugin's result, when chained. */
   prevResult?: CniResult;
   /** What the runtime passes for declared capabilities. */
-  runtimeConfig?: { portMappings?: CniPortMapping[]; ips?: string[] };
+  runtimeConfig?: {
+    portMappings?: CniPortMapping[];
+    ips?: string[];
+    /** The `aliases` capability: `--network-alias` values (and the short id) by network. */
+    aliases?: Record<string, string[]>;
+  };
   /** GC: the attachments to keep. */
   "cni.dev/valid-attachments"?: { containerID: string; ifname: string }[];
   /** Everything else (plugin fields). */

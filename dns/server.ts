@@ -70,7 +70,79 @@ export interface DnsServerOptions {
   tcpIdleMs?: number;
   /** The most TCP connections at once (per address); default 256. */
   maxTcpConnections?: number;
+  /**
+   * Called before every query is resolved, synchronously: the place to bring
+   * {@linkcode DnsServer.table} up to date (nslink's agent drains its inotify fd here, so an
+   * answer always reflects the state as it is when the query arrives). An exception is counted
+   * as an error and the query is answered from the table as it is.
+   */
+  beforeQuery?: () => void;
+  /**
+   * Makes the UDP sockets instead of `node:dgram` (nslink's agent passes a batched FFI socket
+   * under Deno, where `node:dgram` is the slower path).
+   */
+  udpListener?: UdpListenerFactory;
 }
+
+/** A bound UDP socket the server answers on; see {@linkcode DnsServerOptions.udpListener}. */
+export interface UdpListener {
+  /** The bound port. */
+  readonly port: number;
+  /** Closes it; resolves once it is closed. */
+  close(): Promise<void>;
+}
+
+/** What a {@linkcode UdpListener} calls for each datagram. */
+export interface UdpHandlers {
+  /** One datagram from `source` (an IP address); `reply` sends an answer back to it. */
+  message(msg: Uint8Array, source: string, reply: (answer: Uint8Array) => void): void;
+  /** A socket error, survived. */
+  error(): void;
+}
+
+/**
+ * Binds a UDP listener on `address`:`port` (0: a free port).
+ *
+ * @throws {Error} With the errno `code` (`EADDRINUSE`, …) when it cannot bind.
+ */
+export type UdpListenerFactory = (
+  address: string,
+  port: number,
+  handlers: UdpHandlers,
+) => Promise<UdpListener>;
+
+/** The default: `node:dgram`. */
+const nodeUdpListener: UdpListenerFactory = async (address, port, handlers) => {
+  const udp = dgram.createSocket(net.isIP(address) === 6 ? "udp6" : "udp4");
+  await new Promise<void>((ok, fail) => {
+    udp.once("error", (e) => {
+      try {
+        udp.close();
+      } catch { /* not bound */ }
+      fail(e);
+    });
+    udp.bind({ address, port }, () => {
+      udp.removeAllListeners("error");
+      ok();
+    });
+  });
+  udp.on("error", () => handlers.error());
+  udp.on("message", (msg, rinfo) =>
+    handlers.message(msg, rinfo.address, (reply) => {
+      try {
+        udp.send(reply, rinfo.port, rinfo.address, (err) => {
+          if (err) handlers.error();
+        });
+      } catch {
+        // The socket was closed (unlisten, close) while the answer was being forwarded.
+        handlers.error();
+      }
+    }));
+  return {
+    port: udp.address().port,
+    close: () => new Promise<void>((ok) => udp.close(() => ok())),
+  };
+};
 
 /** Counters of what the server did. */
 export interface DnsServerStats {
@@ -87,7 +159,7 @@ export interface DnsServerStats {
 }
 
 interface Listener {
-  udp: dgram.Socket;
+  udp: UdpListener;
   tcp: net.Server;
   connections: Set<net.Socket>;
 }
@@ -165,6 +237,8 @@ export class DnsServer {
   readonly #maxInFlight: number;
   readonly #idle: number;
   readonly #maxTcp: number;
+  readonly #beforeQuery: (() => void) | undefined;
+  readonly #udpFactory: UdpListenerFactory;
   readonly #listeners = new Map<string, Listener>();
   readonly #pools = new Map<string, UdpUpstream>();
   #inFlight = 0;
@@ -178,6 +252,8 @@ export class DnsServer {
     this.#maxInFlight = options.maxInFlight ?? 1024;
     this.#idle = options.tcpIdleMs ?? 5000;
     this.#maxTcp = options.maxTcpConnections ?? 256;
+    this.#beforeQuery = options.beforeQuery;
+    this.#udpFactory = options.udpListener ?? nodeUdpListener;
     for (const u of this.upstreams) parseUpstream(u);
   }
 
@@ -218,7 +294,7 @@ export class DnsServer {
   ports(): { address: string; udp: number; tcp: number }[] {
     return [...this.#listeners].map(([address, l]) => ({
       address,
-      udp: l.udp.address().port,
+      udp: l.udp.port,
       tcp: (l.tcp.address() as net.AddressInfo).port,
     }));
   }
@@ -234,19 +310,16 @@ export class DnsServer {
     if (this.#listeners.has(address)) return;
     const family = net.isIP(address);
     if (family === 0) throw new TypeError(`DNS server: listen "${address}": not an IP address`);
-    const udp = dgram.createSocket(family === 6 ? "udp6" : "udp4");
     const connections = new Set<net.Socket>();
     const tcp = net.createServer((c) => this.#onConnection(c, connections));
     tcp.maxConnections = this.#maxTcp;
+    let udp: UdpListener | undefined;
     try {
-      await new Promise<void>((ok, fail) => {
-        udp.once("error", fail);
-        udp.bind({ address, port: this.#port }, () => {
-          udp.off("error", fail);
-          ok();
-        });
+      udp = await this.#udpFactory(address, this.#port, {
+        message: (msg, source, reply) => this.#handle(msg, source, "udp", reply),
+        error: () => this.stats.errors++,
       });
-      const port = this.#port === 0 ? udp.address().port : this.#port;
+      const port = this.#port === 0 ? udp.port : this.#port;
       await new Promise<void>((ok, fail) => {
         tcp.once("error", fail);
         tcp.listen({ host: address, port }, () => {
@@ -255,16 +328,12 @@ export class DnsServer {
         });
       });
     } catch (e) {
-      try {
-        udp.close();
-      } catch { /* not bound */ }
+      await udp?.close();
       tcp.close();
       const code = (e as NodeJS.ErrnoException).code ?? "";
       throw new Error(`DNS server: bind "${address}" port ${this.#port}: ${code}`, { cause: e });
     }
-    udp.on("error", () => this.stats.errors++);
     tcp.on("error", () => this.stats.errors++);
-    udp.on("message", (msg, rinfo) => this.#onDatagram(udp, msg, rinfo));
     this.#listeners.set(address, { udp, tcp, connections });
   }
 
@@ -279,7 +348,7 @@ export class DnsServer {
     this.#listeners.delete(address);
     for (const c of l.connections) c.destroy();
     await Promise.all([
-      new Promise<void>((ok) => l.udp.close(() => ok())),
+      l.udp.close(),
       new Promise<void>((ok) => l.tcp.close(() => ok())),
     ]);
   }
@@ -295,19 +364,6 @@ export class DnsServer {
   /** Closes the server (`await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #onDatagram(udp: dgram.Socket, msg: Uint8Array, rinfo: dgram.RemoteInfo): void {
-    this.#handle(msg, rinfo.address, "udp", (reply) => {
-      try {
-        udp.send(reply, rinfo.port, rinfo.address, (err) => {
-          if (err) this.stats.errors++;
-        });
-      } catch {
-        // The socket was closed (unlisten, close) while the answer was being forwarded.
-        this.stats.errors++;
-      }
-    });
   }
 
   #onConnection(c: net.Socket, connections: Set<net.Socket>): void {
@@ -385,6 +441,13 @@ export class DnsServer {
     transport: "udp" | "tcp",
     send: (reply: Uint8Array) => void,
   ): void {
+    if (this.#beforeQuery) {
+      try {
+        this.#beforeQuery();
+      } catch {
+        this.stats.errors++;
+      }
+    }
     // A table swap between here and the answer cannot matter: resolve() reads it once.
     let r: Resolution;
     try {

@@ -7,7 +7,12 @@
  * - `subnet`, `gateway`: IPv4; with no subnet a free /24 is picked from `pool`
  * - `enableIPv4`: `false` for a network without IPv4 (Docker's `--ipv4=false`; needs
  *   `subnetIPv6`)
- * - `subnetIPv6`, `gatewayIPv6`: IPv6, off unless a subnet is given
+ * - `subnetIPv6`, `gatewayIPv6`: IPv6, off unless a subnet is given or `enableIPv6` is `true`
+ * - `enableIPv6`: `true` without `subnetIPv6` picks a free /64 (`poolSizeIPv6`) from
+ *   `poolIPv6` (a list of CIDRs; there is no built-in IPv6 pool: give your own ULA or global
+ *   prefix), as Docker 27 and Podman pick one
+ * - `ipRange`, `ipRangeIPv6`: automatic addresses only from this part of the subnet, a CIDR
+ *   (Docker's `--ip-range`) or `START-END` (CNI host-local's `rangeStart`/`rangeEnd`)
  * - `mtu`: default 1500
  * - `containerInterfacePrefix`: the container-side name prefix, default `eth` (`eth0`, `eth1`, …)
  * - `pool`: candidate CIDRs for an automatic subnet, default `10.89.0.0/16`; `poolSize`: 24
@@ -43,6 +48,7 @@ import {
   pickSubnet,
   type Pool,
   prefixLength,
+  setPoolRange,
 } from "../model/ipam.ts";
 import { formatIP, overlaps, parseCidr, parseIP } from "../net/ip.ts";
 import type {
@@ -106,11 +112,23 @@ export interface BridgeConfig {
   icc: boolean;
   /** Turn on forwarding in the host namespace. */
   ipForward: boolean;
+  /**
+   * Containers' names are served on the gateway addresses, port 53, by nslink's host agent
+   * (default `true`; networks saved before it existed have none).
+   */
+  dns?: boolean;
+  /** The DNS upstreams for other names (`IP` or `IP#PORT`); empty: the host's resolv.conf. */
+  dnsServers?: string[];
 }
 
 const KNOWN = [
   "bridgeName",
   "enableIPv4",
+  "enableIPv6",
+  "poolIPv6",
+  "poolSizeIPv6",
+  "ipRange",
+  "ipRangeIPv6",
   "subnet",
   "gateway",
   "subnetIPv6",
@@ -123,7 +141,26 @@ const KNOWN = [
   "internal",
   "icc",
   "ipForward",
+  "dns",
+  "dnsServers",
 ];
+
+/** Upstreams written `IP` or `IP#PORT` (dnsmasq's spelling), at most 3. */
+function dnsServers(value: unknown): string[] {
+  if (value === undefined) return [];
+  const bad = () =>
+    new TypeError(
+      `Bridge option "dnsServers" must be a list of at most 3 addresses (IP or IP#PORT), got ${
+        JSON.stringify(value)
+      }`,
+    );
+  if (!Array.isArray(value) || value.length > 3) throw bad();
+  return value.map((v) => {
+    const m = typeof v === "string" ? /^(.+?)(?:#(\d{1,5}))?$/.exec(v) : null;
+    if (!m || !parseIP(m[1]) || (m[2] !== undefined && (+m[2] < 1 || +m[2] > 65535))) throw bad();
+    return v as string;
+  });
+}
 
 function bool(options: Record<string, unknown>, key: string, fallback: boolean): boolean {
   const v = options[key];
@@ -292,8 +329,19 @@ export const bridgeDriver: Driver = {
     if (!enableIPv4 && (subnet !== undefined || gateway !== undefined)) {
       throw new TypeError(`Bridge option "enableIPv4" is false: "subnet"/"gateway" make no sense`);
     }
-    if (!enableIPv4 && subnetIPv6 === undefined) {
-      throw new TypeError(`Bridge option "enableIPv4" is false: the network needs "subnetIPv6"`);
+    const enableIPv6 = options.enableIPv6 ?? subnetIPv6 !== undefined;
+    if (typeof enableIPv6 !== "boolean") {
+      throw new TypeError(
+        `Bridge option "enableIPv6" must be a boolean, got ${JSON.stringify(enableIPv6)}`,
+      );
+    }
+    if (!enableIPv6 && subnetIPv6 !== undefined) {
+      throw new TypeError(`Bridge option "enableIPv6" is false: "subnetIPv6" makes no sense`);
+    }
+    if (!enableIPv4 && !enableIPv6) {
+      throw new TypeError(
+        `Bridge option "enableIPv4" is false: the network needs "subnetIPv6" or "enableIPv6"`,
+      );
     }
     let v4: Pool | undefined;
     if (!enableIPv4) {
@@ -327,6 +375,45 @@ export const bridgeDriver: Driver = {
     if (subnetIPv6 !== undefined) {
       checkFree(subnetIPv6, "subnetIPv6");
       v6 = createPool(subnetIPv6, gatewayIPv6);
+    } else if (enableIPv6) {
+      const pool = options.poolIPv6 as string[] | undefined;
+      if (
+        !Array.isArray(pool) || pool.length === 0 || pool.some((p) => typeof p !== "string")
+      ) {
+        throw new TypeError(
+          `Bridge option "enableIPv6" without "subnetIPv6" needs "poolIPv6", a list of IPv6 ` +
+            `CIDRs to pick a /64 from, got ${JSON.stringify(options.poolIPv6)}`,
+        );
+      }
+      for (const p of pool) {
+        if (parseCidr(p).family !== 6) {
+          throw new TypeError(`Bridge option "poolIPv6" must hold IPv6 CIDRs, got "${p}"`);
+        }
+      }
+      const size = (options.poolSizeIPv6 as number | undefined) ?? 64;
+      const hostTaken = [
+        ...ctx.host.addr.list().filter((a) => a.scope !== "host" && a.scope !== "link").map((a) =>
+          a.cidr
+        ),
+        ...ctx.host.route.list().filter((r) => r.dst !== "default" && !r.dst.startsWith("fe80:"))
+          .map((r) => r.dst),
+      ];
+      const picked = pickSubnet(pool, size, [...ctx.takenSubnets, ...hostTaken]);
+      if (!picked) {
+        throw new RangeError(`No free /${size} subnet left in the pool ${JSON.stringify(pool)}`);
+      }
+      v6 = createPool(picked);
+    }
+    for (const [key, p] of [["ipRange", v4], ["ipRangeIPv6", v6]] as const) {
+      const range = options[key];
+      if (range === undefined) continue;
+      if (!p) throw new TypeError(`Bridge option "${key}" needs a subnet of its family`);
+      if (typeof range !== "string") {
+        throw new TypeError(
+          `Bridge option "${key}" must be a string, got ${JSON.stringify(range)}`,
+        );
+      }
+      setPoolRange(p, range);
     }
     for (const other of ctx.otherConfigs) {
       if (other.bridgeName === bridgeName) {
@@ -362,6 +449,8 @@ export const bridgeDriver: Driver = {
       internal: bool(options, "internal", false),
       icc: bool(options, "icc", true),
       ipForward: bool(options, "ipForward", true),
+      dns: bool(options, "dns", true),
+      dnsServers: dnsServers(options.dnsServers),
     };
     const pools: { v4?: Pool; v6?: Pool } = {};
     if (v4) pools.v4 = v4;

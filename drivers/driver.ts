@@ -100,4 +100,15 @@ export interface Driver {
    *   must be checked again later.
    */
   unlink(ctx: DriverContext, record: NetworkRecord, endpoint: EndpointRecord): boolean;
+  /**
+   * Removes an endpoint's kernel objects whatever state its namespace is in (an interrupted
+   * link, links kept alive past a release). Absent: `unlink` with no namespace (the host-side
+   * links). Drivers whose links live only inside the container's namespace look there.
+   */
+  abandon?(ctx: DriverContext, record: NetworkRecord, endpoint: EndpointRecord): void;
+  /**
+   * Whether an endpoint's kernel objects are still there, looking inside its namespace when
+   * they live only there. Absent: its host links exist (or, with none, its namespace does).
+   */
+  liveEndpoint?(ctx: DriverContext, record: NetworkRecord, endpoint: EndpointRecord): boolean;
 }

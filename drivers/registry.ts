@@ -7,6 +7,7 @@
 import { bridgeDriver } from "./bridge.ts";
 import type { Driver } from "./driver.ts";
 import { hostDriver, nullDriver } from "./none.ts";
+import { ipvlanDriver, macvlanDriver } from "./lan.ts";
 import { overlayDriver } from "./overlay.ts";
 
 const drivers = new Map<string, Driver>();
@@ -56,7 +57,7 @@ export function getDriver(type: string): Driver {
  * @example
  * ```ts
  * import { knownTypes } from "./registry.ts";
- * knownTypes(); // ["bridge", "host", "null", "overlay", "simplebridge"]
+ * knownTypes(); // ["bridge", "host", "ipvlan", "macvlan", "null", "overlay", "simplebridge"]
  * ```
  * @returns The names.
  */
@@ -67,4 +68,6 @@ export function knownTypes(): string[] {
 registerDriver(bridgeDriver);
 registerDriver(nullDriver);
 registerDriver(hostDriver);
+registerDriver(macvlanDriver);
+registerDriver(ipvlanDriver);
 registerDriver(overlayDriver);

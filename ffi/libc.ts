@@ -503,80 +503,6 @@ export function eventfd(flags: number, object = ""): number {
   return fd;
 }
 
-/** `IN_NONBLOCK` from `<sys/inotify.h>`. */
-export const IN_NONBLOCK = 0o4000;
-/** `IN_CLOEXEC` from `<sys/inotify.h>`. */
-export const IN_CLOEXEC = 0o2000000;
-/** `IN_CREATE`: a file or directory was made in a watched directory. */
-export const IN_CREATE = 0x100;
-/** `IN_DELETE`: one was removed. */
-export const IN_DELETE = 0x200;
-/** `IN_MOVED_FROM`: one was renamed away. */
-export const IN_MOVED_FROM = 0x40;
-/** `IN_MOVED_TO`: one was renamed here (an atomic write's last step). */
-export const IN_MOVED_TO = 0x80;
-/** `IN_CLOSE_WRITE`: a file opened for writing was closed. */
-export const IN_CLOSE_WRITE = 0x8;
-/** `IN_DELETE_SELF`: the watched directory itself went. */
-export const IN_DELETE_SELF = 0x400;
-/** `IN_ONLYDIR`: watch the path only if it is a directory. */
-export const IN_ONLYDIR = 0x1000000;
-/** `IN_Q_OVERFLOW`: events were lost (the queue was full). */
-export const IN_Q_OVERFLOW = 0x4000;
-/** `IN_IGNORED`: a watch was removed (its directory went). */
-export const IN_IGNORED = 0x8000;
-/** `IN_ISDIR`: the subject of the event is a directory. */
-export const IN_ISDIR = 0x40000000;
-
-/**
- * `inotify_init1(2)`; returns the fd.
- *
- * @example
- * ```ts ignore
- * const fd = inotifyInit(IN_NONBLOCK | IN_CLOEXEC);
- * ```
- * @param flags {@linkcode IN_NONBLOCK}, {@linkcode IN_CLOEXEC}.
- * @param object For error messages.
- * @returns The inotify fd.
- */
-export function inotifyInit(flags: number, object = ""): number {
-  const fd = sym().inotify_init1(flags);
-  if (fd < 0) throw new SyscallError("inotify_init1", object, errno());
-  return fd;
-}
-
-/**
- * `inotify_add_watch(2)`; returns the watch descriptor.
- *
- * @example
- * ```ts ignore
- * const wd = inotifyAddWatch(fd, "/run/nslink", IN_CREATE | IN_DELETE | IN_MOVED_TO);
- * ```
- * @param fd The inotify fd. @param path The directory. @param mask Events, e.g. {@linkcode IN_CREATE}.
- * @returns The watch descriptor.
- */
-export function inotifyAddWatch(fd: number, path: string, mask: number): number {
-  const wd = sym().inotify_add_watch(fd, cString(path), mask);
-  if (wd < 0) throw new SyscallError("inotify_add_watch", JSON.stringify(path), errno());
-  return wd;
-}
-
-/**
- * `read(2)` on a non-blocking fd: `0` instead of an error when nothing is waiting (`EAGAIN`).
- *
- * @param fd @param buf @param object For error messages.
- * @returns Bytes read; 0 when none were waiting.
- */
-export function readNonBlocking(fd: number, buf: Uint8Array<ArrayBuffer>, object = ""): number {
-  for (;;) {
-    const n = sym().read(fd, buf, size(buf.byteLength));
-    if (n >= 0) return n;
-    const e = errno();
-    if (e === 11) return 0; // EAGAIN
-    if (e !== 4) throw new SyscallError("read", object, e); // EINTR: again
-  }
-}
-
 /** `write(2)`. @param fd @param buf @param object For error messages. @returns Bytes written. */
 export function write(fd: number, buf: Uint8Array<ArrayBuffer>, object = ""): number {
   const n = sym().write(fd, buf, size(buf.byteLength));
@@ -609,6 +535,171 @@ export function pollOffThread(
   timeoutMs: number,
 ): Promise<number> {
   return sym().poll(pollfds, size(pollfds.byteLength / 8), timeoutMs);
+}
+
+/** `inotify_init1(2)` flag: reads return `EAGAIN` instead of waiting. */
+export const IN_NONBLOCK = 0o4000;
+/** `inotify_init1(2)` flag: close on exec. */
+export const IN_CLOEXEC = 0o2000000;
+/** inotify event: a file was moved out of the watched directory. */
+export const IN_MOVED_FROM = 0x40;
+/** inotify event: a file was moved into the watched directory. */
+export const IN_MOVED_TO = 0x80;
+/** inotify event: a file was created in the watched directory. */
+export const IN_CREATE = 0x100;
+/** inotify event: a file was deleted from the watched directory. */
+export const IN_DELETE = 0x200;
+/** inotify event: the watched directory itself was deleted. */
+export const IN_DELETE_SELF = 0x400;
+/** inotify event: events were lost (the queue overflowed). */
+export const IN_Q_OVERFLOW = 0x4000;
+/** inotify event: the watch was removed (its directory went). */
+export const IN_IGNORED = 0x8000;
+/** inotify event flag: the subject is a directory. */
+export const IN_ISDIR = 0x40000000;
+/** `inotify_add_watch(2)` flag: only watch the path when it is a directory. */
+export const IN_ONLYDIR = 0x1000000;
+
+/**
+ * `inotify_init1(2)`.
+ *
+ * @example
+ * ```ts ignore
+ * const fd = inotifyInit1(IN_NONBLOCK | IN_CLOEXEC);
+ * ```
+ * @param flags {@linkcode IN_NONBLOCK}, {@linkcode IN_CLOEXEC}.
+ * @param object For error messages.
+ * @returns The inotify fd.
+ */
+export function inotifyInit1(flags: number, object = ""): number {
+  const fd = sym().inotify_init1(flags);
+  if (fd < 0) throw new SyscallError("inotify_init1", object, errno());
+  return fd;
+}
+
+/**
+ * `inotify_add_watch(2)`.
+ *
+ * @example
+ * ```ts ignore
+ * const wd = inotifyAddWatch(fd, "/run/nslink", IN_CREATE | IN_DELETE);
+ * ```
+ * @param fd An fd from {@linkcode inotifyInit1}.
+ * @param path The file or directory to watch.
+ * @param mask The events (`IN_CREATE`, …).
+ * @returns The watch descriptor.
+ */
+export function inotifyAddWatch(fd: number, path: string, mask: number): number {
+  const wd = sym().inotify_add_watch(fd, cString(path), mask);
+  if (wd < 0) throw new SyscallError("inotify_add_watch", JSON.stringify(path), errno());
+  return wd;
+}
+
+/**
+ * `read(2)` of a non-blocking fd: `0` instead of an `EAGAIN` error when nothing is there.
+ *
+ * @example
+ * ```ts ignore
+ * const n = readNonBlocking(inotifyFd, buf); // 0: no event queued
+ * ```
+ * @param fd A non-blocking fd.
+ * @param buf Where to read to.
+ * @param object For error messages.
+ * @returns Bytes read; 0 when nothing was ready.
+ */
+export function readNonBlocking(fd: number, buf: Uint8Array<ArrayBuffer>, object = ""): number {
+  for (;;) {
+    const n = sym().read(fd, buf, size(buf.byteLength));
+    if (n >= 0) return n;
+    const e = errno();
+    if (e === 11) return 0; // EAGAIN
+    if (e !== 4) throw new SyscallError("read", object, e); // EINTR: again
+  }
+}
+
+/** `MSG_DONTWAIT` from `<sys/socket.h>`. */
+export const MSG_DONTWAIT = 0x40;
+
+/**
+ * `recvmmsg(2)` without waiting: `0` instead of an `EAGAIN` error when nothing is queued.
+ *
+ * @example
+ * ```ts ignore
+ * const n = recvmmsgNonBlocking(fd, hdrs, 32); // messages received into hdrs' buffers
+ * ```
+ * @param fd A datagram socket.
+ * @param hdrs A `struct mmsghdr[vlen]` whose pointers name live buffers.
+ * @param vlen How many headers.
+ * @param object For error messages.
+ * @returns How many messages were received.
+ */
+export function recvmmsgNonBlocking(
+  fd: number,
+  hdrs: Uint8Array<ArrayBuffer>,
+  vlen: number,
+  object = "",
+): number {
+  for (;;) {
+    const n = sym().recvmmsg(fd, hdrs, vlen, MSG_DONTWAIT, null);
+    if (n >= 0) return n;
+    const e = errno();
+    if (e === 11) return 0; // EAGAIN
+    if (e !== 4) throw new SyscallError("recvmmsg", object, e);
+  }
+}
+
+/**
+ * `sendmmsg(2)` without waiting; a full socket buffer (`EAGAIN`) sends nothing more.
+ *
+ * @example
+ * ```ts ignore
+ * sendmmsgNonBlocking(fd, hdrs, 3);
+ * ```
+ * @param fd A datagram socket.
+ * @param hdrs A `struct mmsghdr[vlen]` whose pointers name live buffers.
+ * @param vlen How many headers.
+ * @param object For error messages.
+ * @returns How many messages were sent.
+ */
+export function sendmmsgNonBlocking(
+  fd: number,
+  hdrs: Uint8Array<ArrayBuffer>,
+  vlen: number,
+  object = "",
+): number {
+  for (;;) {
+    const n = sym().sendmmsg(fd, hdrs, vlen, MSG_DONTWAIT);
+    if (n >= 0) return n;
+    const e = errno();
+    if (e === 11) return 0;
+    if (e !== 4) throw new SyscallError("sendmmsg", object, e);
+  }
+}
+
+/**
+ * `sendto(2)` of one datagram to a `sockaddr`, without waiting.
+ *
+ * @example
+ * ```ts ignore
+ * sendtoAddress(fd, answer, sockaddr);
+ * ```
+ * @param fd A datagram socket.
+ * @param buf The datagram.
+ * @param addr The destination `sockaddr`.
+ * @param object For error messages.
+ * @returns Bytes sent; 0 when the socket buffer is full.
+ */
+export function sendtoAddress(
+  fd: number,
+  buf: Uint8Array<ArrayBuffer>,
+  addr: Uint8Array<ArrayBuffer>,
+  object = "",
+): number {
+  const n = sym().sendto(fd, buf, size(buf.byteLength), MSG_DONTWAIT, addr, addr.byteLength);
+  if (n >= 0) return n;
+  const e = errno();
+  if (e === 11) return 0;
+  throw new SyscallError("sendto", object, e);
 }
 
 /** `getpid(2)`. @returns The process id. */

@@ -65,10 +65,6 @@ export const LIBC_SYMBOLS = {
   getpid: { parameters: [], result: "i32" },
   /** `int eventfd(unsigned int initval, int flags)` */
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  /** `int inotify_init1(int flags)` */
-  inotify_init1: { parameters: ["i32"], result: "i32" },
-  /** `int inotify_add_watch(int fd, const char *pathname, uint32_t mask)` */
-  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   /** `ssize_t write(int fd, const void *buf, size_t count)` */
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /**
@@ -78,6 +74,14 @@ export const LIBC_SYMBOLS = {
    * its backend leaves this symbol out.
    */
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  /** `int inotify_init1(int flags)` */
+  inotify_init1: { parameters: ["i32"], result: "i32" },
+  /** `int inotify_add_watch(int fd, const char *pathname, uint32_t mask)` */
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /** `int recvmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags, struct timespec *timeout)` */
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "buffer"], result: "i32" },
+  /** `int sendmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags)` */
+  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   /** `int *__errno_location(void)`: the calling thread's errno */
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -31,6 +31,14 @@ export interface Pool {
   gateway: string;
   /** Allocated addresses (canonical text, without prefix) mapped to their owner (endpoint name). */
   allocated: Record<string, string>;
+  /**
+   * Automatic addresses only from here to {@linkcode Pool.rangeEnd} (Docker's `--ip-range`, CNI
+   * host-local's `rangeStart`); absent: the whole subnet. A static address may be anywhere in the
+   * subnet.
+   */
+  rangeStart?: string;
+  /** The last automatic address (see {@linkcode Pool.rangeStart}). */
+  rangeEnd?: string;
 }
 
 /** Subnets used when the caller names none: split into `/24` blocks by {@linkcode pickSubnet}. */
@@ -110,6 +118,9 @@ interface PoolLayout {
   first: bigint;
   last: bigint;
   gateway: bigint;
+  /** Where automatic addresses are taken from (the range, else first..last). */
+  autoFirst: bigint;
+  autoLast: bigint;
 }
 
 function layout(pool: Pool): PoolLayout {
@@ -117,7 +128,77 @@ function layout(pool: Pool): PoolLayout {
   const gw = parseAddress(pool.gateway, "gateway");
   // IPv4 keeps the broadcast address out; IPv6 has none and may hand out the last address.
   const last = net.family === 4 ? lastOf(net) - 1n : lastOf(net);
-  return { net, first: net.address + 1n, last, gateway: gw.address };
+  const first = net.address + 1n;
+  const start = pool.rangeStart === undefined
+    ? first
+    : parseAddress(pool.rangeStart, "range").address;
+  const end = pool.rangeEnd === undefined ? last : parseAddress(pool.rangeEnd, "range").address;
+  return {
+    net,
+    first,
+    last,
+    gateway: gw.address,
+    autoFirst: start > first ? start : first,
+    autoLast: end < last ? end : last,
+  };
+}
+
+/**
+ * Limits a pool's automatic addresses to a range: a CIDR inside its subnet (Docker's
+ * `--ip-range`) or `START-END` (CNI host-local's `rangeStart`/`rangeEnd`; either may be empty).
+ *
+ * @example
+ * ```ts
+ * import { createPool, setPoolRange } from "./ipam.ts";
+ * const pool = setPoolRange(createPool("198.51.100.0/24"), "198.51.100.128/25");
+ * pool.rangeStart; // "198.51.100.128"
+ * ```
+ * @param pool The pool (changed and returned).
+ * @param range The range.
+ * @returns The pool.
+ * @throws {RangeError} When the range is malformed, of the other family, outside the subnet or
+ *   empty.
+ */
+export function setPoolRange(pool: Pool, range: string): Pool {
+  const net = networkOf(parseSubnet(pool.subnet));
+  const bad = (why: string) =>
+    new RangeError(`Invalid range "${range}" of "${pool.subnet}": ${why}`);
+  let start: bigint, end: bigint;
+  if (typeof range !== "string") throw bad("expected CIDR or START-END");
+  if (range.includes("/")) {
+    let c: Cidr;
+    try {
+      c = networkOf(parseCidr(range));
+    } catch {
+      throw bad("expected CIDR or START-END");
+    }
+    if (c.family !== net.family) throw bad("another address family");
+    start = c.address;
+    end = lastOf(c);
+  } else {
+    const [a, b, ...rest] = range.split("-");
+    if (b === undefined || rest.length > 0) throw bad("expected CIDR or START-END");
+    const parse = (t: string, fallback: bigint) => {
+      if (t === "") return fallback;
+      let p;
+      try {
+        p = parseAddress(t, "range");
+      } catch {
+        throw bad(`"${t}" is not an address`);
+      }
+      if (p.family !== net.family || p.prefixLength !== undefined) throw bad(`"${t}" does not fit`);
+      return p.address;
+    };
+    start = parse(a, net.address);
+    end = parse(b, lastOf(net));
+  }
+  if (!contains(net, net.family, start) || !contains(net, net.family, end)) {
+    throw bad("outside the subnet");
+  }
+  if (end < start) throw bad("it ends before it starts");
+  pool.rangeStart = formatAddress(net.family, start);
+  pool.rangeEnd = formatAddress(net.family, end);
+  return pool;
 }
 
 const HEX_MEMO_MAX = 1 << 16;
@@ -230,7 +311,7 @@ export function createPool(subnet: string, gateway?: string): Pool {
  */
 export function allocate(pool: Pool, owner: string, preferred?: string): string {
   checkOwner(owner);
-  const { net, first, last, gateway } = layout(pool);
+  const { net, first, last, gateway, autoFirst, autoLast } = layout(pool);
   const family = net.family;
   const suffix = `/${net.prefixLength}`;
   if (preferred !== undefined) {
@@ -266,7 +347,7 @@ export function allocate(pool: Pool, owner: string, preferred?: string): string 
       const n = ipv4Number(key);
       if (n >= 0) used.add(n);
     }
-    for (let a = Number(first), end = Number(last); a <= end; a++) {
+    for (let a = Number(autoFirst), end = Number(autoLast); a <= end; a++) {
       if (used.has(a)) continue;
       const key = formatAddress(4, BigInt(a));
       pool.allocated[key] = owner;
@@ -279,7 +360,7 @@ export function allocate(pool: Pool, owner: string, preferred?: string): string 
       const hex = ipv6Hex(key);
       if (hex !== undefined) used.add(hex);
     }
-    for (let a = first; a <= last; a++) {
+    for (let a = autoFirst; a <= autoLast; a++) {
       if (used.has(a.toString(16).padStart(32, "0"))) continue;
       const key = formatAddress(6, a);
       pool.allocated[key] = owner;

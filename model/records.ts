@@ -33,6 +33,8 @@ export interface EndpointRecord {
   releasedAt?: number;
   /** Published ports (`link(…, { ports })`, `publish()`), chosen host ports filled in. */
   ports?: PortBinding[];
+  /** More DNS names of the container on this network (`link(…, { aliases })`). */
+  aliases?: string[];
   /**
    * This endpoint's identity, never reused (random per process, plus a counter): made by each
    * `link()` and written in its intent, it names the owner of every claim the endpoint makes
@@ -66,6 +68,8 @@ export interface NetworkRecord {
   config: Record<string, unknown>;
   /** Address pools by family. */
   pools: { v4?: Pool; v6?: Pool };
+  /** Labels (`--label k=v`); absent when none. */
+  labels?: Record<string, string>;
   /** Endpoints by name (filled when a whole network is loaded; not saved in its file). */
   endpoints: Record<string, EndpointRecord>;
   /** Where it stands; absent means `ready`. */

@@ -23,6 +23,8 @@ class PoolBook {
   readonly gatewayOffset: number;
   readonly prefix: number;
   taken = new Set<number>();
+  /** The first offset handed out automatically (the pool's range start, else 1). */
+  readonly firstOffset: number;
   /** No free offset is below this one. */
   low = 1;
 
@@ -37,6 +39,12 @@ class PoolBook {
       ? Number.MAX_SAFE_INTEGER
       : Number(last);
     this.gatewayOffset = this.offsetOf(pool.gateway) ?? -1;
+    // A range (Docker's --ip-range, CNI's rangeStart/rangeEnd) narrows what is handed out.
+    this.firstOffset = Math.max(1, pool.rangeStart ? this.offsetOf(pool.rangeStart) ?? 1 : 1);
+    if (pool.rangeEnd) {
+      this.lastOffset = Math.min(this.lastOffset, this.offsetOf(pool.rangeEnd) ?? 0);
+    }
+    this.low = this.firstOffset;
   }
 
   offsetOf(text: string): number | undefined {
@@ -60,7 +68,7 @@ class PoolBook {
     const off = this.offsetOf(text);
     if (off === undefined) return;
     this.taken.delete(off);
-    if (off < this.low) this.low = off;
+    if (off < this.low) this.low = Math.max(off, this.firstOffset);
   }
 
   /** The lowest free offset by this book, or `undefined` when it knows of none. */
@@ -144,7 +152,7 @@ export class AddressBook {
     this.#loadedAt = Date.now();
     for (const b of this.#pools.values()) {
       b.taken.clear();
-      b.low = 1;
+      b.low = b.firstOffset;
       for (const a of reserved) b.add(a);
     }
   }

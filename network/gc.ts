@@ -18,6 +18,7 @@ import {
 import { reconcileFirewall } from "./publish.ts";
 import { hostRtnl } from "../model/host.ts";
 import { FileStore } from "./store.ts";
+import { agentAfterGc } from "./dns_hooks.ts";
 import type { NetworkRecord } from "../model/records.ts";
 import type { Driver, DriverContext } from "../drivers/driver.ts";
 
@@ -161,7 +162,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       if (!e) return;
       let reason: string | undefined;
       if (e.state === "creating") reason = "interrupted link";
-      else if (endpointGone(ctx, e)) {
+      else if (endpointGone(ctx, e, driver, record)) {
         reason = e.state === "releasing" ? "release finished" : "kernel objects gone";
       } else if (e.state === "releasing") reason = "links kept alive after unlink";
       if (!reason) return;
@@ -295,5 +296,8 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   } finally {
     lock.release();
   }
+  // The host agent: started again when a DNS-enabled network needs it (after kill -9, a reboot
+  // of its process), stopped when none does.
+  if (!dryRun) await agentAfterGc(store.location);
   return report;
 }

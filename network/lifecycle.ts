@@ -229,6 +229,26 @@ export function forgetEndpoint(
 }
 
 /**
+ * Removes an endpoint's kernel objects whatever state its namespace is in: the driver's
+ * `abandon` when it has one (it looks inside the namespace), else its `unlink` with no
+ * namespace (the host-side links).
+ *
+ * @param driver The network's driver.
+ * @param ctx A driver context.
+ * @param record The network.
+ * @param ep The endpoint's record.
+ */
+export function abandonLinks(
+  driver: Driver,
+  ctx: DriverContext,
+  record: NetworkRecord,
+  ep: EndpointRecord,
+): void {
+  if (driver.abandon) driver.abandon(ctx, record, ep);
+  else driver.unlink(ctx, record, { ...ep, namespace: undefined });
+}
+
+/**
  * Removes an endpoint's host links whatever state its namespace is in (an abandoned intent, a
  * link kept alive past the grace), then frees it.
  *
@@ -248,7 +268,7 @@ export function undoEndpoint(
   name: string,
   ep: EndpointRecord,
 ): string[] {
-  driver.unlink(ctx, record, { ...ep, namespace: undefined });
+  abandonLinks(driver, ctx, record, ep);
   return forgetEndpoint(store, record, name, ep);
 }
 
@@ -354,8 +374,19 @@ function unrefTimer(timer: unknown): void {
   else (timer as { unref?(): void } | undefined)?.unref?.();
 }
 
-/** Whether an endpoint's kernel side is gone: its host links (or, without any, its namespace). */
-export function endpointGone(ctx: DriverContext, ep: EndpointRecord): boolean {
+/**
+ * Whether an endpoint's kernel side is gone: its host links (or, without any, its namespace).
+ * Given its driver and network, a driver with `liveEndpoint` answers instead (it looks inside the
+ * namespace, where macvlan and ipvlan links live).
+ */
+export function endpointGone(
+  ctx: DriverContext,
+  ep: EndpointRecord,
+  driver?: Driver,
+  record?: NetworkRecord,
+): boolean {
+  // Drivers whose links live only inside the container's namespace (macvlan, ipvlan) look there.
+  if (driver?.liveEndpoint && record) return !driver.liveEndpoint(ctx, record, ep);
   if (ep.hostLinks.length > 0) {
     return ep.hostLinks.every((n) => ctx.host.link.find(n) === undefined);
   }
@@ -386,7 +417,7 @@ export async function deleteNetwork(
   for (const name of store.endpoints(record)) {
     const ep = store.readEndpoint(record, name);
     if (!ep) continue;
-    if (ep.state === "creating") driver.unlink(ctx, record, { ...ep, namespace: undefined });
+    if (ep.state === "creating") abandonLinks(driver, ctx, record, ep);
     else if (!driver.unlink(ctx, record, ep)) pending.push(ep);
   }
   // Links of deleted namespaces go by themselves (the kernel tears many namespaces down in one
@@ -399,7 +430,7 @@ export async function deleteNetwork(
     const present = new Set(ctx.host.link.list().map((l) => l.name));
     pending = pending.filter((ep) => ep.hostLinks.some((n) => present.has(n)));
   }
-  for (const ep of pending) driver.unlink(ctx, record, { ...ep, namespace: undefined });
+  for (const ep of pending) abandonLinks(driver, ctx, record, ep);
   driver.destroy(ctx, record);
   if (bridged(record.type)) {
     // Its rules go (with the last bridge network, nslink's table) while its record still says

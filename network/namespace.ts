@@ -11,6 +11,7 @@ import { Rtnl } from "../rtnl/handle.ts";
 import { hostNetns, hostRtnl } from "../model/host.ts";
 import { freeName, type Interface } from "../model/interface.ts";
 import { handoffs, knownNames } from "./internal.ts";
+import { removeNetnsResolvConf } from "./dns_hooks.ts";
 
 function checkInterface(iface: Interface): void {
   if (!iface || typeof iface !== "object") {
@@ -296,6 +297,7 @@ export class Namespace implements AsyncDisposable {
   async delete(): Promise<void> {
     this.close();
     NetNs.remove(this.path, { missingOk: true });
+    removeNetnsResolvConf(this.path);
   }
 
   /** Closes the netlink handle and the namespace fd; the namespace itself stays. */

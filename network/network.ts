@@ -18,6 +18,7 @@ import { hostRtnl } from "../model/host.ts";
 import type { Interface } from "../model/interface.ts";
 import { handoffs, knownNames } from "./internal.ts";
 import {
+  abandonLinks,
   addressOwner,
   deleteNetwork,
   forgetEndpoint,
@@ -33,6 +34,7 @@ import { currentOwner, isAlive, working } from "../model/owner.ts";
 import { FileStore, StaleNetworkError, type SyncStore } from "./store.ts";
 import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
+import { agentAfterCreate, agentAfterDelete, agentAfterLink, agentAfterOpen } from "./dns_hooks.ts";
 import { recordBridges, tellFirewalld } from "../firewall/zone.ts";
 import {
   chooseBindings,
@@ -56,6 +58,11 @@ export interface NetworkOptions {
    * with a `LockTimeoutError` naming it; default 10 000 ms. The wait never blocks the event loop.
    */
   lockTimeoutMs?: number;
+  /**
+   * Labels (Docker's `--label k=v`): saved with the network, shown by `labels`, matched by
+   * `nslink network ls --filter label=…`; they change nothing in the kernel.
+   */
+  labels?: Record<string, string>;
   /** Driver options, e.g. `subnet`, `gateway`, `subnetIPv6`, `bridgeName`, `mtu` for `bridge`. */
   [option: string]: unknown;
 }
@@ -83,6 +90,11 @@ export interface LinkOptions {
    * `{ hostPort: "8000-8010", port: "80-90" }`. See {@linkcode Network.publish}.
    */
   ports?: PortSpec[];
+  /**
+   * More names the container answers to on this network's DNS, besides its endpoint name
+   * (`docker network connect --alias`): `["www", "api"]`.
+   */
+  aliases?: string[];
 }
 
 /** One linked container as saved: see {@linkcode Network.endpoint}. */
@@ -97,6 +109,8 @@ export interface EndpointInfo {
   namespace?: string;
   /** Published ports, chosen host ports filled in (see {@linkcode Network.ports}). */
   ports?: PortBinding[];
+  /** Its DNS aliases. */
+  aliases?: string[];
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -109,6 +123,19 @@ function checkName(name: string, what: string): string {
   }
   return name;
 }
+
+function checkAliases(aliases: unknown): void {
+  if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== "string" || !ALIAS_RE.test(a))) {
+    throw new TypeError(
+      `Invalid aliases ${
+        JSON.stringify(aliases)
+      }: a list of DNS names (letters, digits, "-", "_", dots between labels)`,
+    );
+  }
+}
+
+const ALIAS_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*$/;
 
 function randomId(): string {
   const b = new Uint8Array(6);
@@ -400,12 +427,18 @@ export class Network implements AsyncDisposable {
       hostLinks: [...ep.hostLinks],
       ...(ep.namespace !== undefined ? { namespace: ep.namespace } : {}),
       ...(ep.ports?.length ? { ports: structuredClone(ep.ports) } : {}),
+      ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
     };
   }
 
   /** When the network was created (ISO 8601), as saved. */
   get created(): string {
     return this.#record.created;
+  }
+
+  /** Its labels (`NetworkOptions.labels`), as saved; empty when none. */
+  get labels(): Record<string, string> {
+    return { ...this.#record.labels };
   }
 
   /**
@@ -427,7 +460,15 @@ export class Network implements AsyncDisposable {
    */
   async link(name: string, options: LinkOptions = {}): Promise<Interface[]> {
     checkName(name, "endpoint name");
-    return await locked(this.#store, true, this.#timeoutMs, () => this.#link(name, options));
+    if (options.aliases !== undefined) checkAliases(options.aliases);
+    const ifaces = await locked(
+      this.#store,
+      true,
+      this.#timeoutMs,
+      () => this.#link(name, options),
+    );
+    await agentAfterLink(this.stateDir, this.#record, options.namespace?.path);
+    return ifaces;
   }
 
   #link(name: string, options: LinkOptions): Interface[] {
@@ -516,6 +557,7 @@ export class Network implements AsyncDisposable {
         }));
       ep.token = token;
       if (bindings.length) ep.ports = bindings;
+      if (options.aliases?.length) ep.aliases = [...new Set(options.aliases)];
       const linked = ep;
       publishBindings(ep, bindings, () => this.#firewallState(name, linked));
       published = true;
@@ -527,7 +569,7 @@ export class Network implements AsyncDisposable {
       try {
         // (A publish batch that failed changed nothing: an element in the way is not ours.)
         if (ep && published) unpublishBindings(store, record, name, ep, bindings);
-        if (ep) this.#driver.unlink(ctx, record, { ...ep, namespace: undefined });
+        if (ep) abandonLinks(this.#driver, ctx, record, ep);
         for (const a of reserved) releaseAddress(store, record, a, addressOwner(name, intent));
         store.removeEndpoint(record, name);
         releaseBindings(store, record, name, intent, bindings);
@@ -768,6 +810,7 @@ export class Network implements AsyncDisposable {
     } finally {
       lock.release();
     }
+    await agentAfterDelete(this.stateDir, this.#record);
   }
 
   /**
@@ -798,10 +841,11 @@ export class Network implements AsyncDisposable {
       });
       if (inUse) return false;
       await deleteNetwork(this.#store, record);
-      return true;
     } finally {
       lock.release();
     }
+    await agentAfterDelete(this.stateDir, this.#record);
+    return true;
   }
 
   /**
@@ -876,10 +920,12 @@ export async function newNetwork(
       `Option "store" is for networks that span hosts ("overlay"); "${type}" networks live on one host`,
     );
   }
-  const { stateDir, lockTimeoutMs, ...driverOptions } = options;
+  const { stateDir, lockTimeoutMs, labels, ...driverOptions } = options;
   const timeoutMs = checkTimeout(lockTimeoutMs);
+  checkLabels(labels);
   const store = openStore(stateDir);
   const lock = await store.lock({ timeoutMs });
+  let created: Network;
   try {
     const existing = store.readNetwork(name);
     if (existing) {
@@ -899,6 +945,7 @@ export async function newNetwork(
       created: new Date().toISOString(),
       config,
       pools,
+      ...(labels && Object.keys(labels).length > 0 ? { labels: { ...labels } } : {}),
       endpoints: {},
       state: "creating",
       owner: currentOwner(),
@@ -924,9 +971,25 @@ export async function newNetwork(
       } catch { /* report the first error */ }
       throw e;
     }
-    return Network.fromRecord(record, store, true, timeoutMs);
+    created = Network.fromRecord(record, store, true, timeoutMs);
   } finally {
     lock.release();
+  }
+  await agentAfterCreate(store.location, created.config);
+  return created;
+}
+
+function checkLabels(labels: unknown): void {
+  if (labels === undefined) return;
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels)) {
+    throw new TypeError(
+      `Option "labels" must be an object of strings, got ${JSON.stringify(labels)}`,
+    );
+  }
+  for (const [k, v] of Object.entries(labels)) {
+    if (k === "" || typeof v !== "string") {
+      throw new TypeError(`Option "labels": label ${JSON.stringify(k)} must have a string value`);
+    }
   }
 }
 
@@ -975,6 +1038,7 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
         (record ? ` (it is being ${record.state === "creating" ? "created" : "deleted"})` : ""),
     );
   }
+  await agentAfterOpen(store.location, record);
   return await Network.fromRecord(record, store, false, timeoutMs);
 }
 

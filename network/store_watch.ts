@@ -24,7 +24,7 @@ import {
   IN_ONLYDIR,
   IN_Q_OVERFLOW,
   inotifyAddWatch,
-  inotifyInit,
+  inotifyInit1,
   POLLIN,
   pollOffThread,
   readNonBlocking,
@@ -74,7 +74,7 @@ export class FileWatch {
   constructor(dir: string, onChange?: (changes: FileChange[]) => void) {
     this.#dir = dir;
     mkdirSync(dir, { recursive: true });
-    this.#fd = inotifyInit(IN_NONBLOCK | IN_CLOEXEC, `state directory ${JSON.stringify(dir)}`);
+    this.#fd = inotifyInit1(IN_NONBLOCK | IN_CLOEXEC, `state directory ${JSON.stringify(dir)}`);
     this.#wds.set(inotifyAddWatch(this.#fd, dir, MASK), "");
     for (const kind of readdirSync(dir)) this.#addKind(kind);
     this.#onChange = onChange;

@@ -97,6 +97,11 @@ export interface LinkCommon {
   master?: LinkRef;
   /** Transmit queue length. */
   txqlen?: number;
+  /**
+   * Create it directly inside this namespace (`ip link add link PARENT name NAME netns NS type
+   * macvlan`): the parent is resolved in the sender's namespace. For macvlan, ipvlan and vlan.
+   */
+  netns?: NetnsFd | number;
 }
 
 /** The other end of a veth pair. */
@@ -650,16 +655,24 @@ export class LinkOps {
         break;
       }
       case "macvlan":
+        // As ip sends them: IFLA_NET_NS_FD, IFLA_LINK, IFLA_IFNAME (link-add-macvlan-netns.hex).
+        if (spec.netns !== undefined) body.netnsFd = fdOf(spec.netns);
         body.link = this.index(spec.parent);
         body.ifname = spec.name;
         body.linkinfo = { kind: "macvlan", data: { mode: MACVLAN_MODES[spec.mode ?? "bridge"] } };
         break;
       case "ipvlan":
+        if (spec.netns !== undefined) body.netnsFd = fdOf(spec.netns);
         body.link = this.index(spec.parent);
         body.ifname = spec.name;
-        body.linkinfo = { kind: "ipvlan", data: { mode: IPVLAN_MODES[spec.mode ?? "l2"] } };
+        // ip sends IFLA_IPVLAN_FLAGS (0: bridge) with the mode (link-add-ipvlan.hex).
+        body.linkinfo = {
+          kind: "ipvlan",
+          data: { mode: IPVLAN_MODES[spec.mode ?? "l2"], flags: 0 },
+        };
         break;
       case "vlan": {
+        if (spec.netns !== undefined) body.netnsFd = fdOf(spec.netns);
         body.link = this.index(spec.parent);
         body.ifname = spec.name;
         const data: { id: number; protocol?: number } = { id: spec.id };

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds dist/nslink: one self-contained executable (Bun's runtime plus the bundled code), which
-# runs without Deno, Bun or this checkout beside it, and works offline. `deno compile` is not used:
-# it downloads its `denort` runtime on first use, which fails on machines without network access.
+# runs without Deno, Bun or this checkout beside it, and works offline, and dist/nslink.sha256
+# beside it (`sha256sum -c nslink.sha256` in the directory that holds both). `deno compile` is not
+# used: it downloads its `denort` runtime on first use, which fails on machines without network
+# access.
 # Usage: bash scripts/build.sh   (= npm run build = deno task build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +13,6 @@ mkdir -p dist
 # await). A CNI runtime execs the plugin twice per container, so this is on every ADD and DEL.
 ./node_modules/.bin/bun build --compile --minify --bytecode --format=esm cli/main.ts \
   --outfile dist/nslink >&2
+(cd dist && sha256sum nslink >nslink.sha256)
 echo "built dist/nslink ($(du -h dist/nslink | cut -f1)): $(./dist/nslink version)" >&2
+echo "sha256: $(cut -d' ' -f1 dist/nslink.sha256)" >&2

@@ -58,14 +58,15 @@ skip_suite() { # skip_suite NAME WHY: a whole suite that cannot run here
   skips+=("$1"$'\t'"$2")
 }
 
-# Tools the tests call (the same list as .ci/run): a missing one is a skip, with its install.
+# Tools the tests call (the list scripts/setup.sh installs): a missing one is a skip, naming the
+# command that installs it.
 tools=(ip:iproute2 ping:iputils-ping unshare:util-linux nsenter:util-linux nft:nftables
   conntrack:conntrack podman:podman /bin/busybox:busybox-static
   /usr/lib/cni/tuning:containernetworking-plugins tc:iproute2 etcd:etcd-server)
 for t in "${tools[@]}"; do
   cmd=${t%%:*}
   if [ "${cmd#/}" != "$cmd" ]; then [ -x "$cmd" ] && continue; else command -v "$cmd" >/dev/null && continue; fi
-  skip_suite "tests that need $cmd" "not installed: apt-get install -y ${t#*:}"
+  skip_suite "tests that need $cmd" "not installed (${t#*:}): run sudo npm run setup"
 done
 
 snapshot() { # the machine's own namespace: named namespaces, links, nsfs mounts
@@ -82,9 +83,12 @@ step doc-lint deno doc --lint mod.ts
 # Every example that is safe to run is type-checked (never run: the others change the kernel).
 step doc-examples deno check --doc-only mod.ts ffi/ netlink/ rtnl/ netns/ model/ drivers/ network/ net/
 step publish-dry-run deno publish --dry-run --allow-dirty --quiet
-# The README's benchmark tables are what bench/render.ts makes of the committed result files
+# docs/benchmarks.md's tables are what bench/render.ts makes of the committed result files
 # (bench/results/): a hand edit, or a result file that is not committed, fails here.
 step bench-tables deno run -A bench/render.ts --check
+# The npm tarball (bun add), deno install and dist/nslink, each from its artifact in a fresh
+# directory (no root needed).
+step packages bash scripts/test-packages.sh
 
 suite "unit (deno)" deno test -A tests/unit/
 suite "unit (bun)" bun test tests/unit/
@@ -94,15 +98,16 @@ if [ "$(id -u)" = 0 ]; then
   # The compiled executable (npm run build) through the command-line, CNI and podman tests.
   if step build bash scripts/build.sh; then
     suite "privileged (compiled dist/nslink)" env NSLINK_BIN="$PWD/dist/nslink" \
-      scripts/in-netns.sh bun test ./tests/priv/cli.test.ts ./tests/priv/cni.test.ts \
-      ./tests/priv/podman.test.ts
+      scripts/in-netns.sh bun test ./tests/priv/cli.test.ts ./tests/priv/cli-docker.test.ts \
+      ./tests/priv/cni.test.ts ./tests/priv/cni-bridge.test.ts ./tests/priv/podman.test.ts \
+      ./tests/priv/docs.test.ts ./tests/priv/doc-snippets.test.ts
   fi
   step "demo (deno)" scripts/in-netns.sh deno run -A examples/demo.ts
   step "demo (bun)" scripts/in-netns.sh bun examples/demo.ts
 else
   for n in "privileged (deno)" "privileged (bun)" build "privileged (compiled dist/nslink)" \
     "demo (deno)" "demo (bun)"; do
-    skip_suite "$n" "needs root: sudo bash scripts/test-all.sh"
+    skip_suite "$n" "needs root: sudo npm run setup && sudo npm test"
   done
 fi
 
@@ -148,6 +153,9 @@ if [ ${#skips[@]} -gt 0 ]; then
       echo "   $name ($why)"
     fi
   done
+fi
+if [ ${#skips[@]} -gt 0 ]; then
+  echo "   (sudo npm run setup installs every tool the tests use; the privileged suites need root)"
 fi
 echo "all: $passed passed, $failed failed${skips[0]:+, ${#skips[@]} skipped}"
 [ "$failed" = 0 ]

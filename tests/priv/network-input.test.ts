@@ -179,7 +179,7 @@ describe("bad input is refused before the kernel is touched", () => {
         () => newNetwork("vxlan", `${P}-in2`, ok),
         error(
           TypeError,
-          /Unknown network type "vxlan": known types are bridge, host, null, overlay, simplebridge/,
+          /Unknown network type "vxlan": known types are bridge, host, ipvlan, macvlan, null, overlay, simplebridge/,
         ),
       );
       // Bad network names.

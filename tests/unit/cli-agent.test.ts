@@ -12,10 +12,13 @@ async function run(...argv: string[]) {
 
 describe("nslink agent", () => {
   it("is listed in the top-level help and has its own", async () => {
-    assert.match((await run("--help")).out, /^ {2}agent {2,}Keep this host's overlay entries/m);
+    assert.match(
+      (await run("--help")).out,
+      /^ {2}agent {2,}Run nslink's host agent: container names \(DNS\), overlay entries/m,
+    );
     const r = await run("agent", "--help");
     assert.equal(r.status, 0);
-    assert.match(r.out, /^Usage: nslink agent \[OPTIONS\] NETWORK\.\.\./);
+    assert.match(r.out, /^Usage: nslink agent \[OPTIONS\] \[NETWORK\.\.\.\]/);
     assert.match(r.out, /--store URL/);
     assert.match(r.out, /--advertise ADDR/);
   });

@@ -119,6 +119,22 @@ const CASES: Case[] = [
     run: (o) => o.link.add({ kind: "vlan", name: "nslvl10", parent: 3, id: 10 }),
   },
   {
+    fixture: "link-add-vlan-50.hex",
+    what: "LinkOps.add()",
+    run: (o) => o.link.add({ kind: "vlan", name: "nsl0a.50", parent: 3, id: 50 }),
+  },
+  {
+    fixture: "link-add-ipvlan.hex",
+    what: "LinkOps.add()",
+    run: (o) => o.link.add({ kind: "ipvlan", name: "nslip0", parent: 3, mode: "l2" }),
+  },
+  {
+    // The macvlan network's fast path: the link made directly inside the container's namespace.
+    fixture: "link-add-macvlan-netns.hex",
+    what: "LinkOps.add()",
+    run: (o) => o.link.add({ kind: "macvlan", name: "eth0", parent: 3, mode: "private", netns: 4 }),
+  },
+  {
     fixture: "link-add-vxlan.hex",
     what: "LinkOps.add()",
     run: (o) =>

@@ -47,8 +47,16 @@ function rejectsWith(
 }
 
 describe("network types", () => {
-  it("knows bridge, simplebridge, null, host and overlay (drivers/overlay.ts)", () => {
-    assert.deepEqual(knownTypes(), ["bridge", "host", "null", "overlay", "simplebridge"]);
+  it("knows bridge, simplebridge, null, host, macvlan, ipvlan and overlay", () => {
+    assert.deepEqual(knownTypes(), [
+      "bridge",
+      "host",
+      "ipvlan",
+      "macvlan",
+      "null",
+      "overlay",
+      "simplebridge",
+    ]);
     assert.equal(getDriver("overlay").type, "overlay");
     assert.equal(getDriver("simplebridge"), getDriver("bridge"));
     assert.equal(getDriver("simplebridge").type, "bridge");
@@ -58,13 +66,13 @@ describe("network types", () => {
 
   it("refuses an unknown type with a TypeError listing the known ones, touching nothing", async () => {
     const dir = freshDir();
-    for (const type of ["vxlan", "", "Bridge", "macvlan", "Overlay"]) {
+    for (const type of ["vxlan", "", "Bridge", "Macvlan", "Overlay"]) {
       await assert.rejects(
         newNetwork(type, "n1", { stateDir: dir, subnet: "198.51.100.0/24" }),
         rejectsWith(
           TypeError,
           new RegExp(
-            `^Unknown network type "${type}": known types are bridge, host, null, overlay, simplebridge$`,
+            `^Unknown network type "${type}": known types are bridge, host, ipvlan, macvlan, null, overlay, simplebridge$`,
           ),
         ),
       );

@@ -1,0 +1,250 @@
+/**
+ * nslink's host background process ("the agent"): one per state directory, holding an exclusive
+ * `flock` on `agent.pid` (which says its pid and start time) and answering on the unix socket
+ * `agent.sock`, both in the state directory. It runs every registered {@linkcode Duty} (the DNS
+ * server of the networks' names, …) in one process.
+ *
+ * Control protocol: one JSON object per line each way. `{"op":"sync"}` makes every duty catch
+ * up with the state (the DNS duty binds the sockets of new networks) and replies once done:
+ * `{"ok":true,"pid":…,"exiting":false,"duties":{…}}`; `{"op":"status"}` replies the same
+ * without syncing; `{"op":"stop"}` stops the agent.
+ *
+ * Started on demand (by the library, {@linkcode AgentOptions.onDemand}) it exits once no duty
+ * has work; run by a service manager (`nslink agent`) it runs until SIGTERM or SIGINT.
+ *
+ * @module
+ */
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import process from "node:process";
+import { flock, LOCK_EX, LOCK_NB } from "../ffi/libc.ts";
+import { currentOwner } from "../model/owner.ts";
+import { type Duty, type DutyContext, registeredDuties } from "./duty.ts";
+
+/**
+ * The agent's files in a state directory.
+ *
+ * @example
+ * ```ts
+ * import { agentPaths } from "./agent.ts";
+ * agentPaths("/run/nslink").sock; // "/run/nslink/agent.sock"
+ * ```
+ * @param stateDir The state directory.
+ * @returns The lock and pid file, the control socket, the log.
+ */
+export function agentPaths(stateDir: string): { pid: string; sock: string; log: string } {
+  return {
+    pid: join(stateDir, "agent.pid"),
+    sock: join(stateDir, "agent.sock"),
+    log: join(stateDir, "agent.log"),
+  };
+}
+
+/** Whether an agent answers on the control socket (`status`, or another request). */
+function answers(sock: string, op = "status"): Promise<boolean> {
+  return new Promise((ok) => {
+    const c = net.createConnection(sock);
+    const done = (v: boolean) => {
+      c.destroy();
+      ok(v);
+    };
+    c.setTimeout(1000, () => done(false));
+    c.on("error", () => done(false));
+    c.on("connect", () => c.write(JSON.stringify({ op }) + "\n"));
+    c.on("data", (d) => {
+      try {
+        done((JSON.parse(String(d).split("\n")[0]) as { exiting?: boolean }).exiting !== true);
+      } catch {
+        done(false);
+      }
+    });
+  });
+}
+
+/** Options of {@linkcode runAgent}. */
+export interface AgentOptions {
+  /** The state directory served. */
+  stateDir: string;
+  /** Exit once no duty has work (an agent the library started). */
+  onDemand: boolean;
+  /** Duties besides the registered ones (the overlay watchers `nslink agent NETWORK…` keeps). */
+  extraDuties?: Duty[];
+  /** Where log lines go; default stderr. */
+  log?: (line: string) => void;
+  /** How often every duty is synced, in ms; default 250. */
+  tickMs?: number;
+  /** How long to wait for a previous agent's lock, in ms; default 10 000. */
+  lockWaitMs?: number;
+  /** Called once the control socket answers and the duties have synced once. */
+  onReady?: () => void;
+}
+
+/**
+ * Runs the agent until it is stopped (signal, `stop` request) or, when started on demand, no
+ * duty has work. Returns `false` at once when another agent holds the state directory.
+ *
+ * @example
+ * ```ts ignore
+ * await runAgent({ stateDir: "/run/nslink", onDemand: false });
+ * ```
+ * @param options The state directory and how to run.
+ * @returns `true` after running, `false` when another agent runs.
+ */
+export async function runAgent(options: AgentOptions): Promise<boolean> {
+  const { stateDir } = options;
+  const paths = agentPaths(stateDir);
+  const log = options.log ??
+    ((line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+  mkdirSync(stateDir, { recursive: true });
+  const fd = openSync(paths.pid, "a+");
+  const deadline = Date.now() + (options.lockWaitMs ?? 10_000);
+  while (!flock(fd, LOCK_EX | LOCK_NB, JSON.stringify(paths.pid))) {
+    // Another agent holds it: one that is exiting (wait for it), or one that serves (two
+    // callers started one each at the same moment): then this one is not needed.
+    if (Date.now() > deadline) {
+      closeSync(fd);
+      log(`agent: another agent holds ${paths.pid}`);
+      return false;
+    }
+    if (await answers(paths.sock)) {
+      if (options.onDemand) {
+        closeSync(fd);
+        log(`agent: another agent serves ${stateDir}`);
+        return false;
+      }
+      // Run by a service manager: the one the library started hands over (it stops, this one
+      // takes the lock and serves the same state).
+      log(`agent: taking over from the agent started on demand`);
+      await answers(paths.sock, "stop");
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const me = currentOwner();
+  writeFileSync(paths.pid, `${me.pid} ${me.start}\n`);
+  let stopping = false;
+  let ready = false;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  let syncQueued = false;
+  const duties: Duty[] = [...(options.extraDuties ?? [])];
+  const server = net.createServer();
+  let tick: ReturnType<typeof setInterval> | undefined;
+
+  const ctx: DutyContext = {
+    stateDir,
+    log,
+    requestSync: () => {
+      if (syncQueued || stopping) return;
+      syncQueued = true;
+      setTimeout(() => {
+        syncQueued = false;
+        void syncAll();
+      }, 0);
+    },
+  };
+  let syncing: Promise<void> = Promise.resolve();
+  const syncAll = (): Promise<void> => {
+    syncing = syncing.then(async () => {
+      if (stopping) return;
+      for (const d of duties) {
+        try {
+          await d.sync();
+        } catch (e) {
+          log(`agent: duty ${d.name}: ${(e as Error).message}`);
+        }
+      }
+      if (ready && options.onDemand && !duties.some((d) => d.needed())) {
+        void stop("no duty has work");
+      }
+    });
+    return syncing;
+  };
+  const status = () => ({
+    ok: true,
+    pid: me.pid,
+    exiting: stopping,
+    duties: Object.fromEntries(duties.map((d) => [d.name, d.status()])),
+  });
+  const stop = async (why: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log(`agent: stopping (${why})`);
+    if (tick) clearInterval(tick);
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(paths.sock, { force: true });
+    for (const d of duties) {
+      try {
+        await d.stop();
+      } catch (e) {
+        log(`agent: stopping duty ${d.name}: ${(e as Error).message}`);
+      }
+    }
+    // The file stays (a later agent locks the same inode); empty means nobody runs.
+    writeFileSync(paths.pid, "");
+    closeSync(fd);
+    done();
+  };
+  const onSignal = () => void stop("signal");
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  server.on("connection", (c) => {
+    let buffered = "";
+    c.on("error", () => {});
+    c.setEncoding("utf8");
+    c.on("data", (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        let op = "";
+        try {
+          op = String((JSON.parse(line) as { op?: unknown }).op ?? "");
+        } catch { /* answered below */ }
+        const reply = (v: unknown) => {
+          if (!c.destroyed) c.write(JSON.stringify(v) + "\n");
+        };
+        if (op === "sync") void syncAll().then(() => reply(status()));
+        else if (op === "status") reply(status());
+        else if (op === "stop") {
+          reply({ ...status(), exiting: true });
+          void stop("stop request");
+        } else reply({ ok: false, error: `unknown request ${JSON.stringify(line.slice(0, 80))}` });
+      }
+    });
+  });
+
+  try {
+    for (const [name, factory] of registeredDuties()) {
+      try {
+        duties.push(await factory(ctx));
+      } catch (e) {
+        log(`agent: duty ${name} failed to start: ${(e as Error).message}`);
+      }
+    }
+    await syncAll();
+    rmSync(paths.sock, { force: true });
+    await new Promise<void>((ok, fail) => {
+      server.once("error", fail);
+      server.listen(paths.sock, () => {
+        server.off("error", fail);
+        ok();
+      });
+    });
+    log(`agent: pid ${me.pid} serving ${stateDir} (${duties.map((d) => d.name).join(", ")})`);
+    ready = true;
+    options.onReady?.();
+    tick = setInterval(() => void syncAll(), options.tickMs ?? 250);
+    // An on-demand agent started for nothing (the network went meanwhile) stops at once.
+    if (options.onDemand && !duties.some((d) => d.needed())) void stop("no duty has work");
+  } catch (e) {
+    log(`agent: ${(e as Error).message}`);
+    await stop("failed to start");
+  }
+  await finished;
+  process.off("SIGTERM", onSignal);
+  process.off("SIGINT", onSignal);
+  return true;
+}

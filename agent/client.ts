@@ -1,0 +1,266 @@
+/**
+ * Starting and asking the agent from the library: {@linkcode ensureAgent} makes sure the state
+ * directory's agent runs (spawning it detached when it does not, its output to `agent.log`) and,
+ * when asked to, waits until it has caught up with the state (its DNS sockets bound) before
+ * returning. Importing this module registers it with the network layer, so `newNetwork`,
+ * `openNetwork`, `link` and `gc()` start the agent when a DNS-enabled network needs it.
+ *
+ * The command spawned: `$NSLINK_AGENT_CMD` (words split on spaces, then `agent --on-demand`),
+ * else under Deno `Deno.execPath() run -A …/cli/main.ts agent --on-demand`, under Bun
+ * `process.execPath …/cli/main.ts agent --on-demand`, in the compiled `dist/nslink`
+ * `process.execPath agent --on-demand`; `NSLINK_STATE_DIR` names the state directory.
+ * Deno needs `--allow-run` besides what networks need.
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { pidAlive } from "../model/owner.ts";
+import { registerHostAgent } from "../network/agent_hook.ts";
+import { agentPaths } from "./agent.ts";
+
+/** Options of {@linkcode ensureAgent}. */
+export interface EnsureAgentOptions {
+  /** Wait until the agent has caught up with the state (new networks' sockets bound). */
+  sync?: boolean;
+  /**
+   * Whether a DNS-enabled network needs the agent; when left out, the state directory's
+   * networks are read to find out.
+   */
+  needed?: boolean;
+  /** Start it when it does not run (default `true`). */
+  spawn?: boolean;
+  /** How long to wait for a started agent, in ms; default 20 000. */
+  timeoutMs?: number;
+}
+
+/** What the agent replied. */
+export interface AgentReply {
+  /** The request was understood. */
+  ok: boolean;
+  /** The agent's pid. */
+  pid?: number;
+  /** It is stopping (no duty has work). */
+  exiting?: boolean;
+  /** Each duty's status. */
+  duties?: Record<string, Record<string, unknown>>;
+}
+
+function running(stateDir: string): number | undefined {
+  let text = "";
+  try {
+    text = readFileSync(agentPaths(stateDir).pid, "utf8");
+  } catch {
+    return undefined;
+  }
+  const [pid, start] = text.trim().split(" ").map(Number);
+  if (!pid) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (rest[0] === "Z" || rest[0] === "X") return undefined;
+    return start === 0 || Number(rest[19]) === start ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether any saved network of a state directory has DNS on.
+ *
+ * @example
+ * ```ts ignore
+ * anyDnsNetwork("/run/nslink"); // true
+ * ```
+ * @param stateDir The state directory.
+ * @returns `true` when the agent has names to serve.
+ */
+export function anyDnsNetwork(stateDir: string): boolean {
+  let files: string[];
+  try {
+    files = readdirSync(join(stateDir, "networks"));
+  } catch {
+    return false;
+  }
+  return files.some((f) => {
+    if (!f.endsWith(".json")) return false;
+    try {
+      const r = JSON.parse(readFileSync(join(stateDir, "networks", f), "utf8"));
+      return (r.state ?? "ready") === "ready" && r.config?.dns === true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Sends one request to the agent and reads its reply.
+ *
+ * @example
+ * ```ts ignore
+ * await askAgent("/run/nslink", "status"); // { ok: true, pid: 4242, duties: {...} }
+ * ```
+ * @param stateDir The state directory.
+ * @param op `sync`, `status` or `stop`.
+ * @param timeoutMs How long to wait for the reply.
+ * @returns The reply.
+ * @throws {Error} With the socket's `code` (`ENOENT`, `ECONNREFUSED`) when nothing answers.
+ */
+export function askAgent(stateDir: string, op: string, timeoutMs = 20_000): Promise<AgentReply> {
+  return new Promise((ok, fail) => {
+    const c = net.createConnection(agentPaths(stateDir).sock);
+    let buffered = "";
+    const timer = setTimeout(() => {
+      c.destroy();
+      fail(Object.assign(new Error(`agent ${op}: no reply within ${timeoutMs} ms`), {
+        code: "ETIMEDOUT",
+      }));
+    }, timeoutMs);
+    c.setEncoding("utf8");
+    c.on("connect", () => c.write(JSON.stringify({ op }) + "\n"));
+    c.on("data", (d: string) => {
+      buffered += d;
+      const nl = buffered.indexOf("\n");
+      if (nl < 0) return;
+      clearTimeout(timer);
+      c.destroy();
+      try {
+        ok(JSON.parse(buffered.slice(0, nl)) as AgentReply);
+      } catch (e) {
+        fail(e);
+      }
+    });
+    c.on("error", (e) => {
+      clearTimeout(timer);
+      fail(e);
+    });
+    c.on("close", () => {
+      clearTimeout(timer);
+      fail(Object.assign(new Error(`agent ${op}: connection closed`), { code: "ECONNRESET" }));
+    });
+  });
+}
+
+/**
+ * The command that starts an agent on demand (see the module doc).
+ *
+ * @example
+ * ```ts ignore
+ * agentCommandLine(); // ["/usr/bin/deno", "run", "-A", "/src/nslink/cli/main.ts", "agent", "--on-demand"]
+ * ```
+ * @returns The program and its arguments.
+ */
+export function agentCommandLine(): string[] {
+  const override = process.env.NSLINK_AGENT_CMD;
+  const tail = ["agent", "--on-demand"];
+  if (override) return [...override.trim().split(/\s+/), ...tail];
+  const main = new URL("../cli/main.ts", import.meta.url);
+  const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
+  if (deno) return [deno.execPath(), "run", "-A", fileURLToPath(main.href), ...tail];
+  // In a compiled executable the sources live in Bun's virtual file system.
+  if (main.href.includes("$bunfs") || main.href.includes("%24bunfs")) {
+    return [process.execPath, ...tail];
+  }
+  return [process.execPath, fileURLToPath(main.href), ...tail];
+}
+
+function spawnAgent(stateDir: string): void {
+  const [cmd, ...args] = agentCommandLine();
+  const log = openSync(agentPaths(stateDir).log, "a");
+  // A CNI plugin's variables would make the agent a plugin call (cli/main.ts reads CNI_COMMAND).
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("CNI_")) env[k] = v;
+  }
+  env.NSLINK_STATE_DIR = stateDir;
+  try {
+    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log], cwd: "/", env });
+    child.on("error", () => {});
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Makes sure the agent of a state directory runs when a network needs it, starting it when it
+ * does not (also after `kill -9`); with `sync`, waits until it has caught up with the state.
+ *
+ * @example
+ * ```ts ignore
+ * await ensureAgent("/run/nslink", { sync: true }); // names of every network served
+ * ```
+ * @param stateDir The state directory.
+ * @param options See {@linkcode EnsureAgentOptions}.
+ * @returns The agent's last reply; `undefined` when none was needed or asked.
+ * @throws {Error} When a started agent does not answer in time (its log says why).
+ */
+export async function ensureAgent(
+  stateDir: string,
+  options: EnsureAgentOptions = {},
+): Promise<AgentReply | undefined> {
+  const alive = running(stateDir) !== undefined;
+  if (alive && !options.sync) return undefined;
+  if (!alive && !(options.needed ?? anyDnsNetwork(stateDir))) return undefined;
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  let spawned = false;
+  for (;;) {
+    try {
+      const reply = await askAgent(stateDir, "sync", Math.max(1, deadline - Date.now()));
+      // An agent on its way out (no work when it looked) is replaced by a new one.
+      if (!reply.exiting || !anyDnsNetwork(stateDir)) return reply;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== "ENOENT" && code !== "ECONNREFUSED" && code !== "ECONNRESET") throw e;
+    }
+    if (options.spawn === false) return undefined;
+    if (!spawned && running(stateDir) === undefined) {
+      spawnAgent(stateDir);
+      spawned = true;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `agent of ${JSON.stringify(stateDir)}: not answering on ${
+          JSON.stringify(agentPaths(stateDir).sock)
+        } (see ${agentPaths(stateDir).log})`,
+      );
+    }
+    // A previous agent still exiting holds the lock; the one spawned waits for it.
+    await sleep(spawned ? 20 : 50);
+  }
+}
+
+/**
+ * After a network went: has a running agent catch up, and waits until it has exited when it
+ * has no more work, so that nothing of it is left when the call returns.
+ *
+ * @example
+ * ```ts ignore
+ * await settleAgent("/run/nslink");
+ * ```
+ * @param stateDir The state directory.
+ */
+export async function settleAgent(stateDir: string): Promise<void> {
+  const pid = running(stateDir);
+  if (pid === undefined) return;
+  let reply: AgentReply;
+  try {
+    reply = await askAgent(stateDir, "sync", 5000);
+  } catch {
+    return;
+  }
+  if (!reply.exiting) return;
+  const deadline = Date.now() + 5000;
+  while (pidAlive(pid) && Date.now() < deadline) await sleep(10);
+}
+
+registerHostAgent({
+  ensure: (stateDir, o) => ensureAgent(stateDir, o).then(() => {}),
+  settle: settleAgent,
+});

@@ -1,0 +1,134 @@
+/**
+ * The agent's DNS duty: one {@linkcode DnsServer} for every DNS-enabled network of the state
+ * directory, listening on each network's gateway addresses (port 53, UDP and TCP, in the
+ * namespace the agent runs in: the host's), answering from {@linkcode StateNames} brought up to
+ * date before every query. Upstreams: a network's `dnsServers`, else the nameservers of
+ * `/etc/resolv.conf` as the agent reads it (the host's; at most 3).
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import process from "node:process";
+import { DnsServer, parseResolvConf } from "../dns/server.ts";
+import { type Duty, type DutyContext, registerDuty } from "./duty.ts";
+import { StateNames } from "./names.ts";
+import { ffiUdpAvailable, ffiUdpListener } from "./udp.ts";
+
+/** The port the DNS duty listens on; `NSLINK_DNS_PORT` overrides it (tests, benchmarks). */
+function dnsPort(): number {
+  const p = Number(process.env.NSLINK_DNS_PORT ?? "53");
+  return Number.isInteger(p) && p > 0 && p < 65536 ? p : 53;
+}
+
+function hostUpstreams(): string[] {
+  try {
+    return parseResolvConf(readFileSync("/etc/resolv.conf", "utf8"));
+  } catch {
+    return [];
+  }
+}
+
+function wanted(names: StateNames): Set<string> {
+  return new Set(names.networks.flatMap((n) => n.gateways));
+}
+
+function listenSetChanged(server: DnsServer, names: StateNames): boolean {
+  const have = new Set(server.ports().map((p) => p.address));
+  const want = wanted(names);
+  return have.size !== want.size || [...want].some((a) => !have.has(a));
+}
+
+/**
+ * The DNS duty (registered as `dns`).
+ *
+ * @example
+ * ```ts ignore
+ * const duty = await DnsDuty.start(ctx);
+ * await duty.sync(); // listening on every DNS-enabled network's gateways
+ * ```
+ */
+export class DnsDuty implements Duty {
+  /** `dns`. */
+  readonly name = "dns";
+  readonly #ctx: DutyContext;
+  readonly #names: StateNames;
+  readonly #server: DnsServer;
+  readonly #failed = new Map<string, string>();
+
+  private constructor(ctx: DutyContext, names: StateNames, server: DnsServer) {
+    this.#ctx = ctx;
+    this.#names = names;
+    this.#server = server;
+  }
+
+  /**
+   * Opens the state watch and a server with no address yet.
+   *
+   * @param ctx The agent's context.
+   * @returns The duty.
+   */
+  static async start(ctx: DutyContext): Promise<DnsDuty> {
+    const names = new StateNames(ctx.stateDir);
+    const server = await DnsServer.start({
+      table: names.table,
+      port: dnsPort(),
+      upstreams: hostUpstreams(),
+      // Under Deno, batched FFI I/O (node:dgram is the slower path there); NSLINK_DNS_UDP=node
+      // keeps node:dgram.
+      ...(ffiUdpAvailable() && process.env.NSLINK_DNS_UDP !== "node"
+        ? { udpListener: ffiUdpListener }
+        : {}),
+      beforeQuery: () => {
+        if (!names.refresh()) return;
+        server.table = names.table;
+        // A network created or deleted meanwhile: its sockets come with the next sync.
+        if (listenSetChanged(server, names)) ctx.requestSync();
+      },
+    });
+    return new DnsDuty(ctx, names, server);
+  }
+
+  /** Re-reads the state; listens on new gateways, closes the sockets of gone ones. */
+  async sync(): Promise<void> {
+    if (this.#names.refresh()) this.#server.table = this.#names.table;
+    this.#server.upstreams = hostUpstreams();
+    const want = wanted(this.#names);
+    for (const { address } of this.#server.ports()) {
+      if (!want.has(address)) await this.#server.unlisten(address);
+    }
+    for (const a of want) {
+      try {
+        await this.#server.listen(a);
+        if (this.#failed.delete(a)) this.#ctx.log(`dns: listening on ${a}`);
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (this.#failed.get(a) !== msg) this.#ctx.log(msg);
+        this.#failed.set(a, msg);
+      }
+    }
+    for (const a of this.#failed.keys()) if (!want.has(a)) this.#failed.delete(a);
+  }
+
+  /** Whether a DNS-enabled network exists. */
+  needed(): boolean {
+    return this.#names.networks.length > 0;
+  }
+
+  /** Networks, addresses listened on, counters. */
+  status(): Record<string, unknown> {
+    return {
+      networks: this.#names.networks.map((n) => n.name),
+      listening: this.#server.ports().map((p) => p.address),
+      failed: Object.fromEntries(this.#failed),
+      stats: { ...this.#server.stats },
+    };
+  }
+
+  /** Closes the server and the state watch. */
+  async stop(): Promise<void> {
+    await this.#server.close();
+    this.#names.close();
+  }
+}
+
+registerDuty("dns", (ctx) => DnsDuty.start(ctx));

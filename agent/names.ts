@@ -1,0 +1,342 @@
+/**
+ * The names of a state directory's DNS-enabled networks, kept current through inotify: the
+ * agent's DNS duty calls {@linkcode StateNames.refresh} before answering any query. It drains the
+ * inotify fd with a non-blocking read and re-reads only what changed. The kernel queues an event
+ * during the file operation itself (the `rename` that makes an endpoint `linked`, the `unlink`
+ * that removes it), before `link()`/`unlink()` return, so a query that arrives after they
+ * returned is answered from the state they left: no lag, and no round trip from `link()` to the
+ * agent.
+ *
+ * The layout read (see README "How state works"): `networks/NAME.json` (`config.dns`,
+ * `config.dnsServers`, `config.internal`, the pools' subnets and gateways), `ep.ID/NAME.json`
+ * (state, interfaces' addresses, `aliases`, `namespace`), `rel.ID/NAME` (released endpoints:
+ * their names are gone). Files are read directly, synchronously: this runs between a query's
+ * arrival and its answer.
+ *
+ * Permissions: Deno needs `--allow-read` on the state directory and `--allow-ffi`.
+ *
+ * @module
+ */
+import { lstatSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  close,
+  IN_CLOEXEC,
+  IN_CREATE,
+  IN_DELETE,
+  IN_DELETE_SELF,
+  IN_IGNORED,
+  IN_MOVED_FROM,
+  IN_MOVED_TO,
+  IN_NONBLOCK,
+  IN_Q_OVERFLOW,
+  inotifyAddWatch,
+  inotifyInit1,
+  readNonBlocking,
+} from "../ffi/libc.ts";
+import { type DnsContainer, type DnsNetwork, NameTable } from "../dns/resolver.ts";
+import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
+
+/** A DNS-enabled network as the agent serves it. */
+export interface ServedNetwork {
+  /** Its name. */
+  name: string;
+  /** Its id. */
+  id: string;
+  /** Its gateway addresses (IPv4, IPv6): where the agent listens. */
+  gateways: string[];
+  /** Its subnets. */
+  subnets: string[];
+  /** Forwards nothing. */
+  internal: boolean;
+  /** Its upstreams (empty: the host's). */
+  upstreams: string[];
+}
+
+interface NetState {
+  served: ServedNetwork;
+  /** Endpoint name -> its container as DNS sees it (linked, not released). */
+  containers: Map<string, DnsContainer>;
+}
+
+const MASK = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE_SELF;
+const TMP_RE = /\.tmp-\d+-[0-9a-f]+$/;
+const DATA_RE = /^(ep|rel)\.([0-9a-f]+)$/;
+
+function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+const bare = (cidr: string) => cidr.replace(/\/\d+$/, "");
+
+/**
+ * Whether a saved network has DNS on: a bridge (or overlay) network whose configuration says
+ * `dns: true` (saved by default since DNS exists).
+ *
+ * @example
+ * ```ts ignore
+ * dnsEnabled(record); // true
+ * ```
+ * @param record The network record.
+ * @returns Whether the agent serves its names.
+ */
+export function dnsEnabled(record: Pick<NetworkRecord, "config" | "state">): boolean {
+  return (record.state ?? "ready") === "ready" &&
+    (record.config as { dns?: unknown }).dns === true;
+}
+
+/**
+ * The names of one state directory's networks, refreshed from inotify events.
+ *
+ * @example
+ * ```ts ignore
+ * const names = new StateNames("/run/nslink");
+ * names.refresh(); // true when something changed
+ * names.table; // a NameTable of every DNS-enabled network
+ * names.close();
+ * ```
+ */
+export class StateNames {
+  /** The state directory. */
+  readonly stateDir: string;
+  #fd: number;
+  #buf = new Uint8Array(64 * 1024);
+  /** wd -> what it watches: "" the root, "networks", or a data kind (`ep.ID`, `rel.ID`). */
+  #watches = new Map<number, string>();
+  #watched = new Set<string>();
+  #nets = new Map<string, NetState>();
+  #table: NameTable = new NameTable([]);
+  #serial = 1;
+  #closed = false;
+
+  /**
+   * Opens the inotify fd, watches the directory and reads everything once.
+   *
+   * @param stateDir The state directory (made by the caller).
+   */
+  constructor(stateDir: string) {
+    this.stateDir = stateDir;
+    this.#fd = inotifyInit1(IN_NONBLOCK | IN_CLOEXEC, "agent state watch");
+    this.#rescan();
+  }
+
+  /** The current table. */
+  get table(): NameTable {
+    return this.#table;
+  }
+
+  /** The DNS-enabled networks now. */
+  get networks(): ServedNetwork[] {
+    return [...this.#nets.values()].map((n) => n.served);
+  }
+
+  /**
+   * Applies what the kernel queued since the last call: reads the inotify fd until it is empty
+   * (non-blocking) and re-reads the records named by the events.
+   *
+   * @returns Whether the table or the networks changed.
+   */
+  refresh(): boolean {
+    if (this.#closed) return false;
+    let changed = false;
+    let networks = false;
+    let rescan = false;
+    const dirty = new Set<string>(); // "ID/NAME"
+    const dirtyKinds = new Set<string>();
+    for (;;) {
+      const n = readNonBlocking(this.#fd, this.#buf, "inotify");
+      if (n <= 0) break;
+      const view = new DataView(this.#buf.buffer, 0, n);
+      for (let off = 0; off + 16 <= n;) {
+        const wd = view.getInt32(off, true);
+        const mask = view.getUint32(off + 4, true);
+        const len = view.getUint32(off + 12, true);
+        let end = off + 16;
+        while (end < off + 16 + len && this.#buf[end] !== 0) end++;
+        const name = new TextDecoder().decode(this.#buf.subarray(off + 16, end));
+        off += 16 + len;
+        if (mask & IN_Q_OVERFLOW) {
+          rescan = true;
+          continue;
+        }
+        const kind = this.#watches.get(wd);
+        if (kind === undefined) continue;
+        if (mask & (IN_IGNORED | IN_DELETE_SELF)) {
+          this.#watches.delete(wd);
+          this.#watched.delete(kind);
+          if (kind === "" || kind === "networks") rescan = true;
+          continue;
+        }
+        if (TMP_RE.test(name)) continue;
+        if (kind === "") {
+          if (name === "networks") rescan = true;
+          else if (DATA_RE.test(name)) dirtyKinds.add(name);
+        } else if (kind === "networks") {
+          networks = true;
+        } else {
+          const m = DATA_RE.exec(kind);
+          if (m) dirty.add(`${m[2]}/${name.replace(/\.json$/, "")}`);
+        }
+      }
+    }
+    if (rescan) return this.#rescan();
+    if (networks) changed = this.#loadNetworks() || changed;
+    for (const kind of dirtyKinds) {
+      const m = DATA_RE.exec(kind)!;
+      this.#watch(join(this.stateDir, kind), kind);
+      const net = this.#byId(m[2]);
+      // Whatever was written before the watch existed: read the whole directory once.
+      if (net) changed = this.#loadEndpoints(net) || changed;
+    }
+    for (const key of dirty) {
+      const [id, name] = key.split("/");
+      const net = this.#byId(id);
+      if (net) changed = this.#loadEndpoint(net, name) || changed;
+    }
+    if (changed) this.#rebuild();
+    return changed;
+  }
+
+  /** Closes the inotify fd; safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    close(this.#fd, "inotify");
+  }
+
+  #byId(id: string): NetState | undefined {
+    for (const n of this.#nets.values()) if (n.served.id === id) return n;
+    return undefined;
+  }
+
+  #watch(path: string, kind: string): void {
+    if (this.#watched.has(kind)) return;
+    try {
+      const wd = inotifyAddWatch(this.#fd, path, MASK);
+      this.#watches.set(wd, kind);
+      this.#watched.add(kind);
+    } catch { /* not there (yet): its creation in the parent brings it */ }
+  }
+
+  #rescan(): boolean {
+    this.#watch(this.stateDir, "");
+    this.#watch(join(this.stateDir, "networks"), "networks");
+    this.#nets.clear();
+    this.#loadNetworks();
+    this.#rebuild();
+    return true;
+  }
+
+  /** Re-reads `networks/`: networks gone, new, or changed. */
+  #loadNetworks(): boolean {
+    let changed = false;
+    const seen = new Set<string>();
+    for (const file of list(join(this.stateDir, "networks"))) {
+      if (!file.endsWith(".json")) continue;
+      const r = readJson<NetworkRecord>(join(this.stateDir, "networks", file));
+      if (!r || !dnsEnabled(r)) continue;
+      const served = servedOf(r);
+      seen.add(r.name);
+      const old = this.#nets.get(r.name);
+      if (old && JSON.stringify(old.served) === JSON.stringify(served)) continue;
+      const state: NetState = {
+        served,
+        containers: old?.served.id === r.id ? old.containers : new Map(),
+      };
+      this.#nets.set(r.name, state);
+      this.#watch(join(this.stateDir, `ep.${r.id}`), `ep.${r.id}`);
+      this.#watch(join(this.stateDir, `rel.${r.id}`), `rel.${r.id}`);
+      this.#loadEndpoints(state);
+      changed = true;
+    }
+    for (const name of [...this.#nets.keys()]) {
+      if (!seen.has(name)) {
+        this.#nets.delete(name);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  #loadEndpoints(net: NetState): boolean {
+    net.containers.clear();
+    for (const file of list(join(this.stateDir, `ep.${net.served.id}`))) {
+      if (file.endsWith(".json")) this.#loadEndpoint(net, file.slice(0, -5));
+    }
+    return true;
+  }
+
+  #loadEndpoint(net: NetState, name: string): boolean {
+    const id = net.served.id;
+    const ep = readJson<EndpointRecord & { aliases?: string[] }>(
+      join(this.stateDir, `ep.${id}`, `${name}.json`),
+    );
+    let released = true;
+    try {
+      lstatSync(join(this.stateDir, `rel.${id}`, name));
+    } catch {
+      released = false;
+    }
+    const had = net.containers.has(name);
+    if (!ep || (ep.state ?? "linked") !== "linked" || released) {
+      net.containers.delete(name);
+      return had;
+    }
+    const ipv4: string[] = [];
+    const ipv6: string[] = [];
+    for (const i of ep.interfaces ?? []) {
+      if (i.address) ipv4.push(bare(i.address));
+      if (i.addressIPv6) ipv6.push(bare(i.addressIPv6));
+    }
+    net.containers.set(name, {
+      id: ep.namespace ?? `${id}/${name}`,
+      name,
+      aliases: Array.isArray(ep.aliases) ? ep.aliases.filter((a) => typeof a === "string") : [],
+      ipv4,
+      ipv6,
+    });
+    return true;
+  }
+
+  #rebuild(): void {
+    const networks: DnsNetwork[] = [...this.#nets.values()].map((n) => ({
+      name: n.served.name,
+      subnets: n.served.subnets,
+      internal: n.served.internal,
+      upstreams: n.served.upstreams,
+      containers: [...n.containers.values()],
+    }));
+    this.#table = new NameTable(networks, { serial: ++this.#serial });
+  }
+}
+
+function servedOf(r: NetworkRecord): ServedNetwork {
+  const c = r.config as { internal?: unknown; dnsServers?: unknown };
+  const gateways: string[] = [];
+  const subnets: string[] = [];
+  for (const p of [r.pools.v4, r.pools.v6]) {
+    if (!p) continue;
+    subnets.push(p.subnet);
+    if (p.gateway) gateways.push(p.gateway);
+  }
+  return {
+    name: r.name,
+    id: r.id,
+    gateways,
+    subnets,
+    internal: c.internal === true,
+    upstreams: Array.isArray(c.dnsServers) ? c.dnsServers.map(String) : [],
+  };
+}

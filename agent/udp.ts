@@ -1,0 +1,251 @@
+/**
+ * A batched UDP listener for the DNS server under Deno, where `node:dgram` costs a promise and a
+ * copy per datagram: a non-blocking socket of our own, read with `recvmmsg` (up to 32 queries a
+ * call) after a `poll` that waits on a pool thread, and answered with one `sendmmsg` per batch
+ * (answers that come later, forwarded ones, go with `sendto`). Bun keeps `node:dgram`, which is
+ * fast there. See {@linkcode ffiUdpListener}.
+ *
+ * Permissions: Deno's `--allow-ffi`.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import type { UdpHandlers, UdpListener, UdpListenerFactory } from "../dns/server.ts";
+import {
+  bind,
+  canPollOffThread,
+  close,
+  getsockname,
+  POLLIN,
+  pollOffThread,
+  recvmmsgNonBlocking,
+  sendmmsgNonBlocking,
+  sendtoAddress,
+  socket,
+} from "../ffi/libc.ts";
+import { SyscallError } from "../ffi/errors.ts";
+import { formatIP, parseIP } from "../net/ip.ts";
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const MSG_TRUNC = 0x20;
+
+/** Empty reads in a row (one per event-loop turn) before waiting in `poll` again. */
+const SPIN = 8;
+/** Messages per `recvmmsg`/`sendmmsg`. */
+const VLEN = 32;
+/** The largest query kept (larger ones are dropped, as EDNS clients stay below 4096). */
+const SLOT = 4096;
+const NAME = 28; // sizeof(struct sockaddr_in6)
+const HDR = 64; // sizeof(struct mmsghdr) on 64-bit Linux
+const IOV = 16; // sizeof(struct iovec)
+
+type DenoPointers = {
+  UnsafePointer: {
+    of(b: Uint8Array<ArrayBuffer>): unknown;
+    value(p: unknown): bigint | number;
+  };
+};
+
+function address(buf: Uint8Array<ArrayBuffer>): bigint {
+  const d = (globalThis as { Deno?: DenoPointers }).Deno;
+  if (!d) throw new Error("ffiUdpListener: Deno only");
+  return BigInt(d.UnsafePointer.value(d.UnsafePointer.of(buf)));
+}
+
+/** Builds `VLEN` `mmsghdr`s, each naming its own slot of `data` and of `names`. */
+function headers(data: Uint8Array<ArrayBuffer>, names: Uint8Array<ArrayBuffer>) {
+  const hdrs = new Uint8Array(VLEN * HDR);
+  const iovs = new Uint8Array(VLEN * IOV);
+  const h = new DataView(hdrs.buffer);
+  const v = new DataView(iovs.buffer);
+  const dataAt = address(data);
+  const namesAt = address(names);
+  const iovsAt = address(iovs);
+  for (let i = 0; i < VLEN; i++) {
+    v.setBigUint64(i * IOV, dataAt + BigInt(i * SLOT), true);
+    v.setBigUint64(i * IOV + 8, BigInt(SLOT), true);
+    h.setBigUint64(i * HDR, namesAt + BigInt(i * NAME), true); // msg_name
+    h.setUint32(i * HDR + 8, NAME, true); // msg_namelen
+    h.setBigUint64(i * HDR + 16, iovsAt + BigInt(i * IOV), true); // msg_iov
+    h.setBigUint64(i * HDR + 24, 1n, true); // msg_iovlen
+  }
+  return { hdrs, h, iovs, v };
+}
+
+function sockaddr(ip: string, port: number): Uint8Array<ArrayBuffer> {
+  const bytes = parseIP(ip);
+  if (!bytes) throw new TypeError(`Not an IP address: "${ip}"`);
+  const sa = new Uint8Array(bytes.length === 4 ? 16 : 28);
+  const dv = new DataView(sa.buffer);
+  dv.setUint16(0, bytes.length === 4 ? AF_INET : AF_INET6, true);
+  dv.setUint16(2, port, false);
+  sa.set(bytes, bytes.length === 4 ? 4 : 8);
+  return sa;
+}
+
+function sourceOf(name: Uint8Array): string {
+  const family = name[0] | (name[1] << 8);
+  return family === AF_INET ? formatIP(name.subarray(4, 8)) : formatIP(name.subarray(8, 24));
+}
+
+/**
+ * Whether {@linkcode ffiUdpListener} can run here: under Deno, whose FFI can wait in `poll` on a
+ * pool thread.
+ *
+ * @example
+ * ```ts ignore
+ * const udpListener = ffiUdpAvailable() ? ffiUdpListener : undefined;
+ * ```
+ * @returns `true` under Deno.
+ */
+export function ffiUdpAvailable(): boolean {
+  return "Deno" in globalThis && !("Bun" in globalThis) && canPollOffThread();
+}
+
+class FfiUdp implements UdpListener {
+  readonly port: number;
+  readonly #fd: number;
+  readonly #handlers: UdpHandlers;
+  readonly #data = new Uint8Array(VLEN * SLOT);
+  readonly #names = new Uint8Array(VLEN * NAME);
+  readonly #rx = headers(this.#data, this.#names);
+  readonly #outData = new Uint8Array(VLEN * SLOT);
+  readonly #outNames = new Uint8Array(VLEN * NAME);
+  readonly #tx = headers(this.#outData, this.#outNames);
+  readonly #pollfd = new Uint8Array(8);
+  #queued = 0;
+  #inBatch = false;
+  #closed = false;
+  readonly #loop: Promise<void>;
+
+  constructor(fd: number, port: number, handlers: UdpHandlers) {
+    this.#fd = fd;
+    this.port = port;
+    this.#handlers = handlers;
+    const p = new DataView(this.#pollfd.buffer);
+    p.setInt32(0, fd, true);
+    p.setInt16(4, POLLIN, true);
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    let idle = 0;
+    while (!this.#closed) {
+      let n = 0;
+      try {
+        n = this.#batch();
+      } catch {
+        this.#handlers.error();
+      }
+      idle = n > 0 ? 0 : idle + 1;
+      if (idle < SPIN) {
+        // Under load, read again after the event loop's next turn (a wake-up through poll on
+        // a pool thread costs more than a query): only a quiet socket goes back to poll.
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
+      // Waits on a pool thread; the timeout bounds how long close() waits.
+      await pollOffThread(this.#pollfd, 200);
+      idle = SPIN - 1;
+    }
+  }
+
+  /** Reads one batch, answers what can be answered now, sends the answers in one call. */
+  #batch(): number {
+    const { h } = this.#rx;
+    for (let i = 0; i < VLEN; i++) h.setUint32(i * HDR + 8, NAME, true);
+    const n = recvmmsgNonBlocking(this.#fd, this.#rx.hdrs, VLEN, "DNS UDP socket");
+    if (n === 0) return 0;
+    this.#inBatch = true;
+    try {
+      for (let i = 0; i < n; i++) {
+        const len = h.getUint32(i * HDR + 56, true);
+        if (h.getInt32(i * HDR + 48, true) & MSG_TRUNC) continue;
+        const msg = this.#data.slice(i * SLOT, i * SLOT + len);
+        const name = this.#names.slice(i * NAME, (i + 1) * NAME);
+        this.#handlers.message(msg, sourceOf(name), (reply) => this.#reply(reply, name));
+      }
+    } finally {
+      this.#inBatch = false;
+      this.#flush();
+    }
+    return n;
+  }
+
+  #reply(reply: Uint8Array, name: Uint8Array): void {
+    if (this.#closed) return;
+    if (!this.#inBatch || reply.length > SLOT) {
+      // Later (a forwarded answer) or large: on its own.
+      const to = name[0] === AF_INET ? name.slice(0, 16) : name.slice(0, 28);
+      try {
+        sendtoAddress(this.#fd, reply as Uint8Array<ArrayBuffer>, to, "DNS UDP socket");
+      } catch {
+        this.#handlers.error();
+      }
+      return;
+    }
+    const i = this.#queued++;
+    this.#outData.set(reply, i * SLOT);
+    this.#outNames.set(name, i * NAME);
+    const { h, v } = this.#tx;
+    v.setBigUint64(i * IOV + 8, BigInt(reply.length), true);
+    h.setUint32(i * HDR + 8, name[0] === AF_INET ? 16 : 28, true);
+    if (this.#queued === VLEN) this.#flush();
+  }
+
+  #flush(): void {
+    if (this.#queued === 0) return;
+    try {
+      sendmmsgNonBlocking(this.#fd, this.#tx.hdrs, this.#queued, "DNS UDP socket");
+    } catch {
+      this.#handlers.error();
+    }
+    this.#queued = 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return await this.#loop;
+    this.#closed = true;
+    await this.#loop;
+    close(this.#fd, "DNS UDP socket");
+  }
+}
+
+/**
+ * A {@linkcode UdpListenerFactory} on a socket of nslink's own, read and written in batches
+ * (`recvmmsg`/`sendmmsg`); Deno only (see {@linkcode ffiUdpAvailable}).
+ *
+ * @example
+ * ```ts ignore
+ * const server = await DnsServer.start({ table, addresses: ["198.51.100.1"], udpListener: ffiUdpListener });
+ * ```
+ * @param address The address to bind.
+ * @param port The port (0: a free one).
+ * @param handlers What to call for each datagram and on errors.
+ * @returns The bound listener.
+ * @throws {Error} With `code` (`EADDRINUSE`, `EADDRNOTAVAIL`, …) when it cannot bind.
+ */
+export const ffiUdpListener: UdpListenerFactory = (address, port, handlers) => {
+  const sa = sockaddr(address, port);
+  const fd = socket(
+    sa.length === 16 ? AF_INET : AF_INET6,
+    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+    0,
+    `DNS UDP ${address}`,
+  );
+  try {
+    bind(fd, sa, `DNS UDP ${address} port ${port}`);
+    const got = new Uint8Array(28);
+    getsockname(fd, got, `DNS UDP ${address}`);
+    const bound = (got[2] << 8) | got[3];
+    return Promise.resolve(new FfiUdp(fd, bound, handlers));
+  } catch (e) {
+    close(fd);
+    const code = e instanceof SyscallError ? e.code : undefined;
+    return Promise.reject(Object.assign(new Error((e as Error).message, { cause: e }), { code }));
+  }
+};

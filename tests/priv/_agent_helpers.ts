@@ -1,0 +1,70 @@
+/**
+ * The host agent as tests see it: which process serves a state directory, and how a test makes
+ * sure none survives it (every test that makes a DNS-enabled network kills what is left in its
+ * after()).
+ *
+ * @module
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import process from "node:process";
+import { agentPaths } from "../../mod.ts";
+
+function alive(pid: number): boolean {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^[ZX]/.test(s.slice(s.lastIndexOf(")") + 2));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pid of the agent serving a state directory, as its `agent.pid` says, if that process
+ * lives (a zombie is dead).
+ *
+ * @param stateDir The state directory.
+ * @returns The pid, or `undefined`.
+ */
+export function agentPid(stateDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(agentPaths(stateDir).pid, "utf8").trim().split(" ")[0]);
+    return pid > 0 && alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every live `… agent …` process whose environment names the state directory (one that lost
+ * the race for the lock included).
+ *
+ * @param stateDir The state directory.
+ * @returns Their pids.
+ */
+export function agentsOf(stateDir: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (!readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").includes("agent")) continue;
+      if (!alive(Number(d))) continue;
+      const env = readFileSync(`/proc/${d}/environ`, "utf8").split("\0");
+      if (env.includes(`NSLINK_STATE_DIR=${stateDir}`)) out.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/**
+ * Kills (SIGKILL) every agent process of a state directory.
+ *
+ * @param stateDir The state directory.
+ */
+export function killAgents(stateDir: string): void {
+  for (const pid of new Set([...agentsOf(stateDir), agentPid(stateDir) ?? 0])) {
+    if (pid <= 0) continue;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch { /* gone */ }
+  }
+}
