@@ -162,9 +162,20 @@ async function removeIfAutoAndUnused(net: Network, stateDir?: string): Promise<v
   const store = new StateStore(stateDir);
   const mark = store.read<{ id: string }>(AUTO, net.name);
   if (!mark) return;
-  if (mark.id !== net.id) return store.remove(AUTO, net.name); // a stale mark: not this network
+  // A mark naming another id belongs to another network of this name, made again by an ADD
+  // beside this DEL: it stays while that network exists (removing it would keep that network for
+  // ever), and goes once none of that id does. This network's own mark goes with it, removed
+  // only while it still names this id, for the same reason.
+  if (mark.id !== net.id) {
+    const now = await open(net.name, stateDir);
+    if (now?.id !== mark.id) {
+      store.removeIf(AUTO, net.name, (m: { id: string }) => m.id === mark.id);
+    }
+    return;
+  }
+  const mine = (m: { id: string }) => m.id === net.id;
   try {
-    if (await net.deleteIfUnused()) store.remove(AUTO, net.name);
+    if (await net.deleteIfUnused()) store.removeIf(AUTO, net.name, mine);
   } catch (e) {
     // Deleted meanwhile by another DEL, or deleted and made again by an ADD: not this one.
     if (!(e instanceof StaleNetworkError)) throw e;

@@ -1,6 +1,6 @@
 // The agent's batched FFI UDP listener (agent/udp.ts) under DnsServer, on loopback only: names
 // answered, a burst of queries all answered (batches of recvmmsg/sendmmsg), forwarded answers
-// sent later on their own, IPv6, close. Deno only (Bun keeps node:dgram): skipped under Bun.
+// sent later on their own, IPv6, close. Deno only (Bun keeps node:dgram): registered under Deno only.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
@@ -9,7 +9,6 @@ import { NameTable } from "../../dns/resolver.ts";
 import { DnsServer } from "../../dns/server.ts";
 import { ffiUdpAvailable, ffiUdpListener } from "../../agent/udp.ts";
 
-const SKIP = !ffiUdpAvailable() && "Deno only";
 const servers: DnsServer[] = [];
 const sockets: dgram.Socket[] = [];
 after(async () => {
@@ -54,10 +53,12 @@ async function burst(
   return got;
 }
 
+// Registered where the FFI listener exists only (Deno; Bun keeps node:dgram): a skip under Bun
+// would read as something Bun missed.
 describe("ffiUdpListener (Deno)", () => {
+  if (!ffiUdpAvailable()) return;
   it(
     "answers names, 200 queries sent at once included, over IPv4 and IPv6",
-    { skip: SKIP },
     async () => {
       const server = await DnsServer.start({
         table,
@@ -81,7 +82,7 @@ describe("ffiUdpListener (Deno)", () => {
     },
   );
 
-  it("sends a forwarded answer when it comes, after its batch", { skip: SKIP }, async () => {
+  it("sends a forwarded answer when it comes, after its batch", async () => {
     const up = dgram.createSocket("udp4");
     sockets.push(up);
     up.on("message", (m, r) => {
