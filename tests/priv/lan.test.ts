@@ -341,7 +341,8 @@ describe("macvlan and ipvlan refusals, before anything is made", () => {
           },
         );
         await assert.rejects(a.link("c1", { ports: [{ hostPort: 8080, port: 80 }] }), {
-          message: `Network "${P}r2" (macvlan) cannot publish ports: only bridge and overlay networks can`,
+          message:
+            `Network "${P}r2" (macvlan) cannot publish ports: only bridge and overlay networks can`,
         });
         // Nothing was made for the refused ones.
         assert.deepEqual(stateFiles(stateDir), [`networks/${P}r2.json`]);
