@@ -156,7 +156,8 @@ const ls: Command = {
   max: 0,
   options: { format: FORMAT_OPTION },
   async run({ io, format }) {
-    const nets = await Promise.all(listNetworks().map((n) => openNetwork(n)));
+    // Listing makes nothing: a network defined but not made since a reboot is shown as defined.
+    const nets = await Promise.all(listNetworks().map((n) => openNetwork(n, { restore: false })));
     const rows = nets.map((n) => ({
       Name: n.name,
       Id: n.id,
@@ -182,7 +183,9 @@ const inspect: Command = {
   options: { format: { ...FORMAT_OPTION, help: "Output format: json (the default here)" } },
   async run({ args, io }) {
     const out = [];
-    for (const name of args) out.push(await inspectNetwork(await openNetwork(name)));
+    for (const name of args) {
+      out.push(await inspectNetwork(await openNetwork(name, { restore: false })));
+    }
     io.out(JSON.stringify(out, null, 2) + "\n");
   },
 };
