@@ -46,6 +46,8 @@ export interface NetworkDefinition {
   config: Record<string, unknown>;
   /** Subnets and gateways (no allocations). */
   pools: NetworkRecord["pools"];
+  /** Its labels (`NetworkOptions.labels`), when it has any. */
+  labels?: Record<string, string>;
 }
 
 let procBootId: string | undefined;
@@ -188,6 +190,7 @@ export function definitionOf(
   const pools: NetworkRecord["pools"] = {};
   if (record.pools.v4) pools.v4 = { ...record.pools.v4, allocated: {} };
   if (record.pools.v6) pools.v6 = { ...record.pools.v6, allocated: {} };
+  const labels = (record as { labels?: Record<string, string> }).labels;
   return {
     version: 1,
     name: record.name,
@@ -197,6 +200,7 @@ export function definitionOf(
     options: structuredClone(options),
     config: structuredClone(record.config),
     pools,
+    ...(labels && Object.keys(labels).length > 0 ? { labels: { ...labels } } : {}),
   };
 }
 

@@ -1009,7 +1009,7 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
   const def = needsRestore(store, name);
   if (def && options.restore === false) {
     // For reading only: the network as defined, with nothing linked.
-    const { options: _, ...saved } = def;
+    const { options: _, ...saved } = def; // labels included
     return Network.fromRecord({ ...saved, endpoints: {} }, store, false, timeoutMs);
   }
   if (def) {

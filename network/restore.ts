@@ -96,6 +96,7 @@ export async function restoreNetwork(
     owner: currentOwner(),
     boot: bootId(),
     restore: true,
+    ...(def.labels ? { labels: { ...def.labels } } : {}),
   };
   if (!store.createNetwork(record)) {
     throw new Error(`Network "${def.name}": its runtime record appeared while it was remade`);

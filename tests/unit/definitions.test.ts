@@ -95,6 +95,9 @@ describe("network definitions", () => {
       assert.deepEqual(def.pools.v4?.allocated, {}, "no runtime allocations in a definition");
       assert.deepEqual(def.options, { subnet: "198.51.100.0/24" });
       assert.equal("boot" in def, false);
+      assert.equal("labels" in def, false);
+      const labelled = { ...record, labels: { team: "web" } } as NetworkRecord;
+      assert.deepEqual(definitionOf(labelled, {}).labels, { team: "web" });
       defs.remove("blue", "ffffffffffff");
       assert.deepEqual(defs.list(), ["blue"], "another id's definition stays");
       defs.remove("blue", record.id);
