@@ -90,6 +90,7 @@ describe("reboot: definitions survive, runtime state does not", { skip: SKIP_ROO
         assert.match(String(two.otherOptions), /already exists/);
 
         const rm = await boot("clean", "3");
+        assert.deepEqual(rm.rm, ["int", "v6", "web"], "nslink network rm after a reboot");
         assert.deepEqual(rm.list, []);
         assert.deepEqual(
           existsSync("/var/lib/nslink/networks") ? readdirSync("/var/lib/nslink/networks") : [],
