@@ -25,6 +25,9 @@ import {
   openNetwork,
 } from "../../mod.ts";
 import { connect } from "../../network/connect.ts";
+import { captureOutput } from "../../cli/io.ts";
+import { nslinkPlugin } from "../../cni/plugin.ts";
+import { runCni } from "../../cni/skel.ts";
 import { type Cleanup, exec, ip, withCleanup } from "./_helpers.ts";
 import { HOST4, OUT4, outside, server, settled } from "./_traffic.ts";
 
@@ -32,7 +35,8 @@ const [phase, P] = process.argv.slice(2);
 const ROOT = new URL("../..", import.meta.url).pathname;
 const WEB = { subnet: "198.51.100.0/26" };
 const INT = { subnet: "198.51.100.64/26", internal: true };
-const V6 = { subnet: "198.51.100.128/26", subnetIPv6: "2001:db8:5::/64" };
+const V6 = { subnet: "198.51.100.128/27", subnetIPv6: "2001:db8:5::/64" };
+const CNI_SUBNET = "198.51.100.160/27";
 const KEEP = { subnet: "198.51.100.224/27" };
 const KEEP_STATE = "/var/lib/nslink/keep-state";
 const KEEP_CONFIG = "/var/lib/nslink/keep-config";
@@ -85,6 +89,26 @@ async function portWorks(c: Cleanup, ep: string, port: number): Promise<string> 
   return await settled(`${ep} from=${OUT4}`, [`${P}out`, "tcp", HOST4, port], 10_000);
 }
 
+/** CNI ADD of a container (a namespace made here) to network `cnet`, in this process. */
+async function cniAdd(c: Cleanup, container: string): Promise<string> {
+  await nsAt(c, `${P}${container}`);
+  const io = captureOutput();
+  const status = await runCni(
+    {
+      CNI_COMMAND: "ADD",
+      CNI_CONTAINERID: container,
+      CNI_NETNS: `/run/netns/${P}${container}`,
+      CNI_IFNAME: "eth0",
+      CNI_PATH: "/usr/lib/cni",
+    },
+    () => JSON.stringify({ cniVersion: "1.0.0", name: "cnet", type: "nslink", subnet: CNI_SUBNET }),
+    io,
+    nslinkPlugin,
+  );
+  assert.equal(status, 0, `CNI ADD ${container}: ${io.stdout}`);
+  return (JSON.parse(io.stdout) as { ips: { address: string }[] }).ips[0].address;
+}
+
 const seen: Record<string, unknown> = { boot: bootId() };
 await withCleanup(async (c) => {
   if (phase === "create") {
@@ -96,6 +120,7 @@ await withCleanup(async (c) => {
     seen.c1 = (await linkIn(c, web, "c1", [8080])).address;
     seen.c2 = (await linkIn(c, int, "c2")).address;
     seen.c3 = (await linkIn(c, v6, "c3")).addressIPv6;
+    seen.c5 = await cniAdd(c, "c5"); // CNI ADD makes network cnet
     seen.port = await portWorks(c, "c1", 8080);
     seen.list = listNetworks();
     // The runtime records (in /run) name the boot they were written in.
@@ -119,6 +144,7 @@ await withCleanup(async (c) => {
     // newNetwork with the same options, as Podman's create-or-reuse does.
     const v6 = await newNetwork("bridge", "v6", V6);
     seen.c3 = (await linkIn(c, v6, "c3")).addressIPv6;
+    seen.c5 = await cniAdd(c, "c5"); // CNI ADD: the first use of cnet
     seen.ids = { web: web.id, int: (await openNetwork("int")).id, v6: v6.id };
     seen.port = await portWorks(c, "c1", 8080);
     seen.table = await nslinkTable();

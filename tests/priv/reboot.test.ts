@@ -55,12 +55,12 @@ describe("reboot: definitions survive, runtime state does not", { skip: SKIP_ROO
     async () => {
       try {
         const one = await boot("create", "1");
-        assert.deepEqual(one.list, ["int", "v6", "web"]);
+        assert.deepEqual(one.list, ["cnet", "int", "v6", "web"]);
         assert.deepEqual(one.recordBoots, [`${RUN}-1`, `${RUN}-1`]);
         assert.match(String(one.port), /^c1 from=/);
         // The definitions, in /var/lib/nslink (the default), with the options as given.
         const defs = readdirSync("/var/lib/nslink/networks").sort();
-        assert.deepEqual(defs, ["int.json", "v6.json", "web.json"]);
+        assert.deepEqual(defs, ["cnet.json", "int.json", "v6.json", "web.json"]);
         const web = JSON.parse(readFileSync("/var/lib/nslink/networks/web.json", "utf8"));
         assert.deepEqual(
           [web.id, web.type, web.options, web.pools.v4.subnet],
@@ -73,8 +73,12 @@ describe("reboot: definitions survive, runtime state does not", { skip: SKIP_ROO
         );
 
         const two = await boot("after", "2");
-        assert.deepEqual(two.list, ["int", "v6", "web"], "listNetworks after the reboot");
-        assert.deepEqual(two.ls, ["int", "v6", "web"], "nslink network ls after the reboot");
+        assert.deepEqual(two.list, ["cnet", "int", "v6", "web"], "listNetworks after the reboot");
+        assert.deepEqual(
+          two.ls,
+          ["cnet", "int", "v6", "web"],
+          "nslink network ls after the reboot",
+        );
         assert.deepEqual(two.bridgesBefore, [], "listing made nothing");
         assert.equal(two.tableBefore, undefined, "no firewall before the first use");
         assert.deepEqual(two.ids, one.ids, "the same networks (ids)");
@@ -82,15 +86,17 @@ describe("reboot: definitions survive, runtime state does not", { skip: SKIP_ROO
         assert.equal(two.c1, one.c1, "c1 in web's subnet again");
         assert.equal(two.c2, one.c2, "c2 in int's subnet again");
         assert.equal(two.c3, one.c3, "c3 in v6's IPv6 subnet again");
+        assert.ok(inSubnet(one.c5, "198.51.100.16"), `c5 ${one.c5}`);
+        assert.equal(two.c5, one.c5, "CNI ADD: c5 in cnet's subnet again");
         assert.match(String(two.port), /^c1 from=/, "the published port works");
         const table = two.table as { chains: string[]; pub4: string[] };
         assert.ok(table && table.chains.length > 0, "nslink's table is back");
         assert.equal(table.pub4.length, 1, "one published port in pub4");
-        assert.equal(two.bridgesAfter, 3);
+        assert.equal(two.bridgesAfter, 4);
         assert.match(String(two.otherOptions), /already exists/);
 
         const rm = await boot("clean", "3");
-        assert.deepEqual(rm.rm, ["int", "v6", "web"], "nslink network rm after a reboot");
+        assert.deepEqual(rm.rm, ["cnet", "int", "v6", "web"], "nslink network rm after a reboot");
         assert.deepEqual(rm.list, []);
         assert.deepEqual(
           existsSync("/var/lib/nslink/networks") ? readdirSync("/var/lib/nslink/networks") : [],
