@@ -203,7 +203,8 @@ const rm: Command = {
     let status = 0;
     for (const name of args) {
       try {
-        const net = await openNetwork(name);
+        // After a reboot, a network not made since is removed without being made.
+        const net = await openNetwork(name, { restore: false });
         if (!await net.deleteIfUnused()) {
           throw new Error(
             `Network "${name}" has connected containers (${

@@ -32,7 +32,7 @@ import type { Namespace } from "./namespace.ts";
 import { currentOwner, isAlive, working } from "../model/owner.ts";
 import { FileStore, StaleNetworkError, type SyncStore } from "./store.ts";
 import { bootId, definitionOf, fromEarlierBoot, sameOptions } from "./definitions.ts";
-import { dropRuntime, needsRestore, restoreNetwork } from "./restore.ts";
+import { dropRuntime, needsRestore, removeUnmade, restoreNetwork } from "./restore.ts";
 import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
 import { recordBridges, tellFirewalld } from "../firewall/zone.ts";
@@ -791,8 +791,10 @@ export class Network implements AsyncDisposable {
     const lock = await this.#store.lock({ timeoutMs: this.#timeoutMs });
     try {
       const record = this.#store.readNetwork(this.name);
-      if (!record) return;
+      // Defined, not made since a reboot: its definition (and stale state) go, nothing is made.
+      if (!record || fromEarlierBoot(record)) return removeUnmade(this.#store, this.name, this.id);
       if (record.id !== this.id) throw new StaleNetworkError(this.name, this.id, record.id);
+      delete record.restore; // an interrupted remake: deleted with its definition
       await deleteNetwork(this.#store, record);
     } finally {
       lock.release();
@@ -816,8 +818,13 @@ export class Network implements AsyncDisposable {
     const lock = await this.#store.lock({ timeoutMs: this.#timeoutMs });
     try {
       const record = this.#store.readNetwork(this.name);
+      if (!record || fromEarlierBoot(record)) {
+        // Defined, not made since a reboot (nothing linked): its definition goes.
+        removeUnmade(this.#store, this.name, this.id);
+        return true;
+      }
       // Gone, or the name now belongs to a network re-created since: this one is gone.
-      if (!record || record.id !== this.id) return true;
+      if (record.id !== this.id) return true;
       const inUse = this.#store.endpoints(record).some((n) => {
         const ep = this.#store.readEndpoint(record, n);
         // Linked, or being linked by a live process; a release waiting for the kernel, or an
@@ -826,6 +833,7 @@ export class Network implements AsyncDisposable {
           (ep.state === "creating" && isAlive(ep.owner, `${record.id}/${n}`)));
       });
       if (inUse) return false;
+      delete record.restore; // an interrupted remake: deleted with its definition
       await deleteNetwork(this.#store, record);
       return true;
     } finally {

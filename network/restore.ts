@@ -16,7 +16,7 @@ import { recordBridges, tellFirewalld } from "../firewall/zone.ts";
 import { bootId, fromEarlierBoot, type NetworkDefinition } from "./definitions.ts";
 import { deleteNetwork } from "./lifecycle.ts";
 import { loadAll, releaseNetworkClaims } from "./publish.ts";
-import type { FileStore } from "./store.ts";
+import type { FileStore, SyncStore } from "./store.ts";
 
 /**
  * Whether a network needs making again from its definition before use: it is defined, and its
@@ -50,9 +50,28 @@ export function needsRestore(store: FileStore, name: string): NetworkDefinition 
  * @param store The state.
  * @param record The stale record.
  */
-export function dropRuntime(store: FileStore, record: NetworkRecord): void {
+export function dropRuntime(store: SyncStore, record: NetworkRecord): void {
   releaseNetworkClaims(store, record);
   store.removeNetwork(record);
+}
+
+/**
+ * Deletes a network that is defined but not made in this boot (after a reboot): its stale
+ * runtime state, if any, and its definition; nothing is made first. Call under the exclusive
+ * lock.
+ *
+ * @example
+ * ```ts ignore
+ * removeUnmade(store, "blue", "0a1b2c3d4e5f"); // `nslink network rm blue` after a reboot
+ * ```
+ * @param store The state.
+ * @param name The network.
+ * @param id Its id (a definition of another id stays).
+ */
+export function removeUnmade(store: SyncStore, name: string, id: string): void {
+  const old = store.readNetwork(name);
+  if (old && old.id === id && fromEarlierBoot(old)) dropRuntime(store, old);
+  store.definitions?.remove(name, id);
 }
 
 /**

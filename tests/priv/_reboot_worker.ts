@@ -180,6 +180,8 @@ await withCleanup(async (c) => {
   } else if (phase === "clean") {
     seen.rm = (await cli("network", "rm", ...listNetworks())).trim().split("\n");
     seen.list = listNetworks();
+    seen.bridges = await bridges();
+    seen.table = await nslinkTable();
   } else throw new Error(`unknown phase ${phase}`);
 });
 console.log(JSON.stringify(seen));

@@ -98,6 +98,8 @@ describe("reboot: definitions survive, runtime state does not", { skip: SKIP_ROO
         const rm = await boot("clean", "3");
         assert.deepEqual(rm.rm, ["cnet", "int", "v6", "web"], "nslink network rm after a reboot");
         assert.deepEqual(rm.list, []);
+        assert.deepEqual(rm.bridges, [], "removing made nothing");
+        assert.equal(rm.table, undefined, "no firewall table made for removing");
         assert.deepEqual(
           existsSync("/var/lib/nslink/networks") ? readdirSync("/var/lib/nslink/networks") : [],
           [],
