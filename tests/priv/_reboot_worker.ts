@@ -30,9 +30,9 @@ import { nslinkPlugin } from "../../cni/plugin.ts";
 import { runCni } from "../../cni/skel.ts";
 import { type Cleanup, exec, ip, withCleanup } from "./_helpers.ts";
 import { HOST4, OUT4, outside, server, settled } from "./_traffic.ts";
+import { nslinkArgv } from "./_cli_helpers.ts";
 
 const [phase, P] = process.argv.slice(2);
-const ROOT = new URL("../..", import.meta.url).pathname;
 const WEB = { subnet: "198.51.100.0/26" };
 const INT = { subnet: "198.51.100.64/26", internal: true };
 const V6 = { subnet: "198.51.100.128/27", subnetIPv6: "2001:db8:5::/64" };
@@ -75,10 +75,8 @@ async function bridges(): Promise<string[]> {
 }
 
 async function cli(...args: string[]): Promise<string> {
-  const argv = "Deno" in globalThis
-    ? [process.execPath, "run", "-A", `${ROOT}cli/main.ts`, ...args]
-    : [process.execPath, `${ROOT}cli/main.ts`, ...args];
-  const r = await exec(argv);
+  // cli/main.ts on this runtime, or the compiled dist/nslink with NSLINK_BIN.
+  const r = await exec([...nslinkArgv(), ...args]);
   assert.equal(r.code, 0, `nslink ${args.join(" ")}: ${r.stderr}`);
   return r.stdout;
 }
