@@ -9,7 +9,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -45,6 +45,40 @@ function runtimeState(stateDir: string, name: string): string | undefined {
     ? (JSON.parse(readFileSync(file, "utf8")).state ?? "ready") as string
     : undefined;
 }
+
+describe("gc() and definitions", () => {
+  it(
+    "writes the missing definition of a ready network (made by a version that kept none)",
+    OPTS,
+    async () => {
+      await withCleanup(async (c) => {
+        await cleanupNewVeths(c);
+        const stateDir = tempStateDir();
+        const configDir = join(stateDir, "defs");
+        const name = `${P}-m`;
+        c.link(`${P}m`);
+        const net = await newNetwork("bridge", name, {
+          stateDir,
+          configDir,
+          bridgeName: `${P}m`,
+          subnet: "198.51.100.0/24",
+        });
+        c.defer("delete", () => net.delete());
+        rmSync(join(configDir, "networks", `${name}.json`));
+        const dry = await gc({ stateDir, configDir, dryRun: true });
+        assert.deepEqual(dry.files, [`definition ${name} (written)`]);
+        assert.deepEqual(definitions(configDir), [], "a dry run writes nothing");
+        const report = await gc({ stateDir, configDir });
+        assert.deepEqual(report.files, [`definition ${name} (written)`]);
+        const def = JSON.parse(readFileSync(join(configDir, "networks", `${name}.json`), "utf8"));
+        assert.deepEqual([def.id, def.pools.v4.subnet], [net.id, "198.51.100.0/24"]);
+        assert.deepEqual((await gc({ stateDir, configDir })).files, [], "nothing more to do");
+        // After "a reboot" (an empty state directory), it is listed.
+        assert.deepEqual(listNetworks({ stateDir: tempStateDir(), configDir }), [name]);
+      });
+    },
+  );
+});
 
 describe("definitions and kill -9", () => {
   it(
