@@ -13,7 +13,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { gc, listNetworks, newNetwork, openNetwork } from "../../mod.ts";
+import {
+  type EndpointRecord,
+  FileStore,
+  gc,
+  listNetworks,
+  newNetwork,
+  openNetwork,
+} from "../../mod.ts";
 import { ip, ipLink, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import {
   cleanupNewVeths,
@@ -78,6 +85,55 @@ describe("gc() and definitions", () => {
       });
     },
   );
+});
+
+describe("endpoint records of an earlier boot", () => {
+  it("are stale: link() of the name proceeds, gc() drops them", OPTS, async () => {
+    await withCleanup(async (c) => {
+      await cleanupNewVeths(c);
+      const stateDir = tempStateDir();
+      const name = `${P}-e`;
+      c.link(`${P}e`);
+      const net = await newNetwork("bridge", name, {
+        stateDir,
+        bridgeName: `${P}e`,
+        subnet: "198.51.100.0/24",
+      });
+      c.defer("delete", () => net.delete());
+      const store = new FileStore(stateDir);
+      const record = store.readNetwork(name)!;
+      // As a state directory that survived a reboot holds them (the owner pid may be alive again).
+      const stale = (ep: string, address: string): EndpointRecord => ({
+        state: "linked",
+        owner: { pid: process.pid, start: 0 },
+        token: `0123456789ab${ep}`,
+        boot: "an-earlier-boot",
+        interfaces: [{
+          srcName: "",
+          dstName: "eth0",
+          macAddress: "",
+          address: `${address}/24`,
+          addressIPv6: "",
+          gateway: "198.51.100.1",
+          gatewayIPv6: "",
+          mtu: 1500,
+        }],
+        hostLinks: [],
+      });
+      for (const [ep, address] of [["s1", "198.51.100.2"], ["s2", "198.51.100.3"]] as const) {
+        assert.ok(store.createEndpoint(record, ep, stale(ep, address)));
+        assert.ok(store.reserve(record, address, `${ep}@0123456789ab${ep}`));
+      }
+      const [iface] = await net.link("s1");
+      assert.equal(iface.address, "198.51.100.2/24", "its address is free again");
+      assert.deepEqual(net.endpoints(), ["s1", "s2"]);
+      const report = await gc({ stateDir });
+      assert.deepEqual(report.endpoints, [`${name}/s2 (of an earlier boot)`]);
+      assert.deepEqual(report.addresses, [`${name}/198.51.100.3 (s2)`]);
+      assert.deepEqual(net.endpoints(), ["s1"]);
+      await net.unlink("s1");
+    });
+  });
 });
 
 describe("definitions and kill -9", () => {
