@@ -64,6 +64,12 @@ export {
 export type { UnpublishSpec } from "./network/publish.ts";
 export { gc, type GcOptions, type GcReport } from "./network/gc.ts";
 export {
+  bootId,
+  DEFAULT_CONFIG_DIR,
+  Definitions,
+  type NetworkDefinition,
+} from "./network/definitions.ts";
+export {
   type EndpointChange,
   FileStore,
   LocalStore,

@@ -78,6 +78,7 @@ export function mainHelp(): string {
     "",
     "Run 'nslink COMMAND --help' for more information on a command.",
     "State: /run/nslink, or $NSLINK_STATE_DIR. Needs root.",
+    "Network definitions (kept across reboots): /var/lib/nslink, or $NSLINK_CONFIG_DIR.",
   ].join("\n") + "\n";
 }
 

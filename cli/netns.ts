@@ -34,7 +34,7 @@ const ls: Command = {
   async run({ io, format }) {
     const attached = new Map<string, string[]>();
     for (const name of listNetworks()) {
-      const net = await openNetwork(name);
+      const net = await openNetwork(name, { restore: false }); // reads only: makes nothing
       for (const ep of net.endpoints()) {
         const path = net.endpoint(ep)?.namespace;
         if (path) attached.set(path, [...attached.get(path) ?? [], `${name}/${ep}`]);

@@ -395,7 +395,8 @@ async function openAll(): Promise<Network[]> {
   const nets: Network[] = [];
   for (const name of listNetworks()) {
     try {
-      nets.push(await openNetwork(name));
+      // Listing makes nothing: a network defined but not made since a reboot is only read.
+      nets.push(await openNetwork(name, { restore: false }));
     } catch (e) {
       // Removed (or being removed) since it was listed: not there any more.
       if (!/does not exist/.test((e as Error).message)) throw e;
@@ -460,7 +461,9 @@ Example:
   async run({ values, args, io, hint }) {
     checkTemplate(values.format, hint);
     const out = [];
-    for (const ref of args) out.push(await inspectNetwork(await resolveNetwork(ref)));
+    for (const ref of args) {
+      out.push(await inspectNetwork(await resolveNetwork(ref, { restore: false })));
+    }
     if (typeof values.format === "string" && values.format !== "json") {
       writeFormatted(values.format, out, io, hint);
       return;
@@ -522,7 +525,8 @@ const rm: Command = {
     let status = 0;
     for (const name of args) {
       try {
-        const net = await resolveNetwork(name);
+        // After a reboot, a network not made since is removed without being made.
+        const net = await resolveNetwork(name, { restore: false });
         if (!await net.deleteIfUnused()) {
           throw new Error(
             `Network "${name}" has connected containers (${

@@ -22,7 +22,7 @@ export const portCommand: Command = {
     const found: (PortBinding & { network: string })[] = [];
     let connected = false;
     for (const name of listNetworks()) {
-      const net = await openNetwork(name);
+      const net = await openNetwork(name, { restore: false }); // reads only: makes nothing
       if (!net.endpoints().includes(container)) continue;
       connected = true;
       for (const b of await net.ports(container)) found.push({ network: name, ...b });

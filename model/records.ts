@@ -43,6 +43,8 @@ export interface EndpointRecord {
    * bare name).
    */
   token?: string;
+  /** The boot it was written in (`/proc/sys/kernel/random/boot_id`): a record of an earlier boot is stale. */
+  boot?: string;
 }
 
 /**
@@ -74,6 +76,10 @@ export interface NetworkRecord {
   endpoints: Record<string, EndpointRecord>;
   /** Where it stands; absent means `ready`. */
   state?: NetworkState;
+  /** The boot its runtime state was made in: a record of an earlier boot is stale. */
+  boot?: string;
+  /** Made again from its definition (after a reboot): undoing an interrupted one keeps the definition. */
+  restore?: boolean;
   /** Who is creating or deleting it, while it is `creating` or `deleting`. */
   owner?: Owner;
 }

@@ -16,6 +16,9 @@ import {
   undoEndpoint,
 } from "./lifecycle.ts";
 import { reconcileFirewall } from "./publish.ts";
+import { definitionOf, fromEarlierBoot } from "./definitions.ts";
+import { dropRuntime } from "./restore.ts";
+import { isDistributed } from "../drivers/overlay.ts";
 import { hostRtnl } from "../model/host.ts";
 import { FileStore } from "./store.ts";
 import { agentAfterGc } from "./dns_hooks.ts";
@@ -26,6 +29,8 @@ import type { Driver, DriverContext } from "../drivers/driver.ts";
 export interface GcOptions {
   /** State directory; default `$NSLINK_STATE_DIR` or `/run/nslink`. */
   stateDir?: string;
+  /** Where definitions live (see `NetworkOptions.configDir`). */
+  configDir?: string;
   /** Only report what would be done; change nothing. */
   dryRun?: boolean;
   /** How long to wait for the state lock (default 10 000 ms). */
@@ -93,7 +98,12 @@ export function registerStoreSweep(type: string, sweep: StoreSweep): void {
 
 /**
  * Reconciles the state directory with the kernel of the calling thread's network namespace:
- * - finishes interrupted `newNetwork`/`delete()` calls (the network is deleted);
+ * - finishes interrupted `newNetwork`/`delete()` calls (the network is deleted, with its
+ *   definition);
+ * - drops runtime state of an earlier boot (network and endpoint records whose boot id is not
+ *   the running one: their kernel objects and owners are gone); a defined network stays defined,
+ *   made again on first use; writes the missing definition of a ready network (made by a
+ *   version that kept none);
  * - undoes interrupted `link()` calls (their links are deleted, addresses freed, records removed);
  * - removes endpoint records whose kernel objects are gone (a namespace deleted without
  *   `unlink`, links removed by hand), freeing their addresses; finishes pending releases;
@@ -126,14 +136,17 @@ export function registerStoreSweep(type: string, sweep: StoreSweep): void {
  * @returns What was (or would be) done.
  */
 export async function gc(options: GcOptions = {}): Promise<GcReport> {
-  const { stateDir, dryRun = false, lockTimeoutMs } = options;
+  const { stateDir, configDir, dryRun = false, lockTimeoutMs } = options;
   if (stateDir !== undefined && typeof stateDir !== "string") {
     throw new TypeError(`Option "stateDir" must be a string, got ${JSON.stringify(stateDir)}`);
   }
   if (typeof dryRun !== "boolean") {
     throw new TypeError(`Option "dryRun" must be a boolean, got ${JSON.stringify(dryRun)}`);
   }
-  const store = new FileStore(stateDir);
+  if (configDir !== undefined && typeof configDir !== "string") {
+    throw new TypeError(`Option "configDir" must be a string, got ${JSON.stringify(configDir)}`);
+  }
+  const store = new FileStore(stateDir, configDir);
   const report: GcReport = {
     dryRun,
     networks: [],
@@ -161,7 +174,8 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       const e = store.readEndpoint(record, ep);
       if (!e) return;
       let reason: string | undefined;
-      if (e.state === "creating") reason = "interrupted link";
+      if (fromEarlierBoot(e)) reason = "of an earlier boot";
+      else if (e.state === "creating") reason = "interrupted link";
       else if (endpointGone(ctx, e, driver, record)) {
         reason = e.state === "releasing" ? "release finished" : "kernel objects gone";
       } else if (e.state === "releasing") reason = "links kept alive after unlink";
@@ -171,13 +185,30 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
         if (host.link.find(l)) report.links.push(`${l} (${name}/${ep})`);
       }
       if (dryRun) return;
-      const freed = reason === "kernel objects gone" || reason === "release finished"
+      const freed = reason === "kernel objects gone" || reason === "release finished" ||
+          reason === "of an earlier boot"
         ? forgetEndpoint(store, record, ep, e)
         : undoEndpoint(store, driver, ctx, record, ep, e);
       for (const a of freed) report.addresses.push(`${name}/${a} (${ep})`);
     };
     const collectNetwork = async (record: NetworkRecord): Promise<void> => {
       const name = record.name;
+      if (fromEarlierBoot(record)) {
+        // Runtime state of an earlier boot: its kernel objects and processes are gone. Dropped;
+        // a definition stays (the first use makes the network again), except that of a delete
+        // the reboot interrupted.
+        finished.add(record.id);
+        report.networks.push(`${name} (runtime state of an earlier boot)`);
+        for (const ep of store.endpoints(record)) {
+          report.endpoints.push(`${name}/${ep} (of an earlier boot)`);
+        }
+        if (dryRun) return;
+        if (record.state === "deleting" && !record.restore) {
+          store.definitions.remove(name, record.id);
+        }
+        dropRuntime(store, record);
+        return;
+      }
       if (record.state === "creating" || record.state === "deleting") {
         // Under the exclusive lock nobody works on it: it was abandoned midway.
         finished.add(record.id);
@@ -189,6 +220,14 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
         }
         if (!dryRun) await deleteNetwork(store, record);
         return;
+      }
+      if (
+        (record.state ?? "ready") === "ready" && !store.definitions.read(name) &&
+        !isDistributed(getDriver(record.type))
+      ) {
+        // Made by a version that kept no definitions: kept from now on (its options unknown).
+        report.files.push(`definition ${name} (written)`);
+        if (!dryRun) store.definitions.write(definitionOf(record, {}));
       }
       // Every endpoint counts as recorded, also one whose record gc cannot read: its links stay.
       const recorded = new Set(store.endpoints(record));

@@ -439,6 +439,10 @@ export async function deleteNetwork(
     await tellFirewalld("unbind", recordBridges([record]));
     releaseNetworkClaims(store, record);
   }
+  // Its definition while the record still says "deleting" (a crash after this leaves the delete
+  // to finish; a reboot before it leaves the network defined): kept when this undoes an
+  // interrupted remake from the definition.
+  if (!record.restore) store.definitions?.remove(record.name, record.id);
   store.removeNetwork(record);
   books.delete(bookKey(store, record));
   if (bridged(record.type)) {

@@ -32,6 +32,8 @@ import {
 import type { Namespace } from "./namespace.ts";
 import { currentOwner, isAlive, working } from "../model/owner.ts";
 import { FileStore, StaleNetworkError, type SyncStore } from "./store.ts";
+import { bootId, definitionOf, fromEarlierBoot, sameOptions } from "./definitions.ts";
+import { dropRuntime, needsRestore, removeUnmade, restoreNetwork } from "./restore.ts";
 import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
 import { agentAfterCreate, agentAfterDelete, agentAfterLink, agentAfterOpen } from "./dns_hooks.ts";
@@ -53,6 +55,11 @@ import {
 export interface NetworkOptions {
   /** State directory; default `$NSLINK_STATE_DIR` or `/run/nslink`. */
   stateDir?: string;
+  /**
+   * Where the network's definition is kept across reboots; default `$NSLINK_CONFIG_DIR`, else
+   * `/var/lib/nslink` with the default state directory and `STATEDIR.config` with another one.
+   */
+  configDir?: string;
   /**
    * How long an operation waits for the state lock held by another process before failing
    * with a `LockTimeoutError` naming it; default 10 000 ms. The wait never blocks the event loop.
@@ -147,6 +154,14 @@ function randomId(): string {
 export interface OpenOptions {
   /** State directory; default `$NSLINK_STATE_DIR` or `/run/nslink`. */
   stateDir?: string;
+  /** See {@linkcode NetworkOptions.configDir}. */
+  configDir?: string;
+  /**
+   * `false`: a defined network whose runtime state is gone (after a reboot) is opened from its
+   * definition as it is, for reading (`nslink network ls`), without making it again; default
+   * `true`: the first use makes it again.
+   */
+  restore?: boolean;
   /** See {@linkcode NetworkOptions.lockTimeoutMs}. */
   lockTimeoutMs?: number;
   /** An overlay network's store, `etcd://HOST:PORT[,HOST:PORT…]`: join the network kept there. */
@@ -167,11 +182,14 @@ function checkTimeout(value: unknown): number | undefined {
   return value;
 }
 
-function openStore(stateDir: unknown): FileStore {
+function openStore(stateDir: unknown, configDir?: unknown): FileStore {
   if (stateDir !== undefined && typeof stateDir !== "string") {
     throw new TypeError(`Option "stateDir" must be a string, got ${JSON.stringify(stateDir)}`);
   }
-  return new FileStore(stateDir);
+  if (configDir !== undefined && typeof configDir !== "string") {
+    throw new TypeError(`Option "configDir" must be a string, got ${JSON.stringify(configDir)}`);
+  }
+  return new FileStore(stateDir, configDir);
 }
 
 /**
@@ -200,6 +218,15 @@ function context(store?: SyncStore): DriverContext {
     if (r.pools.v4) ctx.takenSubnets.push(r.pools.v4.subnet);
     if (r.pools.v6) ctx.takenSubnets.push(r.pools.v6.subnet);
     ctx.otherConfigs.push(r.config);
+  }
+  // Networks defined but not made again since a reboot keep their subnets.
+  const defs = store?.definitions;
+  for (const other of defs?.list() ?? []) {
+    if (store!.readNetwork(other) && !fromEarlierBoot(store!.readNetwork(other)!)) continue;
+    const d = defs!.read(other);
+    if (d?.pools.v4) ctx.takenSubnets.push(d.pools.v4.subnet);
+    if (d?.pools.v6) ctx.takenSubnets.push(d.pools.v6.subnet);
+    if (d) ctx.otherConfigs.push(d.config);
   }
   return ctx;
 }
@@ -521,6 +548,7 @@ export class Network implements AsyncDisposable {
       state: "creating",
       owner: currentOwner(),
       token,
+      boot: bootId(),
       interfaces: [],
       hostLinks: this.#driver.hostLinks?.(record, name) ?? [],
       ...(ns !== undefined ? { namespace: ns.path } : {}),
@@ -529,10 +557,10 @@ export class Network implements AsyncDisposable {
     if (!store.createEndpoint(record, name, intent)) {
       const old = store.readEndpoint(record, name);
       if (old) {
-        if ((old.state ?? "linked") === "linked") {
+        if ((old.state ?? "linked") === "linked" && !fromEarlierBoot(old)) {
           throw new TypeError(`Endpoint "${name}" is already linked to network "${this.name}"`);
         }
-        if (old.state === "creating" && isAlive(old.owner, key)) {
+        if (old.state === "creating" && !fromEarlierBoot(old) && isAlive(old.owner, key)) {
           throw new Error(
             `Endpoint "${name}" of network "${this.name}" is being linked by pid ${old.owner?.pid}`,
           );
@@ -556,6 +584,7 @@ export class Network implements AsyncDisposable {
           ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
         }));
       ep.token = token;
+      ep.boot = intent.boot;
       if (bindings.length) ep.ports = bindings;
       if (options.aliases?.length) ep.aliases = [...new Set(options.aliases)];
       const linked = ep;
@@ -804,8 +833,10 @@ export class Network implements AsyncDisposable {
     const lock = await this.#store.lock({ timeoutMs: this.#timeoutMs });
     try {
       const record = this.#store.readNetwork(this.name);
-      if (!record) return;
+      // Defined, not made since a reboot: its definition (and stale state) go, nothing is made.
+      if (!record || fromEarlierBoot(record)) return removeUnmade(this.#store, this.name, this.id);
       if (record.id !== this.id) throw new StaleNetworkError(this.name, this.id, record.id);
+      delete record.restore; // an interrupted remake: deleted with its definition
       await deleteNetwork(this.#store, record);
     } finally {
       lock.release();
@@ -830,8 +861,13 @@ export class Network implements AsyncDisposable {
     const lock = await this.#store.lock({ timeoutMs: this.#timeoutMs });
     try {
       const record = this.#store.readNetwork(this.name);
+      if (!record || fromEarlierBoot(record)) {
+        // Defined, not made since a reboot (nothing linked): its definition goes.
+        removeUnmade(this.#store, this.name, this.id);
+        return true;
+      }
       // Gone, or the name now belongs to a network re-created since: this one is gone.
-      if (!record || record.id !== this.id) return true;
+      if (record.id !== this.id) return true;
       const inUse = this.#store.endpoints(record).some((n) => {
         const ep = this.#store.readEndpoint(record, n);
         // Linked, or being linked by a live process; a release waiting for the kernel, or an
@@ -840,6 +876,7 @@ export class Network implements AsyncDisposable {
           (ep.state === "creating" && isAlive(ep.owner, `${record.id}/${n}`)));
       });
       if (inUse) return false;
+      delete record.restore; // an interrupted remake: deleted with its definition
       await deleteNetwork(this.#store, record);
     } finally {
       lock.release();
@@ -920,14 +957,30 @@ export async function newNetwork(
       `Option "store" is for networks that span hosts ("overlay"); "${type}" networks live on one host`,
     );
   }
-  const { stateDir, lockTimeoutMs, labels, ...driverOptions } = options;
+  const { stateDir, configDir, lockTimeoutMs, labels, ...driverOptions } = options;
   const timeoutMs = checkTimeout(lockTimeoutMs);
   checkLabels(labels);
-  const store = openStore(stateDir);
+  const store = openStore(stateDir, configDir);
   const lock = await store.lock({ timeoutMs });
   let created: Network;
   try {
-    const existing = store.readNetwork(name);
+    const def = needsRestore(store, name);
+    if (def) {
+      // Defined, not made since a reboot: the same options make it again (as Podman does).
+      if (def.type !== driver.type || !sameOptions(def.options, driverOptions)) {
+        throw new TypeError(
+          `Network "${name}" already exists (defined in ${
+            JSON.stringify(store.definitions.dir)
+          } with other options)`,
+        );
+      }
+      return Network.fromRecord(await restoreNetwork(store, def), store, true, timeoutMs);
+    }
+    let existing = store.readNetwork(name);
+    if (existing && fromEarlierBoot(existing)) {
+      dropRuntime(store, existing); // undefined, of an earlier boot: nothing of it is left
+      existing = undefined;
+    }
     if (existing) {
       const unfinished = existing.state === "creating" || existing.state === "deleting";
       // Under the exclusive lock nobody is working on it: an unfinished one was abandoned.
@@ -949,6 +1002,7 @@ export async function newNetwork(
       endpoints: {},
       state: "creating",
       owner: currentOwner(),
+      boot: bootId(),
     };
     // The record first, saying "creating": a crash from here on leaves something to undo.
     if (!store.createNetwork(record)) throw new TypeError(`Network "${name}" already exists`);
@@ -959,6 +1013,10 @@ export async function newNetwork(
       if (driver.type === "bridge") syncFirewall(loadAll(store));
       // firewalld, when it runs: the bridge in zone nslink (a failure is only a warning).
       if (driver.type === "bridge") await tellFirewalld("bind", recordBridges([record]));
+      // Its definition, kept across reboots, before the record says ready: a crash before this
+      // leaves "creating" (undone with its definition), none after it leaves a ready network
+      // without one.
+      store.definitions.write(definitionOf(record, driverOptions));
       delete record.state;
       delete record.owner;
       store.writeNetwork(record);
@@ -967,6 +1025,7 @@ export async function newNetwork(
         driver.destroy(ctx, record);
       } catch { /* report the first error */ }
       try {
+        store.definitions.remove(name, record.id);
         store.removeNetwork(record);
       } catch { /* report the first error */ }
       throw e;
@@ -994,7 +1053,9 @@ function checkLabels(labels: unknown): void {
 }
 
 /**
- * Reopens a network from its saved state (made by this or another process).
+ * Reopens a network from its saved state (made by this or another process). After a reboot
+ * (its runtime state gone, or of an earlier boot), the first open of a defined network makes it
+ * again from its definition: same id, subnets and options; bridge, addresses and firewall anew.
  *
  * @example
  * ```ts ignore
@@ -1014,8 +1075,26 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
     return await distributed.open(name, rest as Record<string, unknown>);
   }
   const timeoutMs = checkTimeout(options.lockTimeoutMs);
-  const store = openStore(options.stateDir);
-  const record = store.readNetwork(name);
+  const store = openStore(options.stateDir, options.configDir);
+  let record = store.readNetwork(name);
+  const def = needsRestore(store, name);
+  if (def && options.restore === false) {
+    // For reading only: the network as defined, with nothing linked.
+    const { options: _, ...saved } = def; // labels included
+    return Network.fromRecord({ ...saved, endpoints: {} }, store, false, timeoutMs);
+  }
+  if (def) {
+    // The first use since a reboot makes it again (under the exclusive lock; another process
+    // may have done so meanwhile).
+    const lock = await store.lock({ timeoutMs });
+    try {
+      const again = needsRestore(store, name);
+      record = again ? await restoreNetwork(store, again) : store.readNetwork(name);
+    } finally {
+      lock.release();
+    }
+  }
+  if (record && fromEarlierBoot(record)) record = undefined; // stale, and not defined
   if (record && (record.state ?? "ready") === "ready" && isDistributed(getDriver(record.type))) {
     // A network spanning hosts that this host joined: reopened from its store, as saved.
     if (!distributed) throw new TypeError(`No driver for networks in a store is loaded`);
@@ -1070,16 +1149,25 @@ export async function repairFirewall(options: OpenOptions = {}): Promise<void> {
 }
 
 /**
- * Lists the saved networks' names.
+ * Lists the networks' names: those made (in this boot) and those defined (in the configuration
+ * directory, kept across reboots) that their first use will make again.
  *
  * @example
  * ```ts ignore
  * listNetworks(); // ["blue", "red"]
  * ```
- * @param options `stateDir`, when not the default.
+ * @param options `stateDir`, `configDir`, when not the default.
  * @returns The names, sorted.
  */
-export function listNetworks(options: { stateDir?: string } = {}): string[] {
-  const store = openStore(options.stateDir);
-  return store.networks().filter((n) => (store.readNetwork(n)?.state ?? "ready") === "ready");
+export function listNetworks(options: { stateDir?: string; configDir?: string } = {}): string[] {
+  const store = openStore(options.stateDir, options.configDir);
+  const names = new Set(
+    store.networks().filter((n) => {
+      const r = store.readNetwork(n);
+      return r !== undefined && (r.state ?? "ready") === "ready" && !fromEarlierBoot(r);
+    }),
+  );
+  // Defined networks not made again since a reboot (made on first use).
+  for (const n of store.definitions.list()) if (needsRestore(store, n)) names.add(n);
+  return [...names].sort();
 }

@@ -56,7 +56,17 @@ interface NodeProcess {
   pid?: number;
 }
 
-function readEnv(name: string): string | undefined {
+/**
+ * An environment variable, or `undefined` when unset or not allowed (Deno without `--allow-env`).
+ *
+ * @example
+ * ```ts ignore
+ * readEnv("NSLINK_STATE_DIR"); // "/run/nslink-test" or undefined
+ * ```
+ * @param name The variable.
+ * @returns Its value.
+ */
+export function readEnv(name: string): string | undefined {
   try {
     const deno = (globalThis as { Deno?: DenoEnv }).Deno;
     if (deno?.env) {

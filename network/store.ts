@@ -28,6 +28,7 @@ import type { EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { pidAlive } from "../model/owner.ts";
 import { type LockOptions, type StateLock, StateStore } from "./state.ts";
 import { FileWatch } from "./store_watch.ts";
+import { configDirFor, Definitions } from "./definitions.ts";
 
 /** The kind (directory) of network files. */
 export const NETWORKS = "networks";
@@ -81,6 +82,8 @@ export class StaleNetworkError extends Error {
 export interface SyncStore {
   /** Where the state lives, for messages (a directory, a URL). */
   readonly location: string;
+  /** Where networks' definitions live, apart from runtime state (see network/definitions.ts). */
+  readonly definitions?: Definitions;
   /** Takes the lock without blocking the event loop (see `StateStore.lock`). */
   lock(options?: LockOptions): Promise<StateLock>;
   /** One non-blocking attempt at the lock. */
@@ -158,14 +161,19 @@ const DATA_RE = /^(ep|ip|rel)\.([0-9a-f]+)$/;
 export class FileStore implements SyncStore {
   /** The file primitives underneath. */
   readonly files: StateStore;
+  /** The definitions that go with this state directory (see network/definitions.ts). */
+  readonly definitions: Definitions;
 
   /**
    * Opens a state directory (created on first write).
    *
    * @param dir The directory; by default `$NSLINK_STATE_DIR` or `/run/nslink`.
+   * @param configDir Where definitions live; by default `$NSLINK_CONFIG_DIR`, else
+   *   `/var/lib/nslink` for the default state directory and `DIR.config` for another one.
    */
-  constructor(dir?: string) {
+  constructor(dir?: string, configDir?: string) {
     this.files = new StateStore(dir);
+    this.definitions = new Definitions(configDirFor(this.files.dir, configDir));
   }
 
   /** The state directory. */
