@@ -267,6 +267,14 @@ export function parseConf(conf: CniNetConf, stateDir?: string): NslinkConf {
     if (typeof v !== "boolean") throw invalid(field, v, "true or false");
     networkOptions[field] = v;
   }
+  // `"dnsEnabled": false`: no container names on a network the plugin makes (netavark's
+  // `dns_enabled`); names are on by default.
+  if (conf.dnsEnabled !== undefined) {
+    if (typeof conf.dnsEnabled !== "boolean") {
+      throw invalid("dnsEnabled", conf.dnsEnabled, "true or false");
+    }
+    networkOptions.dns = conf.dnsEnabled;
+  }
   // The reference bridge plugin's keys.
   if (conf.ipMasq !== undefined) {
     if (typeof conf.ipMasq !== "boolean") throw invalid("ipMasq", conf.ipMasq, "true or false");
