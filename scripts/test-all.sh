@@ -101,7 +101,8 @@ if [ "$(id -u)" = 0 ]; then
       scripts/in-netns.sh bun test ./tests/priv/cli.test.ts ./tests/priv/cli-docker.test.ts \
       ./tests/priv/cni.test.ts ./tests/priv/cni-bridge.test.ts ./tests/priv/podman.test.ts \
       ./tests/priv/docs.test.ts ./tests/priv/doc-snippets.test.ts ./tests/priv/cli-firewall.test.ts \
-      ./tests/priv/dns-cli.test.ts ./tests/priv/lan-cli-cni.test.ts ./tests/priv/podman-dns.test.ts
+      ./tests/priv/dns-cli.test.ts ./tests/priv/lan-cli-cni.test.ts ./tests/priv/podman-dns.test.ts \
+      ./tests/priv/reboot.test.ts
   fi
   step "demo (deno)" scripts/in-netns.sh deno run -A examples/demo.ts
   step "demo (bun)" scripts/in-netns.sh bun examples/demo.ts
