@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import process from "node:process";
@@ -147,6 +147,12 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   const syncAll = (): Promise<void> => {
     syncing = syncing.then(async () => {
       if (stopping) return;
+      // Started on demand and its state directory removed (a test's temporary one, a wiped
+      // /run/nslink): nobody can reach or need it any more.
+      if (options.onDemand && !existsSync(paths.pid)) {
+        void stop("its state directory was removed");
+        return;
+      }
       for (const d of duties) {
         try {
           await d.sync();
@@ -181,7 +187,9 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
       }
     }
     // The file stays (a later agent locks the same inode); empty means nobody runs.
-    writeFileSync(paths.pid, "");
+    try {
+      writeFileSync(paths.pid, "");
+    } catch { /* the state directory is gone */ }
     closeSync(fd);
     done();
   };
