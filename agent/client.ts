@@ -108,7 +108,8 @@ export function anyDnsNetwork(stateDir: string): boolean {
  * @param op `sync`, `status` or `stop`.
  * @param timeoutMs How long to wait for the reply.
  * @returns The reply.
- * @throws {Error} With the socket's `code` (`ENOENT`, `ECONNREFUSED`) when nothing answers.
+ * @throws {Error} With the socket's `code` (`ENOENT`, `ECONNREFUSED`, `EPIPE`, `ECONNRESET`) when
+ *   nothing answers.
  */
 export function askAgent(stateDir: string, op: string, timeoutMs = 20_000): Promise<AgentReply> {
   return new Promise((ok, fail) => {
@@ -188,6 +189,8 @@ function spawnAgent(stateDir: string): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const NO_AGENT = new Set(["ENOENT", "ECONNREFUSED", "ECONNRESET", "EPIPE"]);
+
 /**
  * Makes sure the agent of a state directory runs when a network needs it, starting it when it
  * does not (also after `kill -9`); with `sync`, waits until it has caught up with the state.
@@ -217,7 +220,9 @@ export async function ensureAgent(
       if (!reply.exiting || !anyDnsNetwork(stateDir)) return reply;
     } catch (e) {
       const code = (e as { code?: string }).code;
-      if (code !== "ENOENT" && code !== "ECONNREFUSED" && code !== "ECONNRESET") throw e;
+      // Nothing answers: no socket, nobody listening, or an agent that died (kill -9) while this
+      // request was being sent (EPIPE) or read (ECONNRESET).
+      if (!NO_AGENT.has(code ?? "")) throw e;
     }
     if (options.spawn === false) return undefined;
     if (!spawned && running(stateDir) === undefined) {
