@@ -630,6 +630,8 @@ export class OverlayNetwork extends Network {
     }
     // This host's part: the devices, the firewall's rules for them, the local record.
     await forgetLocally(this.#files, this.#local);
+    // No keepalive of this process may register the host again once it has left.
+    await this.#host.stop();
     await this.#leaveStore();
     this.close();
   }

@@ -132,6 +132,7 @@ export class OverlayHost {
   #o: OverlayHostOptions;
   #lease: Promise<string> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #ticking: Promise<boolean> | undefined;
   #busy = false;
   #closed = false;
 
@@ -207,12 +208,20 @@ export class OverlayHost {
    *
    * @returns Whether the host registered again.
    */
-  async tick(): Promise<boolean> {
-    if (this.#busy || !this.#lease || this.#closed) return false;
+  tick(): Promise<boolean> {
+    if (this.#busy || !this.#lease || this.#closed) return Promise.resolve(false);
+    const t = this.#tick();
+    this.#ticking = t;
+    return t;
+  }
+
+  async #tick(): Promise<boolean> {
     this.#busy = true;
     try {
-      const id = await this.#lease;
+      const id = await this.#lease!;
       if ((await this.#o.store.leaseKeepAlive(id)) > 0) return false;
+      // Closed meanwhile (the host is leaving: its registration was just removed on purpose).
+      if (this.#closed) return false;
       const p = this.#take();
       this.#lease = p;
       await p;
@@ -348,6 +357,21 @@ export class OverlayHost {
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /**
+   * Stops keeping the lease alive and waits for a keepalive in flight, so that nothing
+   * registers the host again after it returns (a host leaving the network removes its
+   * registration next).
+   *
+   * @example
+   * ```ts ignore
+   * await host.stop();
+   * ```
+   */
+  async stop(): Promise<void> {
+    this.close();
+    await this.#ticking?.catch(() => {});
   }
 
   /** The lease id if one was taken, without taking one. */
