@@ -78,7 +78,7 @@ if (op === "link") {
   const network = await openNetwork(name, { stateDir });
   await network.unpublish(endpoint);
 } else if (op === "create") {
-  await newNetwork("bridge", name, { stateDir, bridgeName, subnet: "203.0.113.0/26" });
+  await newNetwork("bridge", name, { stateDir, bridgeName, subnet: "203.0.113.0/26", dns: false });
 } else if (op === "delete") {
   const network = await openNetwork(name, { stateDir });
   await network.delete();
