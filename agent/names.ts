@@ -51,6 +51,11 @@ export interface ServedNetwork {
   internal: boolean;
   /** Its upstreams (empty: the host's). */
   upstreams: string[];
+  /**
+   * An overlay network: where its other hosts' endpoints are (the store, with the options saved
+   * in the host's record) and this host's underlay address.
+   */
+  overlay?: { store: string; advertise: string; options: Record<string, string> };
 }
 
 interface NetState {
@@ -117,6 +122,8 @@ export class StateNames {
   #watches = new Map<number, string>();
   #watched = new Set<string>();
   #nets = new Map<string, NetState>();
+  /** Network name -> the endpoints of other hosts (overlay networks), set by the DNS duty. */
+  #remote = new Map<string, readonly DnsContainer[]>();
   #table: NameTable = new NameTable([]);
   #serial = 1;
   #closed = false;
@@ -207,6 +214,25 @@ export class StateNames {
     }
     if (changed) this.#rebuild();
     return changed;
+  }
+
+  /**
+   * Sets the endpoints of an overlay network that live on other hosts (from the store), served
+   * beside this host's own; an empty list removes them. Rebuilds the table at once.
+   *
+   * @example
+   * ```ts ignore
+   * names.setRemote("ov1", [{ name: "web", aliases: ["www"], ipv4: ["203.0.113.5"] }]);
+   * server.table = names.table;
+   * ```
+   * @param network The network's name.
+   * @param containers Its other hosts' endpoints.
+   */
+  setRemote(network: string, containers: readonly DnsContainer[]): void {
+    if (containers.length === 0) {
+      if (!this.#remote.delete(network)) return;
+    } else this.#remote.set(network, containers);
+    this.#rebuild();
   }
 
   /** Closes the inotify fd; safe to call twice. */
@@ -316,7 +342,12 @@ export class StateNames {
       subnets: n.served.subnets,
       internal: n.served.internal,
       upstreams: n.served.upstreams,
-      containers: [...n.containers.values()],
+      containers: [
+        ...n.containers.values(),
+        // Another host's endpoint under a name this host links too (a stale record): this
+        // host's answers.
+        ...(this.#remote.get(n.served.name) ?? []).filter((c) => !n.containers.has(c.name)),
+      ],
     }));
     this.#table = new NameTable(networks, { serial: ++this.#serial });
   }
@@ -331,7 +362,7 @@ function servedOf(r: NetworkRecord): ServedNetwork {
     subnets.push(p.subnet);
     if (p.gateway) gateways.push(p.gateway);
   }
-  return {
+  const served: ServedNetwork = {
     name: r.name,
     id: r.id,
     gateways,
@@ -339,4 +370,13 @@ function servedOf(r: NetworkRecord): ServedNetwork {
     internal: c.internal === true,
     upstreams: Array.isArray(c.dnsServers) ? c.dnsServers.map(String) : [],
   };
+  const o = r.config as Record<string, unknown>;
+  if (r.type === "overlay" && typeof o.store === "string" && typeof o.advertise === "string") {
+    const options: Record<string, string> = {};
+    for (const k of ["storeCa", "storeCert", "storeKey", "storeUser"]) {
+      if (typeof o[k] === "string") options[k] = o[k] as string;
+    }
+    served.overlay = { store: o.store, advertise: o.advertise, options };
+  }
+  return served;
 }
