@@ -19,6 +19,9 @@ import { exec, isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import { bare, cmd, Host, until } from "./_overlay_cluster.ts";
 import { killAgents } from "./_agent_helpers.ts";
+import { nslinkArgv } from "./_cli_helpers.ts";
+import { spawn } from "node:child_process";
+import process from "node:process";
 
 const P = runId();
 const MGMT = `${P}m`;
@@ -197,6 +200,68 @@ describe("overlay networks' names across hosts", OPTS, () => {
       );
       await a.call("unlink", { name: net, endpoint: "client" });
       await a.call("delete", { name: net });
+    },
+  );
+
+  it(
+    "nslink agent run by a service manager takes over from the on-demand one, serves other hosts' names, stops on SIGTERM",
+    OPTS,
+    async () => {
+      const [a, b] = [running[0], running[1]];
+      const net = `${P}ov2`;
+      const options = {
+        subnet: "203.0.113.0/24",
+        store: etcd!.url,
+        dnsServers: ["127.0.0.1#5399"],
+      };
+      await a.call("new", { name: net, options: { ...options, advertise: hosts[0].v4 } });
+      await b.call("new", { name: net, options: { ...options, advertise: hosts[1].v4 } });
+      await a.call("link", { name: net, endpoints: ["client"] });
+      const agent = spawn("nsenter", [
+        `--net=/run/netns/${hosts[0].ns}`,
+        ...nslinkArgv(),
+        "agent",
+        "--store",
+        etcd!.url,
+        "--advertise",
+        hosts[0].v4,
+        net,
+      ], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, NSLINK_STATE_DIR: stateDirOf(hosts[0].ns) },
+      });
+      let out = "";
+      let err = "";
+      agent.stdout!.on("data", (d) => (out += d));
+      agent.stderr!.on("data", (d) => (err += d));
+      const exited = new Promise<[number | null, string | null]>((r) =>
+        agent.once("exit", (code, signal) => r([code, signal]))
+      );
+      try {
+        await until("the agent to serve", () => Promise.resolve(err.includes("serving")), 20_000)
+          .catch((e) => {
+            throw new Error(`${e.message}: ${out} ${err}`);
+          });
+        const web = ((await b.call("link", { name: net, endpoints: ["web"], aliases: ["www"] }))
+          .interfaces as Record<string, Interface>).web;
+        await until(
+          "www.dns.nslink on host A",
+          async () =>
+            (await dig("client", ["www.dns.nslink", "A"])).answers.includes(
+              `A ${bare(web.address!)}`,
+            ),
+          15_000,
+        );
+        await b.call("unlink", { name: net, endpoint: "web" });
+      } finally {
+        agent.kill("SIGTERM");
+      }
+      const [code, signal] = await exited;
+      assert.match(out, /stopped\n$/, err);
+      assert.ok(code === 0 || (code === null && signal === "SIGTERM"), `exit ${code} ${signal}`);
+      await a.call("unlink", { name: net, endpoint: "client" });
+      await a.call("delete", { name: net });
+      await b.call("delete", { name: net });
     },
   );
 });
