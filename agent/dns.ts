@@ -191,7 +191,7 @@ export class DnsDuty implements Duty {
     for (const r of this.#remotes.values()) await r.names.stop();
     this.#remotes.clear();
     await this.#server.close();
-    this.#names.close();
+    await this.#names.close();
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * The names of a state directory's DNS-enabled networks, kept current through inotify: the
  * agent's DNS duty calls {@linkcode StateNames.refresh} before answering any query. It drains the
- * inotify fd with a non-blocking read and re-reads only what changed. The kernel queues an event
+ * state directory's watch (the file store's `FileWatch`, network/store_watch.ts, the same one
+ * behind `Store.watch()`/`Store.generation()`) with a non-blocking read and re-reads only what
+ * changed. The kernel queues an event
  * during the file operation itself (the `rename` that makes an endpoint `linked`, the `unlink`
  * that removes it), before `link()`/`unlink()` return, so a query that arrives after they
  * returned is answered from the state they left: no lag, and no round trip from `link()` to the
@@ -19,21 +21,7 @@
  */
 import { lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  close,
-  IN_CLOEXEC,
-  IN_CREATE,
-  IN_DELETE,
-  IN_DELETE_SELF,
-  IN_IGNORED,
-  IN_MOVED_FROM,
-  IN_MOVED_TO,
-  IN_NONBLOCK,
-  IN_Q_OVERFLOW,
-  inotifyAddWatch,
-  inotifyInit1,
-  readNonBlocking,
-} from "../ffi/libc.ts";
+import { FileWatch } from "../network/store_watch.ts";
 import { type DnsContainer, type DnsNetwork, NameTable } from "../dns/resolver.ts";
 import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
 
@@ -64,7 +52,6 @@ interface NetState {
   containers: Map<string, DnsContainer>;
 }
 
-const MASK = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE_SELF;
 const TMP_RE = /\.tmp-\d+-[0-9a-f]+$/;
 const DATA_RE = /^(ep|rel)\.([0-9a-f]+)$/;
 
@@ -116,11 +103,8 @@ export function dnsEnabled(record: Pick<NetworkRecord, "config" | "state">): boo
 export class StateNames {
   /** The state directory. */
   readonly stateDir: string;
-  #fd: number;
-  #buf = new Uint8Array(64 * 1024);
-  /** wd -> what it watches: "" the root, "networks", or a data kind (`ep.ID`, `rel.ID`). */
-  #watches = new Map<number, string>();
-  #watched = new Set<string>();
+  /** The state directory's watch (the file store's, network/store_watch.ts). */
+  #watch: FileWatch;
   #nets = new Map<string, NetState>();
   /** Network name -> the endpoints of other hosts (overlay networks), set by the DNS duty. */
   #remote = new Map<string, readonly DnsContainer[]>();
@@ -135,7 +119,7 @@ export class StateNames {
    */
   constructor(stateDir: string) {
     this.stateDir = stateDir;
-    this.#fd = inotifyInit1(IN_NONBLOCK | IN_CLOEXEC, "agent state watch");
+    this.#watch = new FileWatch(stateDir);
     this.#rescan();
   }
 
@@ -157,56 +141,20 @@ export class StateNames {
    */
   refresh(): boolean {
     if (this.#closed) return false;
+    const changes = this.#watch.changes();
+    if (changes.length === 0) return false;
     let changed = false;
     let networks = false;
-    let rescan = false;
     const dirty = new Set<string>(); // "ID/NAME"
-    const dirtyKinds = new Set<string>();
-    for (;;) {
-      const n = readNonBlocking(this.#fd, this.#buf, "inotify");
-      if (n <= 0) break;
-      const view = new DataView(this.#buf.buffer, 0, n);
-      for (let off = 0; off + 16 <= n;) {
-        const wd = view.getInt32(off, true);
-        const mask = view.getUint32(off + 4, true);
-        const len = view.getUint32(off + 12, true);
-        let end = off + 16;
-        while (end < off + 16 + len && this.#buf[end] !== 0) end++;
-        const name = new TextDecoder().decode(this.#buf.subarray(off + 16, end));
-        off += 16 + len;
-        if (mask & IN_Q_OVERFLOW) {
-          rescan = true;
-          continue;
-        }
-        const kind = this.#watches.get(wd);
-        if (kind === undefined) continue;
-        if (mask & (IN_IGNORED | IN_DELETE_SELF)) {
-          this.#watches.delete(wd);
-          this.#watched.delete(kind);
-          if (kind === "" || kind === "networks") rescan = true;
-          continue;
-        }
-        if (TMP_RE.test(name)) continue;
-        if (kind === "") {
-          if (name === "networks") rescan = true;
-          else if (DATA_RE.test(name)) dirtyKinds.add(name);
-        } else if (kind === "networks") {
-          networks = true;
-        } else {
-          const m = DATA_RE.exec(kind);
-          if (m) dirty.add(`${m[2]}/${name.replace(/\.json$/, "")}`);
-        }
+    for (const { kind, entry } of changes) {
+      if (TMP_RE.test(entry)) continue;
+      if (kind === "networks") networks = true;
+      else {
+        const m = DATA_RE.exec(kind);
+        if (m) dirty.add(`${m[2]}/${entry.replace(/\.json$/, "")}`);
       }
     }
-    if (rescan) return this.#rescan();
     if (networks) changed = this.#loadNetworks() || changed;
-    for (const kind of dirtyKinds) {
-      const m = DATA_RE.exec(kind)!;
-      this.#watch(join(this.stateDir, kind), kind);
-      const net = this.#byId(m[2]);
-      // Whatever was written before the watch existed: read the whole directory once.
-      if (net) changed = this.#loadEndpoints(net) || changed;
-    }
     for (const key of dirty) {
       const [id, name] = key.split("/");
       const net = this.#byId(id);
@@ -235,11 +183,11 @@ export class StateNames {
     this.#rebuild();
   }
 
-  /** Closes the inotify fd; safe to call twice. */
-  close(): void {
-    if (this.#closed) return;
+  /** Closes the state directory's watch; safe to call twice. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    close(this.#fd, "inotify");
+    return this.#watch.stop();
   }
 
   #byId(id: string): NetState | undefined {
@@ -247,18 +195,7 @@ export class StateNames {
     return undefined;
   }
 
-  #watch(path: string, kind: string): void {
-    if (this.#watched.has(kind)) return;
-    try {
-      const wd = inotifyAddWatch(this.#fd, path, MASK);
-      this.#watches.set(wd, kind);
-      this.#watched.add(kind);
-    } catch { /* not there (yet): its creation in the parent brings it */ }
-  }
-
   #rescan(): boolean {
-    this.#watch(this.stateDir, "");
-    this.#watch(join(this.stateDir, "networks"), "networks");
     this.#nets.clear();
     this.#loadNetworks();
     this.#rebuild();
@@ -282,8 +219,6 @@ export class StateNames {
         containers: old?.served.id === r.id ? old.containers : new Map(),
       };
       this.#nets.set(r.name, state);
-      this.#watch(join(this.stateDir, `ep.${r.id}`), `ep.${r.id}`);
-      this.#watch(join(this.stateDir, `rel.${r.id}`), `rel.${r.id}`);
       this.#loadEndpoints(state);
       changed = true;
     }
