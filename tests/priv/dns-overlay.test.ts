@@ -168,6 +168,9 @@ describe("overlay networks' names across hosts", OPTS, () => {
       const g = await exec(["ip", "netns", "exec", "client", "getent", "ahostsv4", "www"]);
       assert.equal(g.code, 0, g.stderr);
       assert.match(g.stdout, new RegExp(`^${v4.replaceAll(".", "\\.")}\\s`));
+      const h = await exec(["ip", "netns", "exec", "client", "getent", "hosts", "web"]);
+      assert.equal(h.code, 0, h.stderr);
+      assert.match(h.stdout, /^2001:db8:30::\w+\s+web\.dns\.nslink/);
 
       // Unlinked on B: gone on A (NXDOMAIN inside dns.nslink, never forwarded).
       await b.call("unlink", { name: net, endpoint: "web" });
