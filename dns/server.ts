@@ -82,6 +82,11 @@ export interface DnsServerOptions {
    * under Deno, where `node:dgram` is the slower path).
    */
   udpListener?: UdpListenerFactory;
+  /**
+   * Makes the sockets that forward to upstreams, instead of `udpListener`'s `upstream` or
+   * `node:dgram`.
+   */
+  upstreamSocket?: UpstreamSocketFactory;
 }
 
 /** A bound UDP socket the server answers on; see {@linkcode DnsServerOptions.udpListener}. */
@@ -105,11 +110,95 @@ export interface UdpHandlers {
  *
  * @throws {Error} With the errno `code` (`EADDRINUSE`, …) when it cannot bind.
  */
-export type UdpListenerFactory = (
+export type UdpListenerFactory =
+  & ((
+    address: string,
+    port: number,
+    handlers: UdpHandlers,
+  ) => Promise<UdpListener>)
+  & {
+    /**
+     * The upstream sockets that go with these listeners (forwarded queries then take the same
+     * path as the answers), used unless {@linkcode DnsServerOptions.upstreamSocket} names others.
+     */
+    upstream?: UpstreamSocketFactory;
+  };
+
+/**
+ * One UDP socket that forwards queries to one upstream, on a port the kernel picked at random.
+ * It takes only datagrams from the upstream's address and port.
+ */
+export interface UpstreamSocket {
+  /** Sends one query; calls `failed` (now or later) when it could not be sent. */
+  send(msg: Uint8Array, failed: () => void): void;
+  /** Closes it; nothing is delivered afterwards. */
+  close(): void;
+}
+
+/** What an {@linkcode UpstreamSocket} calls. */
+export interface UpstreamHandlers {
+  /** A datagram from the upstream (the handler may keep it). */
+  message(reply: Uint8Array): void;
+  /** The upstream cannot be reached (ICMP unreachable where reported) or the socket failed. */
+  error(): void;
+}
+
+/**
+ * Opens an {@linkcode UpstreamSocket} to `address`:`port`.
+ *
+ * @throws {Error} When no socket can be made.
+ */
+export type UpstreamSocketFactory = (
   address: string,
   port: number,
-  handlers: UdpHandlers,
-) => Promise<UdpListener>;
+  handlers: UpstreamHandlers,
+) => UpstreamSocket;
+
+/** The default: a `node:dgram` socket connected to the upstream. */
+const nodeUpstreamSocket: UpstreamSocketFactory = (address, port, handlers) => {
+  const socket = dgram.createSocket(net.isIPv6(address) ? "udp6" : "udp4");
+  let connected = false;
+  let closed = false;
+  let queued: [Uint8Array, () => void][] = [];
+  const sendNow = (msg: Uint8Array, failed: () => void) => {
+    try {
+      socket.send(msg, (err) => {
+        if (err) failed();
+      });
+    } catch {
+      failed(); // closed meanwhile
+    }
+  };
+  socket.on("message", (m) => handlers.message(new Uint8Array(m)));
+  // ICMP unreachable (ECONNREFUSED, on Bun).
+  socket.on("error", () => handlers.error());
+  try {
+    socket.connect(port, address, () => {
+      connected = true;
+      const q = queued;
+      queued = [];
+      for (const [msg, failed] of q) closed ? failed() : sendNow(msg, failed);
+    });
+  } catch {
+    closed = true;
+  }
+  return {
+    send(msg, failed) {
+      if (closed) return failed();
+      if (!connected) queued.push([msg, failed]);
+      else sendNow(msg, failed);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      for (const [, failed] of queued) failed();
+      queued = [];
+      try {
+        socket.close();
+      } catch { /* already closed */ }
+    },
+  };
+};
 
 /** The default: `node:dgram`. */
 const nodeUdpListener: UdpListenerFactory = async (address, port, handlers) => {
@@ -239,6 +328,7 @@ export class DnsServer {
   readonly #maxTcp: number;
   readonly #beforeQuery: (() => void) | undefined;
   readonly #udpFactory: UdpListenerFactory;
+  readonly #upstreamFactory: UpstreamSocketFactory;
   readonly #listeners = new Map<string, Listener>();
   readonly #pools = new Map<string, UdpUpstream>();
   #inFlight = 0;
@@ -254,6 +344,8 @@ export class DnsServer {
     this.#maxTcp = options.maxTcpConnections ?? 256;
     this.#beforeQuery = options.beforeQuery;
     this.#udpFactory = options.udpListener ?? nodeUdpListener;
+    this.#upstreamFactory = options.upstreamSocket ?? options.udpListener?.upstream ??
+      nodeUpstreamSocket;
     for (const u of this.upstreams) parseUpstream(u);
   }
 
@@ -505,7 +597,12 @@ export class DnsServer {
       let reply: Uint8Array | undefined;
       if (transport === "udp") {
         let pool = this.#pools.get(text);
-        if (!pool) this.#pools.set(text, pool = new UdpUpstream(up, () => this.stats.errors++));
+        if (!pool) {
+          this.#pools.set(
+            text,
+            pool = new UdpUpstream(up, this.#upstreamFactory, () => this.stats.errors++),
+          );
+        }
         reply = await pool.ask(out, this.#timeout, (b, id) => this.#verdict(b, id, query));
       } else {
         const id = randomInt(0x10000);
@@ -590,8 +687,7 @@ const SOCKET_USES = 256;
 type Verdict = "answer" | "fail" | "ignore";
 
 interface Slot {
-  socket: dgram.Socket;
-  ready: Promise<boolean>;
+  socket: UpstreamSocket;
   /** Queries in flight on this socket, by ID. */
   pending: Map<number, (reply: Uint8Array | undefined) => void>;
   uses: number;
@@ -599,59 +695,49 @@ interface Slot {
 }
 
 /**
- * The UDP sockets that forward to one upstream: up to 16, each connected to the upstream (so the
- * kernel takes only its datagrams, and reports ICMP unreachable where the runtime passes it on),
- * each on a random port the kernel picked, each replaced after 256 queries, and a fresh random
- * ID per query that is not in flight on its socket: an off-path forger must guess the port and the
- * ID, as with dnsmasq's pool of random sockets, without a socket made and closed per query.
+ * The UDP sockets that forward to one upstream: up to 16, each taking only the upstream's
+ * datagrams, each on a random port the kernel picked, each replaced after 256 queries, and a fresh
+ * random ID per query that is not in flight on its socket: an off-path forger must guess the port
+ * and the ID, as with dnsmasq's pool of random sockets, without a socket made and closed per query.
  */
 class UdpUpstream {
   readonly #slots: (Slot | undefined)[] = new Array(POOL_SIZE).fill(undefined);
   readonly #up: Upstream;
+  readonly #factory: UpstreamSocketFactory;
   readonly #onError: () => void;
   #closed = false;
 
-  constructor(up: Upstream, onError: () => void) {
+  constructor(up: Upstream, factory: UpstreamSocketFactory, onError: () => void) {
     this.#up = up;
+    this.#factory = factory;
     this.#onError = onError;
   }
 
   #open(): Slot {
-    const socket = dgram.createSocket(net.isIPv6(this.#up.address) ? "udp6" : "udp4");
     const slot: Slot = {
-      socket,
-      ready: Promise.resolve(false),
+      socket: undefined as unknown as UpstreamSocket,
       pending: new Map(),
       uses: 0,
       retired: false,
     };
-    socket.on("message", (m) => {
-      if (m.length < 2) return;
-      slot.pending.get((m[0] << 8) | m[1])?.(new Uint8Array(m));
-    });
-    socket.on("error", () => {
-      // ICMP unreachable (ECONNREFUSED, on Bun): every query in flight here went to the same
-      // dead upstream, so all of them move on to the next one.
-      this.#onError();
-      for (const p of [...slot.pending.values()]) p(undefined);
-    });
-    slot.ready = new Promise((ok) => {
-      try {
-        socket.connect(this.#up.port, this.#up.address, () => ok(true));
-      } catch {
-        ok(false);
-      }
+    slot.socket = this.#factory(this.#up.address, this.#up.port, {
+      message: (m) => {
+        if (m.length < 2) return;
+        slot.pending.get((m[0] << 8) | m[1])?.(m);
+      },
+      error: () => {
+        // ICMP unreachable: every query in flight here went to the same dead upstream, so all
+        // of them move on to the next one.
+        this.#onError();
+        for (const p of [...slot.pending.values()]) p(undefined);
+      },
     });
     return slot;
   }
 
   #retire(slot: Slot): void {
     slot.retired = true;
-    if (slot.pending.size === 0) {
-      try {
-        slot.socket.close();
-      } catch { /* already closed */ }
-    }
+    if (slot.pending.size === 0) slot.socket.close();
   }
 
   /**
@@ -669,7 +755,13 @@ class UdpUpstream {
     let slot = this.#slots[i];
     if (!slot || slot.uses >= SOCKET_USES) {
       if (slot) this.#retire(slot);
-      slot = this.#slots[i] = this.#open();
+      this.#slots[i] = undefined;
+      try {
+        slot = this.#slots[i] = this.#open();
+      } catch {
+        this.#onError(); // no socket (out of fds?): this upstream fails, the next one is tried
+        return undefined;
+      }
     }
     slot.uses++;
     let id = randomInt(0x10000);
@@ -694,16 +786,7 @@ class UdpUpstream {
       };
       const timer = setTimeout(() => finish(undefined), timeoutMs);
       s.pending.set(id, handler);
-      s.ready.then((ok) => {
-        if (!ok || this.#closed) return finish(undefined);
-        try {
-          s.socket.send(out, (err) => {
-            if (err) finish(undefined);
-          });
-        } catch {
-          finish(undefined); // closed meanwhile
-        }
-      });
+      s.socket.send(out, () => finish(undefined));
     });
   }
 
@@ -712,9 +795,7 @@ class UdpUpstream {
     for (const s of this.#slots) {
       if (!s) continue;
       for (const p of [...s.pending.values()]) p(undefined);
-      try {
-        s.socket.close();
-      } catch { /* already closed */ }
+      s.socket.close();
     }
     this.#slots.fill(undefined);
   }
