@@ -4,7 +4,10 @@
  * Measures, with dnsperf 2.10 from a container namespace to the gateway: queries per second for
  * container names; average latency at 1,000 queries/s; the first query after `link()` returns
  * (answered, or how many tries it took: nslink's promise is that the first one answers); and
- * queries lost by a steady 2,000 queries/s while 100 containers link and unlink.
+ * queries lost by a steady 2,000 queries/s while 100 containers link and unlink. Writes a result
+ * file (`bench/results/dns-agent-RUNTIME-…json`, bench/lib/results.ts) with every query's latency
+ * at 1,000 queries/s (µs, from `dnsperf -v`); `bash bench/run-dns.sh` runs it on both runtimes
+ * after bench/dns.ts and re-renders docs/benchmarks.md.
  *
  * Run inside the throw-away namespace, as root, under Deno or Bun (the agent runs under the same
  * runtime):
@@ -22,6 +25,7 @@ import { tmpdir } from "node:os";
 import process from "node:process";
 import $ from "dax-sh";
 import { newNetwork, newNetworkNamespace } from "../mod.ts";
+import { finishResult, startResult } from "./lib/results.ts";
 
 const args = process.argv.slice(2);
 const i = args.indexOf("--seconds");
@@ -34,6 +38,7 @@ if (!readFileSync("/proc/self/mountinfo", "utf8").includes("nslink-run")) {
   process.exit(1);
 }
 
+const run = startResult("dns-agent", { names: 100, seconds: SECONDS, latencyRate: 1000 });
 const dir = mkdtempSync(`${tmpdir()}/nslbda-`);
 const stateDir = `${dir}/state`;
 const net = await newNetwork("bridge", "nslbda", {
@@ -72,11 +77,29 @@ try {
     Array.from({ length: 100 }, (_, n) => `c${n}.dns.nslink A`).join("\n") + "\n",
   );
   const max = await dnsperf(`${dir}/names`, ["-l", String(SECONDS), "-c", "4"]).out;
-  const slow = await dnsperf(`${dir}/names`, ["-l", String(SECONDS), "-Q", "1000"]).out;
+  const slow = await dnsperf(`${dir}/names`, [
+    "-l",
+    String(Math.min(SECONDS, 3)),
+    "-Q",
+    "1000",
+    "-v",
+  ])
+    .out;
+  const us = slow.split("\n").map((l) => /^> \S+ .* ([\d.]+)$/.exec(l)?.[1]).filter((x) =>
+    x !== undefined
+  ).map((x) => Math.round(Number(x) * 1e6));
+  const sorted = [...us].sort((a, b) => a - b);
+  const pct = (p: number) =>
+    (sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)] ?? NaN) / 1000;
+  const names = {
+    qps: num(max, /Queries per second:\s+([\d.]+)/),
+    sent: num(max, /Queries sent:\s+(\d+)/),
+    lost: num(max, /Queries lost:\s+(\d+)/),
+    avgMs: num(max, /Average Latency \(s\):\s+([\d.]+)/) * 1000,
+  };
   console.log(
-    `${runtime} agent: names ${num(max, /Queries per second:\s+([\d.]+)/).toFixed(0)} q/s ` +
-      `(lost ${num(max, /Queries lost:\s+(\d+)/)}); at 1000 q/s average ` +
-      `${(num(slow, /Average Latency \(s\):\s+([\d.]+)/) * 1000).toFixed(3)} ms`,
+    `${runtime} agent: names ${names.qps.toFixed(0)} q/s (lost ${names.lost}); at 1000 q/s ` +
+      `p50 ${pct(0.5).toFixed(3)} ms, p99 ${pct(0.99).toFixed(3)} ms`,
   );
 
   // The first query after link() returns: answered at once, every time?
@@ -101,10 +124,29 @@ try {
   const churnMs = Date.now() - t0;
   load.kill("SIGINT");
   const out = await load.out;
+  const churn = {
+    links: 100,
+    unlinks: 100,
+    ms: churnMs,
+    rate: 2000,
+    sent: num(out, /Queries sent:\s+(\d+)/),
+    lost: num(out, /Queries lost:\s+(\d+)/),
+  };
   console.log(
     `${runtime} agent: while 100 link + 100 unlink (${churnMs} ms): ` +
-      `${num(out, /Queries sent:\s+(\d+)/)} sent, ${num(out, /Queries lost:\s+(\d+)/)} lost`,
+      `${churn.sent} sent, ${churn.lost} lost`,
   );
+  const path = finishResult(run, {
+    samples: {
+      unit: "latency µs per answered query; qps and avgMs from dnsperf",
+      names,
+      latency: { rate: 1000, lost: num(slow, /Queries lost:\s+(\d+)/), us },
+      firstQuery: { answered: first, tries },
+      churn,
+    },
+    versions: { dnsperf: "2.10" },
+  });
+  if (path) console.error(`wrote ${path}`);
 } finally {
   for (let n = 0; n < 100; n++) await net.unlink(`c${n}`).catch(() => {});
   await client.delete();
