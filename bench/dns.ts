@@ -10,12 +10,14 @@
  * inside the throw-away namespace, as root:
  *
  * ```sh
- * bash scripts/in-netns.sh bash scripts/deno.sh run -A bench/dns.ts [--seconds 5] [--peers a,b]
+ * bash scripts/in-netns.sh bash scripts/deno.sh run -A bench/dns.ts [--seconds 5] [--peers a,b] [--no-rt]
  * ```
  *
  * It prints one line per peer and measure and writes a result file (`bench/results/dns-all-…json`,
- * bench/lib/results.ts) with every query's latency at 1,000 queries/s (µs, from `dnsperf -v`), which
- * `bench/render.ts` turns into docs/benchmarks.md's DNS table. A peer whose program is missing is
+ * bench/lib/results.ts) with every query's latency at 1,000 queries/s (µs, from `dnsperf -v`), measured
+ * twice: as is, and with the server (all its threads) and dnsperf under SCHED_FIFO (`chrt`, skipped
+ * with `--no-rt`), which takes waiting for a CPU behind other processes out of the figure.
+ * `bench/render.ts` turns it into docs/benchmarks.md's DNS table. A peer whose program is missing is
  * reported as skipped with the reason, never left out silently. The upstream for forwarded names is
  * dnsmasq on 127.0.0.1 port 53; the sandbox's /etc/resolv.conf is bind-mounted to name it (in the
  * sandbox's own mount namespace) so that aardvark-dns, which forwards to the resolv.conf servers,
@@ -39,6 +41,7 @@ const opt = (name: string, def: string) => {
 const SECONDS = Number(opt("seconds", "5"));
 const PEERS = opt("peers", "nslink-deno,nslink-bun,dnsmasq,aardvark-dns").split(",");
 const N = 100;
+const RT = !args.includes("--no-rt");
 const GW = "198.51.100.1";
 const CLIENT = "198.51.100.250";
 const UPSTREAM = "127.0.0.1";
@@ -123,8 +126,10 @@ async function dnsperf(file: string, extra: string[]): Promise<Perf> {
 async function latency(
   file: string,
   qps: number,
+  prefix: string[] = [],
 ): Promise<{ us: number[]; lost: number; p50: number; p99: number }> {
   const out = await sh([
+    ...prefix,
     "ip",
     "netns",
     "exec",
@@ -163,8 +168,16 @@ interface PeerRecord {
   names?: Perf;
   /** dnsperf at 1,000 queries/s: each answered query's latency, µs, in the order answered. */
   latency?: { rate: number; lost: number; us: number[] };
+  /** The same, the server and dnsperf under SCHED_FIFO (unless `--no-rt`). */
+  latencyRealtime?: { rate: number; lost: number; us: number[] };
   /** dnsperf at full speed on names only the upstream knows. */
   forward?: Perf;
+}
+
+/** A started peer: its server's pid and how to stop it. */
+interface Running {
+  pid: number;
+  down: () => Promise<void>;
 }
 
 /** The first missing program of a peer, or undefined. */
@@ -174,7 +187,13 @@ function missing(paths: string[]): string | undefined {
 
 const records: PeerRecord[] = [];
 const resolvConf = `${dir}/resolv.conf`;
-const run = startResult("dns", { names: N, seconds: SECONDS, latencyRate: 1000, peers: PEERS }, {
+const run = startResult("dns", {
+  names: N,
+  seconds: SECONDS,
+  latencyRate: 1000,
+  realtime: RT,
+  peers: PEERS,
+}, {
   runtime: "all",
 });
 
@@ -220,7 +239,7 @@ try {
   ]);
 
   const AARDVARK = "/usr/lib/podman/aardvark-dns";
-  const peers: Record<string, { needs: string[]; up: () => Promise<() => Promise<void>> }> = {
+  const peers: Record<string, { needs: string[]; up: () => Promise<Running> }> = {
     "nslink-deno": {
       needs: [`${ROOT}node_modules/.bin/deno`],
       up: () => {
@@ -232,7 +251,7 @@ try {
           String(N),
           UPSTREAM,
         ]);
-        return Promise.resolve(() => stop(c));
+        return Promise.resolve({ pid: c.pid!, down: () => stop(c) });
       },
     },
     "nslink-bun": {
@@ -244,7 +263,7 @@ try {
           String(N),
           UPSTREAM,
         ]);
-        return Promise.resolve(() => stop(c));
+        return Promise.resolve({ pid: c.pid!, down: () => stop(c) });
       },
     },
     "dnsmasq": {
@@ -260,7 +279,7 @@ try {
           "--pid-file=",
           `--server=${UPSTREAM}`,
         ]);
-        return Promise.resolve(() => stop(c));
+        return Promise.resolve({ pid: c.pid!, down: () => stop(c) });
       },
     },
     "aardvark-dns": {
@@ -277,18 +296,21 @@ try {
         }
         writeFileSync(`${conf}/bench`, lines.join("\n") + "\n");
         await sh([AARDVARK, "--config", conf, "-p", "53", "run"]);
-        return async () => {
-          const pid = Number(readFileSync(`${conf}/aardvark.pid`, "utf8").trim());
-          if (pid > 0) process.kill(pid, "SIGTERM");
-          const deadline = Date.now() + 5000;
-          while (Date.now() < deadline) {
-            try {
-              process.kill(pid, 0);
-            } catch {
-              return;
+        const pid = Number(readFileSync(`${conf}/aardvark.pid`, "utf8").trim());
+        return {
+          pid,
+          down: async () => {
+            if (pid > 0) process.kill(pid, "SIGTERM");
+            const deadline = Date.now() + 5000;
+            while (Date.now() < deadline) {
+              try {
+                process.kill(pid, 0);
+              } catch {
+                return;
+              }
+              await new Promise((r) => setTimeout(r, 20));
             }
-            await new Promise((r) => setTimeout(r, 20));
-          }
+          },
         };
       },
     },
@@ -313,7 +335,8 @@ try {
     }
     let down: (() => Promise<void>) | undefined;
     try {
-      down = await peer.up();
+      const running = await peer.up();
+      down = running.down;
       await waitReady(name);
       const max = await dnsperf(`${dir}/names.txt`, []);
       rec.names = max;
@@ -324,6 +347,21 @@ try {
           `avg ${max.avgMs.toFixed(3)} ms); at 1000 q/s p50 ${lat.p50.toFixed(3)} ms, ` +
           `p99 ${lat.p99.toFixed(3)} ms`,
       );
+      if (RT) {
+        // The same with the server (every thread) and dnsperf under SCHED_FIFO: no waiting for
+        // a CPU behind other processes, so what is left is the server's own time.
+        await sh(["chrt", "-a", "-f", "-p", "10", String(running.pid)]);
+        try {
+          const rt = await latency(`${dir}/names.txt`, 1000, ["chrt", "-f", "10"]);
+          rec.latencyRealtime = { rate: 1000, lost: rt.lost, us: rt.us };
+          console.log(
+            `${name.padEnd(13)} SCHED_FIFO: at 1000 q/s p50 ${rt.p50.toFixed(3)} ms, ` +
+              `p99 ${rt.p99.toFixed(3)} ms`,
+          );
+        } finally {
+          await sh(["chrt", "-a", "-o", "-p", "0", String(running.pid)]);
+        }
+      }
       const fwd = await dnsperf(`${dir}/forward.txt`, []);
       rec.forward = fwd;
       console.log(

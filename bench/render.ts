@@ -11,7 +11,7 @@
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
  * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`,
- * `veth`), optional `key=value` parameters
+ * `veth`, `dns`, `dns-agent`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -561,6 +561,7 @@ interface DnsPeer {
   reason?: string;
   names?: DnsPerf;
   latency?: { rate: number; lost: number; us: number[] };
+  latencyRealtime?: { rate: number; lost: number; us: number[] };
   forward?: DnsPerf;
 }
 
@@ -589,13 +590,15 @@ function renderDns(files: LoadedResult[]): string[] {
       fmt3(pctMs(lat.us, 0.99)),
       fmt3(pctMs(lat.us, 1)),
       String(lat.lost),
+      p.latencyRealtime ? fmt3(pctMs(p.latencyRealtime.us, 0.99)) : "-",
       p.forward ? grouped(p.forward.qps) : "-",
       ratio(p.forward?.qps, ref?.forward?.qps),
     ];
   });
   return [
     `dnsperf from a container namespace to the gateway, ${r.options.names} names, ` +
-    `${r.options.seconds} s at full speed; latency at ${r.options.latencyRate} queries/s, ms`,
+    `${r.options.seconds} s at full speed; latency at ${r.options.latencyRate} queries/s, ms; ` +
+    "p99 FIFO: the same with the server and dnsperf under SCHED_FIFO (no wait for a CPU)",
     ...textTable([
       "server",
       "names q/s",
@@ -604,6 +607,7 @@ function renderDns(files: LoadedResult[]): string[] {
       "p99",
       "max",
       "lost",
+      "p99 FIFO",
       "forwarded q/s",
       "x dnsmasq",
     ], rows),
