@@ -597,7 +597,9 @@ function renderDns(files: LoadedResult[]): string[] {
   });
   return [
     `dnsperf from a container namespace to the gateway, ${r.options.names} names, ` +
-    `${r.options.seconds} s at full speed; latency at ${r.options.latencyRate} queries/s, ms; ` +
+    `${r.options.seconds} s at full speed; latency at ${
+      grouped(Number(r.options.latencyRate))
+    } queries/s, ms; ` +
     "p99 FIFO: the same with the server and dnsperf under SCHED_FIFO (no wait for a CPU)",
     ...textTable([
       "server",
