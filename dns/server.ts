@@ -38,7 +38,6 @@
 
 import dgram from "node:dgram";
 import net from "node:net";
-import { randomInt } from "node:crypto";
 import { DnsDecodeError } from "./errors.ts";
 import { decodeMessage, type DnsMessage, RCODE, typeCode } from "./message.ts";
 import {
@@ -331,6 +330,8 @@ export class DnsServer {
   readonly #upstreamFactory: UpstreamSocketFactory;
   readonly #listeners = new Map<string, Listener>();
   readonly #pools = new Map<string, UdpUpstream>();
+  /** Upstream texts parsed once (`null`: not an upstream, skipped). */
+  readonly #parsed = new Map<string, Upstream | null>();
   #inFlight = 0;
   #closed = false;
 
@@ -587,12 +588,17 @@ export class DnsServer {
   ): Promise<Uint8Array | undefined> {
     for (const text of upstreams) {
       if (this.#closed) return undefined;
-      let up: Upstream;
-      try {
-        up = parseUpstream(text);
-      } catch {
-        continue;
+      let up = this.#parsed.get(text);
+      if (up === undefined) {
+        try {
+          up = parseUpstream(text);
+        } catch {
+          up = null;
+        }
+        if (this.#parsed.size > 256) this.#parsed.clear(); // upstreams come from networks' options
+        this.#parsed.set(text, up);
       }
+      if (up === null) continue;
       const out = Uint8Array.from(msg); // a copy (Buffer#slice would share the bytes)
       let reply: Uint8Array | undefined;
       if (transport === "udp") {
@@ -605,7 +611,7 @@ export class DnsServer {
         }
         reply = await pool.ask(out, this.#timeout, (b, id) => this.#verdict(b, id, query));
       } else {
-        const id = randomInt(0x10000);
+        const id = random16();
         out[0] = id >> 8;
         out[1] = id & 0xff;
         reply = await this.#askTcp(up, out, id, query);
@@ -677,6 +683,17 @@ export class DnsServer {
       });
     });
   }
+}
+
+/** Random 16-bit numbers from the system's CSPRNG, drawn 4,096 at a time (one call, not one each). */
+const randoms = new Uint16Array(4096);
+let randomsLeft = 0;
+function random16(): number {
+  if (randomsLeft === 0) {
+    globalThis.crypto.getRandomValues(randoms);
+    randomsLeft = randoms.length;
+  }
+  return randoms[--randomsLeft];
 }
 
 /** Sockets per upstream: each query goes out from one of them, picked at random. */
@@ -751,7 +768,7 @@ class UdpUpstream {
     verdict: (reply: Uint8Array, id: number) => Verdict,
   ): Promise<Uint8Array | undefined> {
     if (this.#closed) return undefined;
-    const i = randomInt(POOL_SIZE);
+    const i = random16() % POOL_SIZE;
     let slot = this.#slots[i];
     if (!slot || slot.uses >= SOCKET_USES) {
       if (slot) this.#retire(slot);
@@ -764,8 +781,8 @@ class UdpUpstream {
       }
     }
     slot.uses++;
-    let id = randomInt(0x10000);
-    while (slot.pending.has(id)) id = randomInt(0x10000);
+    let id = random16();
+    while (slot.pending.has(id)) id = random16();
     out[0] = id >> 8;
     out[1] = id & 0xff;
     const s = slot;
