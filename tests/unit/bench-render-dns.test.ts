@@ -92,23 +92,27 @@ describe("bench/render.ts: DNS tables", () => {
   });
 
   it("renders the agent's table, one row per runtime", () => {
-    const agent = (runtime: string, qps: number) =>
+    const agent = (runtime: string, qps: number, fifo?: number[]) =>
       result({
         suite: "dns-agent",
         runtime,
         samples: {
           names: { qps, sent: 1, lost: 0, avgMs: 1 },
           latency: { rate: 1000, lost: 0, us },
+          ...(fifo ? { latencyRealtime: { rate: 1000, us: fifo } } : {}),
           firstQuery: { answered: 20, tries: 20 },
           churn: { links: 100, unlinks: 100, ms: 900, rate: 2000, sent: 1800, lost: 0 },
         },
       });
     const text = renderBlock("dns-agent", {}, [
       { path: "bench/results/dns-agent-deno-x.json", result: agent("deno", 75000) },
-      { path: "bench/results/dns-agent-bun-x.json", result: agent("bun", 45000) },
+      {
+        path: "bench/results/dns-agent-bun-x.json",
+        result: agent("bun", 45000, us.map((x) => x * 3)),
+      },
     ]);
-    assert.match(text, /^deno\s+75,000\s+0\.050\s+0\.099\s+20\/20\s+0 of 1,800$/m);
-    assert.match(text, /^bun\s+45,000\s+0\.050\s+0\.099\s+20\/20\s+0 of 1,800$/m);
+    assert.match(text, /^deno\s+75,000\s+0\.050\s+0\.099\s+-\s+20\/20\s+0 of 1,800$/m);
+    assert.match(text, /^bun\s+45,000\s+0\.050\s+0\.099\s+0\.297\s+20\/20\s+0 of 1,800$/m);
   });
 
   it("refuses a file of another suite", () => {
