@@ -259,8 +259,22 @@ function findInside(
  * `/proc/PID/ns/net` per namespace some process runs in, and `/proc/PID/fd/N` for one an open
  * fd holds. A container's namespace whose file was removed while a process (or an fd) kept it
  * alive is only reachable this way: its macvlan/ipvlan link, with its LAN address, lives on.
+ * Reading every process's fds costs ~50-250 ms on a host with ~1,500 of them: the list is kept
+ * for {@linkcode UNNAMED_TTL_MS}, so a `gc()` pass over many dead endpoints reads them once.
  */
 function unnamedNamespaces(): string[] {
+  const now = Date.now();
+  if (unnamed && now - unnamed.at < UNNAMED_TTL_MS) return unnamed.paths;
+  const paths = scanNamespaces();
+  unnamed = { at: now, paths };
+  return paths;
+}
+
+/** How long {@linkcode unnamedNamespaces} keeps what it found. */
+const UNNAMED_TTL_MS = 2000;
+let unnamed: { at: number; paths: string[] } | undefined;
+
+function scanNamespaces(): string[] {
   const seen = new Set<string>();
   const here = (p: string): string | undefined => {
     try {
@@ -313,20 +327,31 @@ function findZombie(
   );
   if (cfg.kind === "macvlan" ? !mac : addresses.size === 0) return undefined;
   for (const path of unnamedNamespaces()) {
-    const index = inside(path, (rt) => {
-      for (const l of rt.link.list()) {
-        if (l.kind !== cfg.kind) continue;
-        if (cfg.kind === "macvlan" && l.mac === mac) return l.index;
-        if (
-          cfg.kind === "ipvlan" &&
-          rt.addr.list({ dev: l.index }).some((a) => addresses.has(a.address))
-        ) return l.index;
-      }
-      return undefined;
-    });
+    const index = tolerant(() =>
+      inside(path, (rt) => {
+        for (const l of rt.link.list()) {
+          if (l.kind !== cfg.kind) continue;
+          if (cfg.kind === "macvlan" && l.mac === mac) return l.index;
+          if (
+            cfg.kind === "ipvlan" &&
+            rt.addr.list({ dev: l.index }).some((a) => addresses.has(a.address))
+          ) return l.index;
+        }
+        return undefined;
+      })
+    );
     if (index !== undefined) return { path, index };
   }
   return undefined;
+}
+
+/** `f()`, or `undefined` when it throws: a process or fd found a moment ago may be gone. */
+function tolerant<T>(f: () => T | undefined): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs `f` with a handle inside the namespace at `path`; `undefined` when it is gone. */
