@@ -38,7 +38,7 @@ import type { NetworkWatcher } from "./network.ts";
 import { type EndpointChange, FileStore, type StoreWatch } from "./store.ts";
 import { deleteNetwork } from "./lifecycle.ts";
 import { registerStoreSweep } from "./gc.ts";
-import { loadAll } from "./publish.ts";
+import { loadAll, stateDirOf } from "./publish.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
 import { EtcdError, type KeyValue, type Watch } from "../store/etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
@@ -777,7 +777,7 @@ async function forgetLocally(files: FileStore, record: NetworkRecord): Promise<v
       await deleteNetwork(files, existing);
     } else {
       overlayDriver.destroy({ host: hostRtnl(), takenSubnets: [], otherConfigs: [] }, record);
-      syncFirewall(loadAll(files));
+      syncFirewall(loadAll(files), stateDirOf(files));
     }
   } finally {
     lock.release();

@@ -124,8 +124,6 @@ fi
 
 # Whether the kernel lacks (or has) what .ci/allowed-skips names: "no CONFIG_X", "has CONFIG_X",
 # "kernel < X.Y". Without /proc/config.gz a config condition cannot be checked: then it holds.
-# "open defect: WHAT" always holds: a test written for a known, unfixed defect (it fails), listed
-# by name in every run's output until the fix removes the line.
 kernel_config=$( (zcat /proc/config.gz || cat "/boot/config-$(uname -r)") 2>/dev/null)
 condition_holds() {
   local c=$1
@@ -137,7 +135,6 @@ condition_holds() {
     have=$(uname -r | grep -oE '^[0-9]+\.[0-9]+')
     [ "$(printf '%s\n%s\n' "$have" "$want" | sort -V | head -1)" = "$have" ] && [ "$have" != "$want" ]
     ;;
-  "open defect: "*) true ;;
   *) false ;;
   esac
 }

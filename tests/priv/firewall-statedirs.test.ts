@@ -3,24 +3,22 @@
  * change in one (a link with a port, `repairFirewall()`, `gc()`) must not drop the other's rules
  * from nslink's nf_tables table. Read back with `nft list table inet nslink`.
  *
- * KNOWN DEFECT (issue 15, "left out"): each sync rebuilds table `inet nslink` from one state
- * directory's records, so the other's chains and map elements go. The test is registered
- * skipped (`.ci/allowed-skips`, "open defect") until the table is assembled from every state
- * directory; set NSLINK_RUN_DEFECTS=1 to run it (it fails on the current code).
+ * Before the fix, each sync rebuilt table `inet nslink` from one state directory's records, so
+ * the other's chains went (published-port elements added meanwhile stayed). Now each directory
+ * with bridge networks is listed in `STATE_DIRS` and every rebuild includes the others'.
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import process from "node:process";
+import { existsSync, readdirSync } from "node:fs";
+import { resolve } from "node:path";
 import { gc, type Network, newNetwork, repairFirewall } from "../../mod.ts";
+import { STATE_DIRS } from "../../firewall/firewall.ts";
 import { exec, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import { namespaceAt, setUpNetworkTestFile, tempStateDir } from "./_network_helpers.ts";
 
 const { prefix: P } = setUpNetworkTestFile();
-const SKIP = SKIP_ROOT ||
-  (process.env.NSLINK_RUN_DEFECTS !== "1" &&
-    "open defect: state directories overwrite each other's table inet nslink");
 
 async function table(): Promise<string> {
   const r = await exec(["nft", "list", "table", "inet", "nslink"]);
@@ -30,7 +28,7 @@ async function table(): Promise<string> {
 
 describe("firewall: two state directories share the host", () => {
   it("a change in one state directory keeps the other's rules and published ports", {
-    skip: SKIP,
+    skip: SKIP_ROOT,
     timeout: 60_000,
   }, async () => {
     await withCleanup(async (c) => {
@@ -69,6 +67,28 @@ describe("firewall: two state directories share the host", () => {
       await both("after repairFirewall() of the second");
       await gc({ stateDir: dirs[0] });
       await both("after gc() of the first");
+      // The first directory's network goes: the second's rules stay, the first is unlisted.
+      await nets[0].unlink("c0");
+      await nets[0].unlink("c2");
+      await nets[0].delete();
+      const t = await table();
+      assert.ok(
+        t.includes(`${P}b1`) && t.includes(" 18201 "),
+        `after a delete in the first:\n${t}`,
+      );
+      assert.ok(
+        !t.includes(`${P}b0`) && !t.includes(" 18200 "),
+        `after a delete in the first:\n${t}`,
+      );
+      const listed = () =>
+        existsSync(STATE_DIRS) ? readdirSync(STATE_DIRS).map(decodeURIComponent) : [];
+      assert.ok(!listed().includes(resolve(dirs[0])), JSON.stringify(listed()));
+      assert.ok(listed().includes(resolve(dirs[1])), JSON.stringify(listed()));
+      // The last one goes: no table, nothing listed.
+      await nets[1].unlink("c1");
+      await nets[1].delete();
+      assert.notEqual((await exec(["nft", "list", "table", "inet", "nslink"])).code, 0);
+      assert.ok(!listed().includes(resolve(dirs[1])), JSON.stringify(listed()));
     });
   });
 });
