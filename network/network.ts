@@ -47,6 +47,7 @@ import {
   publishBindings,
   rebuildClaims,
   releaseBindings,
+  stateDirOf,
   unpublishBindings,
   type UnpublishSpec,
 } from "./publish.ts";
@@ -588,7 +589,7 @@ export class Network implements AsyncDisposable {
       if (bindings.length) ep.ports = bindings;
       if (options.aliases?.length) ep.aliases = [...new Set(options.aliases)];
       const linked = ep;
-      publishBindings(ep, bindings, () => this.#firewallState(name, linked));
+      publishBindings(ep, bindings, () => this.#firewallState(name, linked), stateDirOf(store));
       published = true;
       ep.state = "linked";
       store.writeEndpoint(record, name, ep);
@@ -765,7 +766,7 @@ export class Network implements AsyncDisposable {
       throw e;
     }
     try {
-      publishBindings(ep, bindings, () => this.#firewallState(name, ep));
+      publishBindings(ep, bindings, () => this.#firewallState(name, ep), stateDirOf(this.#store));
     } catch (e) {
       // The batch is atomic: it failed whole, so only the record and the claims go back.
       try {
@@ -1010,7 +1011,7 @@ export async function newNetwork(
       driver.create(ctx, record);
       // Masquerade, isolation and its chains (the whole table, one batch) before the record says
       // ready: a crash in between leaves "creating", which gc() or the next create undoes.
-      if (driver.type === "bridge") syncFirewall(loadAll(store));
+      if (driver.type === "bridge") syncFirewall(loadAll(store), stateDirOf(store));
       // firewalld, when it runs: the bridge in zone nslink (a failure is only a warning).
       if (driver.type === "bridge") await tellFirewalld("bind", recordBridges([record]));
       // Its definition, kept across reboots, before the record says ready: a crash before this
@@ -1141,7 +1142,7 @@ export async function repairFirewall(options: OpenOptions = {}): Promise<void> {
   try {
     const records = loadAll(store);
     rebuildClaims(store, records);
-    syncFirewall(records);
+    syncFirewall(records, stateDirOf(store));
     await tellFirewalld("bind", recordBridges(records));
   } finally {
     lock.release();

@@ -39,7 +39,7 @@ import { type EndpointChange, FileStore, type StoreWatch } from "./store.ts";
 import { deleteNetwork } from "./lifecycle.ts";
 import { agentAfterCreate, agentAfterDelete } from "./dns_hooks.ts";
 import { registerStoreSweep } from "./gc.ts";
-import { loadAll } from "./publish.ts";
+import { loadAll, stateDirOf } from "./publish.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
 import { EtcdError, type KeyValue, type Watch } from "../store/etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
@@ -786,7 +786,7 @@ async function forgetLocally(files: FileStore, record: NetworkRecord): Promise<v
       await deleteNetwork(files, existing);
     } else {
       overlayDriver.destroy({ host: hostRtnl(), takenSubnets: [], otherConfigs: [] }, record);
-      syncFirewall(loadAll(files));
+      syncFirewall(loadAll(files), stateDirOf(files));
     }
   } finally {
     lock.release();
