@@ -13,15 +13,21 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { pidAlive } from "../model/owner.ts";
 import { registerHostAgent } from "../network/agent_hook.ts";
 import { agentPaths } from "./agent.ts";
+
+/** `node:net`, loaded on first use: a CNI exec that never needs it does not pay for loading it. */
+const net = () => process.getBuiltinModule("node:net") as typeof import("node:net");
+/** `node:child_process`, loaded on first use. */
+const childProcess = () =>
+  process.getBuiltinModule("node:child_process") as typeof import("node:child_process");
+/** `fileURLToPath` of `node:url`, loaded on first use. */
+const fileURLToPath = (url: string) =>
+  (process.getBuiltinModule("node:url") as typeof import("node:url")).fileURLToPath(url);
 
 /** Options of {@linkcode ensureAgent}. */
 export interface EnsureAgentOptions {
@@ -113,7 +119,7 @@ export function anyDnsNetwork(stateDir: string): boolean {
  */
 export function askAgent(stateDir: string, op: string, timeoutMs = 20_000): Promise<AgentReply> {
   return new Promise((ok, fail) => {
-    const c = net.createConnection(agentPaths(stateDir).sock);
+    const c = net().createConnection(agentPaths(stateDir).sock);
     let buffered = "";
     const timer = setTimeout(() => {
       c.destroy();
@@ -179,7 +185,12 @@ function spawnAgent(stateDir: string): void {
   }
   env.NSLINK_STATE_DIR = stateDir;
   try {
-    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log], cwd: "/", env });
+    const child = childProcess().spawn(cmd, args, {
+      detached: true,
+      stdio: ["ignore", log, log],
+      cwd: "/",
+      env,
+    });
     child.on("error", () => {});
     child.unref();
   } finally {
