@@ -247,8 +247,10 @@ export async function ensureAgent(
         } (see ${agentPaths(stateDir).log})`,
       );
     }
-    // A previous agent still exiting holds the lock; the one spawned waits for it.
-    await sleep(spawned ? 20 : 50);
+    // A previous agent still exiting holds the lock; the one spawned waits for it. A connect
+    // attempt costs microseconds, and a CNI ADD that created a network waits here for the agent
+    // it started: ask again soon.
+    await sleep(spawned ? 4 : 50);
   }
 }
 
@@ -273,7 +275,8 @@ export async function settleAgent(stateDir: string): Promise<void> {
   }
   if (!reply.exiting) return;
   const deadline = Date.now() + 5000;
-  while (pidAlive(pid) && Date.now() < deadline) await sleep(10);
+  // A CNI DEL of a network's last container waits here: look often (a /proc read each time).
+  while (pidAlive(pid) && Date.now() < deadline) await sleep(2);
 }
 
 registerHostAgent({
