@@ -13,16 +13,22 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { pidAlive } from "../model/owner.ts";
 import { close, O_CLOEXEC, O_RDONLY, open, pread } from "../ffi/libc.ts";
 import { registerHostAgent } from "../network/agent_hook.ts";
 import { agentPaths } from "./agent.ts";
+
+/** `node:net`, loaded on first use: a CNI exec that never needs it does not pay for loading it. */
+const net = () => process.getBuiltinModule("node:net") as typeof import("node:net");
+/** `node:child_process`, loaded on first use. */
+const childProcess = () =>
+  process.getBuiltinModule("node:child_process") as typeof import("node:child_process");
+/** `fileURLToPath` of `node:url`, loaded on first use. */
+const fileURLToPath = (url: string) =>
+  (process.getBuiltinModule("node:url") as typeof import("node:url")).fileURLToPath(url);
 
 /** Options of {@linkcode ensureAgent}. */
 export interface EnsureAgentOptions {
@@ -152,7 +158,7 @@ export function anyDnsNetwork(stateDir: string): boolean {
  */
 export function askAgent(stateDir: string, op: string, timeoutMs = 20_000): Promise<AgentReply> {
   return new Promise((ok, fail) => {
-    const c = net.createConnection(agentPaths(stateDir).sock);
+    const c = net().createConnection(agentPaths(stateDir).sock);
     let buffered = "";
     const timer = setTimeout(() => {
       c.destroy();
@@ -218,7 +224,12 @@ function spawnAgent(stateDir: string): void {
   }
   env.NSLINK_STATE_DIR = stateDir;
   try {
-    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log], cwd: "/", env });
+    const child = childProcess().spawn(cmd, args, {
+      detached: true,
+      stdio: ["ignore", log, log],
+      cwd: "/",
+      env,
+    });
     child.on("error", () => {});
     child.unref();
   } finally {
@@ -275,8 +286,10 @@ export async function ensureAgent(
         } (see ${agentPaths(stateDir).log})`,
       );
     }
-    // A previous agent still exiting holds the lock; the one spawned waits for it.
-    await sleep(spawned ? 20 : 50);
+    // A previous agent still exiting holds the lock; the one spawned waits for it. A connect
+    // attempt costs microseconds, and a CNI ADD that created a network waits here for the agent
+    // it started: ask again soon.
+    await sleep(spawned ? 4 : 50);
   }
 }
 
@@ -301,7 +314,8 @@ export async function settleAgent(stateDir: string): Promise<void> {
   }
   if (!reply.exiting) return;
   const deadline = Date.now() + 5000;
-  while (pidAlive(pid) && Date.now() < deadline) await sleep(10);
+  // A CNI DEL of a network's last container waits here: look often (a /proc read each time).
+  while (pidAlive(pid) && Date.now() < deadline) await sleep(2);
 }
 
 registerHostAgent({

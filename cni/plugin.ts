@@ -97,19 +97,42 @@ function asConfigError(e: unknown): unknown {
   return e;
 }
 
+/**
+ * Registers the overlay driver (network/overlay.ts, with its etcd client): loaded only when a
+ * network needs it, so that an exec for a bridge or LAN network does not pay for loading it.
+ */
+async function loadOverlay(): Promise<void> {
+  await import("../network/overlay.ts");
+}
+
+/** `openNetwork`'s answer for a network whose driver (overlay) is not loaded yet. */
+function needsOverlay(e: unknown): boolean {
+  return e instanceof TypeError &&
+    (/ spans hosts: load network\/overlay\.ts/.test(e.message) ||
+      e.message === "No driver for networks in a store is loaded");
+}
+
 async function open(network: string, stateDir?: string): Promise<Network | undefined> {
-  try {
-    return await openNetwork(network, stateDir ? { stateDir } : {});
-  } catch (e) {
-    // Not there, or deleted while it was being opened.
-    if (e instanceof StaleNetworkError || notFound(e)) return undefined;
-    throw e;
+  for (let loaded = false;; loaded = true) {
+    try {
+      return await openNetwork(network, stateDir ? { stateDir } : {});
+    } catch (e) {
+      // An overlay network, whatever the configuration says: load its driver and open it again.
+      if (!loaded && needsOverlay(e)) {
+        await loadOverlay();
+        continue;
+      }
+      // Not there, or deleted while it was being opened.
+      if (e instanceof StaleNetworkError || notFound(e)) return undefined;
+      throw e;
+    }
   }
 }
 
 /** The network, created (and marked as made by CNI) when it does not exist yet. */
 async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network> {
   const { network, driver, networkOptions, stateDir } = conf;
+  if (driver === "overlay") await loadOverlay();
   for (let attempt = 0;; attempt++) {
     const net = await open(network, stateDir);
     if (net) {

@@ -32,7 +32,7 @@
  * @module
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import process from "node:process";
 import { NetlinkError } from "../netlink/errors.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
@@ -124,7 +124,9 @@ let kernelConfig: Map<string, string> | null | undefined;
 export function kernelHas(kind: "macvlan" | "ipvlan" | "vlan"): boolean {
   if (kernelConfig === undefined) {
     try {
-      const text = new TextDecoder().decode(gunzipSync(readFileSync("/proc/config.gz")));
+      // node:zlib is loaded on first use: a CNI exec that never needs it does not pay for loading it.
+      const zlib = process.getBuiltinModule("node:zlib") as typeof import("node:zlib");
+      const text = new TextDecoder().decode(zlib.gunzipSync(readFileSync("/proc/config.gz")));
       kernelConfig = new Map();
       for (const line of text.split("\n")) {
         const m = /^(CONFIG_[A-Z0-9_]+)=(.*)$/.exec(line);
