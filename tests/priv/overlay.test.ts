@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import $ from "dax-sh";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
+import { agentOffForTests, killAgents } from "./_agent_helpers.ts";
 import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { assertNoPingReply } from "./_network_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
@@ -145,7 +146,12 @@ async function cmd(argv: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
 }
 
+// No host agents (the hosts' processes inherit the variable): their firewall duty would put back
+// at once the table the isolation test deletes to watch repairFirewall() do it.
+let agentBack = () => {};
+
 before(async () => {
+  agentBack = agentOffForTests();
   if (!isRoot) return;
   await cmd(["ip", "link", "add", UNDERLAY, "type", "bridge"]);
   await cmd(["ip", "link", "set", UNDERLAY, "up"]);
@@ -177,8 +183,10 @@ before(async () => {
 });
 
 after(async () => {
+  agentBack();
   if (!isRoot) return;
   await Promise.all(hosts.map((h) => h.stop()));
+  for (const h of hosts) killAgents(`/run/nslink-host-${h.ns}`);
   await etcd?.stop();
   // Container namespaces the hosts made (also those of a killed process), then the hosts.
   for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
@@ -350,8 +358,6 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       await h1.call("new", {
         name: br,
         type: "bridge",
-        // No names, so no host agent, whose firewall duty would repair the table this test
-        // deletes on purpose.
         options: { subnet: "198.51.100.96/28", subnetIPv6: "2001:db8:22::/64", dns: false },
       });
       try {
