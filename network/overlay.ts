@@ -265,8 +265,9 @@ export class OverlayNetwork extends Network {
       // Registered (alive) under the host's lease, kept alive by this process from now on.
       await net.#host.lease();
       overlayDriver.create(ctx, net.#record());
-      // The host firewall isolates the new bridge from every other nslink network's.
-      await repairFirewall();
+      // The host firewall isolates the new bridge from every other nslink network's, and
+      // firewalld (when it runs) has it in zone nslink: of this state directory's networks.
+      await repairFirewall(p.stateDir !== undefined ? { stateDir: p.stateDir } : {});
     } catch (e) {
       // Nothing half-made: leave the store as if this host never joined.
       if (!hadDevices) {
