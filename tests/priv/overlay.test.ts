@@ -10,7 +10,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -187,6 +187,9 @@ after(async () => {
   if (!isRoot) return;
   await Promise.all(hosts.map((h) => h.stop()));
   for (const h of hosts) killAgents(`/run/nslink-host-${h.ns}`);
+  // `nslink agent --store … OV1` joined with the default state directory and never leaves: its
+  // definition of OV1 (kept across reboots, in /var/lib/nslink) goes with the test.
+  rmSync(`/var/lib/nslink/networks/${OV1}.json`, { force: true });
   await etcd?.stop();
   // Container namespaces the hosts made (also those of a killed process), then the hosts.
   for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
