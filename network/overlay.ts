@@ -261,7 +261,8 @@ export class OverlayNetwork extends Network {
     const files = new FileStore(p.stateDir);
     const { record: local, rejoined } = await joinLocally(files, localRecord(p, cfg, mtu));
     // Joined again after a reboot: this host's endpoints of the earlier boot, still in the
-    // store, are released (their local records went with /run).
+    // store, are released (their local records went with /run). Best effort: with the store
+    // failing here, the join fails below anyway, and gc() releases them later.
     if (rejoined) await sweepOverlay(files, local, false).catch(() => {});
     const net = new OverlayNetwork(p, store, cfg, mtu, created, files, local);
     const ctx: DriverContext = { host: rt, takenSubnets: [], otherConfigs: [] };
