@@ -3,7 +3,9 @@
  * directory's agent runs (spawning it detached when it does not, its output to `agent.log`) and,
  * when asked to, waits until it has caught up with the state (its DNS sockets bound) before
  * returning. Importing this module registers it with the network layer, so `newNetwork`,
- * `openNetwork`, `link` and `gc()` start the agent when a DNS-enabled network needs it.
+ * `openNetwork`, `link` and `gc()` start the agent while any network exists (it repairs the
+ * firewall of every network, and serves the names of DNS-enabled ones); `NSLINK_AGENT=off`
+ * tells the library never to start it (see {@linkcode agentOff}).
  *
  * The command spawned: `$NSLINK_AGENT_CMD` (words split on spaces, then `agent --on-demand`),
  * else under Deno `Deno.execPath() run -A …/cli/main.ts agent --on-demand`, under Bun
@@ -35,8 +37,8 @@ export interface EnsureAgentOptions {
   /** Wait until the agent has caught up with the state (new networks' sockets bound). */
   sync?: boolean;
   /**
-   * Whether a DNS-enabled network needs the agent; when left out, the state directory's
-   * networks are read to find out.
+   * Whether a network needs the agent; when left out, the state directory's networks are read
+   * to find out.
    */
   needed?: boolean;
   /** Start it when it does not run (default `true`). */
@@ -115,16 +117,17 @@ function running(stateDir: string): number | undefined {
 }
 
 /**
- * Whether any saved network of a state directory has DNS on.
+ * Whether any saved network of a state directory is ready: while one is, the agent has work
+ * (its firewall repair, and the names of DNS-enabled networks).
  *
  * @example
  * ```ts ignore
- * anyDnsNetwork("/run/nslink"); // true
+ * anyNetwork("/run/nslink"); // true
  * ```
  * @param stateDir The state directory.
- * @returns `true` when the agent has names to serve.
+ * @returns `true` when the agent has a network to keep.
  */
-export function anyDnsNetwork(stateDir: string): boolean {
+export function anyNetwork(stateDir: string): boolean {
   let files: string[];
   try {
     files = readdirSync(join(stateDir, "networks"));
@@ -135,11 +138,26 @@ export function anyDnsNetwork(stateDir: string): boolean {
     if (!f.endsWith(".json")) return false;
     try {
       const r = JSON.parse(readFileSync(join(stateDir, "networks", f), "utf8"));
-      return (r.state ?? "ready") === "ready" && r.config?.dns === true;
+      return (r.state ?? "ready") === "ready";
     } catch {
       return false;
     }
   });
+}
+
+/**
+ * Whether the library is told never to start the agent on demand: `NSLINK_AGENT=off` (a host
+ * that runs `nslink agent` under a service manager, or a test that watches the firewall stay
+ * damaged).
+ *
+ * @example
+ * ```ts ignore
+ * agentOff(); // false
+ * ```
+ * @returns `true` when `$NSLINK_AGENT` is `off`.
+ */
+export function agentOff(): boolean {
+  return process.env.NSLINK_AGENT === "off";
 }
 
 /**
@@ -244,6 +262,7 @@ const NO_AGENT = new Set(["ENOENT", "ECONNREFUSED", "ECONNRESET", "EPIPE"]);
 /**
  * Makes sure the agent of a state directory runs when a network needs it, starting it when it
  * does not (also after `kill -9`); with `sync`, waits until it has caught up with the state.
+ * Does nothing under `NSLINK_AGENT=off`.
  *
  * @example
  * ```ts ignore
@@ -258,16 +277,17 @@ export async function ensureAgent(
   stateDir: string,
   options: EnsureAgentOptions = {},
 ): Promise<AgentReply | undefined> {
+  if (agentOff()) return undefined;
   const alive = running(stateDir) !== undefined;
   if (alive && !options.sync) return undefined;
-  if (!alive && !(options.needed ?? anyDnsNetwork(stateDir))) return undefined;
+  if (!alive && !(options.needed ?? anyNetwork(stateDir))) return undefined;
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   let spawned = false;
   for (;;) {
     try {
       const reply = await askAgent(stateDir, "sync", Math.max(1, deadline - Date.now()));
       // An agent on its way out (no work when it looked) is replaced by a new one.
-      if (!reply.exiting || !anyDnsNetwork(stateDir)) return reply;
+      if (!reply.exiting || !anyNetwork(stateDir)) return reply;
     } catch (e) {
       const code = (e as { code?: string }).code;
       // Nothing answers: no socket, nobody listening, or an agent that died (kill -9) while this

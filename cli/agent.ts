@@ -1,7 +1,7 @@
 /**
  * `nslink agent`: nslink's host background process in the foreground, for a service manager
- * (`contrib/nslink-agent.service`). One per state directory; it serves the names of every
- * DNS-enabled network (see `agent/`) and, given overlay networks (`--store`, `--advertise`,
+ * (`contrib/nslink-agent.service`). One per state directory; it repairs the firewall of every
+ * network, serves the names of every DNS-enabled one (see `agent/`) and, given overlay networks (`--store`, `--advertise`,
  * `NETWORK…`), keeps this host's FDB and neighbour entries in step with the store: one more duty
  * of the same process. Runs until SIGINT or SIGTERM, then exits 0. The library starts the same
  * process on demand (`--on-demand`: it exits once no network needs it).

@@ -25,6 +25,7 @@ import { shortHash } from "../drivers/bridge.ts";
 import { hostRtnl } from "../model/host.ts";
 import { Namespace } from "../network/namespace.ts";
 import { type LinkOptions, type Network, newNetwork, openNetwork } from "../network/network.ts";
+import { configDirFor, Definitions } from "../network/definitions.ts";
 import { StateStore } from "../network/state.ts";
 import { StaleNetworkError } from "../network/store.ts";
 import { allocate, createPool } from "../model/ipam.ts";
@@ -52,6 +53,11 @@ import type { CniArgs, CniNetConf, CniResult } from "./types.ts";
 
 /** State kind marking networks that ADD created (removed with their last attachment). */
 const AUTO = "cni-networks";
+
+/** The definitions that go with a state directory (where the mark survives a reboot). */
+function definitionsOf(store: StateStore): Definitions {
+  return new Definitions(configDirFor(store.dir));
+}
 
 /**
  * The network endpoint name of a CNI attachment.
@@ -144,7 +150,10 @@ async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network
         ...networkOptions,
         ...(stateDir ? { stateDir } : {}),
       });
-      new StateStore(stateDir).write(AUTO, network, { id: made.id });
+      const store = new StateStore(stateDir);
+      store.write(AUTO, network, { id: made.id });
+      // Also in the definition: the mark in the state directory does not survive a reboot.
+      definitionsOf(store).markMadeByCniAdd(network, made.id);
       return made;
     } catch (e) {
       // Another ADD created it first: open that one.
@@ -183,7 +192,10 @@ function checkSame(net: Network, options: Record<string, unknown>, driver = "bri
 /** Deletes a network ADD created once nothing is attached to it. */
 async function removeIfAutoAndUnused(net: Network, stateDir?: string): Promise<void> {
   const store = new StateStore(stateDir);
-  const mark = store.read<{ id: string }>(AUTO, net.name);
+  // After a reboot only the definition remembers that ADD made the network.
+  const def = definitionsOf(store).read(net.name);
+  const mark = store.read<{ id: string }>(AUTO, net.name) ??
+    (def?.madeByCniAdd === true && def.id === net.id ? { id: net.id } : undefined);
   if (!mark) return;
   // A mark naming another id belongs to another network of this name, made again by an ADD
   // beside this DEL: it stays while that network exists (removing it would keep that network for

@@ -1,6 +1,7 @@
 /**
- * Where networks meet DNS: the calls into the host agent (see `agent_hook.ts`) at the points
- * where a DNS-enabled network needs it, and the `/etc/netns/NAME/resolv.conf` of namespaces
+ * Where networks meet the host agent: the calls into it (see `agent_hook.ts`) at the points
+ * where a network needs it (every network: the agent repairs nslink's firewall while any exists,
+ * and serves the names of DNS-enabled ones), and the `/etc/netns/NAME/resolv.conf` of namespaces
  * named in `/run/netns` (iproute2's convention: `ip netns exec NAME …` bind-mounts it over
  * `/etc/resolv.conf`), naming the networks' gateways and the search domain `dns.nslink`.
  *
@@ -132,8 +133,7 @@ export async function agentAfterLink(
   record: NetworkRecord,
   nsPath: string | undefined,
 ): Promise<void> {
-  if (!dnsOn(record.config)) return;
-  if (nsPath) {
+  if (dnsOn(record.config) && nsPath) {
     try {
       writeResolvConf(nsPath, record);
     } catch {
@@ -144,8 +144,8 @@ export async function agentAfterLink(
 }
 
 /**
- * After `newNetwork`: the agent runs and listens on the new network's gateways before the call
- * returns.
+ * After `newNetwork`: the agent runs (its firewall repair watching) and, for a DNS-enabled
+ * network, listens on the new network's gateways before the call returns.
  *
  * @param stateDir The state directory.
  * @param config The network's configuration.
@@ -154,7 +154,7 @@ export async function agentAfterCreate(
   stateDir: string,
   config: Readonly<Record<string, unknown>>,
 ): Promise<void> {
-  if (dnsOn(config)) await hostAgent()?.ensure(stateDir, { sync: true, needed: true });
+  await hostAgent()?.ensure(stateDir, { sync: dnsOn(config), needed: true });
 }
 
 /**
@@ -163,8 +163,8 @@ export async function agentAfterCreate(
  * @param stateDir The state directory.
  * @param record The network.
  */
-export async function agentAfterOpen(stateDir: string, record: NetworkRecord): Promise<void> {
-  if (dnsOn(record.config)) await hostAgent()?.ensure(stateDir, { needed: true });
+export async function agentAfterOpen(stateDir: string, _record: NetworkRecord): Promise<void> {
+  await hostAgent()?.ensure(stateDir, { needed: true });
 }
 
 /**
@@ -172,10 +172,10 @@ export async function agentAfterOpen(stateDir: string, record: NetworkRecord): P
  * network needs it any more.
  *
  * @param stateDir The state directory.
- * @param record The network deleted.
+ * @param _record The network deleted.
  */
-export async function agentAfterDelete(stateDir: string, record: NetworkRecord): Promise<void> {
-  if (dnsOn(record.config)) await hostAgent()?.settle(stateDir);
+export async function agentAfterDelete(stateDir: string, _record: NetworkRecord): Promise<void> {
+  await hostAgent()?.settle(stateDir);
 }
 
 /**

@@ -1078,7 +1078,12 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
   const timeoutMs = checkTimeout(options.lockTimeoutMs);
   const store = openStore(options.stateDir, options.configDir);
   let record = store.readNetwork(name);
-  const def = needsRestore(store, name);
+  let def = needsRestore(store, name);
+  // An overlay network this host had joined before a reboot: joined again from its store below.
+  const rejoin = def && options.restore !== false && isDistributed(getDriver(def.type))
+    ? def
+    : undefined;
+  if (rejoin) def = undefined;
   if (def && options.restore === false) {
     // For reading only: the network as defined, with nothing linked.
     const { options: _, ...saved } = def; // labels included
@@ -1096,10 +1101,14 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
     }
   }
   if (record && fromEarlierBoot(record)) record = undefined; // stale, and not defined
-  if (record && (record.state ?? "ready") === "ready" && isDistributed(getDriver(record.type))) {
+  const joined = rejoin ??
+    (record && (record.state ?? "ready") === "ready" && isDistributed(getDriver(record.type))
+      ? record
+      : undefined);
+  if (joined) {
     // A network spanning hosts that this host joined: reopened from its store, as saved.
     if (!distributed) throw new TypeError(`No driver for networks in a store is loaded`);
-    const c = record.config as { store?: string; advertise?: string; ttl?: number };
+    const c = joined.config as { store?: string; advertise?: string; ttl?: number };
     const saved: Record<string, unknown> = {
       store: c.store,
       advertise: c.advertise,
@@ -1107,7 +1116,7 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
       ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
     };
     for (const k of ["storeCa", "storeCert", "storeKey", "storeUser"]) {
-      const v = (record.config as Record<string, unknown>)[k];
+      const v = (joined.config as Record<string, unknown>)[k];
       if (typeof v === "string") saved[k] = v;
     }
     return await distributed.open(name, saved);

@@ -10,13 +10,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import $ from "dax-sh";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
+import { agentOffForTests } from "./_agent_helpers.ts";
 import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { assertNoPingReply } from "./_network_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
@@ -149,7 +150,12 @@ async function cmd(argv: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
 }
 
+// No host agents (the hosts' processes inherit the variable): their firewall duty would put back
+// at once the table the isolation test deletes to watch repairFirewall() do it.
+let agentBack = () => {};
+
 before(async () => {
+  agentBack = agentOffForTests();
   if (!isRoot) return;
   await cmd(["ip", "link", "add", UNDERLAY, "type", "bridge"]);
   await cmd(["ip", "link", "set", UNDERLAY, "up"]);
@@ -181,10 +187,14 @@ before(async () => {
 });
 
 after(async () => {
+  agentBack();
   if (!isRoot) return;
   await Promise.all(hosts.map((h) => h.stop()));
   // Overlay networks have names: the library started each host's agent.
   for (const h of hosts) killHostAgents(h.ns);
+  // `nslink agent --store … OV1` joined with the default state directory and never leaves: its
+  // definition of OV1 (kept across reboots, in /var/lib/nslink) goes with the test.
+  rmSync(`/var/lib/nslink/networks/${OV1}.json`, { force: true });
   await etcd?.stop();
   // Container namespaces the hosts made (also those of a killed process), then the hosts.
   for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
@@ -356,8 +366,6 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       await h1.call("new", {
         name: br,
         type: "bridge",
-        // No names, so no host agent, whose firewall duty would repair the table this test
-        // deletes on purpose.
         options: { subnet: "198.51.100.96/28", subnetIPv6: "2001:db8:22::/64", dns: false },
       });
       try {
