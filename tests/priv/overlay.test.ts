@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import $ from "dax-sh";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
-import { agentOffForTests } from "./_agent_helpers.ts";
+import { agentOffForTests, killAgents } from "./_agent_helpers.ts";
 import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { assertNoPingReply } from "./_network_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
@@ -518,6 +518,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
 
   it("nslink agent keeps a host's entries in step, and stops on SIGTERM", OPTS, async () => {
     const [h1, , h3] = hosts;
+    // Its own state directory, removed afterwards: the network it joined there must not outlive
+    // the test in nslink's table (one table serves every state directory of a namespace).
+    const agentDir = `/run/nslink-agent-${P}`;
     const agent = spawn("nsenter", [
       `--net=/run/netns/${h3.ns}`,
       ...nslinkArgv(),
@@ -527,7 +530,10 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       "--advertise",
       h3.addr,
       OV1,
-    ], { stdio: ["ignore", "pipe", "pipe"] });
+    ], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NSLINK_STATE_DIR: agentDir },
+    });
     let out = "";
     let err = "";
     agent.stdout!.on("data", (d) => (out += d));
@@ -555,6 +561,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       agent.kill("SIGTERM");
     }
     const [code, signal] = await exited;
+    killAgents(agentDir);
+    rmSync(agentDir, { recursive: true, force: true });
+    rmSync(`${agentDir}.config`, { recursive: true, force: true });
     // It stopped its watchers and said so; Deno's child_process reports a child it sent SIGTERM
     // to as killed by it even when the child handled it and exited 0 (Bun and bash see 0).
     assert.match(out, /stopped\n$/, err);
