@@ -28,6 +28,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { EtcdClient } from "../../store/etcd.ts";
 import { startEtcd } from "../../tests/priv/_etcd.ts";
+import { killAgents } from "../../tests/priv/_agent_helpers.ts";
 import { finishResult, startResult } from "../lib/results.ts";
 
 function arg(name: string, dflt: string): string {
@@ -40,6 +41,8 @@ const REMOTE = Number(arg("remote", "1000"));
 const JSON_OUT = arg("json", "");
 const HOST = join(dirname(fileURLToPath(import.meta.url)), "host.ts");
 const P = "nslbo";
+/** Longest wait for a host process's answer, seconds. */
+const CALL_TIMEOUT_S = Number(arg("call-timeout", "120"));
 
 function sh(argv: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
@@ -78,18 +81,39 @@ class Host {
         this.#waiting.delete(r.id);
       }
     });
-    this.ready = new Promise((r) => this.#waiting.set(0, () => r()));
+    this.ready = new Promise((r, reject) =>
+      this.#waiting.set(0, (a) => a.ok ? r() : reject(new Error(`${ns}: ${a.error}`)))
+    );
+    // A host process that dies fails every call it owes an answer to (the bench must not hang).
+    this.#p.on("exit", (code, signal) => {
+      this.exited = `exited (code ${code}, signal ${signal})`;
+      for (const [id, answer] of this.#waiting) {
+        answer({ id, ok: false, error: `host process ${this.exited}` });
+      }
+      this.#waiting.clear();
+    });
   }
+  /** How the host process ended, once it has. */
+  exited = "";
   async call(op: string, f: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     const id = this.#next++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const r = await new Promise<Record<string, unknown>>((resolve) => {
+      if (this.exited) return resolve({ id, ok: false, error: `host process ${this.exited}` });
       this.#waiting.set(id, resolve);
+      // No call of the bench takes minutes: one that does is a hang, reported as such.
+      timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        resolve({ id, ok: false, error: `no answer in ${CALL_TIMEOUT_S} s` });
+      }, CALL_TIMEOUT_S * 1000);
       this.#p.stdin!.write(JSON.stringify({ id, op, ...f }) + "\n");
     });
+    clearTimeout(timer);
     if (!r.ok) throw new Error(`${this.ns} ${op}: ${r.error}`);
     return r;
   }
   stop(): Promise<void> {
+    if (this.exited) return Promise.resolve();
     return new Promise((r) => {
       this.#p.once("exit", () => r());
       this.#p.stdin!.end();
@@ -384,6 +408,7 @@ try {
     );
     rev = Math.max(rev, ...revs);
   }
+  log(`${REMOTE} changes written (revision ${rev}); waiting for the watcher`);
   let s: Record<string, unknown>;
   for (;;) {
     s = await W.call("stats", { name: "ovw" });
@@ -445,6 +470,8 @@ try {
     await sh(["ip", "netns", "del", n]);
   }
   await sh(["ip", "link", "del", `${P}u`]);
+  // The host agents that linking on a named network started on demand (one per state directory).
+  for (const h of hosts) killAgents(h.state);
   rmSync(stateDir, { recursive: true, force: true });
 }
 
