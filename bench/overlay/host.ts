@@ -139,6 +139,7 @@ rl.on("line", (line) => {
   );
 });
 rl.on("close", async () => {
+  if (process.env.NSLBENCH_DEBUG) console.error("overlay host: stdin closed, stopping");
   for (const w of watchers.values()) await w.stop();
   for (const m of linked.values()) for (const ns of m.values()) await ns.delete().catch(() => {});
   process.exit(0);
