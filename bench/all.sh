@@ -15,8 +15,8 @@
 #   monitor    bench/monitor.ts, Deno and Bun                                  --samples 200
 #   etcd       bench/overlay/run_clients.sh: nslink's etcd client against npm etcd3  --n 300
 #   overlay    bench/overlay/run.sh: convergence, link() cost, watcher         --n 100 --remote 1000
-#   dns, dns-agent   HOOK: run once bench/dns.ts / bench/dns-agent.ts write result files
-#                    (they are skipped, with the reason, until then; see "hook" below)
+#   dns        bench/run-dns.sh: bench/dns.ts and bench/dns-agent.ts (Deno, Bun)  --seconds 5
+#   (HOOK for further suites: see "dns" below)
 #
 # Before each suite the 1-minute load average is read: above 1.0 a warning is printed (the result
 # file records the load too, and marks itself `NOT quiet`); `--wait-quiet S` first waits up to S
@@ -127,18 +127,17 @@ suite monitor both bench/monitor.ts "${MONITOR[@]}"
 suite etcd bash bench/overlay/run_clients.sh "${ETCD[@]}"
 suite overlay bash bench/overlay/run.sh "${OVERLAY[@]}"
 
-# --- hook: dns and dns-agent (issue 17's suites) ---------------------------------------------
-# They run here once they write result files through bench/lib/results.ts (startResult /
-# finishResult) and render.ts has a table kind for them; until then they are skipped with the
-# reason. When they land: check their N (DNS_ARGS above) and add their BENCH:TABLE markers to
-# docs/benchmarks.md (render.ts --latest then keeps them on the newest files).
-for s in dns dns-agent; do
-  if grep -q "finishResult" "bench/$s.ts" 2>/dev/null; then
-    suite "$s" both "bench/$s.ts" "${DNS_ARGS[@]}"
-  else
-    skip "$s" "bench/$s.ts writes no result file yet (hook in bench/all.sh)"
-  fi
-done
+# --- dns and dns-agent (issue 17's suites) -----------------------------------------------------
+# bench/run-dns.sh installs dnsperf/dnsmasq/aardvark-dns, runs bench/dns.ts (Deno, nslink on both
+# runtimes against dnsmasq and aardvark-dns) and bench/dns-agent.ts (Deno and Bun), each in its own
+# throw-away namespace, and writes their result files (its own re-render is redone below).
+# HOOK: a further suite that writes result files is one more `suite` line here, with its table
+# kind in render.ts and its marker in docs/benchmarks.md.
+if [ -f bench/run-dns.sh ]; then
+  suite dns bash bench/run-dns.sh "${DNS_ARGS[@]}"
+else
+  skip dns "bench/run-dns.sh is missing"
+fi
 # ---------------------------------------------------------------------------------------------
 
 if [ $RENDER = 1 ]; then

@@ -11,7 +11,7 @@
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
  * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`,
- * `veth`), optional `key=value` parameters
+ * `veth`, `dns`, `dns-agent`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -554,6 +554,110 @@ function renderVeth(files: LoadedResult[]): string[] {
   ];
 }
 
+interface DnsPerf {
+  qps: number;
+  lost: number;
+  avgMs: number;
+}
+interface DnsPeer {
+  peer: string;
+  status: string;
+  reason?: string;
+  names?: DnsPerf;
+  latency?: { rate: number; lost: number; us: number[] };
+  latencyRealtime?: { rate: number; lost: number; us: number[] };
+  forward?: DnsPerf;
+}
+
+/** Nearest-rank percentile (µs samples in, ms out). */
+function pctMs(us: number[], p: number): number {
+  const s = [...us].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(s.length * p) - 1))] / 1000;
+}
+
+/** DNS servers side by side (bench/dns.ts): one `dns` file, every peer in the same run. */
+function renderDns(files: LoadedResult[]): string[] {
+  if (files.length !== 1) throw new Error("render dns: exactly one result file");
+  const { path, result: r } = files[0];
+  if (r.suite !== "dns") throw new Error(`render dns: ${path} is a ${r.suite} result`);
+  const peers = (r.samples as { peers: DnsPeer[] }).peers;
+  const ref = peers.find((p) => p.peer === "dnsmasq" && p.status === "ok");
+  const ratio = (x?: number, y?: number) => (x && y ? fmtX(x / y) : "-");
+  const rows = peers.map((p) => {
+    if (p.status !== "ok") return [p.peer, `${p.status}: ${p.reason ?? "?"}`];
+    const lat = p.latency!;
+    return [
+      p.peer,
+      grouped(p.names!.qps),
+      ratio(p.names!.qps, ref?.names?.qps),
+      fmt3(pctMs(lat.us, 0.5)),
+      fmt3(pctMs(lat.us, 0.99)),
+      fmt3(pctMs(lat.us, 1)),
+      String(lat.lost),
+      p.latencyRealtime ? fmt3(pctMs(p.latencyRealtime.us, 0.99)) : "-",
+      p.forward ? grouped(p.forward.qps) : "-",
+      ratio(p.forward?.qps, ref?.forward?.qps),
+    ];
+  });
+  return [
+    `dnsperf from a container namespace to the gateway, ${r.options.names} names, ` +
+    `${r.options.seconds} s at full speed; latency at ${
+      grouped(Number(r.options.latencyRate))
+    } queries/s, ms; ` +
+    "p99 FIFO: the same with the server and dnsperf under SCHED_FIFO (no wait for a CPU)",
+    ...textTable([
+      "server",
+      "names q/s",
+      "x dnsmasq",
+      "p50",
+      "p99",
+      "max",
+      "lost",
+      "p99 FIFO",
+      "forwarded q/s",
+      "x dnsmasq",
+    ], rows),
+  ];
+}
+
+/** Names end to end through newNetwork/link and the host agent (bench/dns-agent.ts). */
+function renderDnsAgent(files: LoadedResult[]): string[] {
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "dns-agent") {
+      throw new Error(`render dns-agent: ${path} is a ${r.suite} result`);
+    }
+    const s = r.samples as {
+      names: DnsPerf;
+      latency: { lost: number; us: number[] };
+      latencyRealtime?: { us: number[] };
+      firstQuery: { answered: number; tries: number };
+      churn: { sent: number; lost: number; ms: number };
+    };
+    return [
+      r.runtime,
+      grouped(s.names.qps),
+      fmt3(pctMs(s.latency.us, 0.5)),
+      fmt3(pctMs(s.latency.us, 0.99)),
+      s.latencyRealtime ? fmt3(pctMs(s.latencyRealtime.us, 0.99)) : "-",
+      `${s.firstQuery.answered}/${s.firstQuery.tries}`,
+      `${s.churn.lost} of ${grouped(s.churn.sent)}`,
+    ];
+  });
+  return [
+    "the host agent, 100 linked containers; latency at 1,000 queries/s, ms; churn: 100 link() " +
+    "+ 100 unlink() under a steady 2,000 queries/s; p99 FIFO: the agent and dnsperf under SCHED_FIFO",
+    ...textTable([
+      "runtime",
+      "names q/s",
+      "p50",
+      "p99",
+      "p99 FIFO",
+      "first query after link() answered",
+      "lost during churn",
+    ], rows),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -577,6 +681,8 @@ export function renderBlock(
   else if (kind === "overlay") body = renderOverlay(files);
   else if (kind === "monitor") body = renderMonitor(files);
   else if (kind === "veth") body = renderVeth(files);
+  else if (kind === "dns") body = renderDns(files);
+  else if (kind === "dns-agent") body = renderDnsAgent(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",

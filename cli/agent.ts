@@ -15,6 +15,7 @@ import "../agent/dns.ts";
 import "../agent/firewall.ts";
 import { type Network, openNetwork } from "../network/network.ts";
 import { OverlayNetwork } from "../network/overlay.ts";
+import { hostAgent, registerHostAgent } from "../network/agent_hook.ts";
 import { defaultStateDir } from "../network/state.ts";
 import type { Command } from "./command.ts";
 import { driverOptions } from "./network.ts";
@@ -117,6 +118,10 @@ export const agentCommand: Command = {
     const onSignal = () => stop();
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    // This process is the host's agent: opening its overlay networks (DNS-enabled by default)
+    // must not start an on-demand agent that it would only have to take over from.
+    const library = hostAgent();
+    registerHostAgent({ ensure: () => Promise.resolve(), settle: () => Promise.resolve() });
     try {
       for (const name of args) {
         const net = await openNetwork(name, { ...storeOptions, store, advertise });
@@ -140,6 +145,7 @@ export const agentCommand: Command = {
       await overlay.stop();
       throw e;
     } finally {
+      if (library) registerHostAgent(library);
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     }

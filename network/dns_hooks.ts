@@ -6,11 +6,22 @@
  *
  * @module
  */
-import { mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import process from "node:process";
 import { basename, dirname, join } from "node:path";
 import type { NetworkRecord } from "../model/records.ts";
 import { hostAgent } from "./agent_hook.ts";
+import {
+  close,
+  O_CLOEXEC,
+  O_CREAT,
+  O_WRONLY,
+  open,
+  readTextFileIfExists,
+  rename,
+  tryPathCall,
+  write,
+} from "../ffi/libc.ts";
 
 /** Where iproute2 keeps per-namespace files. */
 const NETNS_ETC = "/etc/netns";
@@ -42,27 +53,43 @@ export function netnsResolvConf(nsPath: string | undefined): string | undefined 
   return join(NETNS_ETC, basename(nsPath), "resolv.conf");
 }
 
+const O_TRUNC = 0o1000;
+const EEXIST = 17;
+const ENOENT = 2;
+const textEncoder = new TextEncoder();
+
+// Raw system calls (ffi/libc.ts), not node:fs: this runs on every link() into a namespace in
+// /run/netns and every delete of one, where the file is usually absent, and a runtime's fs
+// call that fails builds an error object (in Deno with a regular expression over its message).
 function writeResolvConf(nsPath: string, record: NetworkRecord): void {
   const file = netnsResolvConf(nsPath);
   if (!file) return;
   let servers: string[] = [];
-  try {
-    const old = readFileSync(file, "utf8");
+  const old = readTextFileIfExists(file);
+  if (old !== undefined) {
     // Another's file is left alone.
     if (!old.startsWith(MARK)) return;
     servers = [...old.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]);
-  } catch { /* none yet */ }
+  }
   for (const g of gateways(record)) if (!servers.includes(g)) servers.push(g);
-  mkdirSync(dirname(file), { recursive: true });
+  const dir = dirname(file);
+  const made = tryPathCall("mkdir", dir, 0o755);
+  if (made === ENOENT) mkdirSync(dir, { recursive: true });
+  else if (made !== 0 && made !== EEXIST) mkdirSync(dir); // throws, naming the errno
   const text = [MARK, ...servers.slice(0, 3).map((s) => `nameserver ${s}`), "search dns.nslink", ""]
     .join("\n");
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
+  const fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644);
   try {
+    try {
+      write(fd, textEncoder.encode(text), JSON.stringify(tmp));
+    } finally {
+      close(fd);
+    }
     // rename(2): a reader sees the old file or the new one.
-    renameSync(tmp, file);
+    rename(tmp, file);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    tryPathCall("unlink", tmp);
     throw e;
   }
 }
@@ -80,15 +107,16 @@ function writeResolvConf(nsPath: string, record: NetworkRecord): void {
 export function removeNetnsResolvConf(nsPath: string): void {
   const file = netnsResolvConf(nsPath);
   if (!file) return;
+  let text: string | undefined;
   try {
-    if (!readFileSync(file, "utf8").startsWith(MARK)) return;
+    text = readTextFileIfExists(file);
   } catch {
     return;
   }
-  rmSync(file, { force: true });
-  try {
-    rmdirSync(dirname(file));
-  } catch { /* not empty, or gone */ }
+  if (text === undefined || !text.startsWith(MARK)) return;
+  tryPathCall("unlink", file);
+  // Not empty, or gone: left as it is.
+  tryPathCall("rmdir", dirname(file));
 }
 
 /**

@@ -37,6 +37,7 @@ import {
 import type { NetworkWatcher } from "./network.ts";
 import { type EndpointChange, FileStore, type StoreWatch } from "./store.ts";
 import { deleteNetwork } from "./lifecycle.ts";
+import { agentAfterCreate, agentAfterDelete } from "./dns_hooks.ts";
 import { registerStoreSweep } from "./gc.ts";
 import { loadAll } from "./publish.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
@@ -161,6 +162,7 @@ export class OverlayNetwork extends Network {
         mac: i.macAddress,
         address: i.address,
         addressIPv6: i.addressIPv6 ?? "",
+        ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
       });
     }
     return out;
@@ -278,6 +280,9 @@ export class OverlayNetwork extends Network {
       if (!hadDevices) await forgetLocally(files, local).catch(() => {});
       throw e;
     }
+    // Names (dns, default true): the host's agent runs and listens on this host's gateways
+    // before the call returns; it also serves the other hosts' endpoints (from the store).
+    await agentAfterCreate(files.location, net.#record().config);
     return net;
   }
 
@@ -392,6 +397,8 @@ export class OverlayNetwork extends Network {
         mac: macForIPv4(address),
         address,
         addressIPv6,
+        // Names travel with the record: every host's agent answers them.
+        ...(options.aliases?.length ? { aliases: [...new Set(options.aliases)] } : {}),
       };
       const a4 = `${keys.ipam4}${bare(address)}`;
       const a6 = addressIPv6 ? `${keys.ipam6}${bare(addressIPv6)}` : undefined;
@@ -634,6 +641,7 @@ export class OverlayNetwork extends Network {
     await this.#host.stop();
     await this.#leaveStore();
     this.close();
+    await agentAfterDelete(this.#files.location, this.#local);
   }
 
   /** Deregisters this host; removes the network when no host and no endpoint is left. */
@@ -735,6 +743,7 @@ function localRecord(p: Parsed, cfg: OverlayConfig, mtu: number): NetworkRecord 
       ttl: p.ttl,
       ...p.firewall,
       ...p.saved,
+      ...p.dns,
     },
     pools: freshPools(cfg),
     endpoints: {},

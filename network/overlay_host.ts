@@ -66,6 +66,8 @@ export interface RegisteredEndpoint {
   address: string;
   /** IPv6 address with prefix, or empty. */
   addressIPv6: string;
+  /** Its DNS aliases, when it has any. */
+  aliases?: string[];
 }
 
 /** A registration that failed: another endpoint holds what this host's endpoint needs. */

@@ -21,6 +21,7 @@ import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts
 import { assertNoPingReply } from "./_network_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import { nslinkArgv } from "./_cli_helpers.ts";
+import { killHostAgents } from "./_overlay_cluster.ts";
 
 const P = runId();
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
@@ -136,6 +137,9 @@ function options(extra: Record<string, unknown> = {}): Record<string, unknown> {
     subnetIPv6: "2001:db8:20::/64",
     store: etcd!.url,
     ttl: TTL,
+    // No names, so no host agent started on demand, whose firewall duty would repair the table
+    // a test deletes on purpose (names across hosts: dns-overlay.test.ts).
+    dns: false,
     ...extra,
   };
 }
@@ -179,6 +183,8 @@ before(async () => {
 after(async () => {
   if (!isRoot) return;
   await Promise.all(hosts.map((h) => h.stop()));
+  // Overlay networks have names: the library started each host's agent.
+  for (const h of hosts) killHostAgents(h.ns);
   await etcd?.stop();
   // Container namespaces the hosts made (also those of a killed process), then the hosts.
   for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
