@@ -4,10 +4,10 @@
 #
 #   bash bench/all.sh [--quick] [--only a,b] [--skip a,b] [--no-render] [--wait-quiet SECONDS]
 #
-# Suites, in order (about 20 min in all on a quiet 2-core machine; --quick: small N, ~4 min, a
+# Suites, in order (about 10 min in all on this 2-core machine, 25 at most; --quick: ~2 min, a
 # plumbing check whose figures mean nothing):
-#   main       bench/main.ts, every peer (per-container setup/teardown)     --n 50 --reps 3
-#   steps      bench/main.ts --steps, the nslink fast and floor peers         --n 50 --reps 3
+#   main       bench/main.ts, every peer (per-container setup/teardown)     --n 50 --reps 5
+#   steps      bench/main.ts --steps, the nslink fast and floor peers         --n 50 --reps 5
 #   extras     bench/extras.ts: codec and memory, Deno and Bun                --memory-n 50,500
 #   cni        bench/cni.ts: CNI ADD/DEL exec'd per container                 --n 20 --reps 3
 #   ports      bench/ports.ts: port publishing                                --reps 30
@@ -57,7 +57,7 @@ if [ $QUICK = 1 ]; then
   CNI=(--n 4 --reps 1) PORTS=(--reps 5) VETH=(--n 10) MONITOR=(--samples 30)
   ETCD=(--n 50) OVERLAY=(--n 10 --remote 100) DNS_ARGS=(--seconds 1)
 else
-  MAIN=(--n 50 --reps 3) STEPS=(--n 50 --reps 3)
+  MAIN=(--n 50 --reps 5) STEPS=(--n 50 --reps 5)
   EXTRAS=(--memory-n 50,500 --codec-warmup 3 --codec-passes 10)
   CNI=(--n 20 --reps 3) PORTS=(--reps 30) VETH=(--n 100) MONITOR=(--samples 200)
   ETCD=(--n 300) OVERLAY=(--n 100 --remote 1000) DNS_ARGS=(--seconds 5)

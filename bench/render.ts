@@ -760,13 +760,21 @@ const RESULT_NAME = /^(?:.*\/)?([a-z0-9-]+)-([a-z0-9]+)-(\d{8}T\d{6}Z)\.json$/;
  * Whether a result file fits a block beyond its suite and runtime: a `main` block with
  * `steps=1` takes only runs made with `--steps`, one without only runs made without; one with
  * `n=N` only a run with a section of N containers, one without only a single-section run (not
- * a sweep).
+ * a sweep) at the container count of the file it names now.
  */
-function fits(kind: string, params: Record<string, string>, r: ResultFile): boolean {
+function fits(
+  kind: string,
+  params: Record<string, string>,
+  r: ResultFile,
+  current: ResultFile | undefined,
+): boolean {
   if (kind !== "main") return true;
   if (Boolean(r.options.steps) !== (params.steps === "1")) return false;
   const sections = (r.samples as Partial<MainSamples>).sections ?? [];
-  return params.n ? sections.some((x) => x.n === Number(params.n)) : sections.length === 1;
+  if (params.n) return sections.some((x) => x.n === Number(params.n));
+  // One container count, the table's own (a run at another N is another table).
+  const now = (current?.samples as Partial<MainSamples> | undefined)?.sections?.[0]?.n;
+  return sections.length === 1 && (now === undefined || sections[0].n === now);
 }
 
 /** What {@linkcode pointAtLatest} did: the page's new text and one line per file it replaced. */
@@ -805,6 +813,13 @@ export function pointAtLatest(
       const m = RESULT_NAME.exec(f);
       if (!m) return f;
       const [, suite, runtime, stamp] = m;
+      const current = () => {
+        try {
+          return load(f);
+        } catch {
+          return undefined;
+        }
+      };
       const newer = available
         .map((p) => ({ p, m: RESULT_NAME.exec(p) }))
         .filter(({ m: n }) => n && n[1] === suite && n[2] === runtime && n[3] > stamp)
@@ -813,7 +828,7 @@ export function pointAtLatest(
         let r: ResultFile;
         try {
           r = load(p);
-          if (r.suite !== suite || !fits(b.kind, b.params, r)) continue;
+          if (r.suite !== suite || !fits(b.kind, b.params, r, current())) continue;
           renderBlock(b.kind, b.params, [{ path: p, result: r }]);
         } catch {
           continue; // unreadable, or does not render: not a candidate

@@ -537,6 +537,19 @@ describe("bench/render.ts --latest", () => {
     assert.deepEqual(checkReadme(renderReadme(text, poolLoad), poolLoad), []);
   });
 
+  it("keeps a main table at its container count: a newer run at another N is not taken", () => {
+    const other = later(main, "2026-12-09T00:00:00Z", {
+      samples: {
+        sections: [{ ...(main.samples as { sections: { n: number }[] }).sections[0], n: 200 }],
+      },
+    });
+    const page =
+      `${BLOCK_START}main bench/results/main-all-20261207T175003Z.json -->\n${BLOCK_END}\n`;
+    const names = ["bench/results/main-all-20261209T000000Z.json"];
+    const { changes } = pointAtLatest(page, names, (p) => (p === names[0] ? other : load(p)));
+    assert.deepEqual(changes, []);
+  });
+
   it("leaves the page as it is when nothing is newer, and marks files measured loaded", () => {
     assert.deepEqual(pointAtLatest(PAGE, Object.keys(files), load), { text: PAGE, changes: [] });
     const loaded = later(codecDeno, "2026-12-08T10:00:00Z", {
