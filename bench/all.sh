@@ -100,13 +100,34 @@ both() { # both RUNTIME-INDEPENDENT-SCRIPT ARGS...: the script under Deno, then 
   bash scripts/in-netns.sh deno run -A "$s" "$@" && bash scripts/in-netns.sh bun "$s" "$@"
 }
 
+# Host agents that a suite's named networks started on demand (`… agent --on-demand` from this
+# checkout) outlive the suite's throw-away namespace: those that were not running before the
+# suite are ended after it, by pid.
+agents() {
+  local d
+  for d in /proc/[0-9]*; do
+    if { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -q "^$ROOT/.* agent --on-demand"; then
+      echo "${d#/proc/}"
+    fi
+  done | sort || true
+}
+end_new_agents() {
+  local p
+  for p in $(comm -13 <(printf '%s\n' "$@") <(agents)); do
+    kill "$p" 2>/dev/null && log "ended host agent $p left by the suite"
+  done
+}
+
 SUMMARY=() STATUS=0 T0=$SECONDS
 suite() { # suite NAME COMMAND...
-  local name=$1 t=$SECONDS rc=0 && shift
+  local name=$1 t=$SECONDS rc=0 before && shift
   wanted "$name" || return 0
   check_load "$name"
   log "suite $name: $*"
+  before=$(agents)
   "$@" || rc=$?
+  # shellcheck disable=SC2086
+  end_new_agents $before
   SUMMARY+=("$(printf '%-12s %-8s %5ss  load %s' "$name" "$([ $rc = 0 ] && echo ok || echo "FAILED($rc)")" $((SECONDS - t)) "$(load1)")")
   [ $rc = 0 ] || STATUS=1
 }
