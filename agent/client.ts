@@ -70,7 +70,7 @@ function running(stateDir: string): number | undefined {
 }
 
 /**
- * Whether any saved network of a state directory has DNS on.
+ * Whether any saved network of a state directory needs the agent: DNS on, or an overlay network.
  *
  * @example
  * ```ts ignore
@@ -90,7 +90,8 @@ export function anyDnsNetwork(stateDir: string): boolean {
     if (!f.endsWith(".json")) return false;
     try {
       const r = JSON.parse(readFileSync(join(stateDir, "networks", f), "utf8"));
-      return (r.state ?? "ready") === "ready" && r.config?.dns === true;
+      // DNS-enabled networks (names), overlay networks (the host's lease and watcher).
+      return (r.state ?? "ready") === "ready" && (r.config?.dns === true || r.type === "overlay");
     } catch {
       return false;
     }

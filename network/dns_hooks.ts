@@ -21,6 +21,14 @@ function dnsOn(config: Readonly<Record<string, unknown>>): boolean {
   return config.dns === true;
 }
 
+/**
+ * Whether a network needs the host agent: it serves the names of DNS-enabled networks, and
+ * keeps this host's lease and watcher in every overlay network (with or without names).
+ */
+function agentOn(config: Readonly<Record<string, unknown>>, type: string | undefined): boolean {
+  return dnsOn(config) || type === "overlay";
+}
+
 function gateways(record: Pick<NetworkRecord, "pools">): string[] {
   return [record.pools.v4?.gateway, record.pools.v6?.gateway].filter((g): g is string => !!g);
 }
@@ -104,8 +112,8 @@ export async function agentAfterLink(
   record: NetworkRecord,
   nsPath: string | undefined,
 ): Promise<void> {
-  if (!dnsOn(record.config)) return;
-  if (nsPath) {
+  if (!agentOn(record.config, record.type)) return;
+  if (nsPath && dnsOn(record.config)) {
     try {
       writeResolvConf(nsPath, record);
     } catch {
@@ -121,12 +129,14 @@ export async function agentAfterLink(
  *
  * @param stateDir The state directory.
  * @param config The network's configuration.
+ * @param type The network's type (`overlay` networks need the agent with or without names).
  */
 export async function agentAfterCreate(
   stateDir: string,
   config: Readonly<Record<string, unknown>>,
+  type?: string,
 ): Promise<void> {
-  if (dnsOn(config)) await hostAgent()?.ensure(stateDir, { sync: true, needed: true });
+  if (agentOn(config, type)) await hostAgent()?.ensure(stateDir, { sync: true, needed: true });
 }
 
 /**
@@ -136,7 +146,7 @@ export async function agentAfterCreate(
  * @param record The network.
  */
 export async function agentAfterOpen(stateDir: string, record: NetworkRecord): Promise<void> {
-  if (dnsOn(record.config)) await hostAgent()?.ensure(stateDir, { needed: true });
+  if (agentOn(record.config, record.type)) await hostAgent()?.ensure(stateDir, { needed: true });
 }
 
 /**
@@ -147,7 +157,7 @@ export async function agentAfterOpen(stateDir: string, record: NetworkRecord): P
  * @param record The network deleted.
  */
 export async function agentAfterDelete(stateDir: string, record: NetworkRecord): Promise<void> {
-  if (dnsOn(record.config)) await hostAgent()?.settle(stateDir);
+  if (agentOn(record.config, record.type)) await hostAgent()?.settle(stateDir);
 }
 
 /**
