@@ -31,7 +31,8 @@ const STORE_OPTIONS = ["storeCa", "storeCert", "storeKey", "storeUser", "storePa
  * the watcher keeping this host's FDB and neighbour entries in step with the store.
  */
 class OverlayDuty implements Duty {
-  readonly name = "overlay";
+  // The registered duty `overlay` (agent/overlay.ts) keeps the state's other overlay networks.
+  readonly name = "overlay-foreground";
   readonly networks: Network[] = [];
   readonly runs: Promise<void>[] = [];
   readonly abort = new AbortController();

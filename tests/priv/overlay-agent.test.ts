@@ -13,6 +13,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { askAgent } from "../../mod.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import { cmd, fdb, Host, ping, until } from "./_overlay_cluster.ts";
@@ -201,6 +204,97 @@ describe(
         assert.equal(del.code, 0, del.stdout + del.stderr);
         killAgents(dir);
         await exec(["ip", "netns", "del", `${P}cn2`]);
+        await h1.call("delete", { name });
+      },
+    );
+
+    it(
+      "nslink agent NETWORK run by a service manager takes over and keeps that network itself: no double duty",
+      OPTS,
+      async () => {
+        const name = `${P}-fg`;
+        const dir = `/run/nslink-oa-${P}-fg`;
+        stateDirs.push(dir);
+        const h1 = await host1();
+        const vni = (await h1.call("new", {
+          name,
+          options: {
+            subnet: "203.0.113.96/28",
+            store: etcd!.url,
+            advertise: hosts[0].v4,
+            ttl: TTL,
+          },
+        })).vni as number;
+        await h1.call("watch", { name });
+        await h1.call("link", { name, endpoints: [`${P}fg1`] });
+        const cli = async (...args: string[]) => {
+          const r = await exec([...onHost2(dir), ...nslinkArgv(), ...args]);
+          if (r.code !== 0) throw new Error(`nslink ${args.join(" ")}: ${r.stderr}`);
+          return r.stdout;
+        };
+        await cli(
+          "network",
+          "create",
+          "-d",
+          "overlay",
+          "--subnet",
+          "203.0.113.96/28",
+          "-o",
+          `store=${etcd!.url}`,
+          "-o",
+          `advertise=${hosts[1].v4}`,
+          "-o",
+          `ttl=${TTL}`,
+          name,
+        );
+        await cmd(["ip", "netns", "add", `${P}fg2`]);
+        await cli("network", "connect", name, `${P}fg2`, "--netns", `/run/netns/${P}fg2`);
+        const onDemand = (await askAgent(dir, "status")).duties?.overlay as {
+          networks: Record<string, unknown>;
+        };
+        assert.ok(name in onDemand.networks, `the on-demand agent keeps ${name}`);
+        const argv = ["nsenter", `--net=/run/netns/${hosts[1].ns}`, ...nslinkArgv()];
+        const agent = spawn(argv[0], [
+          ...argv.slice(1),
+          "agent",
+          "--store",
+          etcd!.url,
+          "--advertise",
+          hosts[1].v4,
+          "-o",
+          `ttl=${TTL}`,
+          name,
+        ], { env: { ...process.env, NSLINK_STATE_DIR: dir }, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        agent.stdout!.on("data", (d) => (out += d));
+        agent.stderr!.on("data", (d) => (err += d));
+        const exited = new Promise((r) => agent.once("exit", r));
+        try {
+          await until("the foreground agent to serve", async () => {
+            try {
+              return (await askAgent(dir, "status", 1000)).pid === agent.pid;
+            } catch {
+              return false;
+            }
+          }, 20_000).catch((e) => {
+            throw new Error(`${e.message}: ${out} ${err}`);
+          });
+          const duties = (await askAgent(dir, "status")).duties as Record<
+            string,
+            { networks: unknown }
+          >;
+          assert.deepEqual(duties["overlay-foreground"].networks, [name]);
+          assert.deepEqual(duties.overlay.networks, {}, "the registered duty leaves it alone");
+          await stillReachable(`${P}fg1`, `${P}fg2`, vni, dir);
+        } finally {
+          agent.kill("SIGTERM");
+          await exited;
+        }
+        await cli("network", "disconnect", name, `${P}fg2`);
+        await cli("network", "rm", name);
+        killAgents(dir);
+        await exec(["ip", "netns", "del", `${P}fg2`]);
         await h1.call("delete", { name });
       },
     );
