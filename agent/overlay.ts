@@ -11,9 +11,10 @@
  * `ttl`, and the TLS files and user name (`storeCa`, `storeCert`, `storeKey`, `storeUser`).
  *
  * A store password is never written to the state directory (it is world-readable): an overlay
- * network whose store needs a password is kept by `nslink agent --store … -o storePassword=…`
- * under a service manager (a foreground agent takes over from the one started on demand, and
- * this duty leaves the networks it names to it).
+ * network whose store needs one (its record names `storeUser`) is skipped, with a line in the
+ * agent's log and in its status (`skipped`); `nslink agent --store … -o storeUser=… -o
+ * storePassword=… NETWORK` under a service manager keeps it (a foreground agent takes over from
+ * the one started on demand, and this duty leaves the networks it names to it).
  *
  * Registered under the name `overlay`: every agent runs it; it is {@linkcode Duty.needed} while
  * an overlay network exists, and starts and stops one host duty per network as they come and go
@@ -105,6 +106,8 @@ export class OverlayHostDuty implements Duty {
   #files: FileStore;
   #running = new Map<string, Running>();
   #failed = new Map<string, string>();
+  /** Networks left to a foreground agent (their store needs a password), with why. */
+  #skipped = new Map<string, string>();
   #stopped = false;
 
   /**
@@ -149,8 +152,18 @@ export class OverlayHostDuty implements Duty {
       await this.#halt(run);
     }
     for (const name of [...this.#failed.keys()]) if (!want.has(name)) this.#failed.delete(name);
+    for (const name of [...this.#skipped.keys()]) if (!want.has(name)) this.#skipped.delete(name);
     for (const [name, { key, record }] of want) {
       if (this.#running.has(name)) continue;
+      if (typeof (record.config as Record<string, unknown>).storeUser === "string") {
+        // The password is not in the state: `nslink agent … -o storePassword=…` keeps it.
+        const msg = `overlay: network "${name}": its store needs a password, which the state ` +
+          `does not keep: run nslink agent --store URL --advertise ADDR -o storeUser=NAME ` +
+          `-o storePassword=PASSWORD ${name}`;
+        if (!this.#skipped.has(name)) this.#ctx.log(msg);
+        this.#skipped.set(name, msg);
+        continue;
+      }
       try {
         this.#running.set(name, this.#start(key, record));
         this.#failed.delete(name);
@@ -231,6 +244,7 @@ export class OverlayHostDuty implements Duty {
         }]),
       ),
       failed: Object.fromEntries(this.#failed),
+      skipped: Object.fromEntries(this.#skipped),
     };
   }
 
