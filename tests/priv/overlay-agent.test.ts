@@ -16,6 +16,7 @@ import { readdirSync } from "node:fs";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { askAgent } from "../../mod.ts";
+import { EtcdClient } from "../../store/etcd.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import { cmd, fdb, Host, ping, until } from "./_overlay_cluster.ts";
@@ -159,6 +160,14 @@ describe(
         await stillReachable(`${P}cl1`, `${P}cl2`, vni, dir);
         await cli("network", "disconnect", name, `${P}cl2`);
         await cli("network", "rm", name);
+        // Host 2 left: its agent (still running a tick or two) does not register it again.
+        await sleep(2 * TTL * 1000);
+        const client = new EtcdClient(etcd!.url);
+        assert.equal(
+          await client.get(`/nslink/ov/${name}/hosts/${hosts[1].v4}`),
+          undefined,
+          "host 2 stays deregistered after leaving",
+        );
         killAgents(dir);
         await exec(["ip", "netns", "del", `${P}cl2`]);
         await h1.call("delete", { name });
