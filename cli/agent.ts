@@ -13,6 +13,7 @@ import { runAgent } from "../agent/agent.ts";
 import type { Duty } from "../agent/duty.ts";
 import "../agent/dns.ts";
 import "../agent/firewall.ts";
+import { keptInForeground } from "../agent/overlay.ts";
 import { type Network, openNetwork } from "../network/network.ts";
 import { OverlayNetwork } from "../network/overlay.ts";
 import { hostAgent, registerHostAgent } from "../network/agent_hook.ts";
@@ -30,7 +31,8 @@ const STORE_OPTIONS = ["storeCa", "storeCert", "storeKey", "storeUser", "storePa
  * the watcher keeping this host's FDB and neighbour entries in step with the store.
  */
 class OverlayDuty implements Duty {
-  readonly name = "overlay";
+  // The registered duty `overlay` (agent/overlay.ts) keeps the state's other overlay networks.
+  readonly name = "overlay-foreground";
   readonly networks: Network[] = [];
   readonly runs: Promise<void>[] = [];
   readonly abort = new AbortController();
@@ -120,6 +122,9 @@ export const agentCommand: Command = {
     process.on("SIGTERM", onSignal);
     // This process is the host's agent: opening its overlay networks (DNS-enabled by default)
     // must not start an on-demand agent that it would only have to take over from.
+    // The overlay networks named here are this command's own duty (with its options), not the
+    // registered overlay duty's (which keeps every other overlay network of the state).
+    keptInForeground(args);
     const library = hostAgent();
     registerHostAgent({ ensure: () => Promise.resolve(), settle: () => Promise.resolve() });
     try {

@@ -149,12 +149,14 @@ export async function agentAfterLink(
  *
  * @param stateDir The state directory.
  * @param config The network's configuration.
+ * @param type The network's type (`overlay` networks need the agent with or without names).
  */
 export async function agentAfterCreate(
   stateDir: string,
   config: Readonly<Record<string, unknown>>,
+  type?: string,
 ): Promise<void> {
-  await hostAgent()?.ensure(stateDir, { sync: dnsOn(config), needed: true });
+  await hostAgent()?.ensure(stateDir, { sync: dnsOn(config) || type === "overlay", needed: true });
 }
 
 /**

@@ -289,7 +289,7 @@ export class OverlayNetwork extends Network {
     }
     // Names (dns, default true): the host's agent runs and listens on this host's gateways
     // before the call returns; it also serves the other hosts' endpoints (from the store).
-    await agentAfterCreate(files.location, net.#record().config);
+    await agentAfterCreate(files.location, net.#record().config, "overlay");
     return net;
   }
 

@@ -374,6 +374,8 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
         const a1 = ifaces[`${P}a1`], x1 = ifaces[`${P}x1`], y1 = ifaces[`${P}y1`];
         const pairs = [[`${P}x1`, a1], [`${P}a1`, x1], [`${P}a1`, y1], [`${P}y1`, a1]] as const;
         // Without nslink's table, the host routes between them: the isolation is what stops it.
+        // The host's agent (its overlay networks') would repair the table: not during this test.
+        killHostAgents(h1.ns);
         await exec(["ip", "netns", "exec", h1.ns, "nft", "delete", "table", "inet", "nslink"]);
         for (const [from, to] of pairs) {
           await until(`${from} -> ${to.address} unfiltered`, () => ping(from, bare(to.address)));
@@ -466,7 +468,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
     await link(h1, OV1, [`${P}a3`]);
     const a3 = ifaces[`${P}a3`];
     await until("h2 has a3", async () => (await fdb(h2, vni)).some((e) => e.mac === a3.macAddress));
+    // The whole host's nslink dies: its process and its agent (which runs a watcher too).
     await h2.kill();
+    killHostAgents(h2.ns);
     // while h2's watcher is dead: a4 comes, a3 goes (in this order, so that a4 does not get
     // a3's address and MAC back)
     await link(h1, OV1, [`${P}a4`]);
@@ -498,7 +502,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       const [h1, , h3] = hosts;
       const c1 = ifaces[`${P}c1`];
       await until("a1 -> c1", () => ping(`${P}a1`, bare(c1.address)));
+      // The host's processes die, its agent (which keeps the host's lease) included.
       await h3.kill();
+      killHostAgents(h3.ns);
       const took = await until(
         "h1's entries for c1 to go",
         async () => !(await fdb(h1, vni)).some((e) => e.mac === c1.macAddress),
