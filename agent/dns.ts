@@ -88,7 +88,11 @@ export class DnsDuty implements Duty {
         ? { udpListener: ffiUdpListener }
         : {}),
       beforeQuery: () => {
-        if (!names.refresh()) return;
+        if (!names.refresh()) {
+          // Changes drained by a sync meanwhile: the table is built now, at the first query.
+          if (server.table !== names.table) server.table = names.table;
+          return;
+        }
         server.table = names.table;
         // A network created or deleted meanwhile: its sockets come with the next sync.
         if (listenSetChanged(server, names)) ctx.requestSync();
@@ -99,7 +103,9 @@ export class DnsDuty implements Duty {
 
   /** Re-reads the state; listens on new gateways, closes the sockets of gone ones. */
   async sync(): Promise<void> {
-    if (this.#names.refresh()) this.#server.table = this.#names.table;
+    // The table itself is built at the next query (beforeQuery): a sync during a burst of links
+    // reads the changed records only.
+    this.#names.refresh();
     await this.#syncRemotes();
     this.#server.upstreams = hostUpstreams();
     const want = wanted(this.#names);

@@ -109,6 +109,8 @@ export class StateNames {
   /** Network name -> the endpoints of other hosts (overlay networks), set by the DNS duty. */
   #remote = new Map<string, readonly DnsContainer[]>();
   #table: NameTable = new NameTable([]);
+  /** The table is behind the records: built again when next asked for. */
+  #stale = false;
   #serial = 1;
   #closed = false;
 
@@ -123,8 +125,15 @@ export class StateNames {
     this.#rescan();
   }
 
-  /** The current table. */
+  /**
+   * The current table, built when first asked for after a change (a burst of links between two
+   * queries costs one build, and none without queries): the same object until the next change.
+   */
   get table(): NameTable {
+    if (this.#stale) {
+      this.#stale = false;
+      this.#build();
+    }
     return this.#table;
   }
 
@@ -272,6 +281,10 @@ export class StateNames {
   }
 
   #rebuild(): void {
+    this.#stale = true;
+  }
+
+  #build(): void {
     const networks: DnsNetwork[] = [...this.#nets.values()].map((n) => ({
       name: n.served.name,
       subnets: n.served.subnets,

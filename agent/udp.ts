@@ -20,6 +20,7 @@ import type {
   UpstreamSocket,
   UpstreamSocketFactory,
 } from "../dns/server.ts";
+import { UDP_RECEIVE_BUFFER } from "../dns/server.ts";
 import {
   bind,
   canPollOffThread,
@@ -34,6 +35,7 @@ import {
   recvmmsgNonBlocking,
   sendmmsgNonBlocking,
   sendtoAddress,
+  setsockoptInt,
   socket,
   write,
 } from "../ffi/libc.ts";
@@ -46,6 +48,9 @@ const SOCK_DGRAM = 2;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const MSG_TRUNC = 0x20;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
 
 /** Empty reads in a row (one per event-loop turn) before waiting in `poll` again. */
 const SPIN = 8;
@@ -448,6 +453,20 @@ export const ffiUpstreamSocket: UpstreamSocketFactory = (address, port, handlers
  * @returns The bound listener.
  * @throws {Error} With `code` (`EADDRINUSE`, `EADDRNOTAVAIL`, …) when it cannot bind.
  */
+/**
+ * Asks for {@linkcode UDP_RECEIVE_BUFFER} bytes of receive buffer: `SO_RCVBUFFORCE` (root, past
+ * `net.core.rmem_max`), else `SO_RCVBUF` (capped there); the default stays when both fail.
+ */
+function receiveBuffer(fd: number): void {
+  try {
+    setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_RECEIVE_BUFFER, "SO_RCVBUFFORCE");
+  } catch {
+    try {
+      setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, UDP_RECEIVE_BUFFER, "SO_RCVBUF");
+    } catch { /* the default buffer */ }
+  }
+}
+
 export const ffiUdpListener: UdpListenerFactory = (address, port, handlers) => {
   const sa = sockaddr(address, port);
   const fd = socket(
@@ -457,6 +476,7 @@ export const ffiUdpListener: UdpListenerFactory = (address, port, handlers) => {
     `DNS UDP ${address}`,
   );
   try {
+    receiveBuffer(fd);
     bind(fd, sa, `DNS UDP ${address} port ${port}`);
     const got = new Uint8Array(28);
     getsockname(fd, got, `DNS UDP ${address}`);

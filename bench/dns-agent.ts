@@ -7,7 +7,9 @@
  * queries lost by a steady 2,000 queries/s while 100 containers link and unlink. Writes a result
  * file (`bench/results/dns-agent-RUNTIME-…json`, bench/lib/results.ts) with every query's latency
  * at 1,000 queries/s (µs, from `dnsperf -v`), as is and with the agent and dnsperf under SCHED_FIFO
- * (skipped with `--no-rt`); `bash bench/run-dns.sh` runs it on both runtimes
+ * (skipped with `--no-rt`), and the agent's CPU time per container linked and unlinked (the sum of
+ * its threads' run time, /proc/PID/task/TID/schedstat, across 200 links then 200 unlinks with no
+ * query, less its idle rate over 2 s after); `bash bench/run-dns.sh` runs it on both runtimes
  * after bench/dns.ts and re-renders docs/benchmarks.md.
  *
  * Run inside the throw-away namespace, as root, under Deno or Bun (the agent runs under the same
@@ -21,7 +23,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import $ from "dax-sh";
@@ -77,6 +79,43 @@ async function dnsperfRt(file: string): Promise<string> {
     String(Math.min(SECONDS, 3))
   } -Q 1000 -v`.noThrow().stdout("piped").stderr("piped");
   return r.stdout;
+}
+
+/** CPU time used so far by every thread of a process, ms (schedstat: run time in ns). */
+function cpuMs(pid: string): number {
+  let ns = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+    } catch { /* the thread ended */ }
+  }
+  return ns / 1e6;
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The agent's CPU per container: across `n` links then `n` unlinks (no query meanwhile), less
+ * what it uses idle (measured over 2 s after), ms per container.
+ */
+async function agentCpu(pid: string, n: number) {
+  await sleep(500);
+  const c0 = cpuMs(pid), t0 = Date.now();
+  for (let k = 0; k < n; k++) await net.link(`cpu${k}`);
+  await sleep(500); // the agent's next sync sees the last one
+  const c1 = cpuMs(pid), t1 = Date.now();
+  for (let k = 0; k < n; k++) await net.unlink(`cpu${k}`);
+  await sleep(500);
+  const c2 = cpuMs(pid), t2 = Date.now();
+  await sleep(2000);
+  const idleMsPerS = (cpuMs(pid) - c2) / ((Date.now() - t2) / 1000);
+  return {
+    containers: n,
+    idleMsPerS,
+    linkMsPerContainer: (c1 - c0 - idleMsPerS * (t1 - t0) / 1000) / n,
+    unlinkMsPerContainer: (c2 - c1 - idleMsPerS * (t2 - t1) / 1000) / n,
+    linkMsPerContainerGross: (c1 - c0) / n,
+    unlinkMsPerContainerGross: (c2 - c1) / n,
+  };
 }
 
 try {
@@ -165,6 +204,18 @@ try {
     `${runtime} agent: while 100 link + 100 unlink (${churnMs} ms): ` +
       `${churn.sent} sent, ${churn.lost} lost`,
   );
+  // The agent's CPU per container: 200 links then 200 unlinks (the 100 names unlinked first,
+  // so that the /24 has room).
+  for (let n = 0; n < 100; n++) await net.unlink(`c${n}`);
+  const cpu = /^\d+$/.test(agentPid) ? await agentCpu(agentPid, 200) : undefined;
+  if (cpu) {
+    console.log(
+      `${runtime} agent: CPU per container ${cpu.linkMsPerContainer.toFixed(3)} ms linked, ` +
+        `${cpu.unlinkMsPerContainer.toFixed(3)} ms unlinked (idle ${
+          cpu.idleMsPerS.toFixed(1)
+        } ms/s)`,
+    );
+  }
   const path = finishResult(run, {
     samples: {
       unit: "latency µs per answered query; qps and avgMs from dnsperf",
@@ -173,6 +224,7 @@ try {
       ...(realtime ? { latencyRealtime: { rate: 1000, us: realtime } } : {}),
       firstQuery: { answered: first, tries },
       churn,
+      ...(cpu ? { agentCpu: cpu } : {}),
     },
     versions: { dnsperf: "2.10" },
   });
