@@ -78,7 +78,7 @@ export {
   type StoreWatch,
   type SyncStore,
 } from "./network/store.ts";
-export { FileWatch } from "./network/store_watch.ts";
+export { type FileChange, FileWatch } from "./network/store_watch.ts";
 export type { Owner } from "./model/owner.ts";
 export type { PortBinding, PortSpec } from "./netfilter/ports.ts";
 export type { Protocol } from "./netfilter/ruleset.ts";

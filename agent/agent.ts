@@ -15,9 +15,11 @@
  * @module
  */
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import process from "node:process";
+
+/** `node:net`, loaded on first use: a CNI exec that never needs it does not pay for loading it. */
+const net = () => process.getBuiltinModule("node:net") as typeof import("node:net");
 import { flock, LOCK_EX, LOCK_NB } from "../ffi/libc.ts";
 import { currentOwner } from "../model/owner.ts";
 import { type Duty, type DutyContext, registeredDuties } from "./duty.ts";
@@ -44,7 +46,7 @@ export function agentPaths(stateDir: string): { pid: string; sock: string; log: 
 /** Whether an agent answers on the control socket (`status`, or another request). */
 function answers(sock: string, op = "status"): Promise<boolean> {
   return new Promise((ok) => {
-    const c = net.createConnection(sock);
+    const c = net().createConnection(sock);
     const done = (v: boolean) => {
       c.destroy();
       ok(v);
@@ -128,7 +130,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   const finished = new Promise<void>((r) => (done = r));
   let syncQueued = false;
   const duties: Duty[] = [...(options.extraDuties ?? [])];
-  const server = net.createServer();
+  const server = net().createServer();
   let tick: ReturnType<typeof setInterval> | undefined;
 
   const ctx: DutyContext = {

@@ -3,7 +3,9 @@
  * directory's agent runs (spawning it detached when it does not, its output to `agent.log`) and,
  * when asked to, waits until it has caught up with the state (its DNS sockets bound) before
  * returning. Importing this module registers it with the network layer, so `newNetwork`,
- * `openNetwork`, `link` and `gc()` start the agent when a DNS-enabled network needs it.
+ * `openNetwork`, `link` and `gc()` start the agent while any network exists (it repairs the
+ * firewall of every network, and serves the names of DNS-enabled ones); `NSLINK_AGENT=off`
+ * tells the library never to start it (see {@linkcode agentOff}).
  *
  * The command spawned: `$NSLINK_AGENT_CMD` (words split on spaces, then `agent --on-demand`),
  * else under Deno `Deno.execPath() run -A …/cli/main.ts agent --on-demand`, under Bun
@@ -13,23 +15,30 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { pidAlive } from "../model/owner.ts";
+import { close, O_CLOEXEC, O_RDONLY, open, pread } from "../ffi/libc.ts";
 import { registerHostAgent } from "../network/agent_hook.ts";
 import { agentPaths } from "./agent.ts";
+
+/** `node:net`, loaded on first use: a CNI exec that never needs it does not pay for loading it. */
+const net = () => process.getBuiltinModule("node:net") as typeof import("node:net");
+/** `node:child_process`, loaded on first use. */
+const childProcess = () =>
+  process.getBuiltinModule("node:child_process") as typeof import("node:child_process");
+/** `fileURLToPath` of `node:url`, loaded on first use. */
+const fileURLToPath = (url: string) =>
+  (process.getBuiltinModule("node:url") as typeof import("node:url")).fileURLToPath(url);
 
 /** Options of {@linkcode ensureAgent}. */
 export interface EnsureAgentOptions {
   /** Wait until the agent has caught up with the state (new networks' sockets bound). */
   sync?: boolean;
   /**
-   * Whether a DNS-enabled network needs the agent; when left out, the state directory's
-   * networks are read to find out.
+   * Whether a network needs the agent; when left out, the state directory's networks are read
+   * to find out.
    */
   needed?: boolean;
   /** Start it when it does not run (default `true`). */
@@ -50,7 +59,38 @@ export interface AgentReply {
   duties?: Record<string, Record<string, unknown>>;
 }
 
+/**
+ * The agent this process last found running, with its `/proc/PID/stat` kept open: the open file
+ * pins that process, so one `pread` of it tells whether it still runs (once it has exited, the
+ * read fails with `ESRCH`, even when its pid has been given to another process meanwhile). This
+ * spares `link()` two file reads per call.
+ */
+let seen: { stateDir: string; pid: number; fd: number } | undefined;
+const statBuf = new Uint8Array(1024);
+const statText = new TextDecoder();
+
+/** The state field of a `/proc/PID/stat` text, and the rest after it split on spaces. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+function forget(): void {
+  if (!seen) return;
+  try {
+    close(seen.fd);
+  } catch { /* closed */ }
+  seen = undefined;
+}
+
 function running(stateDir: string): number | undefined {
+  if (seen?.stateDir === stateDir) {
+    try {
+      const n = pread(seen.fd, statBuf, 0);
+      const state = statFields(statText.decode(statBuf.subarray(0, n)))[0];
+      if (state !== "Z" && state !== "X") return seen.pid;
+    } catch { /* it exited */ }
+    forget();
+  }
   let text = "";
   try {
     text = readFileSync(agentPaths(stateDir).pid, "utf8");
@@ -59,27 +99,35 @@ function running(stateDir: string): number | undefined {
   }
   const [pid, start] = text.trim().split(" ").map(Number);
   if (!pid) return undefined;
+  let fd = -1;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    fd = open(`/proc/${pid}/stat`, O_RDONLY | O_CLOEXEC);
+    const rest = statFields(statText.decode(statBuf.subarray(0, pread(fd, statBuf, 0))));
     if (rest[0] === "Z" || rest[0] === "X") return undefined;
-    return start === 0 || Number(rest[19]) === start ? pid : undefined;
+    if (start !== 0 && Number(rest[19]) !== start) return undefined;
+    forget();
+    seen = { stateDir, pid, fd };
+    fd = -1;
+    return pid;
   } catch {
     return undefined;
+  } finally {
+    if (fd >= 0) close(fd);
   }
 }
 
 /**
- * Whether any saved network of a state directory has DNS on.
+ * Whether any saved network of a state directory is ready: while one is, the agent has work
+ * (its firewall repair, and the names of DNS-enabled networks).
  *
  * @example
  * ```ts ignore
- * anyDnsNetwork("/run/nslink"); // true
+ * anyNetwork("/run/nslink"); // true
  * ```
  * @param stateDir The state directory.
- * @returns `true` when the agent has names to serve.
+ * @returns `true` when the agent has a network to keep.
  */
-export function anyDnsNetwork(stateDir: string): boolean {
+export function anyNetwork(stateDir: string): boolean {
   let files: string[];
   try {
     files = readdirSync(join(stateDir, "networks"));
@@ -90,11 +138,26 @@ export function anyDnsNetwork(stateDir: string): boolean {
     if (!f.endsWith(".json")) return false;
     try {
       const r = JSON.parse(readFileSync(join(stateDir, "networks", f), "utf8"));
-      return (r.state ?? "ready") === "ready" && r.config?.dns === true;
+      return (r.state ?? "ready") === "ready";
     } catch {
       return false;
     }
   });
+}
+
+/**
+ * Whether the library is told never to start the agent on demand: `NSLINK_AGENT=off` (a host
+ * that runs `nslink agent` under a service manager, or a test that watches the firewall stay
+ * damaged).
+ *
+ * @example
+ * ```ts ignore
+ * agentOff(); // false
+ * ```
+ * @returns `true` when `$NSLINK_AGENT` is `off`.
+ */
+export function agentOff(): boolean {
+  return process.env.NSLINK_AGENT === "off";
 }
 
 /**
@@ -113,7 +176,7 @@ export function anyDnsNetwork(stateDir: string): boolean {
  */
 export function askAgent(stateDir: string, op: string, timeoutMs = 20_000): Promise<AgentReply> {
   return new Promise((ok, fail) => {
-    const c = net.createConnection(agentPaths(stateDir).sock);
+    const c = net().createConnection(agentPaths(stateDir).sock);
     let buffered = "";
     const timer = setTimeout(() => {
       c.destroy();
@@ -179,7 +242,12 @@ function spawnAgent(stateDir: string): void {
   }
   env.NSLINK_STATE_DIR = stateDir;
   try {
-    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log], cwd: "/", env });
+    const child = childProcess().spawn(cmd, args, {
+      detached: true,
+      stdio: ["ignore", log, log],
+      cwd: "/",
+      env,
+    });
     child.on("error", () => {});
     child.unref();
   } finally {
@@ -194,6 +262,7 @@ const NO_AGENT = new Set(["ENOENT", "ECONNREFUSED", "ECONNRESET", "EPIPE"]);
 /**
  * Makes sure the agent of a state directory runs when a network needs it, starting it when it
  * does not (also after `kill -9`); with `sync`, waits until it has caught up with the state.
+ * Does nothing under `NSLINK_AGENT=off`.
  *
  * @example
  * ```ts ignore
@@ -208,16 +277,17 @@ export async function ensureAgent(
   stateDir: string,
   options: EnsureAgentOptions = {},
 ): Promise<AgentReply | undefined> {
+  if (agentOff()) return undefined;
   const alive = running(stateDir) !== undefined;
   if (alive && !options.sync) return undefined;
-  if (!alive && !(options.needed ?? anyDnsNetwork(stateDir))) return undefined;
+  if (!alive && !(options.needed ?? anyNetwork(stateDir))) return undefined;
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   let spawned = false;
   for (;;) {
     try {
       const reply = await askAgent(stateDir, "sync", Math.max(1, deadline - Date.now()));
       // An agent on its way out (no work when it looked) is replaced by a new one.
-      if (!reply.exiting || !anyDnsNetwork(stateDir)) return reply;
+      if (!reply.exiting || !anyNetwork(stateDir)) return reply;
     } catch (e) {
       const code = (e as { code?: string }).code;
       // Nothing answers: no socket, nobody listening, or an agent that died (kill -9) while this
@@ -236,8 +306,10 @@ export async function ensureAgent(
         } (see ${agentPaths(stateDir).log})`,
       );
     }
-    // A previous agent still exiting holds the lock; the one spawned waits for it.
-    await sleep(spawned ? 20 : 50);
+    // A previous agent still exiting holds the lock; the one spawned waits for it. A connect
+    // attempt costs microseconds, and a CNI ADD that created a network waits here for the agent
+    // it started: ask again soon.
+    await sleep(spawned ? 4 : 50);
   }
 }
 
@@ -262,7 +334,8 @@ export async function settleAgent(stateDir: string): Promise<void> {
   }
   if (!reply.exiting) return;
   const deadline = Date.now() + 5000;
-  while (pidAlive(pid) && Date.now() < deadline) await sleep(10);
+  // A CNI DEL of a network's last container waits here: look often (a /proc read each time).
+  while (pidAlive(pid) && Date.now() < deadline) await sleep(2);
 }
 
 registerHostAgent({

@@ -5,13 +5,20 @@
  * date before every query. Upstreams: a network's `dnsServers`, else the nameservers of
  * `/etc/resolv.conf` as the agent reads it (the host's; at most 3).
  *
+ * Overlay networks: the endpoints of the network's other hosts come from the store (one
+ * {@linkcode RemoteNames} per network, following the store's watch), answered beside this host's
+ * own (from the local state).
+ *
  * @module
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { DnsServer, parseResolvConf } from "../dns/server.ts";
 import { type Duty, type DutyContext, registerDuty } from "./duty.ts";
-import { StateNames } from "./names.ts";
+import { type ServedNetwork, StateNames } from "./names.ts";
+import { RemoteNames } from "./overlay_names.ts";
+import { openStore } from "../store/store.ts";
+import { storeOptionsOf } from "../network/overlay_options.ts";
 import { ffiUdpAvailable, ffiUdpListener } from "./udp.ts";
 
 /** The port the DNS duty listens on; `NSLINK_DNS_PORT` overrides it (tests, benchmarks). */
@@ -54,6 +61,8 @@ export class DnsDuty implements Duty {
   readonly #names: StateNames;
   readonly #server: DnsServer;
   readonly #failed = new Map<string, string>();
+  /** Overlay network name -> what follows its other hosts' endpoints, and for which network. */
+  readonly #remotes = new Map<string, { key: string; names: RemoteNames }>();
 
   private constructor(ctx: DutyContext, names: StateNames, server: DnsServer) {
     this.#ctx = ctx;
@@ -79,7 +88,11 @@ export class DnsDuty implements Duty {
         ? { udpListener: ffiUdpListener }
         : {}),
       beforeQuery: () => {
-        if (!names.refresh()) return;
+        if (!names.refresh()) {
+          // Changes drained by a sync meanwhile: the table is built now, at the first query.
+          if (server.table !== names.table) server.table = names.table;
+          return;
+        }
         server.table = names.table;
         // A network created or deleted meanwhile: its sockets come with the next sync.
         if (listenSetChanged(server, names)) ctx.requestSync();
@@ -90,7 +103,10 @@ export class DnsDuty implements Duty {
 
   /** Re-reads the state; listens on new gateways, closes the sockets of gone ones. */
   async sync(): Promise<void> {
-    if (this.#names.refresh()) this.#server.table = this.#names.table;
+    // The table itself is built at the next query (beforeQuery): a sync during a burst of links
+    // reads the changed records only.
+    this.#names.refresh();
+    await this.#syncRemotes();
     this.#server.upstreams = hostUpstreams();
     const want = wanted(this.#names);
     for (const { address } of this.#server.ports()) {
@@ -109,6 +125,52 @@ export class DnsDuty implements Duty {
     for (const a of this.#failed.keys()) if (!want.has(a)) this.#failed.delete(a);
   }
 
+  /** Follows the store of each DNS-enabled overlay network; stops following gone ones. */
+  async #syncRemotes(): Promise<void> {
+    const want = new Map<string, { key: string; net: ServedNetwork }>();
+    for (const net of this.#names.networks) {
+      if (!net.overlay) continue;
+      want.set(net.name, {
+        key: JSON.stringify([net.id, net.overlay, net.subnets]),
+        net,
+      });
+    }
+    for (const [name, r] of [...this.#remotes]) {
+      if (want.get(name)?.key === r.key) continue;
+      this.#remotes.delete(name);
+      await r.names.stop();
+      this.#names.setRemote(name, []);
+      this.#server.table = this.#names.table;
+    }
+    for (const [name, { key, net }] of want) {
+      if (this.#remotes.has(name)) continue;
+      const o = net.overlay!;
+      let store;
+      try {
+        store = openStore(o.store, storeOptionsOf(o.options));
+      } catch (e) {
+        const msg = `dns: overlay network "${name}": ${(e as Error).message}`;
+        if (this.#failed.get(name) !== msg) this.#ctx.log(msg);
+        this.#failed.set(name, msg);
+        continue;
+      }
+      const names = new RemoteNames({
+        store,
+        network: name,
+        self: o.advertise,
+        subnets: net.subnets,
+        onChange: (containers) => {
+          // Still the one serving this network (not stopped and replaced meanwhile).
+          if (this.#remotes.get(name)?.names !== names) return;
+          this.#names.setRemote(name, containers);
+          this.#server.table = this.#names.table;
+        },
+        onReject: (k, why) => this.#ctx.log(`dns: overlay endpoint "${k}" left out: ${why}`),
+      });
+      this.#remotes.set(name, { key, names });
+    }
+  }
+
   /** Whether a DNS-enabled network exists. */
   needed(): boolean {
     return this.#names.networks.length > 0;
@@ -118,6 +180,12 @@ export class DnsDuty implements Duty {
   status(): Record<string, unknown> {
     return {
       networks: this.#names.networks.map((n) => n.name),
+      overlay: Object.fromEntries(
+        [...this.#remotes].map(([n, r]) => [n, {
+          remote: r.names.containers.length,
+          ...(r.names.lastError ? { error: r.names.lastError.message } : {}),
+        }]),
+      ),
       listening: this.#server.ports().map((p) => p.address),
       failed: Object.fromEntries(this.#failed),
       stats: { ...this.#server.stats },
@@ -126,8 +194,10 @@ export class DnsDuty implements Duty {
 
   /** Closes the server and the state watch. */
   async stop(): Promise<void> {
+    for (const r of this.#remotes.values()) await r.names.stop();
+    this.#remotes.clear();
     await this.#server.close();
-    this.#names.close();
+    await this.#names.close();
   }
 }
 

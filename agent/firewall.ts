@@ -3,7 +3,7 @@
  * process runs. {@linkcode FirewallRepair} watches nf_tables change events and re-applies the
  * table from the saved state when someone else flushed or damaged it (`nft flush ruleset`, a
  * firewall service's reload); registered here under the name `firewall-repair`, so every agent —
- * started on demand by a DNS-enabled network, or `nslink agent` under a service manager — runs it.
+ * started on demand while any network exists, or `nslink agent` under a service manager — runs it.
  *
  * @module
  */

@@ -1,7 +1,9 @@
 /**
  * The names of a state directory's DNS-enabled networks, kept current through inotify: the
  * agent's DNS duty calls {@linkcode StateNames.refresh} before answering any query. It drains the
- * inotify fd with a non-blocking read and re-reads only what changed. The kernel queues an event
+ * state directory's watch (the file store's `FileWatch`, network/store_watch.ts, the same one
+ * behind `Store.watch()`/`Store.generation()`) with a non-blocking read and re-reads only what
+ * changed. The kernel queues an event
  * during the file operation itself (the `rename` that makes an endpoint `linked`, the `unlink`
  * that removes it), before `link()`/`unlink()` return, so a query that arrives after they
  * returned is answered from the state they left: no lag, and no round trip from `link()` to the
@@ -19,21 +21,7 @@
  */
 import { lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  close,
-  IN_CLOEXEC,
-  IN_CREATE,
-  IN_DELETE,
-  IN_DELETE_SELF,
-  IN_IGNORED,
-  IN_MOVED_FROM,
-  IN_MOVED_TO,
-  IN_NONBLOCK,
-  IN_Q_OVERFLOW,
-  inotifyAddWatch,
-  inotifyInit1,
-  readNonBlocking,
-} from "../ffi/libc.ts";
+import { FileWatch } from "../network/store_watch.ts";
 import { type DnsContainer, type DnsNetwork, NameTable } from "../dns/resolver.ts";
 import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
 
@@ -51,6 +39,11 @@ export interface ServedNetwork {
   internal: boolean;
   /** Its upstreams (empty: the host's). */
   upstreams: string[];
+  /**
+   * An overlay network: where its other hosts' endpoints are (the store, with the options saved
+   * in the host's record) and this host's underlay address.
+   */
+  overlay?: { store: string; advertise: string; options: Record<string, string> };
 }
 
 interface NetState {
@@ -59,7 +52,6 @@ interface NetState {
   containers: Map<string, DnsContainer>;
 }
 
-const MASK = IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE_SELF;
 const TMP_RE = /\.tmp-\d+-[0-9a-f]+$/;
 const DATA_RE = /^(ep|rel)\.([0-9a-f]+)$/;
 
@@ -111,13 +103,14 @@ export function dnsEnabled(record: Pick<NetworkRecord, "config" | "state">): boo
 export class StateNames {
   /** The state directory. */
   readonly stateDir: string;
-  #fd: number;
-  #buf = new Uint8Array(64 * 1024);
-  /** wd -> what it watches: "" the root, "networks", or a data kind (`ep.ID`, `rel.ID`). */
-  #watches = new Map<number, string>();
-  #watched = new Set<string>();
+  /** The state directory's watch (the file store's, network/store_watch.ts). */
+  #watch: FileWatch;
   #nets = new Map<string, NetState>();
+  /** Network name -> the endpoints of other hosts (overlay networks), set by the DNS duty. */
+  #remote = new Map<string, readonly DnsContainer[]>();
   #table: NameTable = new NameTable([]);
+  /** The table is behind the records: built again when next asked for. */
+  #stale = false;
   #serial = 1;
   #closed = false;
 
@@ -128,12 +121,19 @@ export class StateNames {
    */
   constructor(stateDir: string) {
     this.stateDir = stateDir;
-    this.#fd = inotifyInit1(IN_NONBLOCK | IN_CLOEXEC, "agent state watch");
+    this.#watch = new FileWatch(stateDir);
     this.#rescan();
   }
 
-  /** The current table. */
+  /**
+   * The current table, built when first asked for after a change (a burst of links between two
+   * queries costs one build, and none without queries): the same object until the next change.
+   */
   get table(): NameTable {
+    if (this.#stale) {
+      this.#stale = false;
+      this.#build();
+    }
     return this.#table;
   }
 
@@ -150,56 +150,20 @@ export class StateNames {
    */
   refresh(): boolean {
     if (this.#closed) return false;
+    const changes = this.#watch.changes();
+    if (changes.length === 0) return false;
     let changed = false;
     let networks = false;
-    let rescan = false;
     const dirty = new Set<string>(); // "ID/NAME"
-    const dirtyKinds = new Set<string>();
-    for (;;) {
-      const n = readNonBlocking(this.#fd, this.#buf, "inotify");
-      if (n <= 0) break;
-      const view = new DataView(this.#buf.buffer, 0, n);
-      for (let off = 0; off + 16 <= n;) {
-        const wd = view.getInt32(off, true);
-        const mask = view.getUint32(off + 4, true);
-        const len = view.getUint32(off + 12, true);
-        let end = off + 16;
-        while (end < off + 16 + len && this.#buf[end] !== 0) end++;
-        const name = new TextDecoder().decode(this.#buf.subarray(off + 16, end));
-        off += 16 + len;
-        if (mask & IN_Q_OVERFLOW) {
-          rescan = true;
-          continue;
-        }
-        const kind = this.#watches.get(wd);
-        if (kind === undefined) continue;
-        if (mask & (IN_IGNORED | IN_DELETE_SELF)) {
-          this.#watches.delete(wd);
-          this.#watched.delete(kind);
-          if (kind === "" || kind === "networks") rescan = true;
-          continue;
-        }
-        if (TMP_RE.test(name)) continue;
-        if (kind === "") {
-          if (name === "networks") rescan = true;
-          else if (DATA_RE.test(name)) dirtyKinds.add(name);
-        } else if (kind === "networks") {
-          networks = true;
-        } else {
-          const m = DATA_RE.exec(kind);
-          if (m) dirty.add(`${m[2]}/${name.replace(/\.json$/, "")}`);
-        }
+    for (const { kind, entry } of changes) {
+      if (TMP_RE.test(entry)) continue;
+      if (kind === "networks") networks = true;
+      else {
+        const m = DATA_RE.exec(kind);
+        if (m) dirty.add(`${m[2]}/${entry.replace(/\.json$/, "")}`);
       }
     }
-    if (rescan) return this.#rescan();
     if (networks) changed = this.#loadNetworks() || changed;
-    for (const kind of dirtyKinds) {
-      const m = DATA_RE.exec(kind)!;
-      this.#watch(join(this.stateDir, kind), kind);
-      const net = this.#byId(m[2]);
-      // Whatever was written before the watch existed: read the whole directory once.
-      if (net) changed = this.#loadEndpoints(net) || changed;
-    }
     for (const key of dirty) {
       const [id, name] = key.split("/");
       const net = this.#byId(id);
@@ -209,11 +173,30 @@ export class StateNames {
     return changed;
   }
 
-  /** Closes the inotify fd; safe to call twice. */
-  close(): void {
-    if (this.#closed) return;
+  /**
+   * Sets the endpoints of an overlay network that live on other hosts (from the store), served
+   * beside this host's own; an empty list removes them. Rebuilds the table at once.
+   *
+   * @example
+   * ```ts ignore
+   * names.setRemote("ov1", [{ name: "web", aliases: ["www"], ipv4: ["203.0.113.5"] }]);
+   * server.table = names.table;
+   * ```
+   * @param network The network's name.
+   * @param containers Its other hosts' endpoints.
+   */
+  setRemote(network: string, containers: readonly DnsContainer[]): void {
+    if (containers.length === 0) {
+      if (!this.#remote.delete(network)) return;
+    } else this.#remote.set(network, containers);
+    this.#rebuild();
+  }
+
+  /** Closes the state directory's watch; safe to call twice. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    close(this.#fd, "inotify");
+    return this.#watch.stop();
   }
 
   #byId(id: string): NetState | undefined {
@@ -221,18 +204,7 @@ export class StateNames {
     return undefined;
   }
 
-  #watch(path: string, kind: string): void {
-    if (this.#watched.has(kind)) return;
-    try {
-      const wd = inotifyAddWatch(this.#fd, path, MASK);
-      this.#watches.set(wd, kind);
-      this.#watched.add(kind);
-    } catch { /* not there (yet): its creation in the parent brings it */ }
-  }
-
   #rescan(): boolean {
-    this.#watch(this.stateDir, "");
-    this.#watch(join(this.stateDir, "networks"), "networks");
     this.#nets.clear();
     this.#loadNetworks();
     this.#rebuild();
@@ -256,8 +228,6 @@ export class StateNames {
         containers: old?.served.id === r.id ? old.containers : new Map(),
       };
       this.#nets.set(r.name, state);
-      this.#watch(join(this.stateDir, `ep.${r.id}`), `ep.${r.id}`);
-      this.#watch(join(this.stateDir, `rel.${r.id}`), `rel.${r.id}`);
       this.#loadEndpoints(state);
       changed = true;
     }
@@ -311,12 +281,21 @@ export class StateNames {
   }
 
   #rebuild(): void {
+    this.#stale = true;
+  }
+
+  #build(): void {
     const networks: DnsNetwork[] = [...this.#nets.values()].map((n) => ({
       name: n.served.name,
       subnets: n.served.subnets,
       internal: n.served.internal,
       upstreams: n.served.upstreams,
-      containers: [...n.containers.values()],
+      containers: [
+        ...n.containers.values(),
+        // Another host's endpoint under a name this host links too (a stale record): this
+        // host's answers.
+        ...(this.#remote.get(n.served.name) ?? []).filter((c) => !n.containers.has(c.name)),
+      ],
     }));
     this.#table = new NameTable(networks, { serial: ++this.#serial });
   }
@@ -331,7 +310,7 @@ function servedOf(r: NetworkRecord): ServedNetwork {
     subnets.push(p.subnet);
     if (p.gateway) gateways.push(p.gateway);
   }
-  return {
+  const served: ServedNetwork = {
     name: r.name,
     id: r.id,
     gateways,
@@ -339,4 +318,13 @@ function servedOf(r: NetworkRecord): ServedNetwork {
     internal: c.internal === true,
     upstreams: Array.isArray(c.dnsServers) ? c.dnsServers.map(String) : [],
   };
+  const o = r.config as Record<string, unknown>;
+  if (r.type === "overlay" && typeof o.store === "string" && typeof o.advertise === "string") {
+    const options: Record<string, string> = {};
+    for (const k of ["storeCa", "storeCert", "storeKey", "storeUser"]) {
+      if (typeof o[k] === "string") options[k] = o[k] as string;
+    }
+    served.overlay = { store: o.store, advertise: o.advertise, options };
+  }
+  return served;
 }

@@ -10,9 +10,18 @@
  * IPv6 address and default routes. nslink also brings `lo` up (the others leave that to the
  * `loopback` plugin or the runtime). Rounds are interleaved; medians per container are printed.
  *
+ * Two more cases, each against the reference plugins in the same round:
+ * - `+port`: one published port per container (`runtimeConfig.portMappings`, host port 20000+i);
+ *   the reference is `bridge` then the chained `portmap` plugin (its ADD given bridge's result as
+ *   `prevResult`; DEL in reverse order, as libcni runs a chain), both execs timed together.
+ * - `fresh`: one container per network, as `podman run` on a network nothing else uses: nslink's
+ *   ADD creates the network and its DEL removes it with the last attachment; the reference
+ *   `bridge` creates its bridge on ADD (and never removes it: that is done untimed afterwards).
+ *   ADD and DEL alternate per container.
+ *
  * Run by bench/run.sh inside the throw-away namespace (root). Writes bench/out/cni.json and a
  * result file (bench/lib/results.ts) with every exec's time, per peer and round.
- * Usage: deno run -A bench/cni.ts [--n 20] [--reps 3]
+ * Usage: deno run -A bench/cni.ts [--n 20] [--reps 3] [--peers nslink-compiled,cni-bridge,...]
  *
  * @module
  */
@@ -31,13 +40,28 @@ const WORK = "/run/nslbench/cni-exec";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { n: { type: "string", default: "20" }, reps: { type: "string", default: "3" } },
+  options: {
+    n: { type: "string", default: "20" },
+    reps: { type: "string", default: "3" },
+    peers: { type: "string", default: "" },
+  },
 });
+/** Only these peers (comma-separated names), when given. */
+const ONLY = values.peers ? new Set(values.peers.split(",")) : undefined;
 const N = Number(values.n);
 const REPS = Number(values.reps);
 const started = startResult("cni", { n: N, reps: REPS, startupRuns: 10 }, { runtime: "all" });
 
 function exec(argv: string[], input?: string, env?: Record<string, string>): number {
+  return execOut(argv, input, env).ms;
+}
+
+/** Runs one process; its time in ms and its standard output. */
+function execOut(
+  argv: string[],
+  input?: string,
+  env?: Record<string, string>,
+): { ms: number; out: string } {
   const t = performance.now();
   const r = spawnSync(argv[0], argv.slice(1), {
     input: input ?? "",
@@ -48,7 +72,7 @@ function exec(argv: string[], input?: string, env?: Record<string, string>): num
   if (r.status !== 0) {
     throw new Error(`${argv.join(" ")} failed (${r.status}): ${r.stdout}${r.stderr}`);
   }
-  return dt;
+  return { ms: dt, out: r.stdout };
 }
 
 function median(xs: number[]): number {
@@ -58,26 +82,46 @@ function median(xs: number[]): number {
 
 const v4 = (i: number) => `198.51.100.${i + 2}`;
 const v6 = (i: number) => `2001:db8:bc::${(i + 2).toString(16)}`;
-const ns = (peer: string, i: number) => `nslbc-${peer}-${i}`;
+const ns = (peer: string, i: number) => `nslbc-${peer.replace(/[^a-z0-9]+/g, "-")}-${i}`;
 
 interface Peer {
   name: string;
   available: boolean;
+  /** One network per container, ADD and DEL alternating (the `fresh` case). */
+  fresh?: boolean;
   add(i: number): number;
   del(i: number): number;
+  /** Untimed, after each round. */
+  cleanup?(): void;
 }
 
-function cniPeer(name: string, tag: string, argv: string[], available: boolean): Peer {
-  const conf = JSON.stringify({
-    cniVersion: "1.0.0",
-    name: "nslbcni",
-    type: "nslink",
-    network: `nslbc${tag}`,
-    bridge: `nslbc-${tag}`,
-    subnet: "198.51.100.0/24",
-    subnetIPv6: "2001:db8:bc::/64",
-    stateDir: `${WORK}/state`,
-  });
+/** One published port for container i, as a runtime passes it (`portMappings` capability). */
+const portMappings = (i: number) => [{ hostPort: 20000 + i, containerPort: 80, protocol: "tcp" }];
+
+function cniPeer(
+  name: string,
+  tag: string,
+  argv: string[],
+  available: boolean,
+  opts: { ports?: boolean; fresh?: boolean } = {},
+): Peer {
+  const conf = (i: number) =>
+    JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "nslbcni",
+      type: "nslink",
+      network: opts.fresh ? `nslbc${tag}${i}` : `nslbc${tag}`,
+      bridge: opts.fresh ? `nslbc-${tag}${i}` : `nslbc-${tag}`,
+      subnet: "198.51.100.0/24",
+      subnetIPv6: "2001:db8:bc::/64",
+      stateDir: `${WORK}/state`,
+      ...(opts.ports
+        ? {
+          capabilities: { portMappings: true },
+          runtimeConfig: { portMappings: portMappings(i) },
+        }
+        : {}),
+    });
   const env = (cmd: string, i: number) => ({
     CNI_COMMAND: cmd,
     CNI_CONTAINERID: ns(name, i),
@@ -88,17 +132,18 @@ function cniPeer(name: string, tag: string, argv: string[], available: boolean):
   return {
     name,
     available,
-    add: (i) => exec(argv, conf, env("ADD", i)),
-    del: (i) => exec(argv, conf, env("DEL", i)),
+    fresh: opts.fresh,
+    add: (i) => exec(argv, conf(i), env("ADD", i)),
+    del: (i) => exec(argv, conf(i), env("DEL", i)),
   };
 }
 
-const bridgeConf = (i: number) =>
+const bridgeConf = (i: number, fresh = false) =>
   JSON.stringify({
     cniVersion: "1.0.0",
-    name: "nslbcbr",
+    name: fresh ? `nslbcbr${i}` : "nslbcbr",
     type: "bridge",
-    bridge: "nslbc-br",
+    bridge: fresh ? `nslbcf-${i}` : "nslbc-br",
     isGateway: true,
     ipMasq: false,
     ipam: {
@@ -109,13 +154,41 @@ const bridgeConf = (i: number) =>
     },
     runtimeConfig: { ips: [`${v4(i)}/24`, `${v6(i)}/64`] },
   });
-const bridgeEnv = (cmd: string, i: number) => ({
+const bridgeEnv = (peer: string, cmd: string, i: number) => ({
   CNI_COMMAND: cmd,
-  CNI_CONTAINERID: ns("cni-bridge", i),
-  CNI_NETNS: `/run/netns/${ns("cni-bridge", i)}`,
+  CNI_CONTAINERID: ns(peer, i),
+  CNI_NETNS: `/run/netns/${ns(peer, i)}`,
   CNI_IFNAME: "eth0",
   CNI_PATH: CNI_BIN,
 });
+
+/** The reference chain bridge (+ host-local) then portmap, with one port per container. */
+function bridgePortmapPeer(): Peer {
+  const name = "cni-bridge+portmap";
+  const results = new Map<number, unknown>();
+  const portmapConf = (i: number) =>
+    JSON.stringify({
+      cniVersion: "1.0.0",
+      name: "nslbcbr",
+      type: "portmap",
+      capabilities: { portMappings: true },
+      snat: true,
+      runtimeConfig: { portMappings: portMappings(i) },
+      prevResult: results.get(i),
+    });
+  return {
+    name,
+    available: existsSync(`${CNI_BIN}/bridge`) && existsSync(`${CNI_BIN}/portmap`),
+    add: (i) => {
+      const b = execOut([`${CNI_BIN}/bridge`], bridgeConf(i), bridgeEnv(name, "ADD", i));
+      results.set(i, JSON.parse(b.out));
+      return b.ms + exec([`${CNI_BIN}/portmap`], portmapConf(i), bridgeEnv(name, "ADD", i));
+    },
+    del: (i) =>
+      exec([`${CNI_BIN}/portmap`], portmapConf(i), bridgeEnv(name, "DEL", i)) +
+      exec([`${CNI_BIN}/bridge`], bridgeConf(i), bridgeEnv(name, "DEL", i)),
+  };
+}
 
 const netavarkJson = (i: number) =>
   JSON.stringify({
@@ -147,8 +220,23 @@ const peers: Peer[] = [
   {
     name: "cni-bridge",
     available: existsSync(`${CNI_BIN}/bridge`),
-    add: (i) => exec([`${CNI_BIN}/bridge`], bridgeConf(i), bridgeEnv("ADD", i)),
-    del: (i) => exec([`${CNI_BIN}/bridge`], bridgeConf(i), bridgeEnv("DEL", i)),
+    add: (i) => exec([`${CNI_BIN}/bridge`], bridgeConf(i), bridgeEnv("cni-bridge", "ADD", i)),
+    del: (i) => exec([`${CNI_BIN}/bridge`], bridgeConf(i), bridgeEnv("cni-bridge", "DEL", i)),
+  },
+  cniPeer("nslink-compiled+port", "p", [COMPILED], existsSync(COMPILED), { ports: true }),
+  bridgePortmapPeer(),
+  cniPeer("nslink-compiled fresh", "f", [COMPILED], existsSync(COMPILED), { fresh: true }),
+  {
+    name: "cni-bridge fresh",
+    available: existsSync(`${CNI_BIN}/bridge`),
+    fresh: true,
+    add: (i) =>
+      exec([`${CNI_BIN}/bridge`], bridgeConf(i, true), bridgeEnv("cni-bridge-fresh", "ADD", i)),
+    del: (i) =>
+      exec([`${CNI_BIN}/bridge`], bridgeConf(i, true), bridgeEnv("cni-bridge-fresh", "DEL", i)),
+    cleanup: () => {
+      for (let i = 0; i < N; i++) spawnSync("ip", ["link", "del", `nslbcf-${i}`]);
+    },
   },
   {
     name: "netavark",
@@ -170,22 +258,37 @@ mkdirSync(`${WORK}/netavark`, { recursive: true });
 const samples = new Map<string, { add: number[]; del: number[] }>();
 /** Per peer, per round: each container's ADD and DEL exec, ms (the result file's samples). */
 const perRep = new Map<string, { rep: number; addMs: number[]; delMs: number[] }[]>();
+const ipAddr = (netns: string) =>
+  spawnSync("ip", ["-n", netns, "-4", "-o", "addr", "show", "eth0"], { encoding: "utf8" }).stdout;
 for (let rep = 0; rep < REPS; rep++) {
-  for (const p of peers.filter((p) => p.available)) {
+  for (const p of peers.filter((p) => p.available && (!ONLY || ONLY.has(p.name)))) {
     const s = samples.get(p.name) ?? { add: [], del: [] };
     samples.set(p.name, s);
     const round = { rep: rep + 1, addMs: [] as number[], delMs: [] as number[] };
     perRep.set(p.name, [...(perRep.get(p.name) ?? []), round]);
     for (let i = 0; i < N; i++) exec(["ip", "netns", "add", ns(p.name, i)]);
-    for (let i = 0; i < N; i++) round.addMs.push(p.add(i));
+    if (p.fresh) {
+      for (let i = 0; i < N; i++) {
+        round.addMs.push(p.add(i));
+        // Checked: the container has its IPv4 address.
+        const addr = ipAddr(ns(p.name, i));
+        if (!/inet 198\.51\.100\.\d+\/24/.test(addr)) {
+          throw new Error(`${p.name}: no address: ${addr}`);
+        }
+        round.delMs.push(p.del(i));
+      }
+    } else {
+      for (let i = 0; i < N; i++) round.addMs.push(p.add(i));
+      // Checked: the last container has its IPv4 address.
+      const addr = ipAddr(ns(p.name, N - 1));
+      if (!/inet 198\.51\.100\.\d+\/24/.test(addr)) {
+        throw new Error(`${p.name}: no address: ${addr}`);
+      }
+      for (let i = 0; i < N; i++) round.delMs.push(p.del(i));
+    }
     s.add.push(...round.addMs);
-    // Checked: the last container has its IPv4 address.
-    const addr = spawnSync("ip", ["-n", ns(p.name, N - 1), "-4", "-o", "addr", "show", "eth0"], {
-      encoding: "utf8",
-    }).stdout;
-    if (!/inet 198\.51\.100\.\d+\/24/.test(addr)) throw new Error(`${p.name}: no address: ${addr}`);
-    for (let i = 0; i < N; i++) round.delMs.push(p.del(i));
     s.del.push(...round.delMs);
+    p.cleanup?.();
     for (let i = 0; i < N; i++) exec(["ip", "netns", "del", ns(p.name, i)]);
   }
 }

@@ -11,7 +11,7 @@
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
  * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`,
- * `veth`), optional `key=value` parameters
+ * `veth`, `dns`, `dns-agent`), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -21,13 +21,15 @@
  * `deno run -A bench/render.ts --check` (exits 1 and names the block when the page differs
  * from what the committed files render: a hand edit; run by scripts/test-all.sh).
  * `--readme PATH` renders another file (README.md held the tables before docs/ existed).
+ * `--latest` first points every marker at the newest result file of each suite and runtime it
+ * names ({@linkcode pointAtLatest}; bench/all.sh runs it after the suites), then renders.
  * Runs under Deno and Bun.
  *
  * @module
  */
 import process from "node:process";
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { quantiles, readResult, REPO_ROOT, type ResultFile } from "./lib/results.ts";
 
 /** Start of a block: kind, parameters and files follow. */
@@ -458,6 +460,8 @@ interface OverlaySamples {
   watcher: {
     remoteEndpoints: number;
     fdbEntriesInstalled: number;
+    /** Neighbour entries in the kernel after the snapshot (result files from 2026-12-07 20:00 on). */
+    neighEntriesInstalled?: number;
     snapshotMs: number;
     cpuMsBefore: number;
     cpuMsAfterSnapshot: number;
@@ -498,7 +502,7 @@ function renderOverlay(files: LoadedResult[]): string[] {
       `${mib(w.rssIdleBytes)} -> ${mib(w.rssAfterSnapshotBytes)}`,
       `${Math.round(w.churnMs)} (${Math.round(w.cpuMsAfterChurn - w.cpuMsAfterSnapshot)} CPU), ` +
       mib(w.rssAfterChurnBytes),
-      String(w.fdbEntriesInstalled),
+      `${w.fdbEntriesInstalled} / ${w.neighEntriesInstalled ?? "-"}`,
     ];
   });
   return [
@@ -511,7 +515,7 @@ function renderOverlay(files: LoadedResult[]): string[] {
       "ratio",
       "watcher snapshot (CPU), RSS",
       `${grouped(remote)} changes followed (CPU), RSS`,
-      "FDB entries",
+      "FDB / neigh entries",
     ], rows),
   ];
 }
@@ -550,6 +554,110 @@ function renderVeth(files: LoadedResult[]): string[] {
   ];
 }
 
+interface DnsPerf {
+  qps: number;
+  lost: number;
+  avgMs: number;
+}
+interface DnsPeer {
+  peer: string;
+  status: string;
+  reason?: string;
+  names?: DnsPerf;
+  latency?: { rate: number; lost: number; us: number[] };
+  latencyRealtime?: { rate: number; lost: number; us: number[] };
+  forward?: DnsPerf;
+}
+
+/** Nearest-rank percentile (µs samples in, ms out). */
+function pctMs(us: number[], p: number): number {
+  const s = [...us].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(s.length * p) - 1))] / 1000;
+}
+
+/** DNS servers side by side (bench/dns.ts): one `dns` file, every peer in the same run. */
+function renderDns(files: LoadedResult[]): string[] {
+  if (files.length !== 1) throw new Error("render dns: exactly one result file");
+  const { path, result: r } = files[0];
+  if (r.suite !== "dns") throw new Error(`render dns: ${path} is a ${r.suite} result`);
+  const peers = (r.samples as { peers: DnsPeer[] }).peers;
+  const ref = peers.find((p) => p.peer === "dnsmasq" && p.status === "ok");
+  const ratio = (x?: number, y?: number) => (x && y ? fmtX(x / y) : "-");
+  const rows = peers.map((p) => {
+    if (p.status !== "ok") return [p.peer, `${p.status}: ${p.reason ?? "?"}`];
+    const lat = p.latency!;
+    return [
+      p.peer,
+      grouped(p.names!.qps),
+      ratio(p.names!.qps, ref?.names?.qps),
+      fmt3(pctMs(lat.us, 0.5)),
+      fmt3(pctMs(lat.us, 0.99)),
+      fmt3(pctMs(lat.us, 1)),
+      String(lat.lost),
+      p.latencyRealtime ? fmt3(pctMs(p.latencyRealtime.us, 0.99)) : "-",
+      p.forward ? grouped(p.forward.qps) : "-",
+      ratio(p.forward?.qps, ref?.forward?.qps),
+    ];
+  });
+  return [
+    `dnsperf from a container namespace to the gateway, ${r.options.names} names, ` +
+    `${r.options.seconds} s at full speed; latency at ${
+      grouped(Number(r.options.latencyRate))
+    } queries/s, ms; ` +
+    "p99 FIFO: the same with the server and dnsperf under SCHED_FIFO (no wait for a CPU)",
+    ...textTable([
+      "server",
+      "names q/s",
+      "x dnsmasq",
+      "p50",
+      "p99",
+      "max",
+      "lost",
+      "p99 FIFO",
+      "forwarded q/s",
+      "x dnsmasq",
+    ], rows),
+  ];
+}
+
+/** Names end to end through newNetwork/link and the host agent (bench/dns-agent.ts). */
+function renderDnsAgent(files: LoadedResult[]): string[] {
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "dns-agent") {
+      throw new Error(`render dns-agent: ${path} is a ${r.suite} result`);
+    }
+    const s = r.samples as {
+      names: DnsPerf;
+      latency: { lost: number; us: number[] };
+      latencyRealtime?: { us: number[] };
+      firstQuery: { answered: number; tries: number };
+      churn: { sent: number; lost: number; ms: number };
+    };
+    return [
+      r.runtime,
+      grouped(s.names.qps),
+      fmt3(pctMs(s.latency.us, 0.5)),
+      fmt3(pctMs(s.latency.us, 0.99)),
+      s.latencyRealtime ? fmt3(pctMs(s.latencyRealtime.us, 0.99)) : "-",
+      `${s.firstQuery.answered}/${s.firstQuery.tries}`,
+      `${s.churn.lost} of ${grouped(s.churn.sent)}`,
+    ];
+  });
+  return [
+    "the host agent, 100 linked containers; latency at 1,000 queries/s, ms; churn: 100 link() " +
+    "+ 100 unlink() under a steady 2,000 queries/s; p99 FIFO: the agent and dnsperf under SCHED_FIFO",
+    ...textTable([
+      "runtime",
+      "names q/s",
+      "p50",
+      "p99",
+      "p99 FIFO",
+      "first query after link() answered",
+      "lost during churn",
+    ], rows),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -573,6 +681,8 @@ export function renderBlock(
   else if (kind === "overlay") body = renderOverlay(files);
   else if (kind === "monitor") body = renderMonitor(files);
   else if (kind === "veth") body = renderVeth(files);
+  else if (kind === "dns") body = renderDns(files);
+  else if (kind === "dns-agent") body = renderDnsAgent(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",
@@ -643,12 +753,108 @@ export function checkReadme(text: string, load: ResultLoader, name = "README"): 
   return problems;
 }
 
+/** A result file's name split into suite, runtime and stamp (`codec-deno-20261207T175003Z`). */
+const RESULT_NAME = /^(?:.*\/)?([a-z0-9-]+)-([a-z0-9]+)-(\d{8}T\d{6}Z)\.json$/;
+
+/**
+ * Whether a result file fits a block beyond its suite and runtime: a `main` block with
+ * `steps=1` takes only runs made with `--steps`, one without only runs made without; one with
+ * `n=N` only a run with a section of N containers, one without only a single-section run (not
+ * a sweep) at the container count of the file it names now.
+ */
+function fits(
+  kind: string,
+  params: Record<string, string>,
+  r: ResultFile,
+  current: ResultFile | undefined,
+): boolean {
+  if (kind !== "main") return true;
+  if (Boolean(r.options.steps) !== (params.steps === "1")) return false;
+  const sections = (r.samples as Partial<MainSamples>).sections ?? [];
+  if (params.n) return sections.some((x) => x.n === Number(params.n));
+  // One container count, the table's own (a run at another N is another table).
+  const now = (current?.samples as Partial<MainSamples> | undefined)?.sections?.[0]?.n;
+  return sections.length === 1 && (now === undefined || sections[0].n === now);
+}
+
+/** What {@linkcode pointAtLatest} did: the page's new text and one line per file it replaced. */
+export interface LatestResult {
+  text: string;
+  changes: string[];
+}
+
+/**
+ * Points every block of the page at the newest result file of each suite and runtime it names
+ * (`render.ts --latest`, run by bench/all.sh before rendering): in each marker, a file
+ * `SUITE-RUNTIME-STAMP.json` is replaced by the one of `available` with the same suite and
+ * runtime and the newest stamp, if that one fits the block (a `main` block with `steps=1` takes
+ * only a `--steps` run, and the other way round) and renders; otherwise it stays. Only the
+ * markers change; render the page afterwards.
+ *
+ * @example
+ * ```ts ignore
+ * const { text, changes } = pointAtLatest(page, ["bench/results/codec-deno-20261208T090000Z.json"], load);
+ * ```
+ * @param text The page.
+ * @param available Result files, as paths from the repository root (`bench/results/…json`).
+ * @param load Reads a result file by that path.
+ * @returns The page with its markers updated, and what changed.
+ */
+export function pointAtLatest(
+  text: string,
+  available: readonly string[],
+  load: ResultLoader,
+): LatestResult {
+  const changes: string[] = [];
+  let out = "";
+  let at = 0;
+  for (const b of parseBlocks(text)) {
+    const files = b.files.map((f) => {
+      const m = RESULT_NAME.exec(f);
+      if (!m) return f;
+      const [, suite, runtime, stamp] = m;
+      const current = () => {
+        try {
+          return load(f);
+        } catch {
+          return undefined;
+        }
+      };
+      const newer = available
+        .map((p) => ({ p, m: RESULT_NAME.exec(p) }))
+        .filter(({ m: n }) => n && n[1] === suite && n[2] === runtime && n[3] > stamp)
+        .sort((x, y) => (x.m![3] < y.m![3] ? 1 : -1));
+      for (const { p } of newer) {
+        let r: ResultFile;
+        try {
+          r = load(p);
+          if (r.suite !== suite || !fits(b.kind, b.params, r, current())) continue;
+          renderBlock(b.kind, b.params, [{ path: p, result: r }]);
+        } catch {
+          continue; // unreadable, or does not render: not a candidate
+        }
+        changes.push(`${b.kind}: ${f} -> ${p}${r.machine.quiet ? "" : " (NOT quiet)"}`);
+        return p;
+      }
+      return f;
+    });
+    if (files.every((f, i) => f === b.files[i])) continue; // this marker stays as written
+    const start = text.lastIndexOf(BLOCK_START, b.from);
+    const params = Object.entries(b.params).map(([k, v]) => `${k}=${v}`);
+    out += text.slice(at, start) +
+      `${BLOCK_START}${[b.kind, ...params, ...files].join(" ")} -->`;
+    at = b.from;
+  }
+  return { text: out + text.slice(at), changes };
+}
+
 if (import.meta.main) {
   const argv = process.argv.slice(2);
   const check = argv.includes("--check");
   const i = argv.indexOf("--readme");
   const readmePath = i >= 0 ? argv[i + 1] : `${REPO_ROOT}/docs/benchmarks.md`;
-  const text = readFileSync(readmePath, "utf8");
+  const original = readFileSync(readmePath, "utf8");
+  let text = original;
   const load: ResultLoader = (p) => readResult(`${REPO_ROOT}/${p}`);
   if (check) {
     const problems = checkReadme(text, load, readmePath.replace(`${REPO_ROOT}/`, ""));
@@ -668,8 +874,17 @@ if (import.meta.main) {
     }
     console.error(`bench/render.ts --check: ${parseBlocks(text).length} tables as rendered`);
   } else {
+    if (argv.includes("--latest")) {
+      const dir = `${REPO_ROOT}/bench/results`;
+      const available = readdirSync(dir).filter((f) => f.endsWith(".json"))
+        .map((f) => `bench/results/${f}`);
+      const latest = pointAtLatest(text, available, load);
+      for (const c of latest.changes) console.error(`bench/render.ts --latest: ${c}`);
+      if (!latest.changes.length) console.error("bench/render.ts --latest: nothing newer");
+      text = latest.text;
+    }
     const out = renderReadme(text, load);
-    if (out !== text) writeFileSync(readmePath, out);
+    if (out !== original) writeFileSync(readmePath, out);
     console.error(
       `bench/render.ts: ${parseBlocks(text).length} tables rendered into ${readmePath}`,
     );

@@ -14,7 +14,8 @@
 # 3. Runs bench/main.ts inside a throw-away network namespace (the benchmark's "host") and a
 #    private mount namespace with a tmpfs on /run (so /run/netns, CNI and netavark state are
 #    private and vanish with the run) and a sysfs of the new network namespace on /sys.
-# Must run as root. Nothing is left on the machine afterwards.
+# Must run as root. Nothing is left on the machine afterwards. NSLBENCH_PREPARE_ONLY=1 stops
+# after steps 1 and 2 and the build of dist/nslink (bench/all.sh does so, then runs each suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -81,6 +82,9 @@ fi
 
 # --- the nslink executable (bench/cni.ts): bun build --compile works offline ---
 bash scripts/build.sh || echo "bench: dist/nslink not built; bench/cni.ts runs without it" >&2
+
+# NSLBENCH_PREPARE_ONLY=1: installs and builds only (bench/all.sh runs each suite itself).
+if [ -n "${NSLBENCH_PREPARE_ONLY:-}" ]; then exit 0; fi
 
 # --- the run, in throw-away network + mount namespaces ---
 NSLBENCH_OUTER_NETNS=$(readlink /proc/self/ns/net)

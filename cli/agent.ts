@@ -1,7 +1,7 @@
 /**
  * `nslink agent`: nslink's host background process in the foreground, for a service manager
- * (`contrib/nslink-agent.service`). One per state directory; it serves the names of every
- * DNS-enabled network (see `agent/`) and, given overlay networks (`--store`, `--advertise`,
+ * (`contrib/nslink-agent.service`). One per state directory; it repairs the firewall of every
+ * network, serves the names of every DNS-enabled one (see `agent/`) and, given overlay networks (`--store`, `--advertise`,
  * `NETWORK…`), keeps this host's FDB and neighbour entries in step with the store: one more duty
  * of the same process. Runs until SIGINT or SIGTERM, then exits 0. The library starts the same
  * process on demand (`--on-demand`: it exits once no network needs it).
@@ -13,8 +13,10 @@ import { runAgent } from "../agent/agent.ts";
 import type { Duty } from "../agent/duty.ts";
 import "../agent/dns.ts";
 import "../agent/firewall.ts";
+import { keptInForeground } from "../agent/overlay.ts";
 import { type Network, openNetwork } from "../network/network.ts";
 import { OverlayNetwork } from "../network/overlay.ts";
+import { hostAgent, registerHostAgent } from "../network/agent_hook.ts";
 import { defaultStateDir } from "../network/state.ts";
 import type { Command } from "./command.ts";
 import { driverOptions } from "./network.ts";
@@ -29,7 +31,8 @@ const STORE_OPTIONS = ["storeCa", "storeCert", "storeKey", "storeUser", "storePa
  * the watcher keeping this host's FDB and neighbour entries in step with the store.
  */
 class OverlayDuty implements Duty {
-  readonly name = "overlay";
+  // The registered duty `overlay` (agent/overlay.ts) keeps the state's other overlay networks.
+  readonly name = "overlay-foreground";
   readonly networks: Network[] = [];
   readonly runs: Promise<void>[] = [];
   readonly abort = new AbortController();
@@ -117,6 +120,13 @@ export const agentCommand: Command = {
     const onSignal = () => stop();
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
+    // This process is the host's agent: opening its overlay networks (DNS-enabled by default)
+    // must not start an on-demand agent that it would only have to take over from.
+    // The overlay networks named here are this command's own duty (with its options), not the
+    // registered overlay duty's (which keeps every other overlay network of the state).
+    keptInForeground(args);
+    const library = hostAgent();
+    registerHostAgent({ ensure: () => Promise.resolve(), settle: () => Promise.resolve() });
     try {
       for (const name of args) {
         const net = await openNetwork(name, { ...storeOptions, store, advertise });
@@ -140,6 +150,7 @@ export const agentCommand: Command = {
       await overlay.stop();
       throw e;
     } finally {
+      if (library) registerHostAgent(library);
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     }

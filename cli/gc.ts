@@ -27,16 +27,23 @@ export const gcCommand: Command = {
 Links of networks this state directory does not know (another state directory's, an overlay
 network's, one on an adopted bridge) are reported as foreign and left alone while their network
 is alive: a link carries its bridge alias, or one of its links is on a bridge.
+When gc could not do part of its work (a record it cannot read, a kernel error), it goes on
+with the rest, prints each error on stderr and exits 1 (with --dry-run too).
 With --dry-run it also warns about another table's forward chain with policy drop, which drops
 container traffic nslink's table accepts (see the README's troubleshooting).`,
   async run({ values, io, format }) {
     const report = await gc({ stateDir: defaultStateDir(), dryRun: values["dry-run"] === true });
     // Not gc's to fix, but worth saying: another table drops forwarded traffic.
     const warnings = report.dryRun ? forwardDropWarnings() : [];
+    // What gc could not do (it went on with the rest): on stderr, one line each, and exit 1,
+    // so that a script or a timer unit sees that the work is not done (also with --dry-run).
+    const failed = (): number => {
+      for (const item of report.errors) io.err(`nslink gc: ${item}\n`);
+      return report.errors.length > 0 ? 1 : 0;
+    };
     if (format === "json") {
-      return io.out(
-        JSON.stringify(warnings.length ? { ...report, warnings } : report, null, 2) + "\n",
-      );
+      io.out(JSON.stringify(warnings.length ? { ...report, warnings } : report, null, 2) + "\n");
+      return failed();
     }
     for (const w of warnings) io.out(`warning: ${w}\n`);
     const verb = report.dryRun ? "would remove" : "removed";
@@ -51,8 +58,7 @@ container traffic nslink's table accepts (see the README's troubleshooting).`,
         );
       }
     }
-    // What gc could not do (it went on with the rest): on stderr, one line each.
-    for (const item of report.errors) io.err(`nslink gc: ${item}\n`);
-    if (!any) io.out("nothing to collect\n");
+    if (!any && report.errors.length === 0) io.out("nothing to collect\n");
+    return failed();
   },
 };

@@ -76,6 +76,15 @@ export function driverOptions(pairs: string[], hint: string): Record<string, unk
         throw new UsageError(`Invalid --opt ${JSON.stringify(pair)}: MTU must be a number`, hint);
       }
       value = Number(raw);
+    } else if (key === "ttl") {
+      // An overlay network's host lease, in seconds.
+      if (!/^\d+$/.test(raw)) {
+        throw new UsageError(
+          `Invalid --opt ${JSON.stringify(pair)}: ttl must be a number of seconds`,
+          hint,
+        );
+      }
+      value = Number(raw);
     }
     out[key] = value;
   }

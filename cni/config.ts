@@ -26,7 +26,7 @@
  *
  * `"driver": "overlay"` joins (or creates) a network across hosts: `"store": "etcd://HOST:PORT"`,
  * `"advertise": "ADDR"` (this host's underlay address) and, for TLS and auth, `storeCa`,
- * `storeCert`, `storeKey`, `storeUser`, `storePassword`.
+ * `storeCert`, `storeKey`, `storeUser`, `storePassword`; `ttl` (seconds, the host's lease).
  *
  * @module
  */
@@ -311,6 +311,14 @@ export function parseConf(conf: CniNetConf, stateDir?: string): NslinkConf {
       throw invalid("mtu", conf.mtu, "an integer");
     }
     networkOptions.mtu = conf.mtu;
+  }
+  // The host's lease in an overlay network, in seconds (the host's agent keeps it alive).
+  if (conf.ttl !== undefined) {
+    if (driver !== "overlay") throw invalid("ttl", conf.ttl, `only with "driver": "overlay"`);
+    if (typeof conf.ttl !== "number" || !Number.isInteger(conf.ttl) || conf.ttl < 1) {
+      throw invalid("ttl", conf.ttl, "a whole number of seconds");
+    }
+    networkOptions.ttl = conf.ttl;
   }
   const dir = conf.stateDir ?? stateDir;
   if (dir !== undefined && typeof dir !== "string") throw invalid("stateDir", dir, "a path");

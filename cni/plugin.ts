@@ -25,6 +25,7 @@ import { shortHash } from "../drivers/bridge.ts";
 import { hostRtnl } from "../model/host.ts";
 import { Namespace } from "../network/namespace.ts";
 import { type LinkOptions, type Network, newNetwork, openNetwork } from "../network/network.ts";
+import { configDirFor, Definitions } from "../network/definitions.ts";
 import { StateStore } from "../network/state.ts";
 import { StaleNetworkError } from "../network/store.ts";
 import { allocate, createPool } from "../model/ipam.ts";
@@ -52,6 +53,11 @@ import type { CniArgs, CniNetConf, CniResult } from "./types.ts";
 
 /** State kind marking networks that ADD created (removed with their last attachment). */
 const AUTO = "cni-networks";
+
+/** The definitions that go with a state directory (where the mark survives a reboot). */
+function definitionsOf(store: StateStore): Definitions {
+  return new Definitions(configDirFor(store.dir));
+}
 
 /**
  * The network endpoint name of a CNI attachment.
@@ -97,19 +103,42 @@ function asConfigError(e: unknown): unknown {
   return e;
 }
 
+/**
+ * Registers the overlay driver (network/overlay.ts, with its etcd client): loaded only when a
+ * network needs it, so that an exec for a bridge or LAN network does not pay for loading it.
+ */
+async function loadOverlay(): Promise<void> {
+  await import("../network/overlay.ts");
+}
+
+/** `openNetwork`'s answer for a network whose driver (overlay) is not loaded yet. */
+function needsOverlay(e: unknown): boolean {
+  return e instanceof TypeError &&
+    (/ spans hosts: load network\/overlay\.ts/.test(e.message) ||
+      e.message === "No driver for networks in a store is loaded");
+}
+
 async function open(network: string, stateDir?: string): Promise<Network | undefined> {
-  try {
-    return await openNetwork(network, stateDir ? { stateDir } : {});
-  } catch (e) {
-    // Not there, or deleted while it was being opened.
-    if (e instanceof StaleNetworkError || notFound(e)) return undefined;
-    throw e;
+  for (let loaded = false;; loaded = true) {
+    try {
+      return await openNetwork(network, stateDir ? { stateDir } : {});
+    } catch (e) {
+      // An overlay network, whatever the configuration says: load its driver and open it again.
+      if (!loaded && needsOverlay(e)) {
+        await loadOverlay();
+        continue;
+      }
+      // Not there, or deleted while it was being opened.
+      if (e instanceof StaleNetworkError || notFound(e)) return undefined;
+      throw e;
+    }
   }
 }
 
 /** The network, created (and marked as made by CNI) when it does not exist yet. */
 async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network> {
   const { network, driver, networkOptions, stateDir } = conf;
+  if (driver === "overlay") await loadOverlay();
   for (let attempt = 0;; attempt++) {
     const net = await open(network, stateDir);
     if (net) {
@@ -121,7 +150,10 @@ async function openOrCreate(conf: ReturnType<typeof parseConf>): Promise<Network
         ...networkOptions,
         ...(stateDir ? { stateDir } : {}),
       });
-      new StateStore(stateDir).write(AUTO, network, { id: made.id });
+      const store = new StateStore(stateDir);
+      store.write(AUTO, network, { id: made.id });
+      // Also in the definition: the mark in the state directory does not survive a reboot.
+      definitionsOf(store).markMadeByCniAdd(network, made.id);
       return made;
     } catch (e) {
       // Another ADD created it first: open that one.
@@ -160,7 +192,10 @@ function checkSame(net: Network, options: Record<string, unknown>, driver = "bri
 /** Deletes a network ADD created once nothing is attached to it. */
 async function removeIfAutoAndUnused(net: Network, stateDir?: string): Promise<void> {
   const store = new StateStore(stateDir);
-  const mark = store.read<{ id: string }>(AUTO, net.name);
+  // After a reboot only the definition remembers that ADD made the network.
+  const def = definitionsOf(store).read(net.name);
+  const mark = store.read<{ id: string }>(AUTO, net.name) ??
+    (def?.madeByCniAdd === true && def.id === net.id ? { id: net.id } : undefined);
   if (!mark) return;
   // A mark naming another id belongs to another network of this name, made again by an ADD
   // beside this DEL: it stays while that network exists (removing it would keep that network for

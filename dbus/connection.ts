@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { createConnection, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import process from "node:process";
 import { MarshalError } from "./marshal.ts";
 import {
@@ -438,7 +438,9 @@ export class DBusConnection implements AsyncDisposable {
 
 function open(path: string, address: string, timeoutMs: number): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
-    const sock = createConnection({ path });
+    // node:net is loaded on first use: a CNI exec that never needs it does not pay for loading it.
+    const net = process.getBuiltinModule("node:net") as typeof import("node:net");
+    const sock = net.createConnection({ path });
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new DBusConnectError(address, "ETIMEDOUT", `no connection within ${timeoutMs} ms`));

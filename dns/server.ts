@@ -38,7 +38,6 @@
 
 import dgram from "node:dgram";
 import net from "node:net";
-import { randomInt } from "node:crypto";
 import { DnsDecodeError } from "./errors.ts";
 import { decodeMessage, type DnsMessage, RCODE, typeCode } from "./message.ts";
 import {
@@ -82,6 +81,11 @@ export interface DnsServerOptions {
    * under Deno, where `node:dgram` is the slower path).
    */
   udpListener?: UdpListenerFactory;
+  /**
+   * Makes the sockets that forward to upstreams, instead of `udpListener`'s `upstream` or
+   * `node:dgram`.
+   */
+  upstreamSocket?: UpstreamSocketFactory;
 }
 
 /** A bound UDP socket the server answers on; see {@linkcode DnsServerOptions.udpListener}. */
@@ -105,11 +109,108 @@ export interface UdpHandlers {
  *
  * @throws {Error} With the errno `code` (`EADDRINUSE`, …) when it cannot bind.
  */
-export type UdpListenerFactory = (
+export type UdpListenerFactory =
+  & ((
+    address: string,
+    port: number,
+    handlers: UdpHandlers,
+  ) => Promise<UdpListener>)
+  & {
+    /**
+     * The upstream sockets that go with these listeners (forwarded queries then take the same
+     * path as the answers), used unless {@linkcode DnsServerOptions.upstreamSocket} names others.
+     */
+    upstream?: UpstreamSocketFactory;
+  };
+
+/**
+ * One UDP socket that forwards queries to one upstream, on a port the kernel picked at random.
+ * It takes only datagrams from the upstream's address and port.
+ */
+export interface UpstreamSocket {
+  /** Sends one query; calls `failed` (now or later) when it could not be sent. */
+  send(msg: Uint8Array, failed: () => void): void;
+  /** Closes it; nothing is delivered afterwards. */
+  close(): void;
+}
+
+/** What an {@linkcode UpstreamSocket} calls. */
+export interface UpstreamHandlers {
+  /** A datagram from the upstream (the handler may keep it). */
+  message(reply: Uint8Array): void;
+  /** The upstream cannot be reached (ICMP unreachable where reported) or the socket failed. */
+  error(): void;
+}
+
+/**
+ * Opens an {@linkcode UpstreamSocket} to `address`:`port`.
+ *
+ * @throws {Error} When no socket can be made.
+ */
+export type UpstreamSocketFactory = (
   address: string,
   port: number,
-  handlers: UdpHandlers,
-) => Promise<UdpListener>;
+  handlers: UpstreamHandlers,
+) => UpstreamSocket;
+
+/** The default: a `node:dgram` socket connected to the upstream. */
+const nodeUpstreamSocket: UpstreamSocketFactory = (address, port, handlers) => {
+  const socket = dgram.createSocket(net.isIPv6(address) ? "udp6" : "udp4");
+  let connected = false;
+  let closed = false;
+  let queued: [Uint8Array, () => void][] = [];
+  const sendNow = (msg: Uint8Array, failed: () => void) => {
+    try {
+      socket.send(msg, (err) => {
+        if (err) failed();
+      });
+    } catch {
+      failed(); // closed meanwhile
+    }
+  };
+  socket.on("message", (m) => handlers.message(new Uint8Array(m)));
+  // ICMP unreachable (ECONNREFUSED, on Bun).
+  socket.on("error", () => handlers.error());
+  try {
+    socket.connect(port, address, () => {
+      connected = true;
+      const q = queued;
+      queued = [];
+      for (const [msg, failed] of q) closed ? failed() : sendNow(msg, failed);
+    });
+  } catch {
+    closed = true;
+  }
+  return {
+    send(msg, failed) {
+      if (closed) return failed();
+      if (!connected) queued.push([msg, failed]);
+      else sendNow(msg, failed);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      for (const [, failed] of queued) failed();
+      queued = [];
+      try {
+        socket.close();
+      } catch { /* already closed */ }
+    },
+  };
+};
+
+/**
+ * The receive buffer the server's UDP sockets ask for, in bytes (`SO_RCVBUF`; the FFI listener
+ * uses `SO_RCVBUFFORCE` when it may, past `net.core.rmem_max`): room for a burst of about
+ * 5,000 queries arriving before the server reads any, where the kernel's default (212992 bytes)
+ * holds about 270.
+ *
+ * @example
+ * ```ts ignore
+ * udp.setRecvBufferSize(UDP_RECEIVE_BUFFER); // 4194304
+ * ```
+ */
+export const UDP_RECEIVE_BUFFER = 4 << 20;
 
 /** The default: `node:dgram`. */
 const nodeUdpListener: UdpListenerFactory = async (address, port, handlers) => {
@@ -126,6 +227,14 @@ const nodeUdpListener: UdpListenerFactory = async (address, port, handlers) => {
       ok();
     });
   });
+  // Capped by net.core.rmem_max (node:dgram has no SO_RCVBUFFORCE). Not under Deno, whose
+  // node:dgram then loses forwarded answers (and takes 256 of a burst whatever the buffer):
+  // Deno's agent uses the FFI listener, which asks for it itself.
+  if (!("Deno" in globalThis) || "Bun" in globalThis) {
+    try {
+      udp.setRecvBufferSize(UDP_RECEIVE_BUFFER);
+    } catch { /* the default buffer: a burst may lose queries, never the socket */ }
+  }
   udp.on("error", () => handlers.error());
   udp.on("message", (msg, rinfo) =>
     handlers.message(msg, rinfo.address, (reply) => {
@@ -239,8 +348,11 @@ export class DnsServer {
   readonly #maxTcp: number;
   readonly #beforeQuery: (() => void) | undefined;
   readonly #udpFactory: UdpListenerFactory;
+  readonly #upstreamFactory: UpstreamSocketFactory;
   readonly #listeners = new Map<string, Listener>();
   readonly #pools = new Map<string, UdpUpstream>();
+  /** Upstream texts parsed once (`null`: not an upstream, skipped). */
+  readonly #parsed = new Map<string, Upstream | null>();
   #inFlight = 0;
   #closed = false;
 
@@ -254,6 +366,8 @@ export class DnsServer {
     this.#maxTcp = options.maxTcpConnections ?? 256;
     this.#beforeQuery = options.beforeQuery;
     this.#udpFactory = options.udpListener ?? nodeUdpListener;
+    this.#upstreamFactory = options.upstreamSocket ?? options.udpListener?.upstream ??
+      nodeUpstreamSocket;
     for (const u of this.upstreams) parseUpstream(u);
   }
 
@@ -495,20 +609,30 @@ export class DnsServer {
   ): Promise<Uint8Array | undefined> {
     for (const text of upstreams) {
       if (this.#closed) return undefined;
-      let up: Upstream;
-      try {
-        up = parseUpstream(text);
-      } catch {
-        continue;
+      let up = this.#parsed.get(text);
+      if (up === undefined) {
+        try {
+          up = parseUpstream(text);
+        } catch {
+          up = null;
+        }
+        if (this.#parsed.size > 256) this.#parsed.clear(); // upstreams come from networks' options
+        this.#parsed.set(text, up);
       }
+      if (up === null) continue;
       const out = Uint8Array.from(msg); // a copy (Buffer#slice would share the bytes)
       let reply: Uint8Array | undefined;
       if (transport === "udp") {
         let pool = this.#pools.get(text);
-        if (!pool) this.#pools.set(text, pool = new UdpUpstream(up, () => this.stats.errors++));
+        if (!pool) {
+          this.#pools.set(
+            text,
+            pool = new UdpUpstream(up, this.#upstreamFactory, () => this.stats.errors++),
+          );
+        }
         reply = await pool.ask(out, this.#timeout, (b, id) => this.#verdict(b, id, query));
       } else {
-        const id = randomInt(0x10000);
+        const id = random16();
         out[0] = id >> 8;
         out[1] = id & 0xff;
         reply = await this.#askTcp(up, out, id, query);
@@ -582,6 +706,17 @@ export class DnsServer {
   }
 }
 
+/** Random 16-bit numbers from the system's CSPRNG, drawn 4,096 at a time (one call, not one each). */
+const randoms = new Uint16Array(4096);
+let randomsLeft = 0;
+function random16(): number {
+  if (randomsLeft === 0) {
+    globalThis.crypto.getRandomValues(randoms);
+    randomsLeft = randoms.length;
+  }
+  return randoms[--randomsLeft];
+}
+
 /** Sockets per upstream: each query goes out from one of them, picked at random. */
 const POOL_SIZE = 16;
 /** Queries one socket sends before it is replaced by a socket on a fresh random port. */
@@ -590,8 +725,7 @@ const SOCKET_USES = 256;
 type Verdict = "answer" | "fail" | "ignore";
 
 interface Slot {
-  socket: dgram.Socket;
-  ready: Promise<boolean>;
+  socket: UpstreamSocket;
   /** Queries in flight on this socket, by ID. */
   pending: Map<number, (reply: Uint8Array | undefined) => void>;
   uses: number;
@@ -599,59 +733,49 @@ interface Slot {
 }
 
 /**
- * The UDP sockets that forward to one upstream: up to 16, each connected to the upstream (so the
- * kernel takes only its datagrams, and reports ICMP unreachable where the runtime passes it on),
- * each on a random port the kernel picked, each replaced after 256 queries, and a fresh random
- * ID per query that is not in flight on its socket: an off-path forger must guess the port and the
- * ID, as with dnsmasq's pool of random sockets, without a socket made and closed per query.
+ * The UDP sockets that forward to one upstream: up to 16, each taking only the upstream's
+ * datagrams, each on a random port the kernel picked, each replaced after 256 queries, and a fresh
+ * random ID per query that is not in flight on its socket: an off-path forger must guess the port
+ * and the ID, as with dnsmasq's pool of random sockets, without a socket made and closed per query.
  */
 class UdpUpstream {
   readonly #slots: (Slot | undefined)[] = new Array(POOL_SIZE).fill(undefined);
   readonly #up: Upstream;
+  readonly #factory: UpstreamSocketFactory;
   readonly #onError: () => void;
   #closed = false;
 
-  constructor(up: Upstream, onError: () => void) {
+  constructor(up: Upstream, factory: UpstreamSocketFactory, onError: () => void) {
     this.#up = up;
+    this.#factory = factory;
     this.#onError = onError;
   }
 
   #open(): Slot {
-    const socket = dgram.createSocket(net.isIPv6(this.#up.address) ? "udp6" : "udp4");
     const slot: Slot = {
-      socket,
-      ready: Promise.resolve(false),
+      socket: undefined as unknown as UpstreamSocket,
       pending: new Map(),
       uses: 0,
       retired: false,
     };
-    socket.on("message", (m) => {
-      if (m.length < 2) return;
-      slot.pending.get((m[0] << 8) | m[1])?.(new Uint8Array(m));
-    });
-    socket.on("error", () => {
-      // ICMP unreachable (ECONNREFUSED, on Bun): every query in flight here went to the same
-      // dead upstream, so all of them move on to the next one.
-      this.#onError();
-      for (const p of [...slot.pending.values()]) p(undefined);
-    });
-    slot.ready = new Promise((ok) => {
-      try {
-        socket.connect(this.#up.port, this.#up.address, () => ok(true));
-      } catch {
-        ok(false);
-      }
+    slot.socket = this.#factory(this.#up.address, this.#up.port, {
+      message: (m) => {
+        if (m.length < 2) return;
+        slot.pending.get((m[0] << 8) | m[1])?.(m);
+      },
+      error: () => {
+        // ICMP unreachable: every query in flight here went to the same dead upstream, so all
+        // of them move on to the next one.
+        this.#onError();
+        for (const p of [...slot.pending.values()]) p(undefined);
+      },
     });
     return slot;
   }
 
   #retire(slot: Slot): void {
     slot.retired = true;
-    if (slot.pending.size === 0) {
-      try {
-        slot.socket.close();
-      } catch { /* already closed */ }
-    }
+    if (slot.pending.size === 0) slot.socket.close();
   }
 
   /**
@@ -665,15 +789,21 @@ class UdpUpstream {
     verdict: (reply: Uint8Array, id: number) => Verdict,
   ): Promise<Uint8Array | undefined> {
     if (this.#closed) return undefined;
-    const i = randomInt(POOL_SIZE);
+    const i = random16() % POOL_SIZE;
     let slot = this.#slots[i];
     if (!slot || slot.uses >= SOCKET_USES) {
       if (slot) this.#retire(slot);
-      slot = this.#slots[i] = this.#open();
+      this.#slots[i] = undefined;
+      try {
+        slot = this.#slots[i] = this.#open();
+      } catch {
+        this.#onError(); // no socket (out of fds?): this upstream fails, the next one is tried
+        return undefined;
+      }
     }
     slot.uses++;
-    let id = randomInt(0x10000);
-    while (slot.pending.has(id)) id = randomInt(0x10000);
+    let id = random16();
+    while (slot.pending.has(id)) id = random16();
     out[0] = id >> 8;
     out[1] = id & 0xff;
     const s = slot;
@@ -694,16 +824,7 @@ class UdpUpstream {
       };
       const timer = setTimeout(() => finish(undefined), timeoutMs);
       s.pending.set(id, handler);
-      s.ready.then((ok) => {
-        if (!ok || this.#closed) return finish(undefined);
-        try {
-          s.socket.send(out, (err) => {
-            if (err) finish(undefined);
-          });
-        } catch {
-          finish(undefined); // closed meanwhile
-        }
-      });
+      s.socket.send(out, () => finish(undefined));
     });
   }
 
@@ -712,9 +833,7 @@ class UdpUpstream {
     for (const s of this.#slots) {
       if (!s) continue;
       for (const p of [...s.pending.values()]) p(undefined);
-      try {
-        s.socket.close();
-      } catch { /* already closed */ }
+      s.socket.close();
     }
     this.#slots.fill(undefined);
   }

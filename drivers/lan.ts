@@ -6,7 +6,8 @@
  * - `parent`: the host interface containers attach to. A dotted name (`eth1.50`) that does not
  *   exist is made as the 802.1q sub-interface VLAN 50 of `eth1`, and removed with the network.
  * - `mode`: macvlan `bridge` (default), `private`, `vepa`, `passthru`; ipvlan `l2` (default),
- *   `l3`, `l3s`. Two networks on one parent must agree on it (and on the driver).
+ *   `l3`, `l3s`. Two networks on one parent must agree on it (and on the driver). In `l3`/`l3s`
+ *   a container's default route goes through its device (`default dev eth0`, as Docker's).
  * - `subnet`, `gateway`, `subnetIPv6`, `gatewayIPv6`: the LAN's; the gateway is the LAN's router
  *   (default the subnet's first address), never an address of the host. At least one subnet.
  * - `ipRange`: hand out only addresses of this IPv4 range (a CIDR inside `subnet`).
@@ -30,8 +31,8 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import process from "node:process";
 import { NetlinkError } from "../netlink/errors.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
@@ -123,7 +124,9 @@ let kernelConfig: Map<string, string> | null | undefined;
 export function kernelHas(kind: "macvlan" | "ipvlan" | "vlan"): boolean {
   if (kernelConfig === undefined) {
     try {
-      const text = new TextDecoder().decode(gunzipSync(readFileSync("/proc/config.gz")));
+      // node:zlib is loaded on first use: a CNI exec that never needs it does not pay for loading it.
+      const zlib = process.getBuiltinModule("node:zlib") as typeof import("node:zlib");
+      const text = new TextDecoder().decode(zlib.gunzipSync(readFileSync("/proc/config.gz")));
       kernelConfig = new Map();
       for (const line of text.split("\n")) {
         const m = /^(CONFIG_[A-Z0-9_]+)=(.*)$/.exec(line);
@@ -253,6 +256,106 @@ function findInside(
   );
 }
 
+/**
+ * Paths that reach the network namespaces alive on the machine besides those with a file: one
+ * `/proc/PID/ns/net` per namespace some process runs in, and `/proc/PID/fd/N` for one an open
+ * fd holds. A container's namespace whose file was removed while a process (or an fd) kept it
+ * alive is only reachable this way: its macvlan/ipvlan link, with its LAN address, lives on.
+ * Reading every process's fds costs ~50-250 ms on a host with ~1,500 of them: the list is kept
+ * for {@linkcode UNNAMED_TTL_MS}, so a `gc()` pass over many dead endpoints reads them once.
+ */
+function unnamedNamespaces(): string[] {
+  const now = Date.now();
+  if (unnamed && now - unnamed.at < UNNAMED_TTL_MS) return unnamed.paths;
+  const paths = scanNamespaces();
+  unnamed = { at: now, paths };
+  return paths;
+}
+
+/** How long {@linkcode unnamedNamespaces} keeps what it found. */
+const UNNAMED_TTL_MS = 2000;
+let unnamed: { at: number; paths: string[] } | undefined;
+
+function scanNamespaces(): string[] {
+  const seen = new Set<string>();
+  const here = (p: string): string | undefined => {
+    try {
+      return readlinkSync(p);
+    } catch {
+      return undefined; // the process exited meanwhile, or is not ours to read
+    }
+  };
+  const self = here("/proc/thread-self/ns/net");
+  if (self) seen.add(self);
+  const found: string[] = [];
+  const note = (path: string, target: string | undefined) => {
+    if (!target?.startsWith("net:[") || seen.has(target)) return;
+    seen.add(target);
+    found.push(path);
+  };
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((n) => /^[0-9]+$/.test(n));
+  } catch {
+    return [];
+  }
+  for (const pid of pids) note(`/proc/${pid}/ns/net`, here(`/proc/${pid}/ns/net`));
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) note(`/proc/${pid}/fd/${fd}`, here(`/proc/${pid}/fd/${fd}`));
+  }
+  return found;
+}
+
+/**
+ * The link of an endpoint in a namespace its file no longer names (see
+ * {@linkcode unnamedNamespaces}): a macvlan with the endpoint's MAC, an ipvlan with its address.
+ */
+function findZombie(
+  record: NetworkRecord,
+  ep: EndpointRecord,
+): { path: string; index: number } | undefined {
+  const cfg = config(record);
+  const src = ep.hostLinks[0];
+  const iface = ep.interfaces[0];
+  const mac = src ? macOf(src) : undefined;
+  const addresses = new Set(
+    [iface?.address, iface?.addressIPv6].filter((a) => a).map((a) => a!.split("/")[0]),
+  );
+  if (cfg.kind === "macvlan" ? !mac : addresses.size === 0) return undefined;
+  for (const path of unnamedNamespaces()) {
+    const index = tolerant(() =>
+      inside(path, (rt) => {
+        for (const l of rt.link.list()) {
+          if (l.kind !== cfg.kind) continue;
+          if (cfg.kind === "macvlan" && l.mac === mac) return l.index;
+          if (
+            cfg.kind === "ipvlan" &&
+            rt.addr.list({ dev: l.index }).some((a) => addresses.has(a.address))
+          ) return l.index;
+        }
+        return undefined;
+      })
+    );
+    if (index !== undefined) return { path, index };
+  }
+  return undefined;
+}
+
+/** `f()`, or `undefined` when it throws: a process or fd found a moment ago may be gone. */
+function tolerant<T>(f: () => T | undefined): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs `f` with a handle inside the namespace at `path`; `undefined` when it is gone. */
 function inside<T>(path: string, f: (rt: Rtnl) => T): T | undefined {
   if (!exists(path)) return undefined;
@@ -277,11 +380,16 @@ function inside<T>(path: string, f: (rt: Rtnl) => T): T | undefined {
 /** Removes an endpoint's links: the seed-path link on the host, and the one inside its namespace. */
 function removeEndpoint(ctx: DriverContext, record: NetworkRecord, ep: EndpointRecord): void {
   const cfg = config(record);
-  if (ep.namespace !== undefined) {
+  if (ep.namespace !== undefined && exists(ep.namespace)) {
     inside(ep.namespace, (rt) => {
       const l = findInside(rt, ctx, record, ep);
       if (l) attempt(() => rt.link.del(l.index));
     });
+  } else if (ep.namespace !== undefined) {
+    // Its file is gone, but a process or an open fd may keep the namespace, and the link with
+    // the endpoint's LAN address, alive: remove the link there before the address is freed.
+    const zombie = findZombie(record, ep);
+    if (zombie) inside(zombie.path, (rt) => attempt(() => rt.link.del(zombie.index)));
   } else for (const name of ep.hostLinks) attempt(() => ctx.host.link.del(name));
   const shim = cfg.hostAccess?.name;
   const iface = ep.interfaces[0];
@@ -683,6 +791,22 @@ function makeDriver(kind: LanKind): Driver {
           if (addressIPv6 && shim.addressIPv6) dsts.push(`${addressIPv6.split("/")[0]}/128`);
           addShimRoutes(ctx, shim.name, dsts);
         }
+        if (kind === "ipvlan" && cfg.mode.startsWith("l3") && target) {
+          // No router to name in l3 modes (the parent routes, nothing answers ARP): the default
+          // route goes through the device, as Docker's `default dev eth0`. A device route needs
+          // the link up; the namespace brings it up first anyway. EEXIST: another network
+          // already gave this namespace its default route; keep it.
+          const rt = target.rtnl;
+          rt.link.set(dstName, { up: true });
+          for (const family of [address ? 4 : 0, addressIPv6 ? 6 : 0] as const) {
+            if (family === 0) continue;
+            try {
+              rt.route.add({ dev: dstName, family });
+            } catch (e) {
+              if (!(e instanceof NetlinkError && e.code === "EEXIST")) throw e;
+            }
+          }
+        }
       } catch (e) {
         try {
           removeEndpoint(ctx, record, ep);
@@ -722,6 +846,7 @@ function makeDriver(kind: LanKind): Driver {
       if (ep.namespace === undefined) {
         return ep.hostLinks.some((n) => ctx.host.link.find(n) !== undefined);
       }
+      if (!exists(ep.namespace)) return findZombie(record, ep) !== undefined;
       return inside(ep.namespace, (rt) => findInside(rt, ctx, record, ep) !== undefined) ?? false;
     },
   };

@@ -40,12 +40,36 @@ export function openBunLibc(): LoadedLibc {
       returns: types[def.result],
     };
   }
-  // deno-lint-ignore no-explicit-any -- Bun's dlopen typing cannot express a table built at run time
-  const lib = dlopen(LIBC_PATH, table as any);
-  const symbols = lib.symbols as unknown as RawLibc & { __errno_location(): number };
+  // Each function is bound on first use: Bun compiles a trampoline per bound symbol, and one
+  // process (a CNI exec) calls a third of them. The binding runs before the call, so it never
+  // comes between a failing call and the read of its errno.
+  const libs: { close(): void }[] = [];
+  const bind = (name: string) => {
+    // deno-lint-ignore no-explicit-any -- Bun's dlopen typing cannot express a table built at run time
+    const lib = dlopen(LIBC_PATH, { [name]: table[name] } as any);
+    libs.push(lib);
+    return (lib.symbols as Record<string, unknown>)[name];
+  };
+  const lazy: Record<string, unknown> = {};
+  for (const name of Object.keys(table)) {
+    Object.defineProperty(lazy, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const fn = bind(name);
+        Object.defineProperty(lazy, name, { value: fn, enumerable: true });
+        return fn;
+      },
+    });
+  }
+  const symbols = lazy as unknown as RawLibc & { __errno_location(): number };
   const location = symbols.__errno_location() as unknown as number;
   if (!location) throw new Error("__errno_location() returned NULL");
   // deno-lint-ignore no-explicit-any -- read.i32 takes Bun's branded Pointer
   const at = location as any;
-  return { symbols, errno: () => read.i32(at, 0), close: () => lib.close() };
+  return {
+    symbols,
+    errno: () => read.i32(at, 0),
+    close: () => libs.splice(0).forEach((l) => l.close()),
+  };
 }

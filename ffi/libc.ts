@@ -324,6 +324,30 @@ export function read(fd: number, buf: Uint8Array<ArrayBuffer>, object = ""): num
   }
 }
 
+/**
+ * `pread(2)`: reads at an offset without moving the file position (`EINTR` retried).
+ *
+ * @example
+ * ```ts ignore
+ * pread(fd, new Uint8Array(512), 0); // a /proc file read again from its start
+ * ```
+ * @param fd The file. @param buf Where to read. @param offset From where. @param object For error messages.
+ * @returns Bytes read (0 at the end).
+ */
+export function pread(
+  fd: number,
+  buf: Uint8Array<ArrayBuffer>,
+  offset: number,
+  object = "",
+): number {
+  for (;;) {
+    const n = sym().pread(fd, buf, size(buf.byteLength), size(offset));
+    if (n >= 0) return n;
+    const e = errno();
+    if (e !== 4) throw new SyscallError("pread", object, e); // EINTR: again
+  }
+}
+
 const fileBuf = { bytes: new Uint8Array(4096) };
 const decoder = new TextDecoder();
 
@@ -356,6 +380,66 @@ export function readTextFile(path: string): string {
   } finally {
     close(fd, object);
   }
+}
+
+/**
+ * Like {@linkcode readTextFile}, but `undefined` when nothing is there (`ENOENT`, `ENOTDIR`),
+ * without making an error object: for files that are usually absent, on a hot path.
+ *
+ * @example
+ * ```ts ignore
+ * readTextFileIfExists("/etc/netns/c1/resolv.conf"); // undefined
+ * ```
+ * @param path The file.
+ * @returns Its text, or `undefined`; other failures throw a {@linkcode SyscallError}.
+ */
+export function readTextFileIfExists(path: string): string | undefined {
+  const fd = sym().open(cString(path), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    const e = errno();
+    if (e === 2 || e === 20) return undefined; // ENOENT, ENOTDIR
+    throw new SyscallError("open", JSON.stringify(path), e);
+  }
+  const object = JSON.stringify(path);
+  try {
+    let len = 0;
+    for (;;) {
+      if (len === fileBuf.bytes.byteLength) {
+        const bigger = new Uint8Array(len * 2);
+        bigger.set(fileBuf.bytes);
+        fileBuf.bytes = bigger;
+      }
+      const n = read(fd, fileBuf.bytes.subarray(len), object);
+      if (n === 0) break;
+      len += n;
+    }
+    return decoder.decode(fileBuf.bytes.subarray(0, len));
+  } finally {
+    close(fd, object);
+  }
+}
+
+/**
+ * The raw outcome of one path call, for callers that expect some failures on a hot path:
+ * `0` on success, else the errno (no error object is made).
+ *
+ * @example
+ * ```ts ignore
+ * tryPathCall("mkdir", "/etc/netns/c1", 0o755); // 0, or 17 (EEXIST)
+ * ```
+ * @param op `mkdir`, `rmdir` or `unlink`.
+ * @param path The path.
+ * @param mode For `mkdir`.
+ * @returns 0 or the errno.
+ */
+export function tryPathCall(op: "mkdir" | "rmdir" | "unlink", path: string, mode = 0o755): number {
+  const p = cString(path);
+  const r = op === "mkdir"
+    ? sym().mkdir(p, mode)
+    : op === "rmdir"
+    ? sym().rmdir(p)
+    : sym().unlink(p);
+  return r < 0 ? errno() : 0;
 }
 
 /** `O_DIRECTORY` from `<fcntl.h>`. */
@@ -408,6 +492,24 @@ export function readlink(path: string, object = ""): string {
   const buf = fileBuf.bytes;
   const n = sym().readlink(cString(path), buf, size(buf.byteLength));
   if (n < 0) throw new SyscallError("readlink", object || JSON.stringify(path), errno());
+  return decoder.decode(buf.subarray(0, n));
+}
+
+/**
+ * `readlink(2)` for callers that expect it to fail on a hot path: the target, or the errno
+ * (`ENOENT` absent, `EINVAL` not a symbolic link) without making an error object.
+ *
+ * @example
+ * ```ts ignore
+ * readlinkOrErrno("/run/nslink/rel.0a1b/c1"); // 2 (ENOENT): no mark
+ * ```
+ * @param path The link.
+ * @returns The target, or the errno.
+ */
+export function readlinkOrErrno(path: string): string | number {
+  const buf = fileBuf.bytes;
+  const n = sym().readlink(cString(path), buf, size(buf.byteLength));
+  if (n < 0) return errno();
   return decoder.decode(buf.subarray(0, n));
 }
 

@@ -51,6 +51,8 @@ export const LIBC_SYMBOLS = {
   rmdir: { parameters: ["buffer"], result: "i32" },
   /** `ssize_t read(int fd, void *buf, size_t count)` */
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  /** `ssize_t pread(int fd, void *buf, size_t count, off_t offset)` (offsets passed are small) */
+  pread: { parameters: ["i32", "buffer", "usize", "usize"], result: "i32" },
   /** `ssize_t getdents64(int fd, void *dirp, size_t count)` */
   getdents64: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /** `ssize_t readlink(const char *pathname, char *buf, size_t bufsiz)` */

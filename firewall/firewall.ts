@@ -13,7 +13,18 @@
  *
  * @module
  */
-import { writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
+import process from "node:process";
 import { bridged, type NetworkRecord } from "../model/records.ts";
 import { NetlinkError } from "../netlink/errors.ts";
 import { NftError } from "../netfilter/batch.ts";
@@ -256,17 +267,27 @@ export function applySysctls(records: readonly NetworkRecord[]): void {
  * sysctls; with no bridge network left, removes the table. Idempotent: the way to repair the
  * firewall after `nft flush ruleset`.
  *
+ * One table serves every state directory used in the namespace: given `stateDir`, the
+ * directory is listed in {@linkcode STATE_DIRS} while it has bridge networks, and the networks
+ * of the other directories listed there for this namespace go into the table too (read from
+ * their saved state, without their locks), so that one directory's rebuild never drops
+ * another's rules.
+ *
  * @example
  * ```ts ignore
- * syncFirewall(records);
+ * syncFirewall(records, "/run/nslink");
  * ```
- * @param records Every saved network, with endpoints.
+ * @param records Every saved network of the state directory, with endpoints.
+ * @param stateDir That directory.
  */
-export function syncFirewall(records: readonly NetworkRecord[]): void {
+export function syncFirewall(records: readonly NetworkRecord[], stateDir?: string): void {
   const sorted = [...records].sort((a, b) => a.name.localeCompare(b.name));
+  const all = stateDir === undefined
+    ? sorted
+    : withOtherStateDirs(sorted, stateDir).sort((a, b) => a.name.localeCompare(b.name));
   const networks: FirewallNetwork[] = [];
   const entries: DnatEntry[] = [];
-  for (const r of sorted) {
+  for (const r of all) {
     const n = firewallNetwork(r);
     if (!n) continue;
     networks.push(n);
@@ -277,6 +298,83 @@ export function syncFirewall(records: readonly NetworkRecord[]): void {
   applySysctls(sorted);
   hostNftables().commit(replaceTableOps(networks, entries));
   warnForwardDrop();
+}
+
+/**
+ * Where the state directories with bridge networks are listed, one file each (its path,
+ * URI-encoded, as the name; the network namespace it is used in as the content), so that each
+ * rebuild of nslink's table includes the other directories' networks.
+ */
+export const STATE_DIRS = "/run/nslink.dirs";
+
+let loadStateDir: ((dir: string) => NetworkRecord[]) | undefined;
+
+/**
+ * Sets how {@linkcode syncFirewall} reads another state directory's networks (the network layer
+ * does, once: the firewall layer does not read state files itself).
+ *
+ * @example
+ * ```ts ignore
+ * setStateDirLoader((dir) => loadAll(new FileStore(dir)));
+ * ```
+ * @param load Reads a directory's networks, with endpoints, skipping those being deleted.
+ */
+export function setStateDirLoader(load: (dir: string) => NetworkRecord[]): void {
+  loadStateDir = load;
+}
+
+function currentNetns(): string {
+  try {
+    return readlinkSync("/proc/thread-self/ns/net");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * `records` (of `own`), then the networks of every other state directory listed for this
+ * namespace, each network once (by id, `records` first). Lists `own` while it has a bridge
+ * network and unlists it when it has none; drops the entries of directories that are gone. The
+ * list is best effort: a failure to read or write it never fails a sync.
+ */
+function withOtherStateDirs(records: NetworkRecord[], own: string): NetworkRecord[] {
+  const netns = currentNetns();
+  const ownEntry = join(STATE_DIRS, encodeURIComponent(resolve(own)));
+  try {
+    if (records.some((r) => firewallNetwork(r) !== undefined)) {
+      mkdirSync(STATE_DIRS, { recursive: true });
+      const tmp = `${ownEntry}.${process.pid}.tmp`;
+      writeFileSync(tmp, netns);
+      renameSync(tmp, ownEntry);
+    } else rmSync(ownEntry, { force: true });
+  } catch { /* best effort: this directory's own rules do not depend on the list */ }
+  if (!loadStateDir) return records;
+  let names: string[];
+  try {
+    names = readdirSync(STATE_DIRS);
+  } catch {
+    return records;
+  }
+  const out = [...records];
+  const ids = new Set(records.map((r) => r.id));
+  for (const name of names) {
+    const entry = join(STATE_DIRS, name);
+    if (entry === ownEntry || name.endsWith(".tmp")) continue;
+    try {
+      if (readFileSync(entry, "utf8") !== netns) continue;
+      const dir = decodeURIComponent(name);
+      if (!existsSync(dir)) {
+        rmSync(entry, { force: true });
+        continue;
+      }
+      for (const r of loadStateDir(dir)) {
+        if (ids.has(r.id)) continue;
+        ids.add(r.id);
+        out.push(r);
+      }
+    } catch { /* removed or being written meanwhile: its own next sync has its rules */ }
+  }
+  return out;
 }
 
 /** An overlay network's bridge in the host namespace: `nslov` and the VNI (`network/overlay.ts`). */

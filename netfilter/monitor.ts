@@ -133,6 +133,16 @@ export function toNftEvent(m: RawMessage): NftObjectEvent | NftGenerationEvent |
   if (kind === undefined) return undefined;
   const [type, action] = kind;
   const base = { type, action };
+  // Every event but the table's own names its table, maybe its object, and the 16-bit generation.
+  const within = (
+    v: { family: number; table?: string; resId: number },
+    name: string | undefined,
+  ) => ({
+    family: v.family,
+    table: v.table ?? "",
+    ...(name !== undefined ? { name } : {}),
+    generation16: v.resId,
+  });
   switch (type) {
     case "table": {
       const v = decode(TableMessage, m.payload);
@@ -140,45 +150,19 @@ export function toNftEvent(m: RawMessage): NftObjectEvent | NftGenerationEvent |
     }
     case "chain": {
       const v = decode(ChainMessage, m.payload);
-      return {
-        ...base,
-        family: v.family,
-        table: v.table ?? "",
-        ...(v.name !== undefined ? { name: v.name } : {}),
-        generation16: v.resId,
-      };
+      return { ...base, ...within(v, v.name) };
     }
     case "rule": {
       const v = decode(RuleMessage, m.payload);
-      return {
-        ...base,
-        family: v.family,
-        table: v.table ?? "",
-        ...(v.chain !== undefined ? { name: v.chain } : {}),
-        handle: v.handle ?? 0n,
-        generation16: v.resId,
-      };
+      return { ...base, ...within(v, v.chain), handle: v.handle ?? 0n };
     }
     case "set": {
       const v = decode(SetMessage, m.payload);
-      return {
-        ...base,
-        family: v.family,
-        table: v.table ?? "",
-        ...(v.name !== undefined ? { name: v.name } : {}),
-        generation16: v.resId,
-      };
+      return { ...base, ...within(v, v.name) };
     }
     case "element": {
       const v = decode(SetElemMessage, m.payload);
-      return {
-        ...base,
-        family: v.family,
-        table: v.table ?? "",
-        ...(v.set !== undefined ? { name: v.set } : {}),
-        count: v.elements?.length ?? 0,
-        generation16: v.resId,
-      };
+      return { ...base, ...within(v, v.set), count: v.elements?.length ?? 0 };
     }
   }
 }

@@ -48,6 +48,11 @@ export interface NetworkDefinition {
   pools: NetworkRecord["pools"];
   /** Its labels (`NetworkOptions.labels`), when it has any. */
   labels?: Record<string, string>;
+  /**
+   * `true` when CNI ADD made it: the last DEL removes it, also after a reboot (the CNI plugin's
+   * mark in the state directory does not survive one).
+   */
+  madeByCniAdd?: boolean;
 }
 
 let procBootId: string | undefined;
@@ -150,6 +155,20 @@ export class Definitions {
   /** Writes (or replaces) a network's definition. @param def The definition. */
   write(def: NetworkDefinition): void {
     this.#files.write(KIND, def.name, def);
+  }
+
+  /**
+   * Marks a network's definition as made by CNI ADD, if it is still the one of that id.
+   *
+   * @param name The name.
+   * @param id The id.
+   * @returns Whether it was marked.
+   */
+  markMadeByCniAdd(name: string, id: string): boolean {
+    const def = this.read(name);
+    if (def?.id !== id) return false;
+    if (!def.madeByCniAdd) this.write({ ...def, madeByCniAdd: true });
+    return true;
   }
 
   /**

@@ -1,16 +1,28 @@
 /**
- * Where networks meet DNS: the calls into the host agent (see `agent_hook.ts`) at the points
- * where a DNS-enabled network needs it, and the `/etc/netns/NAME/resolv.conf` of namespaces
+ * Where networks meet the host agent: the calls into it (see `agent_hook.ts`) at the points
+ * where a network needs it (every network: the agent repairs nslink's firewall while any exists,
+ * and serves the names of DNS-enabled ones), and the `/etc/netns/NAME/resolv.conf` of namespaces
  * named in `/run/netns` (iproute2's convention: `ip netns exec NAME …` bind-mounts it over
  * `/etc/resolv.conf`), naming the networks' gateways and the search domain `dns.nslink`.
  *
  * @module
  */
-import { mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import process from "node:process";
 import { basename, dirname, join } from "node:path";
 import type { NetworkRecord } from "../model/records.ts";
 import { hostAgent } from "./agent_hook.ts";
+import {
+  close,
+  O_CLOEXEC,
+  O_CREAT,
+  O_WRONLY,
+  open,
+  readTextFileIfExists,
+  rename,
+  tryPathCall,
+  write,
+} from "../ffi/libc.ts";
 
 /** Where iproute2 keeps per-namespace files. */
 const NETNS_ETC = "/etc/netns";
@@ -42,27 +54,43 @@ export function netnsResolvConf(nsPath: string | undefined): string | undefined 
   return join(NETNS_ETC, basename(nsPath), "resolv.conf");
 }
 
+const O_TRUNC = 0o1000;
+const EEXIST = 17;
+const ENOENT = 2;
+const textEncoder = new TextEncoder();
+
+// Raw system calls (ffi/libc.ts), not node:fs: this runs on every link() into a namespace in
+// /run/netns and every delete of one, where the file is usually absent, and a runtime's fs
+// call that fails builds an error object (in Deno with a regular expression over its message).
 function writeResolvConf(nsPath: string, record: NetworkRecord): void {
   const file = netnsResolvConf(nsPath);
   if (!file) return;
   let servers: string[] = [];
-  try {
-    const old = readFileSync(file, "utf8");
+  const old = readTextFileIfExists(file);
+  if (old !== undefined) {
     // Another's file is left alone.
     if (!old.startsWith(MARK)) return;
     servers = [...old.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]);
-  } catch { /* none yet */ }
+  }
   for (const g of gateways(record)) if (!servers.includes(g)) servers.push(g);
-  mkdirSync(dirname(file), { recursive: true });
+  const dir = dirname(file);
+  const made = tryPathCall("mkdir", dir, 0o755);
+  if (made === ENOENT) mkdirSync(dir, { recursive: true });
+  else if (made !== 0 && made !== EEXIST) mkdirSync(dir); // throws, naming the errno
   const text = [MARK, ...servers.slice(0, 3).map((s) => `nameserver ${s}`), "search dns.nslink", ""]
     .join("\n");
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
+  const fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644);
   try {
+    try {
+      write(fd, textEncoder.encode(text), JSON.stringify(tmp));
+    } finally {
+      close(fd);
+    }
     // rename(2): a reader sees the old file or the new one.
-    renameSync(tmp, file);
+    rename(tmp, file);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    tryPathCall("unlink", tmp);
     throw e;
   }
 }
@@ -80,15 +108,16 @@ function writeResolvConf(nsPath: string, record: NetworkRecord): void {
 export function removeNetnsResolvConf(nsPath: string): void {
   const file = netnsResolvConf(nsPath);
   if (!file) return;
+  let text: string | undefined;
   try {
-    if (!readFileSync(file, "utf8").startsWith(MARK)) return;
+    text = readTextFileIfExists(file);
   } catch {
     return;
   }
-  rmSync(file, { force: true });
-  try {
-    rmdirSync(dirname(file));
-  } catch { /* not empty, or gone */ }
+  if (text === undefined || !text.startsWith(MARK)) return;
+  tryPathCall("unlink", file);
+  // Not empty, or gone: left as it is.
+  tryPathCall("rmdir", dirname(file));
 }
 
 /**
@@ -104,8 +133,7 @@ export async function agentAfterLink(
   record: NetworkRecord,
   nsPath: string | undefined,
 ): Promise<void> {
-  if (!dnsOn(record.config)) return;
-  if (nsPath) {
+  if (dnsOn(record.config) && nsPath) {
     try {
       writeResolvConf(nsPath, record);
     } catch {
@@ -116,17 +144,19 @@ export async function agentAfterLink(
 }
 
 /**
- * After `newNetwork`: the agent runs and listens on the new network's gateways before the call
- * returns.
+ * After `newNetwork`: the agent runs (its firewall repair watching) and, for a DNS-enabled
+ * network, listens on the new network's gateways before the call returns.
  *
  * @param stateDir The state directory.
  * @param config The network's configuration.
+ * @param type The network's type (`overlay` networks need the agent with or without names).
  */
 export async function agentAfterCreate(
   stateDir: string,
   config: Readonly<Record<string, unknown>>,
+  type?: string,
 ): Promise<void> {
-  if (dnsOn(config)) await hostAgent()?.ensure(stateDir, { sync: true, needed: true });
+  await hostAgent()?.ensure(stateDir, { sync: dnsOn(config) || type === "overlay", needed: true });
 }
 
 /**
@@ -135,8 +165,8 @@ export async function agentAfterCreate(
  * @param stateDir The state directory.
  * @param record The network.
  */
-export async function agentAfterOpen(stateDir: string, record: NetworkRecord): Promise<void> {
-  if (dnsOn(record.config)) await hostAgent()?.ensure(stateDir, { needed: true });
+export async function agentAfterOpen(stateDir: string, _record: NetworkRecord): Promise<void> {
+  await hostAgent()?.ensure(stateDir, { needed: true });
 }
 
 /**
@@ -144,10 +174,10 @@ export async function agentAfterOpen(stateDir: string, record: NetworkRecord): P
  * network needs it any more.
  *
  * @param stateDir The state directory.
- * @param record The network deleted.
+ * @param _record The network deleted.
  */
-export async function agentAfterDelete(stateDir: string, record: NetworkRecord): Promise<void> {
-  if (dnsOn(record.config)) await hostAgent()?.settle(stateDir);
+export async function agentAfterDelete(stateDir: string, _record: NetworkRecord): Promise<void> {
+  await hostAgent()?.settle(stateDir);
 }
 
 /**

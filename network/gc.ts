@@ -335,8 +335,8 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   } finally {
     lock.release();
   }
-  // The host agent: started again when a DNS-enabled network needs it (after kill -9, a reboot
-  // of its process), stopped when none does.
+  // The host agent: started again while any network exists (after kill -9, a reboot of its
+  // process), stopped when none does.
   if (!dryRun) await agentAfterGc(store.location);
   return report;
 }

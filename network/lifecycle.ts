@@ -16,7 +16,13 @@ import { currentOwner } from "../model/owner.ts";
 import type { SyncStore } from "./store.ts";
 import { forgetFlows, syncFirewall } from "../firewall/firewall.ts";
 import { recordBridges, tellFirewalld } from "../firewall/zone.ts";
-import { endpointRemoved, loadAll, releaseBindings, releaseNetworkClaims } from "./publish.ts";
+import {
+  endpointRemoved,
+  loadAll,
+  releaseBindings,
+  releaseNetworkClaims,
+  stateDirOf,
+} from "./publish.ts";
 
 /**
  * How long an endpoint may stay `releasing` with its links still present before nslink stops
@@ -435,7 +441,7 @@ export async function deleteNetwork(
   if (bridged(record.type)) {
     // Its rules go (with the last bridge network, nslink's table) while its record still says
     // "deleting" (a crash here leaves the delete to finish), then its port claims, then its state.
-    syncFirewall(loadAll(store));
+    syncFirewall(loadAll(store), stateDirOf(store));
     await tellFirewalld("unbind", recordBridges([record]));
     releaseNetworkClaims(store, record);
   }

@@ -47,6 +47,7 @@ import {
   publishBindings,
   rebuildClaims,
   releaseBindings,
+  stateDirOf,
   unpublishBindings,
   type UnpublishSpec,
 } from "./publish.ts";
@@ -588,7 +589,7 @@ export class Network implements AsyncDisposable {
       if (bindings.length) ep.ports = bindings;
       if (options.aliases?.length) ep.aliases = [...new Set(options.aliases)];
       const linked = ep;
-      publishBindings(ep, bindings, () => this.#firewallState(name, linked));
+      publishBindings(ep, bindings, () => this.#firewallState(name, linked), stateDirOf(store));
       published = true;
       ep.state = "linked";
       store.writeEndpoint(record, name, ep);
@@ -765,7 +766,7 @@ export class Network implements AsyncDisposable {
       throw e;
     }
     try {
-      publishBindings(ep, bindings, () => this.#firewallState(name, ep));
+      publishBindings(ep, bindings, () => this.#firewallState(name, ep), stateDirOf(this.#store));
     } catch (e) {
       // The batch is atomic: it failed whole, so only the record and the claims go back.
       try {
@@ -1010,7 +1011,7 @@ export async function newNetwork(
       driver.create(ctx, record);
       // Masquerade, isolation and its chains (the whole table, one batch) before the record says
       // ready: a crash in between leaves "creating", which gc() or the next create undoes.
-      if (driver.type === "bridge") syncFirewall(loadAll(store));
+      if (driver.type === "bridge") syncFirewall(loadAll(store), stateDirOf(store));
       // firewalld, when it runs: the bridge in zone nslink (a failure is only a warning).
       if (driver.type === "bridge") await tellFirewalld("bind", recordBridges([record]));
       // Its definition, kept across reboots, before the record says ready: a crash before this
@@ -1077,7 +1078,12 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
   const timeoutMs = checkTimeout(options.lockTimeoutMs);
   const store = openStore(options.stateDir, options.configDir);
   let record = store.readNetwork(name);
-  const def = needsRestore(store, name);
+  let def = needsRestore(store, name);
+  // An overlay network this host had joined before a reboot: joined again from its store below.
+  const rejoin = def && options.restore !== false && isDistributed(getDriver(def.type))
+    ? def
+    : undefined;
+  if (rejoin) def = undefined;
   if (def && options.restore === false) {
     // For reading only: the network as defined, with nothing linked.
     const { options: _, ...saved } = def; // labels included
@@ -1095,10 +1101,14 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
     }
   }
   if (record && fromEarlierBoot(record)) record = undefined; // stale, and not defined
-  if (record && (record.state ?? "ready") === "ready" && isDistributed(getDriver(record.type))) {
+  const joined = rejoin ??
+    (record && (record.state ?? "ready") === "ready" && isDistributed(getDriver(record.type))
+      ? record
+      : undefined);
+  if (joined) {
     // A network spanning hosts that this host joined: reopened from its store, as saved.
     if (!distributed) throw new TypeError(`No driver for networks in a store is loaded`);
-    const c = record.config as { store?: string; advertise?: string; ttl?: number };
+    const c = joined.config as { store?: string; advertise?: string; ttl?: number };
     const saved: Record<string, unknown> = {
       store: c.store,
       advertise: c.advertise,
@@ -1106,7 +1116,7 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
       ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
     };
     for (const k of ["storeCa", "storeCert", "storeKey", "storeUser"]) {
-      const v = (record.config as Record<string, unknown>)[k];
+      const v = (joined.config as Record<string, unknown>)[k];
       if (typeof v === "string") saved[k] = v;
     }
     return await distributed.open(name, saved);
@@ -1141,7 +1151,7 @@ export async function repairFirewall(options: OpenOptions = {}): Promise<void> {
   try {
     const records = loadAll(store);
     rebuildClaims(store, records);
-    syncFirewall(records);
+    syncFirewall(records, stateDirOf(store));
     await tellFirewalld("bind", recordBridges(records));
   } finally {
     lock.release();

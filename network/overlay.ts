@@ -37,8 +37,11 @@ import {
 import type { NetworkWatcher } from "./network.ts";
 import { type EndpointChange, FileStore, type StoreWatch } from "./store.ts";
 import { deleteNetwork } from "./lifecycle.ts";
+import { agentAfterCreate, agentAfterDelete } from "./dns_hooks.ts";
+import { bootId, definitionOf, fromEarlierBoot } from "./definitions.ts";
+import { dropRuntime } from "./restore.ts";
 import { registerStoreSweep } from "./gc.ts";
-import { loadAll } from "./publish.ts";
+import { loadAll, stateDirOf } from "./publish.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
 import { EtcdError, type KeyValue } from "../store/etcd.ts";
 import { followPrefix } from "./store_etcd.ts";
@@ -162,6 +165,7 @@ export class OverlayNetwork extends Network {
         mac: i.macAddress,
         address: i.address,
         addressIPv6: i.addressIPv6 ?? "",
+        ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
       });
     }
     return out;
@@ -258,7 +262,11 @@ export class OverlayNetwork extends Network {
     // Only the process that made the network owns it: one that joined (another host's, or this
     // host's, network) never deletes it on `await using` (issue 16, defect 6).
     const files = new FileStore(p.stateDir);
-    const local = await joinLocally(files, localRecord(p, cfg, mtu));
+    const { record: local, rejoined } = await joinLocally(files, localRecord(p, cfg, mtu));
+    // Joined again after a reboot: this host's endpoints of the earlier boot, still in the
+    // store, are released (their local records went with /run). Best effort: with the store
+    // failing here, the join fails below anyway, and gc() releases them later.
+    if (rejoined) await sweepOverlay(files, local, false).catch(() => {});
     const net = new OverlayNetwork(p, store, cfg, mtu, created, files, local);
     const ctx: DriverContext = { host: rt, takenSubnets: [], otherConfigs: [] };
     const hadDevices = rt.link.find(net.devices.bridge) !== undefined;
@@ -266,8 +274,9 @@ export class OverlayNetwork extends Network {
       // Registered (alive) under the host's lease, kept alive by this process from now on.
       await net.#host.lease();
       overlayDriver.create(ctx, net.#record());
-      // The host firewall isolates the new bridge from every other nslink network's.
-      await repairFirewall();
+      // The host firewall isolates the new bridge from every other nslink network's, and
+      // firewalld (when it runs) has it in zone nslink: of this state directory's networks.
+      await repairFirewall(p.stateDir !== undefined ? { stateDir: p.stateDir } : {});
     } catch (e) {
       // Nothing half-made: leave the store as if this host never joined.
       if (!hadDevices) {
@@ -279,6 +288,9 @@ export class OverlayNetwork extends Network {
       if (!hadDevices) await forgetLocally(files, local).catch(() => {});
       throw e;
     }
+    // Names (dns, default true): the host's agent runs and listens on this host's gateways
+    // before the call returns; it also serves the other hosts' endpoints (from the store).
+    await agentAfterCreate(files.location, net.#record().config, "overlay");
     return net;
   }
 
@@ -393,6 +405,8 @@ export class OverlayNetwork extends Network {
         mac: macForIPv4(address),
         address,
         addressIPv6,
+        // Names travel with the record: every host's agent answers them.
+        ...(options.aliases?.length ? { aliases: [...new Set(options.aliases)] } : {}),
       };
       const a4 = `${keys.ipam4}${bare(address)}`;
       const a6 = addressIPv6 ? `${keys.ipam6}${bare(addressIPv6)}` : undefined;
@@ -612,6 +626,7 @@ export class OverlayNetwork extends Network {
     await this.#host.stop();
     await this.#leaveStore();
     this.close();
+    await agentAfterDelete(this.#files.location, this.#local);
   }
 
   /** Deregisters this host; removes the network when no host and no endpoint is left. */
@@ -713,34 +728,54 @@ function localRecord(p: Parsed, cfg: OverlayConfig, mtu: number): NetworkRecord 
       ttl: p.ttl,
       ...p.firewall,
       ...p.saved,
+      ...p.dns,
     },
     pools: freshPools(cfg),
     endpoints: {},
+    boot: bootId(),
   };
 }
 
 /**
  * Saves the network in this host's state, or takes the record there (an earlier join, by this
  * or another process); a record of an earlier network of that name (deleted and re-created in
- * the store since) is finished first.
+ * the store since) is finished first, one of an earlier boot dropped. The definition (store,
+ * advertise, TLS file paths: what `openNetwork(name)` needs to join again after a reboot) is
+ * kept in the configuration directory. `rejoined`: this host had the network defined but not
+ * joined in this boot (a reboot).
  */
-async function joinLocally(files: FileStore, record: NetworkRecord): Promise<NetworkRecord> {
+async function joinLocally(
+  files: FileStore,
+  record: NetworkRecord,
+): Promise<{ record: NetworkRecord; rejoined: boolean }> {
   const lock = await files.lock();
   try {
-    const existing = files.readNetwork(record.name);
+    let existing = files.readNetwork(record.name);
+    const defined = files.definitions.read(record.name)?.id === record.id;
+    if (existing && existing.type === "overlay" && fromEarlierBoot(existing)) {
+      dropRuntime(files, existing);
+      existing = undefined;
+    }
+    const keep = (r: NetworkRecord) => {
+      if (files.definitions.read(r.name)?.id !== r.id) files.definitions.write(definitionOf(r, {}));
+    };
     if (existing) {
       if (existing.type !== "overlay") {
         throw new TypeError(
           `Network "${record.name}" already exists on this host (a ${existing.type} network)`,
         );
       }
-      if (existing.id === record.id && (existing.state ?? "ready") === "ready") return existing;
+      if (existing.id === record.id && (existing.state ?? "ready") === "ready") {
+        keep(existing);
+        return { record: existing, rejoined: false };
+      }
       await deleteNetwork(files, existing);
     }
     if (!files.createNetwork(record)) {
       throw new TypeError(`Network "${record.name}" already exists on this host`);
     }
-    return record;
+    keep(record);
+    return { record, rejoined: defined };
   } finally {
     lock.release();
   }
@@ -755,7 +790,7 @@ async function forgetLocally(files: FileStore, record: NetworkRecord): Promise<v
       await deleteNetwork(files, existing);
     } else {
       overlayDriver.destroy({ host: hostRtnl(), takenSubnets: [], otherConfigs: [] }, record);
-      syncFirewall(loadAll(files));
+      syncFirewall(loadAll(files), stateDirOf(files));
     }
   } finally {
     lock.release();

@@ -14,8 +14,9 @@
  * endpoint; a claim that another endpoint took meanwhile is reported as the conflict it is
  * (`conflicts`, `onConflict`), never overwritten.
  *
- * `nslink agent` (and the host's background process) runs {@linkcode OverlayHost.run}; a
- * process that links keeps the lease alive while it runs too.
+ * The host's background process (the agent's `overlay` duty, agent/overlay.ts, for every overlay
+ * network of its state directory; `nslink agent` for the networks it names) runs
+ * {@linkcode OverlayHost.run}; a process that links keeps the lease alive while it runs too.
  *
  * @module
  */
@@ -66,6 +67,8 @@ export interface RegisteredEndpoint {
   address: string;
   /** IPv6 address with prefix, or empty. */
   addressIPv6: string;
+  /** Its DNS aliases, when it has any. */
+  aliases?: string[];
 }
 
 /** A registration that failed: another endpoint holds what this host's endpoint needs. */
@@ -97,6 +100,12 @@ export interface OverlayHostOptions {
   local?: () => Iterable<RegisteredEndpoint>;
   /** Told of each registration conflict; default a warning on stderr. */
   onConflict?: (c: OverlayConflict) => void;
+  /**
+   * Whether the host still takes part (asked before taking a new lease after an expiry): a host
+   * whose network was removed meanwhile by another process is not registered again. Default:
+   * always.
+   */
+  member?: () => boolean;
 }
 
 function unref(timer: ReturnType<typeof setInterval>): void {
@@ -220,8 +229,9 @@ export class OverlayHost {
     try {
       const id = await this.#lease!;
       if ((await this.#o.store.leaseKeepAlive(id)) > 0) return false;
-      // Closed meanwhile (the host is leaving: its registration was just removed on purpose).
-      if (this.#closed) return false;
+      // Closed meanwhile (the host is leaving: its registration was just removed on purpose),
+      // or another process of this host left the network (its lease revoked on purpose).
+      if (this.#closed || this.#o.member?.() === false) return false;
       const p = this.#take();
       this.#lease = p;
       await p;

@@ -7,7 +7,7 @@
  * @module
  */
 import { checkMtu } from "../net/validate.ts";
-import { parseCidr } from "../net/ip.ts";
+import { parseCidr, parseIP } from "../net/ip.ts";
 import { createPool } from "../model/ipam.ts";
 import {
   type EtcdClientOptions,
@@ -49,6 +49,8 @@ export interface OverlayEndpoint {
   address: string;
   /** IPv6 address with prefix, or empty. */
   addressIPv6: string;
+  /** Its DNS aliases (`link(…, { aliases })`), when it has any: answered on every host. */
+  aliases?: string[];
 }
 
 /** Options of an overlay network ({@linkcode newNetwork}`("overlay", …)`). */
@@ -100,6 +102,13 @@ export interface OverlayOptions {
   icc?: boolean;
   /** Turn on forwarding in the host namespace; default `false`. */
   ipForward?: boolean;
+  /**
+   * Containers' names (of every host of the network) are served on this host's gateway
+   * addresses, port 53, by nslink's host agent; default `true`.
+   */
+  dns?: boolean;
+  /** The DNS upstreams for other names (`IP` or `IP#PORT`, at most 3); default the host's. */
+  dnsServers?: string[];
 }
 
 export const KNOWN = [
@@ -123,6 +132,8 @@ export const KNOWN = [
   "internal",
   "icc",
   "ipForward",
+  "dns",
+  "dnsServers",
 ];
 export const FIRST_VNI = 4096;
 export const MAX_VNI = 0xffffff;
@@ -160,6 +171,8 @@ export interface Parsed {
   firewall: { masquerade: boolean; internal: boolean; icc: boolean; ipForward: boolean };
   /** Store options kept in the local record (file paths and the user; never a password). */
   saved: Record<string, string>;
+  /** This host's DNS options, kept in its local record. */
+  dns: { dns: boolean; dnsServers: string[] };
 }
 
 export function parseOptions(
@@ -243,6 +256,7 @@ export function parseOptions(
       ipForward: bool("ipForward", false),
     },
     saved,
+    dns: { dns: bool("dns", true), dnsServers: dnsServers(options.dnsServers) },
     want: {
       subnet: v4?.subnet ?? "",
       gateway: v4?.gateway ?? "",
@@ -252,6 +266,23 @@ export function parseOptions(
       ...(vni !== undefined ? { vni } : {}),
     },
   };
+}
+
+/** Upstreams written `IP` or `IP#PORT` (dnsmasq's spelling), at most 3. */
+function dnsServers(value: unknown): string[] {
+  if (value === undefined) return [];
+  const bad = () =>
+    new TypeError(
+      `Overlay option "dnsServers" must be a list of at most 3 addresses (IP or IP#PORT), got ${
+        JSON.stringify(value)
+      }`,
+    );
+  if (!Array.isArray(value) || value.length > 3) throw bad();
+  return value.map((v) => {
+    const m = typeof v === "string" ? /^(.+?)(?:#(\d{1,5}))?$/.exec(v) : null;
+    if (!m || !parseIP(m[1]) || (m[2] !== undefined && (+m[2] < 1 || +m[2] > 65535))) throw bad();
+    return v as string;
+  });
 }
 
 /** The store's TLS and auth options, from `storeTls` or the flat `storeCa`/`storeCert`/`storeKey`. */
@@ -304,12 +335,20 @@ export function endpointOf(store: string, kv: KeyValue): OverlayEndpoint {
   if (ep.addressIPv6 !== undefined && typeof ep.addressIPv6 !== "string") {
     throw fail(`"addressIPv6" is not a string`);
   }
+  if (
+    ep.aliases !== undefined &&
+    (!Array.isArray(ep.aliases) || ep.aliases.some((a) => typeof a !== "string"))
+  ) {
+    throw fail(`"aliases" is not a list of strings`);
+  }
+  // Field order as written by link(): unlink compares the whole value.
   return {
     name: ep.name as string,
     host: ep.host as string,
     mac: ep.mac as string,
     address: ep.address as string,
     addressIPv6: (ep.addressIPv6 as string | undefined) ?? "",
+    ...(Array.isArray(ep.aliases) ? { aliases: [...ep.aliases as string[]] } : {}),
   };
 }
 

@@ -17,6 +17,7 @@ import {
   forgetFlows,
   keyEntries,
   publishEntries,
+  setStateDirLoader,
   syncFirewall,
   tableMissing,
   unpublishEntries,
@@ -54,6 +55,20 @@ export interface UnpublishSpec {
 function files(store: SyncStore): StateStore | undefined {
   return store instanceof FileStore ? store.files : undefined;
 }
+
+/**
+ * The state directory of a store kept in files (for {@linkcode syncFirewall}, which adds the
+ * other state directories' networks to nslink's one table); `undefined` for another store.
+ *
+ * @param store The store.
+ * @returns Its directory.
+ */
+export function stateDirOf(store: SyncStore): string | undefined {
+  return files(store)?.dir;
+}
+
+// The firewall reads the other state directories' networks as the network layer does.
+setStateDirLoader((dir) => loadAll(new FileStore(dir)));
 
 /** One directory per host port (`ports.tcp-8080`), one claim per host address in it (`any`). */
 const kindOf = (b: { protocol: string; hostPort: number }) => `${PORTS}${b.protocol}-${b.hostPort}`;
@@ -323,11 +338,13 @@ export function heldBindings(
  * @param ep The endpoint's record (its addresses).
  * @param bindings The new bindings.
  * @param all Every saved network, with endpoints, for a rebuild.
+ * @param stateDir Their state directory (the others' networks go into the rebuild too).
  */
 export function publishBindings(
   ep: EndpointRecord,
   bindings: readonly PortBinding[],
   all: () => NetworkRecord[],
+  stateDir?: string,
 ): void {
   if (bindings.length === 0) return;
   const iface = ep.interfaces[0];
@@ -336,7 +353,7 @@ export function publishBindings(
     publishEntries(entries);
   } catch (e) {
     if (!tableMissing(e)) throw e;
-    syncFirewall(all());
+    syncFirewall(all(), stateDir);
   }
 }
 
@@ -548,6 +565,6 @@ export function reconcileFirewall(store: SyncStore, dryRun: boolean): string[] {
       }
     }
   }
-  if (!dryRun && records.some((r) => bridged(r.type))) syncFirewall(records);
+  if (!dryRun && records.some((r) => bridged(r.type))) syncFirewall(records, stateDirOf(store));
   return found;
 }

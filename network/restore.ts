@@ -15,7 +15,7 @@ import { syncFirewall } from "../firewall/firewall.ts";
 import { recordBridges, tellFirewalld } from "../firewall/zone.ts";
 import { bootId, fromEarlierBoot, type NetworkDefinition } from "./definitions.ts";
 import { deleteNetwork } from "./lifecycle.ts";
-import { loadAll, releaseNetworkClaims } from "./publish.ts";
+import { loadAll, releaseNetworkClaims, stateDirOf } from "./publish.ts";
 import type { FileStore, SyncStore } from "./store.ts";
 
 /**
@@ -123,7 +123,7 @@ export async function restoreNetwork(
   try {
     driver.create(ctx, record);
     if (bridged(record.type)) {
-      syncFirewall(loadAll(store));
+      syncFirewall(loadAll(store), stateDirOf(store));
       await tellFirewalld("bind", recordBridges([record]));
     }
     delete record.state;

@@ -27,14 +27,18 @@ import {
   O_WRONLY,
   open,
   readDir,
-  readlink,
+  readlinkOrErrno,
   readTextFile,
   rename,
   rmdir,
   symlink,
+  SyscallError,
   unlink,
   write,
 } from "../ffi/libc.ts";
+
+const ENOENT_ = 2;
+const EINVAL_ = 22;
 
 /** Where nslink keeps its state unless `NSLINK_STATE_DIR` says otherwise. */
 export const DEFAULT_STATE_DIR = "/run/nslink";
@@ -538,13 +542,12 @@ export class StateStore {
    */
   claimant(kind: string, name: string): string | undefined {
     const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
-    try {
-      return readlink(path); // the earlier format; absent claims end here too (one syscall)
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === "ENOENT") return undefined;
-      if (code !== "EINVAL") throw err;
-    }
+    // The earlier format, and marks; absent claims end here too (one syscall, and no error
+    // object: an absent mark is the common case of every endpoint read).
+    const link = readlinkOrErrno(path);
+    if (typeof link === "string") return link;
+    if (link === ENOENT_) return undefined;
+    if (link !== EINVAL_) throw new SyscallError("readlink", JSON.stringify(path), link);
     try {
       return readDir(path).find((n) => !n.includes(".tmp-"));
     } catch (err) {

@@ -186,6 +186,24 @@ export class FileWatch {
     return this.#gen;
   }
 
+  /**
+   * The entries changed since the last call, drained from the queue synchronously (one
+   * non-blocking `read` when nothing happened): for a reader that must answer from the state a
+   * writer left the moment its call returned (the agent's names). Meant for a watch made without
+   * `onChange` (with one, changes go there instead).
+   *
+   * @example
+   * ```ts ignore
+   * const w = new FileWatch("/run/nslink");
+   * // … another process links a container …
+   * w.changes(); // [{ kind: "ep.0a1b2c3d4e5f", entry: "c1.json" }, …]
+   * ```
+   * @returns The changed entries.
+   */
+  changes(): FileChange[] {
+    return this.#drain();
+  }
+
   /** Stops watching and closes the inotify fd. */
   async stop(): Promise<void> {
     if (this.#stopped) return;

@@ -6,7 +6,9 @@
  *   {"op":"open","name":N,"options":{…}}          openNetwork
  *   {"op":"watch","name":N}                       start a watcher, answer when ready, with the
  *                                                 time it took and this process's CPU and memory
- *   {"op":"stats","name":N}                       CPU, memory, the watcher's revision
+ *   {"op":"stats","name":N}                       CPU, memory, the watcher's revision, how many
+ *                                                 remote entries it installed and rejected (with
+ *                                                 the first few reasons)
  *   {"op":"link","name":N,"endpoints":[…]}        namespace + link (fast path) + addInterface each
  *   {"op":"benchLink","name":N,"prefix":P,"count":C}  C namespaces made first, then C link()
  *                                                 calls timed one by one; then all undone
@@ -23,10 +25,22 @@ import {
   newNetworkNamespace,
   openNetwork,
 } from "../../mod.ts";
+import { OverlayWatcher } from "../../network/overlay_watcher.ts";
 
 const networks = new Map<string, Network>();
 const watchers = new Map<string, NetworkWatcher>();
 const linked = new Map<string, Map<string, Namespace>>();
+
+/** What the watcher took and skipped (an overlay watcher's; nothing for another kind). */
+function progress(w: NetworkWatcher | undefined) {
+  if (!(w instanceof OverlayWatcher)) return { revision: w?.revision ?? 0 };
+  return {
+    revision: w.revision,
+    installed: w.installed.size,
+    rejected: w.rejected.size,
+    rejectedFirst: [...w.rejected].slice(0, 3).map(([k, why]) => `${k}: ${why}`),
+  };
+}
 
 function usage() {
   const c = process.cpuUsage();
@@ -60,10 +74,10 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
       const w = net().watch();
       watchers.set(c.name, w);
       await w.ready;
-      return { ms: performance.now() - t, before, after: usage(), revision: w.revision };
+      return { ms: performance.now() - t, before, after: usage(), ...progress(w) };
     }
     case "stats":
-      return { ...usage(), revision: watchers.get(c.name)?.revision ?? 0 };
+      return { ...usage(), ...progress(watchers.get(c.name)) };
     case "link": {
       const m = linked.get(c.name) ?? new Map<string, Namespace>();
       linked.set(c.name, m);
@@ -125,6 +139,7 @@ rl.on("line", (line) => {
   );
 });
 rl.on("close", async () => {
+  if (process.env.NSLBENCH_DEBUG) console.error("overlay host: stdin closed, stopping");
   for (const w of watchers.values()) await w.stop();
   for (const m of linked.values()) for (const ns of m.values()) await ns.delete().catch(() => {});
   process.exit(0);

@@ -1,7 +1,8 @@
 /**
  * The host agent as tests see it: which process serves a state directory, and how a test makes
- * sure none survives it (every test that makes a DNS-enabled network kills what is left in its
- * after()).
+ * sure none survives it (every test that makes networks kills what is left in its after(): the
+ * library starts the agent for every network), and how a test that damages nslink's table on
+ * purpose keeps it from being repaired ({@linkcode agentOffForTests}).
  *
  * @module
  */
@@ -67,4 +68,22 @@ export function killAgents(stateDir: string): void {
       process.kill(pid, "SIGKILL");
     } catch { /* gone */ }
   }
+}
+
+/**
+ * Tells the library (and every nslink process this one starts: CLI, CNI plugin, simulated
+ * hosts) never to start the host agent on demand (`NSLINK_AGENT=off`), for a test that removes
+ * nslink's table on purpose to watch `repairFirewall()`, CNI CHECK or gc see the damage — an
+ * agent's firewall repair would put it back at once. Call it in `before()`, and the function it
+ * returns in `after()`.
+ *
+ * @returns What puts the variable back as it was.
+ */
+export function agentOffForTests(): () => void {
+  const was = process.env.NSLINK_AGENT;
+  process.env.NSLINK_AGENT = "off";
+  return () => {
+    if (was === undefined) delete process.env.NSLINK_AGENT;
+    else process.env.NSLINK_AGENT = was;
+  };
 }

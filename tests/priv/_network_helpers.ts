@@ -35,6 +35,7 @@ import {
   newNetwork,
   newNetworkNamespace,
 } from "../../mod.ts";
+import { killAgents } from "./_agent_helpers.ts";
 import {
   assertNoLeftovers,
   type Cleanup,
@@ -66,9 +67,15 @@ export function tempStateDir(): string {
   return dir;
 }
 
-/** Removes every state directory made by {@linkcode tempStateDir}. */
+/**
+ * Removes every state directory made by {@linkcode tempStateDir}, killing first any host agent
+ * left serving one (the library starts one for every network).
+ */
 export function removeStateDirs(): void {
-  for (const dir of stateRoots.splice(0)) rmSync(dir, { recursive: true, force: true });
+  for (const dir of stateRoots.splice(0)) {
+    killAgents(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -8,7 +8,9 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import $ from "dax-sh";
+import { statSync } from "node:fs";
 import { exec, ipJson, sleep } from "./_helpers.ts";
+import { killAgents } from "./_agent_helpers.ts";
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
 
@@ -105,10 +107,13 @@ export class Host {
     this.#proc?.stdin?.write(JSON.stringify({ id, op, ...fields }) + "\n");
   }
 
-  /** Ends the process normally (stdin closed), or kills it after 5 s. */
+  /**
+   * Ends the process normally (stdin closed), or kills it after 5 s; then the host's agent (its
+   * overlay networks have names, so the library started one) is killed too: a host's teardown.
+   */
   async stop(): Promise<void> {
     const p = this.#proc;
-    if (!p) return;
+    if (!p) return killHostAgents(this.ns);
     this.#proc = undefined;
     const gone = new Promise((r) => p.once("exit", r));
     p.stdin!.end();
@@ -117,7 +122,24 @@ export class Host {
       p.kill("SIGKILL");
       await gone;
     }
+    killHostAgents(this.ns);
   }
+}
+
+/**
+ * Kills the host agents a simulated host's nslink processes started (overlay networks have
+ * names by default): those of the state directory `_overlay_host.ts` gives the host.
+ *
+ * @param ns The host's namespace (under /run/netns).
+ */
+export function killHostAgents(ns: string): void {
+  let ino: number;
+  try {
+    ino = statSync(`/run/netns/${ns}`).ino;
+  } catch {
+    return;
+  }
+  killAgents(`/run/nslink-host-${ino}`);
 }
 
 /** Runs a command, failing with its stderr. */

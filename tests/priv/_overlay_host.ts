@@ -15,7 +15,8 @@
  *   {"op":"dispose","name":N}                     net[Symbol.asyncDispose]() (what `await using` does)
  *   {"op":"conflicts","name":N}                   the host's registration conflicts so far
  *   {"op":"gc"}                                   gc() of this host's state directory
- *   link also takes "address": a static IPv4 address (one endpoint), and "ports" to publish
+ *   link also takes "address": a static IPv4 address (one endpoint), "ports" to publish, and
+ *   "aliases": the endpoints' DNS aliases
  *
  * Answers: {"id":…,"ok":true,…} or {"id":…,"ok":false,"error":message}.
  * Run with `deno run -A` or `bun`.
@@ -62,6 +63,7 @@ interface Command {
   type?: string;
   address?: string;
   ports?: { hostPort: number; port: number }[];
+  aliases?: string[];
 }
 
 async function handle(c: Command): Promise<Record<string, unknown>> {
@@ -97,6 +99,7 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
           namespace: ns,
           ...(c.address !== undefined ? { address: c.address } : {}),
           ...(c.ports !== undefined ? { ports: c.ports } : {}),
+          ...(c.aliases !== undefined ? { aliases: c.aliases } : {}),
         });
         await ns.addInterface(iface);
         out[ep] = iface;

@@ -10,11 +10,12 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { askAgent, newNetwork } from "../../mod.ts";
 import { agentPid, killAgents } from "./_agent_helpers.ts";
 import { exec, isRoot, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { keepSysctls, nslinkTables, table } from "./_nft_helpers.ts";
 import {
   cleanupNewVeths,
   namespaceAt,
@@ -28,34 +29,6 @@ import { HOST4, OUT4, outside, probe, server, settled } from "./_traffic.ts";
 const { prefix: P } = setUpNetworkTestFile();
 const stateDirs: string[] = [];
 const mounted: string[] = [];
-
-function stripHandles(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripHandles);
-  if (v && typeof v === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (k !== "handle") out[k] = stripHandles(x);
-    return out;
-  }
-  return v;
-}
-
-/** nslink's table as `nft -j` lists it, without handles (they change when it is remade). */
-async function table(): Promise<unknown> {
-  const r = await exec(["nft", "-j", "list", "table", "inet", "nslink"]);
-  if (r.code !== 0) return undefined;
-  const json = JSON.parse(r.stdout) as { nftables: Record<string, unknown>[] };
-  return stripHandles(json.nftables.filter((x) => !("metainfo" in x)));
-}
-
-async function nslinkTables(): Promise<number> {
-  const r = await exec(["nft", "-j", "list", "tables"]);
-  assert.equal(r.code, 0, r.stderr);
-  const json = JSON.parse(r.stdout) as {
-    nftables: { table?: { family: string; name: string } }[];
-  };
-  return json.nftables.filter((x) => x.table?.family === "inet" && x.table.name === "nslink")
-    .length;
-}
 
 before(async () => {
   if (!isRoot) return;
@@ -79,12 +52,7 @@ describe("the host agent's firewall duty", () => {
     async () => {
       await withCleanup(async (c) => {
         await cleanupNewVeths(c);
-        for (const key of ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"]) {
-          const path = `/proc/sys/${key}`;
-          if (!existsSync(path)) continue;
-          const was = readFileSync(path, "utf8").trim();
-          c.defer(`restore ${key}`, () => writeFileSync(path, was));
-        }
+        keepSysctls(c);
         const stateDir = tempStateDir();
         stateDirs.push(stateDir);
         c.defer("kill agents", () => killAgents(stateDir));

@@ -6,17 +6,25 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import assert from "node:assert/strict";
+import { agentOffForTests } from "./_agent_helpers.ts";
 import { exec, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import { removeStateDirs, tempStateDir, waitFor } from "./_network_helpers.ts";
 import { nslink, nslinkArgv, nslinkJson } from "./_cli_helpers.ts";
 
 const P = runId();
 
-after(() => removeStateDirs());
+// No host agent (the CLI processes inherit the variable): its firewall duty would put back at
+// once the table these tests flush to watch `network reload` do it.
+let agentBack = () => {};
+before(() => void (agentBack = agentOffForTests()));
+after(() => {
+  agentBack();
+  removeStateDirs();
+});
 
 async function nft(...args: string[]): Promise<string> {
   const r = await exec(["nft", ...args]);

@@ -8,6 +8,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { agentOffForTests } from "./_agent_helpers.ts";
 import { ip, ipLink, ipNetnsNames, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import { removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
 import { cni, ipJsonAt, runProcess } from "./_cli_helpers.ts";
@@ -15,11 +16,17 @@ import { cni, ipJsonAt, runProcess } from "./_cli_helpers.ts";
 const P = runId();
 let vethsBefore: string[] = [];
 
+// No host agent (the plugin processes inherit the variable): its firewall duty would put back
+// at once what the CHECK test removes to see CHECK report it.
+let agentBack = () => {};
+
 before(async () => {
+  agentBack = agentOffForTests();
   if (isRoot) vethsBefore = await vethNames();
 });
 
 after(async () => {
+  agentBack();
   removeStateDirs();
   if (!isRoot) return;
   assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
@@ -65,8 +72,6 @@ describe("CNI plugin with bridge-plugin configurations", { skip: SKIP_ROOT }, ()
       c.link(`nsl-${net}`);
       const netns = await addNetns(c, `${P}b1`);
       const env = { containerId: `${P}bridge`, netns, stateDir: state };
-      // No names, so no host agent: its firewall duty would put back at once what this test
-      // removes to see CHECK report it.
       const cf = bridgeConf(net, {
         dnsEnabled: false,
         capabilities: { portMappings: true },

@@ -154,29 +154,42 @@ describe("nslink network: container names", { skip: SKIP_ROOT }, () => {
     },
   );
 
-  it("--disable-dns: no names, no agent", LONG, async () => {
-    const stateDir = tempStateDir();
-    stateDirs.push(stateDir);
-    const net = `${P}plain`;
-    try {
-      await ok(
-        stateDir,
-        "network",
-        "create",
-        "--subnet",
-        "203.0.113.0/24",
-        "--disable-dns",
-        "-o",
-        `bridge=${P}p`,
-        net,
-      );
-      const [info] = JSON.parse(await ok(stateDir, "network", "inspect", net));
-      assert.equal(info.DNSEnabled, false);
-      assert.equal(agentPid(stateDir), undefined);
-      const both = await nslink(stateDir, "network", "create", "--disable-dns", "--dns", "1", "x");
-      assert.equal(both.code, 2);
-    } finally {
-      await nslink(stateDir, "network", "rm", "-f", net);
-    }
-  });
+  it(
+    "--disable-dns: no names; the agent keeps the firewall only, and goes with the network",
+    LONG,
+    async () => {
+      const stateDir = tempStateDir();
+      stateDirs.push(stateDir);
+      const net = `${P}plain`;
+      try {
+        await ok(
+          stateDir,
+          "network",
+          "create",
+          "--subnet",
+          "203.0.113.0/24",
+          "--disable-dns",
+          "-o",
+          `bridge=${P}p`,
+          net,
+        );
+        const [info] = JSON.parse(await ok(stateDir, "network", "inspect", net));
+        assert.equal(info.DNSEnabled, false);
+        assert.ok(agentPid(stateDir), "the agent repairs the network's firewall");
+        const both = await nslink(
+          stateDir,
+          "network",
+          "create",
+          "--disable-dns",
+          "--dns",
+          "1",
+          "x",
+        );
+        assert.equal(both.code, 2);
+      } finally {
+        await nslink(stateDir, "network", "rm", "-f", net);
+      }
+      assert.equal(agentPid(stateDir), undefined, "no agent once the network went");
+    },
+  );
 });

@@ -6,9 +6,9 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import {
   forwardDropChains,
   gc,
@@ -18,7 +18,9 @@ import {
   openNetwork,
   repairFirewall,
 } from "../../mod.ts";
+import { agentOffForTests } from "./_agent_helpers.ts";
 import { exec, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { keepSysctls } from "./_nft_helpers.ts";
 import {
   bridgePorts,
   cleanupNewVeths,
@@ -31,6 +33,11 @@ import {
 import { BLOCKED, HOST4, HOST6, OUT4, OUT6, outside, probe, server, settled } from "./_traffic.ts";
 
 const { prefix: P } = setUpNetworkTestFile();
+// No host agent: its firewall repair would put back at once what these tests remove on purpose
+// to watch repairFirewall() and gc do it (agent-firewall.test.ts tests the agent's repair).
+let agentBack = () => {};
+before(() => void (agentBack = agentOffForTests()));
+after(() => agentBack());
 
 async function nft(...args: string[]): Promise<string> {
   const r = await exec(["nft", ...args]);
@@ -50,23 +57,6 @@ async function mapPorts(map: string): Promise<number[]> {
     const key = pair[0] as { concat: unknown[] };
     return key.concat[key.concat.length - 1] as number;
   }).sort((a, b) => a - b);
-}
-
-/** Puts back the forwarding and bridge-netfilter settings nslink turns on (for later files). */
-function keepSysctls(c: Parameters<Parameters<typeof withCleanup>[0]>[0]): void {
-  for (
-    const key of [
-      "net/ipv4/ip_forward",
-      "net/ipv6/conf/all/forwarding",
-      "net/bridge/bridge-nf-call-iptables",
-      "net/bridge/bridge-nf-call-ip6tables",
-    ]
-  ) {
-    const path = `/proc/sys/${key}`;
-    if (!existsSync(path)) continue;
-    const was = readFileSync(path, "utf8").trim();
-    c.defer(`restore ${key}`, () => writeFileSync(path, was));
-  }
 }
 
 async function conntrackLines(): Promise<string[]> {
@@ -100,22 +90,17 @@ describe("firewall: published ports, masquerade, isolation (real traffic)", () =
         await outside(c, out, `${P}x`);
         c.link(`${P}ba`);
         c.link(`${P}bb`);
-        // No names (dns: false), so no host agent: its firewall duty would repair at once what
-        // this test removes on purpose to watch repairFirewall() do it (agent-firewall.test.ts
-        // tests the agent's repair).
         const a = await newNetwork("bridge", `${P}a`, {
           stateDir,
           bridgeName: `${P}ba`,
           subnet: "198.51.100.0/25",
           subnetIPv6: "2001:db8:1::/64",
-          dns: false,
         });
         c.defer("delete a", () => a.delete());
         const b = await newNetwork("bridge", `${P}b`, {
           stateDir,
           bridgeName: `${P}bb`,
           subnet: "198.51.100.128/25",
-          dns: false,
         });
         c.defer("delete b", () => b.delete());
         assert.equal(readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim(), "1");

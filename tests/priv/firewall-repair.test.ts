@@ -6,11 +6,12 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { FirewallRepair, newNetwork, type RepairInfo } from "../../mod.ts";
+import { agentOffForTests } from "./_agent_helpers.ts";
 import { exec, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { keepSysctls, nslinkTables, table } from "./_nft_helpers.ts";
 import {
   cleanupNewVeths,
   namespaceAt,
@@ -22,46 +23,16 @@ import {
 import { HOST4, OUT4, outside, probe, server, settled } from "./_traffic.ts";
 
 const { prefix: P } = setUpNetworkTestFile();
+// No host agent: the duty under test runs in this process, and a stopped one must leave a
+// flushed table flushed (agent-firewall.test.ts tests the agent's repair).
+let agentBack = () => {};
+before(() => void (agentBack = agentOffForTests()));
+after(() => agentBack());
 
 async function nft(...args: string[]): Promise<string> {
   const r = await exec(["nft", ...args]);
   if (r.code !== 0) throw new Error(`nft ${args.join(" ")}: ${r.stderr}`);
   return r.stdout;
-}
-
-function stripHandles(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripHandles);
-  if (v && typeof v === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (k !== "handle") out[k] = stripHandles(x);
-    return out;
-  }
-  return v;
-}
-
-/** nslink's table as `nft -j` lists it, without handles (they change when it is remade). */
-async function table(): Promise<unknown> {
-  const r = await exec(["nft", "-j", "list", "table", "inet", "nslink"]);
-  if (r.code !== 0) return undefined;
-  const json = JSON.parse(r.stdout) as { nftables: Record<string, unknown>[] };
-  return stripHandles(json.nftables.filter((x) => !("metainfo" in x)));
-}
-
-async function nslinkTables(): Promise<number> {
-  const json = JSON.parse(await nft("-j", "list", "tables")) as {
-    nftables: { table?: { family: string; name: string } }[];
-  };
-  return json.nftables.filter((x) => x.table?.family === "inet" && x.table.name === "nslink")
-    .length;
-}
-
-function keepSysctls(c: Parameters<Parameters<typeof withCleanup>[0]>[0]): void {
-  for (const key of ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"]) {
-    const path = `/proc/sys/${key}`;
-    if (!existsSync(path)) continue;
-    const was = readFileSync(path, "utf8").trim();
-    c.defer(`restore ${key}`, () => writeFileSync(path, was));
-  }
 }
 
 describe("firewall repair duty (NftMonitor, no polling)", () => {

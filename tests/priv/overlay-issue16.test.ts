@@ -16,6 +16,7 @@ import { spawn } from "node:child_process";
 import process from "node:process";
 import { type Interface, newNetwork, type OverlayNetwork } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
+import { killAgents } from "./_agent_helpers.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import { bare, cmd, fdb, Host, ping, plug, until } from "./_overlay_cluster.ts";
@@ -126,6 +127,8 @@ before(async () => {
 after(async () => {
   if (!isRoot) return;
   for (const h of running) await h.stop();
+  // The agents the hosts' overlay networks started (one per host's state directory).
+  for (const h of hosts) killAgents(`/run/nslink-host-${h.ns}`);
   await etcd?.stop();
   for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
     await exec(["ip", "netns", "del", name]);

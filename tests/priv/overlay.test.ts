@@ -10,9 +10,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
+import { agentOffForTests, killAgents } from "./_agent_helpers.ts";
 import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { assertNoPingReply } from "./_network_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
@@ -22,6 +23,7 @@ import {
   cmd,
   fdb,
   Host as ClusterHost,
+  killHostAgents,
   neigh,
   ping,
   plug,
@@ -55,11 +57,19 @@ function options(extra: Record<string, unknown> = {}): Record<string, unknown> {
     subnetIPv6: "2001:db8:20::/64",
     store: etcd!.url,
     ttl: TTL,
+    // No names, so no host agent started on demand, whose firewall duty would repair the table
+    // a test deletes on purpose (names across hosts: dns-overlay.test.ts).
+    dns: false,
     ...extra,
   };
 }
 
+// No host agents (the hosts' processes inherit the variable): their firewall duty would put back
+// at once the table the isolation test deletes to watch repairFirewall() do it.
+let agentBack = () => {};
+
 before(async () => {
+  agentBack = agentOffForTests();
   if (!isRoot) return;
   await cmd(["ip", "link", "add", UNDERLAY, "type", "bridge"]);
   await cmd(["ip", "link", "set", UNDERLAY, "up"]);
@@ -77,8 +87,14 @@ before(async () => {
 });
 
 after(async () => {
+  agentBack();
   if (!isRoot) return;
   await Promise.all(hosts.map((h) => h.stop()));
+  // Overlay networks have names: the library started each host's agent.
+  for (const h of hosts) killHostAgents(h.ns);
+  // `nslink agent --store … OV1` joined with the default state directory and never leaves: its
+  // definition of OV1 (kept across reboots, in /var/lib/nslink) goes with the test.
+  rmSync(`/var/lib/nslink/networks/${OV1}.json`, { force: true });
   await etcd?.stop();
   // Container namespaces the hosts made (also those of a killed process), then the hosts.
   for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
@@ -216,8 +232,6 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       await h1.call("new", {
         name: br,
         type: "bridge",
-        // No names, so no host agent, whose firewall duty would repair the table this test
-        // deletes on purpose.
         options: { subnet: "198.51.100.96/28", subnetIPv6: "2001:db8:22::/64", dns: false },
       });
       try {
@@ -226,6 +240,8 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
         const a1 = ifaces[`${P}a1`], x1 = ifaces[`${P}x1`], y1 = ifaces[`${P}y1`];
         const pairs = [[`${P}x1`, a1], [`${P}a1`, x1], [`${P}a1`, y1], [`${P}y1`, a1]] as const;
         // Without nslink's table, the host routes between them: the isolation is what stops it.
+        // The host's agent (its overlay networks') would repair the table: not during this test.
+        killHostAgents(h1.ns);
         await exec(["ip", "netns", "exec", h1.ns, "nft", "delete", "table", "inet", "nslink"]);
         for (const [from, to] of pairs) {
           await until(`${from} -> ${to.address} unfiltered`, () => ping(from, bare(to.address)));
@@ -318,7 +334,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
     await link(h1, OV1, [`${P}a3`]);
     const a3 = ifaces[`${P}a3`];
     await until("h2 has a3", async () => (await fdb(h2, vni)).some((e) => e.mac === a3.macAddress));
+    // The whole host's nslink dies: its process and its agent (which runs a watcher too).
     await h2.kill();
+    killHostAgents(h2.ns);
     // while h2's watcher is dead: a4 comes, a3 goes (in this order, so that a4 does not get
     // a3's address and MAC back)
     await link(h1, OV1, [`${P}a4`]);
@@ -350,7 +368,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       const [h1, , h3] = hosts;
       const c1 = ifaces[`${P}c1`];
       await until("a1 -> c1", () => ping(`${P}a1`, bare(c1.address)));
+      // The host's processes die, its agent (which keeps the host's lease) included.
       await h3.kill();
+      killHostAgents(h3.ns);
       const took = await until(
         "h1's entries for c1 to go",
         async () => !(await fdb(h1, vni)).some((e) => e.mac === c1.macAddress),
@@ -370,6 +390,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
 
   it("nslink agent keeps a host's entries in step, and stops on SIGTERM", OPTS, async () => {
     const [h1, , h3] = hosts;
+    // Its own state directory, removed afterwards: the network it joined there must not outlive
+    // the test in nslink's table (one table serves every state directory of a namespace).
+    const agentDir = `/run/nslink-agent-${P}`;
     const agent = spawn("nsenter", [
       `--net=/run/netns/${h3.ns}`,
       ...nslinkArgv(),
@@ -379,7 +402,10 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       "--advertise",
       h3.addr,
       OV1,
-    ], { stdio: ["ignore", "pipe", "pipe"] });
+    ], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NSLINK_STATE_DIR: agentDir },
+    });
     let out = "";
     let err = "";
     agent.stdout!.on("data", (d) => (out += d));
@@ -407,6 +433,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       agent.kill("SIGTERM");
     }
     const [code, signal] = await exited;
+    killAgents(agentDir);
+    rmSync(agentDir, { recursive: true, force: true });
+    rmSync(`${agentDir}.config`, { recursive: true, force: true });
     // It stopped its watchers and said so; Deno's child_process reports a child it sent SIGTERM
     // to as killed by it even when the child handled it and exited 0 (Bun and bash see 0).
     assert.match(out, /stopped\n$/, err);

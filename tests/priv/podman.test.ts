@@ -3,7 +3,7 @@
  * on an nslink network through its CNI backend, with `nslink` (the executable under test, found
  * by podman as the plugin of type `nslink`) chained with the standard `tuning` plugin.
  *
- * Podman runs inside the throw-away namespace of `scripts/in-netns.sh` as
+ * Podman runs inside the throw-away namespace of `scripts/in-netns.sh` (`_podman.ts`) as
  * `../shared/briefs/podman/run-in-sandbox.sh` shows: vfs storage and state under a temp dir,
  * cgroupfs, no default ulimits, cgroup v1 only (the unified hierarchy unmounted in the private
  * mount namespace), the CNI cache on a tmpfs, an image imported from busybox-static. Every
@@ -13,23 +13,12 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import { ipLink, ipNetnsNames, isRoot, sleep } from "./_helpers.ts";
 import { vethNames } from "./_network_helpers.ts";
-import { cni, httpGet, ipJsonAt, nslink, pluginDir, runProcess } from "./_cli_helpers.ts";
+import { cni, httpGet, ipJsonAt, nslink, runProcess } from "./_cli_helpers.ts";
+import { PodmanSandbox } from "./_podman.ts";
 
 const PODMAN = ["/usr/bin/podman", "/bin/busybox", "/usr/lib/cni/tuning"].every(existsSync);
 const SKIP = !isRoot
@@ -39,42 +28,27 @@ const NET = `nsl${Math.random().toString(16).slice(2, 6)}pod`;
 const BRIDGE = `nsl-${NET}`;
 const IMAGE = "localhost/nslink-bb:1";
 
-let work = "";
-let plugins = "";
-let state = "";
-let cniMounted = false;
+const box = new PodmanSandbox({
+  tmpPrefix: "nsl-podman-",
+  net: NET,
+  image: IMAGE,
+  applets: ["sh", "ip", "ping", "sleep", "cat", "nc", "wget", "httpd", "echo", "ls"],
+  files: { "www/index.html": "hello from podman\n" },
+  plugins: (stateDir) => [
+    {
+      type: "nslink",
+      subnet: "203.0.113.0/24",
+      subnetIPv6: "2001:db8:7::/64",
+      // Not $NSLINK_STATE_DIR: podman's cleanup process (started by conmon) runs DEL
+      // without the caller's environment.
+      stateDir,
+      capabilities: { portMappings: true, ips: true },
+    },
+    { type: "tuning", sysctl: { "net.ipv4.conf.eth0.arp_notify": "1" } },
+  ],
+});
+const podman = (...args: string[]) => box.podman(...args);
 let vethsBefore: string[] = [];
-
-function podmanArgv(...args: string[]): string[] {
-  return [
-    "podman",
-    "--root",
-    join(work, "root"),
-    "--runroot",
-    join(work, "runroot"),
-    "--storage-driver",
-    "vfs",
-    "--network-backend",
-    "cni",
-    "--cni-config-dir",
-    join(work, "cni"),
-    "--cgroup-manager",
-    "cgroupfs",
-    "--events-backend",
-    "file",
-    ...args,
-  ];
-}
-
-async function podman(...args: string[]): Promise<string> {
-  const r = await runProcess(podmanArgv(...args), {
-    env: { CONTAINERS_CONF: join(work, "containers.conf") },
-  });
-  if (r.code !== 0) {
-    throw new Error(`podman ${args.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
-  }
-  return r.stdout.trim();
-}
 
 function run(name: string, ...cmd: string[]): Promise<string> {
   const flags = cmd[0]?.startsWith("-") ? cmd.splice(0, 2) : [];
@@ -109,32 +83,6 @@ async function rmKilled(name: string): Promise<void> {
   }
 }
 
-/** Processes whose command line names the work directory (conmon, podman) and their children. */
-function ownProcesses(): number[] {
-  const all = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number);
-  const parent = new Map<number, number>();
-  const mine = new Set<number>();
-  for (const pid of all) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      parent.set(pid, Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-      if (pid !== process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(work)) {
-        mine.add(pid);
-      }
-    } catch { /* gone */ }
-  }
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [pid, ppid] of parent) {
-      if (!mine.has(pid) && mine.has(ppid)) {
-        mine.add(pid);
-        grew = true;
-      }
-    }
-  }
-  return [...mine];
-}
-
 async function assertNothingLeft(): Promise<void> {
   for (let i = 0; i < 100 && (await vethNames()).some((n) => !vethsBefore.includes(n)); i++) {
     await sleep(20);
@@ -146,8 +94,8 @@ async function assertNothingLeft(): Promise<void> {
     [],
     "namespaces left",
   );
-  const files = existsSync(state)
-    ? readdirSync(state, { recursive: true }).map(String).filter((f) => f.endsWith(".json"))
+  const files = existsSync(box.state)
+    ? readdirSync(box.state, { recursive: true }).map(String).filter((f) => f.endsWith(".json"))
     : [];
   assert.deepEqual(files, [], "nslink state left (endpoints, address reservations)");
   const cache = existsSync("/var/lib/cni/results") ? readdirSync("/var/lib/cni/results") : [];
@@ -174,92 +122,28 @@ async function waitDead(pids: number[]): Promise<void> {
 }
 
 /** `it` with the file's skip: on each test, since Bun lists nothing of a skipped describe. */
-const test = (name: string, fn: () => Promise<void>) => it(name, { skip: SKIP }, fn);
+const test = (name: string, fn: () => Promise<void>) =>
+  it(name, { skip: SKIP, timeout: 120_000 }, fn);
 
 describe("podman 4.3 on an nslink network (CNI backend)", () => {
   before(async () => {
     if (SKIP) return;
     vethsBefore = await vethNames();
-    work = mkdtempSync(join(tmpdir(), "nsl-podman-"));
-    state = join(work, "state");
-    plugins = pluginDir();
-    const rootfs = join(work, "rootfs");
-    mkdirSync(join(rootfs, "bin"), { recursive: true });
-    copyFileSync("/bin/busybox", join(rootfs, "bin", "busybox"));
-    for (const a of ["sh", "ip", "ping", "sleep", "cat", "nc", "wget", "httpd", "echo", "ls"]) {
-      symlinkSync("busybox", join(rootfs, "bin", a));
-    }
-    mkdirSync(join(rootfs, "www"));
-    writeFileSync(join(rootfs, "www", "index.html"), "hello from podman\n");
-    assert.equal(
-      (await runProcess(["tar", "-C", rootfs, "-cf", join(work, "bb.tar"), "."])).code,
-      0,
-    );
-    mkdirSync(join(work, "cni"));
-    writeFileSync(
-      join(work, "cni", `${NET}.conflist`),
-      JSON.stringify({
-        cniVersion: "1.0.0",
-        name: NET,
-        plugins: [
-          {
-            type: "nslink",
-            subnet: "203.0.113.0/24",
-            subnetIPv6: "2001:db8:7::/64",
-            // Not $NSLINK_STATE_DIR: podman's cleanup process (started by conmon) runs DEL
-            // without the caller's environment.
-            stateDir: state,
-            capabilities: { portMappings: true, ips: true },
-          },
-          { type: "tuning", sysctl: { "net.ipv4.conf.eth0.arp_notify": "1" } },
-        ],
-      }),
-    );
-    writeFileSync(
-      join(work, "containers.conf"),
-      `[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\n` +
-        `events_logger = "file"\n[network]\ncni_plugin_dirs = ["${plugins}", "/usr/lib/cni"]\n`,
-    );
-    // Inside the private mount namespace of in-netns.sh only.
-    mkdirSync("/var/lib/cni", { recursive: true });
-    assert.equal(
-      (await runProcess(["mount", "-t", "tmpfs", "nslink-cni", "/var/lib/cni"])).code,
-      0,
-    );
-    cniMounted = true;
-    await runProcess(["umount", "/sys/fs/cgroup/unified"]);
-    await podman("import", join(work, "bb.tar"), IMAGE);
+    await box.setUp();
   });
 
   after(async () => {
-    if (!work) return;
-    try {
-      await podman("rm", "-af", "-t", "0");
-    } catch (e) {
-      console.error(e);
-    }
-    // Nothing podman started may survive: conmon and containers, killed by pid.
-    for (let i = 0; i < 3; i++) {
-      const left = ownProcesses();
-      if (left.length === 0) break;
-      for (const pid of left) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
-      await sleep(100);
-    }
-    const survivors = ownProcesses();
-    if (cniMounted) await runProcess(["umount", "/var/lib/cni"]);
-    rmSync(work, { recursive: true, force: true });
-    rmSync(plugins, { recursive: true, force: true });
+    if (!box.work) return;
+    await box.stop();
+    const survivors = box.ownProcesses();
+    await box.remove();
     assert.deepEqual(survivors, [], "podman/conmon processes survived");
   });
 
   test("gives containers nslink addresses; they ping each other over IPv4 and IPv6", async () => {
     await run("c1", "sleep", "300");
     await run("c2", "--ip", "203.0.113.50", "sleep", "300"); // static, through the ips capability
-    const [info] = JSON.parse((await nslink(state, "network", "inspect", NET)).stdout) as {
+    const [info] = JSON.parse((await nslink(box.state, "network", "inspect", NET)).stdout) as {
       Containers: Record<
         string,
         { Netns: string; IPv4Address: string; IPv6Address: string; MacAddress: string }
@@ -333,7 +217,7 @@ describe("podman 4.3 on an nslink network (CNI backend)", () => {
         if (body === undefined) await sleep(50);
       }
       assert.equal(body, "hello from podman\n");
-      const [info] = JSON.parse((await nslink(state, "network", "inspect", NET)).stdout) as {
+      const [info] = JSON.parse((await nslink(box.state, "network", "inspect", NET)).stdout) as {
         Containers: Record<
           string,
           { Ports: { protocol: string; hostPort: number; port: number }[] }
@@ -372,11 +256,11 @@ describe("podman 4.3 on an nslink network (CNI backend)", () => {
     process.kill(pid, "SIGKILL");
     await waitDead([conmon, pid]);
     // What a runtime with CNI 1.1 would send once it knows the container is gone.
-    const conf = JSON.parse(readFileSync(join(work, "cni", `${NET}.conflist`), "utf8"));
+    const conf = JSON.parse(readFileSync(join(box.work, "cni", `${NET}.conflist`), "utf8"));
     const gc = await cni(
       "GC",
       { cniVersion: "1.1.0", name: NET, ...conf.plugins[0], "cni.dev/valid-attachments": [] },
-      { stateDir: state },
+      { stateDir: box.state },
     );
     assert.equal(gc.code, 0, gc.stdout);
     assert.equal(await ipLink(BRIDGE), undefined);

@@ -11,7 +11,7 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {
@@ -30,11 +30,17 @@ import $ from "dax-sh";
 import { gc, newNetwork, openNetwork } from "../../mod.ts";
 import { endpointName, nslinkPlugin } from "../../cni/plugin.ts";
 import type { CniNetConf } from "../../cni/types.ts";
+import { agentOffForTests } from "./_agent_helpers.ts";
 import { SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import { setUpNetworkTestFile, tempStateDir } from "./_network_helpers.ts";
 
 const FILE = setUpNetworkTestFile();
 const P = FILE.prefix;
+// No host agent (here, nor in the workers, which inherit the variable): its firewall duty would
+// repair and reconcile while this test checks what one gc pass alone leaves after each kill.
+let agentBack = () => {};
+before(() => void (agentBack = agentOffForTests()));
+after(() => agentBack());
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_ports_worker.ts");
 const LINK_PORTS = [
   { hostIP: "127.0.0.1", hostPort: 18080, port: 80 },
@@ -294,8 +300,6 @@ describe("published ports under kill -9", { skip: SKIP_ROOT }, () => {
           bridgeName: `${P}pb`,
           subnet: "198.51.100.0/24",
           subnetIPv6: "2001:db8:72::/64",
-          // No names, so no host agent: its firewall duty would repair and reconcile while this
-          // test checks what one gc pass alone leaves after each kill.
           dns: false,
         });
         c.defer("network.delete()", () => network.delete());

@@ -8,6 +8,7 @@ import {
   BLOCK_END,
   BLOCK_START,
   checkReadme,
+  pointAtLatest,
   renderBlock,
   renderReadme,
   type ResultLoader,
@@ -416,8 +417,41 @@ describe("bench/render.ts overlay", () => {
       "2.00x",
       "20 (10 CPU), 50 MiB -> 60 MiB",
       "100 (20 CPU), 70 MiB",
-      "100",
+      "100 / -",
     ]);
+  });
+
+  it("shows the kernel's neighbour entries beside its FDB entries when the file has them", () => {
+    const ov = result({
+      suite: "overlay",
+      runtime: "bun",
+      options: { n: 1, remote: 100 },
+      samples: {
+        convergenceMs: [1],
+        linkAndAddInterfaceMs: [1],
+        pingProcessMs: [1],
+        linkOverlayEtcdMs: [3],
+        linkBridgeFileMs: [1],
+        watcher: {
+          remoteEndpoints: 100,
+          fdbEntriesInstalled: 100,
+          neighEntriesInstalled: 100,
+          snapshotMs: 1,
+          cpuMsBefore: 0,
+          cpuMsAfterSnapshot: 0,
+          cpuMsAfterChurn: 0,
+          rssIdleBytes: 0,
+          rssAfterSnapshotBytes: 0,
+          rssAfterChurnBytes: 0,
+          churnMs: 1,
+        },
+      },
+    });
+    const text = renderBlock("overlay", {}, [{ path: "bench/results/o.json", result: ov }]);
+    assert.match(text, /FDB \/ neigh entries/);
+    const row = text.split("\n").find((l) => l.startsWith("bun "))!.trim().split(/\s{2,}/);
+    assert.equal(row.at(-1), "100 / 100");
+    assert.equal(row.at(-3 - 1), "3.00x");
   });
 });
 
@@ -444,6 +478,92 @@ describe("bench/render.ts veth", () => {
     const text = renderBlock("veth", {}, [{ path: "bench/results/v.json", result: veth }]);
     const row = text.split("\n").find((l) => l.startsWith("deno "))!.trim().split(/\s{2,}/);
     assert.deepEqual(row, ["deno", "3", "2.000", "5.000", "21.000", "23.000"]);
+  });
+});
+
+describe("bench/render.ts --latest", () => {
+  const later = (r: ResultFile, date: string, over: Partial<ResultFile> = {}): ResultFile => ({
+    ...r,
+    date,
+    ...over,
+  });
+  const steps = later(main, "2026-12-08T09:00:00.000Z", { options: { n: 10, steps: true } });
+  const pool: Record<string, ResultFile> = {
+    ...files,
+    "bench/results/codec-deno-20261208T090000Z.json": later(codecDeno, "2026-12-08T09:00:00Z"),
+    "bench/results/codec-deno-20261208T080000Z.json": later(codecDeno, "2026-12-08T08:00:00Z"),
+    // newer, but not a codec result of this schema: not taken
+    "bench/results/codec-bun-20261208T090000Z.json": later(codecBun, "2026-12-08T09:00:00Z", {
+      suite: "memory",
+    }),
+    "bench/results/memory-deno-20261209T000000Z.json": later(codecDeno, "2026-12-09T00:00:00Z", {
+      suite: "memory",
+    }),
+    "bench/results/main-all-20261208T090000Z.json": steps,
+    "bench/results/main-all-20261208T080000Z.json": later(main, "2026-12-08T08:00:00Z"),
+  };
+  const poolLoad: ResultLoader = (p) => {
+    const r = pool[p];
+    if (!r) throw new Error(`no such result file ${p}`);
+    return r;
+  };
+  const PAGE = README.replace(
+    BLOCK_END + "\nProse after.",
+    `${BLOCK_END}\n${BLOCK_START}main steps=1 bench/results/main-all-20261207T175003Z.json -->\n` +
+      `${BLOCK_END}\nProse after.`,
+  );
+
+  it("points each marker at the newest file of its suite and runtime that fits the block", () => {
+    const { text, changes } = pointAtLatest(PAGE, Object.keys(pool), poolLoad);
+    assert.ok(
+      text.includes(
+        `${BLOCK_START}codec bench/results/codec-deno-20261208T090000Z.json ` +
+          `bench/results/codec-bun-20261207T175003Z.json -->`,
+      ),
+      text,
+    );
+    // main without steps=1 takes the newest run made without --steps; steps=1 the one with
+    assert.ok(
+      text.includes(`${BLOCK_START}main n=10 bench/results/main-all-20261208T080000Z.json -->`),
+    );
+    assert.ok(
+      text.includes(`${BLOCK_START}main steps=1 bench/results/main-all-20261208T090000Z.json -->`),
+    );
+    assert.equal(changes.length, 3);
+    // only markers change: the prose and the generated text are as they were
+    assert.ok(text.includes("Some prose.\n") && text.includes("old text\n"));
+    assert.equal(text.split("\n").length, PAGE.split("\n").length);
+    // and the page then renders from the new files
+    assert.deepEqual(checkReadme(renderReadme(text, poolLoad), poolLoad), []);
+  });
+
+  it("keeps a main table at its container count: a newer run at another N is not taken", () => {
+    const other = later(main, "2026-12-09T00:00:00Z", {
+      samples: {
+        sections: [{ ...(main.samples as { sections: { n: number }[] }).sections[0], n: 200 }],
+      },
+    });
+    const page =
+      `${BLOCK_START}main bench/results/main-all-20261207T175003Z.json -->\n${BLOCK_END}\n`;
+    const names = ["bench/results/main-all-20261209T000000Z.json"];
+    const { changes } = pointAtLatest(page, names, (p) => (p === names[0] ? other : load(p)));
+    assert.deepEqual(changes, []);
+  });
+
+  it("leaves the page as it is when nothing is newer, and marks files measured loaded", () => {
+    assert.deepEqual(pointAtLatest(PAGE, Object.keys(files), load), { text: PAGE, changes: [] });
+    const loaded = later(codecDeno, "2026-12-08T10:00:00Z", {
+      machine: { ...codecDeno.machine, quiet: false },
+    });
+    const { changes } = pointAtLatest(
+      PAGE,
+      ["bench/results/codec-deno-20261208T100000Z.json"],
+      (p) => (p.includes("20261208T100000Z") ? loaded : load(p)),
+    );
+    assert.deepEqual(changes, [
+      "codec: bench/results/codec-deno-20261207T175003Z.json -> " +
+      "bench/results/codec-deno-20261208T100000Z.json (NOT quiet)",
+    ]);
   });
 });
 

@@ -1,0 +1,92 @@
+/**
+ * Unit test (no root) of what a CNI exec loads. A runtime execs the plugin twice per container.
+ * `scripts/build.sh` bundles with `bun build --splitting`: a chunk, and the Node built-ins it
+ * imports, load when an `import` reaches it. This builds the same chunks (not compiled) and
+ * follows the imports from the CNI branch of `cli/main.ts`: the command line's chunk must not be
+ * among them, nor the built-ins a CNI ADD or DEL does not need on every call (those are loaded
+ * on first use through `process.getBuiltinModule`).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = normalize(join(dirname(fileURLToPath(import.meta.url)), "..", ".."));
+
+/** Built-ins a CNI exec does not need at import: each costs milliseconds to load. */
+const HEAVY = ["zlib", "net", "child_process", "url", "crypto", "dgram", "util", "timers"];
+
+/** The chunks of `bun build --splitting cli/main.ts`, by file name. */
+function buildChunks(): Map<string, string> {
+  const out = mkdtempSync(join(tmpdir(), "nslink-split-"));
+  try {
+    const r = spawnSync(
+      join(ROOT, "node_modules/.bin/bun"),
+      ["build", "--format=esm", "--target=bun", "--splitting", "cli/main.ts", "--outdir", out],
+      { cwd: ROOT, encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, `bun build: ${r.stdout}${r.stderr}`);
+    const chunks = new Map<string, string>();
+    for (const line of r.stdout.split("\n")) {
+      const m = /^\s*(\S+\.js)\s/.exec(line);
+      if (m) chunks.set(m[1], readFileSync(join(out, m[1]), "utf8"));
+    }
+    assert.ok(chunks.has("main.js"), `bun build wrote no main.js: ${r.stdout}`);
+    return chunks;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** A chunk's static imports (`import … from "x"`, `import "x"`): chunks and built-ins. */
+function staticImports(text: string): string[] {
+  return [...text.matchAll(/^(?:import|export)\s[^;]*?\bfrom\s*"([^"]+)"|^import\s*"([^"]+)"/gm)]
+    .map((m) => m[1] ?? m[2]);
+}
+
+/** What the CNI branch of main.js loads: every chunk and built-in it reaches. */
+function cniLoads(chunks: Map<string, string>): { chunks: Set<string>; builtins: Set<string> } {
+  const main = chunks.get("main.js")!;
+  const branch = main.slice(main.indexOf("CNI_COMMAND"), main.indexOf("} else {"));
+  const seen = new Set<string>();
+  const builtins = new Set<string>(staticImports(main).filter((s) => !s.startsWith(".")));
+  const queue = [...branch.matchAll(/import\("([^"]+)"\)/g)].map((m) => m[1]);
+  while (queue.length > 0) {
+    const spec = queue.pop()!;
+    if (!spec.startsWith("./")) {
+      builtins.add(spec.replace(/^node:/, ""));
+      continue;
+    }
+    const name = spec.slice(2);
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const text = chunks.get(name);
+    assert.ok(text !== undefined, `chunk ${name} not built`);
+    queue.push(...staticImports(text));
+    // The plugin is imported by skel when a command needs it: every CNI command but VERSION.
+    queue.push(...[...text.matchAll(/import\("(\.\/[^"]+)"\)/g)].map((m) => m[1]));
+  }
+  return { chunks: seen, builtins };
+}
+
+describe("what a CNI exec of nslink loads (bun --splitting, as scripts/build.sh)", () => {
+  const chunks = buildChunks();
+  const loads = cniLoads(chunks);
+
+  it("reaches the plugin and never the command line", () => {
+    const names = [...loads.chunks];
+    assert.ok(names.some((n) => n.startsWith("plugin-")), `no plugin chunk in ${names}`);
+    // Unminified chunks name each module they hold in a comment ("// cli/app.ts").
+    const cli = ["main.js", ...names].flatMap((n) =>
+      [...chunks.get(n)!.matchAll(/^\/\/ (cli\/\S+\.ts)$/gm)].map((m) => m[1])
+    );
+    assert.deepEqual(cli.filter((m) => m !== "cli/main.ts" && m !== "cli/io.ts"), []);
+  });
+
+  it("loads no heavy built-in at import", () => {
+    assert.deepEqual(HEAVY.filter((b) => loads.builtins.has(b)), []);
+  });
+});
