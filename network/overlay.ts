@@ -43,7 +43,8 @@ import { dropRuntime } from "./restore.ts";
 import { registerStoreSweep } from "./gc.ts";
 import { loadAll, stateDirOf } from "./publish.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
-import { EtcdError, type KeyValue, type Watch } from "../store/etcd.ts";
+import { EtcdError, type KeyValue } from "../store/etcd.ts";
+import { followPrefix } from "./store_etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
 import { shortHash } from "../drivers/bridge.ts";
 import { overlayDevices, overlayDriver, underlayOf } from "../drivers/overlay.ts";
@@ -548,8 +549,6 @@ export class OverlayNetwork extends Network {
   watchEndpoints(onChange: (changes: EndpointChange[]) => void): StoreWatch {
     const keys = overlayKeys(this.name);
     const subnets = [this.#cfg.subnet, ...(this.#cfg.subnetIPv6 ? [this.#cfg.subnetIPv6] : [])];
-    let w: Watch | undefined;
-    let stopped = false;
     const change = (kv: KeyValue, put: boolean): EndpointChange | undefined => {
       const endpoint = kv.key.slice(keys.endpoints.length);
       const base = { network: this.name, networkId: this.id, endpoint };
@@ -562,33 +561,12 @@ export class OverlayNetwork extends Network {
         return undefined;
       }
     };
-    const deliver = (changes: (EndpointChange | undefined)[]) => {
-      const c = changes.filter((x): x is EndpointChange => x !== undefined);
-      if (c.length && !stopped) onChange(c);
-    };
-    const start = async (): Promise<void> => {
-      const snap = await this.#store.range(keys.endpoints, { prefix: true });
-      if (stopped) return;
-      deliver(snap.kvs.map((kv) => change(kv, true)));
-      w = this.#store.watch(keys.endpoints, snap.revision + 1, {
-        events: (events) => deliver(events.map((e) => change(e.kv, e.type === "put"))),
-        compacted: () => {
-          void (async () => {
-            await w?.cancel();
-            if (!stopped) await start();
-          })().catch(() => {});
-        },
-      });
-    };
-    const ready = start();
-    return {
-      ready,
-      stop: async () => {
-        stopped = true;
-        await ready.catch(() => {});
-        await w?.cancel();
-      },
-    };
+    return followPrefix(this.#store, keys.endpoints, (batch) => {
+      const c = batch.map((b) => change(b.kv, b.put)).filter((x): x is EndpointChange =>
+        x !== undefined
+      );
+      if (c.length) onChange(c);
+    }, { snapshot: true });
   }
 
   /**

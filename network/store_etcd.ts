@@ -222,8 +222,6 @@ export class EtcdStore implements Store {
     onChange: (changes: EndpointChange[]) => void,
     options: { network?: string } = {},
   ): StoreWatch {
-    let w: Watch | undefined;
-    let stopped = false;
     const names = new Map<string, string>(); // id -> network name
     const nameOf = async (id: string): Promise<string | undefined> => {
       if (!names.has(id)) {
@@ -235,9 +233,10 @@ export class EtcdStore implements Store {
       return names.get(id);
     };
     const prefix = etcdStoreKeys.allEndpoints;
-    const deliver = async (kvs: { kv: KeyValue; put: boolean }[]) => {
+    let stopped = false;
+    const w = followPrefix(this.#kv, prefix, async (batch) => {
       const changes: EndpointChange[] = [];
-      for (const { kv, put } of kvs) {
+      for (const { kv, put } of batch) {
         const [id, endpoint] = kv.key.slice(prefix.length).split("/");
         if (!id || !endpoint) continue;
         const network = await nameOf(id).catch(() => undefined);
@@ -261,31 +260,12 @@ export class EtcdStore implements Store {
       }
       this.#generation++;
       if (changes.length && !stopped) onChange(changes);
-    };
-    const start = async (): Promise<void> => {
-      const { revision } = await this.#kv.range(prefix, { prefix: true, keysOnly: true });
-      if (stopped) return;
-      w = this.#kv.watch(prefix, revision + 1, {
-        events: (events) => {
-          void deliver(events.map((e) => ({ kv: e.kv, put: e.type === "put" })));
-        },
-        compacted: () => {
-          void (async () => {
-            await w?.cancel();
-            const all = await this.#kv.range(prefix, { prefix: true });
-            await deliver(all.kvs.map((kv) => ({ kv, put: true })));
-            await start();
-          })().catch(() => {});
-        },
-      });
-    };
-    const ready = start();
+    });
     return {
-      ready,
-      stop: async () => {
+      ready: w.ready,
+      stop: () => {
         stopped = true;
-        await ready.catch(() => {});
-        await w?.cancel();
+        return w.stop();
       },
     };
   }
@@ -317,4 +297,62 @@ export class EtcdStore implements Store {
     }, `create "${key}"`);
     return r.succeeded;
   }
+}
+
+/** A batch of changes under a prefix, as {@linkcode followPrefix} reports it. */
+export type PrefixBatch = { kv: KeyValue; put: boolean }[];
+
+/**
+ * Follows the keys under a prefix: one range read, then a watch from the revision after it; after
+ * a compaction (events lost), a new range read, reported as a batch of puts, and a new watch
+ * from there. `options.snapshot`: report the first range read too (a consumer that must start
+ * from the whole set); by default only what changes after `ready`.
+ *
+ * @example
+ * ```ts ignore
+ * const w = followPrefix(kv, "/nslink/s/ep/", (batch) => console.log(batch.length), { snapshot: true });
+ * await w.ready;
+ * await w.stop();
+ * ```
+ * @param kv The etcd store.
+ * @param prefix The keys' prefix.
+ * @param onBatch Told of each batch, in order (a promise it returns is not awaited).
+ * @param options `snapshot`: report the first read too.
+ * @returns The running watch.
+ */
+export function followPrefix(
+  kv: KvStore,
+  prefix: string,
+  onBatch: (batch: PrefixBatch) => void | Promise<void>,
+  options: { snapshot?: boolean } = {},
+): StoreWatch {
+  let w: Watch | undefined;
+  let stopped = false;
+  const deliver = (batch: PrefixBatch) => {
+    if (stopped) return;
+    Promise.resolve(onBatch(batch)).catch(() => {});
+  };
+  const start = async (report: boolean): Promise<void> => {
+    const snap = await kv.range(prefix, { prefix: true, keysOnly: !report });
+    if (stopped) return;
+    if (report) deliver(snap.kvs.map((k) => ({ kv: k, put: true })));
+    w = kv.watch(prefix, snap.revision + 1, {
+      events: (events) => deliver(events.map((e) => ({ kv: e.kv, put: e.type === "put" }))),
+      compacted: () => {
+        void (async () => {
+          await w?.cancel();
+          if (!stopped) await start(true);
+        })().catch(() => {});
+      },
+    });
+  };
+  const ready = start(options.snapshot ?? false);
+  return {
+    ready,
+    stop: async () => {
+      stopped = true;
+      await ready.catch(() => {});
+      await w?.cancel();
+    },
+  };
 }

@@ -1,7 +1,7 @@
 /**
  * Simulated overlay hosts for the privileged overlay tests (not a test itself): each host is a
  * network namespace running its own nslink process (`_overlay_host.ts`), driven by one JSON
- * command per line. The same harness as tests/priv/overlay.test.ts, shared by newer suites.
+ * command per line. Shared by tests/priv/overlay.test.ts and tests/priv/overlay-issue16.test.ts.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -148,16 +148,30 @@ export async function cmd(argv: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
 }
 
+/**
+ * Connects a namespace to a bridge of the sandbox: a veth pair, the sandbox end `hostSide` on
+ * `bridge`, the other end `dev` in `ns`; both up.
+ */
+export async function plug(bridge: string, hostSide: string, ns: string, dev: string) {
+  await cmd(["ip", "link", "add", hostSide, "type", "veth", "peer", "name", dev, "netns", ns]);
+  await cmd(["ip", "link", "set", hostSide, "master", bridge, "up"]);
+  await cmd(["ip", "-n", ns, "link", "set", dev, "up"]);
+}
+
+/** A namespace's name: given, or a host's. */
+type NsOf = string | { ns: string };
+const nsOf = (h: NsOf): string => typeof h === "string" ? h : h.ns;
+
 /** A host's FDB entries with a remote destination on `nslvx<VNI>`. */
-export async function fdb(ns: string, vni: number): Promise<{ mac: string; dst?: string }[]> {
-  const r = await $`bridge -n ${ns} -j fdb show dev nslvx${vni}`.stdout("piped");
+export async function fdb(h: NsOf, vni: number): Promise<{ mac: string; dst?: string }[]> {
+  const r = await $`bridge -n ${nsOf(h)} -j fdb show dev nslvx${vni}`.stdout("piped");
   const t = r.stdout.trim();
   return (t === "" ? [] : JSON.parse(t) as { mac: string; dst?: string }[]).filter((e) => e.dst);
 }
 
 /** A host's neighbour entries on `nslvx<VNI>`. */
-export function neigh(ns: string, vni: number): Promise<{ dst: string; lladdr?: string }[]> {
-  return ipJson(["-n", ns, "neigh", "show", "dev", `nslvx${vni}`]);
+export function neigh(h: NsOf, vni: number): Promise<{ dst: string; lladdr?: string }[]> {
+  return ipJson(["-n", nsOf(h), "neigh", "show", "dev", `nslvx${vni}`]);
 }
 
 /** One ping from a namespace; whether it was answered. */
@@ -171,7 +185,7 @@ export async function until(what: string, fn: () => Promise<boolean>, ms = 5000)
   const t0 = Date.now();
   while (!(await fn())) {
     if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
+    await sleep(20);
   }
   return Date.now() - t0;
 }

@@ -19,7 +19,7 @@ import { EtcdClient } from "../../store/etcd.ts";
 import { killAgents } from "./_agent_helpers.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
-import { bare, cmd, fdb, Host, ping, until } from "./_overlay_cluster.ts";
+import { bare, cmd, fdb, Host, ping, plug, until } from "./_overlay_cluster.ts";
 import { cni, nslinkArgv } from "./_cli_helpers.ts";
 
 const P = runId();
@@ -42,6 +42,39 @@ async function host(i: number, family: 4 | 6 = 4): Promise<Host> {
   await h.start();
   running.push(h);
   return h;
+}
+
+/**
+ * A network's options for host `i`: `extra` (the subnets) with the test's store and TTL, the
+ * host advertising its IPv4 (management) or IPv6 (underlay) address.
+ */
+function options(i: number, extra: Record<string, unknown>, family: 4 | 6 = 4) {
+  return {
+    ...extra,
+    store: etcd!.url,
+    advertise: family === 4 ? hosts[i].v4 : hosts[i].v6,
+    ttl: TTL,
+  };
+}
+
+/** Both hosts (a process each) in a new network, both watching it. */
+async function pair(
+  name: string,
+  extra: Record<string, unknown>,
+  family: 4 | 6 = 4,
+): Promise<{ h1: Host; h2: Host; vni: number }> {
+  const h1 = await host(0, family);
+  const h2 = await host(1, family);
+  const vni = (await h1.call("new", { name, options: options(0, extra, family) })).vni as number;
+  await h2.call("new", { name, options: options(1, extra, family) });
+  await h1.call("watch", { name });
+  await h2.call("watch", { name });
+  return { h1, h2, vni };
+}
+
+/** The nslink table in a host's namespace, as `nft list` prints it. */
+async function nftTable(ns: string): Promise<string> {
+  return (await exec(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "nslink"])).stdout;
 }
 
 async function link(h: Host, network: string, eps: string[], address?: string) {
@@ -82,21 +115,7 @@ before(async () => {
     await cmd(["ip", "netns", "add", h.ns]);
     await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
     for (const [br, dev, tag] of [[MGMT, "m0", "m"], [UNDER6, "u0", "u"]]) {
-      await cmd([
-        "ip",
-        "link",
-        "add",
-        `${P}${tag}${h.n}`,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        dev,
-        "netns",
-        h.ns,
-      ]);
-      await cmd(["ip", "link", "set", `${P}${tag}${h.n}`, "master", br, "up"]);
-      await cmd(["ip", "-n", h.ns, "link", "set", dev, "up"]);
+      await plug(br, `${P}${tag}${h.n}`, h.ns, dev);
     }
     await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
     // The IPv6 underlay carries no IPv4 at all.
@@ -124,19 +143,14 @@ describe("overlay networks, issue 16", OPTS, () => {
     OPTS,
     async () => {
       const name = `${P}-d6`;
-      const options = {
-        subnet: "203.0.113.0/26",
-        store: etcd!.url,
-        advertise: hosts[0].v4,
-        ttl: TTL,
-      };
+      const opts = options(0, { subnet: "203.0.113.0/26" });
       const h1 = await host(0);
-      const made = await h1.call("new", { name, options });
+      const made = await h1.call("new", { name, options: opts });
       const vni = made.vni as number;
       await link(h1, name, [`${P}d6a`]);
       // A second process of the same host joins the network, then ends as `await using` would.
       const h1b = await host(0);
-      await h1b.call("new", { name, options });
+      await h1b.call("new", { name, options: opts });
       await h1b.call("dispose", { name });
       const client = new EtcdClient(etcd!.url);
       assert.ok(
@@ -159,19 +173,11 @@ describe("overlay networks, issue 16", OPTS, () => {
     OPTS,
     async () => {
       const name = `${P}-d7`;
-      const options = (i: number) => ({
-        subnet: "203.0.113.64/26",
-        subnetIPv6: "2001:db8:20::/64",
-        store: etcd!.url,
-        advertise: hosts[i].v6,
-        ttl: TTL,
-      });
-      const h1 = await host(0, 6);
-      const h2 = await host(1, 6);
-      const vni = (await h1.call("new", { name, options: options(0) })).vni as number;
-      await h2.call("new", { name, options: options(1) });
-      await h1.call("watch", { name });
-      await h2.call("watch", { name });
+      const { h1, h2, vni } = await pair(
+        name,
+        { subnet: "203.0.113.64/26", subnetIPv6: "2001:db8:20::/64" },
+        6,
+      );
       const a = (await link(h1, name, [`${P}d7a`]))[`${P}d7a`];
       const b = (await link(h2, name, [`${P}d7b`]))[`${P}d7b`];
       const [dev] = await ipJson<
@@ -199,18 +205,7 @@ describe("overlay networks, issue 16", OPTS, () => {
     OPTS,
     async () => {
       const name = `${P}-d1`;
-      const options = (i: number) => ({
-        subnet: "203.0.113.128/26",
-        store: etcd!.url,
-        advertise: hosts[i].v4,
-        ttl: TTL,
-      });
-      const h1 = await host(0);
-      const h2 = await host(1);
-      const vni = (await h1.call("new", { name, options: options(0) })).vni as number;
-      await h2.call("new", { name, options: options(1) });
-      await h1.call("watch", { name });
-      await h2.call("watch", { name });
+      const { h1, h2, vni } = await pair(name, { subnet: "203.0.113.128/26" });
       const a = (await link(h1, name, [`${P}d1a`]))[`${P}d1a`];
       await link(h2, name, [`${P}d1b`]);
       await until("b -> a", () => ping(`${P}d1b`, bare(a.address)), 10_000);
@@ -268,18 +263,7 @@ describe("overlay networks, issue 16", OPTS, () => {
     OPTS,
     async () => {
       const name = `${P}-k9`;
-      const options = (i: number) => ({
-        subnet: "203.0.113.192/26",
-        store: etcd!.url,
-        advertise: hosts[i].v4,
-        ttl: TTL,
-      });
-      const h1 = await host(0);
-      const h2 = await host(1);
-      await h1.call("new", { name, options: options(0) });
-      await h2.call("new", { name, options: options(1) });
-      await h1.call("watch", { name });
-      await h2.call("watch", { name });
+      const { h1, h2 } = await pair(name, { subnet: "203.0.113.192/26" });
       const live1 = (await link(h1, name, [`${P}k9l1`]))[`${P}k9l1`];
       const live2 = (await link(h2, name, [`${P}k9l2`]))[`${P}k9l2`];
       await until("l2 -> l1", () => ping(`${P}k9l2`, bare(live1.address)), 10_000);
@@ -334,7 +318,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       const h1 = await host(0);
       await h1.call("new", {
         name,
-        options: { subnet: "203.0.113.0/28", store: etcd!.url, advertise: hosts[0].v4, ttl: TTL },
+        options: options(0, { subnet: "203.0.113.0/28" }),
       });
       const r = await h1.call("link", {
         name,
@@ -342,47 +326,19 @@ describe("overlay networks, issue 16", OPTS, () => {
         ports: [{ hostPort: 8080, port: 80 }],
       });
       const pt1 = (r.interfaces as Record<string, Interface>)[`${P}pt1`];
-      const table = await exec([
-        "ip",
-        "netns",
-        "exec",
-        hosts[0].ns,
-        "nft",
-        "list",
-        "table",
-        "inet",
-        "nslink",
-      ]);
       assert.match(
-        table.stdout,
+        await nftTable(hosts[0].ns),
         new RegExp(`8080 : ${bare(pt1.address).replaceAll(".", "\\.")} \\. 80`),
       );
       await h1.call("unlink", { name, endpoint: `${P}pt1` });
-      const after = await exec([
-        "ip",
-        "netns",
-        "exec",
-        hosts[0].ns,
-        "nft",
-        "list",
-        "table",
-        "inet",
-        "nslink",
-      ]);
-      assert.doesNotMatch(after.stdout, /8080 :/);
+      assert.doesNotMatch(await nftTable(hosts[0].ns), /8080 :/);
       await h1.call("delete", { name });
 
       // internal: no published ports
       const internal = `${P}-in`;
       await h1.call("new", {
         name: internal,
-        options: {
-          subnet: "203.0.113.16/28",
-          store: etcd!.url,
-          advertise: hosts[0].v4,
-          ttl: TTL,
-          internal: true,
-        },
+        options: options(0, { subnet: "203.0.113.16/28", internal: true }),
       });
       const refused = await h1.try("link", {
         name: internal,
@@ -446,7 +402,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       const h1 = await host(0);
       const vni = (await h1.call("new", {
         name,
-        options: { subnet: "203.0.113.48/28", store: etcd!.url, advertise: hosts[0].v4, ttl: TTL },
+        options: options(0, { subnet: "203.0.113.48/28" }),
       })).vni as number;
       await h1.call("watch", { name });
       await cmd(["ip", "netns", "add", `${P}cn1`]);
@@ -497,7 +453,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       const h1 = await host(0);
       await h1.call("new", {
         name,
-        options: { subnet: "203.0.113.64/28", store: etcd!.url, advertise: hosts[0].v4, ttl: TTL },
+        options: options(0, { subnet: "203.0.113.64/28" }),
       });
       await h1.call("watch", { name });
       await link(h1, name, [`${P}ag1`]);
@@ -568,7 +524,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       const h1 = await host(0);
       await h1.call("new", {
         name,
-        options: { subnet: "203.0.113.80/28", store: etcd!.url, advertise: hosts[0].v4, ttl: TTL },
+        options: options(0, { subnet: "203.0.113.80/28" }),
       });
       const first = (await link(h1, name, [`${P}we1`]))[`${P}we1`];
       // This process joins as a third host (the sandbox's own address on the management bridge).

@@ -9,12 +9,8 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readdirSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
-import $ from "dax-sh";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
 import { agentOffForTests, killAgents } from "./_agent_helpers.ts";
@@ -22,10 +18,19 @@ import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts
 import { assertNoPingReply } from "./_network_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import { nslinkArgv } from "./_cli_helpers.ts";
-import { killHostAgents } from "./_overlay_cluster.ts";
+import {
+  bare,
+  cmd,
+  fdb,
+  Host as ClusterHost,
+  killHostAgents,
+  neigh,
+  ping,
+  plug,
+  until,
+} from "./_overlay_cluster.ts";
 
 const P = runId();
-const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
 const UNDERLAY = `${P}u`;
 const ETCD_ADDRS = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
 const TTL = 2;
@@ -33,99 +38,13 @@ const OV1 = `${P}-ov1`;
 const OV2 = `${P}-ov2`;
 const OPTS = { skip: SKIP_ROOT, timeout: 60_000 };
 
-interface Reply {
-  id: number;
-  ok: boolean;
-  error?: string;
-  [k: string]: unknown;
-}
-
-/** One simulated host: a namespace with an underlay address, and an nslink process in it. */
-class Host {
-  readonly ns: string;
-  readonly addr: string;
+/** One simulated host (see _overlay_cluster.ts), numbered: host n advertises 198.51.100.(10 + n). */
+class Host extends ClusterHost {
   readonly addr6: string;
-  #proc: ChildProcess | undefined;
-  #next = 1;
-  #waiting = new Map<number, (r: Reply) => void>();
-  #buf = "";
-  stderr = "";
 
   constructor(readonly n: number) {
-    this.ns = `${P}h${n}`;
-    this.addr = `198.51.100.${10 + n}`;
+    super(`${P}h${n}`, `198.51.100.${10 + n}`);
     this.addr6 = `2001:db8:10::${10 + n}`;
-  }
-
-  async start(): Promise<void> {
-    const argv = "Bun" in globalThis ? [WORKER] : ["run", "-A", WORKER];
-    const p = spawn("nsenter", [`--net=/run/netns/${this.ns}`, process.execPath, ...argv], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    this.#proc = p;
-    this.#buf = "";
-    p.stderr!.on("data", (d) => (this.stderr += d));
-    p.stdout!.on("data", (d) => {
-      this.#buf += d;
-      let nl;
-      while ((nl = this.#buf.indexOf("\n")) >= 0) {
-        const line = this.#buf.slice(0, nl);
-        this.#buf = this.#buf.slice(nl + 1);
-        const r = JSON.parse(line) as Reply;
-        this.#waiting.get(r.id)?.(r);
-        this.#waiting.delete(r.id);
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.#waiting.set(0, () => resolve());
-      p.once(
-        "exit",
-        (code) => reject(new Error(`host ${this.n} exited (${code}): ${this.stderr}`)),
-      );
-    });
-  }
-
-  /** Sends a command; rejects with the worker's error message. */
-  async call(op: string, fields: Record<string, unknown> = {}): Promise<Reply> {
-    const r = await this.try(op, fields);
-    if (!r.ok) {
-      throw new Error(`host ${this.n} ${op}: ${r.error}${this.stderr ? `\n${this.stderr}` : ""}`);
-    }
-    return r;
-  }
-
-  /** Sends a command; resolves with the reply, successful or not. */
-  try(op: string, fields: Record<string, unknown> = {}): Promise<Reply> {
-    const id = this.#next++;
-    const p = this.#proc;
-    if (!p) throw new Error(`host ${this.n} is not running`);
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, resolve);
-      p.once("exit", () => reject(new Error(`host ${this.n} died during ${op}: ${this.stderr}`)));
-      p.stdin!.write(JSON.stringify({ id, op, ...fields }) + "\n");
-    });
-  }
-
-  /** kill -9. */
-  async kill(): Promise<void> {
-    const p = this.#proc;
-    if (!p) return;
-    this.#proc = undefined;
-    if (p.exitCode === null && p.signalCode === null) {
-      const gone = new Promise((r) => p.once("exit", r));
-      p.kill("SIGKILL");
-      await gone;
-    }
-  }
-
-  /** Ends the process normally (stdin closed), or kills it after 5 s. */
-  async stop(): Promise<void> {
-    const p = this.#proc;
-    if (!p) return;
-    const gone = new Promise((r) => p.once("exit", r));
-    p.stdin!.end();
-    await Promise.race([gone, sleep(5000)]);
-    await this.kill();
   }
 }
 
@@ -145,11 +64,6 @@ function options(extra: Record<string, unknown> = {}): Record<string, unknown> {
   };
 }
 
-async function cmd(argv: string[]): Promise<void> {
-  const r = await exec(argv);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
-}
-
 // No host agents (the hosts' processes inherit the variable): their firewall duty would put back
 // at once the table the isolation test deletes to watch repairFirewall() do it.
 let agentBack = () => {};
@@ -163,22 +77,8 @@ before(async () => {
   await cmd(["ip", "addr", "add", "2001:db8:10::1/64", "dev", UNDERLAY, "nodad"]);
   for (const h of hosts) {
     await cmd(["ip", "netns", "add", h.ns]);
-    await cmd([
-      "ip",
-      "link",
-      "add",
-      `${P}v${h.n}`,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "eth0",
-      "netns",
-      h.ns,
-    ]);
-    await cmd(["ip", "link", "set", `${P}v${h.n}`, "master", UNDERLAY, "up"]);
     await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
-    await cmd(["ip", "-n", h.ns, "link", "set", "eth0", "up"]);
+    await plug(UNDERLAY, `${P}v${h.n}`, h.ns, "eth0");
     await cmd(["ip", "-n", h.ns, "addr", "add", `${h.addr}/24`, "dev", "eth0"]);
     await cmd(["ip", "-n", h.ns, "addr", "add", `${h.addr6}/64`, "dev", "eth0", "nodad"]);
   }
@@ -204,46 +104,12 @@ after(async () => {
   for (const h of hosts) await exec(["ip", "link", "del", `${P}v${h.n}`]);
 });
 
-interface Fdb {
-  mac: string;
-  dst?: string;
-}
-interface Neigh {
-  dst: string;
-  lladdr?: string;
-}
-
-async function fdb(h: Host, vni: number): Promise<Fdb[]> {
-  const r = await $`bridge -n ${h.ns} -j fdb show dev nslvx${vni}`.stdout("piped");
-  const t = r.stdout.trim();
-  return (t === "" ? [] : JSON.parse(t) as Fdb[]).filter((e) => e.dst);
-}
-
-function neigh(h: Host, vni: number): Promise<Neigh[]> {
-  return ipJson<Neigh[]>(["-n", h.ns, "neigh", "show", "dev", `nslvx${vni}`]);
-}
-
-async function ping(fromNs: string, to: string): Promise<boolean> {
-  const r = await exec(["ip", "netns", "exec", fromNs, "ping", "-c1", "-W1", to]);
-  return r.code === 0;
-}
-
 /** Asserts that a ping gets no answer, ping itself working (see assertNoPingReply). */
 async function assertNoReply(fromNs: string, to: string): Promise<void> {
   const r = await exec(["ip", "netns", "exec", fromNs, "ping", "-c1", "-W1", to]);
   assertNoPingReply(r, `${fromNs} -> ${to}`);
 }
 
-async function until(what: string, fn: () => Promise<boolean>, ms = 5000): Promise<number> {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-  return Date.now() - t0;
-}
-
-const bare = (cidr: string) => cidr.split("/")[0];
 let vni = 0;
 const ifaces: Record<string, Interface> = {};
 
