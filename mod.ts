@@ -225,7 +225,11 @@ export {
   type SeqMessage,
 } from "./netlink/socket.ts";
 export { NetlinkDecodeError, NetlinkError } from "./netlink/errors.ts";
-export { NetlinkEventStream, type OverrunEvent } from "./netlink/events.ts";
+export {
+  type EventStreamOptions,
+  NetlinkEventStream,
+  type OverrunEvent,
+} from "./netlink/events.ts";
 export {
   align4,
   type AnyCodec,

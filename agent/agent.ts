@@ -74,7 +74,11 @@ export interface AgentOptions {
   extraDuties?: Duty[];
   /** Where log lines go; default stderr. */
   log?: (line: string) => void;
-  /** How often every duty is synced, in ms; default 250. */
+  /**
+   * How often every duty is synced, in ms; default 1000. A fallback only: the library asks for a
+   * sync as a network or container comes and goes, inotify and nf_tables events drive the rest,
+   * and each tick costs a read of the state (the idle CPU of issue 21).
+   */
   tickMs?: number;
   /** How long to wait for a previous agent's lock, in ms; default 10 000. */
   lockWaitMs?: number;
@@ -246,7 +250,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     log(`agent: pid ${me.pid} serving ${stateDir} (${duties.map((d) => d.name).join(", ")})`);
     ready = true;
     options.onReady?.();
-    tick = setInterval(() => void syncAll(), options.tickMs ?? 250);
+    tick = setInterval(() => void syncAll(), options.tickMs ?? 1000);
     // An on-demand agent started for nothing (the network went meanwhile) stops at once.
     if (options.onDemand && !duties.some((d) => d.needed())) void stop("no duty has work");
   } catch (e) {

@@ -311,7 +311,9 @@ export class FirewallRepair {
     const onError = o.onError ??
       ((e: unknown) => console.error(`nslink: firewall repair failed: ${(e as Error).message}`));
 
-    const monitor = NftMonitor.open({ receiveBuffer: 1 << 20, ...o.monitor });
+    // Under Bun the monitor polls: a quiet table is read every 128 ms at most (not every 8),
+    // well within the repair's promise of 1 s, and at once again after each event.
+    const monitor = NftMonitor.open({ receiveBuffer: 1 << 20, idleWaitMs: 128, ...o.monitor });
     const onAbort = () => monitor.close();
     signal.addEventListener("abort", onAbort, { once: true });
 

@@ -89,6 +89,11 @@ export interface NftMonitorOptions {
    * that do not fit while the consumer is busy are dropped and reported as one `overrun` event.
    */
   receiveBuffer?: number;
+  /**
+   * Under Bun, the longest sleep between two reads of a quiet socket, ms (default 8; see
+   * `EventStreamOptions.idleWaitMs` in netlink/events.ts). Ignored under Deno.
+   */
+  idleWaitMs?: number;
 }
 
 const KINDS: Record<number, [NftObjectKind, NftAction]> = {
@@ -209,6 +214,10 @@ export class NftMonitor extends NetlinkEventStream<NftObjectEvent | NftGeneratio
         ? { netnsFd: options.netnsFd, netnsName: options.netnsName }
         : {}),
     });
-    return new NftMonitor(sock, toNftEvent);
+    return new NftMonitor(
+      sock,
+      toNftEvent,
+      options.idleWaitMs !== undefined ? { idleWaitMs: options.idleWaitMs } : {},
+    );
   }
 }

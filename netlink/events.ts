@@ -8,7 +8,8 @@
  * `nonblocking` FFI call that only waits on fds, never enters a namespace), woken at once by an
  * `eventfd` when the stream closes. Bun cannot run an FFI call off its JS thread, so there the
  * stream reads without waiting (`MSG_DONTWAIT`) and, when nothing is queued, sleeps on a timer
- * that backs off from 1 ms to 8 ms and starts again at 1 ms after each event.
+ * that backs off from 1 ms, doubling, to {@linkcode EventStreamOptions.idleWaitMs} (default 8 ms)
+ * and starts again at 1 ms after each event ({@linkcode nextIdleWait}).
  *
  * @module
  */
@@ -31,6 +32,36 @@ export interface OverrunEvent {
 }
 
 const MAX_BACKOFF_MS = 8;
+
+/** Options of a {@linkcode NetlinkEventStream}. */
+export interface EventStreamOptions {
+  /**
+   * Under Bun (no off-thread wait), the longest sleep between two reads of a quiet socket, in
+   * ms (default 8): the most an event can wait after a quiet spell. The sleeps double from 1 ms
+   * up to it and start again at 1 ms after each event, so a burst is read at once; a larger
+   * value wakes the process less often when nothing happens (the host agent's firewall monitor
+   * uses 128). Ignored under Deno, which waits in `poll(2)` on a pool thread.
+   */
+  idleWaitMs?: number;
+}
+
+/**
+ * The Bun polling schedule: the sleep after one of `current` ms found nothing queued, doubling
+ * up to `max`.
+ *
+ * @example
+ * ```ts
+ * import { nextIdleWait } from "./events.ts";
+ * nextIdleWait(1, 128); // 2
+ * nextIdleWait(128, 128); // 128
+ * ```
+ * @param current The sleep that just ended, ms.
+ * @param max The longest sleep, ms.
+ * @returns The next sleep, ms.
+ */
+export function nextIdleWait(current: number, max: number): number {
+  return Math.max(1, Math.min(max, current * 2));
+}
 /** A pool-thread wait returns at least this often, so a lost wake-up costs at most this long. */
 const POLL_TIMEOUT_MS = 1000;
 
@@ -65,6 +96,7 @@ export class NetlinkEventStream<E>
   #timer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | undefined;
   #backoff = 1;
+  #maxBackoff: number;
   #tail: Promise<void> = Promise.resolve();
 
   /**
@@ -75,10 +107,21 @@ export class NetlinkEventStream<E>
    * @param decode Turns one message into an event, or `undefined` to skip it. A message the
    *   decoder throws on is reported as an {@linkcode OverrunEvent}: the consumer missed a change
    *   it could not read, so it must resync as after dropped messages.
+   * @param options How long a quiet socket may go unread under Bun.
    */
-  constructor(sock: NetlinkSocket, decode: (m: RawMessage) => E | undefined) {
+  constructor(
+    sock: NetlinkSocket,
+    decode: (m: RawMessage) => E | undefined,
+    options: EventStreamOptions = {},
+  ) {
+    const idle = options.idleWaitMs ?? MAX_BACKOFF_MS;
+    if (!Number.isInteger(idle) || idle < 1 || idle > 60_000) {
+      sock.close();
+      throw new RangeError(`Invalid idleWaitMs "${idle}"`);
+    }
     this.#sock = sock;
     this.#decode = decode;
+    this.#maxBackoff = idle;
     if (canPollOffThread()) {
       try {
         this.#wakeFd = eventfd(EFD_CLOEXEC | EFD_NONBLOCK, "event stream wake-up");
@@ -224,7 +267,7 @@ export class NetlinkEventStream<E>
       return;
     }
     const ms = this.#backoff;
-    this.#backoff = Math.min(MAX_BACKOFF_MS, ms * 2);
+    this.#backoff = nextIdleWait(ms, this.#maxBackoff);
     await new Promise<void>((resolve) => {
       this.#wake = resolve;
       this.#timer = setTimeout(() => {
