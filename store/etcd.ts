@@ -942,12 +942,28 @@ export class EtcdClient {
             signal: abort.signal,
             ...this.#tlsInit,
           } as RequestInit);
-          if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+          if (!res.ok || !res.body) {
+            await res.body?.cancel().catch(() => {});
+            throw new Error(`HTTP ${res.status}`);
+          }
           const reader = res.body.getReader();
+          // Deno does not always settle a pending `read()` when the fetch is aborted (the
+          // stream sits idle, `cancel()` never returned): each read races the abort, and an
+          // abort cancels the reader explicitly.
+          const signal = abort.signal;
+          const aborted = new Promise<never>((_, reject) => {
+            const stop = () => {
+              reader.cancel().catch(() => {});
+              reject(new Error("watch aborted"));
+            };
+            if (signal.aborted) stop();
+            else signal.addEventListener("abort", stop, { once: true });
+          });
+          aborted.catch(() => {});
           let buf = "";
           const decoder = new TextDecoder();
           for (;;) {
-            const { value, done } = await reader.read();
+            const { value, done } = await Promise.race([reader.read(), aborted]);
             if (done) break;
             buf += decoder.decode(value, { stream: true });
             let nl: number;
@@ -993,6 +1009,7 @@ export class EtcdClient {
           if (e instanceof EtcdError && staleToken(e)) this.#token = undefined;
           handlers.disconnected?.(e instanceof Error ? e : new Error(String(e)));
           attempt++;
+          abort.abort(); // closes this connection's reader before the next one
           abort = new AbortController();
           // Cycle through the members; back off a little after a full round.
           await new Promise((r) => setTimeout(r, attempt % members.length === 0 ? 200 : 20));
