@@ -21,5 +21,25 @@ exec unshare --net --mount --propagation private -- bash -c '
     mount -t tmpfs -o mode=0755 nslink-sandbox "$d"
   done
   ip link set lo up
-  exec "$@"
+  # The command runs as a child, not exec'"'"'d: when it ends, every process still in this sandbox
+  # (its network or mount namespace) is killed, so nothing it started outlives it: host agents
+  # started on demand, a crashed test'"'"'s etcd or dnsmasq, the simulated hosts'"'"' processes. They
+  # would keep the sandbox'"'"'s namespaces, tmpfs and kernel objects alive.
+  "$@" <&0 &
+  child=$!
+  trap "kill -TERM $child 2>/dev/null" TERM INT HUP
+  rc=0
+  wait "$child" || rc=$?
+  # wait returns early when a trapped signal arrives: wait for the command itself to end.
+  while kill -0 "$child" 2>/dev/null; do wait "$child" || rc=$?; done
+  net=$(readlink /proc/self/ns/net)
+  mnt=$(readlink /proc/self/ns/mnt)
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = "$$" ] && continue
+    n=$(readlink "$p/ns/net" 2>/dev/null) || continue
+    m=$(readlink "$p/ns/mnt" 2>/dev/null) || continue
+    if [ "$n" = "$net" ] || [ "$m" = "$mnt" ]; then kill -9 "$pid" 2>/dev/null || true; fi
+  done
+  exit "$rc"
 ' in-netns "$@"
