@@ -39,7 +39,10 @@ exec unshare --net --mount --propagation private -- bash -c '
     [ "$pid" = "$$" ] && continue
     n=$(readlink "$p/ns/net" 2>/dev/null) || continue
     m=$(readlink "$p/ns/mnt" 2>/dev/null) || continue
-    if [ "$n" = "$net" ] || [ "$m" = "$mnt" ]; then kill -9 "$pid" 2>/dev/null || true; fi
+    if [ "$n" = "$net" ] || [ "$m" = "$mnt" ]; then
+      echo "in-netns.sh: ended a process left in the sandbox: $pid $(tr "\0" " " <"$p/cmdline" 2>/dev/null | cut -c1-160)" >&2
+      kill -9 "$pid" 2>/dev/null || true
+    fi
   done
   exit "$rc"
 ' in-netns "$@"
