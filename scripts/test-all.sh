@@ -86,6 +86,7 @@ step publish-dry-run deno publish --dry-run --allow-dirty --quiet
 # docs/benchmarks.md's tables are what bench/render.ts makes of the committed result files
 # (bench/results/): a hand edit, or a result file that is not committed, fails here.
 step bench-tables deno run -A bench/render.ts --check
+step readme-bench-tables deno run -A bench/render.ts --check --readme README.md
 # The npm tarball (bun add), deno install and dist/nslink, each from its artifact in a fresh
 # directory (no root needed).
 step packages bash scripts/test-packages.sh
