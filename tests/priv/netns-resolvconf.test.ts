@@ -1,18 +1,25 @@
 // The resolv.conf nslink keeps for a namespace in /run/netns (/etc/netns/NAME/resolv.conf),
 // written after link() on a DNS network and removed with the namespace, through raw system
 // calls: made with its directory, merged across networks (at most 3 servers), another's file left
-// alone on write and on removal. Only the hooks are imported (no host agent is registered, so
-// none starts). Runs inside scripts/in-netns.sh, where /etc/netns is a tmpfs.
-import { after, describe, it } from "node:test";
+// alone on write and on removal. No host agent starts: under Bun every test file shares one
+// process, where another file registered the agent client, so the agent is turned off here.
+// Runs inside scripts/in-netns.sh, where /etc/netns is a tmpfs.
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { agentAfterLink, removeNetnsResolvConf } from "../../network/dns_hooks.ts";
 import type { NetworkRecord } from "../../model/records.ts";
+import { agentOffForTests } from "./_agent_helpers.ts";
 
 const SUFFIX = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const P = `nslrc${SUFFIX}`;
 const made: string[] = [];
+let agentBack = () => {};
+before(() => {
+  agentBack = agentOffForTests();
+});
 after(() => {
+  agentBack();
   for (const d of made) rmSync(d, { recursive: true, force: true });
 });
 
