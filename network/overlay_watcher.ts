@@ -371,7 +371,11 @@ export class OverlayWatcher implements NetworkWatcher {
         ? new Set([...changed, ...this.#valid.keys(), ...this.#installed.keys()])
         : changed;
       const dev = this.#o.rtnl.link.index(this.#o.vxlan);
+      // Every removal before any addition: a neighbour entry is keyed by its address alone, so
+      // when an address moves from one endpoint to another in one batch, removing the old
+      // holder's entry after the new holder's was added would remove the new one.
       const groups: Group[] = [];
+      const adds: Group[] = [];
       for (const key of keys) {
         const old = this.#installed.get(key);
         const r = this.#valid.get(key);
@@ -384,13 +388,14 @@ export class OverlayWatcher implements NetworkWatcher {
           });
         }
         if (now && !(old && same(old, now))) {
-          groups.push({
+          adds.push({
             ops: this.#addOps(dev, now),
             del: false,
             done: () => this.#installed.set(key, now),
           });
         }
       }
+      groups.push(...adds);
       if (!this.#send(groups)) {
         this.#failed(this.lastError ?? new Error("An overlay entry could not be applied"));
         return;

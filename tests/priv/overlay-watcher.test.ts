@@ -219,4 +219,44 @@ describe("overlay watcher", { skip: SKIP_ROOT, timeout: 30_000 }, () => {
       assert.equal(kernel(rt).fdb.length, 2);
     });
   });
+
+  it("an address that moves between endpoints in one batch keeps its neighbour entry", async () => {
+    await withCleanup(async (c) => {
+      const name = `${P}m`;
+      const ns = c.namespace(name);
+      const rt = Rtnl.open({ netns: ns });
+      c.close(rt);
+      rt.link.add({ kind: "bridge", name: "br0", up: true });
+      rt.link.add({
+        kind: "vxlan",
+        name: "vx0",
+        vni: 4097,
+        local: "198.51.100.11",
+        learning: false,
+        proxy: true,
+      });
+      rt.link.set("vx0", { master: "br0", up: true });
+      const store = new ScriptedStore();
+      store.set("e1", ep(1));
+      store.set("e2", ep(2));
+      const w = new OverlayWatcher({
+        store,
+        prefix: PREFIX,
+        self: "198.51.100.11",
+        vxlan: "vx0",
+        rtnl: rt,
+      });
+      await w.ready;
+      assert.deepEqual(kernel(rt), expected(ep(1), ep(2)));
+      // e1 takes e2's addresses (new MAC), e2 takes new ones: e1's event comes first, so
+      // removing e2's old entries must not remove what e1 now holds.
+      const e1 = { ...ep(2), name: "e1", mac: "02:42:cb:00:72:01" };
+      const h = store.handlers!;
+      const a = store.set("e1", e1);
+      const b = store.set("e2", ep(3));
+      h.events([{ type: "put", kv: a }, { type: "put", kv: b }], b.modRevision);
+      assert.deepEqual(kernel(rt), expected(e1, ep(3)));
+      await w.stop();
+    });
+  });
 });
