@@ -357,6 +357,7 @@ function withOtherStateDirs(records: NetworkRecord[], own: string): NetworkRecor
   }
   const out = [...records];
   const ids = new Set(records.map((r) => r.id));
+  let links: Set<string> | undefined;
   for (const name of names) {
     const entry = join(STATE_DIRS, name);
     if (entry === ownEntry || name.endsWith(".tmp")) continue;
@@ -369,12 +370,22 @@ function withOtherStateDirs(records: NetworkRecord[], own: string): NetworkRecor
       }
       for (const r of loadStateDir(dir)) {
         if (ids.has(r.id)) continue;
+        // Only networks live here: one whose bridge is gone (a directory a crashed or careless
+        // caller left behind) must not keep rules, e.g. its subnet's isolation, in the table.
+        const bridge = firewallNetwork(r)?.bridge;
+        if (bridge !== undefined && !(links ??= hostLinkNames()).has(bridge)) continue;
         ids.add(r.id);
         out.push(r);
       }
     } catch { /* removed or being written meanwhile: its own next sync has its rules */ }
   }
   return out;
+}
+
+/** The names of the links of this namespace (one dump). */
+function hostLinkNames(): Set<string> {
+  using rt = Rtnl.open();
+  return new Set(rt.link.list().map((l) => l.name));
 }
 
 /** An overlay network's bridge in the host namespace: `nslov` and the VNI (`network/overlay.ts`). */

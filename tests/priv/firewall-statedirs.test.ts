@@ -91,4 +91,35 @@ describe("firewall: two state directories share the host", () => {
       assert.ok(!listed().includes(resolve(dirs[1])), JSON.stringify(listed()));
     });
   });
+
+  it("a directory left behind whose bridge is gone keeps no rules in the table", {
+    skip: SKIP_ROOT,
+    timeout: 60_000,
+  }, async () => {
+    await withCleanup(async (c) => {
+      const left = tempStateDir();
+      const live = tempStateDir();
+      c.link(`${P}lb`);
+      c.link(`${P}lv`);
+      const gone = await newNetwork("bridge", `${P}gone`, {
+        stateDir: left,
+        bridgeName: `${P}lb`,
+        subnet: "203.0.113.0/25",
+        dns: false,
+      });
+      c.defer(`delete ${gone.name}`, () => gone.delete());
+      // What a crashed caller's throw-away namespace leaves: the directory, not the bridge.
+      assert.equal((await exec(["ip", "link", "del", `${P}lb`])).code, 0);
+      const net = await newNetwork("bridge", `${P}live`, {
+        stateDir: live,
+        bridgeName: `${P}lv`,
+        subnet: "203.0.113.128/25",
+        dns: false,
+      });
+      c.defer(`delete ${net.name}`, () => net.delete());
+      const t = await table();
+      assert.ok(t.includes(`${P}lv`), t);
+      assert.ok(!t.includes(`${P}lb`) && !t.includes("203.0.113.0/25"), t);
+    });
+  });
 });
