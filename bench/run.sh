@@ -93,6 +93,12 @@ exec unshare --net --mount -- bash -c '
   set -euo pipefail
   mount --make-rprivate /
   mount -t tmpfs -o mode=0755 nslbench-run /run
+  # What nslink writes outside /run (a named namespace'"'"'s resolv.conf, network definitions)
+  # goes on tmpfs too, never on the machine, as in scripts/in-netns.sh.
+  for d in /etc/netns /var/lib/nslink; do
+    mkdir -p "$d"
+    mount -t tmpfs -o mode=0755 nslbench-sandbox "$d"
+  done
   mount -t sysfs sysfs /sys
   mkdir -p /run/nslbench /run/netns
   touch /run/nslbench/.private
