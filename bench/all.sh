@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
   --skip) SKIP=",$2," && shift ;;
   --no-render) RENDER=0 ;;
   --wait-quiet) WAIT_QUIET=$2 && shift ;;
-  -h | --help) sed -n '2,30p' "$0" && exit 0 ;;
+  -h | --help) sed -n '2,29p' "$0" && exit 0 ;;
   *) echo "bench/all.sh: unknown option $1" >&2 && exit 2 ;;
   esac
   shift
