@@ -4,6 +4,7 @@
 #   - the machine's named network namespaces, links and nsfs mounts;
 #   - the contents of /etc/netns, /var/lib/nslink, /run/nslink*, /run/nslink.dirs, /run/netns and
 #     /var/run/netns (nslink's state, per-namespace resolv.conf files, network definitions);
+#   - the tests' and benches' temporary files in the machine's /tmp (/tmp/nsl*, names only);
 #   - processes of ours that escaped into the machine's network or mount namespace (a host agent,
 #     etcd, dnsmasq, aardvark-dns, firewalld, the nslink executable), and any process anywhere whose
 #     command line names this checkout (a host agent outliving its sandbox keeps it alive).
@@ -30,6 +31,9 @@ snapshot() {
     find "$d" -mindepth 1 -xdev 2>/dev/null | sed 's/^/file: /'
     case $d in /run/nslink-* | /run/nslink.* | /run/nslink) echo "file: $d" ;; esac
   done
+  # Temporary files of tests and benches in the machine's /tmp (state directories `nsl-net-*` and
+  # their definitions `nsl-net-*.config`, etcd data `nslink-etcd-*`, …): top-level names only.
+  for d in /tmp/nsl*; do [ -e "$d" ] && echo "temp: $d"; done
   # Processes: ours, by name, in the machine's network or mount namespace; or naming this checkout.
   local net mnt self p pid n m comm cmd ancestors=" "
   net=$(readlink /proc/self/ns/net)
@@ -61,7 +65,7 @@ if [ "${1:-}" = --since ]; then
   before=$2
   now=$(snapshot | sort)
   new=$(comm -13 "$before" <(echo "$now"))
-  gone=$(comm -23 "$before" <(echo "$now") | grep -v '^process: ' || true)
+  gone=$(comm -23 "$before" <(echo "$now") | grep -vE '^(process|temp): ' || true)
   if [ -z "$new" ] && [ -z "$gone" ]; then exit 0; fi
   [ -n "$new" ] && echo "Left behind on the machine (new since the run started):" && sed 's/^/  + /' <<<"$new"
   [ -n "$gone" ] && echo "Removed from the machine during the run:" && sed 's/^/  - /' <<<"$gone"
