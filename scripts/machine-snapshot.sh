@@ -19,6 +19,23 @@ set -uo pipefail
 export LC_ALL=C
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
+ppid() { # ppid PID: its parent (the stat fields after the command name, which may hold spaces)
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  echo "${st#* }" | cut -d' ' -f1
+}
+
+mine() { # mine PID: whether PID is this script or runs under it (its own subshells)
+  local p=$1 n=0
+  while [ -n "$p" ] && [ "$p" -gt 1 ] && [ $n -lt 64 ]; do
+    [ "$p" = "$$" ] && return 0
+    p=$(ppid "$p") || return 1
+    n=$((n + 1))
+  done
+  return 1
+}
+
 snapshot() {
   ip netns list 2>/dev/null | awk '{print "named namespace: " $1}'
   ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print "link: " $2}'
@@ -41,12 +58,12 @@ snapshot() {
   self=$$
   while [ -n "$self" ] && [ "$self" != 0 ]; do
     ancestors+="$self "
-    self=$(awk '{print $4}' "/proc/$self/stat" 2>/dev/null) || break
+    self=$(ppid "$self") || break
   done
   for p in /proc/[0-9]*; do
     pid=${p#/proc/}
     [[ "$ancestors" == *" $pid "* ]] && continue
-    [ "$pid" = "$BASHPID" ] && continue
+    mine "$pid" && continue
     cmd=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
     [ -n "$cmd" ] || continue
     comm=$(cat "$p/comm" 2>/dev/null) || continue
