@@ -60,6 +60,12 @@ function startWorker(args: string[]) {
   };
 }
 
+/** nslink's table as `nft list` prints it (empty when there is none). */
+async function tableText(): Promise<string> {
+  const r = await exec(["nft", "list", "table", "inet", "nslink"]);
+  return r.code === 0 ? r.stdout : "";
+}
+
 /** The names of the chains of nslink's table (none when there is no table). */
 async function chains(): Promise<string[]> {
   const r = await exec(["nft", "-j", "list", "table", "inet", "nslink"]);
@@ -103,6 +109,46 @@ describe("firewall: concurrent rebuilds from two state directories", () => {
       }
       assert.deepEqual(missing, [], "networks made without their chain");
       assert.deepEqual(stale, [], "networks deleted with their chain left");
+    });
+  });
+
+  it("a port published in one state directory while the other makes networks keeps its element", {
+    skip: SKIP_ROOT,
+    timeout: 300_000,
+  }, async () => {
+    await withCleanup(async (c) => {
+      const dirs = [tempStateDir(), tempStateDir()];
+      const [a, b] = dirs.map((d, i) => startWorker([d, P, "ab"[i]]));
+      c.defer("end the workers", async () => {
+        await a.end();
+        await b.end();
+      });
+      c.link(`${P}bn`);
+      b.send("net");
+      assert.equal(await b.answer(), "ok");
+      c.defer("delete the network of the links", async () => {
+        b.send("rm");
+        assert.equal(await b.answer(), "ok");
+      });
+      const lost: string[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const i = round % 2;
+        c.link(`${P}a${i}`);
+        // A rebuild from the first directory while the second publishes a port.
+        a.send(`create ${i}`);
+        b.send(`link ${i}`);
+        assert.deepEqual([await a.answer(), await b.answer()], ["ok", "ok"]);
+        const t = await tableText();
+        if (!t.includes(` ${18000 + i} `)) lost.push(`${round}: port ${18000 + i}`);
+        if (!t.includes(`chain in-${P}a${i} `)) lost.push(`${round}: chain in-${P}a${i}`);
+        a.send(`delete ${i}`);
+        b.send(`unlink ${i}`);
+        assert.deepEqual([await a.answer(), await b.answer()], ["ok", "ok"]);
+        if ((await tableText()).includes(` ${18000 + i} `)) {
+          lost.push(`${round}: ${18000 + i} left`);
+        }
+      }
+      assert.deepEqual(lost, [], "published ports or chains lost (or left) by a rebuild");
     });
   });
 });
