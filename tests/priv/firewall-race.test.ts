@@ -9,6 +9,9 @@
  * `/run/nslink.dirs`, the other's) and then replaced the table, unserialized: a process that
  * read before the other's new network was saved wrote a table without it, and the network
  * stayed without its chain (`in-BRIDGE`), isolation and masquerade until some later rebuild.
+ * The same for a port published (`link()` with `ports`) in one directory while the other makes
+ * a network: the rebuild read the endpoint before its addresses were saved, and replaced the
+ * table after the port's map element was added, so the element was lost.
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
