@@ -12,7 +12,8 @@
  *   error or a timeout means the next one; when none answers, SERVFAIL. Over UDP each query
  *   goes from one of up to 16 sockets per upstream on random ports (each replaced after 256
  *   queries) with a fresh random ID, and only an answer to the same question, from the
- *   upstream, with that ID is taken (anything else is ignored, a forgery perhaps). Queries in
+ *   upstream's address and port (checked on every datagram: see {@linkcode fromUpstream}), with
+ *   that ID is taken (anything else is ignored, a forgery perhaps). Queries in
  *   flight are capped ({@linkcode DnsServerOptions.maxInFlight}); above it, new ones are dropped
  *   (the client retries). UDP queries are forwarded over UDP, TCP ones over TCP.
  * - TCP: two-byte length prefix, several queries per connection (answered as they complete,
@@ -40,6 +41,7 @@ import dgram from "node:dgram";
 import net from "node:net";
 import { DnsDecodeError } from "./errors.ts";
 import { decodeMessage, type DnsMessage, RCODE, typeCode } from "./message.ts";
+import { parseIP } from "../net/ip.ts";
 import {
   failureResponse,
   MAX_UPSTREAMS,
@@ -153,7 +155,41 @@ export type UpstreamSocketFactory = (
   handlers: UpstreamHandlers,
 ) => UpstreamSocket;
 
-/** The default: a `node:dgram` socket connected to the upstream. */
+/** An address's bytes, without an IPv6 zone (`%eth0`); `undefined` when it is not one. */
+const ipBytes = (text: string) => parseIP(text.replace(/%.*$/, ""));
+
+/**
+ * Whether a datagram's source is `address`:`port` (the same address however it is written).
+ *
+ * @example
+ * ```ts
+ * import { fromUpstream } from "./server.ts";
+ * fromUpstream({ address: "2001:db8:0::53", port: 53 }, "2001:db8::53", 53); // true
+ * fromUpstream({ address: "198.51.100.54", port: 53 }, "198.51.100.53", 53); // false
+ * ```
+ * @param source The datagram's source (`node:dgram`'s `rinfo`).
+ * @param address The upstream's address.
+ * @param port The upstream's port.
+ * @returns `true` when they match.
+ */
+export function fromUpstream(
+  source: { address: string; port: number },
+  address: string,
+  port: number,
+): boolean {
+  if (source.port !== port) return false;
+  if (source.address === address) return true;
+  const a = ipBytes(source.address);
+  const b = ipBytes(address);
+  return a !== undefined && b !== undefined && a.length === b.length &&
+    a.every((x, i) => x === b[i]);
+}
+
+/**
+ * The default: a `node:dgram` socket connected to the upstream. Each datagram's source is checked
+ * too: Deno's `node:dgram` emulates `connect()` and delivers datagrams from anyone (Bun's is the
+ * kernel's, which drops them), so an answer forged from another address or port would be taken.
+ */
 const nodeUpstreamSocket: UpstreamSocketFactory = (address, port, handlers) => {
   const socket = dgram.createSocket(net.isIPv6(address) ? "udp6" : "udp4");
   let connected = false;
@@ -168,7 +204,9 @@ const nodeUpstreamSocket: UpstreamSocketFactory = (address, port, handlers) => {
       failed(); // closed meanwhile
     }
   };
-  socket.on("message", (m) => handlers.message(new Uint8Array(m)));
+  socket.on("message", (m, source) => {
+    if (fromUpstream(source, address, port)) handlers.message(new Uint8Array(m));
+  });
   // ICMP unreachable (ECONNREFUSED, on Bun).
   socket.on("error", () => handlers.error());
   try {

@@ -21,10 +21,22 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
+import {
+  close,
+  flock,
+  LOCK_EX,
+  LOCK_NB,
+  LOCK_SH,
+  O_CLOEXEC,
+  O_CREAT,
+  O_RDWR,
+  open,
+} from "../ffi/libc.ts";
 import { bridged, type NetworkRecord } from "../model/records.ts";
 import { NetlinkError } from "../netlink/errors.ts";
 import { NftError } from "../netfilter/batch.ts";
@@ -273,31 +285,169 @@ export function applySysctls(records: readonly NetworkRecord[]): void {
  * their saved state, without their locks), so that one directory's rebuild never drops
  * another's rules.
  *
+ * Rebuilds are serialized host-wide, per network namespace: reading the state and replacing the
+ * table happen under an exclusive `flock` in {@linkcode FIREWALL_LOCKS} (see
+ * {@linkcode withFirewallLock}), so a rebuild never writes a table from state read before
+ * another process's change that was already in the kernel. Pass `records` as a function when
+ * the caller does not hold its state directory's exclusive lock: it is then read under the
+ * firewall's lock.
+ *
  * @example
  * ```ts ignore
  * syncFirewall(records, "/run/nslink");
+ * syncFirewall(() => loadAll(store), "/run/nslink"); // read under the firewall's lock
  * ```
- * @param records Every saved network of the state directory, with endpoints.
+ * @param records Every saved network of the state directory, with endpoints, or what reads them.
  * @param stateDir That directory.
  */
-export function syncFirewall(records: readonly NetworkRecord[], stateDir?: string): void {
-  const sorted = [...records].sort((a, b) => a.name.localeCompare(b.name));
-  const all = stateDir === undefined
-    ? sorted
-    : withOtherStateDirs(sorted, stateDir).sort((a, b) => a.name.localeCompare(b.name));
-  const networks: FirewallNetwork[] = [];
-  const entries: DnatEntry[] = [];
-  for (const r of all) {
-    const n = firewallNetwork(r);
-    if (!n) continue;
-    networks.push(n);
-    if (!n.internal) entries.push(...recordEntries(r));
-  }
-  const known = new Set(networks.map((n) => n.bridge));
-  for (const n of overlayNetworks()) if (!known.has(n.bridge)) networks.push(n);
-  applySysctls(sorted);
-  hostNftables().commit(replaceTableOps(networks, entries));
+export function syncFirewall(
+  records: readonly NetworkRecord[] | (() => readonly NetworkRecord[]),
+  stateDir?: string,
+): void {
+  withFirewallLock(true, () => {
+    const own = typeof records === "function" ? records() : records;
+    const sorted = [...own].sort((a, b) => a.name.localeCompare(b.name));
+    const all = stateDir === undefined
+      ? sorted
+      : withOtherStateDirs(sorted, stateDir).sort((a, b) => a.name.localeCompare(b.name));
+    const networks: FirewallNetwork[] = [];
+    const entries: DnatEntry[] = [];
+    for (const r of all) {
+      const n = firewallNetwork(r);
+      if (!n) continue;
+      networks.push(n);
+      if (!n.internal) entries.push(...recordEntries(r));
+    }
+    const known = new Set(networks.map((n) => n.bridge));
+    for (const n of overlayNetworks()) if (!known.has(n.bridge)) networks.push(n);
+    applySysctls(sorted);
+    hostNftables().commit(replaceTableOps(networks, entries));
+  });
   warnForwardDrop();
+}
+
+/**
+ * Where the firewall's locks are: one file per network namespace, named by the namespace's
+ * inode (`4026531840.lock`), next to {@linkcode STATE_DIRS}. See {@linkcode withFirewallLock}.
+ */
+export const FIREWALL_LOCKS = "/run/nslink.firewall";
+
+/** How long {@linkcode withFirewallLock} waits for another process, in milliseconds. */
+export const FIREWALL_LOCK_TIMEOUT_MS = 10_000;
+
+/** The lock this thread holds (at most one: a thread works in one namespace at a time). */
+let held: { fd: number; exclusive: boolean; path: string } | undefined;
+
+/** The pids holding `flock`s on `path`, from `/proc/locks`. */
+function lockHolders(path: string): number[] {
+  try {
+    const ino = statSync(path).ino;
+    const pids = new Set<number>();
+    for (const line of readFileSync("/proc/locks", "utf8").split("\n")) {
+      // "1: FLOCK  ADVISORY  WRITE 4242 fe:00:1234 0 EOF"; waiters' lines start with "1: ->".
+      const f = line.trim().split(/\s+/);
+      if (f[1] !== "FLOCK") continue;
+      if (Number(f[5]?.split(":")[2]) === ino) pids.add(Number(f[4]));
+    }
+    return [...pids].sort((a, b) => a - b);
+  } catch {
+    return [];
+  }
+}
+
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Takes `flock(fd, op)`, waiting (the thread sleeps: 1 ms doubling to 20 ms) until it is free,
+ * or throws after {@linkcode FIREWALL_LOCK_TIMEOUT_MS} naming the holders.
+ */
+function takeLock(fd: number, op: number, path: string): void {
+  const object = JSON.stringify(path);
+  const deadline = Date.now() + FIREWALL_LOCK_TIMEOUT_MS;
+  let wait = 1;
+  while (!flock(fd, op | LOCK_NB, object)) {
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      const holders = lockHolders(path);
+      const who = holders.length === 0 ? "an unknown process" : `pid ${holders.join(", pid ")}`;
+      throw new Error(
+        `flock ${object}: the firewall lock is still held by ${who} after ` +
+          `${FIREWALL_LOCK_TIMEOUT_MS} ms (timed out)`,
+      );
+    }
+    Atomics.wait(nap, 0, 0, Math.min(wait, left));
+    wait = Math.min(wait * 2, 20);
+  }
+}
+
+/** This thread's namespace's lock file, opened; `undefined` when it cannot be (no `/run`). */
+function openLock(): { fd: number; path: string } | undefined {
+  const ino = /^net:\[(\d+)\]$/.exec(currentNetns())?.[1];
+  if (ino === undefined) return undefined;
+  const path = join(FIREWALL_LOCKS, `${ino}.lock`);
+  try {
+    mkdirSync(FIREWALL_LOCKS, { recursive: true, mode: 0o700 });
+    return { fd: open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600, JSON.stringify(path)), path };
+  } catch {
+    return undefined; // no writable /run (a test's private mount, a read-only system): unlocked
+  }
+}
+
+/**
+ * Runs `fn` under the firewall's lock of this thread's network namespace (a `flock` on a file
+ * in {@linkcode FIREWALL_LOCKS}; every process working in the namespace shares it, whatever
+ * its state directory). Exclusive for a rebuild of the table ({@linkcode syncFirewall}: read
+ * the state, replace the table), released when `fn` returns. Shared for a batch of map
+ * elements ({@linkcode publishEntries}, {@linkcode unpublishEntries}), and kept until the
+ * caller's synchronous section ends (a microtask), so that the record the caller writes right
+ * after the batch is saved before any rebuild can read the state: a rebuild then sees either
+ * neither or both.
+ *
+ * Never held across an `await`, and never taken while waiting for a state directory's lock
+ * (those are taken first, asynchronously), so it cannot deadlock with them; a nested call
+ * reuses the held lock (a shared one becomes exclusive). Waiting blocks the thread: holds are
+ * one state read and one nf_tables batch long. Without a writable {@linkcode FIREWALL_LOCKS},
+ * `fn` runs unlocked.
+ *
+ * @example
+ * ```ts ignore
+ * withFirewallLock(true, () => hostNftables().commit(ops));
+ * ```
+ * @param exclusive Exclusive (a rebuild) or shared (map elements).
+ * @param fn What to run; synchronous.
+ * @returns What `fn` returned.
+ */
+export function withFirewallLock<T>(exclusive: boolean, fn: () => T): T {
+  if (held) {
+    if (exclusive && !held.exclusive) {
+      takeLock(held.fd, LOCK_EX, held.path);
+      held.exclusive = true;
+    }
+    return fn();
+  }
+  const lock = openLock();
+  if (!lock) return fn();
+  try {
+    takeLock(lock.fd, exclusive ? LOCK_EX : LOCK_SH, lock.path);
+  } catch (e) {
+    close(lock.fd);
+    throw e;
+  }
+  const mine = { ...lock, exclusive };
+  held = mine;
+  const release = () => {
+    if (held === mine) held = undefined;
+    close(mine.fd); // closing the only fd of the open file releases the flock
+  };
+  if (!exclusive) {
+    queueMicrotask(release);
+    return fn();
+  }
+  try {
+    return fn();
+  } finally {
+    release();
+  }
 }
 
 /**
@@ -435,37 +585,42 @@ function hostOverlayRtnl(): Rtnl {
 
 /**
  * Adds published ports: one batch (refused whole if any element exists already), then the
- * conntrack entries of the UDP ports are deleted so that earlier flows get NATed.
+ * conntrack entries of the UDP ports are deleted so that earlier flows get NATed. Under the
+ * firewall's shared lock until the caller's synchronous section ends ({@linkcode withFirewallLock}):
+ * save the endpoint's record in that same section.
  *
  * @param entries The entries.
  */
 export function publishEntries(entries: readonly DnatEntry[]): void {
   if (entries.length === 0) return;
-  hostNftables().commit(elementOps(entries, true, true));
+  withFirewallLock(false, () => hostNftables().commit(elementOps(entries, true, true)));
   flushConntrack(entries);
 }
 
 /**
  * Removes published ports in one batch. Elements already missing (after `nft flush ruleset`)
- * are fine: the rest are removed one by one then.
+ * are fine: the rest are removed one by one then. Under the firewall's shared lock until the
+ * caller's synchronous section ends, as {@linkcode publishEntries}.
  *
  * @param entries The entries.
  */
 export function unpublishEntries(entries: readonly DnatEntry[]): void {
   if (entries.length === 0) return;
   const fw = hostNftables();
-  try {
-    fw.commit(elementOps(entries, false));
-  } catch (e) {
-    if (!(e instanceof NftError && e.code === "ENOENT")) throw e;
-    for (const one of entries) {
-      try {
-        fw.commit(elementOps([one], false));
-      } catch (e2) {
-        if (!(e2 instanceof NftError && e2.code === "ENOENT")) throw e2;
+  withFirewallLock(false, () => {
+    try {
+      fw.commit(elementOps(entries, false));
+    } catch (e) {
+      if (!(e instanceof NftError && e.code === "ENOENT")) throw e;
+      for (const one of entries) {
+        try {
+          fw.commit(elementOps([one], false));
+        } catch (e2) {
+          if (!(e2 instanceof NftError && e2.code === "ENOENT")) throw e2;
+        }
       }
     }
-  }
+  });
   flushConntrack(entries);
 }
 

@@ -353,7 +353,7 @@ export function publishBindings(
     publishEntries(entries);
   } catch (e) {
     if (!tableMissing(e)) throw e;
-    syncFirewall(all(), stateDir);
+    syncFirewall(all, stateDir); // read under the firewall's lock
   }
 }
 
