@@ -21,7 +21,8 @@
 # Before each suite the 1-minute load average is read: above 1.0 a warning is printed (the result
 # file records the load too, and marks itself `NOT quiet`); `--wait-quiet S` first waits up to S
 # seconds for the load to fall to 1.0. A failing suite does not stop the others; the exit status
-# says. Every suite writes its result files into bench/results/ (NSLBENCH_LABEL, default
+# says. Afterwards the machine is checked for anything the suites left (scripts/machine-snapshot.sh);
+# a leftover fails the run. Every suite writes its result files into bench/results/ (NSLBENCH_LABEL, default
 # "bench/all.sh", says what the run was for). Afterwards `bench/render.ts --latest` points every
 # table of docs/benchmarks.md at the newest result file of its suite and runtime and renders it;
 # commit the new result files with the page (`deno task bench:check` fails on a file that is not
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
   --skip) SKIP=",$2," && shift ;;
   --no-render) RENDER=0 ;;
   --wait-quiet) WAIT_QUIET=$2 && shift ;;
-  -h | --help) sed -n '2,30p' "$0" && exit 0 ;;
+  -h | --help) sed -n '2,29p' "$0" && exit 0 ;;
   *) echo "bench/all.sh: unknown option $1" >&2 && exit 2 ;;
   esac
   shift
@@ -144,6 +145,13 @@ log "preparing (bench/run.sh with NSLBENCH_PREPARE_ONLY=1)"
 NSLBENCH_PREPARE_ONLY=1 bash bench/run.sh
 command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server; }
 
+# The machine after every suite, against a snapshot taken now (scripts/machine-snapshot.sh):
+# anything left there (a file in /etc/netns, /var/lib/nslink or /run/nslink*, a named namespace, a
+# link, a process that escaped the sandboxes) is named and fails the run.
+SNAP=$(mktemp)
+trap 'rm -f "$SNAP"' EXIT
+bash scripts/machine-snapshot.sh >"$SNAP"
+
 suite main sandbox deno run -A bench/main.ts "${MAIN[@]}"
 suite steps sandbox deno run -A bench/main.ts "${STEPS[@]}" --steps --peers "$FAST_PEERS"
 suite extras sandbox deno run -A bench/extras.ts "${EXTRAS[@]}"
@@ -166,6 +174,15 @@ else
   skip dns "bench/run-dns.sh is missing"
 fi
 # ---------------------------------------------------------------------------------------------
+
+if bash scripts/machine-snapshot.sh --since "$SNAP" >&2; then
+  log "nothing left on the machine (scripts/machine-snapshot.sh)"
+  SUMMARY+=("$(printf '%-12s %-8s' leftovers none)")
+else
+  log "the suites left something on the machine (listed above)"
+  SUMMARY+=("$(printf '%-12s %-8s' leftovers FAILED)")
+  STATUS=1
+fi
 
 if [ $RENDER = 1 ]; then
   log "rendering docs/benchmarks.md from the newest result files"

@@ -14,7 +14,8 @@
 # 3. Runs bench/main.ts inside a throw-away network namespace (the benchmark's "host") and a
 #    private mount namespace with a tmpfs on /run (so /run/netns, CNI and netavark state are
 #    private and vanish with the run) and a sysfs of the new network namespace on /sys.
-# Must run as root. Nothing is left on the machine afterwards. NSLBENCH_PREPARE_ONLY=1 stops
+# Must run as root. Nothing is left on the machine afterwards: the script checks it
+# (scripts/machine-snapshot.sh) and fails naming what was left. NSLBENCH_PREPARE_ONLY=1 stops
 # after steps 1 and 2 and the build of dist/nslink (bench/all.sh does so, then runs each suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,9 +88,16 @@ bash scripts/build.sh || echo "bench: dist/nslink not built; bench/cni.ts runs w
 if [ -n "${NSLBENCH_PREPARE_ONLY:-}" ]; then exit 0; fi
 
 # --- the run, in throw-away network + mount namespaces ---
+# Afterwards the machine is compared with a snapshot taken now (scripts/machine-snapshot.sh: named
+# namespaces, links, /etc/netns, /var/lib/nslink, /run/nslink*, /run/netns, escaped processes):
+# anything the run left there is named and fails it.
+snap=$(mktemp)
+trap 'rm -f "$snap"' EXIT
+bash scripts/machine-snapshot.sh >"$snap"
 NSLBENCH_OUTER_NETNS=$(readlink /proc/self/ns/net)
 export NSLBENCH_OUTER_NETNS
-exec unshare --net --mount -- bash -c '
+rc=0
+unshare --net --mount -- bash -c '
   set -euo pipefail
   mount --make-rprivate /
   mount -t tmpfs -o mode=0755 nslbench-run /run
@@ -110,5 +118,22 @@ exec unshare --net --mount -- bash -c '
   if [ -z "${NSLBENCH_NO_CNI:-}" ]; then node_modules/.bin/deno run -A bench/cni.ts || status=$?; fi
   if [ -z "${NSLBENCH_NO_PORTS:-}" ]; then node_modules/.bin/deno run -A bench/ports.ts || status=$?; fi
   if [ -z "${NSLBENCH_NO_MACVLAN:-}" ]; then node_modules/.bin/deno run -A bench/macvlan.ts || status=$?; fi
+  # Processes still in this sandbox (host agents started on demand by named networks) would keep
+  # its namespaces alive after it: ended here, as scripts/in-netns.sh does.
+  net=$(readlink /proc/self/ns/net)
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = "$$" ] && continue
+    [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$net" ] || continue
+    echo "bench/run.sh: ended a process left in the sandbox: $pid $(tr "\0" " " <"$p/cmdline" 2>/dev/null | cut -c1-160)" >&2
+    kill -9 "$pid" 2>/dev/null || true
+  done
   exit $status
-' nslbench "$ROOT" "$@"
+' nslbench "$ROOT" "$@" || rc=$?
+if ! bash scripts/machine-snapshot.sh --since "$snap" >&2; then
+  echo "bench/run.sh: the run left something on the machine (listed above)" >&2
+  [ "$rc" != 0 ] || rc=1
+else
+  echo "bench/run.sh: nothing left on the machine (scripts/machine-snapshot.sh)" >&2
+fi
+exit "$rc"

@@ -33,12 +33,16 @@ exec unshare --net --mount --propagation private -- bash -c '
   # wait returns early when a trapped signal arrives: wait for the command itself to end.
   while kill -0 "$child" 2>/dev/null; do wait "$child" || rc=$?; done
   # State directories with bridge networks still listed (the firewall table of nslink serves them
-  # all): a test that leaves one behind shows here.
+  # all): a test that leaves one behind fails the run here (its networks deleted, or the directory
+  # and its /run/nslink.dirs entry removed, is what a test owes).
   for e in /run/nslink.dirs/*; do
     [ -e "$e" ] || continue
     n=${e##*/}
     d=$(printf "%b" "${n//%/\\x}")
-    [ -d "$d" ] && echo "in-netns.sh: a state directory with bridge networks was left in the sandbox: $d" >&2
+    if [ -d "$d" ]; then
+      echo "in-netns.sh: FAILED: a state directory with bridge networks was left in the sandbox: $d" >&2
+      [ "$rc" != 0 ] || rc=1
+    fi
   done
   net=$(readlink /proc/self/ns/net)
   mnt=$(readlink /proc/self/ns/mnt)

@@ -69,12 +69,14 @@ for t in "${tools[@]}"; do
   skip_suite "tests that need $cmd" "not installed (${t#*:}): run sudo npm run setup"
 done
 
-snapshot() { # the machine's own namespace: named namespaces, links, nsfs mounts
-  # (podman's processes are checked by tests/priv/podman.test.ts itself, by its work directory:
-  # a machine-wide count would see other runs' containers)
-  { ip netns list 2>/dev/null; ip -o link show 2>/dev/null | awk -F': ' '{print $2}'; grep -c ' nsfs ' /proc/self/mountinfo; } | sort
-}
-before=$(snapshot)
+# What the run could leave on the machine itself (scripts/machine-snapshot.sh: named namespaces,
+# links, nsfs mounts, /etc/netns, /var/lib/nslink, /run/nslink*, /run/netns, and processes of ours
+# that escaped into the machine's namespaces), compared after the run ("no leftovers").
+# (podman's processes are checked by tests/priv/podman.test.ts itself, by its work directory:
+# a machine-wide count would see other runs' containers)
+before=$(mktemp)
+trap 'rm -f "$log" "$before"' EXIT
+bash scripts/machine-snapshot.sh >"$before"
 
 step fmt deno fmt --check
 step lint deno lint
@@ -114,14 +116,7 @@ else
   done
 fi
 
-after=$(snapshot)
-if [ "$before" = "$after" ]; then
-  step "no leftovers" true
-else
-  echo "Left behind in the machine's namespace:"
-  diff <(echo "$before") <(echo "$after")
-  step "no leftovers" false
-fi
+step "no leftovers" bash scripts/machine-snapshot.sh --since "$before"
 
 # Whether the kernel lacks (or has) what .ci/allowed-skips names: "no CONFIG_X", "has CONFIG_X",
 # "kernel < X.Y". Without /proc/config.gz a config condition cannot be checked: then it holds.

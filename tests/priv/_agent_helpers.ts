@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import process from "node:process";
 import { agentPaths } from "../../mod.ts";
 
@@ -68,6 +68,21 @@ export function killAgents(stateDir: string): void {
       process.kill(pid, "SIGKILL");
     } catch { /* gone */ }
   }
+}
+
+/**
+ * Removes a state directory a test used, with whatever networks it still holds, after killing
+ * its agents: the directory itself and its entry in `/run/nslink.dirs` (which lists the
+ * directories with bridge networks; `scripts/in-netns.sh` fails a run that leaves one). For a
+ * directory whose networks' kernel objects go with the test's namespaces (a simulated host's,
+ * a killed process's): its records are all that is left.
+ *
+ * @param stateDir The state directory.
+ */
+export function removeStateDir(stateDir: string): void {
+  killAgents(stateDir);
+  rmSync(stateDir, { recursive: true, force: true });
+  rmSync(`/run/nslink.dirs/${encodeURIComponent(stateDir)}`, { force: true });
 }
 
 /**

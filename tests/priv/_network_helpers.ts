@@ -69,12 +69,16 @@ export function tempStateDir(): string {
 
 /**
  * Removes every state directory made by {@linkcode tempStateDir}, killing first any host agent
- * left serving one (the library starts one for every network).
+ * left serving one (the library starts one for every network), with the definitions directory
+ * the library keeps beside it (`DIR.config`: a network a test did not delete leaves its
+ * definition there, in the machine's temp dir) and its `/run/nslink.dirs` entry.
  */
 export function removeStateDirs(): void {
   for (const dir of stateRoots.splice(0)) {
     killAgents(dir);
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.config`, { recursive: true, force: true });
+    rmSync(`/run/nslink.dirs/${encodeURIComponent(dir)}`, { force: true });
   }
 }
 

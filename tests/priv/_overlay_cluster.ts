@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import $ from "dax-sh";
 import { statSync } from "node:fs";
 import { exec, ipJson, sleep } from "./_helpers.ts";
-import { killAgents } from "./_agent_helpers.ts";
+import { killAgents, removeStateDir } from "./_agent_helpers.ts";
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
 
@@ -140,6 +140,23 @@ export function killHostAgents(ns: string): void {
     return;
   }
   killAgents(`/run/nslink-host-${ino}`);
+}
+
+/**
+ * Removes a simulated host's state directory (its networks' records; their kernel objects go
+ * with the host's namespace) after killing its agents: a test's last cleanup of a host, before
+ * its namespace is deleted (the directory is named after it).
+ *
+ * @param ns The host's namespace (under /run/netns).
+ */
+export function removeHostState(ns: string): void {
+  let ino: number;
+  try {
+    ino = statSync(`/run/netns/${ns}`).ino;
+  } catch {
+    return;
+  }
+  removeStateDir(`/run/nslink-host-${ino}`);
 }
 
 /** Runs a command, failing with its stderr. */

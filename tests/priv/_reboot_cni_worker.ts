@@ -17,7 +17,7 @@ import { captureOutput } from "../../cli/io.ts";
 import { nslinkPlugin } from "../../cni/plugin.ts";
 import { runCni } from "../../cni/skel.ts";
 import { type Cleanup, ip, withCleanup } from "./_helpers.ts";
-import { agentPid } from "./_agent_helpers.ts";
+import { endBoot } from "./_reboot.ts";
 
 const [phase, P] = process.argv.slice(2);
 const NAME = "cauto";
@@ -76,7 +76,4 @@ await withCleanup(async (c) => {
     seen.list = listNetworks();
   } else throw new Error(`unknown phase ${phase}`);
 });
-// A reboot ends every process: the host agent this boot started goes with it.
-const pid = agentPid("/run/nslink");
-if (pid !== undefined) process.kill(pid, "SIGKILL");
-console.log(JSON.stringify(seen));
+endBoot(seen);

@@ -28,7 +28,7 @@ import {
 import { EtcdClient } from "../../store/etcd.ts";
 import { overlayKeys } from "../../network/overlay_host.ts";
 import { type Cleanup, ip, sleep, withCleanup } from "./_helpers.ts";
-import { agentPid } from "./_agent_helpers.ts";
+import { endBoot } from "./_reboot.ts";
 
 const [phase, P] = process.argv.slice(2);
 const NAME = "ovr";
@@ -127,6 +127,4 @@ await withCleanup(async (c) => {
     seen.links = await links();
   } else throw new Error(`unknown phase ${phase}`);
 });
-const pid = agentPid("/run/nslink");
-if (pid !== undefined) process.kill(pid, "SIGKILL");
-console.log(JSON.stringify(seen));
+endBoot(seen);

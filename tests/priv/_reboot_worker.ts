@@ -31,7 +31,7 @@ import { runCni } from "../../cni/skel.ts";
 import { type Cleanup, exec, ip, withCleanup } from "./_helpers.ts";
 import { HOST4, OUT4, outside, server, settled } from "./_traffic.ts";
 import { nslinkArgv } from "./_cli_helpers.ts";
-import { agentPid } from "./_agent_helpers.ts";
+import { endBoot } from "./_reboot.ts";
 
 const [phase, P] = process.argv.slice(2);
 const WEB = { subnet: "198.51.100.0/26" };
@@ -183,10 +183,4 @@ await withCleanup(async (c) => {
     seen.table = await nslinkTable();
   } else throw new Error(`unknown phase ${phase}`);
 });
-// A reboot ends every process: the host agents this boot started (by the pid in each state
-// directory it used) go with it, so none outlives the test in this boot's namespace.
-for (const dir of ["/run/nslink", KEEP_STATE]) {
-  const pid = agentPid(dir);
-  if (pid !== undefined) process.kill(pid, "SIGKILL");
-}
-console.log(JSON.stringify(seen));
+endBoot(seen, ["/run/nslink", KEEP_STATE]);

@@ -6,43 +6,19 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { newNetwork } from "../../mod.ts";
-import { agentPid, agentsOf, killAgents } from "./_agent_helpers.ts";
+import { agentPid, agentsOf } from "./_agent_helpers.ts";
+import { agentTestHost, servePublishedC1, setUpAgentFirewallTestFile } from "./_agent_firewall.ts";
 import { cni } from "./_cli_helpers.ts";
-import { exec, ip, isRoot, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import { keepSysctls, nslinkTables, table } from "./_nft_helpers.ts";
-import {
-  cleanupNewVeths,
-  namespaceAt,
-  nsName,
-  setUpNetworkTestFile,
-  tempStateDir,
-  waitFor,
-} from "./_network_helpers.ts";
-import { HOST4, OUT4, outside, server, settled } from "./_traffic.ts";
+import { exec, ip, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { nslinkTables, table } from "./_nft_helpers.ts";
+import { setUpNetworkTestFile, waitFor } from "./_network_helpers.ts";
+import { HOST4, OUT4, server, settled } from "./_traffic.ts";
 
 const { prefix: P } = setUpNetworkTestFile();
-const stateDirs: string[] = [];
-const mounted: string[] = [];
-
-before(async () => {
-  if (!isRoot) return;
-  // The agent reads the host's resolv.conf for upstreams: give it one of the sandbox's own.
-  mkdirSync("/etc/netns", { recursive: true });
-  const rc = join(tempStateDir(), "resolv.conf");
-  writeFileSync(rc, "nameserver 127.0.0.1\n");
-  assert.equal((await exec(["mount", "--bind", rc, "/etc/resolv.conf"])).code, 0);
-  mounted.push("/etc/resolv.conf");
-});
-
-after(async () => {
-  for (const d of stateDirs) killAgents(d);
-  for (const m of mounted.splice(0).reverse()) await exec(["umount", "-l", m]);
-});
+setUpAgentFirewallTestFile();
 
 /** `nft flush ruleset` by another program; the port answers again (bounded), table as before. */
 async function flushAndWait(ok: string, out: string, before: unknown): Promise<void> {
@@ -62,13 +38,8 @@ describe("the host agent keeps the firewall of networks without DNS", () => {
     { skip: SKIP_ROOT, timeout: 120_000 },
     async () => {
       await withCleanup(async (c) => {
-        await cleanupNewVeths(c);
-        keepSysctls(c);
-        const stateDir = tempStateDir();
-        stateDirs.push(stateDir);
-        c.defer("kill agents", () => killAgents(stateDir));
         const out = `${P}o`;
-        await outside(c, out, `${P}x`);
+        const stateDir = await agentTestHost(c, out, `${P}x`);
         c.link(`${P}ba`);
         const a = await newNetwork("bridge", `${P}a`, {
           stateDir,
@@ -78,18 +49,7 @@ describe("the host agent keeps the firewall of networks without DNS", () => {
         });
         c.defer("delete a", () => a.delete());
         assert.ok(agentPid(stateDir), "the network started the agent");
-        const ns = await namespaceAt(c, `/run/netns/${P}c1`);
-        for (
-          const i of await a.link("c1", { namespace: ns, ports: [{ hostPort: 8080, port: 80 }] })
-        ) {
-          await ns.addInterface(i);
-        }
-        c.defer("unlink c1", () => a.unlink("c1"));
-        await server(c, nsName(ns.path), "c1");
-        const ok = `c1 from=${OUT4}`;
-        assert.equal(await settled(ok, [out, "tcp", HOST4, 8080]), ok);
-        const before = await table();
-        assert.ok(before !== undefined);
+        const { ok, before } = await servePublishedC1(c, a, `/run/netns/${P}c1`, out);
 
         await flushAndWait(ok, out, before);
 
@@ -108,14 +68,9 @@ describe("the host agent keeps the firewall of networks without DNS", () => {
     { skip: SKIP_ROOT, timeout: 120_000 },
     async () => {
       await withCleanup(async (c) => {
-        await cleanupNewVeths(c);
-        keepSysctls(c);
-        const stateDir = tempStateDir();
-        stateDirs.push(stateDir);
-        c.defer("kill agents", () => killAgents(stateDir));
         const net = `${P}n`;
         const out = `${P}p`;
-        await outside(c, out, `${P}y`);
+        const stateDir = await agentTestHost(c, out, `${P}y`);
         c.link(`nsl-${net}`);
         c.netns(`${P}c2`);
         assert.equal((await ip(["netns", "add", `${P}c2`])).code, 0);

@@ -57,9 +57,11 @@ async function fakeUpstream(port: number, answer: boolean): Promise<void> {
   sockets.push(s);
 }
 
-function newStateDir(): string {
+/** A fresh state directory; with `c`, its agents are killed when `c` is disposed of. */
+function newStateDir(c?: Cleanup): string {
   const d = tempStateDir();
   stateDirs.push(d);
+  c?.defer("kill agent", () => killAgents(d));
   return d;
 }
 
@@ -92,6 +94,23 @@ async function dig(ns: string, server: string, args: string[]): Promise<Dig> {
   return { status, answers };
 }
 
+/** `dig +short -f FILE` from `ns` to blue's gateway (one try per query, `timeout` s each). */
+function digFile(ns: string, file: string, timeout: number): ReturnType<typeof exec> {
+  return exec([
+    "ip",
+    "netns",
+    "exec",
+    ns,
+    "dig",
+    "@198.51.100.1",
+    "+tries=1",
+    `+timeout=${timeout}`,
+    "+short",
+    "-f",
+    file,
+  ]);
+}
+
 /** Sockets listening on port 53 but the fake upstream's. */
 async function listeners53(proto = "u"): Promise<string> {
   const r = await exec(["ss", `-ln${proto}H`, "sport", "=", ":53"]);
@@ -121,17 +140,30 @@ after(async () => {
   for (const m of mounted.splice(0).reverse()) await exec(["umount", "-l", m]);
 });
 
-async function blue(c: Cleanup, stateDir: string, options: Record<string, unknown> = {}) {
-  const network = await newNetwork("bridge", `${P}blue`, {
+/** A bridge network `P+name` on bridge `P+bridge`, deleted (and the bridge) by `c`. */
+async function bridgeNetwork(
+  c: Cleanup,
+  stateDir: string,
+  name: string,
+  bridge: string,
+  options: Record<string, unknown>,
+): Promise<Network> {
+  const network = await newNetwork("bridge", `${P}${name}`, {
     stateDir,
-    bridgeName: `${P}b`,
+    bridgeName: `${P}${bridge}`,
+    ...options,
+  });
+  c.link(`${P}${bridge}`);
+  c.defer(`${name}.delete()`, () => network.delete());
+  return network;
+}
+
+function blue(c: Cleanup, stateDir: string, options: Record<string, unknown> = {}) {
+  return bridgeNetwork(c, stateDir, "blue", "b", {
     subnet: "198.51.100.0/24",
     subnetIPv6: "2001:db8:1::/64",
     ...options,
   });
-  c.link(`${P}b`);
-  c.defer("blue.delete()", () => network.delete());
-  return network;
 }
 
 async function container(c: Cleanup, net: Network, name: string, aliases?: string[]) {
@@ -150,9 +182,8 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     "a name answers the moment link() returns and is gone the moment unlink() returns",
     LONG,
     async () => {
-      const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgents(stateDir));
+      const stateDir = newStateDir(c);
       const net = await blue(c, stateDir);
       // newNetwork waited for the agent's sockets.
       assert.ok(agentPid(stateDir), "the agent runs once a DNS-enabled network exists");
@@ -199,27 +230,14 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     "no query is lost while containers link and unlink (icc: false: the gateway still answers)",
     LONG,
     async () => {
-      const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgents(stateDir));
+      const stateDir = newStateDir(c);
       const net = await blue(c, stateDir, { icc: false });
       await container(c, net, "client");
       await container(c, net, "web");
       const batch = join(stateDir, "stable");
       writeFileSync(batch, "web.dns.nslink A\n".repeat(300));
-      const queries = exec([
-        "ip",
-        "netns",
-        "exec",
-        nsName("client"),
-        "dig",
-        "@198.51.100.1",
-        "+tries=1",
-        "+timeout=2",
-        "+short",
-        "-f",
-        batch,
-      ]);
+      const queries = digFile(nsName("client"), batch, 2);
       let churn = 0;
       let done = false;
       void queries.finally(() => (done = true));
@@ -244,18 +262,13 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     "two networks: a container on both resolves both; one only on red does not see blue; internal forwards nothing",
     LONG,
     async () => {
-      const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgents(stateDir));
+      const stateDir = newStateDir(c);
       const b = await blue(c, stateDir);
-      const red = await newNetwork("bridge", `${P}red`, {
-        stateDir,
-        bridgeName: `${P}r`,
+      const red = await bridgeNetwork(c, stateDir, "red", "r", {
         subnet: "203.0.113.0/26",
         internal: true,
       });
-      c.link(`${P}r`);
-      c.defer("red.delete()", () => red.delete());
       await container(c, b, "web");
       const multi = await namespaceAt(c, nsPath("multi"));
       for (const i of await b.link("multi", { namespace: multi })) await multi.addInterface(i);
@@ -280,22 +293,15 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     "forwards other names: the network's dnsServers past a dead first one, else the host's resolv.conf",
     LONG,
     async () => {
-      const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgents(stateDir));
+      const stateDir = newStateDir(c);
       const net = await blue(c, stateDir, {
         dnsServers: [`127.0.0.1#${DEAD}`, `127.0.0.1#${GOOD}`],
       });
       await container(c, net, "client");
       const r = await dig(nsName("client"), "198.51.100.1", ["outside.example", "A"]);
       assert.deepEqual(r.answers, [`A ${OUTSIDE}`]);
-      const green = await newNetwork("bridge", `${P}green`, {
-        stateDir,
-        bridgeName: `${P}g`,
-        subnet: "203.0.113.64/26",
-      });
-      c.link(`${P}g`);
-      c.defer("green.delete()", () => green.delete());
+      const green = await bridgeNetwork(c, stateDir, "green", "g", { subnet: "203.0.113.64/26" });
       await container(c, green, "gclient");
       const viaHost = await dig(nsName("gclient"), "203.0.113.65", ["outside.example", "A"]);
       assert.deepEqual(viaHost.answers, [`A ${OUTSIDE}`]);
@@ -306,9 +312,8 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     "ip netns exec NAME getent hosts: /etc/netns/NAME/resolv.conf while the namespace lives",
     LONG,
     async () => {
-      const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgents(stateDir));
+      const stateDir = newStateDir(c);
       const net = await blue(c, stateDir);
       await container(c, net, "web", ["www"]);
       const cl = await container(c, net, "c1");
@@ -329,9 +334,8 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     "the agent killed with kill -9 comes back with every name on the next call (gc, openNetwork, link)",
     LONG,
     async () => {
-      const stateDir = newStateDir();
       await using c = new Cleanup();
-      c.defer("kill agent", () => killAgents(stateDir));
+      const stateDir = newStateDir(c);
       const net = await blue(c, stateDir);
       await container(c, net, "client");
       await container(c, net, "web");
@@ -363,9 +367,8 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
   );
 
   it("100 containers all resolvable", LONG, async () => {
-    const stateDir = newStateDir();
     await using c = new Cleanup();
-    c.defer("kill agent", () => killAgents(stateDir));
+    const stateDir = newStateDir(c);
     const net = await blue(c, stateDir);
     await container(c, net, "client");
     const names = Array.from({ length: 100 }, (_, i) => `n${i}`);
@@ -375,19 +378,7 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
     for (const n of names) await net.link(n);
     const batch = join(stateDir, "queries");
     writeFileSync(batch, names.map((n) => `${n}.dns.nslink A`).join("\n") + "\n");
-    const r = await exec([
-      "ip",
-      "netns",
-      "exec",
-      nsName("client"),
-      "dig",
-      "@198.51.100.1",
-      "+tries=1",
-      "+timeout=3",
-      "+short",
-      "-f",
-      batch,
-    ]);
+    const r = await digFile(nsName("client"), batch, 3);
     const got = r.stdout.trim().split("\n").filter((l) => l);
     const want = names.map((n) => net.endpoint(n)!.interfaces[0].address.split("/")[0]);
     assert.deepEqual(got, want);
@@ -413,9 +404,8 @@ describe("container names served by the host agent", { skip: SKIP_ROOT }, () => 
   );
 
   it("dns: false: the agent runs for the firewall only, serving no names", LONG, async () => {
-    const stateDir = newStateDir();
     await using c = new Cleanup();
-    c.defer("kill agent", () => killAgents(stateDir));
+    const stateDir = newStateDir(c);
     await blue(c, stateDir, { dns: false });
     assert.ok(agentPid(stateDir), "the agent keeps the network's firewall");
     assert.equal(await listeners53(), "");

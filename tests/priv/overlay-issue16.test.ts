@@ -16,10 +16,10 @@ import { spawn } from "node:child_process";
 import process from "node:process";
 import { type Interface, newNetwork, type OverlayNetwork } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
-import { killAgents } from "./_agent_helpers.ts";
+import { removeStateDir } from "./_agent_helpers.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
-import { bare, cmd, fdb, Host, ping, plug, until } from "./_overlay_cluster.ts";
+import { bare, cmd, fdb, Host, ping, plug, removeHostState, until } from "./_overlay_cluster.ts";
 import { cni, nslinkArgv } from "./_cli_helpers.ts";
 
 const P = runId();
@@ -127,8 +127,9 @@ before(async () => {
 after(async () => {
   if (!isRoot) return;
   for (const h of running) await h.stop();
-  // The agents the hosts' overlay networks started (one per host's state directory).
-  for (const h of hosts) killAgents(`/run/nslink-host-${h.ns}`);
+  // The agents the hosts' overlay networks started (one per host's state directory), and the
+  // directories (the networks' kernel objects go with the hosts' namespaces below).
+  for (const h of hosts) removeHostState(h.ns);
   await etcd?.stop();
   for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
     await exec(["ip", "netns", "del", name]);
@@ -510,6 +511,8 @@ describe("overlay networks, issue 16", OPTS, () => {
       } finally {
         agent.kill("SIGTERM");
         await exited;
+        // Host 2's state directory: the network it joined and the container connected to it.
+        removeStateDir(`/run/nslink-agent-${P}`);
       }
       await exec(["ip", "netns", "del", `${P}ag2`]);
       await h1.call("delete", { name });

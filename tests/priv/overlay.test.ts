@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import { readdirSync, rmSync } from "node:fs";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
-import { agentOffForTests, killAgents } from "./_agent_helpers.ts";
+import { agentOffForTests, removeStateDir } from "./_agent_helpers.ts";
 import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { assertNoPingReply } from "./_network_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
@@ -27,6 +27,7 @@ import {
   neigh,
   ping,
   plug,
+  removeHostState,
   until,
 } from "./_overlay_cluster.ts";
 
@@ -90,8 +91,9 @@ after(async () => {
   agentBack();
   if (!isRoot) return;
   await Promise.all(hosts.map((h) => h.stop()));
-  // Overlay networks have names: the library started each host's agent.
-  for (const h of hosts) killHostAgents(h.ns);
+  // Overlay networks have names: the library started each host's agent. A host's networks'
+  // kernel objects go with its namespace below; their records go with its state directory.
+  for (const h of hosts) removeHostState(h.ns);
   // `nslink agent --store … OV1` joined with the default state directory and never leaves: its
   // definition of OV1 (kept across reboots, in /var/lib/nslink) goes with the test.
   rmSync(`/var/lib/nslink/networks/${OV1}.json`, { force: true });
@@ -433,8 +435,7 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
       agent.kill("SIGTERM");
     }
     const [code, signal] = await exited;
-    killAgents(agentDir);
-    rmSync(agentDir, { recursive: true, force: true });
+    removeStateDir(agentDir);
     rmSync(`${agentDir}.config`, { recursive: true, force: true });
     // It stopped its watchers and said so; Deno's child_process reports a child it sent SIGTERM
     // to as killed by it even when the child handled it and exited 0 (Bun and bash see 0).

@@ -9,40 +9,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
-import { exec, runId, SKIP_ROOT } from "./_helpers.ts";
+import { exec, SKIP_ROOT } from "./_helpers.ts";
+import { rebooter } from "./_reboot.ts";
 
-const WORKER = fileURLToPath(new URL("./_reboot_worker.ts", import.meta.url).href);
-const RUN = runId();
-
-/** Runs one boot: its phase, in fresh namespaces and a fresh /run, with boot id `boot`. */
-async function boot(phase: string, id: string): Promise<Record<string, unknown>> {
-  const runtime = "Deno" in globalThis
-    ? [process.execPath, "run", "-A", WORKER]
-    : [process.execPath, WORKER];
-  const r = await exec([
-    "env",
-    `NSLINK_BOOT_ID=${RUN}-${id}`,
-    "unshare",
-    "--net",
-    "--mount",
-    "--propagation",
-    "private",
-    "--",
-    "bash",
-    "-c",
-    'mount -t tmpfs -o mode=0755 boot /run && ip link set lo up && exec "$@"',
-    "boot",
-    ...runtime,
-    phase,
-    "r",
-  ]);
-  assert.equal(r.code, 0, `boot ${id} (${phase}) failed:\n${r.stderr}\n${r.stdout}`);
-  const seen = JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
-  assert.equal(seen.boot, `${RUN}-${id}`);
-  return seen;
-}
+const { boot, run: RUN } = rebooter(new URL("./_reboot_worker.ts", import.meta.url));
 
 function inSubnet(address: unknown, prefix: string): boolean {
   return typeof address === "string" && address.startsWith(prefix);
