@@ -80,6 +80,9 @@ interface PeerOutcome {
   goReference?: string;
   setupVsGo?: number;
   teardownVsGo?: number;
+  /** CPU time of the setup (user + system, every thread of the peer), ms per container. */
+  setupCpuMsPerContainer?: number;
+  setupCpuVsGo?: number;
 }
 
 /** Parsed command line. */
@@ -626,6 +629,8 @@ function summarize(outcomes: PeerOutcome[], n: number): void {
     }
     const rss = o.runs.map((r) => r.rssKb).filter((x): x is number => typeof x === "number");
     if (rss.length) o.rssKb = median(rss);
+    const cpu = o.runs.map((r) => r.setupCpuMs).filter((x): x is number => typeof x === "number");
+    if (cpu.length) o.setupCpuMsPerContainer = round3(median(cpu) / n);
   }
   const find = (name: string) => outcomes.find((o) => o.peer === name && o.status === "ok");
   const ratio = (a?: number, b?: number) =>
@@ -639,6 +644,7 @@ function summarize(outcomes: PeerOutcome[], n: number): void {
     o.setupVsGo = ratio(o.setupMsPerContainer, go?.setupMsPerContainer);
     o.teardownVsGo = ratio(o.teardownMsPerContainer, go?.teardownMsPerContainer);
     o.teardownCallsVsGo = ratio(o.teardownCallsMsPerContainer, go?.teardownCallsMsPerContainer);
+    o.setupCpuVsGo = ratio(o.setupCpuMsPerContainer, go?.setupCpuMsPerContainer);
   }
 }
 
@@ -654,6 +660,8 @@ function table(outcomes: PeerOutcome[], o: Options): string {
     "calls vs go",
     "kernel-done vs go",
     "go ref",
+    "setup cpu ms/ctr",
+    "cpu vs go",
   ];
   const x = (v?: number) => (v === undefined ? "-" : `${v.toFixed(2)}x`);
   const f = (v?: number) => (v === undefined ? "-" : v.toFixed(3));
@@ -672,6 +680,8 @@ function table(outcomes: PeerOutcome[], o: Options): string {
         x(p.teardownCallsVsGo),
         x(p.teardownVsGo),
         p.variant,
+        f(p.setupCpuMsPerContainer),
+        x(p.setupCpuVsGo),
       ]);
     } else {
       rows.push([p.peer, p.status.toUpperCase(), ...head.slice(2).map(() => "")]);
@@ -762,7 +772,8 @@ async function runAll(o: Options, selected: PeerDef[], skips: Map<string, string
         console.error(
           `N=${o.n} rep ${rep} ${def.name}: setup ${(r.setupMs / o.n).toFixed(3)} ms/ctr, ` +
             `teardown calls ${((r.teardownCallsMs ?? r.teardownMs) / o.n).toFixed(3)}, ` +
-            `kernel done ${(r.teardownMs / o.n).toFixed(3)} ms/ctr`,
+            `kernel done ${(r.teardownMs / o.n).toFixed(3)} ms/ctr` +
+            (r.setupCpuMs !== undefined ? `, setup cpu ${(r.setupCpuMs / o.n).toFixed(3)}` : ""),
         );
       } catch (e) {
         out.status = "failed";

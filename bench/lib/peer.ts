@@ -47,6 +47,11 @@ export interface PeerResult {
   verified: boolean;
   /** Peak resident set size of the peer process in KiB, if known. */
   rssKb?: number;
+  /**
+   * CPU time of the setup phase, milliseconds: user + system, every thread of the peer process
+   * (`getrusage(RUSAGE_SELF)`). Less sensitive than wall time to other work on the machine.
+   */
+  setupCpuMs?: number;
   /** Per-step totals in milliseconds (only with `--steps`). */
   stepsMs?: Record<string, number>;
 }
@@ -149,6 +154,15 @@ export function peakRssKb(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU time of this process so far (user + system, every thread), milliseconds: take it before
+ * and after a phase for {@linkcode PeerResult.setupCpuMs}.
+ */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 /** Prints the final result line. */

@@ -35,6 +35,7 @@ import {
   ms,
   parsePeerArgs,
   peakRssKb,
+  processCpuMs,
   StepTimer,
 } from "../lib/peer.ts";
 import {
@@ -115,6 +116,7 @@ function floorContainer(i: number): void {
 }
 
 const t0 = performance.now();
+const cpu0 = processCpuMs();
 const libc0 = libc.ms;
 for (let i = 0; i < args.n; i++) {
   if (floor) {
@@ -142,6 +144,7 @@ for (let i = 0; i < args.n; i++) {
   });
 }
 const setupMs = performance.now() - t0;
+const setupCpuMs = processCpuMs() - cpu0;
 const libcSetup = libc.since(libc0);
 
 const verified = await awaitVerification();
@@ -202,6 +205,7 @@ emitResult({
   setupMs: ms(setupMs),
   teardownMs: ms(teardownMs),
   teardownCallsMs: ms(callsMs),
+  setupCpuMs: ms(setupCpuMs),
   verified,
   ...(rssKb !== undefined ? { rssKb } : {}),
   ...(stepsMs ? { stepsMs } : {}),

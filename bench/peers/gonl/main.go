@@ -71,10 +71,12 @@ type result struct {
 	SetupMs    float64 `json:"setupMs"`
 	TeardownMs float64 `json:"teardownMs"`
 	// TeardownCallsMs: until the last delete returned, before waiting for the kernel.
-	TeardownCallsMs float64            `json:"teardownCallsMs"`
-	Verified        bool               `json:"verified"`
-	RssKb           int64              `json:"rssKb,omitempty"`
-	StepsMs         map[string]float64 `json:"stepsMs,omitempty"`
+	TeardownCallsMs float64 `json:"teardownCallsMs"`
+	Verified        bool    `json:"verified"`
+	RssKb           int64   `json:"rssKb,omitempty"`
+	// SetupCpuMs: CPU time of the setup phase (user + system, every thread: RUSAGE_SELF).
+	SetupCpuMs float64            `json:"setupCpuMs"`
+	StepsMs    map[string]float64 `json:"stepsMs,omitempty"`
 }
 
 // steps accumulates per-step wall time when enabled.
@@ -260,6 +262,13 @@ func waitHostVethsGone(host *netlink.Handle, tag string) {
 	}
 }
 
+// cpuMs is the process's CPU time so far (user + system, every thread), in milliseconds.
+func cpuMs() float64 {
+	var ru unix.Rusage
+	must(unix.Getrusage(unix.RUSAGE_SELF, &ru), "getrusage")
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+}
+
 // peakRssKb reads VmHWM from /proc/self/status (getrusage's ru_maxrss is not used: Linux carries
 // the spawning parent's high-water mark across fork+execve into it).
 func peakRssKb() int64 {
@@ -305,6 +314,7 @@ func main() {
 	must(err, "bridge")
 
 	t0 := time.Now()
+	cpu0 := cpuMs()
 	for i := 0; i < *n; i++ {
 		if *variant == "classic" {
 			setupClassic(st, origin, br, *tag, i)
@@ -313,6 +323,7 @@ func main() {
 		}
 	}
 	setupMs := float64(time.Since(t0).Microseconds()) / 1000
+	setupCpuMs := cpuMs() - cpu0
 
 	fmt.Println(`{"event":"ready"}`)
 	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
@@ -348,8 +359,8 @@ func main() {
 
 	res := result{
 		Peer: "go-netlink-" + *variant, N: *n, SetupMs: setupMs, TeardownMs: teardownMs,
-		TeardownCallsMs: callsMs,
-		Verified:        verified, RssKb: peakRssKb(),
+		TeardownCallsMs: callsMs, SetupCpuMs: setupCpuMs,
+		Verified: verified, RssKb: peakRssKb(),
 	}
 	if st.on {
 		res.StepsMs = st.totals
