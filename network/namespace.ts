@@ -45,6 +45,12 @@ function checkInterface(iface: Interface): void {
  * the same system calls, namespaces with one veth each).
  */
 const closeLater: (() => void)[] = [];
+/**
+ * At most this many deleted namespaces' handles wait: a caller that deletes thousands in one
+ * go without the event loop turning (each `await` on a settled promise does not turn it) keeps
+ * a bounded number of file descriptors open.
+ */
+const MAX_DEFERRED = 64;
 
 function closeDeferred(): void {
   for (const close of closeLater.splice(0)) {
@@ -55,7 +61,9 @@ function closeDeferred(): void {
 }
 
 function deferClose(close: () => void): void {
-  if (closeLater.push(close) > 1) return;
+  const waiting = closeLater.push(close);
+  if (waiting >= MAX_DEFERRED) return closeDeferred();
+  if (waiting > 1) return;
   const timer = setTimeout(closeDeferred, 0);
   // Not a reason to keep the process alive: exiting closes the handles all the same.
   const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;

@@ -8,7 +8,8 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { newNetworkNamespace } from "../../mod.ts";
 import { agentAfterLink, removeNetnsResolvConf } from "../../network/dns_hooks.ts";
 import type { NetworkRecord } from "../../model/records.ts";
 import { ipNetnsNames, SKIP_ROOT, withCleanup } from "./_helpers.ts";
@@ -116,5 +117,26 @@ describe("teardown system calls", () => {
       rmSync(dir, { recursive: true, force: true });
       agentBack();
     }
+  });
+
+  it("keeps a bounded number of deleted namespaces' handles open, however many go in one burst", {
+    skip: SKIP_ROOT,
+    timeout: 60_000,
+  }, async () => {
+    await withCleanup(async (c) => {
+      const fds = () => readdirSync("/proc/self/fd").length;
+      const before = fds();
+      // Awaiting settled promises never turns the event loop: the deferred closes cannot run.
+      for (let i = 0; i < 100; i++) {
+        const path = `/run/netns/${P}b${i}`;
+        c.netns(path);
+        const ns = await newNetworkNamespace(path);
+        await ns.delete();
+      }
+      const extra = fds() - before;
+      assert.ok(extra <= 2 * 64, `${extra} more file descriptors open after 100 deletions`);
+      await new Promise((ok) => setTimeout(ok, 0));
+      assert.ok(fds() - before <= 2, `${fds() - before} left open once the event loop turned`);
+    });
   });
 });
