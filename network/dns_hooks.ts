@@ -55,6 +55,12 @@ export function netnsResolvConf(nsPath: string | undefined): string | undefined 
 }
 
 const O_TRUNC = 0o1000;
+/**
+ * The resolv.conf files this process wrote, by namespace path. Removing one of these needs no
+ * second look at its contents (open, read, close): the namespace's deletion is then two system
+ * calls, `unlink` and `rmdir`.
+ */
+const written = new Map<string, string>();
 const EEXIST = 17;
 const ENOENT = 2;
 const textEncoder = new TextEncoder();
@@ -69,7 +75,10 @@ function writeResolvConf(nsPath: string, record: NetworkRecord): void {
   const old = readTextFileIfExists(file);
   if (old !== undefined) {
     // Another's file is left alone.
-    if (!old.startsWith(MARK)) return;
+    if (!old.startsWith(MARK)) {
+      written.delete(nsPath);
+      return;
+    }
     servers = [...old.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]);
   }
   for (const g of gateways(record)) if (!servers.includes(g)) servers.push(g);
@@ -89,6 +98,7 @@ function writeResolvConf(nsPath: string, record: NetworkRecord): void {
     }
     // rename(2): a reader sees the old file or the new one.
     rename(tmp, file);
+    written.set(nsPath, file);
   } catch (e) {
     tryPathCall("unlink", tmp);
     throw e;
@@ -97,7 +107,8 @@ function writeResolvConf(nsPath: string, record: NetworkRecord): void {
 
 /**
  * Removes the resolv.conf nslink wrote for a namespace in `/run/netns` (and its directory when
- * empty); a file nslink did not write is left alone.
+ * empty); a file nslink did not write is left alone. One this process wrote is removed without
+ * being read again (`unlink`, `rmdir`); another is read first, to see whether it is nslink's.
  *
  * @example
  * ```ts ignore
@@ -106,6 +117,15 @@ function writeResolvConf(nsPath: string, record: NetworkRecord): void {
  * @param nsPath The namespace's path.
  */
 export function removeNetnsResolvConf(nsPath: string): void {
+  const ours = written.get(nsPath);
+  if (ours !== undefined) {
+    written.delete(nsPath);
+    // Gone already (removed by another): its directory is left as it is, as below.
+    if (tryPathCall("unlink", ours) === 0) {
+      tryPathCall("rmdir", ours.slice(0, ours.lastIndexOf("/")));
+    }
+    return;
+  }
   const file = netnsResolvConf(nsPath);
   if (!file) return;
   let text: string | undefined;

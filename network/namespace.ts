@@ -35,6 +35,42 @@ function checkInterface(iface: Interface): void {
   if (iface.mtu) checkMtu(iface.mtu);
 }
 
+/**
+ * Handles of deleted namespaces, closed together at the next turn of the event loop. A
+ * namespace whose mount is gone lives on while a handle holds it; the last one closed hands it
+ * to the kernel's namespace cleanup (a worker that tears down its links, holding the RTNL lock
+ * and waiting for RCU grace periods). Closed at once, each deletion of a burst started that work
+ * while the next `umount2` ran, which then waited for it: on two CPUs, 50 deletions in a row took
+ * 100-700 µs per `umount2`; with the handles closed after the burst, 5-55 µs (a C program doing
+ * the same system calls, namespaces with one veth each).
+ */
+const closeLater: (() => void)[] = [];
+/**
+ * At most this many deleted namespaces' handles wait: a caller that deletes thousands in one
+ * go without the event loop turning (each `await` on a settled promise does not turn it) keeps
+ * a bounded number of file descriptors open.
+ */
+const MAX_DEFERRED = 64;
+
+function closeDeferred(): void {
+  for (const close of closeLater.splice(0)) {
+    try {
+      close();
+    } catch { /* closing an fd fails only if it is not open: nothing to do */ }
+  }
+}
+
+function deferClose(close: () => void): void {
+  const waiting = closeLater.push(close);
+  if (waiting >= MAX_DEFERRED) return closeDeferred();
+  if (waiting > 1) return;
+  const timer = setTimeout(closeDeferred, 0);
+  // Not a reason to keep the process alive: exiting closes the handles all the same.
+  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
+  if (typeof timer === "number" && deno?.unrefTimer) deno.unrefTimer(timer);
+  else (timer as { unref?(): void } | undefined)?.unref?.();
+}
+
 function prefixOf(name: string): string {
   return name.replace(/\d+$/, "");
 }
@@ -59,6 +95,7 @@ export class Namespace implements AsyncDisposable {
   #interfaces: Interface[];
   #owned: boolean;
   #loUp = false;
+  #deleted = false;
 
   private constructor(netns: NetNs, interfaces: Interface[], owned: boolean) {
     this.path = netns.path;
@@ -147,7 +184,9 @@ export class Namespace implements AsyncDisposable {
    * @returns The handle.
    */
   rtnl(): Rtnl {
-    if (this.#netns.fd < 0) throw new Error(`Namespace ${JSON.stringify(this.path)} is closed`);
+    if (this.#netns.fd < 0 || this.#deleted) {
+      throw new Error(`Namespace ${JSON.stringify(this.path)} is closed`);
+    }
     return this.#rtnl ??= Rtnl.open({ netns: this.#netns });
   }
 
@@ -283,8 +322,11 @@ export class Namespace implements AsyncDisposable {
   }
 
   /**
-   * Closes the handle and unmounts and removes the namespace. Its interfaces go with it (the
+   * Unmounts and removes the namespace, and closes its handle. Its interfaces go with it (the
    * kernel removes veth pairs in one batch, with no per-link wait). Succeeds when already gone.
+   * The handle's file descriptors are closed at the next turn of the event loop, together with
+   * those of every namespace deleted meanwhile: the kernel then tears a burst of deletions down
+   * in one go, after the calls, instead of competing with each next one.
    *
    * @example
    * ```ts
@@ -295,7 +337,19 @@ export class Namespace implements AsyncDisposable {
    */
   // deno-lint-ignore require-await -- async so that a failure rejects the promise, never throws
   async delete(): Promise<void> {
-    this.close();
+    if (!this.#deleted && this.#netns.fd >= 0) {
+      this.#deleted = true;
+      const rtnl = this.#rtnl;
+      const netns = this.#netns;
+      this.#rtnl = undefined;
+      deferClose(() => {
+        try {
+          rtnl?.close();
+        } finally {
+          netns.close();
+        }
+      });
+    }
     NetNs.remove(this.path, { missingOk: true });
     removeNetnsResolvConf(this.path);
   }
@@ -304,7 +358,8 @@ export class Namespace implements AsyncDisposable {
   close(): void {
     this.#rtnl?.close();
     this.#rtnl = undefined;
-    this.#netns.close();
+    // After delete(), the fds are closed with the next deferred batch.
+    if (!this.#deleted) this.#netns.close();
   }
 
   /** Deletes the namespace if this object created it, else only closes it (for `await using`). */

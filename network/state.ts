@@ -33,6 +33,7 @@ import {
   rmdir,
   symlink,
   SyscallError,
+  tryPathCall,
   unlink,
   write,
 } from "../ffi/libc.ts";
@@ -525,6 +526,35 @@ export class StateStore {
       if ((err as { code?: string } | null)?.code === "EEXIST") return false;
       throw err;
     }
+  }
+
+  /**
+   * Drops a mark set by {@linkcode StateStore.mark}, whatever it says: read (`readlink(2)`, so
+   * that only a mark is removed), then removed (`unlink(2)`), without an error object on the way.
+   * A name held in the claim format (a directory) is dropped as {@linkcode StateStore.unclaim}
+   * drops it.
+   *
+   * @example
+   * ```ts ignore
+   * new StateStore().unmark("rel.0a1b2c3d4e5f", "c1"); // true
+   * ```
+   * @param kind The kind (directory).
+   * @param name The marked name.
+   * @returns Whether a mark was there and is gone.
+   */
+  unmark(kind: string, name: string): boolean {
+    const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
+    const target = readlinkOrErrno(path);
+    if (typeof target === "string") {
+      const e = tryPathCall("unlink", path);
+      if (e !== 0 && e !== ENOENT_) throw new SyscallError("unlink", JSON.stringify(path), e);
+      return e === 0;
+    }
+    if (target === ENOENT_) return false;
+    if (target !== EINVAL_) throw new SyscallError("readlink", JSON.stringify(path), target);
+    // A directory: the claim format.
+    const owner = this.claimant(kind, name);
+    return owner !== undefined && this.unclaim(kind, name, owner);
   }
 
   /**

@@ -342,8 +342,7 @@ export class FileStore implements SyncStore {
 
   /** See {@linkcode Store.unmarkReleasing}. @param network The network. @param name The endpoint. */
   unmarkReleasing(network: NetworkRecord, name: string): void {
-    const mark = this.files.claimant(`rel.${network.id}`, name);
-    if (mark !== undefined) this.files.unclaim(`rel.${network.id}`, name, mark);
+    this.files.unmark(`rel.${network.id}`, name);
   }
 
   /** See {@linkcode Store.releasing}. @param network The network. @returns The endpoints. */

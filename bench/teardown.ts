@@ -1,0 +1,184 @@
+/**
+ * Where the fast path's teardown time goes, per container (issue 21): `ns.delete()` then
+ * `network.unlink(name)`, as `bench/peers/nslink.ts` tears down, split into the time inside each
+ * libc function (the system calls: the kernel's work), nslink's own JavaScript, and the CPU the
+ * process used. The workload is the main bench's (`bench/lib/workload.ts`); no peer is compared
+ * here (ratios against Go come from `bench/run.sh`).
+ *
+ * Run as root, in a throw-away namespace, under each runtime:
+ * `bash scripts/in-netns.sh node_modules/.bin/deno run -A bench/teardown.ts --n 50 --rounds 3`
+ * and `bash scripts/in-netns.sh node_modules/.bin/bun bench/teardown.ts --n 50 --rounds 3`.
+ * Each round sets up N containers (untimed), waits 300 ms, then tears them down timed; round 1
+ * includes the first teardown of the process (its code and system calls not yet warm), the others
+ * show the steady state. `NSLINK_AGENT=off` runs it without the host agent. Writes
+ * `bench/results/teardown-RUNTIME-DATE.json` (see `lib/results.ts`).
+ *
+ * @module
+ */
+import process from "node:process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { type Namespace, newNetwork, newNetworkNamespace, Rtnl } from "../mod.ts";
+import { loadLibc } from "../ffi/libc.ts";
+import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
+import { BRIDGE, GW4, GW6, ipv4, ipv6, PREFIX4, PREFIX6 } from "./lib/workload.ts";
+
+type Fn = (...args: unknown[]) => unknown;
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const N = arg("n", 50);
+const ROUNDS = arg("rounds", 3);
+
+// Every libc call goes through loadLibc().symbols: time each while `timing` is on.
+const bySymbol = new Map<string, { ms: number; calls: number }>();
+let libcMs = 0;
+let timing = false;
+{
+  const lib = loadLibc() as unknown as { symbols: Record<string, Fn> };
+  const raw = lib.symbols;
+  lib.symbols = new Proxy(raw, {
+    get(target, key) {
+      const f = target[key as string];
+      if (!timing || typeof f !== "function" || key === "__errno_location" || key === "poll") {
+        return f;
+      }
+      return (...args: unknown[]) => {
+        const t0 = performance.now();
+        try {
+          return f(...args);
+        } finally {
+          const d = performance.now() - t0;
+          libcMs += d;
+          const s = bySymbol.get(key as string) ?? { ms: 0, calls: 0 };
+          s.ms += d;
+          s.calls++;
+          bySymbol.set(key as string, s);
+        }
+      };
+    },
+  });
+}
+
+{
+  using rt = Rtnl.open();
+  if (rt.link.find(BRIDGE) === undefined) {
+    rt.link.add({ kind: "bridge", name: BRIDGE, up: true });
+    const br = rt.link.index(BRIDGE);
+    rt.addr.add(br, `${GW4}/${PREFIX4}`);
+    rt.addr.add(br, `${GW6}/${PREFIX6}`, { nodad: true });
+  }
+}
+const stateDir = mkdtempSync("/run/nslink-bench-");
+const network = await newNetwork("bridge", "bench-td", {
+  stateDir,
+  bridgeName: BRIDGE,
+  subnet: `198.51.100.0/${PREFIX4}`,
+  gateway: GW4,
+  subnetIPv6: `2001:db8:bb::/${PREFIX6}`,
+  gatewayIPv6: GW6,
+  mtu: 1500,
+});
+
+const us = (ms: number) => Math.round(ms * 10_000 / N) / 10;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+};
+const run = startResult("teardown", {
+  n: N,
+  rounds: ROUNDS,
+  agent: process.env.NSLINK_AGENT ?? "on",
+});
+const rounds: Record<string, unknown>[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const nss: Namespace[] = [];
+  for (let i = 0; i < N; i++) {
+    const ns = await newNetworkNamespace(`/run/netns/nsl-td-${i}`);
+    nss.push(ns);
+    const ifaces = await network.link(`c${i}`, {
+      address: ipv4(i),
+      addressIPv6: ipv6(i),
+      namespace: ns,
+    });
+    for (const iface of ifaces) await ns.addInterface(iface);
+  }
+  await new Promise((ok) => setTimeout(ok, 300));
+  bySymbol.clear();
+  libcMs = 0;
+  const del: number[] = [];
+  const unl: number[] = [];
+  const delLibc: number[] = [];
+  const unlLibc: number[] = [];
+  timing = true;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    const l0 = libcMs;
+    const a = performance.now();
+    await nss[i].delete();
+    const b = performance.now();
+    const l1 = libcMs;
+    await network.unlink(`c${i}`);
+    const c = performance.now();
+    del.push(b - a);
+    unl.push(c - b);
+    delLibc.push(l1 - l0);
+    unlLibc.push(libcMs - l1);
+  }
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  timing = false;
+  const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+  const symbols = Object.fromEntries(
+    [...bySymbol].sort((x, y) => y[1].ms - x[1].ms).map((
+      [k, v],
+    ) => [k, { usPerCtr: us(v.ms), callsPerCtr: v.calls / N }]),
+  );
+  const round = {
+    round: r + 1,
+    usPerCtr: us(wall),
+    cpuUsPerCtr: Math.round((cpu.user + cpu.system) / N * 10) / 10,
+    libcUsPerCtr: us(libcMs),
+    callsPerCtr: sum([...bySymbol.values()].map((v) => v.calls)) / N,
+    nsDelete: {
+      usPerCtr: us(sum(del)),
+      medianUs: us(median(del) * N),
+      libcUsPerCtr: us(sum(delLibc)),
+    },
+    unlink: {
+      usPerCtr: us(sum(unl)),
+      medianUs: us(median(unl) * N),
+      libcUsPerCtr: us(sum(unlLibc)),
+    },
+    first: { nsDeleteUs: us(del[0] * N), unlinkUs: us(unl[0] * N) },
+    symbols,
+    samplesMs: { nsDelete: del, unlink: unl },
+  };
+  rounds.push(round);
+  console.log(
+    `${currentRuntime()} round ${
+      r + 1
+    }: ${round.usPerCtr} us/ctr (cpu ${round.cpuUsPerCtr}, libc ${round.libcUsPerCtr}, ${round.callsPerCtr} calls); ` +
+      `ns.delete ${round.nsDelete.usPerCtr} (median ${round.nsDelete.medianUs}, libc ${round.nsDelete.libcUsPerCtr}), ` +
+      `unlink ${round.unlink.usPerCtr} (median ${round.unlink.medianUs}, libc ${round.unlink.libcUsPerCtr}); ` +
+      `first container ${round.first.nsDeleteUs} + ${round.first.unlinkUs}`,
+  );
+  console.log(
+    "  libc us/ctr: " +
+      Object.entries(symbols).map(([k, v]) => `${k} ${v.usPerCtr} (x${v.callsPerCtr})`).join(", "),
+  );
+  // The releases settle once the kernel has removed the veths (RELEASE_GRACE_MS): wait, so the
+  // next round's addresses are free.
+  await new Promise((ok) => setTimeout(ok, 1500));
+}
+await network.delete();
+rmSync(stateDir, { recursive: true, force: true });
+const path = finishResult(run, {
+  samples: rounds,
+  summary: Object.fromEntries(
+    rounds.map((r) => [`round${r.round}`, { usPerCtr: r.usPerCtr, cpuUsPerCtr: r.cpuUsPerCtr }]),
+  ),
+});
+if (path) console.error(`wrote ${path}`);
