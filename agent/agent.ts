@@ -7,14 +7,24 @@
  * Control protocol: one JSON object per line each way. `{"op":"sync"}` makes every duty catch
  * up with the state (the DNS duty binds the sockets of new networks) and replies once done:
  * `{"ok":true,"pid":…,"exiting":false,"duties":{…}}`; `{"op":"status"}` replies the same
- * without syncing; `{"op":"stop"}` stops the agent.
+ * without syncing (`requests` counts the requests of {@linkcode AgentOptions.requests} served);
+ * `{"op":"stop"}` stops the agent. Other ops are {@linkcode AgentOptions.requests}: the CNI
+ * plugin's hand-off (`cni/handoff.ts`) is one. The socket is the owner's only (mode 0600).
  *
  * Started on demand (by the library, {@linkcode AgentOptions.onDemand}) it exits once no duty
  * has work; run by a service manager (`nslink agent`) it runs until SIGTERM or SIGINT.
  *
  * @module
  */
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 
@@ -22,6 +32,7 @@ import process from "node:process";
 const net = () => process.getBuiltinModule("node:net") as typeof import("node:net");
 import { flock, LOCK_EX, LOCK_NB } from "../ffi/libc.ts";
 import { currentOwner } from "../model/owner.ts";
+import { type HostAgent, hostAgent, registerHostAgent } from "../network/agent_hook.ts";
 import { type Duty, type DutyContext, registeredDuties } from "./duty.ts";
 
 /**
@@ -64,6 +75,20 @@ function answers(sock: string, op = "status"): Promise<boolean> {
   });
 }
 
+/**
+ * A request the agent serves besides its own ops (`nslink agent` adds `cni`, the CNI plugin's
+ * hand-off). The agent answers `{"ok":false,"refused":…}` when it is exiting, when the request's
+ * `acceptBy` (ms since the epoch) has passed, or when `refuse` says why not; else it answers
+ * `{"ok":true,"accepted":true}` at once, runs `run`, and answers what it returns. It does not
+ * stop (on demand, out of work) while a request runs.
+ */
+export interface AgentRequestHandler {
+  /** Why this agent will not serve the request, or `undefined` when it will. */
+  refuse(request: Record<string, unknown>): string | undefined;
+  /** Serves it; the answer (sent as one line). */
+  run(request: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
 /** Options of {@linkcode runAgent}. */
 export interface AgentOptions {
   /** The state directory served. */
@@ -84,6 +109,8 @@ export interface AgentOptions {
   lockWaitMs?: number;
   /** Called once the control socket answers and the duties have synced once. */
   onReady?: () => void;
+  /** Requests served besides `sync`, `status` and `stop`, by op. */
+  requests?: Record<string, AgentRequestHandler>;
 }
 
 /**
@@ -133,6 +160,9 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   let syncQueued = false;
+  /** Requests of `options.requests` accepted and not answered yet. */
+  let inflight = 0;
+  const served: Record<string, number> = {};
   const duties: Duty[] = [...(options.extraDuties ?? [])];
   const server = net().createServer();
   let tick: ReturnType<typeof setInterval> | undefined;
@@ -166,7 +196,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
           log(`agent: duty ${d.name}: ${(e as Error).message}`);
         }
       }
-      if (ready && options.onDemand && !duties.some((d) => d.needed())) {
+      if (ready && options.onDemand && inflight === 0 && !duties.some((d) => d.needed())) {
         void stop("no duty has work");
       }
     });
@@ -177,6 +207,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     pid: me.pid,
     exiting: stopping,
     duties: Object.fromEntries(duties.map((d) => [d.name, d.status()])),
+    requests: { ...served },
   });
   const stop = async (why: string): Promise<void> => {
     if (stopping) return;
@@ -198,6 +229,47 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     } catch { /* the state directory is gone */ }
     closeSync(fd);
     done();
+  };
+  // Library calls made here (a CNI request's ADD or DEL) reach this agent directly, not through
+  // its own socket: a sync is this process's, and a network gone is seen at the next sync (the
+  // agent stops once no duty has work and no request runs, after answering).
+  const library: HostAgent | undefined = hostAgent();
+  const same = (dir: string) => dir.replace(/\/+$/, "") === stateDir.replace(/\/+$/, "");
+  registerHostAgent({
+    ensure: async (dir, o) => {
+      if (!same(dir)) return library?.ensure(dir, o);
+      if (o.sync && !stopping) await syncAll();
+    },
+    settle: async (dir) => {
+      if (!same(dir)) return library?.settle(dir);
+      if (!stopping) await syncAll();
+    },
+  });
+  const serve = (
+    handler: AgentRequestHandler,
+    op: string,
+    line: string,
+    reply: (v: unknown) => void,
+  ) => {
+    let request: Record<string, unknown>;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      return reply({ ok: false, refused: "not JSON" });
+    }
+    const late = typeof request.acceptBy === "number" && Date.now() > request.acceptBy;
+    const why = stopping ? "exiting" : late ? "too late" : handler.refuse(request);
+    if (why !== undefined) return reply({ ok: false, refused: why });
+    inflight++;
+    served[op] = (served[op] ?? 0) + 1;
+    reply({ ok: true, accepted: true });
+    void handler.run(request).then(
+      (answer) => reply(answer),
+      (e) => reply({ ok: false, error: (e as Error).message }),
+    ).finally(() => {
+      inflight--;
+      if (inflight === 0) ctx.requestSync();
+    });
   };
   const onSignal = () => void stop("signal");
   process.on("SIGTERM", onSignal);
@@ -222,7 +294,9 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         };
         if (op === "sync") void syncAll().then(() => reply(status()));
         else if (op === "status") reply(status());
-        else if (op === "stop") {
+        else if (options.requests && Object.hasOwn(options.requests, op)) {
+          serve(options.requests[op], op, line, reply);
+        } else if (op === "stop") {
           reply({ ...status(), exiting: true });
           void stop("stop request");
         } else reply({ ok: false, error: `unknown request ${JSON.stringify(line.slice(0, 80))}` });
@@ -247,6 +321,8 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         ok();
       });
     });
+    // Only root (the owner) may ask: a CNI request runs as the agent.
+    chmodSync(paths.sock, 0o600);
     log(`agent: pid ${me.pid} serving ${stateDir} (${duties.map((d) => d.name).join(", ")})`);
     ready = true;
     options.onReady?.();
@@ -258,6 +334,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     await stop("failed to start");
   }
   await finished;
+  registerHostAgent(library ?? { ensure: async () => {}, settle: async () => {} });
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
   return true;
