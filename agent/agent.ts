@@ -213,6 +213,10 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     if (stopping) return;
     stopping = true;
     log(`agent: stopping (${why})`);
+    // Marked at once: a library call that must not wait (a CNI exec) starts a successor.
+    try {
+      writeFileSync(paths.pid, `${me.pid} ${me.start} exiting\n`);
+    } catch { /* the state directory is gone */ }
     if (tick) clearInterval(tick);
     await new Promise<void>((r) => server.close(() => r()));
     rmSync(paths.sock, { force: true });
@@ -228,6 +232,16 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
       writeFileSync(paths.pid, "");
     } catch { /* the state directory is gone */ }
     closeSync(fd);
+    // A network made while this agent was stopping (a CNI ADD that did not wait for it): its
+    // successor, which takes the lock released above.
+    if (options.onDemand && existsSync(paths.pid)) {
+      try {
+        const { anyNetwork, ensureAgent } = await import("./client.ts");
+        if (anyNetwork(stateDir)) await ensureAgent(stateDir, { needed: true, wait: false });
+      } catch (e) {
+        log(`agent: starting a successor: ${(e as Error).message}`);
+      }
+    }
     done();
   };
   // Library calls made here (a CNI request's ADD or DEL) reach this agent directly, not through

@@ -7,7 +7,8 @@
  * Each path imports only what it needs, when it runs (a runtime execs the plugin twice per
  * container, so the command line's modules are never loaded for CNI). A CNI exec first hands the
  * request to the state directory's agent when one runs (`cni/handoff.ts`, which loads nothing
- * else) and prints its answer; only without one does it load the plugin and do the work itself.
+ * else) and prints its answer; only without one does it load the plugin and do the work itself,
+ * starting the agent when a network needs one without waiting for it.
  *
  * @module
  */
@@ -35,11 +36,13 @@ if (env.CNI_COMMAND !== undefined) {
     }
     status = answer.status;
   } else {
-    const [{ runCni }, { stdio }] = await Promise.all([
+    const [{ runCni }, { stdio }, { startAgentsWithoutWaiting }] = await Promise.all([
       import("../cni/skel.ts"),
       import("./io.ts"),
       import("../agent/client.ts"),
     ]);
+    // One request, then exit: start the agent when a network needs it, but do not wait for it.
+    startAgentsWithoutWaiting();
     status = await runCni({ ...env }, () => {
       if (readError !== undefined) throw readError;
       return stdin;

@@ -12,13 +12,16 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import { createConnection, createServer, type Server } from "node:net";
 import { spawnSync } from "node:child_process";
 import { ip, ipNetnsNames, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import { removeStateDirs, tempStateDir, vethNames, waitFor } from "./_network_helpers.ts";
 import { ipJsonAt, nslinkArgv, runProcess } from "./_cli_helpers.ts";
-import { agentPid } from "./_agent_helpers.ts";
+import { agentPid, agentsOf } from "./_agent_helpers.ts";
 import { askAgent } from "../../agent/client.ts";
 import { agentPaths } from "../../agent/agent.ts";
 
@@ -53,6 +56,8 @@ interface Call {
   stateDir: string;
   /** `NSLINK_AGENT=off`: the exec neither hands off nor starts an agent. */
   inProcess?: boolean;
+  /** `NSLINK_AGENT_CMD`. */
+  agentCmd?: string;
 }
 
 /** One exec of the plugin. */
@@ -66,11 +71,21 @@ async function exec(command: string, c: unknown, call: Call) {
       CNI_PATH: "/usr/lib/cni",
       NSLINK_STATE_DIR: call.stateDir,
       NSLINK_AGENT: call.inProcess ? "off" : undefined,
+      NSLINK_AGENT_CMD: call.agentCmd,
     },
     input: JSON.stringify(c),
   });
   const text = r.stdout.trim();
   return { ...r, json: text ? JSON.parse(text) as Record<string, unknown> : undefined };
+}
+
+/** Whether the state directory's agent answers (the ADD that made the network started it). */
+async function answers(stateDir: string): Promise<boolean> {
+  try {
+    return (await askAgent(stateDir, "status", 2000)).exiting === false;
+  } catch {
+    return false;
+  }
 }
 
 /** How many `cni` requests the state directory's agent has served. */
@@ -153,7 +168,7 @@ describe("nslink CNI plugin handing its work to the host agent", { skip: SKIP_RO
         stateDir: state,
       });
       assert.equal(first.code, 0, first.stdout + first.stderr);
-      assert.ok(await waitFor(() => agentPid(state) !== undefined, 10_000), "no agent");
+      assert.ok(await waitFor(() => answers(state), 10_000), "no agent");
       const sock = statSync(agentPaths(state).sock);
       assert.equal(sock.mode & 0o777, 0o600);
       assert.equal(sock.uid, 0);
@@ -211,7 +226,7 @@ describe("nslink CNI plugin handing its work to the host agent", { skip: SKIP_RO
         stateDir: state,
       });
       assert.equal(first.code, 0, first.stdout + first.stderr);
-      assert.ok(await waitFor(() => agentPid(state) !== undefined, 10_000), "no agent");
+      assert.ok(await waitFor(() => answers(state), 10_000), "no agent");
       const before = await served(state);
       const containerId = `${P}gone`;
       // As a plugin killed right after sending: the request, then the connection closed.
@@ -274,6 +289,59 @@ describe("nslink CNI plugin handing its work to the host agent", { skip: SKIP_RO
           .code,
         0,
       );
+    });
+  });
+
+  it("an ADD that creates the network does not wait for the agent to start", async () => {
+    const state = tempStateDir();
+    const net = `${P}w`;
+    // An agent command that never answers: an ADD waiting for it would fail after 20 s.
+    const dir = mkdtempSync(join(tmpdir(), "nsl-slow-agent-"));
+    const slow = join(dir, "agent.sh");
+    writeFileSync(slow, "#!/bin/sh\nsleep 60\n");
+    chmodSync(slow, 0o755);
+    await withCleanup(async (c) => {
+      c.defer("slow agent", () => {
+        // Started detached: its process group is its own (the shell and its sleep).
+        for (const pid of agentsOf(state)) process.kill(-pid, "SIGKILL");
+        rmSync(dir, { recursive: true, force: true });
+      });
+      c.link(`nsl-${net}`);
+      const netns = await addNetns(c, `${P}w1`);
+      const call = { containerId: `${P}w`, netns, stateDir: state, agentCmd: slow };
+      const r = await exec("ADD", conf(net), call);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.ok(agentsOf(state).length > 0, "the agent was not started");
+      assert.equal((await exec("DEL", conf(net), call)).code, 0);
+      assert.deepEqual((await inside(netns)).map((l) => l.ifname), ["lo"]);
+    });
+  });
+
+  it("a network made while the agent exits (its last network deleted) gets an agent", async () => {
+    const state = tempStateDir();
+    await withCleanup(async (c) => {
+      for (let i = 0; i < 4; i++) {
+        const a = `${P}x${i}`;
+        const b = `${P}y${i}`;
+        c.link(`nsl-${a}`);
+        c.link(`nsl-${b}`);
+        const na = await addNetns(c, `${P}xa${i}`);
+        const nb = await addNetns(c, `${P}xb${i}`);
+        const ca = { containerId: `${P}xa${i}`, netns: na, stateDir: state };
+        const cb = { containerId: `${P}xb${i}`, netns: nb, stateDir: state };
+        assert.equal((await exec("ADD", conf(a), ca)).code, 0);
+        assert.ok(await waitFor(() => answers(state), 10_000), `${i}: no agent for ${a}`);
+        // The last DEL of a (the agent exits after it) and the first ADD of b, at once.
+        const [d, r] = await Promise.all([
+          exec("DEL", conf(a), ca),
+          exec("ADD", conf(b, { subnet: "203.0.113.0/24", subnetIPv6: "2001:db8:2::/64" }), cb),
+        ]);
+        assert.equal(d.code, 0, d.stdout + d.stderr);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.ok(await waitFor(() => answers(state), 10_000), `${i}: no agent for ${b}`);
+        assert.equal((await exec("DEL", conf(b), cb)).code, 0);
+        assert.ok(await waitFor(() => agentPid(state) === undefined, 10_000), `${i}: agent left`);
+      }
     });
   });
 
