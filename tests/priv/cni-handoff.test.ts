@@ -154,7 +154,9 @@ function fakeAgent(path: string, reply: (line: string) => string[]): Promise<Ser
 }
 
 describe("nslink CNI plugin handing its work to the host agent", { skip: SKIP_ROOT }, () => {
-  it("ADD, CHECK and DEL through the agent: same results, errors and kernel state as in-process", async () => {
+  it("ADD, CHECK and DEL through the agent: same results, errors and kernel state as in-process", {
+    timeout: 120_000,
+  }, async () => {
     const state = tempStateDir();
     const net = `${P}h`;
     await withCleanup(async (c) => {
@@ -213,7 +215,9 @@ describe("nslink CNI plugin handing its work to the host agent", { skip: SKIP_RO
     });
   });
 
-  it("a request whose plugin went away is completed by the agent; retry and DEL as in-process", async () => {
+  it("a request whose plugin went away is completed by the agent; retry and DEL as in-process", {
+    timeout: 120_000,
+  }, async () => {
     const state = tempStateDir();
     const net = `${P}k`;
     await withCleanup(async (c) => {
@@ -292,32 +296,38 @@ describe("nslink CNI plugin handing its work to the host agent", { skip: SKIP_RO
     });
   });
 
-  it("an ADD that creates the network does not wait for the agent to start", async () => {
-    const state = tempStateDir();
-    const net = `${P}w`;
-    // An agent command that never answers: an ADD waiting for it would fail after 20 s.
-    const dir = mkdtempSync(join(tmpdir(), "nsl-slow-agent-"));
-    const slow = join(dir, "agent.sh");
-    writeFileSync(slow, "#!/bin/sh\nsleep 60\n");
-    chmodSync(slow, 0o755);
-    await withCleanup(async (c) => {
-      c.defer("slow agent", () => {
-        // Started detached: its process group is its own (the shell and its sleep).
-        for (const pid of agentsOf(state)) process.kill(-pid, "SIGKILL");
-        rmSync(dir, { recursive: true, force: true });
+  it(
+    "an ADD that creates the network does not wait for the agent to start",
+    { timeout: 120_000 },
+    async () => {
+      const state = tempStateDir();
+      const net = `${P}w`;
+      // An agent command that never answers: an ADD waiting for it would fail after 20 s.
+      const dir = mkdtempSync(join(tmpdir(), "nsl-slow-agent-"));
+      const slow = join(dir, "agent.sh");
+      writeFileSync(slow, "#!/bin/sh\nsleep 60\n");
+      chmodSync(slow, 0o755);
+      await withCleanup(async (c) => {
+        c.defer("slow agent", () => {
+          // Started detached: its process group is its own (the shell and its sleep).
+          for (const pid of agentsOf(state)) process.kill(-pid, "SIGKILL");
+          rmSync(dir, { recursive: true, force: true });
+        });
+        c.link(`nsl-${net}`);
+        const netns = await addNetns(c, `${P}w1`);
+        const call = { containerId: `${P}w`, netns, stateDir: state, agentCmd: slow };
+        const r = await exec("ADD", conf(net), call);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.ok(agentsOf(state).length > 0, "the agent was not started");
+        assert.equal((await exec("DEL", conf(net), call)).code, 0);
+        assert.deepEqual((await inside(netns)).map((l) => l.ifname), ["lo"]);
       });
-      c.link(`nsl-${net}`);
-      const netns = await addNetns(c, `${P}w1`);
-      const call = { containerId: `${P}w`, netns, stateDir: state, agentCmd: slow };
-      const r = await exec("ADD", conf(net), call);
-      assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.ok(agentsOf(state).length > 0, "the agent was not started");
-      assert.equal((await exec("DEL", conf(net), call)).code, 0);
-      assert.deepEqual((await inside(netns)).map((l) => l.ifname), ["lo"]);
-    });
-  });
+    },
+  );
 
-  it("a network made while the agent exits (its last network deleted) gets an agent", async () => {
+  it("a network made while the agent exits (its last network deleted) gets an agent", {
+    timeout: 120_000,
+  }, async () => {
     const state = tempStateDir();
     await withCleanup(async (c) => {
       for (let i = 0; i < 4; i++) {
@@ -345,45 +355,49 @@ describe("nslink CNI plugin handing its work to the host agent", { skip: SKIP_RO
     });
   });
 
-  it("works itself when the socket is stale, the agent does not know the request, or dies after accepting", async () => {
-    const cases: [string, (line: string) => string[]][] = [
-      ["old agent", () => [JSON.stringify({ ok: false, error: "unknown request" })]],
-      ["dies after accepting", () => [JSON.stringify({ ok: true, accepted: true })]],
-      ["stale socket", () => []],
-    ];
-    for (const [i, [what, reply]] of cases.entries()) {
-      const state = tempStateDir();
-      const net = `${P}f${i}`;
-      await withCleanup(async (c) => {
-        c.link(`nsl-${net}`);
-        const netns = await addNetns(c, `${P}f${i}`);
-        const call = { containerId: `${P}fb${i}`, netns, stateDir: state };
-        const sock = agentPaths(state).sock;
-        const server = await fakeAgent(sock, reply);
-        let asked = 0;
-        server.on("connection", () => asked++);
-        if (what === "stale socket") {
-          // A socket file nobody listens on (an agent killed with -9 leaves one).
-          await new Promise<void>((r) => server.close(() => r()));
-          spawnSync("python3", [
-            "-c",
-            `import socket; socket.socket(socket.AF_UNIX).bind("${sock}")`,
-          ]);
-          assert.ok(statSync(sock).isSocket(), `${what}: no socket file`);
-        }
-        c.defer("fake agent", () => new Promise<void>((r) => server.close(() => r())));
-        const r = await exec("ADD", conf(net), call);
-        assert.equal(r.code, 0, `${what}: ${r.stdout}${r.stderr}`);
-        assert.deepEqual(
-          (r.json as { ips: { address: string }[] }).ips.map((a) => a.address),
-          ["198.51.100.2/24", "2001:db8:1::2/64"],
-          what,
-        );
-        if (what !== "stale socket") assert.ok(asked >= 1, `${what}: the fake was not asked`);
-        const d = await exec("DEL", conf(net), { ...call, inProcess: true });
-        assert.equal(d.code, 0, `${what}: ${d.stdout}`);
-        assert.deepEqual((await inside(netns)).map((l) => l.ifname), ["lo"], what);
-      });
-    }
-  });
+  it(
+    "works itself when the socket is stale, the agent does not know the request, or dies after accepting",
+    { timeout: 120_000 },
+    async () => {
+      const cases: [string, (line: string) => string[]][] = [
+        ["old agent", () => [JSON.stringify({ ok: false, error: "unknown request" })]],
+        ["dies after accepting", () => [JSON.stringify({ ok: true, accepted: true })]],
+        ["stale socket", () => []],
+      ];
+      for (const [i, [what, reply]] of cases.entries()) {
+        const state = tempStateDir();
+        const net = `${P}f${i}`;
+        await withCleanup(async (c) => {
+          c.link(`nsl-${net}`);
+          const netns = await addNetns(c, `${P}f${i}`);
+          const call = { containerId: `${P}fb${i}`, netns, stateDir: state };
+          const sock = agentPaths(state).sock;
+          const server = await fakeAgent(sock, reply);
+          let asked = 0;
+          server.on("connection", () => asked++);
+          if (what === "stale socket") {
+            // A socket file nobody listens on (an agent killed with -9 leaves one).
+            await new Promise<void>((r) => server.close(() => r()));
+            spawnSync("python3", [
+              "-c",
+              `import socket; socket.socket(socket.AF_UNIX).bind("${sock}")`,
+            ]);
+            assert.ok(statSync(sock).isSocket(), `${what}: no socket file`);
+          }
+          c.defer("fake agent", () => new Promise<void>((r) => server.close(() => r())));
+          const r = await exec("ADD", conf(net), call);
+          assert.equal(r.code, 0, `${what}: ${r.stdout}${r.stderr}`);
+          assert.deepEqual(
+            (r.json as { ips: { address: string }[] }).ips.map((a) => a.address),
+            ["198.51.100.2/24", "2001:db8:1::2/64"],
+            what,
+          );
+          if (what !== "stale socket") assert.ok(asked >= 1, `${what}: the fake was not asked`);
+          const d = await exec("DEL", conf(net), { ...call, inProcess: true });
+          assert.equal(d.code, 0, `${what}: ${d.stdout}`);
+          assert.deepEqual((await inside(netns)).map((l) => l.ifname), ["lo"], what);
+        });
+      }
+    },
+  );
 });
