@@ -245,8 +245,9 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     done();
   };
   // Library calls made here (a CNI request's ADD or DEL) reach this agent directly, not through
-  // its own socket: a sync is this process's, and a network gone is seen at the next sync (the
-  // agent stops once no duty has work and no request runs, after answering).
+  // its own socket: a sync is this process's (a new network's names are served when ADD
+  // answers), and a network gone is seen at the next sync (the agent stops once no duty has work
+  // and no request runs, after answering).
   const library: HostAgent | undefined = hostAgent();
   const same = (dir: string) => dir.replace(/\/+$/, "") === stateDir.replace(/\/+$/, "");
   registerHostAgent({
@@ -254,9 +255,12 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
       if (!same(dir)) return library?.ensure(dir, o);
       if (o.sync && !stopping) await syncAll();
     },
-    settle: async (dir) => {
-      if (!same(dir)) return library?.settle(dir);
-      if (!stopping) await syncAll();
+    // A network gone: the duties catch up after the answer (the caller, a CNI DEL, need not
+    // wait for the DNS sockets to close).
+    settle: (dir) => {
+      if (!same(dir)) return library?.settle(dir) ?? Promise.resolve();
+      ctx.requestSync();
+      return Promise.resolve();
     },
   });
   const serve = (
