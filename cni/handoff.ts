@@ -7,7 +7,8 @@
  *
  * Protocol (one JSON object per line): the plugin sends `{"op":"cni","stateDir":…,"env":{…},
  * "stdin":…,"acceptBy":EPOCH_MS}`; the agent answers `{"ok":true,"accepted":true}` before it
- * starts the work, then `{"ok":true,"status":N,"out":…,"err":…}`. An agent that will not do it
+ * starts the work, then `{"ok":true,"status":N,"out":…,"err":…,"ms":…}` (`ms`: its own time on
+ * the request). An agent that will not do it
  * (exiting, another configuration, an old version that does not know the op) answers `ok:false`,
  * and the plugin does the work itself. Nothing runs twice: the agent accepts only before
  * `acceptBy` (1 s before the plugin stops waiting for the acceptance), and once it has accepted,
