@@ -89,6 +89,9 @@ export interface AgentRequestHandler {
   run(request: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
+/** Why an on-demand agent stops by itself. */
+const IDLE = "no duty has work";
+
 /** Options of {@linkcode runAgent}. */
 export interface AgentOptions {
   /** The state directory served. */
@@ -197,7 +200,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         }
       }
       if (ready && options.onDemand && inflight === 0 && !duties.some((d) => d.needed())) {
-        void stop("no duty has work");
+        void stop(IDLE);
       }
     });
     return syncing;
@@ -234,7 +237,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     closeSync(fd);
     // A network made while this agent was stopping (a CNI ADD that did not wait for it): its
     // successor, which takes the lock released above.
-    if (options.onDemand && existsSync(paths.pid)) {
+    if (options.onDemand && why === IDLE && existsSync(paths.pid)) {
       try {
         const { anyNetwork, ensureAgent } = await import("./client.ts");
         if (anyNetwork(stateDir)) await ensureAgent(stateDir, { needed: true, wait: false });
@@ -346,7 +349,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     options.onReady?.();
     tick = setInterval(() => void syncAll(), options.tickMs ?? 1000);
     // An on-demand agent started for nothing (the network went meanwhile) stops at once.
-    if (options.onDemand && !duties.some((d) => d.needed())) void stop("no duty has work");
+    if (options.onDemand && !duties.some((d) => d.needed())) void stop(IDLE);
   } catch (e) {
     log(`agent: ${(e as Error).message}`);
     await stop("failed to start");
