@@ -380,11 +380,7 @@ describe("nslink CNI plugin", { skip: SKIP_ROOT }, () => {
         assert.equal(readFileSync(marker, "utf8"), point);
         const r = await cni("ADD", conf(net), env);
         assert.equal(r.code, 0, `after a kill at ${point}: ${r.stdout}`);
-        assert.deepEqual(
-          await globalAddrs(netns, "eth0"),
-          ["198.51.100.2/24", "2001:db8:1::2/64"],
-          point,
-        );
+        assert.deepEqual(await globalAddrs(netns, "eth0"), ["198.51.100.2/24", "2001:db8:1::2/64"]);
       }
       assert.equal((await cni("DEL", conf(net), env)).code, 0);
       assert.deepEqual((await ipJsonAt<IpLink[]>(netns, ["link"])).map((l) => l.ifname), ["lo"]);
