@@ -9,7 +9,8 @@
  * `{"ok":true,"pid":…,"exiting":false,"duties":{…}}`; `{"op":"status"}` replies the same
  * without syncing (`requests` counts the requests of {@linkcode AgentOptions.requests} served);
  * `{"op":"stop"}` stops the agent. Other ops are {@linkcode AgentOptions.requests}: the CNI
- * plugin's hand-off (`cni/handoff.ts`) is one. The socket is the owner's only (mode 0600).
+ * plugin's hand-off (`cni/handoff.ts`) is one, served only to a peer of the agent's own uid
+ * (`SO_PEERCRED`). The socket is the owner's only (mode 0600).
  *
  * Started on demand (by the library, {@linkcode AgentOptions.onDemand}) it exits once no duty
  * has work; run by a service manager (`nslink agent`) it runs until SIGTERM or SIGINT.
@@ -30,7 +31,7 @@ import process from "node:process";
 
 /** `node:net`, loaded on first use: a CNI exec that never needs it does not pay for loading it. */
 const net = () => process.getBuiltinModule("node:net") as typeof import("node:net");
-import { flock, LOCK_EX, LOCK_NB } from "../ffi/libc.ts";
+import { flock, LOCK_EX, LOCK_NB, peerCredentials } from "../ffi/libc.ts";
 import { currentOwner } from "../model/owner.ts";
 import { type HostAgent, hostAgent, registerHostAgent } from "../network/agent_hook.ts";
 import { type Duty, type DutyContext, registeredDuties } from "./duty.ts";
@@ -87,6 +88,21 @@ export interface AgentRequestHandler {
   refuse(request: Record<string, unknown>): string | undefined;
   /** Serves it; the answer (sent as one line). */
   run(request: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/**
+ * The uid of a unix socket connection's peer (`SO_PEERCRED`), read from the connection's file
+ * descriptor (`_handle.fd` in Node's API, as Deno and Bun give it); `undefined` when it cannot
+ * be read (the socket's mode 0600 still keeps other users out).
+ */
+function peerOf(c: unknown): number | undefined {
+  const fd = (c as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) return undefined;
+  try {
+    return peerCredentials(fd).uid;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why an on-demand agent stops by itself. */
@@ -298,6 +314,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
 
   server.on("connection", (c) => {
     let buffered = "";
+    const peer = peerOf(c);
     c.on("error", () => {});
     c.setEncoding("utf8");
     c.on("data", (chunk: string) => {
@@ -316,7 +333,10 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         if (op === "sync") void syncAll().then(() => reply(status()));
         else if (op === "status") reply(status());
         else if (options.requests && Object.hasOwn(options.requests, op)) {
-          serve(options.requests[op], op, line, reply);
+          // Run as this agent: only for its own user (root), whatever the socket's mode.
+          if (peer !== undefined && peer !== process.getuid?.()) {
+            reply({ ok: false, refused: `peer uid ${peer}` });
+          } else serve(options.requests[op], op, line, reply);
         } else if (op === "stop") {
           reply({ ...status(), exiting: true });
           void stop("stop request");

@@ -296,6 +296,63 @@ describe("nslink CNI plugin handing its work to the host agent", { skip: SKIP_RO
     });
   });
 
+  it("the agent serves CNI requests of its own user only (SO_PEERCRED)", {
+    timeout: 120_000,
+  }, async () => {
+    const state = tempStateDir();
+    const net = `${P}u`;
+    await withCleanup(async (c) => {
+      c.link(`nsl-${net}`);
+      const netns = await addNetns(c, `${P}u1`);
+      const call = { containerId: `${P}u`, netns, stateDir: state };
+      assert.equal((await exec("ADD", conf(net), call)).code, 0);
+      assert.ok(await waitFor(() => answers(state), 10_000), "no agent");
+      // Opened to everyone, so that only the peer check stands between another user and a
+      // request run as root.
+      const sock = agentPaths(state).sock;
+      chmodSync(state, 0o755);
+      chmodSync(sock, 0o666);
+      const request = JSON.stringify({
+        op: "cni",
+        stateDir: state,
+        env: {
+          CNI_COMMAND: "DEL",
+          CNI_CONTAINERID: call.containerId,
+          CNI_IFNAME: "eth0",
+          CNI_PATH: "/usr/lib/cni",
+        },
+        stdin: JSON.stringify(conf(net)),
+        acceptBy: Date.now() + 4000,
+      });
+      const client =
+        "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n" +
+        "s.sendall(sys.argv[2].encode()+b'\\n')\nprint(s.makefile().readline(),end='')";
+      const nobody = spawnSync("setpriv", [
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "/usr/bin/python3",
+        "-c",
+        client,
+        sock,
+        request,
+      ], { encoding: "utf8" });
+      assert.equal(nobody.status, 0, nobody.stderr);
+      assert.deepEqual(JSON.parse(nobody.stdout), { ok: false, refused: "peer uid 65534" });
+      assert.deepEqual((await inside(netns)).map((l) => l.ifname).sort(), ["eth0", "lo"]);
+      const root = spawnSync("/usr/bin/python3", ["-c", client, sock, request], {
+        encoding: "utf8",
+      });
+      assert.deepEqual(JSON.parse(root.stdout), { ok: true, accepted: true });
+      assert.ok(
+        await waitFor(async () => (await inside(netns)).length === 1, 10_000),
+        "the root peer's DEL did not run",
+      );
+    });
+  });
+
   it(
     "an ADD that creates the network does not wait for the agent to start",
     { timeout: 120_000 },
