@@ -64,6 +64,8 @@ export interface AgentReply {
   exiting?: boolean;
   /** Each duty's status. */
   duties?: Record<string, Record<string, unknown>>;
+  /** How many requests besides its own ops it has served, by op (`cni`: CNI execs' hand-offs). */
+  requests?: Record<string, number>;
 }
 
 /**

@@ -90,7 +90,7 @@ async function answers(stateDir: string): Promise<boolean> {
 
 /** How many `cni` requests the state directory's agent has served. */
 async function served(stateDir: string): Promise<number> {
-  const reply = await askAgent(stateDir, "status", 5000) as { requests?: Record<string, number> };
+  const reply = await askAgent(stateDir, "status", 5000);
   return reply.requests?.cni ?? 0;
 }
 
