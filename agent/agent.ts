@@ -7,21 +7,33 @@
  * Control protocol: one JSON object per line each way. `{"op":"sync"}` makes every duty catch
  * up with the state (the DNS duty binds the sockets of new networks) and replies once done:
  * `{"ok":true,"pid":…,"exiting":false,"duties":{…}}`; `{"op":"status"}` replies the same
- * without syncing; `{"op":"stop"}` stops the agent.
+ * without syncing (`requests` counts the requests of {@linkcode AgentOptions.requests} served);
+ * `{"op":"stop"}` stops the agent. Other ops are {@linkcode AgentOptions.requests}: the CNI
+ * plugin's hand-off (`cni/handoff.ts`) is one, served only to a peer of the agent's own uid
+ * (`SO_PEERCRED`). The socket is the owner's only (mode 0600).
  *
  * Started on demand (by the library, {@linkcode AgentOptions.onDemand}) it exits once no duty
  * has work; run by a service manager (`nslink agent`) it runs until SIGTERM or SIGINT.
  *
  * @module
  */
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 
 /** `node:net`, loaded on first use: a CNI exec that never needs it does not pay for loading it. */
 const net = () => process.getBuiltinModule("node:net") as typeof import("node:net");
-import { flock, LOCK_EX, LOCK_NB } from "../ffi/libc.ts";
+import { flock, LOCK_EX, LOCK_NB, peerCredentials } from "../ffi/libc.ts";
 import { currentOwner } from "../model/owner.ts";
+import { type HostAgent, hostAgent, registerHostAgent } from "../network/agent_hook.ts";
 import { type Duty, type DutyContext, registeredDuties } from "./duty.ts";
 
 /**
@@ -64,6 +76,38 @@ function answers(sock: string, op = "status"): Promise<boolean> {
   });
 }
 
+/**
+ * A request the agent serves besides its own ops (`nslink agent` adds `cni`, the CNI plugin's
+ * hand-off). The agent answers `{"ok":false,"refused":…}` when it is exiting, when the request's
+ * `acceptBy` (ms since the epoch) has passed, or when `refuse` says why not; else it answers
+ * `{"ok":true,"accepted":true}` at once, runs `run`, and answers what it returns. It does not
+ * stop (on demand, out of work) while a request runs.
+ */
+export interface AgentRequestHandler {
+  /** Why this agent will not serve the request, or `undefined` when it will. */
+  refuse(request: Record<string, unknown>): string | undefined;
+  /** Serves it; the answer (sent as one line). */
+  run(request: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/**
+ * The uid of a unix socket connection's peer (`SO_PEERCRED`), read from the connection's file
+ * descriptor (`_handle.fd` in Node's API, as Deno and Bun give it); `undefined` when it cannot
+ * be read (the socket's mode 0600 still keeps other users out).
+ */
+function peerOf(c: unknown): number | undefined {
+  const fd = (c as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) return undefined;
+  try {
+    return peerCredentials(fd).uid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why an on-demand agent stops by itself. */
+const IDLE = "no duty has work";
+
 /** Options of {@linkcode runAgent}. */
 export interface AgentOptions {
   /** The state directory served. */
@@ -84,6 +128,8 @@ export interface AgentOptions {
   lockWaitMs?: number;
   /** Called once the control socket answers and the duties have synced once. */
   onReady?: () => void;
+  /** Requests served besides `sync`, `status` and `stop`, by op. */
+  requests?: Record<string, AgentRequestHandler>;
 }
 
 /**
@@ -133,6 +179,9 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   let syncQueued = false;
+  /** Requests of `options.requests` accepted and not answered yet. */
+  let inflight = 0;
+  const served: Record<string, number> = {};
   const duties: Duty[] = [...(options.extraDuties ?? [])];
   const server = net().createServer();
   let tick: ReturnType<typeof setInterval> | undefined;
@@ -166,8 +215,8 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
           log(`agent: duty ${d.name}: ${(e as Error).message}`);
         }
       }
-      if (ready && options.onDemand && !duties.some((d) => d.needed())) {
-        void stop("no duty has work");
+      if (ready && options.onDemand && inflight === 0 && !duties.some((d) => d.needed())) {
+        void stop(IDLE);
       }
     });
     return syncing;
@@ -177,11 +226,16 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     pid: me.pid,
     exiting: stopping,
     duties: Object.fromEntries(duties.map((d) => [d.name, d.status()])),
+    requests: { ...served },
   });
   const stop = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log(`agent: stopping (${why})`);
+    // Marked at once: a library call that must not wait (a CNI exec) starts a successor.
+    try {
+      writeFileSync(paths.pid, `${me.pid} ${me.start} exiting\n`);
+    } catch { /* the state directory is gone */ }
     if (tick) clearInterval(tick);
     await new Promise<void>((r) => server.close(() => r()));
     rmSync(paths.sock, { force: true });
@@ -197,7 +251,62 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
       writeFileSync(paths.pid, "");
     } catch { /* the state directory is gone */ }
     closeSync(fd);
+    // A network made while this agent was stopping (a CNI ADD that did not wait for it): its
+    // successor, which takes the lock released above.
+    if (options.onDemand && why === IDLE && existsSync(paths.pid)) {
+      try {
+        const { anyNetwork, ensureAgent } = await import("./client.ts");
+        if (anyNetwork(stateDir)) await ensureAgent(stateDir, { needed: true, wait: false });
+      } catch (e) {
+        log(`agent: starting a successor: ${(e as Error).message}`);
+      }
+    }
     done();
+  };
+  // Library calls made here (a CNI request's ADD or DEL) reach this agent directly, not through
+  // its own socket: a sync is this process's (a new network's names are served when ADD
+  // answers), and a network gone is seen at the next sync (the agent stops once no duty has work
+  // and no request runs, after answering).
+  const library: HostAgent | undefined = hostAgent();
+  const same = (dir: string) => dir.replace(/\/+$/, "") === stateDir.replace(/\/+$/, "");
+  registerHostAgent({
+    ensure: async (dir, o) => {
+      if (!same(dir)) return library?.ensure(dir, o);
+      if (o.sync && !stopping) await syncAll();
+    },
+    // A network gone: the duties catch up after the answer (the caller, a CNI DEL, need not
+    // wait for the DNS sockets to close).
+    settle: (dir) => {
+      if (!same(dir)) return library?.settle(dir) ?? Promise.resolve();
+      ctx.requestSync();
+      return Promise.resolve();
+    },
+  });
+  const serve = (
+    handler: AgentRequestHandler,
+    op: string,
+    line: string,
+    reply: (v: unknown) => void,
+  ) => {
+    let request: Record<string, unknown>;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      return reply({ ok: false, refused: "not JSON" });
+    }
+    const late = typeof request.acceptBy === "number" && Date.now() > request.acceptBy;
+    const why = stopping ? "exiting" : late ? "too late" : handler.refuse(request);
+    if (why !== undefined) return reply({ ok: false, refused: why });
+    inflight++;
+    served[op] = (served[op] ?? 0) + 1;
+    reply({ ok: true, accepted: true });
+    void handler.run(request).then(
+      (answer) => reply(answer),
+      (e) => reply({ ok: false, error: (e as Error).message }),
+    ).finally(() => {
+      inflight--;
+      if (inflight === 0) ctx.requestSync();
+    });
   };
   const onSignal = () => void stop("signal");
   process.on("SIGTERM", onSignal);
@@ -205,6 +314,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
 
   server.on("connection", (c) => {
     let buffered = "";
+    const peer = peerOf(c);
     c.on("error", () => {});
     c.setEncoding("utf8");
     c.on("data", (chunk: string) => {
@@ -222,7 +332,12 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         };
         if (op === "sync") void syncAll().then(() => reply(status()));
         else if (op === "status") reply(status());
-        else if (op === "stop") {
+        else if (options.requests && Object.hasOwn(options.requests, op)) {
+          // Run as this agent: only for its own user (root), whatever the socket's mode.
+          if (peer !== undefined && peer !== process.getuid?.()) {
+            reply({ ok: false, refused: `peer uid ${peer}` });
+          } else serve(options.requests[op], op, line, reply);
+        } else if (op === "stop") {
           reply({ ...status(), exiting: true });
           void stop("stop request");
         } else reply({ ok: false, error: `unknown request ${JSON.stringify(line.slice(0, 80))}` });
@@ -247,17 +362,20 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         ok();
       });
     });
+    // Only root (the owner) may ask: a CNI request runs as the agent.
+    chmodSync(paths.sock, 0o600);
     log(`agent: pid ${me.pid} serving ${stateDir} (${duties.map((d) => d.name).join(", ")})`);
     ready = true;
     options.onReady?.();
     tick = setInterval(() => void syncAll(), options.tickMs ?? 1000);
     // An on-demand agent started for nothing (the network went meanwhile) stops at once.
-    if (options.onDemand && !duties.some((d) => d.needed())) void stop("no duty has work");
+    if (options.onDemand && !duties.some((d) => d.needed())) void stop(IDLE);
   } catch (e) {
     log(`agent: ${(e as Error).message}`);
     await stop("failed to start");
   }
   await finished;
+  registerHostAgent(library ?? { ensure: async () => {}, settle: async () => {} });
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
   return true;

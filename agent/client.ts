@@ -45,6 +45,13 @@ export interface EnsureAgentOptions {
   spawn?: boolean;
   /** How long to wait for a started agent, in ms; default 20 000. */
   timeoutMs?: number;
+  /**
+   * `false`: start the agent when none serves (none runs, or the one that runs is exiting) and
+   * return at once, without waiting for it to answer or sync (a CNI exec: the container's names
+   * are served a moment later, the firewall watched; see {@linkcode startAgentsWithoutWaiting}).
+   * Default `true`.
+   */
+  wait?: boolean;
 }
 
 /** What the agent replied. */
@@ -57,6 +64,8 @@ export interface AgentReply {
   exiting?: boolean;
   /** Each duty's status. */
   duties?: Record<string, Record<string, unknown>>;
+  /** How many requests besides its own ops it has served, by op (`cni`: CNI execs' hand-offs). */
+  requests?: Record<string, number>;
 }
 
 /**
@@ -255,6 +264,41 @@ function spawnAgent(stateDir: string): void {
   }
 }
 
+/**
+ * Whether an agent runs for the state directory and is not exiting: its `agent.pid` names a
+ * live process and is not marked `exiting` (the agent marks it as it starts to stop).
+ */
+function serving(stateDir: string): boolean {
+  let text = "";
+  try {
+    text = readFileSync(agentPaths(stateDir).pid, "utf8");
+  } catch {
+    return false;
+  }
+  if (text.includes("exiting")) return false;
+  return running(stateDir) !== undefined;
+}
+
+/**
+ * Makes this process's library calls start the agent without waiting for it
+ * ({@linkcode EnsureAgentOptions.wait} `false`), and not wait for it to exit after a network
+ * went: for a CNI exec, which does one request and exits (ADD on a network it creates does not
+ * wait for the agent's start; the last DEL does not wait for its exit). An agent that finds a
+ * network left as it exits starts its successor.
+ *
+ * @example
+ * ```ts ignore
+ * startAgentsWithoutWaiting();
+ * ```
+ */
+export function startAgentsWithoutWaiting(): void {
+  registerHostAgent({
+    ensure: (stateDir, o) => ensureAgent(stateDir, { ...o, wait: false }).then(() => {}),
+    // The agent sees the network go (inotify) and exits by itself when it has no more work.
+    settle: () => Promise.resolve(),
+  });
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const NO_AGENT = new Set(["ENOENT", "ECONNREFUSED", "ECONNRESET", "EPIPE"]);
@@ -278,6 +322,11 @@ export async function ensureAgent(
   options: EnsureAgentOptions = {},
 ): Promise<AgentReply | undefined> {
   if (agentOff()) return undefined;
+  if (options.wait === false) {
+    if (serving(stateDir) || !(options.needed ?? anyNetwork(stateDir))) return undefined;
+    spawnAgent(stateDir);
+    return undefined;
+  }
   const alive = running(stateDir) !== undefined;
   if (alive && !options.sync) return undefined;
   if (!alive && !(options.needed ?? anyNetwork(stateDir))) return undefined;

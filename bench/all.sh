@@ -55,12 +55,12 @@ export NSLBENCH_LABEL="${NSLBENCH_LABEL:-bench/all.sh$([ $QUICK = 1 ] && echo ' 
 if [ $QUICK = 1 ]; then
   MAIN=(--n 10 --reps 1) STEPS=(--n 10 --reps 1)
   EXTRAS=(--memory-n 20,60 --codec-warmup 1 --codec-passes 3)
-  CNI=(--n 4 --reps 1) PORTS=(--reps 5) VETH=(--n 10) MONITOR=(--samples 30)
+  CNI=(--n 4 --reps 1) PODMAN=(--n 1 --reps 1) PORTS=(--reps 5) VETH=(--n 10) MONITOR=(--samples 30)
   ETCD=(--n 50) OVERLAY=(--n 10 --remote 100) DNS_ARGS=(--seconds 1)
 else
   MAIN=(--n 50 --reps 5) STEPS=(--n 50 --reps 5)
   EXTRAS=(--memory-n 50,500 --codec-warmup 3 --codec-passes 10)
-  CNI=(--n 20 --reps 3) PORTS=(--reps 30) VETH=(--n 100) MONITOR=(--samples 200)
+  CNI=(--n 20 --reps 3) PODMAN=(--n 5 --reps 2) PORTS=(--reps 30) VETH=(--n 100) MONITOR=(--samples 200)
   ETCD=(--n 300) OVERLAY=(--n 100 --remote 1000) DNS_ARGS=(--seconds 5)
 fi
 FAST_PEERS=nslink-fast-deno,nslink-fast-bun,nslink-floor-deno,nslink-floor-bun
@@ -156,6 +156,7 @@ suite main sandbox deno run -A bench/main.ts "${MAIN[@]}"
 suite steps sandbox deno run -A bench/main.ts "${STEPS[@]}" --steps --peers "$FAST_PEERS"
 suite extras sandbox deno run -A bench/extras.ts "${EXTRAS[@]}"
 suite cni sandbox deno run -A bench/cni.ts "${CNI[@]}"
+suite podman bash scripts/in-netns.sh deno run -A bench/podman.ts "${PODMAN[@]}"
 suite ports sandbox deno run -A bench/ports.ts "${PORTS[@]}"
 suite veth both bench/veth.ts "${VETH[@]}"
 suite monitor both bench/monitor.ts "${MONITOR[@]}"

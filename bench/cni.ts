@@ -19,6 +19,14 @@
  *   `bridge` creates its bridge on ADD (and never removes it: that is done untimed afterwards).
  *   ADD and DEL alternate per container.
  *
+ * The hand-off (issue 21): while the state directory's host agent runs, an exec'd nslink plugin
+ * sends the request to it and only prints the answer (cni/handoff.ts). `nslink-compiled` and
+ * `+port` run with it (the agent runs for their network); `… no hand-off` is the same exec with
+ * `NSLINK_AGENT=off` (the exec does all the work). In the fresh case no agent runs before the
+ * first ADD of a lone network (`fresh`: ADD in-process, starting the agent; DEL handed off);
+ * `fresh agent-up` keeps another network in the state directory meanwhile (made untimed before
+ * the round), so the agent runs and both are handed off.
+ *
  * Run by bench/run.sh inside the throw-away namespace (root). Writes bench/out/cni.json and a
  * result file (bench/lib/results.ts) with every exec's time, per peer and round.
  * Usage: deno run -A bench/cni.ts [--n 20] [--reps 3] [--peers nslink-compiled,cni-bridge,...]
@@ -91,6 +99,8 @@ interface Peer {
   fresh?: boolean;
   add(i: number): number;
   del(i: number): number;
+  /** Untimed, before each round. */
+  setup?(): void;
   /** Untimed, after each round. */
   cleanup?(): void;
 }
@@ -103,7 +113,7 @@ function cniPeer(
   tag: string,
   argv: string[],
   available: boolean,
-  opts: { ports?: boolean; fresh?: boolean } = {},
+  opts: { ports?: boolean; fresh?: boolean; env?: Record<string, string>; keep?: boolean } = {},
 ): Peer {
   const conf = (i: number) =>
     JSON.stringify({
@@ -128,13 +138,23 @@ function cniPeer(
     CNI_NETNS: `/run/netns/${ns(name, i)}`,
     CNI_IFNAME: "eth0",
     CNI_PATH: CNI_BIN,
+    ...opts.env,
   });
+  // Another network of the state directory, so that its agent runs (`fresh agent-up`).
+  const keep = ["network", "create", "--subnet", "203.0.113.0/24", `nslbk${tag}`];
+  const stateEnv = { NSLINK_STATE_DIR: `${WORK}/state` };
   return {
     name,
     available,
     fresh: opts.fresh,
     add: (i) => exec(argv, conf(i), env("ADD", i)),
     del: (i) => exec(argv, conf(i), env("DEL", i)),
+    ...(opts.keep
+      ? {
+        setup: () => void exec([...argv, ...keep], undefined, stateEnv),
+        cleanup: () => void exec([...argv, "network", "rm", `nslbk${tag}`], undefined, stateEnv),
+      }
+      : {}),
   };
 }
 
@@ -213,8 +233,12 @@ const netavarkJson = (i: number) =>
     port_mappings: [],
   });
 
+/** The exec does all the work itself (no hand-off, no agent started). */
+const OFF = { NSLINK_AGENT: "off" };
+
 const peers: Peer[] = [
   cniPeer("nslink-compiled", "c", [COMPILED], existsSync(COMPILED)),
+  cniPeer("nslink-compiled no hand-off", "o", [COMPILED], existsSync(COMPILED), { env: OFF }),
   cniPeer("nslink-deno", "d", [DENO, "run", "-A", `${ROOT}/cli/main.ts`], true),
   cniPeer("nslink-bun", "b", [BUN, `${ROOT}/cli/main.ts`], true),
   {
@@ -224,8 +248,20 @@ const peers: Peer[] = [
     del: (i) => exec([`${CNI_BIN}/bridge`], bridgeConf(i), bridgeEnv("cni-bridge", "DEL", i)),
   },
   cniPeer("nslink-compiled+port", "p", [COMPILED], existsSync(COMPILED), { ports: true }),
+  cniPeer("nslink-compiled+port no hand-off", "q", [COMPILED], existsSync(COMPILED), {
+    ports: true,
+    env: OFF,
+  }),
   bridgePortmapPeer(),
   cniPeer("nslink-compiled fresh", "f", [COMPILED], existsSync(COMPILED), { fresh: true }),
+  cniPeer("nslink-compiled fresh agent-up", "g", [COMPILED], existsSync(COMPILED), {
+    fresh: true,
+    keep: true,
+  }),
+  cniPeer("nslink-compiled fresh no hand-off", "h", [COMPILED], existsSync(COMPILED), {
+    fresh: true,
+    env: OFF,
+  }),
   {
     name: "cni-bridge fresh",
     available: existsSync(`${CNI_BIN}/bridge`),
@@ -267,6 +303,7 @@ for (let rep = 0; rep < REPS; rep++) {
     const round = { rep: rep + 1, addMs: [] as number[], delMs: [] as number[] };
     perRep.set(p.name, [...(perRep.get(p.name) ?? []), round]);
     for (let i = 0; i < N; i++) exec(["ip", "netns", "add", ns(p.name, i)]);
+    p.setup?.();
     if (p.fresh) {
       for (let i = 0; i < N; i++) {
         round.addMs.push(p.add(i));
@@ -326,10 +363,10 @@ const start = clis.map(([name, argv]) => ({
 console.log(
   `\nCNI: one container's ADD and DEL, each an exec of the plugin (process start included); medians of ${N} containers x ${REPS} interleaved rounds`,
 );
-console.log("peer             ADD ms  DEL ms  ADD vs nslink  DEL vs nslink");
+console.log(`${"peer".padEnd(34)}  ADD ms  DEL ms  ADD vs nslink  DEL vs nslink`);
 for (const r of rows) {
   console.log(
-    `${r.peer.padEnd(15)}  ${String(r.addMs).padStart(6)}  ${String(r.delMs).padStart(6)}  ${
+    `${r.peer.padEnd(34)}  ${String(r.addMs).padStart(6)}  ${String(r.delMs).padStart(6)}  ${
       `${r.addVsNslink}x`.padStart(13)
     }  ${`${r.delVsNslink}x`.padStart(13)}`,
   );

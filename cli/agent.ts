@@ -10,6 +10,7 @@
  */
 import process from "node:process";
 import { runAgent } from "../agent/agent.ts";
+import { cniHandler } from "../cni/serve.ts";
 import type { Duty } from "../agent/duty.ts";
 import "../agent/dns.ts";
 import "../agent/firewall.ts";
@@ -166,6 +167,8 @@ export const agentCommand: Command = {
       stateDir: defaultStateDir(),
       onDemand: values["on-demand"] === true,
       extraDuties: args.length ? [overlay] : [],
+      // The CNI plugin's hand-off (cni/handoff.ts): an exec'd plugin asks this agent to do its work.
+      requests: { cni: cniHandler(defaultStateDir()) },
       log: (line) => io.err(`${new Date().toISOString()} ${line}\n`),
     });
     await overlay.stop();

@@ -192,6 +192,30 @@ export function getsockoptInt(fd: number, level: number, name: number, object = 
   return v[0];
 }
 
+/**
+ * `getsockopt(2)` `SO_PEERCRED` of a connected unix socket: who is at the other end (the
+ * credentials it had when it connected).
+ *
+ * @example
+ * ```ts ignore
+ * peerCredentials(fd); // { pid: 4242, uid: 0, gid: 0 }
+ * ```
+ * @param fd The socket.
+ * @param object For error messages.
+ * @returns The peer's pid, uid and gid.
+ */
+export function peerCredentials(
+  fd: number,
+  object = "",
+): { pid: number; uid: number; gid: number } {
+  const v = new Int32Array(3); // struct ucred
+  const len = new Uint32Array([12]);
+  if (sym().getsockopt(fd, 1, /* SOL_SOCKET */ 17, /* SO_PEERCRED */ v, len) < 0) {
+    throw new SyscallError("getsockopt", object || "SO_PEERCRED", errno());
+  }
+  return { pid: v[0], uid: v[1], gid: v[2] };
+}
+
 /** `sendto(2)` with no destination. @param fd @param buf @param flags @param object For error messages. @returns Bytes sent. */
 export function send(fd: number, buf: Uint8Array<ArrayBuffer>, flags = 0, object = ""): number {
   const n = sym().sendto(fd, buf, size(buf.byteLength), flags, null, 0);

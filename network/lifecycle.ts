@@ -138,6 +138,21 @@ export function newToken(): string {
  */
 const books = new Map<string, AddressBook>();
 
+/**
+ * Forgets this process's address hints, so that the next link of every network reads the
+ * reservations again: a long-running process serving requests as separate processes would (the
+ * host agent serving a CNI exec's request picks the lowest free address, also one another
+ * process freed a moment ago, as the exec would have).
+ *
+ * @example
+ * ```ts ignore
+ * dropAddressHints();
+ * ```
+ */
+export function dropAddressHints(): void {
+  books.clear();
+}
+
 function bookKey(store: SyncStore, record: NetworkRecord): string {
   return `${store.location}\0${record.id}`;
 }

@@ -63,7 +63,9 @@ const libc = new LibcClock(args.steps);
 // The scaling sweep leaves IPv4 out (the IPv4 test ranges hold 2 x 254 addresses, not 1,000).
 const ipv6Only = args.extra["ipv6-only"] !== undefined;
 if (ipv6Only && variant === "seed") throw new Error("--ipv6-only is for the fast variants");
-const stateDir = mkdtempSync("/run/nslink-bench-");
+// NSLBENCH_STATE_PARENT: where the state directory goes (default /run, the sandbox's tmpfs); a
+// directory on the machine's disk measures what the state's file operations cost there.
+const stateDir = mkdtempSync(`${process.env.NSLBENCH_STATE_PARENT || "/run"}/nslink-bench-`);
 const network = await newNetwork("bridge", `bench-${args.tag}`, {
   stateDir,
   bridgeName: BRIDGE,

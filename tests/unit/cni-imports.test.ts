@@ -50,7 +50,8 @@ function staticImports(text: string): string[] {
 /** What the CNI branch of main.js loads: every chunk and built-in it reaches. */
 function cniLoads(chunks: Map<string, string>): { chunks: Set<string>; builtins: Set<string> } {
   const main = chunks.get("main.js")!;
-  const branch = main.slice(main.indexOf("CNI_COMMAND"), main.indexOf("} else {"));
+  // From the CNI test to the command line's branch (the first mention of runCli).
+  const branch = main.slice(main.indexOf("CNI_COMMAND"), main.indexOf("runCli"));
   const seen = new Set<string>();
   const builtins = new Set<string>(staticImports(main).filter((s) => !s.startsWith(".")));
   const queue = [...branch.matchAll(/import\("([^"]+)"\)/g)].map((m) => m[1]);
@@ -88,5 +89,19 @@ describe("what a CNI exec of nslink loads (bun --splitting, as scripts/build.sh)
 
   it("loads no heavy built-in at import", () => {
     assert.deepEqual(HEAVY.filter((b) => loads.builtins.has(b)), []);
+  });
+
+  it("hands off to the agent through one chunk that imports nothing", () => {
+    const main = chunks.get("main.js")!;
+    // The first import of the CNI branch is the hand-off; the plugin's come after it.
+    const branch = main.slice(main.indexOf("CNI_COMMAND"));
+    const first = /import\("\.\/([^"]+)"\)/.exec(branch)?.[1] ?? "";
+    assert.match(first, /^handoff-/);
+    const text = chunks.get(first)!;
+    assert.deepEqual(staticImports(text), []);
+    assert.deepEqual([...text.matchAll(/import\(/g)].length, 0);
+    assert.deepEqual([...text.matchAll(/^\/\/ (\S+\.ts)$/gm)].map((m) => m[1]), [
+      "cni/handoff.ts",
+    ]);
   });
 });
