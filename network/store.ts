@@ -72,12 +72,13 @@ export class StaleNetworkError extends Error {
 }
 
 /**
- * The synchronous face of the local file store: what the single-host fast path (`Network.link`
- * on `bridge`, `null`, `host` networks, `gc()`, published ports) calls directly, so that it pays
- * no promise per step. Every method is synchronous and atomic on its own; none needs the lock
- * for its own consistency (the lock only orders whole operations: link/unlink hold it shared,
- * network create/delete and `gc()` exclusively). The one asynchronous contract every store
- * implements is {@linkcode Store}; {@linkcode LocalStore} is this one behind it.
+ * The file store's own synchronous face (internal: not part of `mod.ts`): {@linkcode FileStore}'s
+ * methods, each synchronous and atomic on its own. `Network` reads and writes records and claims
+ * only through the asynchronous {@linkcode Store} contract; it uses this face only for what is
+ * this host's own ({@linkcode HostedStore.local}): the state lock (link/unlink hold it shared,
+ * network create/delete and `gc()` exclusively), `releasing` marks, the sweep, definitions,
+ * published ports' claims and the firewall's view of this host's endpoints, and the snapshot
+ * that answers the synchronous `Network.endpoints()`/`endpoint()`.
  */
 export interface SyncStore {
   /** Where the state lives, for messages (a directory, a URL). */
@@ -528,6 +529,26 @@ export interface Store {
 }
 
 /**
+ * A {@linkcode Store} together with this host's own state, what a `Network` runs on: records and
+ * address claims go through the asynchronous contract; `local` is the host's state directory
+ * (synchronous, host-local): the state lock, `releasing` marks, definitions, port claims, the
+ * firewall's records and the snapshot behind `Network.endpoints()`. For the file store both are
+ * the same directory ({@linkcode LocalStore}: `local` is its {@linkcode FileStore}).
+ *
+ * @example
+ * ```ts ignore
+ * const store: HostedStore = new LocalStore("/run/nslink");
+ * const lock = await store.local.lock({ shared: true });
+ * await store.reserve(record, "198.51.100.2", "c1@0a1b");
+ * lock.release();
+ * ```
+ */
+export interface HostedStore extends Store {
+  /** This host's own state (synchronous): lock, marks, definitions, ports, snapshot reads. */
+  readonly local: SyncStore;
+}
+
+/**
  * {@linkcode Store} on the local state directory: {@linkcode FileStore}'s synchronous
  * operations behind the asynchronous contract (each promise is already settled: no I/O waits),
  * and a watch through inotify (`inotify_init1`/`inotify_add_watch`/`read` over FFI).
@@ -539,8 +560,8 @@ export interface Store {
  * await store.networks(); // ["blue"]
  * ```
  */
-export class LocalStore implements Store {
-  /** The synchronous file store underneath (the fast path uses it directly). */
+export class LocalStore implements HostedStore {
+  /** The synchronous file store underneath. */
   readonly files: FileStore;
   #watch: FileWatch | undefined;
 
@@ -556,6 +577,11 @@ export class LocalStore implements Store {
   /** The state directory. */
   get location(): string {
     return this.files.location;
+  }
+
+  /** See {@linkcode HostedStore.local}: the same directory, synchronously. */
+  get local(): FileStore {
+    return this.files;
   }
 
   /** See {@linkcode Store.networks}. @returns The names. */
