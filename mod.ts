@@ -72,6 +72,7 @@ export {
 export {
   type EndpointChange,
   FileStore,
+  type HostedStore,
   LocalStore,
   StaleNetworkError,
   type Store,
