@@ -70,6 +70,7 @@ export {
   type NetworkDefinition,
 } from "./network/definitions.ts";
 export {
+  type ClaimResult,
   type EndpointChange,
   FileStore,
   type HostedStore,

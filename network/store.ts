@@ -449,6 +449,11 @@ export interface StoreWatch {
   stop(): Promise<void>;
 }
 
+/** What {@linkcode Store.claim} did: all of it, or nothing and what was in the way. */
+export type ClaimResult =
+  | { claimed: true }
+  | { claimed: false; endpointExists: boolean; taken: string[] };
+
 /**
  * The one contract of a place that keeps networks, their endpoints and their address claims:
  * asynchronous, so that a store across the network (etcd) fits it as well as the local files.
@@ -516,6 +521,22 @@ export interface Store {
   reserved(network: NetworkRecord): Promise<string[]>;
   /** Who holds a reserved address. */
   holder(network: NetworkRecord, address: string): Promise<string | undefined>;
+  /**
+   * Creates an endpoint record and reserves its addresses (no prefix) for `owner`, as one step:
+   * all of it, or nothing. On etcd one transaction (the record's and every claim's key compared
+   * with absence); on the file store the record, then each claim, undone in reverse when one is
+   * in the way. Like `reserve`, never under a lease.
+   *
+   * @returns `{ claimed: true }`, or what was in the way: the endpoint's name, or the addresses
+   *   held by someone else.
+   */
+  claim(
+    network: NetworkRecord,
+    name: string,
+    ep: EndpointRecord,
+    addresses: readonly string[],
+    owner: string,
+  ): Promise<ClaimResult>;
   /**
    * Reports changes of endpoint records, in batches, until stopped: of every network, or of
    * `options.network` only.
@@ -652,6 +673,48 @@ export class LocalStore implements HostedStore {
   /** See {@linkcode Store.holder}. @param network The network. @param address The address. @returns The owner. */
   holder(network: NetworkRecord, address: string): Promise<string | undefined> {
     return settle(() => this.files.holder(network, address));
+  }
+
+  /**
+   * See {@linkcode Store.claim}: the record (exclusively), then each claim; when one is in the
+   * way, the claims made are released and the record removed (by its token), in reverse.
+   *
+   * @param network The network. @param name The endpoint. @param ep The record (with a token).
+   * @param addresses The addresses (no prefix). @param owner The claims' owner.
+   * @returns What was done.
+   */
+  claim(
+    network: NetworkRecord,
+    name: string,
+    ep: EndpointRecord,
+    addresses: readonly string[],
+    owner: string,
+  ): Promise<ClaimResult> {
+    return settle(() => {
+      const files = this.files;
+      if (!files.createEndpoint(network, name, ep)) {
+        return { claimed: false, endpointExists: true, taken: [] };
+      }
+      const made: string[] = [];
+      try {
+        for (const a of addresses) {
+          if (files.reserve(network, a, owner)) {
+            made.push(a);
+            continue;
+          }
+          for (const m of made.reverse()) files.release(network, m, owner);
+          files.removeEndpoint(network, name, ep.token);
+          return { claimed: false, endpointExists: false, taken: [a] };
+        }
+      } catch (e) {
+        try {
+          for (const m of made.reverse()) files.release(network, m, owner);
+          files.removeEndpoint(network, name, ep.token);
+        } catch { /* report the first error */ }
+        throw e;
+      }
+      return { claimed: true };
+    });
   }
 
   /**
