@@ -104,7 +104,12 @@ export async function reserveAddresses(
   const ctx: DriverContext = {
     ...hostContext(),
     allocate(pool) {
-      const a = pool === v4 ? got.v4 : pool === v6 ? got.v6 : undefined;
+      // By subnet: a driver may hand in a copy of the record's pool.
+      const a = pool.subnet === v4?.subnet
+        ? got.v4
+        : pool.subnet === v6?.subnet
+        ? got.v6
+        : undefined;
       if (a === undefined) throw new Error(`No address was reserved in "${pool.subnet}"`);
       return a;
     },

@@ -72,8 +72,9 @@ export class StaleNetworkError extends Error {
 }
 
 /**
- * The file store's own synchronous face (internal: not part of `mod.ts`): {@linkcode FileStore}'s
- * methods, each synchronous and atomic on its own. `Network` reads and writes records and claims
+ * The file store's own synchronous face: {@linkcode FileStore}'s methods, each synchronous and
+ * atomic on its own (exported with `FileStore`, which implements it; not a second store design:
+ * the contract of every store is {@linkcode Store}). `Network` reads and writes records and claims
  * only through the asynchronous {@linkcode Store} contract; it uses this face only for what is
  * this host's own ({@linkcode HostedStore.local}): the state lock (link/unlink hold it shared,
  * network create/delete and `gc()` exclusively), `releasing` marks, the sweep, definitions,
