@@ -78,6 +78,8 @@ export async function reserveAddresses(
   want: AddressRequest,
 ): Promise<{ ctx: DriverContext; reserved: string[]; v4?: string; v6?: string }> {
   const { v4, v6 } = record.pools;
+  // A network without addresses (`null`, `host`): nothing to reserve, nothing to check.
+  if (!v4 && !v6) return { ctx: hostContext(), reserved: [] };
   if (want.address !== undefined && !v4) {
     throw new TypeError(`Network has no IPv4 subnet for "${want.address}"`);
   }
