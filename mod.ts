@@ -70,8 +70,10 @@ export {
   type NetworkDefinition,
 } from "./network/definitions.ts";
 export {
+  type ClaimResult,
   type EndpointChange,
   FileStore,
+  type HostedStore,
   LocalStore,
   StaleNetworkError,
   type Store,

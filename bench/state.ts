@@ -1,7 +1,7 @@
 /**
  * State micro-benchmark: what nslink's crash-safe state costs per `link` and per `unlink`, with
- * no kernel work — exactly the store calls those operations make, in their order, on a
- * `FileStore` in a tmpfs directory (`/dev/shm`, or `--dir`), with `--existing` endpoints
+ * no kernel work — exactly the store calls those operations make, in their order, through the
+ * asynchronous `Store` contract on a `LocalStore` (its `FileStore`) in a tmpfs directory (`/dev/shm`, or `--dir`), with `--existing` endpoints
  * already in the network (their reservations make the allocator's directory read longer).
  *
  * link:   shared lock, releasing-list read, intent record (exclusive create), two address
@@ -19,9 +19,10 @@ import process from "node:process";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { createPool } from "../model/ipam.ts";
-import { releaseAddress, storeContext } from "../network/lifecycle.ts";
+import { bridgeDriver } from "../drivers/bridge.ts";
+import { releaseAddress, reserveAddresses } from "../network/lifecycle.ts";
 import { currentOwner } from "../model/owner.ts";
-import { FileStore } from "../network/store.ts";
+import { FileStore, LocalStore } from "../network/store.ts";
 import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
 
 const argv = process.argv.slice(2);
@@ -50,19 +51,19 @@ function record(): NetworkRecord {
   };
 }
 
-function link(store: FileStore, net: NetworkRecord, name: string): void {
-  const lock = store.tryLock({ shared: true })!;
-  store.releasing(net);
+async function link(store: LocalStore, net: NetworkRecord, name: string): Promise<void> {
+  const lock = store.local.tryLock({ shared: true })!;
+  store.local.releasing(net);
   const intent: EndpointRecord = {
     state: "creating",
     owner: currentOwner(),
     interfaces: [],
     hostLinks: [`nslh${name}`],
   };
-  if (!store.createEndpoint(net, name, intent)) throw new Error(`${name} exists`);
-  const { ctx } = storeContext(store, net);
-  const a4 = ctx.allocate!(net.pools.v4!, name);
-  const a6 = ctx.allocate!(net.pools.v6!, name);
+  if (!await store.createEndpoint(net, name, intent)) throw new Error(`${name} exists`);
+  const got = await reserveAddresses(store, bridgeDriver, net, name, {});
+  const a4 = got.v4!;
+  const a6 = got.v6!;
   const ep: EndpointRecord = {
     state: "linked",
     interfaces: [{
@@ -78,18 +79,18 @@ function link(store: FileStore, net: NetworkRecord, name: string): void {
     hostLinks: [`nslh${name}`],
     namespace: `/run/netns/${name}`,
   };
-  store.writeEndpoint(net, name, ep);
+  await store.writeEndpoint(net, name, ep);
   lock.release();
 }
 
-function unlink(store: FileStore, net: NetworkRecord, name: string): void {
-  const lock = store.tryLock({ shared: true })!;
-  const ep = store.readEndpoint(net, name)!;
+async function unlink(store: LocalStore, net: NetworkRecord, name: string): Promise<void> {
+  const lock = store.local.tryLock({ shared: true })!;
+  const ep = (await store.readEndpoint(net, name))!;
   for (const i of ep.interfaces) {
-    releaseAddress(store, net, i.address.split("/")[0], name);
-    releaseAddress(store, net, i.addressIPv6.split("/")[0], name);
+    await releaseAddress(store, net, i.address.split("/")[0], name);
+    await releaseAddress(store, net, i.addressIPv6.split("/")[0], name);
   }
-  store.removeEndpoint(net, name);
+  await store.removeEndpoint(net, name);
   lock.release();
 }
 
@@ -100,10 +101,10 @@ function median(xs: number[]): number {
 
 const root = mkdtempSync(`${DIR}/nsl-state-bench-`);
 try {
-  const store = new FileStore(root);
+  const store = new LocalStore(new FileStore(root));
   const net = record();
-  store.createNetwork(net);
-  for (let i = 0; i < EXISTING; i++) link(store, net, `e${i}`);
+  await store.createNetwork(net);
+  for (let i = 0; i < EXISTING; i++) await link(store, net, `e${i}`);
   const linkUs: number[] = [];
   const unlinkUs: number[] = [];
   // Batches of 20 links then their 20 unlinks: the network stays at EXISTING to EXISTING + 20.
@@ -112,10 +113,10 @@ try {
     let tu = 0;
     for (let i = 0; i < N; i += 20) {
       let t = performance.now();
-      for (let j = i; j < i + 20; j++) link(store, net, `b${j}`);
+      for (let j = i; j < i + 20; j++) await link(store, net, `b${j}`);
       tl += performance.now() - t;
       t = performance.now();
-      for (let j = i; j < i + 20; j++) unlink(store, net, `b${j}`);
+      for (let j = i; j < i + 20; j++) await unlink(store, net, `b${j}`);
       tu += performance.now() - t;
     }
     linkUs.push((tl * 1000) / N);

@@ -40,8 +40,10 @@ export interface DriverContext {
   /** Other nslink networks' saved configurations (to refuse a bridge already in use). */
   otherConfigs: Record<string, unknown>[];
   /**
-   * Reserves an address of a pool for an endpoint (in the network's state, atomically across
-   * processes); by default IPAM's `allocate` on the pool object alone.
+   * The address of a pool for an endpoint. `Network` reserves an endpoint's addresses in its
+   * store before it calls {@linkcode Driver.link} (honouring {@linkcode Driver.pools} and
+   * {@linkcode Driver.excluded}), and this hands out the reserved ones; without it (a driver
+   * used on its own), IPAM's `allocate` on the pool object alone.
    */
   allocate?(pool: Pool, owner: string, preferred?: string): string;
 }
@@ -86,6 +88,28 @@ export interface Driver {
     endpoint: string,
     options: EndpointOptions,
   ): EndpointRecord;
+  /**
+   * The pools automatic addresses are taken from, when narrower than `record.pools` (e.g. the
+   * `lan` drivers' `ipRange`): the same subnets, with a range. Static addresses may lie anywhere
+   * in `record.pools`. Absent: `record.pools`. Synchronous and pure: `Network` calls it before
+   * reserving an endpoint's addresses in its store (drivers never touch the store).
+   *
+   * @example
+   * ```ts ignore
+   * driver.pools?.(record)?.v4?.rangeStart; // "198.51.100.128"
+   * ```
+   */
+  pools?(record: NetworkRecord): { v4?: Pool; v6?: Pool };
+  /**
+   * Addresses (no prefix) never handed out automatically to an endpoint, such as the host's own
+   * shim address (`hostAccess`). Absent: none.
+   *
+   * @example
+   * ```ts ignore
+   * driver.excluded?.(record); // ["198.51.100.254"]
+   * ```
+   */
+  excluded?(record: NetworkRecord): string[];
   /**
    * The names of the host-side links {@linkcode Driver.link} will make for an endpoint, known
    * before they exist: they are saved in the endpoint's intent record, so that an attempt that

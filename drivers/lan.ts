@@ -40,7 +40,13 @@ import type { IpvlanMode, Link, MacvlanMode } from "../rtnl/link.ts";
 import { checkIfName } from "../net/validate.ts";
 import { exists } from "../ffi/libc.ts";
 import { freeName, type Interface } from "../model/interface.ts";
-import { allocate, createPool, IpamExhaustedError, type Pool } from "../model/ipam.ts";
+import {
+  allocate,
+  createPool,
+  IpamExhaustedError,
+  type Pool,
+  setPoolRange,
+} from "../model/ipam.ts";
 import { formatAddress, formatCidr, lastOf, networkOf, overlaps, parseCidr } from "../net/ip.ts";
 import { linkAlias, shortHash } from "./bridge.ts";
 import type {
@@ -631,6 +637,19 @@ function makeDriver(kind: LanKind): Driver {
       return { config: cfg as unknown as Record<string, unknown>, pools };
     },
 
+    pools(record: NetworkRecord): { v4?: Pool; v6?: Pool } {
+      // `ipRange`: automatic IPv4 addresses only from the range (static ones anywhere).
+      const { ipRange } = config(record);
+      const v4 = record.pools.v4;
+      return ipRange && v4 ? { v4: setPoolRange(structuredClone(v4), ipRange) } : {};
+    },
+
+    excluded(record: NetworkRecord): string[] {
+      // The host's shim addresses (`hostAccess`) are never a container's.
+      const shim = config(record).hostAccess;
+      return [shim?.address, shim?.addressIPv6].filter((a): a is string => a !== undefined);
+    },
+
     create(ctx: DriverContext, record: NetworkRecord): void {
       const cfg = config(record);
       const rt = ctx.host;
@@ -713,8 +732,11 @@ function makeDriver(kind: LanKind): Driver {
           );
         }
       }
-      const take = ctx.allocate ?? allocate;
+      // Through a Network, the addresses were reserved before this call, by the rules of
+      // pools() and excluded(): they are only handed out. On its own, the pool object alone.
+      const take = allocate;
       const pick = (pool: Pool, preferred: string | undefined, reservedFor?: string) => {
+        if (ctx.allocate) return ctx.allocate(pool, endpoint, preferred);
         if (preferred !== undefined) return take(pool, endpoint, preferred);
         if (pool === v4 && cfg.ipRange) {
           // Only the range's addresses: the first free one, claimed like a static address.

@@ -91,17 +91,25 @@ export class AddressBook {
   #loadedAt = -Infinity;
 
   /**
-   * Reserves the lowest free address of a pool through `reserve` (the store's atomic claim).
+   * Reserves the lowest free address of a pool through `reserve` (the store's atomic claim):
+   * a store's answers are awaited, so one call may wait on etcd; the file store's are settled
+   * already (no I/O wait).
    *
-   * @param pool The pool.
+   * @param pool The pool (its range, if any, narrows what is handed out).
    * @param list Lists the reserved addresses (called to load the book).
    * @param reserve Tries to reserve an address; `false` when it is taken.
+   * @param skip Addresses never handed out (a driver's, such as a host's own address).
    * @returns The address with the pool's prefix, e.g. `198.51.100.2/24`.
    */
-  take(pool: Pool, list: () => string[], reserve: (address: string) => boolean): string {
+  async take(
+    pool: Pool,
+    list: () => Promise<string[]>,
+    reserve: (address: string) => Promise<boolean>,
+    skip?: ReadonlySet<string>,
+  ): Promise<string> {
     let reloaded = false;
     if (Date.now() - this.#loadedAt > BOOK_TTL_MS) {
-      this.#load(list());
+      this.#load(await list());
       reloaded = true;
     }
     const book = this.#book(pool);
@@ -110,13 +118,14 @@ export class AddressBook {
       if (off === undefined) {
         if (reloaded) throw new IpamExhaustedError(pool.subnet);
         // Maybe others released addresses since: look once more at the store itself.
-        this.#load(list());
+        this.#load(await list());
         reloaded = true;
         continue;
       }
       const text = book.textOf(off);
       book.taken.add(off);
-      if (reserve(text)) return `${text}/${book.prefix}`;
+      if (skip?.has(text)) continue;
+      if (await reserve(text)) return `${text}/${book.prefix}`;
     }
   }
 
@@ -129,20 +138,22 @@ export class AddressBook {
    */
   note(pools: Pool[], address: string, reserved: boolean): void {
     if (this.#loadedAt === -Infinity) return; // not loaded: nothing to keep current
-    for (const pool of pools) {
-      const book = this.#book(pool);
+    for (const pool of pools) this.#book(pool);
+    // Every book of the address's subnet (a driver's narrower range has its own).
+    for (const book of this.#pools.values()) {
       if (reserved) book.add(address);
       else book.remove(address);
     }
   }
 
-  /** A pool's book; made on first use from the last loaded list. */
+  /** A pool's book (by subnet and range); made on first use from the last loaded list. */
   #book(pool: Pool): PoolBook {
-    let b = this.#pools.get(pool.subnet);
+    const key = `${pool.subnet} ${pool.rangeStart ?? ""}-${pool.rangeEnd ?? ""}`;
+    let b = this.#pools.get(key);
     if (!b) {
       b = new PoolBook(pool);
       for (const a of this.#loaded) b.add(a);
-      this.#pools.set(pool.subnet, b);
+      this.#pools.set(key, b);
     }
     return b;
   }

@@ -11,8 +11,8 @@ import {
   deleteNetwork,
   endpointGone,
   forgetEndpoint,
+  hostContext,
   ownerName,
-  storeContext,
   undoEndpoint,
 } from "./lifecycle.ts";
 import { reconcileFirewall } from "./publish.ts";
@@ -20,7 +20,7 @@ import { definitionOf, fromEarlierBoot } from "./definitions.ts";
 import { dropRuntime } from "./restore.ts";
 import { isDistributed } from "../drivers/overlay.ts";
 import { hostRtnl } from "../model/host.ts";
-import { FileStore } from "./store.ts";
+import { FileStore, LocalStore } from "./store.ts";
 import { agentAfterGc } from "./dns_hooks.ts";
 import type { NetworkRecord } from "../model/records.ts";
 import type { Driver, DriverContext } from "../drivers/driver.ts";
@@ -146,7 +146,10 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   if (configDir !== undefined && typeof configDir !== "string") {
     throw new TypeError(`Option "configDir" must be a string, got ${JSON.stringify(configDir)}`);
   }
-  const store = new FileStore(stateDir, configDir);
+  // Records and claims through the store's contract; the lock, marks, definitions, port claims
+  // and the sweep of temporary files on the host's own side (the same directory).
+  const local = new LocalStore(new FileStore(stateDir, configDir));
+  const store = local.files;
   const report: GcReport = {
     dryRun,
     networks: [],
@@ -164,14 +167,14 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     const finished = new Set<string>();
     const fail = (what: string, e: unknown) =>
       report.errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
-    const collectEndpoint = (
+    const collectEndpoint = async (
       record: NetworkRecord,
       ep: string,
       driver: Driver,
       ctx: DriverContext,
-    ): void => {
+    ): Promise<void> => {
       const name = record.name;
-      const e = store.readEndpoint(record, ep);
+      const e = await local.readEndpoint(record, ep);
       if (!e) return;
       let reason: string | undefined;
       if (fromEarlierBoot(e)) reason = "of an earlier boot";
@@ -187,8 +190,8 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       if (dryRun) return;
       const freed = reason === "kernel objects gone" || reason === "release finished" ||
           reason === "of an earlier boot"
-        ? forgetEndpoint(store, record, ep, e)
-        : undoEndpoint(store, driver, ctx, record, ep, e);
+        ? await forgetEndpoint(local, record, ep, e)
+        : await undoEndpoint(local, driver, ctx, record, ep, e);
       for (const a of freed) report.addresses.push(`${name}/${a} (${ep})`);
     };
     const collectNetwork = async (record: NetworkRecord): Promise<void> => {
@@ -199,7 +202,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
         // the reboot interrupted.
         finished.add(record.id);
         report.networks.push(`${name} (runtime state of an earlier boot)`);
-        for (const ep of store.endpoints(record)) {
+        for (const ep of await local.endpoints(record)) {
           report.endpoints.push(`${name}/${ep} (of an earlier boot)`);
         }
         if (dryRun) return;
@@ -215,10 +218,10 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
         report.networks.push(
           `${name} (interrupted ${record.state === "creating" ? "create" : "delete"})`,
         );
-        for (const ep of store.endpoints(record)) {
+        for (const ep of await local.endpoints(record)) {
           report.endpoints.push(`${name}/${ep} (network deleted)`);
         }
-        if (!dryRun) await deleteNetwork(store, record);
+        if (!dryRun) await deleteNetwork(local, record);
         return;
       }
       if (
@@ -230,36 +233,36 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
         if (!dryRun) store.definitions.write(definitionOf(record, {}));
       }
       // Every endpoint counts as recorded, also one whose record gc cannot read: its links stay.
-      const recorded = new Set(store.endpoints(record));
+      const recorded = new Set(await local.endpoints(record));
       byId.set(record.id, recorded);
       const driver = getDriver(record.type);
-      const { ctx } = storeContext(store, record);
+      const ctx = hostContext();
       for (const ep of recorded) {
         try {
-          collectEndpoint(record, ep, driver, ctx);
+          await collectEndpoint(record, ep, driver, ctx);
         } catch (e) {
           fail(`${name}/${ep}`, e);
         }
       }
       for (const mark of store.releasing(record)) {
-        if (store.readEndpoint(record, mark)?.state === "releasing") continue;
+        if ((await local.readEndpoint(record, mark))?.state === "releasing") continue;
         report.files.push(`releasing mark rel.${record.id}/${mark} (no such endpoint)`);
         if (!dryRun) store.unmarkReleasing(record, mark);
       }
-      for (const a of store.reserved(record)) {
-        const holder = store.holder(record, a);
+      for (const a of await local.reserved(record)) {
+        const holder = await local.holder(record, a);
         if (holder !== undefined) {
-          const ep = store.readEndpoint(record, ownerName(holder));
+          const ep = await local.readEndpoint(record, ownerName(holder));
           if (ep && addressOwner(ownerName(holder), ep) === holder) continue;
         }
         report.addresses.push(`${name}/${a} (${holder ?? "no holder"}, no endpoint record)`);
-        if (!dryRun && holder !== undefined) store.release(record, a, holder);
+        if (!dryRun && holder !== undefined) await local.release(record, a, holder);
       }
     };
-    for (const name of store.networks()) {
+    for (const name of await local.networks()) {
       let record;
       try {
-        record = store.readNetwork(name);
+        record = await local.readNetwork(name);
       } catch (e) {
         fail(name, e);
         continue;

@@ -13,7 +13,7 @@ import { hostRtnl } from "../model/host.ts";
 import { AddressBook } from "./addressbook.ts";
 import { allocate, type Pool } from "../model/ipam.ts";
 import { currentOwner } from "../model/owner.ts";
-import type { SyncStore } from "./store.ts";
+import type { HostedStore, Store } from "./store.ts";
 import { forgetFlows, syncFirewall } from "../firewall/firewall.ts";
 import { recordBridges, tellFirewalld } from "../firewall/zone.ts";
 import {
@@ -32,58 +32,123 @@ import {
 export const RELEASE_GRACE_MS = 1000;
 
 /**
- * A driver context for a network, with address allocation backed by the store: each address
- * is reserved atomically there (lowest free first), so two processes never get the same one.
+ * A driver context with nothing reserved: for the calls that make no address (`unlink`,
+ * `abandon`, `destroy`).
+ *
+ * @returns The context.
+ */
+export function hostContext(): DriverContext {
+  return { host: hostRtnl(), takenSubnets: [], otherConfigs: [] };
+}
+
+/** Addresses an endpoint asks for: static ones, else the next free of each pool. */
+export interface AddressRequest {
+  /** A static IPv4 address (no prefix). */
+  address?: string;
+  /** A static IPv6 address (no prefix). */
+  addressIPv6?: string;
+}
+
+/**
+ * Reserves an endpoint's addresses in the store, before its driver runs: a static address is
+ * checked against its pool and claimed; otherwise the lowest free address of each pool (the
+ * driver's narrower {@linkcode Driver.pools} if any, never one of its
+ * {@linkcode Driver.excluded}) is claimed, trying the next one when another writer was first.
+ * Each claim is atomic in the store, so two processes (or hosts) never get the same address.
+ * On failure, what this call reserved is released again.
  *
  * @example
  * ```ts ignore
- * const { ctx, reserved } = storeContext(store, record);
- * driver.link(ctx, record, "c1", {});
- * reserved; // ["198.51.100.2"]
+ * const got = await reserveAddresses(store, driver, record, "c1@0a1b", {});
+ * got.ctx; // hands got.v4 ("198.51.100.2/24") to driver.link
  * ```
  * @param store The store.
+ * @param driver The network's driver (its address rules).
  * @param record The network.
- * @param claimOwner Who the reservations name (see {@linkcode addressOwner}); by default the
- *   endpoint name the driver gives.
- * @returns The context, and the addresses it reserved so far (to undo them on failure).
+ * @param owner Who the reservations name (see {@linkcode addressOwner}).
+ * @param want Static addresses, if any.
+ * @returns The addresses (with prefix), the bare ones reserved, and a driver context that
+ *   hands them out.
  */
-export function storeContext(
-  store: SyncStore,
+export async function reserveAddresses(
+  store: Store,
+  driver: Driver,
   record: NetworkRecord,
-  claimOwner?: string,
-): { ctx: DriverContext; reserved: string[] } {
+  owner: string,
+  want: AddressRequest,
+): Promise<{ ctx: DriverContext; reserved: string[]; v4?: string; v6?: string }> {
+  const { v4, v6 } = record.pools;
+  // A network without addresses (`null`, `host`): nothing to reserve, nothing to check.
+  if (!v4 && !v6) return { ctx: hostContext(), reserved: [] };
+  if (want.address !== undefined && !v4) {
+    throw new TypeError(`Network has no IPv4 subnet for "${want.address}"`);
+  }
+  if (want.addressIPv6 !== undefined && !v6) {
+    throw new TypeError(`Network has no IPv6 subnet for "${want.addressIPv6}"`);
+  }
   const reserved: string[] = [];
+  const got: { v4?: string; v6?: string } = {};
+  try {
+    const rules = driver.pools?.(record);
+    const skip = driver.excluded ? new Set(driver.excluded(record)) : undefined;
+    if (v4) got.v4 = await reserveOne(store, record, v4, rules?.v4, owner, want.address, skip);
+    if (got.v4) reserved.push(bare(got.v4));
+    if (v6) got.v6 = await reserveOne(store, record, v6, rules?.v6, owner, want.addressIPv6, skip);
+    if (got.v6) reserved.push(bare(got.v6));
+  } catch (e) {
+    for (const a of reserved) {
+      try {
+        await releaseAddress(store, record, a, owner);
+      } catch { /* report the first error */ }
+    }
+    throw e;
+  }
   const ctx: DriverContext = {
-    host: hostRtnl(),
-    takenSubnets: [],
-    otherConfigs: [],
-    allocate(pool, name, preferred) {
-      const owner = claimOwner ?? name;
-      if (preferred !== undefined) {
-        // Checks the address against the pool (range, gateway, prefix) before claiming it.
-        const address = allocateIn(pool, {}, owner, preferred);
-        const key = bare(address);
-        if (!store.reserve(record, key, owner)) {
-          throw new Error(
-            `Address "${key}" in "${pool.subnet}" is already allocated to "${
-              ownerName(store.holder(record, key) ?? "another endpoint")
-            }"`,
-          );
-        }
-        bookOf(store, record).note(poolsOf(record), key, true);
-        reserved.push(key);
-        return address;
-      }
-      const address = bookOf(store, record).take(
-        pool,
-        () => store.reserved(record),
-        (a) => store.reserve(record, a, owner),
-      );
-      reserved.push(bare(address));
-      return address;
+    ...hostContext(),
+    allocate(pool) {
+      // By subnet: a driver may hand in a copy of the record's pool.
+      const a = pool.subnet === v4?.subnet
+        ? got.v4
+        : pool.subnet === v6?.subnet
+        ? got.v6
+        : undefined;
+      if (a === undefined) throw new Error(`No address was reserved in "${pool.subnet}"`);
+      return a;
     },
   };
-  return { ctx, reserved };
+  return { ctx, reserved, ...got };
+}
+
+async function reserveOne(
+  store: Store,
+  record: NetworkRecord,
+  pool: Pool,
+  narrower: Pool | undefined,
+  owner: string,
+  preferred: string | undefined,
+  skip: ReadonlySet<string> | undefined,
+): Promise<string> {
+  if (preferred !== undefined) {
+    // Checks the address against the pool (subnet, gateway, prefix) before claiming it.
+    const address = allocateIn(pool, {}, owner, preferred);
+    const key = bare(address);
+    if (!await store.reserve(record, key, owner)) {
+      const holder = await store.holder(record, key);
+      throw new Error(
+        `Address "${key}" in "${pool.subnet}" is already allocated to "${
+          ownerName(holder ?? "another endpoint")
+        }"`,
+      );
+    }
+    bookOf(store, record).note(poolsOf(record), key, true);
+    return address;
+  }
+  return await bookOf(store, record).take(
+    narrower ?? pool,
+    () => store.reserved(record),
+    (a) => store.reserve(record, a, owner),
+    skip,
+  );
 }
 
 /**
@@ -153,11 +218,11 @@ export function dropAddressHints(): void {
   books.clear();
 }
 
-function bookKey(store: SyncStore, record: NetworkRecord): string {
+function bookKey(store: Store, record: NetworkRecord): string {
   return `${store.location}\0${record.id}`;
 }
 
-function bookOf(store: SyncStore, record: NetworkRecord): AddressBook {
+function bookOf(store: Store, record: NetworkRecord): AddressBook {
   const key = bookKey(store, record);
   let b = books.get(key);
   if (!b) books.set(key, b = new AddressBook());
@@ -178,13 +243,13 @@ function poolsOf(record: NetworkRecord): Pool[] {
  * @param owner The reservation's owner (see {@linkcode addressOwner}).
  * @returns Whether it was freed.
  */
-export function releaseAddress(
-  store: SyncStore,
+export async function releaseAddress(
+  store: Store,
   record: NetworkRecord,
   address: string,
   owner: string,
-): boolean {
-  if (!store.release(record, address, owner)) return false;
+): Promise<boolean> {
+  if (!await store.release(record, address, owner)) return false;
   bookOf(store, record).note(poolsOf(record), address, false);
   return true;
 }
@@ -212,25 +277,28 @@ function allocateIn(
  * @param ep Its record.
  * @returns The addresses freed.
  */
-export function forgetEndpoint(
-  store: SyncStore,
+export async function forgetEndpoint(
+  store: HostedStore,
   record: NetworkRecord,
   name: string,
   ep: EndpointRecord,
-): string[] {
+): Promise<string[]> {
   // Ports it still publishes (a dead attempt's intent records them; gc() finds containers whose
-  // namespace went without an unlink): their map elements first, their claims last.
-  const ports = endpointRemoved(store, record, name, ep);
+  // namespace went without an unlink): their map elements first, their claims last. Ports are
+  // this host's: kept on its own side.
+  const ports = endpointRemoved(store.local, record, name, ep);
   const owner = addressOwner(name, ep);
   const freed: string[] = [];
   for (const iface of ep.interfaces) {
     for (const a of [iface.address, iface.addressIPv6]) {
-      if (a && releaseAddress(store, record, bare(a), owner)) freed.push(bare(a));
+      if (a && await releaseAddress(store, record, bare(a), owner)) freed.push(bare(a));
     }
   }
   if (ep.state === "creating") {
-    for (const a of store.reserved(record)) {
-      if (store.holder(record, a) === owner && releaseAddress(store, record, a, owner)) {
+    for (const a of await store.reserved(record)) {
+      if (
+        await store.holder(record, a) === owner && await releaseAddress(store, record, a, owner)
+      ) {
         freed.push(a);
       }
     }
@@ -238,14 +306,14 @@ export function forgetEndpoint(
   // Its record only while it is still this one (the same name may have been linked again
   // meanwhile, by another process): removed atomically by identity.
   if (ep.token !== undefined) {
-    if (store.removeEndpoint(record, name, ep.token) && ep.state === "releasing") {
-      store.unmarkReleasing(record, name);
+    if (await store.removeEndpoint(record, name, ep.token) && ep.state === "releasing") {
+      store.local.unmarkReleasing(record, name);
     }
-  } else if (store.readEndpoint(record, name)?.token === undefined) {
-    store.removeEndpoint(record, name); // a record of an earlier version: by name
-    if (ep.state === "releasing") store.unmarkReleasing(record, name);
+  } else if ((await store.readEndpoint(record, name))?.token === undefined) {
+    await store.removeEndpoint(record, name); // a record of an earlier version: by name
+    if (ep.state === "releasing") store.local.unmarkReleasing(record, name);
   }
-  releaseBindings(store, record, name, ep, ports);
+  releaseBindings(store.local, record, name, ep, ports);
   return freed;
 }
 
@@ -282,14 +350,18 @@ export function abandonLinks(
  * @returns The addresses freed.
  */
 export function undoEndpoint(
-  store: SyncStore,
+  store: HostedStore,
   driver: Driver,
   ctx: DriverContext,
   record: NetworkRecord,
   name: string,
   ep: EndpointRecord,
-): string[] {
-  abandonLinks(driver, ctx, record, ep);
+): Promise<string[]> {
+  try {
+    abandonLinks(driver, ctx, record, ep);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   return forgetEndpoint(store, record, name, ep);
 }
 
@@ -304,21 +376,22 @@ export function undoEndpoint(
  * @param record The network.
  * @returns The endpoints released.
  */
-export function settleReleasing(
-  store: SyncStore,
+export async function settleReleasing(
+  store: HostedStore,
   driver: Driver,
   ctx: DriverContext,
   record: NetworkRecord,
-): string[] {
+): Promise<string[]> {
   const done: string[] = [];
-  const marks = store.releasing(record);
+  // Marks are this host's (its links): one directory read when there are none.
+  const marks = store.local.releasing(record);
   if (marks.length === 0) return done;
   const waiting: [string, EndpointRecord][] = [];
   for (const name of marks) {
-    const ep = store.readEndpoint(record, name);
+    const ep = await store.readEndpoint(record, name);
     if (!ep || ep.state !== "releasing") {
       // A mark left by a crash after its record was removed (or replaced): drop it.
-      store.unmarkReleasing(record, name);
+      store.local.unmarkReleasing(record, name);
       continue;
     }
     waiting.push([name, ep]);
@@ -330,9 +403,9 @@ export function settleReleasing(
       ? !ep.hostLinks.some((n) => present.has(n)) &&
         (ep.hostLinks.length > 0 || endpointGone(ctx, ep))
       : endpointGone(ctx, ep);
-    if (gone) forgetEndpoint(store, record, name, ep);
+    if (gone) await forgetEndpoint(store, record, name, ep);
     else if (Date.now() - (ep.releasedAt ?? 0) > RELEASE_GRACE_MS) {
-      undoEndpoint(store, driver, ctx, record, name, ep);
+      await undoEndpoint(store, driver, ctx, record, name, ep);
     } else continue;
     done.push(name);
   }
@@ -355,7 +428,7 @@ const scheduled = new Set<string>();
  * @param delayMs When to look.
  */
 export function scheduleSettle(
-  store: SyncStore,
+  store: HostedStore,
   driver: Driver,
   record: NetworkRecord,
   delayMs = RELEASE_GRACE_MS + 50,
@@ -363,19 +436,18 @@ export function scheduleSettle(
   const key = bookKey(store, record);
   if (scheduled.has(key)) return;
   scheduled.add(key);
-  const timer = setTimeout(() => {
+  const timer = setTimeout(async () => {
     scheduled.delete(key);
     let again = false;
     try {
       // Deleted meanwhile (its state, maybe its whole directory, gone): nothing to do.
-      if (store.readNetwork(record.name)?.id !== record.id) return;
-      const lock = store.tryLock({ shared: true });
+      if ((await store.readNetwork(record.name))?.id !== record.id) return;
+      const lock = store.local.tryLock({ shared: true });
       if (!lock) again = true;
       else {
         try {
-          const { ctx } = storeContext(store, record);
-          settleReleasing(store, driver, ctx, record);
-          again = store.releasing(record).length > 0;
+          await settleReleasing(store, driver, hostContext(), record);
+          again = store.local.releasing(record).length > 0;
         } finally {
           lock.release();
         }
@@ -425,18 +497,18 @@ export function endpointGone(
  *   before deleting them one by one.
  */
 export async function deleteNetwork(
-  store: SyncStore,
+  store: HostedStore,
   record: NetworkRecord,
   waitMs = 2000,
 ): Promise<void> {
   const driver = getDriver(record.type);
   record.state = "deleting";
   record.owner = currentOwner();
-  store.writeNetwork(record);
-  const { ctx } = storeContext(store, record);
+  await store.writeNetwork(record);
+  const ctx = hostContext();
   let pending: EndpointRecord[] = [];
-  for (const name of store.endpoints(record)) {
-    const ep = store.readEndpoint(record, name);
+  for (const name of await store.endpoints(record)) {
+    const ep = await store.readEndpoint(record, name);
     if (!ep) continue;
     if (ep.state === "creating") abandonLinks(driver, ctx, record, ep);
     else if (!driver.unlink(ctx, record, ep)) pending.push(ep);
@@ -456,15 +528,15 @@ export async function deleteNetwork(
   if (bridged(record.type)) {
     // Its rules go (with the last bridge network, nslink's table) while its record still says
     // "deleting" (a crash here leaves the delete to finish), then its port claims, then its state.
-    syncFirewall(loadAll(store), stateDirOf(store));
+    syncFirewall(loadAll(store.local), stateDirOf(store.local));
     await tellFirewalld("unbind", recordBridges([record]));
-    releaseNetworkClaims(store, record);
+    releaseNetworkClaims(store.local, record);
   }
   // Its definition while the record still says "deleting" (a crash after this leaves the delete
   // to finish; a reboot before it leaves the network defined): kept when this undoes an
   // interrupted remake from the definition.
-  if (!record.restore) store.definitions?.remove(record.name, record.id);
-  store.removeNetwork(record);
+  if (!record.restore) store.local.definitions?.remove(record.name, record.id);
+  await store.removeNetwork(record);
   books.delete(bookKey(store, record));
   if (bridged(record.type)) {
     // Every flow of its subnets (containers unlinked earlier included): one conntrack walk.

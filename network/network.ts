@@ -22,16 +22,17 @@ import {
   addressOwner,
   deleteNetwork,
   forgetEndpoint,
+  hostContext,
   newToken,
   releaseAddress,
+  reserveAddresses,
   scheduleSettle,
   settleReleasing,
-  storeContext,
   undoEndpoint,
 } from "./lifecycle.ts";
 import type { Namespace } from "./namespace.ts";
 import { currentOwner, isAlive, working } from "../model/owner.ts";
-import { FileStore, StaleNetworkError, type SyncStore } from "./store.ts";
+import { FileStore, type HostedStore, LocalStore, StaleNetworkError } from "./store.ts";
 import { bootId, definitionOf, fromEarlierBoot, sameOptions } from "./definitions.ts";
 import { dropRuntime, needsRestore, removeUnmade, restoreNetwork } from "./restore.ts";
 import type { PortBinding, PortSpec } from "../netfilter/ports.ts";
@@ -183,47 +184,49 @@ function checkTimeout(value: unknown): number | undefined {
   return value;
 }
 
-function openStore(stateDir: unknown, configDir?: unknown): FileStore {
+function openStore(stateDir: unknown, configDir?: unknown): LocalStore {
   if (stateDir !== undefined && typeof stateDir !== "string") {
     throw new TypeError(`Option "stateDir" must be a string, got ${JSON.stringify(stateDir)}`);
   }
   if (configDir !== undefined && typeof configDir !== "string") {
     throw new TypeError(`Option "configDir" must be a string, got ${JSON.stringify(configDir)}`);
   }
-  return new FileStore(stateDir, configDir);
+  return new LocalStore(new FileStore(stateDir, configDir));
 }
 
 /**
- * Runs `fn` under the store's lock: at once when it is free (no await, no extra tick), else
+ * Runs `fn` under the host's state lock: taken at once when it is free (no extra tick), else
  * after waiting for it asynchronously.
  */
 async function locked<T>(
-  store: SyncStore,
+  store: HostedStore,
   shared: boolean,
   timeoutMs: number | undefined,
-  fn: () => T,
+  fn: () => Promise<T>,
 ): Promise<T> {
-  const lock = store.tryLock({ shared }) ?? await store.lock({ shared, timeoutMs });
+  const lock = store.local.tryLock({ shared }) ?? await store.local.lock({ shared, timeoutMs });
   try {
-    return fn();
+    return await fn();
   } finally {
     lock.release();
   }
 }
 
-function context(store?: SyncStore): DriverContext {
+async function context(store?: HostedStore): Promise<DriverContext> {
   const ctx: DriverContext = { host: hostRtnl(), takenSubnets: [], otherConfigs: [] };
-  for (const other of store?.networks() ?? []) {
-    const r = store!.readNetwork(other);
+  const made = new Map<string, NetworkRecord>();
+  for (const other of await store?.networks() ?? []) {
+    const r = await store!.readNetwork(other);
     if (!r) continue;
+    made.set(other, r);
     if (r.pools.v4) ctx.takenSubnets.push(r.pools.v4.subnet);
     if (r.pools.v6) ctx.takenSubnets.push(r.pools.v6.subnet);
     ctx.otherConfigs.push(r.config);
   }
   // Networks defined but not made again since a reboot keep their subnets.
-  const defs = store?.definitions;
+  const defs = store?.local.definitions;
   for (const other of defs?.list() ?? []) {
-    if (store!.readNetwork(other) && !fromEarlierBoot(store!.readNetwork(other)!)) continue;
+    if (made.has(other) && !fromEarlierBoot(made.get(other)!)) continue;
     const d = defs!.read(other);
     if (d?.pools.v4) ctx.takenSubnets.push(d.pools.v4.subnet);
     if (d?.pools.v6) ctx.takenSubnets.push(d.pools.v6.subnet);
@@ -333,7 +336,7 @@ export class Network implements AsyncDisposable {
   /** A random id made at creation; a network re-created under the same name has another. */
   readonly id: string;
   #driver: Driver;
-  #store: SyncStore;
+  #store: HostedStore;
   #owned: boolean;
   #record: NetworkRecord;
   #timeoutMs: number | undefined;
@@ -342,14 +345,14 @@ export class Network implements AsyncDisposable {
    * Wraps a record; subclasses (networks kept in a distributed store) pass their driver.
    *
    * @param record The record.
-   * @param store Where it is saved.
+   * @param store Where it is saved, with this host's own state.
    * @param owned Whether disposing of the object deletes the network.
    * @param timeoutMs How long to wait for the state lock.
    * @param driver The driver; default the registered one of `record.type`.
    */
   protected constructor(
     record: NetworkRecord,
-    store: SyncStore,
+    store: HostedStore,
     owned: boolean,
     timeoutMs: number | undefined,
     driver: Driver = getDriver(record.type),
@@ -368,14 +371,15 @@ export class Network implements AsyncDisposable {
    * Wraps a saved record; used by {@linkcode newNetwork} and {@linkcode openNetwork}.
    *
    * @param record The saved record.
-   * @param store Where it is saved.
+   * @param store Where it is saved, with this host's own state (`LocalStore` for a state
+   *   directory).
    * @param owned Whether disposing of the object deletes the network.
    * @param lockTimeoutMs How long to wait for the state lock.
    * @returns The network object.
    */
   static fromRecord(
     record: NetworkRecord,
-    store: SyncStore,
+    store: HostedStore,
     owned: boolean,
     lockTimeoutMs?: number,
   ): Network {
@@ -413,8 +417,10 @@ export class Network implements AsyncDisposable {
   }
 
   /**
-   * The names of the linked endpoints (containers), read from the saved state. Endpoints being
-   * linked, or released while the kernel removes their links, are not listed.
+   * The names of the linked endpoints (containers), read synchronously from this host's own
+   * state (the state directory: for networks of one host, that is their whole store; see
+   * `HostedStore.local`). Endpoints being linked, or released while the kernel removes their
+   * links, are not listed.
    *
    * @example
    * ```ts
@@ -425,15 +431,17 @@ export class Network implements AsyncDisposable {
    * @returns The names, sorted; `[]` when the network no longer exists.
    */
   endpoints(): string[] {
-    if (this.#store.readNetwork(this.name)?.id !== this.id) return [];
-    return this.#store.endpoints(this.#record).filter((n) =>
-      (this.#store.readEndpoint(this.#record, n)?.state ?? "linked") === "linked"
+    const local = this.#store.local;
+    if (local.readNetwork(this.name)?.id !== this.id) return [];
+    return local.endpoints(this.#record).filter((n) =>
+      (local.readEndpoint(this.#record, n)?.state ?? "linked") === "linked"
     );
   }
 
   /**
-   * One linked container as saved (interfaces, host-side links, namespace), read from the
-   * state; `undefined` when it is not linked.
+   * One linked container as saved (interfaces, host-side links, namespace), read synchronously
+   * from this host's own state, as {@linkcode Network.endpoints}; `undefined` when it is not
+   * linked.
    *
    * @example
    * ```ts
@@ -446,8 +454,9 @@ export class Network implements AsyncDisposable {
    */
   endpoint(name: string): EndpointInfo | undefined {
     checkName(name, "endpoint name");
-    if (this.#store.readNetwork(this.name)?.id !== this.id) return undefined;
-    const ep = this.#store.readEndpoint(this.#record, name);
+    const local = this.#store.local;
+    if (local.readNetwork(this.name)?.id !== this.id) return undefined;
+    const ep = local.readEndpoint(this.#record, name);
     if (!ep || (ep.state ?? "linked") !== "linked") return undefined;
     return {
       name,
@@ -499,7 +508,7 @@ export class Network implements AsyncDisposable {
     return ifaces;
   }
 
-  #link(name: string, options: LinkOptions): Interface[] {
+  async #link(name: string, options: LinkOptions): Promise<Interface[]> {
     const ns = options.namespace;
     const createdIndexes = new Map<string, number>();
     let target: LinkTarget | undefined;
@@ -521,16 +530,19 @@ export class Network implements AsyncDisposable {
       };
     }
     const store = this.#store;
+    const local = store.local;
     const record = this.#record;
+    const driver = this.#driver;
     const key = `${record.id}/${name}`;
     // This link's identity: every claim it makes names it, so that releasing an earlier link of
     // the same name (by another process, late) never frees what this one holds.
     const token = newToken();
-    const { ctx, reserved } = storeContext(store, record, addressOwner(name, { token }));
+    const host = hostContext();
     // Addresses of endpoints released meanwhile (their links now gone) are free again.
-    settleReleasing(store, this.#driver, ctx, record);
+    await settleReleasing(store, driver, host, record);
+    // Ports are this host's: chosen and claimed on its own side.
     const choose = () =>
-      options.ports === undefined ? [] : chooseBindings(store, record, options.ports);
+      options.ports === undefined ? [] : chooseBindings(local, record, options.ports);
     /** Whether an earlier record of this name is left to finish (not linked, not being linked). */
     const abandoned = (old: EndpointRecord) =>
       (old.state ?? "linked") !== "linked" &&
@@ -540,9 +552,9 @@ export class Network implements AsyncDisposable {
       bindings = choose();
     } catch (e) {
       // A dead attempt of this same endpoint may hold the ports: finish it, then choose again.
-      const old = store.readEndpoint(record, name);
+      const old = await store.readEndpoint(record, name);
       if (!old?.ports?.length || !abandoned(old)) throw e;
-      undoEndpoint(store, this.#driver, ctx, record, name, old);
+      await undoEndpoint(store, driver, host, record, name, old);
       bindings = choose();
     }
     const intent: EndpointRecord = {
@@ -551,12 +563,12 @@ export class Network implements AsyncDisposable {
       token,
       boot: bootId(),
       interfaces: [],
-      hostLinks: this.#driver.hostLinks?.(record, name) ?? [],
+      hostLinks: driver.hostLinks?.(record, name) ?? [],
       ...(ns !== undefined ? { namespace: ns.path } : {}),
       ...(bindings.length ? { ports: bindings } : {}),
     };
-    if (!store.createEndpoint(record, name, intent)) {
-      const old = store.readEndpoint(record, name);
+    if (!await store.createEndpoint(record, name, intent)) {
+      const old = await store.readEndpoint(record, name);
       if (old) {
         if ((old.state ?? "linked") === "linked" && !fromEarlierBoot(old)) {
           throw new TypeError(`Endpoint "${name}" is already linked to network "${this.name}"`);
@@ -567,45 +579,15 @@ export class Network implements AsyncDisposable {
           );
         }
         // An attempt that died midway, or a release still waiting for the kernel: finish it.
-        undoEndpoint(store, this.#driver, ctx, record, name, old);
+        await undoEndpoint(store, driver, host, record, name, old);
       }
-      if (!store.createEndpoint(record, name, intent)) {
+      if (!await store.createEndpoint(record, name, intent)) {
         throw new Error(`Endpoint "${name}" of network "${this.name}" is being linked elsewhere`);
       }
     }
-    let ep: EndpointRecord | undefined;
-    let published = false;
-    try {
-      claimBindings(store, record, name, intent, bindings);
-      ep = working(key, () =>
-        this.#driver.link(ctx, record, name, {
-          ...(target ? { target } : {}),
-          ...(options.address !== undefined ? { address: options.address } : {}),
-          ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
-          ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
-        }));
-      ep.token = token;
-      ep.boot = intent.boot;
-      if (bindings.length) ep.ports = bindings;
-      if (options.aliases?.length) ep.aliases = [...new Set(options.aliases)];
-      const linked = ep;
-      publishBindings(ep, bindings, () => this.#firewallState(name, linked), stateDirOf(store));
-      published = true;
-      ep.state = "linked";
-      store.writeEndpoint(record, name, ep);
-    } catch (e) {
-      // Undone in the order of forgetEndpoint: map elements (those claimed), links, addresses,
-      // the record, and last the port claims.
-      try {
-        // (A publish batch that failed changed nothing: an element in the way is not ours.)
-        if (ep && published) unpublishBindings(store, record, name, ep, bindings);
-        if (ep) abandonLinks(this.#driver, ctx, record, ep);
-        for (const a of reserved) releaseAddress(store, record, a, addressOwner(name, intent));
-        store.removeEndpoint(record, name);
-        releaseBindings(store, record, name, intent, bindings);
-      } catch { /* report the first error */ }
-      throw e;
-    }
+    // From its intent on, this link is in progress (an intent "creating" of this process is
+    // not taken for abandoned while it awaits the store): nothing awaited since createEndpoint.
+    const ep = await working(key, () => this.#linkFinish(name, options, target, intent, bindings));
     for (const iface of ep.interfaces) {
       if (ns !== undefined) knownNames.get(ns)?.add(iface.dstName);
       if (iface.srcName) {
@@ -620,13 +602,70 @@ export class Network implements AsyncDisposable {
     return ep.interfaces;
   }
 
-  /** Records where a seed-path interface went (no lock: one atomic write of one record). */
+  /** The steps of a link after its intent: ports, addresses, the driver, the record. */
+  async #linkFinish(
+    name: string,
+    options: LinkOptions,
+    target: LinkTarget | undefined,
+    intent: EndpointRecord,
+    bindings: PortBinding[],
+  ): Promise<EndpointRecord> {
+    const store = this.#store;
+    const local = store.local;
+    const record = this.#record;
+    const driver = this.#driver;
+    const token = intent.token!;
+    const owner = addressOwner(name, intent);
+    let ep: EndpointRecord | undefined;
+    let published = false;
+    let reserved: string[] = [];
+    try {
+      claimBindings(local, record, name, intent, bindings);
+      // The addresses, claimed in the store before the driver runs (it only hands them out).
+      const got = await reserveAddresses(store, driver, record, owner, options);
+      reserved = got.reserved;
+      ep = driver.link(got.ctx, record, name, {
+        ...(target ? { target } : {}),
+        ...(options.address !== undefined ? { address: options.address } : {}),
+        ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
+        ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
+      });
+      ep.token = token;
+      ep.boot = intent.boot;
+      if (bindings.length) ep.ports = bindings;
+      if (options.aliases?.length) ep.aliases = [...new Set(options.aliases)];
+      const linked = ep;
+      publishBindings(ep, bindings, () => this.#firewallState(name, linked), stateDirOf(local));
+      published = true;
+      ep.state = "linked";
+      await store.writeEndpoint(record, name, ep);
+    } catch (e) {
+      // Undone in the order of forgetEndpoint: map elements (those claimed), links, addresses,
+      // the record, and last the port claims.
+      try {
+        // (A publish batch that failed changed nothing: an element in the way is not ours.)
+        if (ep && published) unpublishBindings(local, record, name, ep, bindings);
+        if (ep) abandonLinks(driver, hostContext(), record, ep);
+        for (const a of reserved) await releaseAddress(store, record, a, owner);
+        await store.removeEndpoint(record, name);
+        releaseBindings(local, record, name, intent, bindings);
+      } catch { /* report the first error */ }
+      throw e;
+    }
+    return ep;
+  }
+
+  /**
+   * Records where a seed-path interface went (no lock: one atomic write of one record), on this
+   * host's own side, synchronously (`Namespace.addInterface` calls it in its synchronous part).
+   */
   #noteNamespace(name: string, path: string): void {
     try {
-      const ep = this.#store.readEndpoint(this.#record, name);
+      const local = this.#store.local;
+      const ep = local.readEndpoint(this.#record, name);
       if (!ep || (ep.state ?? "linked") !== "linked") return;
       ep.namespace = path;
-      this.#store.writeEndpoint(this.#record, name, ep);
+      local.writeEndpoint(this.#record, name, ep);
     } catch (e) {
       if (!(e instanceof StaleNetworkError)) throw e;
     }
@@ -655,43 +694,45 @@ export class Network implements AsyncDisposable {
     return await locked(this.#store, true, this.#timeoutMs, () => this.#unlink(name));
   }
 
-  #unlink(name: string): void {
+  async #unlink(name: string): Promise<void> {
     const store = this.#store;
     const record = this.#record;
-    const ep = store.readEndpoint(record, name);
+    const ep = await store.readEndpoint(record, name);
     if (!ep) return;
     for (const iface of ep.interfaces) if (iface.srcName) handoffs.delete(iface.srcName);
-    const { ctx } = storeContext(store, record);
+    const ctx = hostContext();
     if (ep.state === "creating") {
       if (isAlive(ep.owner, `${record.id}/${name}`)) {
         throw new Error(
           `Endpoint "${name}" of network "${this.name}" is being linked by pid ${ep.owner?.pid}`,
         );
       }
-      undoEndpoint(store, this.#driver, ctx, record, name, ep);
+      await undoEndpoint(store, this.#driver, ctx, record, name, ep);
       return;
     }
     if (ep.ports?.length) {
       // Map elements first, then the record without them, then the claims: a claim is never
       // free while a map element or the record still has its port.
-      const ports = endpointRemoved(store, record, name, ep);
-      if (ep.state !== "releasing") store.writeEndpoint(record, name, ep);
-      releaseBindings(store, record, name, ep, ports);
+      const ports = endpointRemoved(store.local, record, name, ep);
+      if (ep.state !== "releasing") await store.writeEndpoint(record, name, ep);
+      releaseBindings(store.local, record, name, ep, ports);
     }
     if (this.#driver.unlink(ctx, record, ep)) {
-      forgetEndpoint(store, record, name, ep);
+      await forgetEndpoint(store, record, name, ep);
     } else if (ep.state !== "releasing") {
-      // One atomic step, the record left as it is: the mark makes it releasing.
+      // One atomic step, the record left as it is: the mark (this host's: its links) makes it
+      // releasing.
       ep.state = "releasing";
       ep.releasedAt = Date.now();
-      store.markReleasing(record, name, ep.releasedAt);
+      store.local.markReleasing(record, name, ep.releasedAt);
     }
     if (ep.state === "releasing") scheduleSettle(store, this.#driver, record);
   }
 
   /** Every saved network, this one with endpoint `name` as it is now, for a firewall rebuild. */
   #firewallState(name: string, ep: EndpointRecord): NetworkRecord[] {
-    return loadAll(this.#store).map((r) =>
+    // The firewall is this host's: its own endpoints' records, read synchronously.
+    return loadAll(this.#store.local).map((r) =>
       r.id === this.id ? { ...r, endpoints: { ...r.endpoints, [name]: ep } } : r
     );
   }
@@ -710,8 +751,9 @@ export class Network implements AsyncDisposable {
   ports(name: string): Promise<PortBinding[]> {
     try {
       checkName(name, "endpoint name");
-      const ep = this.#store.readEndpoint(this.#record, name);
-      return Promise.resolve(structuredClone(ep?.ports ?? []));
+      return this.#store.readEndpoint(this.#record, name).then((ep) =>
+        structuredClone(ep?.ports ?? [])
+      );
     } catch (e) {
       return Promise.reject(e);
     }
@@ -744,37 +786,39 @@ export class Network implements AsyncDisposable {
     }
   }
 
-  #publish(name: string, ports: PortSpec[]): PortBinding[] {
+  async #publish(name: string, ports: PortSpec[]): Promise<PortBinding[]> {
     const store = this.#store;
+    const local = store.local;
     const record = this.#record;
-    const ep = store.readEndpoint(record, name);
+    const ep = await store.readEndpoint(record, name);
     if (!ep || (ep.state ?? "linked") !== "linked") {
       throw new Error(`Endpoint "${name}" is not linked to network "${this.name}"`);
     }
-    const bindings = chooseBindings(store, record, ports);
+    // Ports are this host's: chosen and claimed on its own side.
+    const bindings = chooseBindings(local, record, ports);
     if (bindings.length === 0) return [];
     // The claims (no one else may take the ports), then the record (the intent: gc() makes the
     // firewall match it), then the kernel. A crash leaves at worst a claim no record holds or a
     // saved binding not yet in the kernel, both of which gc() reconciles.
-    claimBindings(store, record, name, ep, bindings);
+    claimBindings(local, record, name, ep, bindings);
     const before = ep.ports;
     ep.ports = [...(before ?? []), ...bindings];
     try {
-      store.writeEndpoint(record, name, ep);
+      await store.writeEndpoint(record, name, ep);
     } catch (e) {
-      releaseBindings(store, record, name, ep, bindings);
+      releaseBindings(local, record, name, ep, bindings);
       throw e;
     }
     try {
-      publishBindings(ep, bindings, () => this.#firewallState(name, ep), stateDirOf(this.#store));
+      publishBindings(ep, bindings, () => this.#firewallState(name, ep), stateDirOf(local));
     } catch (e) {
       // The batch is atomic: it failed whole, so only the record and the claims go back.
       try {
         const back: EndpointRecord = { ...ep };
         if (before) back.ports = before;
         else delete back.ports;
-        store.writeEndpoint(record, name, back);
-        releaseBindings(store, record, name, ep, bindings);
+        await store.writeEndpoint(record, name, back);
+        releaseBindings(local, record, name, ep, bindings);
       } catch { /* report the first error */ }
       throw e;
     }
@@ -797,19 +841,19 @@ export class Network implements AsyncDisposable {
   unpublish(name: string, ports?: UnpublishSpec[]): Promise<PortBinding[]> {
     try {
       checkName(name, "endpoint name");
-      return locked(this.#store, false, this.#timeoutMs, () => {
+      return locked(this.#store, false, this.#timeoutMs, async () => {
         const store = this.#store;
         const record = this.#record;
-        const ep = store.readEndpoint(record, name);
+        const ep = await store.readEndpoint(record, name);
         if (!ep?.ports?.length) return [];
         const gone = matchBindings(ep.ports, ports);
         if (gone.length === 0) return [];
         // The kernel, the record, the claims last (see unlink).
-        unpublishBindings(store, record, name, ep, gone);
+        unpublishBindings(store.local, record, name, ep, gone);
         ep.ports = ep.ports.filter((b) => !gone.includes(b));
         if (ep.ports.length === 0) delete ep.ports;
-        store.writeEndpoint(record, name, ep);
-        releaseBindings(store, record, name, ep, gone);
+        await store.writeEndpoint(record, name, ep);
+        releaseBindings(store.local, record, name, ep, gone);
         return structuredClone(gone);
       });
     } catch (e) {
@@ -831,11 +875,13 @@ export class Network implements AsyncDisposable {
    * ```
    */
   async delete(): Promise<void> {
-    const lock = await this.#store.lock({ timeoutMs: this.#timeoutMs });
+    const lock = await this.#store.local.lock({ timeoutMs: this.#timeoutMs });
     try {
-      const record = this.#store.readNetwork(this.name);
+      const record = await this.#store.readNetwork(this.name);
       // Defined, not made since a reboot: its definition (and stale state) go, nothing is made.
-      if (!record || fromEarlierBoot(record)) return removeUnmade(this.#store, this.name, this.id);
+      if (!record || fromEarlierBoot(record)) {
+        return removeUnmade(this.#store.local, this.name, this.id);
+      }
       if (record.id !== this.id) throw new StaleNetworkError(this.name, this.id, record.id);
       delete record.restore; // an interrupted remake: deleted with its definition
       await deleteNetwork(this.#store, record);
@@ -859,23 +905,25 @@ export class Network implements AsyncDisposable {
    * @returns `true` when the network was deleted or was already gone; `false` when in use.
    */
   async deleteIfUnused(): Promise<boolean> {
-    const lock = await this.#store.lock({ timeoutMs: this.#timeoutMs });
+    const lock = await this.#store.local.lock({ timeoutMs: this.#timeoutMs });
     try {
-      const record = this.#store.readNetwork(this.name);
+      const record = await this.#store.readNetwork(this.name);
       if (!record || fromEarlierBoot(record)) {
         // Defined, not made since a reboot (nothing linked): its definition goes.
-        removeUnmade(this.#store, this.name, this.id);
+        removeUnmade(this.#store.local, this.name, this.id);
         return true;
       }
       // Gone, or the name now belongs to a network re-created since: this one is gone.
       if (record.id !== this.id) return true;
-      const inUse = this.#store.endpoints(record).some((n) => {
-        const ep = this.#store.readEndpoint(record, n);
+      let inUse = false;
+      for (const n of await this.#store.endpoints(record)) {
+        const ep = await this.#store.readEndpoint(record, n);
         // Linked, or being linked by a live process; a release waiting for the kernel, or an
         // attempt that died, is finished by the delete.
-        return ep !== undefined && ((ep.state ?? "linked") === "linked" ||
+        inUse = ep !== undefined && ((ep.state ?? "linked") === "linked" ||
           (ep.state === "creating" && isAlive(ep.owner, `${record.id}/${n}`)));
-      });
+        if (inUse) break;
+      }
       if (inUse) return false;
       delete record.restore; // an interrupted remake: deleted with its definition
       await deleteNetwork(this.#store, record);
@@ -962,24 +1010,25 @@ export async function newNetwork(
   const timeoutMs = checkTimeout(lockTimeoutMs);
   checkLabels(labels);
   const store = openStore(stateDir, configDir);
-  const lock = await store.lock({ timeoutMs });
+  const files = store.files;
+  const lock = await files.lock({ timeoutMs });
   let created: Network;
   try {
-    const def = needsRestore(store, name);
+    const def = needsRestore(files, name);
     if (def) {
       // Defined, not made since a reboot: the same options make it again (as Podman does).
       if (def.type !== driver.type || !sameOptions(def.options, driverOptions)) {
         throw new TypeError(
           `Network "${name}" already exists (defined in ${
-            JSON.stringify(store.definitions.dir)
+            JSON.stringify(files.definitions.dir)
           } with other options)`,
         );
       }
       return Network.fromRecord(await restoreNetwork(store, def), store, true, timeoutMs);
     }
-    let existing = store.readNetwork(name);
+    let existing = await store.readNetwork(name);
     if (existing && fromEarlierBoot(existing)) {
-      dropRuntime(store, existing); // undefined, of an earlier boot: nothing of it is left
+      dropRuntime(files, existing); // undefined, of an earlier boot: nothing of it is left
       existing = undefined;
     }
     if (existing) {
@@ -988,7 +1037,7 @@ export async function newNetwork(
       if (!unfinished) throw new TypeError(`Network "${name}" already exists`);
       await deleteNetwork(store, existing);
     }
-    const ctx = context(store);
+    const ctx = await context(store);
     const id = randomId();
     const { config, pools } = driver.configure(ctx, name, id, driverOptions);
     const record: NetworkRecord = {
@@ -1006,28 +1055,28 @@ export async function newNetwork(
       boot: bootId(),
     };
     // The record first, saying "creating": a crash from here on leaves something to undo.
-    if (!store.createNetwork(record)) throw new TypeError(`Network "${name}" already exists`);
+    if (!await store.createNetwork(record)) throw new TypeError(`Network "${name}" already exists`);
     try {
       driver.create(ctx, record);
       // Masquerade, isolation and its chains (the whole table, one batch) before the record says
       // ready: a crash in between leaves "creating", which gc() or the next create undoes.
-      if (driver.type === "bridge") syncFirewall(loadAll(store), stateDirOf(store));
+      if (driver.type === "bridge") syncFirewall(loadAll(files), stateDirOf(files));
       // firewalld, when it runs: the bridge in zone nslink (a failure is only a warning).
       if (driver.type === "bridge") await tellFirewalld("bind", recordBridges([record]));
       // Its definition, kept across reboots, before the record says ready: a crash before this
       // leaves "creating" (undone with its definition), none after it leaves a ready network
       // without one.
-      store.definitions.write(definitionOf(record, driverOptions));
+      files.definitions.write(definitionOf(record, driverOptions));
       delete record.state;
       delete record.owner;
-      store.writeNetwork(record);
+      await store.writeNetwork(record);
     } catch (e) {
       try {
         driver.destroy(ctx, record);
       } catch { /* report the first error */ }
       try {
-        store.definitions.remove(name, record.id);
-        store.removeNetwork(record);
+        files.definitions.remove(name, record.id);
+        await store.removeNetwork(record);
       } catch { /* report the first error */ }
       throw e;
     }
@@ -1077,8 +1126,9 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
   }
   const timeoutMs = checkTimeout(options.lockTimeoutMs);
   const store = openStore(options.stateDir, options.configDir);
-  let record = store.readNetwork(name);
-  let def = needsRestore(store, name);
+  const files = store.files;
+  let record = await store.readNetwork(name);
+  let def = needsRestore(files, name);
   // An overlay network this host had joined before a reboot: joined again from its store below.
   const rejoin = def && options.restore !== false && isDistributed(getDriver(def.type))
     ? def
@@ -1092,10 +1142,10 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
   if (def) {
     // The first use since a reboot makes it again (under the exclusive lock; another process
     // may have done so meanwhile).
-    const lock = await store.lock({ timeoutMs });
+    const lock = await files.lock({ timeoutMs });
     try {
-      const again = needsRestore(store, name);
-      record = again ? await restoreNetwork(store, again) : store.readNetwork(name);
+      const again = needsRestore(files, name);
+      record = again ? await restoreNetwork(store, again) : await store.readNetwork(name);
     } finally {
       lock.release();
     }
@@ -1146,12 +1196,12 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
  * @param options `stateDir` when not the default, `lockTimeoutMs`.
  */
 export async function repairFirewall(options: OpenOptions = {}): Promise<void> {
-  const store = openStore(options.stateDir);
-  const lock = await store.lock({ timeoutMs: checkTimeout(options.lockTimeoutMs) });
+  const files = openStore(options.stateDir).files;
+  const lock = await files.lock({ timeoutMs: checkTimeout(options.lockTimeoutMs) });
   try {
-    const records = loadAll(store);
-    rebuildClaims(store, records);
-    syncFirewall(records, stateDirOf(store));
+    const records = loadAll(files);
+    rebuildClaims(files, records);
+    syncFirewall(records, stateDirOf(files));
     await tellFirewalld("bind", recordBridges(records));
   } finally {
     lock.release();
@@ -1170,7 +1220,7 @@ export async function repairFirewall(options: OpenOptions = {}): Promise<void> {
  * @returns The names, sorted.
  */
 export function listNetworks(options: { stateDir?: string; configDir?: string } = {}): string[] {
-  const store = openStore(options.stateDir, options.configDir);
+  const store = openStore(options.stateDir, options.configDir).files;
   const names = new Set(
     store.networks().filter((n) => {
       const r = store.readNetwork(n);

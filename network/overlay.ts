@@ -35,7 +35,7 @@ import {
   repairFirewall,
 } from "./network.ts";
 import type { NetworkWatcher } from "./network.ts";
-import { type EndpointChange, FileStore, type StoreWatch } from "./store.ts";
+import { type EndpointChange, FileStore, LocalStore, type StoreWatch } from "./store.ts";
 import { deleteNetwork } from "./lifecycle.ts";
 import { agentAfterCreate, agentAfterDelete } from "./dns_hooks.ts";
 import { bootId, definitionOf, fromEarlierBoot } from "./definitions.ts";
@@ -134,7 +134,7 @@ export class OverlayNetwork extends Network {
     files: FileStore,
     local: NetworkRecord,
   ) {
-    super(local, files, owned, undefined, overlayDriver);
+    super(local, new LocalStore(files), owned, undefined, overlayDriver);
     this.advertise = p.advertise;
     this.storeUrl = p.storeUrl;
     this.vni = cfg.vni;
@@ -769,7 +769,7 @@ async function joinLocally(
         keep(existing);
         return { record: existing, rejoined: false };
       }
-      await deleteNetwork(files, existing);
+      await deleteNetwork(new LocalStore(files), existing);
     }
     if (!files.createNetwork(record)) {
       throw new TypeError(`Network "${record.name}" already exists on this host`);
@@ -787,7 +787,7 @@ async function forgetLocally(files: FileStore, record: NetworkRecord): Promise<v
   try {
     const existing = files.readNetwork(record.name);
     if (existing?.id === record.id) {
-      await deleteNetwork(files, existing);
+      await deleteNetwork(new LocalStore(files), existing);
     } else {
       overlayDriver.destroy({ host: hostRtnl(), takenSubnets: [], otherConfigs: [] }, record);
       syncFirewall(loadAll(files), stateDirOf(files));

@@ -16,7 +16,7 @@ import { recordBridges, tellFirewalld } from "../firewall/zone.ts";
 import { bootId, fromEarlierBoot, type NetworkDefinition } from "./definitions.ts";
 import { deleteNetwork } from "./lifecycle.ts";
 import { loadAll, releaseNetworkClaims, stateDirOf } from "./publish.ts";
-import type { FileStore, SyncStore } from "./store.ts";
+import type { FileStore, LocalStore, SyncStore } from "./store.ts";
 
 /**
  * Whether a network needs making again from its definition before use: it is defined, and its
@@ -84,17 +84,19 @@ export function removeUnmade(store: SyncStore, name: string, id: string): void {
  * ```ts ignore
  * const record = await restoreNetwork(store, store.definitions.read("blue")!);
  * ```
- * @param store The state.
+ * @param store The state directory (its records through the store, its definitions and
+ *   firewall on the host's side).
  * @param def The definition.
  * @returns The runtime record.
  */
 export async function restoreNetwork(
-  store: FileStore,
+  store: LocalStore,
   def: NetworkDefinition,
 ): Promise<NetworkRecord> {
-  const old = store.readNetwork(def.name);
+  const files = store.files;
+  const old = await store.readNetwork(def.name);
   if (old) {
-    if (fromEarlierBoot(old)) dropRuntime(store, old);
+    if (fromEarlierBoot(old)) dropRuntime(files, old);
     else await deleteNetwork(store, old); // an interrupted remake (keeps the definition)
   }
   const driver = getDriver(def.type);
@@ -117,29 +119,29 @@ export async function restoreNetwork(
     restore: true,
     ...(def.labels ? { labels: { ...def.labels } } : {}),
   };
-  if (!store.createNetwork(record)) {
+  if (!await store.createNetwork(record)) {
     throw new Error(`Network "${def.name}": its runtime record appeared while it was remade`);
   }
   try {
     driver.create(ctx, record);
     if (bridged(record.type)) {
-      syncFirewall(loadAll(store), stateDirOf(store));
+      syncFirewall(loadAll(files), stateDirOf(files));
       await tellFirewalld("bind", recordBridges([record]));
     }
     delete record.state;
     delete record.owner;
     delete record.restore;
-    store.writeNetwork(record);
+    await store.writeNetwork(record);
   } catch (e) {
     try {
       driver.destroy(ctx, record);
     } catch { /* report the first error */ }
     try {
-      store.removeNetwork(record);
+      await store.removeNetwork(record);
     } catch { /* report the first error */ }
     throw new Error(
       `Network "${def.name}" (id ${def.id}) could not be made again from its definition in ${
-        JSON.stringify(store.definitions.dir)
+        JSON.stringify(files.definitions.dir)
       }: ${e instanceof Error ? e.message : String(e)}`,
       { cause: e },
     );

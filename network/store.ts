@@ -72,12 +72,14 @@ export class StaleNetworkError extends Error {
 }
 
 /**
- * The synchronous face of the local file store: what the single-host fast path (`Network.link`
- * on `bridge`, `null`, `host` networks, `gc()`, published ports) calls directly, so that it pays
- * no promise per step. Every method is synchronous and atomic on its own; none needs the lock
- * for its own consistency (the lock only orders whole operations: link/unlink hold it shared,
- * network create/delete and `gc()` exclusively). The one asynchronous contract every store
- * implements is {@linkcode Store}; {@linkcode LocalStore} is this one behind it.
+ * The file store's own synchronous face: {@linkcode FileStore}'s methods, each synchronous and
+ * atomic on its own (exported with `FileStore`, which implements it; not a second store design:
+ * the contract of every store is {@linkcode Store}). `Network` reads and writes records and claims
+ * only through the asynchronous {@linkcode Store} contract; it uses this face only for what is
+ * this host's own ({@linkcode HostedStore.local}): the state lock (link/unlink hold it shared,
+ * network create/delete and `gc()` exclusively), `releasing` marks, the sweep, definitions,
+ * published ports' claims and the firewall's view of this host's endpoints, and the snapshot
+ * that answers the synchronous `Network.endpoints()`/`endpoint()`.
  */
 export interface SyncStore {
   /** Where the state lives, for messages (a directory, a URL). */
@@ -447,6 +449,11 @@ export interface StoreWatch {
   stop(): Promise<void>;
 }
 
+/** What {@linkcode Store.claim} did: all of it, or nothing and what was in the way. */
+export type ClaimResult =
+  | { claimed: true }
+  | { claimed: false; endpointExists: boolean; taken: string[] };
+
 /**
  * The one contract of a place that keeps networks, their endpoints and their address claims:
  * asynchronous, so that a store across the network (etcd) fits it as well as the local files.
@@ -515,6 +522,22 @@ export interface Store {
   /** Who holds a reserved address. */
   holder(network: NetworkRecord, address: string): Promise<string | undefined>;
   /**
+   * Creates an endpoint record and reserves its addresses (no prefix) for `owner`, as one step:
+   * all of it, or nothing. On etcd one transaction (the record's and every claim's key compared
+   * with absence); on the file store the record, then each claim, undone in reverse when one is
+   * in the way. Like `reserve`, never under a lease.
+   *
+   * @returns `{ claimed: true }`, or what was in the way: the endpoint's name, or the addresses
+   *   held by someone else.
+   */
+  claim(
+    network: NetworkRecord,
+    name: string,
+    ep: EndpointRecord,
+    addresses: readonly string[],
+    owner: string,
+  ): Promise<ClaimResult>;
+  /**
    * Reports changes of endpoint records, in batches, until stopped: of every network, or of
    * `options.network` only.
    */
@@ -524,6 +547,26 @@ export interface Store {
   ): StoreWatch;
   /** Grows with every change this process can know of; synchronous and cheap (see above). */
   generation(): number;
+}
+
+/**
+ * A {@linkcode Store} together with this host's own state, what a `Network` runs on: records and
+ * address claims go through the asynchronous contract; `local` is the host's state directory
+ * (synchronous, host-local): the state lock, `releasing` marks, definitions, port claims, the
+ * firewall's records and the snapshot behind `Network.endpoints()`. For the file store both are
+ * the same directory ({@linkcode LocalStore}: `local` is its {@linkcode FileStore}).
+ *
+ * @example
+ * ```ts ignore
+ * const store: HostedStore = new LocalStore("/run/nslink");
+ * const lock = await store.local.lock({ shared: true });
+ * await store.reserve(record, "198.51.100.2", "c1@0a1b");
+ * lock.release();
+ * ```
+ */
+export interface HostedStore extends Store {
+  /** This host's own state (synchronous): lock, marks, definitions, ports, snapshot reads. */
+  readonly local: SyncStore;
 }
 
 /**
@@ -538,8 +581,8 @@ export interface Store {
  * await store.networks(); // ["blue"]
  * ```
  */
-export class LocalStore implements Store {
-  /** The synchronous file store underneath (the fast path uses it directly). */
+export class LocalStore implements HostedStore {
+  /** The synchronous file store underneath. */
   readonly files: FileStore;
   #watch: FileWatch | undefined;
 
@@ -555,6 +598,11 @@ export class LocalStore implements Store {
   /** The state directory. */
   get location(): string {
     return this.files.location;
+  }
+
+  /** See {@linkcode HostedStore.local}: the same directory, synchronously. */
+  get local(): FileStore {
+    return this.files;
   }
 
   /** See {@linkcode Store.networks}. @returns The names. */
@@ -625,6 +673,48 @@ export class LocalStore implements Store {
   /** See {@linkcode Store.holder}. @param network The network. @param address The address. @returns The owner. */
   holder(network: NetworkRecord, address: string): Promise<string | undefined> {
     return settle(() => this.files.holder(network, address));
+  }
+
+  /**
+   * See {@linkcode Store.claim}: the record (exclusively), then each claim; when one is in the
+   * way, the claims made are released and the record removed (by its token), in reverse.
+   *
+   * @param network The network. @param name The endpoint. @param ep The record (with a token).
+   * @param addresses The addresses (no prefix). @param owner The claims' owner.
+   * @returns What was done.
+   */
+  claim(
+    network: NetworkRecord,
+    name: string,
+    ep: EndpointRecord,
+    addresses: readonly string[],
+    owner: string,
+  ): Promise<ClaimResult> {
+    return settle(() => {
+      const files = this.files;
+      if (!files.createEndpoint(network, name, ep)) {
+        return { claimed: false, endpointExists: true, taken: [] };
+      }
+      const made: string[] = [];
+      try {
+        for (const a of addresses) {
+          if (files.reserve(network, a, owner)) {
+            made.push(a);
+            continue;
+          }
+          for (const m of made.reverse()) files.release(network, m, owner);
+          files.removeEndpoint(network, name, ep.token);
+          return { claimed: false, endpointExists: false, taken: [a] };
+        }
+      } catch (e) {
+        try {
+          for (const m of made.reverse()) files.release(network, m, owner);
+          files.removeEndpoint(network, name, ep.token);
+        } catch { /* report the first error */ }
+        throw e;
+      }
+      return { claimed: true };
+    });
   }
 
   /**

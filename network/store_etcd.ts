@@ -16,7 +16,13 @@
  * @module
  */
 import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
-import { endpointAddresses, type EndpointChange, type Store, type StoreWatch } from "./store.ts";
+import {
+  type ClaimResult,
+  endpointAddresses,
+  type EndpointChange,
+  type Store,
+  type StoreWatch,
+} from "./store.ts";
 import { EtcdError, type KeyValue, type Watch } from "../store/etcd.ts";
 import type { KvStore } from "../store/store.ts";
 
@@ -207,6 +213,44 @@ export class EtcdStore implements Store {
   /** See {@linkcode Store.holder}. @param network The network. @param address The address. @returns The owner. */
   async holder(network: NetworkRecord, address: string): Promise<string | undefined> {
     return (await this.#kv.get(`${etcdStoreKeys.claims(network.id)}${address}`))?.value;
+  }
+
+  /**
+   * See {@linkcode Store.claim}: one transaction comparing the endpoint's key and every claim's
+   * key with absence, putting them all (no lease); on failure it reads them, to say which was in
+   * the way. An earlier attempt whose answer was lost (the record there is this one, every claim
+   * this owner's) counts as done.
+   *
+   * @param network The network. @param name The endpoint. @param ep The record.
+   * @param addresses The addresses (no prefix). @param owner The claims' owner.
+   * @returns What was done.
+   */
+  async claim(
+    network: NetworkRecord,
+    name: string,
+    ep: EndpointRecord,
+    addresses: readonly string[],
+    owner: string,
+  ): Promise<ClaimResult> {
+    const epKey = `${etcdStoreKeys.endpoints(network.id)}${name}`;
+    const value = JSON.stringify(ep);
+    const claimKeys = addresses.map((a) => `${etcdStoreKeys.claims(network.id)}${a}`);
+    const keys = [epKey, ...claimKeys];
+    const r = await this.#kv.txn({
+      compare: keys.map((key) => ({ key, target: "create" as const, createRevision: 0 })),
+      success: [
+        { put: { key: epKey, value } },
+        ...claimKeys.map((key) => ({ put: { key, value: owner } })),
+      ],
+      failure: keys.map((key) => ({ range: { key } })),
+    }, `claim endpoint "${name}" and ${addresses.join(", ") || "no address"}`);
+    if (r.succeeded) return { claimed: true };
+    const [held, ...claims] = r.ranges.map((kvs) => kvs[0]);
+    if (held?.value === value && claims.every((kv) => kv?.value === owner)) {
+      return { claimed: true }; // ours already
+    }
+    const taken = addresses.filter((_, i) => claims[i] !== undefined && claims[i].value !== owner);
+    return { claimed: false, endpointExists: held !== undefined, taken };
   }
 
   /**

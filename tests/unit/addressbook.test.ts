@@ -11,19 +11,20 @@ function store(initial: string[] = []) {
     lists: 0,
     list: () => {
       s.lists++;
-      return [...taken];
+      return Promise.resolve([...taken]);
     },
-    reserve: (a: string) => (taken.has(a) ? false : (taken.add(a), true)),
+    reserve: (a: string) => Promise.resolve(taken.has(a) ? false : (taken.add(a), true)),
   };
   return s;
 }
 
 describe("AddressBook", () => {
-  it("hands out the lowest free address, listing the store once", () => {
+  it("hands out the lowest free address, listing the store once", async () => {
     const pool = createPool("198.51.100.0/29");
     const s = store(["198.51.100.3"]);
     const book = new AddressBook();
-    const got = [1, 2, 3, 4].map(() => book.take(pool, s.list, s.reserve));
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push(await book.take(pool, s.list, s.reserve));
     assert.deepEqual(got, [
       "198.51.100.2/29",
       "198.51.100.4/29",
@@ -32,29 +33,29 @@ describe("AddressBook", () => {
     ]);
     assert.equal(s.lists, 1);
     // Full (the gateway .1 and broadcast .7 are never handed out): one more look, then refuse.
-    assert.throws(() => book.take(pool, s.list, s.reserve), IpamExhaustedError);
+    await assert.rejects(book.take(pool, s.list, s.reserve), IpamExhaustedError);
     assert.equal(s.lists, 2);
   });
 
-  it("skips what another process took meanwhile, and reuses what this one released", () => {
+  it("skips what another process took meanwhile, and reuses what this one released", async () => {
     const pool = createPool("2001:db8:1::/64");
     const s = store();
     const book = new AddressBook();
-    assert.equal(book.take(pool, s.list, s.reserve), "2001:db8:1::2/64");
+    assert.equal(await book.take(pool, s.list, s.reserve), "2001:db8:1::2/64");
     s.taken.add("2001:db8:1::3"); // another process, behind the book's back
-    assert.equal(book.take(pool, s.list, s.reserve), "2001:db8:1::4/64");
+    assert.equal(await book.take(pool, s.list, s.reserve), "2001:db8:1::4/64");
     s.taken.delete("2001:db8:1::2");
     book.note([pool], "2001:db8:1::2", false);
-    assert.equal(book.take(pool, s.list, s.reserve), "2001:db8:1::2/64");
+    assert.equal(await book.take(pool, s.list, s.reserve), "2001:db8:1::2/64");
     assert.equal(s.lists, 1);
   });
 
-  it("finds addresses another process freed once the store is listed again", () => {
+  it("finds addresses another process freed once the store is listed again", async () => {
     const pool = createPool("198.51.100.0/30"); // one address: .2
     const s = store(["198.51.100.2"]);
     const book = new AddressBook();
-    assert.throws(() => book.take(pool, s.list, s.reserve), IpamExhaustedError);
+    await assert.rejects(book.take(pool, s.list, s.reserve), IpamExhaustedError);
     s.taken.clear(); // freed elsewhere
-    assert.equal(book.take(pool, s.list, s.reserve), "198.51.100.2/30");
+    assert.equal(await book.take(pool, s.list, s.reserve), "198.51.100.2/30");
   });
 });

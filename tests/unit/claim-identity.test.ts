@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EndpointRecord, NetworkRecord } from "../../model/records.ts";
-import { FileStore } from "../../network/store.ts";
+import { FileStore, LocalStore } from "../../network/store.ts";
 import { addressOwner, forgetEndpoint, newToken, ownerName } from "../../network/lifecycle.ts";
 import { portOwner, releaseBindings } from "../../network/publish.ts";
 
@@ -94,26 +94,29 @@ describe("claim identity", () => {
     assert.equal(store.files.claim(kind, "198.51.100.10", "d@4"), true);
   });
 
-  it("releasing an endpoint from a stale read frees nothing of the same name's newer link", () => {
+  it("releasing an endpoint from a stale read frees nothing of the same name's newer link", async () => {
     const { store, record } = fresh();
     linked(store, record, "e", newToken());
     const stale = store.readEndpoint(record, "e")!; // what a slow settler read
     // Another process releases it and links the same name again: the same address.
-    assert.deepEqual(forgetEndpoint(store, record, "e", store.readEndpoint(record, "e")!), [
+    const local = new LocalStore(store);
+    assert.deepEqual(await forgetEndpoint(local, record, "e", store.readEndpoint(record, "e")!), [
       "198.51.100.2",
     ]);
     const newer = linked(store, record, "e", newToken());
     // The slow settler finishes its release now.
-    assert.deepEqual(forgetEndpoint(store, record, "e", stale), []);
+    assert.deepEqual(await forgetEndpoint(local, record, "e", stale), []);
     assert.equal(store.holder(record, "198.51.100.2"), addressOwner("e", newer));
     assert.equal(store.readEndpoint(record, "e")?.token, newer.token);
   });
 
-  it("claims in the old format (owner = endpoint name) are still read and released", () => {
+  it("claims in the old format (owner = endpoint name) are still read and released", async () => {
     const { store, record } = fresh();
     const old = linked(store, record, "c1");
     assert.equal(store.holder(record, "198.51.100.2"), "c1");
-    assert.deepEqual(forgetEndpoint(store, record, "c1", old), ["198.51.100.2"]);
+    assert.deepEqual(await forgetEndpoint(new LocalStore(store), record, "c1", old), [
+      "198.51.100.2",
+    ]);
     assert.deepEqual(store.reserved(record), []);
     assert.deepEqual(store.endpoints(record), []);
     // An old port claim (NETWORKID_ENDPOINT) is released by an old record too.

@@ -52,20 +52,21 @@ describe("allocation within a range", () => {
     assert.equal(allocate(pool, "d", "198.51.100.7"), "198.51.100.7/24");
   });
 
-  it("AddressBook hands out only the range, and a released address below it is not reused", () => {
+  it("AddressBook hands out only the range, and a released address below it is not reused", async () => {
     const pool = setPoolRange(createPool("198.51.100.0/24"), "198.51.100.128/30");
     const taken = new Set<string>();
-    const list = () => [...taken];
-    const reserve = (a: string) => (taken.has(a) ? false : (taken.add(a), true));
+    const list = () => Promise.resolve([...taken]);
+    const reserve = (a: string) => Promise.resolve(taken.has(a) ? false : (taken.add(a), true));
     const book = new AddressBook();
-    const got = [1, 2, 3, 4].map(() => book.take(pool, list, reserve));
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push(await book.take(pool, list, reserve));
     assert.deepEqual(got, [
       "198.51.100.128/24",
       "198.51.100.129/24",
       "198.51.100.130/24",
       "198.51.100.131/24",
     ]);
-    assert.throws(() => book.take(pool, list, reserve), IpamExhaustedError);
+    await assert.rejects(book.take(pool, list, reserve), IpamExhaustedError);
   });
 });
 

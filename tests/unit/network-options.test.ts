@@ -16,6 +16,7 @@ import {
   type Interface,
   knownTypes,
   listNetworks,
+  LocalStore,
   Namespace,
   type NetNs,
   Network,
@@ -183,7 +184,7 @@ function offlineNetwork(dir: string): Network {
   // The saved layout: the network's own file, and one file per endpoint.
   assert.equal(store.createNetwork(record), true);
   assert.equal(store.createEndpoint(record, "c1", record.endpoints.c1), true);
-  return Network.fromRecord(record, store, false);
+  return Network.fromRecord(record, new LocalStore(store), false);
 }
 
 describe("link and unlink: endpoint names", () => {
