@@ -11,7 +11,8 @@
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
  * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`,
- * `veth`, `dns`, `dns-agent`, `podman`, `state-disk`, `teardown`), optional `key=value` parameters
+ * `veth`, `dns`, `dns-agent`, `podman`, `state-disk`, `teardown`, and `how-fast`: the README's
+ * CNI and podman rows), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -362,21 +363,13 @@ interface CniSamples {
 }
 
 /** CNI ADD/DEL exec'd per container, and the command's start-up, from one `cni` result. */
-function renderCni(files: LoadedResult[], params: Record<string, string> = {}): string[] {
+function renderCni(files: LoadedResult[]): string[] {
   if (files.length !== 1) throw new Error("render cni: exactly one result file");
   const r = files[0].result;
   const s = r.samples as CniSamples;
   const o = r.options as { n: number; reps: number };
   const med = (xs: number[]) => quantiles(xs).median;
-  // `short=1` (the README's table): the compiled plugin and the reference plugins on a network
-  // that exists, with and without a published port; no `fresh` rows, no start-up table.
-  const short = params.short === "1";
-  const shown = short
-    ? s.peers.filter((p) =>
-      /^(nslink-compiled|cni-bridge)/.test(p.peer) && !/\bfresh\b/.test(p.peer)
-    )
-    : s.peers;
-  const peers = shown.map((p) => ({
+  const peers = s.peers.map((p) => ({
     peer: p.peer,
     add: med(p.reps.flatMap((x) => x.addMs)),
     del: med(p.reps.flatMap((x) => x.delMs)),
@@ -435,14 +428,12 @@ function renderCni(files: LoadedResult[], params: Record<string, string> = {}): 
         ...refCols(p),
       ]),
     ),
-    ...(short ? [] : [
-      "",
-      "nslink command start time (medians): `version` (no FFI), `network ls` (libc, state)",
-      ...textTable(
-        ["runtime", "version ms", "network ls ms"],
-        runtimes.map((rt) => [rt, start(rt, "version"), start(rt, "network ls")]),
-      ),
-    ]),
+    "",
+    "nslink command start time (medians): `version` (no FFI), `network ls` (libc, state)",
+    ...textTable(
+      ["runtime", "version ms", "network ls ms"],
+      runtimes.map((rt) => [rt, start(rt, "version"), start(rt, "network ls")]),
+    ),
   ];
 }
 
@@ -882,6 +873,75 @@ function renderTeardown(files: LoadedResult[]): string[] {
 }
 
 /**
+ * The README's short table (`how-fast`): a CNI exec's ADD and DEL (one `cni` file) and a whole
+ * `podman run` (one `podman` file), nslink with the hand-off, without it, and the reference
+ * plugins, medians over every exec or run. Either file alone renders its own rows.
+ */
+function renderHowFast(files: LoadedResult[]): string[] {
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  const med = (xs: number[] | undefined) => (xs?.length ? quantiles(xs).median : undefined);
+  const cell = (
+    x: number | undefined,
+    digits: number,
+  ) => (x === undefined ? "-" : x.toFixed(digits));
+  const row = (what: string, v: (number | undefined)[], digits: number) =>
+    rows.push([
+      what,
+      ...v.map((x) => cell(x, digits)),
+      fmtX(v[0] !== undefined && v[2] ? v[0] / v[2] : undefined),
+    ]);
+  for (const { path, result: r } of files) {
+    if (r.suite === "cni") {
+      const o = r.options as { n: number; reps: number };
+      const peers = (r.samples as CniSamples).peers;
+      const get = (peer: string, k: "addMs" | "delMs") =>
+        med(peers.find((p) => p.peer === peer)?.reps.flatMap((x) => x[k]));
+      for (const [what, k] of [["ADD", "addMs"], ["DEL", "delMs"]] as const) {
+        row(`CNI ${what}`, [
+          get("nslink-compiled", k),
+          get("nslink-compiled no hand-off", k),
+          get("cni-bridge", k),
+        ], 2);
+      }
+      for (const [what, k] of [["ADD", "addMs"], ["DEL", "delMs"]] as const) {
+        row(`CNI ${what}, one port`, [
+          get("nslink-compiled+port", k),
+          get("nslink-compiled+port no hand-off", k),
+          get("cni-bridge+portmap", k),
+        ], 2);
+      }
+      notes.push(
+        `CNI: one exec of the plugin (process start included), ${o.n} containers x ${o.reps} rounds; ` +
+          "ref: bridge + host-local (+ portmap)",
+      );
+    } else if (r.suite === "podman") {
+      const o = r.options as { n: number; reps: number };
+      const cases = (r.samples as PodmanSamples).cases;
+      const get = (name: string) =>
+        med(cases.find((c) => c.case === name)?.reps.flatMap((x) => x.ms));
+      for (const [what, state] of [["lone network", "lone"], ["network in use", "in use"]]) {
+        row(`podman run, ${what}`, [
+          get(`nslink ${state}`),
+          get(`nslink ${state} no hand-off`),
+          get(`bridge+host-local+portmap ${state}`),
+        ], 1);
+      }
+      notes.push(
+        `podman run --rm … true until it returns, ${o.n} runs x ${o.reps} rounds; ` +
+          "ref: bridge + host-local + portmap",
+      );
+    } else throw new Error(`render how-fast: ${path} is a ${r.suite} result`);
+  }
+  return [
+    "medians, ms; nslink: the compiled plugin, its work handed to the host agent when one runs; " +
+    "no hand-off: NSLINK_AGENT=off",
+    ...notes,
+    ...textTable(["", "nslink", "no hand-off", "ref", "nslink vs ref"], rows),
+  ];
+}
+
+/**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
  * @example
@@ -899,7 +959,7 @@ export function renderBlock(
   else if (kind === "codec") body = renderCodec(files);
   else if (kind === "memory") body = renderMemory(files);
   else if (kind === "etcd-clients") body = renderEtcdClients(files);
-  else if (kind === "cni") body = renderCni(files, params);
+  else if (kind === "cni") body = renderCni(files);
   else if (kind === "ports") body = renderPorts(files);
   else if (kind === "overlay") body = renderOverlay(files);
   else if (kind === "monitor") body = renderMonitor(files);
@@ -909,6 +969,7 @@ export function renderBlock(
   else if (kind === "podman") body = renderPodman(files);
   else if (kind === "state-disk") body = renderStateDisk(files);
   else if (kind === "teardown") body = renderTeardown(files);
+  else if (kind === "how-fast") body = renderHowFast(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",
