@@ -7,7 +7,7 @@
 # Suites, in order (about 12 min in all on this 2-core machine, 25 at most; --quick: ~2 min, a
 # plumbing check whose figures mean nothing):
 #   main       bench/main.ts, every peer (per-container setup/teardown)     --n 50 --reps 5
-#   steps      bench/main.ts --steps, the nslink fast and floor peers         --n 50 --reps 5
+#   steps      bench/main.ts --steps, the nslink fast and floor peers and Go's fast --n 50 --reps 5
 #   extras     bench/extras.ts: codec and memory, Deno and Bun                --memory-n 50,500
 #   cni        bench/cni.ts: CNI ADD/DEL exec'd per container                 --n 20 --reps 3
 #   podman     bench/podman.ts: podman run --rm wall time (dist/nslink)        --n 5 --reps 2
@@ -68,7 +68,9 @@ else
   ETCD=(--n 300) OVERLAY=(--n 100 --remote 1000) DNS_ARGS=(--seconds 5)
   TEARDOWN=(--n 50 --rounds 3) STATE_DISK=(--n 50 --rounds 7)
 fi
-FAST_PEERS=nslink-fast-deno,nslink-fast-bun,nslink-floor-deno,nslink-floor-bun
+# The steps table's peers, with Go's fast path for its ratios (and so that render.ts --latest,
+# which keeps a table off a run of fewer peers, takes this run for the table).
+FAST_PEERS=go-netlink-fast,nslink-fast-deno,nslink-fast-bun,nslink-floor-deno,nslink-floor-bun
 
 log() { printf '[%s] bench/all.sh: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 wanted() {
