@@ -728,9 +728,7 @@ function renderPodman(files: LoadedResult[]): string[] {
     name: c.case,
     q: quantiles(c.reps.flatMap((x) => x.ms)),
   }));
-  const state = (
-    name: string,
-  ) => (name.endsWith(" in use") || name.includes(" in use ") ? "in use" : "lone");
+  const state = (name: string) => (name.includes(" in use") ? "in use" : "lone");
   const ref = (name: string) =>
     cases.find((c) => c.name.startsWith("bridge+") && state(c.name) === state(name));
   const f1 = (x: number) => x.toFixed(1);
