@@ -4,15 +4,18 @@
 #
 #   bash bench/all.sh [--quick] [--only a,b] [--skip a,b] [--no-render] [--wait-quiet SECONDS]
 #
-# Suites, in order (about 10 min in all on this 2-core machine, 25 at most; --quick: ~2 min, a
+# Suites, in order (about 12 min in all on this 2-core machine, 25 at most; --quick: ~2 min, a
 # plumbing check whose figures mean nothing):
 #   main       bench/main.ts, every peer (per-container setup/teardown)     --n 50 --reps 5
-#   steps      bench/main.ts --steps, the nslink fast and floor peers         --n 50 --reps 5
+#   steps      bench/main.ts --steps, the nslink fast and floor peers and Go's fast --n 50 --reps 5
 #   extras     bench/extras.ts: codec and memory, Deno and Bun                --memory-n 50,500
 #   cni        bench/cni.ts: CNI ADD/DEL exec'd per container                 --n 20 --reps 3
+#   podman     bench/podman.ts: podman run --rm wall time (dist/nslink)        --n 5 --reps 2
 #   ports      bench/ports.ts: port publishing                                --reps 30
 #   veth       bench/veth.ts, Deno and Bun                                     --n 100
 #   monitor    bench/monitor.ts, Deno and Bun                                  --samples 200
+#   teardown   bench/teardown.ts: the fast path's teardown profile, Deno, Bun   --n 50 --rounds 3
+#   state-disk bench/state-disk.ts: state on tmpfs and on disk, Deno and Bun   --n 50 --rounds 7
 #   etcd       bench/overlay/run_clients.sh: nslink's etcd client against npm etcd3  --n 300
 #   overlay    bench/overlay/run.sh: convergence, link() cost, watcher         --n 100 --remote 1000
 #   dns        bench/run-dns.sh: bench/dns.ts and bench/dns-agent.ts (Deno, Bun)  --seconds 5
@@ -40,7 +43,7 @@ while [ $# -gt 0 ]; do
   --skip) SKIP=",$2," && shift ;;
   --no-render) RENDER=0 ;;
   --wait-quiet) WAIT_QUIET=$2 && shift ;;
-  -h | --help) sed -n '2,29p' "$0" && exit 0 ;;
+  -h | --help) sed -n '2,32p' "$0" && exit 0 ;;
   *) echo "bench/all.sh: unknown option $1" >&2 && exit 2 ;;
   esac
   shift
@@ -57,13 +60,17 @@ if [ $QUICK = 1 ]; then
   EXTRAS=(--memory-n 20,60 --codec-warmup 1 --codec-passes 3)
   CNI=(--n 4 --reps 1) PODMAN=(--n 1 --reps 1) PORTS=(--reps 5) VETH=(--n 10) MONITOR=(--samples 30)
   ETCD=(--n 50) OVERLAY=(--n 10 --remote 100) DNS_ARGS=(--seconds 1)
+  TEARDOWN=(--n 10 --rounds 1) STATE_DISK=(--n 10 --rounds 2)
 else
   MAIN=(--n 50 --reps 5) STEPS=(--n 50 --reps 5)
   EXTRAS=(--memory-n 50,500 --codec-warmup 3 --codec-passes 10)
   CNI=(--n 20 --reps 3) PODMAN=(--n 5 --reps 2) PORTS=(--reps 30) VETH=(--n 100) MONITOR=(--samples 200)
   ETCD=(--n 300) OVERLAY=(--n 100 --remote 1000) DNS_ARGS=(--seconds 5)
+  TEARDOWN=(--n 50 --rounds 3) STATE_DISK=(--n 50 --rounds 7)
 fi
-FAST_PEERS=nslink-fast-deno,nslink-fast-bun,nslink-floor-deno,nslink-floor-bun
+# The steps table's peers, with Go's fast path for its ratios (and so that render.ts --latest,
+# which keeps a table off a run of fewer peers, takes this run for the table).
+FAST_PEERS=go-netlink-fast,nslink-fast-deno,nslink-fast-bun,nslink-floor-deno,nslink-floor-bun
 
 log() { printf '[%s] bench/all.sh: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 wanted() {
@@ -160,6 +167,8 @@ suite podman bash scripts/in-netns.sh deno run -A bench/podman.ts "${PODMAN[@]}"
 suite ports sandbox deno run -A bench/ports.ts "${PORTS[@]}"
 suite veth both bench/veth.ts "${VETH[@]}"
 suite monitor both bench/monitor.ts "${MONITOR[@]}"
+suite teardown both bench/teardown.ts "${TEARDOWN[@]}"
+suite state-disk both bench/state-disk.ts "${STATE_DISK[@]}"
 suite etcd bash bench/overlay/run_clients.sh "${ETCD[@]}"
 suite overlay bash bench/overlay/run.sh "${OVERLAY[@]}"
 
@@ -188,9 +197,11 @@ fi
 if [ $RENDER = 1 ]; then
   log "rendering docs/benchmarks.md from the newest result files"
   deno run -A bench/render.ts --latest || STATUS=1
+  log "rendering README.md's tables (How fast) from the newest result files"
+  deno run -A bench/render.ts --latest --readme README.md || STATUS=1
 fi
 log "done in $((SECONDS - T0)) s:"
 printf '  %s\n' "${SUMMARY[@]}" >&2
-git status --short bench/results docs/benchmarks.md >&2 || true
+git status --short bench/results docs/benchmarks.md README.md >&2 || true
 log "commit the new bench/results files with docs/benchmarks.md (deno task bench:check)"
 exit $STATUS

@@ -11,7 +11,8 @@
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
  * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`,
- * `veth`, `dns`, `dns-agent`), optional `key=value` parameters
+ * `veth`, `dns`, `dns-agent`, `podman`, `state-disk`, `teardown`, and `how-fast`: the README's
+ * CNI and podman rows), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
@@ -133,6 +134,8 @@ interface MainRun {
   setupMs: number;
   teardownMs: number;
   teardownCallsMs?: number;
+  /** CPU time of the peer process during the setup phase (total for n containers). */
+  setupCpuMs?: number;
   stepsMs?: Record<string, number>;
 }
 interface MainPeer {
@@ -157,13 +160,20 @@ function renderMain(files: LoadedResult[], params: Record<string, string>): stri
   if (!section) throw new Error(`render main: ${files[0].path} has no section n=${n}`);
   const med = (p: MainPeer, f: (x: MainRun) => number) =>
     p.runs.length ? quantiles(p.runs.map((x) => f(x) / n)).median : undefined;
+  const cpuOf = (runs: MainRun[]) => {
+    const xs = runs.flatMap((x) => (x.setupCpuMs === undefined ? [] : [x.setupCpuMs / n]));
+    return xs.length ? quantiles(xs).median : undefined;
+  };
   const stats = section.peers.map((p) => ({
     p,
     ok: p.status === "ok" && p.runs.length > 0,
     setup: med(p, (x) => x.setupMs),
     calls: med(p, (x) => x.teardownCallsMs ?? x.teardownMs),
     done: med(p, (x) => x.teardownMs),
+    cpu: cpuOf(p.runs),
   }));
+  // The CPU columns only for a run whose peers report their setup's CPU time (older files do not).
+  const withCpu = stats.some((s) => s.cpu !== undefined);
   const find = (name: string) => stats.find((s) => s.p.peer === name && s.ok);
   const ratio = (a?: number, b?: number) => (a !== undefined && b ? a / b : undefined);
   const ipb = find("ip-batch");
@@ -187,6 +197,7 @@ function renderMain(files: LoadedResult[], params: Record<string, string>): stri
       fmtX(ratio(s.setup, go?.setup)),
       fmtX(ratio(s.calls, go?.calls)),
       fmtX(ratio(s.done, go?.done)),
+      ...(withCpu ? [fmt3(s.cpu), fmtX(ratio(s.cpu, go?.cpu))] : []),
       s.p.variant,
     ]);
     for (const w of s.p.warnings ?? []) notes.push(`${s.p.peer}: note: ${w}`);
@@ -205,9 +216,18 @@ function renderMain(files: LoadedResult[], params: Record<string, string>): stri
       "setup vs go",
       "calls vs go",
       "kernel-done vs go",
+      ...(withCpu ? ["setup cpu ms/ctr", "cpu vs go"] : []),
       "go ref",
     ], rows),
   ];
+  if (withCpu) {
+    out.splice(
+      2,
+      0,
+      "setup cpu: user + system time of the peer's process during setup (getrusage), " +
+        "ms per container; '-' where the peer does not report it",
+    );
+  }
   if (params.steps === "1") {
     const steps = stats.filter((s) => s.ok && s.p.runs.some((x) => x.stepsMs)).map((s) => {
       const names = [...new Set(s.p.runs.flatMap((x) => Object.keys(x.stepsMs ?? {})))];
@@ -362,17 +382,50 @@ function renderCni(files: LoadedResult[]): string[] {
     const x = s.startup.find((y) => y.runtime === rt && y.command.startsWith(cmd));
     return x ? med(x.ms).toFixed(1) : "-";
   };
+  // Like with like: each nslink case against the reference plugins' same case.
+  const refOf = (peer: string) =>
+    peer.includes("+port")
+      ? "cni-bridge+portmap"
+      : /\bfresh\b/.test(peer)
+      ? "cni-bridge fresh"
+      : "cni-bridge";
+  const handoff = peers.some((p) => p.peer.endsWith("no hand-off"));
+  const withRef = peers.some((p) => p.peer.startsWith("cni-bridge"));
+  const refCols = (p: { peer: string; add: number; del: number }) => {
+    if (!withRef) return [];
+    const ref = p.peer.startsWith("nslink")
+      ? peers.find((x) => x.peer === refOf(p.peer))
+      : undefined;
+    return ref ? [fmtX(p.add / ref.add), fmtX(p.del / ref.del), ref.peer] : ["-", "-", ""];
+  };
   return [
     `CNI: one container's ADD and DEL, each an exec of the plugin (process start included); ` +
     `medians of ${o.n} containers x ${o.reps} interleaved rounds; ratios against ${base.peer}`,
+    ...(withRef
+      ? ["'vs ref': each nslink case against the reference plugins' same case (ref)"]
+      : []),
+    ...(handoff
+      ? [
+        "'no hand-off': the same exec with NSLINK_AGENT=off (the exec does all the work); " +
+        "without it, the running host agent does it",
+      ]
+      : []),
     ...textTable(
-      ["peer", "ADD ms", "DEL ms", "ADD vs nslink", "DEL vs nslink"],
+      [
+        "peer",
+        "ADD ms",
+        "DEL ms",
+        "ADD vs nslink",
+        "DEL vs nslink",
+        ...(withRef ? ["ADD vs ref", "DEL vs ref", "ref"] : []),
+      ],
       peers.map((p) => [
         p.peer,
         p.add.toFixed(2),
         p.del.toFixed(2),
         fmtX(p.add / base.add),
         fmtX(p.del / base.del),
+        ...refCols(p),
       ]),
     ),
     "",
@@ -658,6 +711,234 @@ function renderDnsAgent(files: LoadedResult[]): string[] {
   ];
 }
 
+interface PodmanSamples {
+  cases: { case: string; reps: { rep: number; ms: number[] }[] }[];
+}
+
+/**
+ * `podman run --rm … true` wall time (bench/podman.ts), one `podman` file: every case's median
+ * and p90 over every run of every round, against the reference plugins in the same network state.
+ */
+function renderPodman(files: LoadedResult[]): string[] {
+  if (files.length !== 1) throw new Error("render podman: exactly one result file");
+  const { path, result: r } = files[0];
+  if (r.suite !== "podman") throw new Error(`render podman: ${path} is a ${r.suite} result`);
+  const o = r.options as { n: number; reps: number };
+  const cases = (r.samples as PodmanSamples).cases.map((c) => ({
+    name: c.case,
+    q: quantiles(c.reps.flatMap((x) => x.ms)),
+  }));
+  const state = (name: string) => (name.includes(" in use") ? "in use" : "lone");
+  const ref = (name: string) =>
+    cases.find((c) => c.name.startsWith("bridge+") && state(c.name) === state(name));
+  const f1 = (x: number) => x.toFixed(1);
+  return [
+    `podman run --rm --network NET IMAGE true, wall time until podman returns, ms; ` +
+    `${o.n} runs x ${o.reps} interleaved rounds per case (small N: podman is slow)`,
+    "lone: nothing else on the network (nslink's ADD creates it, its DEL removes it); " +
+    "in use: another container keeps it (the host agent runs)",
+    "nslink: the compiled plugin, its work handed to the host agent when it runs; " +
+    "no hand-off: NSLINK_AGENT=off; ref: bridge + host-local + portmap",
+    ...textTable(
+      ["case", "runs", "median", "p90", "vs ref"],
+      cases.map((c) => {
+        const b = ref(c.name);
+        return [
+          c.name,
+          String(c.q.n),
+          f1(c.q.median),
+          f1(c.q.p90),
+          fmtX(b ? c.q.median / b.q.median : undefined),
+        ];
+      }),
+    ),
+  ];
+}
+
+interface StateDiskSamples {
+  rounds: Record<"tmpfs" | "disk", { link: number[]; unlink: number[] }>;
+}
+
+/** Fast path link/unlink with the state on tmpfs and on disk (bench/state-disk.ts), one file per runtime. */
+function renderStateDisk(files: LoadedResult[]): string[] {
+  let o = { n: 0, rounds: 0 };
+  const rows = files.map(({ path, result: r }) => {
+    if (r.suite !== "state-disk") {
+      throw new Error(`render state-disk: ${path} is a ${r.suite} result`);
+    }
+    o = r.options as { n: number; rounds: number };
+    const s = (r.samples as StateDiskSamples).rounds;
+    const m = (where: "tmpfs" | "disk", k: "link" | "unlink") => quantiles(s[where][k]).median;
+    return [
+      r.runtime,
+      fmt3(m("tmpfs", "link")),
+      fmt3(m("disk", "link")),
+      fmtX(m("disk", "link") / m("tmpfs", "link")),
+      fmt3(m("tmpfs", "unlink")),
+      fmt3(m("disk", "unlink")),
+      fmtX(m("disk", "unlink") / m("tmpfs", "unlink")),
+    ];
+  });
+  return [
+    `fast path link(name, { namespace }) and unlink(name) per container, until the calls return, ` +
+    `nslink's state on tmpfs and on the machine's disk (ext4 here), interleaved in one process;`,
+    `${o.n} containers x ${o.rounds} rounds; medians of the per-round means, ms per container`,
+    ...textTable([
+      "runtime",
+      "link tmpfs",
+      "link disk",
+      "disk/tmpfs",
+      "unlink tmpfs",
+      "unlink disk",
+      "disk/tmpfs",
+    ], rows),
+  ];
+}
+
+interface TeardownRound {
+  round: number;
+  usPerCtr: number;
+  cpuUsPerCtr: number;
+  libcUsPerCtr: number;
+  callsPerCtr: number;
+  nsDelete: { libcUsPerCtr: number };
+  unlink: { libcUsPerCtr: number };
+  first: { nsDeleteUs: number; unlinkUs: number };
+  symbols: Record<string, { usPerCtr: number; callsPerCtr: number }>;
+  samplesMs: { nsDelete: number[]; unlink: number[] };
+}
+
+/**
+ * Where the fast path's teardown time goes (bench/teardown.ts), one file per runtime: per round,
+ * the time until the calls return, the part inside libc (system calls) and the rest (nslink's own
+ * work), then the libc functions of the last round (the steady state).
+ */
+function renderTeardown(files: LoadedResult[]): string[] {
+  let o = { n: 0, rounds: 0, agent: "on" };
+  const rows: string[][] = [];
+  const fns: string[] = [];
+  const f1 = (x: number) => x.toFixed(1);
+  for (const { path, result: r } of files) {
+    if (r.suite !== "teardown") throw new Error(`render teardown: ${path} is a ${r.suite} result`);
+    o = r.options as typeof o;
+    const rounds = r.samples as TeardownRound[];
+    if (!rounds.length) throw new Error(`render teardown: ${path} has no round`);
+    const perCtr = (xs: number[]) => xs.reduce((a, b) => a + b, 0) * 1000 / xs.length;
+    for (const x of rounds) {
+      const del = perCtr(x.samplesMs.nsDelete);
+      const unl = perCtr(x.samplesMs.unlink);
+      rows.push([
+        r.runtime,
+        String(x.round),
+        f1(del + unl),
+        f1(x.libcUsPerCtr),
+        f1(del + unl - x.libcUsPerCtr),
+        f1(x.cpuUsPerCtr),
+        String(x.callsPerCtr),
+        `${f1(del)} (${f1(x.nsDelete.libcUsPerCtr)})`,
+        `${f1(unl)} (${f1(x.unlink.libcUsPerCtr)})`,
+        `${f1(x.first.nsDeleteUs + x.first.unlinkUs)}`,
+      ]);
+    }
+    const last = rounds[rounds.length - 1];
+    fns.push(
+      `${r.runtime}, round ${last.round}: ` +
+        Object.entries(last.symbols).map(([k, v]) => `${k} ${f1(v.usPerCtr)} (x${v.callsPerCtr})`)
+          .join(", "),
+    );
+  }
+  return [
+    `fast path teardown per container: ns.delete() then network.unlink(name), until the calls ` +
+    `return; ${o.n} containers x ${o.rounds} rounds, host agent ${o.agent}; µs per container`,
+    "libc: time inside libc calls (the system calls); own: the rest (runtime and nslink); " +
+    "round 1 holds the process's first teardown",
+    ...textTable([
+      "runtime",
+      "round",
+      "total",
+      "libc",
+      "own",
+      "cpu",
+      "libc calls",
+      "ns.delete (libc)",
+      "unlink (libc)",
+      "first container",
+    ], rows),
+    "",
+    "libc functions, µs per container (calls per container), last round:",
+    ...fns,
+  ];
+}
+
+/**
+ * The README's short table (`how-fast`): a CNI exec's ADD and DEL (one `cni` file) and a whole
+ * `podman run` (one `podman` file), nslink with the hand-off, without it, and the reference
+ * plugins, medians over every exec or run. Either file alone renders its own rows.
+ */
+function renderHowFast(files: LoadedResult[]): string[] {
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  const med = (xs: number[] | undefined) => (xs?.length ? quantiles(xs).median : undefined);
+  const cell = (
+    x: number | undefined,
+    digits: number,
+  ) => (x === undefined ? "-" : x.toFixed(digits));
+  const row = (what: string, v: (number | undefined)[], digits: number) =>
+    rows.push([
+      what,
+      ...v.map((x) => cell(x, digits)),
+      fmtX(v[0] !== undefined && v[2] ? v[0] / v[2] : undefined),
+    ]);
+  for (const { path, result: r } of files) {
+    if (r.suite === "cni") {
+      const o = r.options as { n: number; reps: number };
+      const peers = (r.samples as CniSamples).peers;
+      const get = (peer: string, k: "addMs" | "delMs") =>
+        med(peers.find((p) => p.peer === peer)?.reps.flatMap((x) => x[k]));
+      for (const [what, k] of [["ADD", "addMs"], ["DEL", "delMs"]] as const) {
+        row(`CNI ${what}`, [
+          get("nslink-compiled", k),
+          get("nslink-compiled no hand-off", k),
+          get("cni-bridge", k),
+        ], 2);
+      }
+      for (const [what, k] of [["ADD", "addMs"], ["DEL", "delMs"]] as const) {
+        row(`CNI ${what}, one port`, [
+          get("nslink-compiled+port", k),
+          get("nslink-compiled+port no hand-off", k),
+          get("cni-bridge+portmap", k),
+        ], 2);
+      }
+      notes.push(
+        `CNI: one exec of the plugin (process start included), ${o.n} containers x ${o.reps} rounds; ` +
+          "ref: bridge + host-local (+ portmap)",
+      );
+    } else if (r.suite === "podman") {
+      const o = r.options as { n: number; reps: number };
+      const cases = (r.samples as PodmanSamples).cases;
+      const get = (name: string) =>
+        med(cases.find((c) => c.case === name)?.reps.flatMap((x) => x.ms));
+      for (const [what, state] of [["lone network", "lone"], ["network in use", "in use"]]) {
+        row(`podman run, ${what}`, [
+          get(`nslink ${state}`),
+          get(`nslink ${state} no hand-off`),
+          get(`bridge+host-local+portmap ${state}`),
+        ], 1);
+      }
+      notes.push(
+        `podman run --rm … true until it returns, ${o.n} runs x ${o.reps} rounds; ` +
+          "ref: bridge + host-local + portmap",
+      );
+    } else throw new Error(`render how-fast: ${path} is a ${r.suite} result`);
+  }
+  return [
+    "medians, ms; nslink: the compiled plugin, its work handed to the host agent when one runs; " +
+    "no hand-off: NSLINK_AGENT=off",
+    ...notes,
+    ...textTable(["", "nslink", "no hand-off", "ref", "nslink vs ref"], rows),
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -683,6 +964,10 @@ export function renderBlock(
   else if (kind === "veth") body = renderVeth(files);
   else if (kind === "dns") body = renderDns(files);
   else if (kind === "dns-agent") body = renderDnsAgent(files);
+  else if (kind === "podman") body = renderPodman(files);
+  else if (kind === "state-disk") body = renderStateDisk(files);
+  else if (kind === "teardown") body = renderTeardown(files);
+  else if (kind === "how-fast") body = renderHowFast(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",
@@ -760,7 +1045,8 @@ const RESULT_NAME = /^(?:.*\/)?([a-z0-9-]+)-([a-z0-9]+)-(\d{8}T\d{6}Z)\.json$/;
  * Whether a result file fits a block beyond its suite and runtime: a `main` block with
  * `steps=1` takes only runs made with `--steps`, one without only runs made without; one with
  * `n=N` only a run with a section of N containers, one without only a single-section run (not
- * a sweep) at the container count of the file it names now.
+ * a sweep) at the container count of the file it names now, with every peer of that file (a
+ * run of a subset of the peers does not replace the table of all of them).
  */
 function fits(
   kind: string,
@@ -773,8 +1059,12 @@ function fits(
   const sections = (r.samples as Partial<MainSamples>).sections ?? [];
   if (params.n) return sections.some((x) => x.n === Number(params.n));
   // One container count, the table's own (a run at another N is another table).
-  const now = (current?.samples as Partial<MainSamples> | undefined)?.sections?.[0]?.n;
-  return sections.length === 1 && (now === undefined || sections[0].n === now);
+  const nowSection = (current?.samples as Partial<MainSamples> | undefined)?.sections?.[0];
+  const now = nowSection?.n;
+  if (sections.length !== 1 || (now !== undefined && sections[0].n !== now)) return false;
+  // Every peer of the table's run (a run of a few peers, such as the fast ones, is another table).
+  const have = new Set(sections[0].peers.map((p) => p.peer));
+  return (nowSection?.peers ?? []).every((p) => have.has(p.peer));
 }
 
 /** What {@linkcode pointAtLatest} did: the page's new text and one line per file it replaced. */
