@@ -75,9 +75,14 @@ export function readEnv(name: string): string | undefined {
   try {
     const deno = (globalThis as { Deno?: DenoEnv }).Deno;
     if (deno?.env) {
-      // Ask first, so that a missing --allow-env neither throws nor prompts.
-      const state = deno.permissions?.querySync?.({ name: "env", variable: name }).state;
-      if (state !== undefined && state !== "granted") return undefined;
+      // Ask first, so that a missing --allow-env neither throws nor prompts. A grant is
+      // remembered (the query costs ~15 µs, and this runs on every link): should it be revoked
+      // later, env.get throws, which reads as unset below.
+      if (!envGranted.has(name)) {
+        const state = deno.permissions?.querySync?.({ name: "env", variable: name }).state;
+        if (state !== undefined && state !== "granted") return undefined;
+        envGranted.add(name);
+      }
       return deno.env.get(name);
     }
     return (globalThis as { process?: NodeProcess }).process?.env?.[name];
@@ -85,6 +90,9 @@ export function readEnv(name: string): string | undefined {
     return undefined;
   }
 }
+
+/** Variables Deno's permission query granted (see {@linkcode readEnv}). */
+const envGranted = new Set<string>();
 
 function pid(): number {
   return (globalThis as { Deno?: DenoEnv }).Deno?.pid ??
