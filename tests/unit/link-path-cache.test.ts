@@ -10,6 +10,7 @@ import { basename, dirname, join } from "node:path";
 import { allocate, createPool, setPoolRange } from "../../model/ipam.ts";
 import { netnsResolvConf } from "../../network/dns_hooks.ts";
 import { readEnv } from "../../network/state.ts";
+import { ip } from "../../rtnl/messages/types.ts";
 
 describe("link path caches", () => {
   it("pools of one subnet with other gateways or ranges keep their own layout", () => {
@@ -58,5 +59,24 @@ describe("link path caches", () => {
     assert.equal(readEnv(name), "two");
     delete process.env[name];
     assert.equal(readEnv(name), undefined);
+  });
+
+  it("the address encoder's cache gives the same bytes, keeps refusing bad ones", () => {
+    const enc = (text: string) => {
+      const b = new Uint8Array(20);
+      const n = ip.encodeTo(b, new DataView(b.buffer), 2, text);
+      return [...b.subarray(2, 2 + n)];
+    };
+    for (let k = 0; k < 3; k++) {
+      assert.deepEqual(enc("198.51.100.1"), [198, 51, 100, 1]);
+      assert.deepEqual(enc("2001:db8::1"), [0x20, 1, 0xd, 0xb8, ...Array(11).fill(0), 1]);
+      assert.throws(() => enc("198.51.100.300"), TypeError);
+      assert.throws(() => enc("2001:db8::1:"), TypeError);
+    }
+    // Writing into a message never changes what the cache gives next.
+    const b = new Uint8Array(4);
+    ip.encodeTo(b, new DataView(b.buffer), 0, "203.0.113.7");
+    b.fill(0);
+    assert.deepEqual(enc("203.0.113.7"), [203, 0, 113, 7]);
   });
 });
