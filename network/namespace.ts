@@ -27,10 +27,10 @@ function checkInterface(iface: Interface): void {
   if (iface.addressIPv6 && cidrFamily(iface.addressIPv6) !== 6) {
     throw new TypeError(`Interface addressIPv6 "${iface.addressIPv6}" must be IPv6`);
   }
-  if (iface.gateway && checkIP(iface.gateway) !== 4) {
+  if (iface.gateway && gatewayFamily(iface.gateway) !== 4) {
     throw new TypeError(`Interface gateway "${iface.gateway}" must be IPv4`);
   }
-  if (iface.gatewayIPv6 && checkIP(iface.gatewayIPv6) !== 6) {
+  if (iface.gatewayIPv6 && gatewayFamily(iface.gatewayIPv6) !== 6) {
     throw new TypeError(`Interface gatewayIPv6 "${iface.gatewayIPv6}" must be IPv6`);
   }
   if (iface.mtu) checkMtu(iface.mtu);
@@ -88,6 +88,19 @@ function cidrFamily(cidr: string): 4 | 6 {
   return checkCidr(cidr).family; // throws
 }
 const PREFIX_RE = /^\d{1,3}$/;
+
+/** Gateways already checked, by text: a network's gateways come with each of its interfaces. */
+const gatewayFamilies = new Map<string, 4 | 6>();
+
+function gatewayFamily(gateway: string): 4 | 6 {
+  let f = gatewayFamilies.get(gateway);
+  if (f === undefined) {
+    f = checkIP(gateway); // throws for anything that is not an address
+    if (gatewayFamilies.size >= 256) gatewayFamilies.clear();
+    gatewayFamilies.set(gateway, f);
+  }
+  return f;
+}
 
 function prefixOf(name: string): string {
   return name.replace(/\d+$/, "");
