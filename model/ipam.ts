@@ -123,7 +123,22 @@ interface PoolLayout {
   autoLast: bigint;
 }
 
+/** Parsed layouts by pool text (subnet, gateway, range): a link parses no pool again. */
+const layouts = new Map<string, PoolLayout>();
+
 function layout(pool: Pool): PoolLayout {
+  const key = `${pool.subnet}|${pool.gateway}|${pool.rangeStart ?? ""}|${pool.rangeEnd ?? ""}`;
+  let l = layouts.get(key);
+  if (l === undefined) {
+    l = parseLayout(pool);
+    // Bounded: a process sees few pools; one that churns through many starts afresh.
+    if (layouts.size >= 256) layouts.clear();
+    layouts.set(key, l);
+  }
+  return l;
+}
+
+function parseLayout(pool: Pool): PoolLayout {
   const net = networkOf(parseSubnet(pool.subnet));
   const gw = parseAddress(pool.gateway, "gateway");
   // IPv4 keeps the broadcast address out; IPv6 has none and may hand out the last address.

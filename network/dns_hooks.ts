@@ -27,6 +27,7 @@ import {
 /** Where iproute2 keeps per-namespace files. */
 const NETNS_ETC = "/etc/netns";
 const NETNS_RUN = "/run/netns";
+const NETNS_RUN_SLASH = `${NETNS_RUN}/`;
 const MARK = "# nslink: the DNS of this namespace's networks; removed when nslink deletes it";
 
 function dnsOn(config: Readonly<Record<string, unknown>>): boolean {
@@ -50,6 +51,13 @@ function gateways(record: Pick<NetworkRecord, "pools">): string[] {
  * @returns The file's path, or `undefined` for a namespace elsewhere.
  */
 export function netnsResolvConf(nsPath: string | undefined): string | undefined {
+  // The common case without node:path (this runs on every link): `/run/netns/NAME`.
+  if (nsPath?.startsWith(NETNS_RUN_SLASH)) {
+    const name = nsPath.slice(NETNS_RUN_SLASH.length);
+    if (name !== "" && name !== "." && name !== ".." && !name.includes("/")) {
+      return `${NETNS_ETC}/${name}/resolv.conf`;
+    }
+  }
   if (!nsPath || dirname(nsPath) !== NETNS_RUN) return undefined;
   return join(NETNS_ETC, basename(nsPath), "resolv.conf");
 }
@@ -82,7 +90,7 @@ function writeResolvConf(nsPath: string, record: NetworkRecord): void {
     servers = [...old.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]);
   }
   for (const g of gateways(record)) if (!servers.includes(g)) servers.push(g);
-  const dir = dirname(file);
+  const dir = file.slice(0, file.lastIndexOf("/")); // file is /etc/netns/NAME/resolv.conf
   const made = tryPathCall("mkdir", dir, 0o755);
   if (made === ENOENT) mkdirSync(dir, { recursive: true });
   else if (made !== 0 && made !== EEXIST) mkdirSync(dir); // throws, naming the errno

@@ -6,6 +6,7 @@
  */
 import type { NetlinkError } from "../netlink/errors.ts";
 import { checkCidr, checkIfName, checkIP, checkMac, checkMtu } from "../net/validate.ts";
+import { parseIP } from "../net/ip.ts";
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
 import { hostNetns, hostRtnl } from "../model/host.ts";
@@ -20,16 +21,16 @@ function checkInterface(iface: Interface): void {
   checkIfName(iface.dstName, "dstName");
   if (iface.srcName) checkIfName(iface.srcName, "srcName");
   if (iface.macAddress) checkMac(iface.macAddress);
-  if (iface.address && checkCidr(iface.address).family !== 4) {
+  if (iface.address && cidrFamily(iface.address) !== 4) {
     throw new TypeError(`Interface address "${iface.address}" must be IPv4`);
   }
-  if (iface.addressIPv6 && checkCidr(iface.addressIPv6).family !== 6) {
+  if (iface.addressIPv6 && cidrFamily(iface.addressIPv6) !== 6) {
     throw new TypeError(`Interface addressIPv6 "${iface.addressIPv6}" must be IPv6`);
   }
-  if (iface.gateway && checkIP(iface.gateway) !== 4) {
+  if (iface.gateway && gatewayFamily(iface.gateway) !== 4) {
     throw new TypeError(`Interface gateway "${iface.gateway}" must be IPv4`);
   }
-  if (iface.gatewayIPv6 && checkIP(iface.gatewayIPv6) !== 6) {
+  if (iface.gatewayIPv6 && gatewayFamily(iface.gatewayIPv6) !== 6) {
     throw new TypeError(`Interface gatewayIPv6 "${iface.gatewayIPv6}" must be IPv6`);
   }
   if (iface.mtu) checkMtu(iface.mtu);
@@ -69,6 +70,36 @@ function deferClose(close: () => void): void {
   const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
   if (typeof timer === "number" && deno?.unrefTimer) deno.unrefTimer(timer);
   else (timer as { unref?(): void } | undefined)?.unref?.();
+}
+
+/**
+ * A CIDR's family, checked as `checkCidr` checks it but without making the address a bigint
+ * (this runs for every interface added); anything it rejects gets `checkCidr`'s own error.
+ */
+function cidrFamily(cidr: string): 4 | 6 {
+  if (typeof cidr === "string") {
+    const slash = cidr.indexOf("/");
+    const bytes = slash > 0 ? parseIP(cidr.slice(0, slash)) : undefined;
+    const pl = slash > 0 ? cidr.slice(slash + 1) : "";
+    if (bytes && PREFIX_RE.test(pl) && Number(pl) <= bytes.length * 8) {
+      return bytes.length === 4 ? 4 : 6;
+    }
+  }
+  return checkCidr(cidr).family; // throws
+}
+const PREFIX_RE = /^\d{1,3}$/;
+
+/** Gateways already checked, by text: a network's gateways come with each of its interfaces. */
+const gatewayFamilies = new Map<string, 4 | 6>();
+
+function gatewayFamily(gateway: string): 4 | 6 {
+  let f = gatewayFamilies.get(gateway);
+  if (f === undefined) {
+    f = checkIP(gateway); // throws for anything that is not an address
+    if (gatewayFamilies.size >= 256) gatewayFamilies.clear();
+    gatewayFamilies.set(gateway, f);
+  }
+  return f;
 }
 
 function prefixOf(name: string): string {

@@ -75,9 +75,14 @@ export function readEnv(name: string): string | undefined {
   try {
     const deno = (globalThis as { Deno?: DenoEnv }).Deno;
     if (deno?.env) {
-      // Ask first, so that a missing --allow-env neither throws nor prompts.
-      const state = deno.permissions?.querySync?.({ name: "env", variable: name }).state;
-      if (state !== undefined && state !== "granted") return undefined;
+      // Ask first, so that a missing --allow-env neither throws nor prompts. A grant is
+      // remembered (the query costs ~15 µs, and this runs on every link): should it be revoked
+      // later, env.get throws, which reads as unset below.
+      if (!envGranted.has(name)) {
+        const state = deno.permissions?.querySync?.({ name: "env", variable: name }).state;
+        if (state !== undefined && state !== "granted") return undefined;
+        envGranted.add(name);
+      }
       return deno.env.get(name);
     }
     return (globalThis as { process?: NodeProcess }).process?.env?.[name];
@@ -85,6 +90,9 @@ export function readEnv(name: string): string | undefined {
     return undefined;
   }
 }
+
+/** Variables Deno's permission query granted (see {@linkcode readEnv}). */
+const envGranted = new Set<string>();
 
 function pid(): number {
   return (globalThis as { Deno?: DenoEnv }).Deno?.pid ??
@@ -240,7 +248,15 @@ export class StateStore {
       throw new TypeError(`Invalid state directory "${String(dir)}": expected a non-empty path`);
     }
     this.dir = dir;
+    // What `join(dir, …)` puts before a plain name (no `/`, `.` or `..`, as checkName allows):
+    // paths are then concatenated, not normalized again on every call.
+    this.#prefix = join(dir, "x").slice(0, -1);
+    this.#lockPath = join(dir, ".lock");
   }
+
+  #prefix: string;
+  #lockPath: string;
+  #lockObject?: string;
 
   /**
    * Takes the directory's lock (`flock` on `<dir>/.lock`) without ever blocking the event loop:
@@ -296,8 +312,8 @@ export class StateStore {
    * @returns The held lock, or `undefined` when another holder excludes it.
    */
   tryLock(options: { shared?: boolean } = {}): StateLock | undefined {
-    const path = join(this.dir, ".lock");
-    const object = JSON.stringify(path);
+    const path = this.#lockPath;
+    const object = this.#lockObject ??= JSON.stringify(path);
     const fd = ensureDir(this.dir, () => open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600, object));
     let ok = false;
     try {
@@ -482,9 +498,10 @@ export class StateStore {
    */
   claim(kind: string, name: string, owner: string, options: { mkdir?: boolean } = {}): boolean {
     checkName(owner, "owner", OWNER_RE);
-    const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
+    const dir = this.#prefix + checkName(kind, "kind");
+    const path = `${dir}/${checkClaim(name)}`;
     try {
-      if (options.mkdir) ensureDir(join(this.dir, kind), () => mkdir(path, 0o700));
+      if (options.mkdir) ensureDir(dir, () => mkdir(path, 0o700));
       else mkdir(path, 0o700);
     } catch (err) {
       if ((err as { code?: string } | null)?.code === "EEXIST") return false;
@@ -493,7 +510,7 @@ export class StateStore {
     try {
       // The entry's name is what counts; its target only has to lead nowhere (no loop for
       // tools that walk the tree following links).
-      symlink("/dev/null", join(path, owner));
+      symlink("/dev/null", `${path}/${owner}`);
     } catch (err) {
       removeQuietly(path, true);
       throw err;
@@ -520,7 +537,7 @@ export class StateStore {
   mark(kind: string, name: string, target: string): boolean {
     checkName(target, "mark", OWNER_RE);
     try {
-      symlink(target, join(this.dir, checkName(kind, "kind"), checkClaim(name)));
+      symlink(target, `${this.#prefix}${checkName(kind, "kind")}/${checkClaim(name)}`);
       return true;
     } catch (err) {
       if ((err as { code?: string } | null)?.code === "EEXIST") return false;
@@ -571,7 +588,7 @@ export class StateStore {
    *   whose owner entry was never made or is already gone).
    */
   claimant(kind: string, name: string): string | undefined {
-    const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
+    const path = `${this.#prefix}${checkName(kind, "kind")}/${checkClaim(name)}`;
     // The earlier format, and marks; absent claims end here too (one syscall, and no error
     // object: an absent mark is the common case of every endpoint read).
     const link = readlinkOrErrno(path);
@@ -602,9 +619,9 @@ export class StateStore {
    */
   unclaim(kind: string, name: string, owner: string): boolean {
     checkName(owner, "owner", OWNER_RE);
-    const path = join(this.dir, checkName(kind, "kind"), checkClaim(name));
+    const path = `${this.#prefix}${checkName(kind, "kind")}/${checkClaim(name)}`;
     try {
-      unlink(join(path, owner));
+      unlink(`${path}/${owner}`);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== "ENOENT" && code !== "ENOTDIR") throw err;
@@ -653,7 +670,7 @@ export class StateStore {
    */
   entries(kind: string): string[] {
     try {
-      return readDir(join(this.dir, checkName(kind, "kind")));
+      return readDir(this.#prefix + checkName(kind, "kind"));
     } catch (err) {
       if (isNotFound(err)) return [];
       throw err;
@@ -725,7 +742,7 @@ export class StateStore {
     // writeFileSync costs ~45 µs here, open + write + close ~8 µs).
     const put = () => writeNew(tmp, encoder.encode(text + "\n"));
     try {
-      if (mkdir) ensureDir(join(this.dir, kind), put);
+      if (mkdir) ensureDir(this.#prefix + kind, put);
       else put();
     } catch (err) {
       removeQuietly(tmp);
@@ -773,7 +790,7 @@ export class StateStore {
    */
   kindStamp(kind: string): string | undefined {
     try {
-      const st = statSync(join(this.dir, checkName(kind, "kind")));
+      const st = statSync(this.#prefix + checkName(kind, "kind"));
       return `${st.ino}:${st.size}:${st.mtimeMs}`;
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -882,7 +899,7 @@ export class StateStore {
   list(kind: string): string[] {
     let entries: string[];
     try {
-      entries = readDir(join(this.dir, checkName(kind, "kind")));
+      entries = readDir(this.#prefix + checkName(kind, "kind"));
     } catch (err) {
       if (isNotFound(err)) return [];
       throw err;
@@ -895,7 +912,7 @@ export class StateStore {
   }
 
   #file(kind: string, name: string): string {
-    return join(this.dir, checkName(kind, "kind"), `${checkName(name, "name")}.json`);
+    return `${this.#prefix}${checkName(kind, "kind")}/${checkName(name, "name")}.json`;
   }
 }
 
@@ -932,7 +949,7 @@ function writeNew(path: string, bytes: Uint8Array<ArrayBuffer>): void {
   const fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600);
   try {
     for (let off = 0; off < bytes.byteLength;) {
-      off += write(fd, bytes.subarray(off), JSON.stringify(path));
+      off += write(fd, off === 0 ? bytes : bytes.subarray(off), JSON.stringify(path));
     }
   } finally {
     close(fd);

@@ -26,6 +26,19 @@ import { formatCidr, networkOf } from "../net/ip.ts";
 import { checkCidr, checkInt, checkIP } from "../net/validate.ts";
 import type { LinkRef } from "./link.ts";
 import { LinkedOps } from "./ops.ts";
+
+/** Gateways already checked, by text (a network's gateway is in every container's route). */
+const gatewayFamilies = new Map<string, 4 | 6>();
+
+function gatewayFamily(gateway: string): 4 | 6 {
+  let f = gatewayFamilies.get(gateway);
+  if (f === undefined) {
+    f = checkIP(gateway); // throws for anything that is not an address
+    if (gatewayFamilies.size >= 256) gatewayFamilies.clear();
+    gatewayFamilies.set(gateway, f);
+  }
+  return f;
+}
 import { RouteMessage, type RouteMessageInput, type RouteMessageValue } from "./messages/route.ts";
 
 /** A route to add or delete. */
@@ -192,7 +205,7 @@ export class RouteOps extends LinkedOps {
     const dst = route.dst === undefined || route.dst === "default"
       ? undefined
       : checkCidr(route.dst);
-    const gwFamily = route.gateway === undefined ? undefined : checkIP(route.gateway);
+    const gwFamily = route.gateway === undefined ? undefined : gatewayFamily(route.gateway);
     const family = dst?.family ?? gwFamily ?? route.family ?? 4;
     if (gwFamily !== undefined && gwFamily !== family) {
       throw new TypeError(
