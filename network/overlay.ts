@@ -44,13 +44,13 @@ import { registerStoreSweep } from "./gc.ts";
 import { loadAll, stateDirOf } from "./publish.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
 import { EtcdError, type KeyValue } from "../store/etcd.ts";
-import { followPrefix } from "./store_etcd.ts";
+import { EtcdStore, followPrefix } from "./store_etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
 import { shortHash } from "../drivers/bridge.ts";
 import { overlayDevices, overlayDriver, underlayOf } from "../drivers/overlay.ts";
 import type { DriverContext, NetworkRecord } from "../drivers/driver.ts";
 import { checkRemote, OverlayWatcher } from "./overlay_watcher.ts";
-import { OverlayHost, overlayKeys } from "./overlay_host.ts";
+import { OverlayHost, overlayKeys, overlayRecordOf, overlayStoreLayout } from "./overlay_host.ts";
 import {
   configOf,
   conflict,
@@ -112,6 +112,8 @@ export class OverlayNetwork extends Network {
   /** The VXLAN network identifier. */
   readonly vni: number;
   #store: KvStore;
+  /** The endpoint records and address claims, on the overlay's layout (no lease). */
+  #etcd: EtcdStore;
   #cfg: OverlayConfig;
   #mtu: number;
   #host: OverlayHost;
@@ -139,6 +141,7 @@ export class OverlayNetwork extends Network {
     this.storeUrl = p.storeUrl;
     this.vni = cfg.vni;
     this.#store = store;
+    this.#etcd = new EtcdStore(store, overlayStoreLayout(p.advertise));
     this.#cfg = cfg;
     this.#files = files;
     this.#local = local;
@@ -351,7 +354,10 @@ export class OverlayNetwork extends Network {
   }
 
   /** Takes the endpoint name and its addresses in one transaction, retrying on contention. */
-  async #claim(name: string, options: LinkOptions): Promise<OverlayEndpoint> {
+  async #claim(
+    name: string,
+    options: LinkOptions,
+  ): Promise<OverlayEndpoint & { token?: string }> {
     const keys = overlayKeys(this.name);
     const epKey = `${keys.endpoints}${name}`;
     for (let attempt = 0; attempt < 200; attempt++) {
@@ -360,15 +366,10 @@ export class OverlayNetwork extends Network {
       let view = this.#view;
       const cached = view !== undefined;
       if (!view) {
-        const [t4, t6] = await Promise.all([
-          this.#store.range(keys.ipam4, { prefix: true, keysOnly: true }),
-          this.#cfg.subnetIPv6
-            ? this.#store.range(keys.ipam6, { prefix: true, keysOnly: true })
-            : Promise.resolve({ revision: 0, kvs: [] }),
-        ]);
+        const taken = await this.#etcd.reserved(this.#local);
         view = {
-          v4: new Set(t4.kvs.map((kv) => kv.key.slice(keys.ipam4.length))),
-          v6: new Set(t6.kvs.map((kv) => kv.key.slice(keys.ipam6.length))),
+          v4: new Set(taken.filter((a) => !a.includes(":"))),
+          v6: new Set(taken.filter((a) => a.includes(":"))),
         };
         this.#view = view;
       }
@@ -408,43 +409,33 @@ export class OverlayNetwork extends Network {
         // Names travel with the record: every host's agent answers them.
         ...(options.aliases?.length ? { aliases: [...new Set(options.aliases)] } : {}),
       };
-      const a4 = `${keys.ipam4}${bare(address)}`;
-      const a6 = addressIPv6 ? `${keys.ipam6}${bare(addressIPv6)}` : undefined;
-      this.#pending.add(bare(address));
-      if (addressIPv6) this.#pending.add(bare(addressIPv6));
+      const token = randomId();
+      const addresses = [bare(address), ...(addressIPv6 ? [bare(addressIPv6)] : [])];
+      for (const a of addresses) this.#pending.add(a);
       let r;
       try {
-        r = await this.#store.txn({
-          compare: [
-            { key: epKey, target: "create", createRevision: 0 },
-            { key: a4, target: "create", createRevision: 0 },
-            ...(a6 ? [{ key: a6, target: "create" as const, createRevision: 0 }] : []),
-          ],
-          success: [
-            // Not under the lease: ownership survives an outage longer than the TTL.
-            { put: { key: epKey, value: JSON.stringify(ep) } },
-            { put: { key: a4, value: name } },
-            ...(a6 ? [{ put: { key: a6, value: name } }] : []),
-          ],
-          failure: [{ range: { key: epKey } }],
-        }, `link "${name}" to overlay network "${this.name}"`);
+        // The record and every address claim in one transaction, none under the lease:
+        // ownership survives an outage longer than the TTL.
+        r = await this.#etcd.claim(
+          this.#local,
+          name,
+          overlayRecordOf({ ...ep, token }),
+          addresses,
+          name,
+        );
       } finally {
-        this.#pending.delete(bare(address));
-        if (addressIPv6) this.#pending.delete(bare(addressIPv6));
+        for (const a of addresses) this.#pending.delete(a);
       }
-      if (r.succeeded) {
-        this.#view?.v4.add(bare(address));
-        if (addressIPv6) this.#view?.v6.add(bare(addressIPv6));
-        return ep;
+      if (r.claimed) {
+        for (const a of addresses) (a.includes(":") ? this.#view?.v6 : this.#view?.v4)?.add(a);
+        return { ...ep, token };
       }
       this.#view = undefined; // the guess was wrong: read again
-      const holder = r.ranges[0]?.[0];
-      // Ours already: an earlier attempt whose answer was lost (a member timed out) went through.
-      if (holder && holder.value === JSON.stringify(ep)) return ep;
-      if (holder) {
+      if (r.endpointExists) {
         let where = "";
         try {
-          where = ` (on host ${endpointOf(this.storeUrl, holder).host})`;
+          const held = await this.#store.get(epKey);
+          if (held) where = ` (on host ${endpointOf(this.storeUrl, held).host})`;
         } catch { /* named without its host */ }
         throw new TypeError(
           `Endpoint "${name}" is already linked to network "${this.name}"${where}`,
@@ -463,20 +454,15 @@ export class OverlayNetwork extends Network {
     throw new Error(`link "${name}": too much contention in "${this.storeUrl}"`);
   }
 
-  /** Deletes an endpoint's keys (only while they are still this endpoint's). */
-  async #release(ep: OverlayEndpoint): Promise<void> {
-    const keys = overlayKeys(this.name);
-    this.#view?.v4.delete(bare(ep.address));
-    if (ep.addressIPv6) this.#view?.v6.delete(bare(ep.addressIPv6));
-    const ops = [
-      { delete: { key: `${keys.endpoints}${ep.name}` } },
-      { delete: { key: `${keys.ipam4}${bare(ep.address)}` } },
-      ...(ep.addressIPv6 ? [{ delete: { key: `${keys.ipam6}${bare(ep.addressIPv6)}` } }] : []),
-    ];
-    await this.#store.txn({
-      compare: [{ key: `${keys.endpoints}${ep.name}`, target: "value", value: JSON.stringify(ep) }],
-      success: ops,
-    }, `unlink "${ep.name}" from overlay network "${this.name}"`);
+  /**
+   * Removes an endpoint's record (only while it is this link's, by its token) and its address
+   * claims (only while they name it).
+   */
+  async #release(ep: OverlayEndpoint & { token?: string }): Promise<void> {
+    const addresses = [bare(ep.address), ...(ep.addressIPv6 ? [bare(ep.addressIPv6)] : [])];
+    for (const a of addresses) (a.includes(":") ? this.#view?.v6 : this.#view?.v4)?.delete(a);
+    if (!(await this.#etcd.removeEndpoint(this.#local, ep.name, ep.token))) return;
+    for (const a of addresses) await this.#etcd.release(this.#local, a, ep.name);
   }
 
   /**
@@ -493,7 +479,7 @@ export class OverlayNetwork extends Network {
   override async unlink(name: string): Promise<void> {
     const keys = overlayKeys(this.name);
     const kv = await this.#store.get(`${keys.endpoints}${name}`);
-    const ep = kv ? endpointOf(this.storeUrl, kv) : undefined;
+    const ep = kv ? { ...endpointOf(this.storeUrl, kv), ...tokenOf(kv) } : undefined;
     if (ep && ep.host !== this.advertise) {
       throw new Error(
         `Endpoint "${name}" of overlay network "${this.name}" lives on host ${ep.host}, not on ${this.advertise}`,
@@ -673,6 +659,16 @@ export class OverlayNetwork extends Network {
   }
 }
 
+/** The token of a stored endpoint (the link that wrote it), when it has one. */
+function tokenOf(kv: KeyValue): { token?: string } {
+  try {
+    const t = (JSON.parse(kv.value) as { token?: unknown }).token;
+    return typeof t === "string" ? { token: t } : {};
+  } catch {
+    return {};
+  }
+}
+
 /** The host of a stored endpoint, or `undefined` when the record is malformed. */
 function hostOf(kv: KeyValue): string | undefined {
   try {
@@ -824,19 +820,11 @@ async function sweepOverlay(
     found.push(`${record.name}/${name} (registered in ${kv.url} for this host, no local record)`);
     if (dryRun) continue;
     const ep = endpointOf(kv.url, item);
-    const r = await kv.txn({
-      compare: [{ key: item.key, target: "mod", modRevision: item.modRevision }],
-      success: [{ delete: { key: item.key } }],
-    }, `release endpoint "${name}" of overlay network "${record.name}"`);
-    if (!r.succeeded) continue;
-    // Its address claims, only those still naming it.
-    const claims = [`${keys.ipam4}${bare(ep.address)}`];
-    if (ep.addressIPv6) claims.push(`${keys.ipam6}${bare(ep.addressIPv6)}`);
-    for (const key of claims) {
-      await kv.txn({
-        compare: [{ key, target: "value", value: name }],
-        success: [{ delete: { key } }],
-      }, `release "${key}"`);
+    // The record only while unchanged (this link's token), then its claims still naming it.
+    const etcd = new EtcdStore(kv, overlayStoreLayout(c.advertise));
+    if (!(await etcd.removeEndpoint(record, name, tokenOf(item).token))) continue;
+    for (const a of [bare(ep.address), ...(ep.addressIPv6 ? [bare(ep.addressIPv6)] : [])]) {
+      await etcd.release(record, a, name);
     }
   }
   return found;

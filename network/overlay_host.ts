@@ -22,6 +22,10 @@
  */
 import type { KvStore } from "../store/store.ts";
 import type { NetworkWatcher } from "./network.ts";
+import { EtcdError, type KeyValue } from "../store/etcd.ts";
+import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
+import { EtcdStore, type EtcdStoreLayout } from "./store_etcd.ts";
+import { checkRemote } from "./overlay_watcher.ts";
 
 /**
  * The store keys of one overlay network.
@@ -69,6 +73,131 @@ export interface RegisteredEndpoint {
   addressIPv6: string;
   /** Its DNS aliases, when it has any. */
   aliases?: string[];
+}
+
+/**
+ * An overlay endpoint's stored value as an endpoint record: one interface (MAC, addresses),
+ * its aliases and its token.
+ *
+ * @example
+ * ```ts
+ * import { overlayRecordOf } from "./overlay_host.ts";
+ * overlayRecordOf({
+ *   name: "c1", host: "198.51.100.11", mac: "02:42:cb:00:71:02",
+ *   address: "203.0.113.2/24", addressIPv6: "",
+ * }).interfaces[0].macAddress; // "02:42:cb:00:71:02"
+ * ```
+ * @param ep The value.
+ * @returns The record.
+ */
+export function overlayRecordOf(ep: RegisteredEndpoint & { token?: string }): EndpointRecord {
+  return {
+    interfaces: [{
+      srcName: "",
+      dstName: "",
+      macAddress: ep.mac,
+      address: ep.address,
+      addressIPv6: ep.addressIPv6,
+      gateway: "",
+      gatewayIPv6: "",
+      mtu: 0,
+    }],
+    hostLinks: [],
+    ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
+    ...(ep.token !== undefined ? { token: ep.token } : {}),
+  };
+}
+
+/**
+ * The {@linkcode EtcdStore} layout of overlay networks, for the host `advertise`: endpoint records
+ * at `ov/NAME/endpoints/EP`, their value the one every host's watcher, `watchEndpoints` and the
+ * agent's names read (`OverlayEndpoint`: name, host, MAC, addresses, aliases, plus the link's
+ * token); address claims at `ov/NAME/ipam/4/ADDRESS` and `ov/NAME/ipam/6/ADDRESS`, their value the
+ * endpoint's name. No key of it is under a lease.
+ *
+ * @example
+ * ```ts
+ * import { overlayStoreLayout } from "./overlay_host.ts";
+ * overlayStoreLayout("198.51.100.11").claim({ name: "ov1", id: "x" }, "2001:db8::2");
+ * // "/nslink/ov/ov1/ipam/6/2001:db8::2"
+ * ```
+ * @param advertise This host's underlay address (the `host` of the endpoints it writes).
+ * @returns The layout.
+ */
+export function overlayStoreLayout(advertise: string): EtcdStoreLayout {
+  return {
+    endpoints: (network) => overlayKeys(network.name).endpoints,
+    claims: (network) => {
+      const k = overlayKeys(network.name);
+      return [k.ipam4, k.ipam6];
+    },
+    claim: (network, address) => {
+      const k = overlayKeys(network.name);
+      return `${address.includes(":") ? k.ipam6 : k.ipam4}${address}`;
+    },
+    encode: (_network, name, ep) => {
+      const i = ep.interfaces[0];
+      return JSON.stringify({
+        name,
+        host: advertise,
+        mac: i?.macAddress ?? "",
+        address: i?.address ?? "",
+        addressIPv6: i?.addressIPv6 ?? "",
+        ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
+        ...(ep.token !== undefined ? { token: ep.token } : {}),
+      });
+    },
+    decode: (url: string, kv: KeyValue) => {
+      let r;
+      try {
+        r = checkRemote(kv.value);
+      } catch (e) {
+        throw new EtcdError(
+          url,
+          `read "${kv.key}"`,
+          `malformed endpoint: ${(e as Error).message}`,
+          {
+            malformed: true,
+          },
+        );
+      }
+      const o = JSON.parse(kv.value) as Record<string, unknown>;
+      const aliases = Array.isArray(o.aliases)
+        ? o.aliases.filter((a): a is string => typeof a === "string")
+        : [];
+      return overlayRecordOf({
+        name: kv.key.slice(kv.key.lastIndexOf("/") + 1),
+        ...r,
+        ...(aliases.length ? { aliases } : {}),
+        ...(typeof o.token === "string" ? { token: o.token } : {}),
+      });
+    },
+  };
+}
+
+/**
+ * The network as the overlay's {@linkcode EtcdStore} addresses it (its layout reads the name
+ * only): for a process that knows the name and not the local record.
+ *
+ * @example
+ * ```ts
+ * import { overlayNetworkRef } from "./overlay_host.ts";
+ * overlayNetworkRef("ov1").type; // "overlay"
+ * ```
+ * @param name The network's name.
+ * @returns A record naming it.
+ */
+export function overlayNetworkRef(name: string): NetworkRecord {
+  return {
+    version: 1,
+    name,
+    type: "overlay",
+    id: "",
+    created: "",
+    config: {},
+    pools: {},
+    endpoints: {},
+  };
 }
 
 /** A registration that failed: another endpoint holds what this host's endpoint needs. */
@@ -256,6 +385,9 @@ export class OverlayHost {
   async reregister(): Promise<OverlayConflict[]> {
     const { store, network, advertise } = this.#o;
     const keys = overlayKeys(network);
+    const layout = overlayStoreLayout(advertise);
+    const etcd = new EtcdStore(store, layout);
+    const ref = overlayNetworkRef(network);
     const found: OverlayConflict[] = [];
     const all = await store.range(keys.endpoints, { prefix: true });
     const stored = new Map<string, RegisteredEndpoint>();
@@ -277,34 +409,25 @@ export class OverlayHost {
         found.push({ network, endpoint: ep.name, key: epKey, holder: kv.value });
         continue;
       }
-      const r = await store.txn({
-        compare: [{ key: epKey, target: "create", createRevision: 0 }],
-        success: [{ put: { key: epKey, value: JSON.stringify(ep) } }],
-        failure: [{ range: { key: epKey } }],
-      }, `register endpoint "${ep.name}" of overlay network "${network}" again`);
-      if (!r.succeeded) {
+      if (!(await etcd.createEndpoint(ref, ep.name, overlayRecordOf(ep)))) {
+        const held = await store.get(epKey);
         found.push({
           network,
           endpoint: ep.name,
           key: epKey,
-          holder: r.ranges[0]?.[0]?.value ?? "another endpoint",
+          holder: held?.value ?? "another endpoint",
         });
         continue;
       }
       mine.set(ep.name, ep);
     }
     for (const [name, ep] of mine) {
-      const claims = [`${keys.ipam4}${bare(ep.address)}`];
-      if (ep.addressIPv6) claims.push(`${keys.ipam6}${bare(ep.addressIPv6)}`);
-      for (const key of claims) {
-        const r = await store.txn({
-          compare: [{ key, target: "create", createRevision: 0 }],
-          success: [{ put: { key, value: name } }],
-          failure: [{ range: { key } }],
-        }, `claim "${key}" for endpoint "${name}" again`);
-        const holder = r.succeeded ? name : r.ranges[0]?.[0]?.value;
+      const claims = [bare(ep.address), ...(ep.addressIPv6 ? [bare(ep.addressIPv6)] : [])];
+      for (const address of claims) {
+        if (await etcd.reserve(ref, address, name)) continue;
+        const holder = await etcd.holder(ref, address);
         if (holder !== undefined && holder !== name) {
-          found.push({ network, endpoint: name, key, holder });
+          found.push({ network, endpoint: name, key: layout.claim(ref, address), holder });
         }
       }
     }
