@@ -27,7 +27,7 @@
 import { NetlinkError } from "../netlink/errors.ts";
 import { hostRtnl } from "../model/host.ts";
 import { type Interface, macForIPv4 } from "../model/interface.ts";
-import { allocate, createPool, type Pool, prefixLength } from "../model/ipam.ts";
+import { allocate, createPool, type Pool } from "../model/ipam.ts";
 import {
   type LinkOptions,
   Network,
@@ -43,20 +43,24 @@ import { dropRuntime } from "./restore.ts";
 import { registerStoreSweep } from "./gc.ts";
 import { loadAll, stateDirOf } from "./publish.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
-import { EtcdError, type KeyValue } from "../store/etcd.ts";
+import type { KeyValue } from "../store/etcd.ts";
 import { EtcdStore, followPrefix } from "./store_etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
 import { shortHash } from "../drivers/bridge.ts";
 import { overlayDevices, overlayDriver, underlayOf } from "../drivers/overlay.ts";
 import type { DriverContext, NetworkRecord } from "../drivers/driver.ts";
 import { checkRemote, OverlayWatcher } from "./overlay_watcher.ts";
-import { OverlayHost, overlayKeys, overlayRecordOf, overlayStoreLayout } from "./overlay_host.ts";
 import {
-  configOf,
-  conflict,
+  endpointHost,
+  overlayConfig,
+  OverlayHost,
+  overlayId,
+  overlayKeys,
+  overlayRecordOf,
+  overlayStoreLayout,
+} from "./overlay_host.ts";
+import {
   endpointOf,
-  FIRST_VNI,
-  MAX_VNI,
   type OverlayConfig,
   type OverlayEndpoint,
   type Parsed,
@@ -68,17 +72,9 @@ export { OverlayHost, overlayKeys };
 
 export type { OverlayConfig, OverlayEndpoint, OverlayOptions } from "./overlay_options.ts";
 
-const vniKey = (vni: number) => `/nslink/vni/${vni}`;
-
 function bare(cidr: string): string {
   const i = cidr.indexOf("/");
   return i < 0 ? cidr : cidr.slice(0, i);
-}
-
-function randomId(): string {
-  const b = new Uint8Array(6);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
 export { overlayDevices };
@@ -201,66 +197,11 @@ export class OverlayNetwork extends Network {
   ): Promise<OverlayNetwork> {
     const p = parseOptions(name, options, !joinOnly);
     const store = openStore(p.storeUrl, p.storeOptions);
-    const keys = overlayKeys(name);
     const rt = hostRtnl();
     // The underlay: the link holding the advertise address (IPv4 or IPv6).
     const underlay = underlayOf(rt, p.advertise);
-    let cfg: OverlayConfig | undefined;
-    let created = false;
-    for (let attempt = 0; attempt < 64 && cfg === undefined; attempt++) {
-      const existing = await store.get(keys.config);
-      if (existing) {
-        const saved = configOf(p.storeUrl, existing);
-        const why = joinOnly ? undefined : conflict(saved, p.want, options);
-        if (why) {
-          throw new TypeError(
-            `Network "${name}" (overlay) exists in "${p.storeUrl}" with another configuration: ${why}`,
-          );
-        }
-        // Join: the host is registered (under its lease) just below.
-        cfg = saved;
-        continue;
-      }
-      if (joinOnly) {
-        throw new Error(`Network "${name}" (overlay) does not exist in "${p.storeUrl}"`);
-      }
-      // Create: the lowest free VNI (or the one asked for), and the configuration, at once.
-      const vni = p.want.vni ?? await freeVni(store);
-      const fresh: OverlayConfig = {
-        id: randomId(),
-        vni,
-        subnet: p.want.subnet,
-        gateway: p.want.gateway,
-        subnetIPv6: p.want.subnetIPv6,
-        gatewayIPv6: p.want.gatewayIPv6,
-        mtu: p.want.mtu,
-        created: new Date().toISOString(),
-      };
-      const r = await store.txn({
-        compare: [
-          { key: keys.config, target: "create", createRevision: 0 },
-          { key: vniKey(vni), target: "create", createRevision: 0 },
-        ],
-        success: [
-          { put: { key: vniKey(vni), value: name } },
-          { put: { key: keys.config, value: JSON.stringify(fresh) } },
-        ],
-        failure: [{ range: { key: vniKey(vni) } }],
-      }, `create overlay network "${name}"`);
-      if (r.succeeded) {
-        cfg = fresh;
-        created = true;
-      } else if (p.want.vni !== undefined && r.ranges[0]?.[0] && r.ranges[0][0].value !== name) {
-        throw new RangeError(
-          `VNI ${vni} is already used by overlay network "${
-            r.ranges[0][0].value
-          }" in "${p.storeUrl}"`,
-        );
-      }
-    }
-    if (!cfg) {
-      throw new Error(`Network "${name}" (overlay): too much contention in "${p.storeUrl}"`);
-    }
+    // The shared configuration: created (with its VNI) or joined.
+    const { cfg, created } = await overlayConfig(store, p, options, joinOnly);
     const mtu = cfg.mtu || underlay.containerMtu;
     // Only the process that made the network owns it: one that joined (another host's, or this
     // host's, network) never deletes it on `await using` (issue 16, defect 6).
@@ -287,7 +228,7 @@ export class OverlayNetwork extends Network {
           overlayDriver.destroy(ctx, net.#record());
         } catch { /* report the first error */ }
       }
-      await net.#leaveStore().catch(() => {});
+      await net.#host.leave(cfg.vni).catch(() => {});
       if (!hadDevices) await forgetLocally(files, local).catch(() => {});
       throw e;
     }
@@ -409,7 +350,7 @@ export class OverlayNetwork extends Network {
         // Names travel with the record: every host's agent answers them.
         ...(options.aliases?.length ? { aliases: [...new Set(options.aliases)] } : {}),
       };
-      const token = randomId();
+      const token = overlayId();
       const addresses = [bare(address), ...(addressIPv6 ? [bare(addressIPv6)] : [])];
       for (const a of addresses) this.#pending.add(a);
       let r;
@@ -507,7 +448,7 @@ export class OverlayNetwork extends Network {
    */
   override async deleteIfUnused(): Promise<boolean> {
     const all = await this.#store.range(overlayKeys(this.name).endpoints, { prefix: true });
-    const mine = all.kvs.some((kv) => hostOf(kv) === this.advertise);
+    const mine = all.kvs.some((kv) => endpointHost(kv) === this.advertise);
     if (mine) return false;
     await this.delete();
     return true;
@@ -604,42 +545,17 @@ export class OverlayNetwork extends Network {
     // A malformed record (not written by nslink) cannot be this host's: it is left alone, and
     // the host still leaves.
     for (const kv of all.kvs) {
-      if (hostOf(kv) === this.advertise) await this.unlink(kv.key.slice(keys.endpoints.length));
+      if (endpointHost(kv) === this.advertise) {
+        await this.unlink(kv.key.slice(keys.endpoints.length));
+      }
     }
     // This host's part: the devices, the firewall's rules for them, the local record.
     await forgetLocally(this.#files, this.#local);
     // No keepalive of this process may register the host again once it has left.
     await this.#host.stop();
-    await this.#leaveStore();
+    await this.#host.leave(this.vni);
     this.close();
     await agentAfterDelete(this.#files.location, this.#local);
-  }
-
-  /** Deregisters this host; removes the network when no host and no endpoint is left. */
-  async #leaveStore(): Promise<void> {
-    const keys = overlayKeys(this.name);
-    await this.#store.delete(`${keys.hosts}${this.advertise}`);
-    await this.#store.delete(`${keys.leases}${this.advertise}`);
-    // Endpoints are not under leases: those of another host (cut off from the store, its
-    // registration expired) keep the network; malformed records are nobody's.
-    const left = await this.#store.range(keys.endpoints, { prefix: true });
-    const lastHost = !left.kvs.some((kv) => hostOf(kv) !== undefined);
-    if (lastHost) {
-      await this.#store.txn({
-        compare: [{
-          key: keys.hosts,
-          rangeEnd: prefixEndOf(keys.hosts),
-          target: "create",
-          createRevision: 0,
-        }],
-        success: [
-          { delete: { key: keys.root, rangeEnd: prefixEndOf(keys.root) } },
-          { delete: { key: vniKey(this.vni) } },
-        ],
-      }, `delete overlay network "${this.name}"`);
-    }
-    const id = await this.#host.current();
-    if (id) await this.#store.leaseRevoke(id).catch(() => {});
   }
 
   /**
@@ -669,34 +585,11 @@ function tokenOf(kv: KeyValue): { token?: string } {
   }
 }
 
-/** The host of a stored endpoint, or `undefined` when the record is malformed. */
-function hostOf(kv: KeyValue): string | undefined {
-  try {
-    return checkRemote(kv.value).host;
-  } catch {
-    return undefined;
-  }
-}
-
-function prefixEndOf(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-}
-
 function freshPools(cfg: OverlayConfig): { v4?: Pool; v6?: Pool } {
   const pools: { v4?: Pool; v6?: Pool } = { v4: createPool(cfg.subnet, cfg.gateway) };
   if (cfg.subnetIPv6) pools.v6 = createPool(cfg.subnetIPv6, cfg.gatewayIPv6);
   return pools;
 }
-
-async function freeVni(store: KvStore): Promise<number> {
-  const { kvs } = await store.range("/nslink/vni/", { prefix: true, keysOnly: true });
-  const used = new Set(kvs.map((kv) => Number(kv.key.slice("/nslink/vni/".length))));
-  for (let v = FIRST_VNI; v <= MAX_VNI; v++) if (!used.has(v)) return v;
-  throw new RangeError("No free VNI left");
-}
-
-void prefixLength;
-void EtcdError;
 
 registerDistributedNetworks({
   types: ["overlay"],
@@ -814,7 +707,7 @@ async function sweepOverlay(
   const all = await kv.range(keys.endpoints, { prefix: true });
   const found: string[] = [];
   for (const item of all.kvs) {
-    if (hostOf(item) !== c.advertise) continue;
+    if (endpointHost(item) !== c.advertise) continue;
     const name = item.key.slice(keys.endpoints.length);
     if (files.readEndpoint(record, name) !== undefined) continue;
     found.push(`${record.name}/${name} (registered in ${kv.url} for this host, no local record)`);

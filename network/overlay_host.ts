@@ -26,6 +26,136 @@ import { EtcdError, type KeyValue } from "../store/etcd.ts";
 import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
 import { EtcdStore, type EtcdStoreLayout } from "./store_etcd.ts";
 import { checkRemote } from "./overlay_watcher.ts";
+import {
+  configOf,
+  conflict,
+  FIRST_VNI,
+  MAX_VNI,
+  type OverlayConfig,
+  type Parsed,
+} from "./overlay_options.ts";
+
+const vniKey = (vni: number) => `/nslink/vni/${vni}`;
+
+/**
+ * A random id (12 hex digits): a network's id, a link's token.
+ *
+ * @example
+ * ```ts
+ * import { overlayId } from "./overlay_host.ts";
+ * overlayId().length; // 12
+ * ```
+ * @returns The id.
+ */
+export function overlayId(): string {
+  const b = new Uint8Array(6);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The host of a stored overlay endpoint, or `undefined` when the record is malformed (nobody's).
+ *
+ * @example
+ * ```ts
+ * import { endpointHost } from "./overlay_host.ts";
+ * endpointHost({
+ *   key: "/nslink/ov/ov1/endpoints/c1", modRevision: 1, createRevision: 1, version: 1, lease: "0",
+ *   value: '{"host":"198.51.100.11","mac":"02:42:cb:00:71:02","address":"203.0.113.2/24"}',
+ * }); // "198.51.100.11"
+ * ```
+ * @param kv The stored endpoint.
+ * @returns Its host.
+ */
+export function endpointHost(kv: KeyValue): string | undefined {
+  try {
+    return checkRemote(kv.value).host;
+  } catch {
+    return undefined;
+  }
+}
+
+function prefixEndOf(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+async function freeVni(store: KvStore): Promise<number> {
+  const { kvs } = await store.range("/nslink/vni/", { prefix: true, keysOnly: true });
+  const used = new Set(kvs.map((kv) => Number(kv.key.slice("/nslink/vni/".length))));
+  for (let v = FIRST_VNI; v <= MAX_VNI; v++) if (!used.has(v)) return v;
+  throw new RangeError("No free VNI left");
+}
+
+/**
+ * The network's shared configuration: read when another host (or process) made it (a
+ * conflicting configuration is an error, unless only joining), or created with the lowest free
+ * VNI (or the one asked for) in one transaction on the configuration's and the VNI's absence.
+ *
+ * @example
+ * ```ts ignore
+ * const { cfg, created } = await overlayConfig(store, parseOptions("ov1", options, true), options, false);
+ * ```
+ * @param store The store.
+ * @param p The parsed options.
+ * @param options The options as given (for the conflict's message).
+ * @param joinOnly Refuse to create.
+ * @returns The configuration and whether this call created it.
+ */
+export async function overlayConfig(
+  store: KvStore,
+  p: Parsed,
+  options: Record<string, unknown>,
+  joinOnly: boolean,
+): Promise<{ cfg: OverlayConfig; created: boolean }> {
+  const name = p.name;
+  const keys = overlayKeys(name);
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const existing = await store.get(keys.config);
+    if (existing) {
+      const saved = configOf(p.storeUrl, existing);
+      const why = joinOnly ? undefined : conflict(saved, p.want, options);
+      if (why) {
+        throw new TypeError(
+          `Network "${name}" (overlay) exists in "${p.storeUrl}" with another configuration: ${why}`,
+        );
+      }
+      return { cfg: saved, created: false };
+    }
+    if (joinOnly) {
+      throw new Error(`Network "${name}" (overlay) does not exist in "${p.storeUrl}"`);
+    }
+    const vni = p.want.vni ?? await freeVni(store);
+    const fresh: OverlayConfig = {
+      id: overlayId(),
+      vni,
+      subnet: p.want.subnet,
+      gateway: p.want.gateway,
+      subnetIPv6: p.want.subnetIPv6,
+      gatewayIPv6: p.want.gatewayIPv6,
+      mtu: p.want.mtu,
+      created: new Date().toISOString(),
+    };
+    const r = await store.txn({
+      compare: [
+        { key: keys.config, target: "create", createRevision: 0 },
+        { key: vniKey(vni), target: "create", createRevision: 0 },
+      ],
+      success: [
+        { put: { key: vniKey(vni), value: name } },
+        { put: { key: keys.config, value: JSON.stringify(fresh) } },
+      ],
+      failure: [{ range: { key: vniKey(vni) } }],
+    }, `create overlay network "${name}"`);
+    if (r.succeeded) return { cfg: fresh, created: true };
+    const holder = r.ranges[0]?.[0]?.value;
+    if (p.want.vni !== undefined && holder !== undefined && holder !== name) {
+      throw new RangeError(
+        `VNI ${vni} is already used by overlay network "${holder}" in "${p.storeUrl}"`,
+      );
+    }
+  }
+  throw new Error(`Network "${name}" (overlay): too much contention in "${p.storeUrl}"`);
+}
 
 /**
  * The store keys of one overlay network.
@@ -483,6 +613,42 @@ export class OverlayHost {
     } finally {
       await watcher?.stop();
     }
+  }
+
+  /**
+   * Deregisters this host (its registration and lease id), revokes the lease; the last host to
+   * leave, with no endpoint of any host left (endpoints are not under leases: those of a host cut
+   * off from the store keep the network), removes the network and its VNI from the store.
+   *
+   * @example
+   * ```ts ignore
+   * await host.stop();
+   * await host.leave(net.vni);
+   * ```
+   * @param vni The network's VNI (freed with it).
+   */
+  async leave(vni: number): Promise<void> {
+    const { store, network, advertise } = this.#o;
+    const keys = overlayKeys(network);
+    await store.delete(`${keys.hosts}${advertise}`);
+    await store.delete(`${keys.leases}${advertise}`);
+    const left = await store.range(keys.endpoints, { prefix: true });
+    if (!left.kvs.some((kv) => endpointHost(kv) !== undefined)) {
+      await store.txn({
+        compare: [{
+          key: keys.hosts,
+          rangeEnd: prefixEndOf(keys.hosts),
+          target: "create",
+          createRevision: 0,
+        }],
+        success: [
+          { delete: { key: keys.root, rangeEnd: prefixEndOf(keys.root) } },
+          { delete: { key: vniKey(vni) } },
+        ],
+      }, `delete overlay network "${network}"`);
+    }
+    const id = await this.current();
+    if (id) await store.leaseRevoke(id).catch(() => {});
   }
 
   /** Stops keeping the lease alive (the registration expires with it). */
