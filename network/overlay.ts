@@ -6,8 +6,10 @@
  *   ARP/NDP proxy on, UDP 4789 on the host's underlay address `advertise`), the bridge holding
  *   the gateway addresses as on a bridge network; container MTU = underlay MTU − 50 unless given;
  * - containers get a veth pair with the host end on the bridge (fast path and seed path as on a
- *   bridge network); their addresses are taken by a compare-and-swap transaction on the address
- *   keys, so no two hosts ever get the same address, with no lock service of nslink's own;
+ *   bridge network); their record and addresses are taken with `Store.claim` on an
+ *   {@linkcode EtcdStore} on the overlay's key layout (`overlayStoreLayout`): one transaction on
+ *   the keys' absence, so no two hosts ever get the same address, with no lock service of
+ *   nslink's own; `unlink()` frees them with `removeEndpoint` and `release`;
  * - endpoint records and address claims are NOT under a lease: address ownership survives an
  *   outage longer than the TTL. Only the host's registration (`hosts/ADDR`) lives under the
  *   host's lease ({@linkcode OverlayHost}): when the host dies or is cut off, the lease expires

@@ -47,7 +47,7 @@ export const etcdStoreKeys = {
  * @example
  * ```ts
  * import { etcdStoreLayout } from "./store_etcd.ts";
- * etcdStoreLayout.claims({ id: "abc" })[0]; // "/nslink/s/ip/abc/"
+ * etcdStoreLayout.claims({ name: "blue", id: "abc" })[0]; // "/nslink/s/ip/abc/"
  * ```
  */
 export interface EtcdStoreLayout {
