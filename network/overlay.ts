@@ -60,6 +60,7 @@ import {
   overlayKeys,
   overlayRecordOf,
   overlayStoreLayout,
+  registeredEndpoints,
 } from "./overlay_host.ts";
 import {
   endpointOf,
@@ -148,28 +149,9 @@ export class OverlayNetwork extends Network {
       network: p.name,
       advertise: p.advertise,
       ttl: p.ttl,
-      local: () => this.#registered(),
+      local: () => registeredEndpoints(files, p.name, local.id, p.advertise),
     });
     this.#mtu = mtu;
-  }
-
-  /** This host's linked endpoints, from its own state, as registered in the store. */
-  #registered(): OverlayEndpoint[] {
-    const out: OverlayEndpoint[] = [];
-    for (const name of this.#files.endpoints(this.#local)) {
-      const ep = this.#files.readEndpoint(this.#local, name);
-      const i = ep?.interfaces[0];
-      if (!ep || (ep.state ?? "linked") !== "linked" || !i) continue;
-      out.push({
-        name,
-        host: this.advertise,
-        mac: i.macAddress,
-        address: i.address,
-        addressIPv6: i.addressIPv6 ?? "",
-        ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
-      });
-    }
-    return out;
   }
 
   /** The device names on this host. */

@@ -24,6 +24,7 @@ import type { KvStore } from "../store/store.ts";
 import type { NetworkWatcher } from "./network.ts";
 import { EtcdError, type KeyValue } from "../store/etcd.ts";
 import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
+import type { FileStore } from "./store.ts";
 import { EtcdStore, type EtcdStoreLayout } from "./store_etcd.ts";
 import { checkRemote } from "./overlay_watcher.ts";
 import {
@@ -203,6 +204,46 @@ export interface RegisteredEndpoint {
   addressIPv6: string;
   /** Its DNS aliases, when it has any. */
   aliases?: string[];
+}
+
+/**
+ * This host's linked endpoints of a network, from its own state (the local file store), as they
+ * are registered in the store: what {@linkcode OverlayHost} registers again after a lease expiry.
+ * None when the state holds another network of that name.
+ *
+ * @example
+ * ```ts ignore
+ * const local = () => registeredEndpoints(new FileStore(), "ov1", record.id, "198.51.100.11");
+ * ```
+ * @param files This host's state.
+ * @param network The network's name.
+ * @param id Its id.
+ * @param advertise This host's underlay address.
+ * @returns The endpoints.
+ */
+export function registeredEndpoints(
+  files: FileStore,
+  network: string,
+  id: string,
+  advertise: string,
+): RegisteredEndpoint[] {
+  const record = files.readNetwork(network);
+  if (!record || record.id !== id) return [];
+  const out: RegisteredEndpoint[] = [];
+  for (const name of files.endpoints(record)) {
+    const ep = files.readEndpoint(record, name);
+    const i = ep?.interfaces[0];
+    if (!ep || (ep.state ?? "linked") !== "linked" || !i) continue;
+    out.push({
+      name,
+      host: advertise,
+      mac: i.macAddress,
+      address: i.address,
+      addressIPv6: i.addressIPv6 ?? "",
+      ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
+    });
+  }
+  return out;
 }
 
 /**
