@@ -704,6 +704,35 @@ async function sweepOverlay(
       await etcd.release(record, a, name);
     }
   }
+  // Address claims no endpoint record explains (an unlink, on any host, killed between removing
+  // its record and releasing its addresses): released while unchanged since this one read of the
+  // network's records and claims at one revision (a claim is made with its record, atomically).
+  const snap = await kv.range(keys.root, { prefix: true });
+  const holds = new Map<string, Set<string> | undefined>(); // endpoint -> its addresses
+  for (const item of snap.kvs) {
+    if (!item.key.startsWith(keys.endpoints)) continue;
+    let addresses: Set<string> | undefined;
+    try {
+      const r = checkRemote(item.value);
+      addresses = new Set([r.address, r.addressIPv6].filter((a) => a).map(bare));
+    } catch { /* malformed: its claims are left alone */ }
+    holds.set(item.key.slice(keys.endpoints.length), addresses);
+  }
+  for (const item of snap.kvs) {
+    const prefix = [keys.ipam4, keys.ipam6].find((p) => item.key.startsWith(p));
+    if (!prefix) continue;
+    const address = item.key.slice(prefix.length);
+    const owner = holds.get(item.value);
+    if (holds.has(item.value) && (owner === undefined || owner.has(address))) continue;
+    found.push(
+      `${record.name}: claim of ${address} by "${item.value}" (no such endpoint in ${kv.url})`,
+    );
+    if (dryRun) continue;
+    await kv.txn({
+      compare: [{ key: item.key, target: "mod", modRevision: item.modRevision }],
+      success: [{ delete: { key: item.key } }],
+    }, `release ${address} of overlay network "${record.name}"`);
+  }
   return found;
 }
 
