@@ -24,7 +24,7 @@
  */
 import { hostRtnl } from "../model/host.ts";
 import type { NetworkRecord } from "../model/records.ts";
-import { OverlayHost, overlayKeys, type RegisteredEndpoint } from "../network/overlay_host.ts";
+import { OverlayHost, overlayKeys, registeredEndpoints } from "../network/overlay_host.ts";
 import { storeOptionsOf } from "../network/overlay_options.ts";
 import { OverlayWatcher } from "../network/overlay_watcher.ts";
 import { FileStore } from "../network/store.ts";
@@ -185,7 +185,7 @@ export class OverlayHostDuty implements Duty {
       network: name,
       advertise: s.advertise,
       ttl: s.ttl,
-      local: () => registeredOf(files, name, record.id, s.advertise),
+      local: () => registeredEndpoints(files, name, record.id, s.advertise),
       // The host left the network (its record gone here): its lease is not taken again.
       member: () => files.readNetwork(name)?.id === record.id,
       onConflict: (c) =>
@@ -254,32 +254,6 @@ export class OverlayHostDuty implements Duty {
     for (const run of this.#running.values()) await this.#halt(run);
     this.#running.clear();
   }
-}
-
-/** A network's linked endpoints in this host's own state, as registered in the store. */
-function registeredOf(
-  files: FileStore,
-  network: string,
-  id: string,
-  advertise: string,
-): RegisteredEndpoint[] {
-  const record = files.readNetwork(network);
-  if (!record || record.id !== id) return [];
-  const out: RegisteredEndpoint[] = [];
-  for (const name of files.endpoints(record)) {
-    const ep = files.readEndpoint(record, name);
-    const i = ep?.interfaces[0];
-    if (!ep || (ep.state ?? "linked") !== "linked" || !i) continue;
-    out.push({
-      name,
-      host: advertise,
-      mac: i.macAddress,
-      address: i.address,
-      addressIPv6: i.addressIPv6 ?? "",
-      ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
-    });
-  }
-  return out;
 }
 
 registerDuty("overlay", (ctx) => new OverlayHostDuty(ctx));

@@ -6,8 +6,10 @@
  *   ARP/NDP proxy on, UDP 4789 on the host's underlay address `advertise`), the bridge holding
  *   the gateway addresses as on a bridge network; container MTU = underlay MTU − 50 unless given;
  * - containers get a veth pair with the host end on the bridge (fast path and seed path as on a
- *   bridge network); their addresses are taken by a compare-and-swap transaction on the address
- *   keys, so no two hosts ever get the same address, with no lock service of nslink's own;
+ *   bridge network); their record and addresses are taken with `Store.claim` on an
+ *   {@linkcode EtcdStore} on the overlay's key layout (`overlayStoreLayout`): one transaction on
+ *   the keys' absence, so no two hosts ever get the same address, with no lock service of
+ *   nslink's own; `unlink()` frees them with `removeEndpoint` and `release`;
  * - endpoint records and address claims are NOT under a lease: address ownership survives an
  *   outage longer than the TTL. Only the host's registration (`hosts/ADDR`) lives under the
  *   host's lease ({@linkcode OverlayHost}): when the host dies or is cut off, the lease expires
@@ -27,7 +29,7 @@
 import { NetlinkError } from "../netlink/errors.ts";
 import { hostRtnl } from "../model/host.ts";
 import { type Interface, macForIPv4 } from "../model/interface.ts";
-import { allocate, createPool, type Pool, prefixLength } from "../model/ipam.ts";
+import { allocate, createPool, type Pool } from "../model/ipam.ts";
 import {
   type LinkOptions,
   Network,
@@ -43,20 +45,25 @@ import { dropRuntime } from "./restore.ts";
 import { registerStoreSweep } from "./gc.ts";
 import { loadAll, stateDirOf } from "./publish.ts";
 import { syncFirewall } from "../firewall/firewall.ts";
-import { EtcdError, type KeyValue } from "../store/etcd.ts";
-import { followPrefix } from "./store_etcd.ts";
+import type { KeyValue } from "../store/etcd.ts";
+import { EtcdStore, followPrefix } from "./store_etcd.ts";
 import { type KvStore, openStore } from "../store/store.ts";
 import { shortHash } from "../drivers/bridge.ts";
 import { overlayDevices, overlayDriver, underlayOf } from "../drivers/overlay.ts";
 import type { DriverContext, NetworkRecord } from "../drivers/driver.ts";
 import { checkRemote, OverlayWatcher } from "./overlay_watcher.ts";
-import { OverlayHost, overlayKeys } from "./overlay_host.ts";
 import {
-  configOf,
-  conflict,
+  endpointHost,
+  overlayConfig,
+  OverlayHost,
+  overlayId,
+  overlayKeys,
+  overlayRecordOf,
+  overlayStoreLayout,
+  registeredEndpoints,
+} from "./overlay_host.ts";
+import {
   endpointOf,
-  FIRST_VNI,
-  MAX_VNI,
   type OverlayConfig,
   type OverlayEndpoint,
   type Parsed,
@@ -68,17 +75,9 @@ export { OverlayHost, overlayKeys };
 
 export type { OverlayConfig, OverlayEndpoint, OverlayOptions } from "./overlay_options.ts";
 
-const vniKey = (vni: number) => `/nslink/vni/${vni}`;
-
 function bare(cidr: string): string {
   const i = cidr.indexOf("/");
   return i < 0 ? cidr : cidr.slice(0, i);
-}
-
-function randomId(): string {
-  const b = new Uint8Array(6);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
 export { overlayDevices };
@@ -112,6 +111,8 @@ export class OverlayNetwork extends Network {
   /** The VXLAN network identifier. */
   readonly vni: number;
   #store: KvStore;
+  /** The endpoint records and address claims, on the overlay's layout (no lease). */
+  #etcd: EtcdStore;
   #cfg: OverlayConfig;
   #mtu: number;
   #host: OverlayHost;
@@ -139,6 +140,7 @@ export class OverlayNetwork extends Network {
     this.storeUrl = p.storeUrl;
     this.vni = cfg.vni;
     this.#store = store;
+    this.#etcd = new EtcdStore(store, overlayStoreLayout(p.advertise));
     this.#cfg = cfg;
     this.#files = files;
     this.#local = local;
@@ -147,28 +149,9 @@ export class OverlayNetwork extends Network {
       network: p.name,
       advertise: p.advertise,
       ttl: p.ttl,
-      local: () => this.#registered(),
+      local: () => registeredEndpoints(files, p.name, local.id, p.advertise),
     });
     this.#mtu = mtu;
-  }
-
-  /** This host's linked endpoints, from its own state, as registered in the store. */
-  #registered(): OverlayEndpoint[] {
-    const out: OverlayEndpoint[] = [];
-    for (const name of this.#files.endpoints(this.#local)) {
-      const ep = this.#files.readEndpoint(this.#local, name);
-      const i = ep?.interfaces[0];
-      if (!ep || (ep.state ?? "linked") !== "linked" || !i) continue;
-      out.push({
-        name,
-        host: this.advertise,
-        mac: i.macAddress,
-        address: i.address,
-        addressIPv6: i.addressIPv6 ?? "",
-        ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
-      });
-    }
-    return out;
   }
 
   /** The device names on this host. */
@@ -198,66 +181,11 @@ export class OverlayNetwork extends Network {
   ): Promise<OverlayNetwork> {
     const p = parseOptions(name, options, !joinOnly);
     const store = openStore(p.storeUrl, p.storeOptions);
-    const keys = overlayKeys(name);
     const rt = hostRtnl();
     // The underlay: the link holding the advertise address (IPv4 or IPv6).
     const underlay = underlayOf(rt, p.advertise);
-    let cfg: OverlayConfig | undefined;
-    let created = false;
-    for (let attempt = 0; attempt < 64 && cfg === undefined; attempt++) {
-      const existing = await store.get(keys.config);
-      if (existing) {
-        const saved = configOf(p.storeUrl, existing);
-        const why = joinOnly ? undefined : conflict(saved, p.want, options);
-        if (why) {
-          throw new TypeError(
-            `Network "${name}" (overlay) exists in "${p.storeUrl}" with another configuration: ${why}`,
-          );
-        }
-        // Join: the host is registered (under its lease) just below.
-        cfg = saved;
-        continue;
-      }
-      if (joinOnly) {
-        throw new Error(`Network "${name}" (overlay) does not exist in "${p.storeUrl}"`);
-      }
-      // Create: the lowest free VNI (or the one asked for), and the configuration, at once.
-      const vni = p.want.vni ?? await freeVni(store);
-      const fresh: OverlayConfig = {
-        id: randomId(),
-        vni,
-        subnet: p.want.subnet,
-        gateway: p.want.gateway,
-        subnetIPv6: p.want.subnetIPv6,
-        gatewayIPv6: p.want.gatewayIPv6,
-        mtu: p.want.mtu,
-        created: new Date().toISOString(),
-      };
-      const r = await store.txn({
-        compare: [
-          { key: keys.config, target: "create", createRevision: 0 },
-          { key: vniKey(vni), target: "create", createRevision: 0 },
-        ],
-        success: [
-          { put: { key: vniKey(vni), value: name } },
-          { put: { key: keys.config, value: JSON.stringify(fresh) } },
-        ],
-        failure: [{ range: { key: vniKey(vni) } }],
-      }, `create overlay network "${name}"`);
-      if (r.succeeded) {
-        cfg = fresh;
-        created = true;
-      } else if (p.want.vni !== undefined && r.ranges[0]?.[0] && r.ranges[0][0].value !== name) {
-        throw new RangeError(
-          `VNI ${vni} is already used by overlay network "${
-            r.ranges[0][0].value
-          }" in "${p.storeUrl}"`,
-        );
-      }
-    }
-    if (!cfg) {
-      throw new Error(`Network "${name}" (overlay): too much contention in "${p.storeUrl}"`);
-    }
+    // The shared configuration: created (with its VNI) or joined.
+    const { cfg, created } = await overlayConfig(store, p, options, joinOnly);
     const mtu = cfg.mtu || underlay.containerMtu;
     // Only the process that made the network owns it: one that joined (another host's, or this
     // host's, network) never deletes it on `await using` (issue 16, defect 6).
@@ -284,7 +212,7 @@ export class OverlayNetwork extends Network {
           overlayDriver.destroy(ctx, net.#record());
         } catch { /* report the first error */ }
       }
-      await net.#leaveStore().catch(() => {});
+      await net.#host.leave(cfg.vni).catch(() => {});
       if (!hadDevices) await forgetLocally(files, local).catch(() => {});
       throw e;
     }
@@ -351,7 +279,10 @@ export class OverlayNetwork extends Network {
   }
 
   /** Takes the endpoint name and its addresses in one transaction, retrying on contention. */
-  async #claim(name: string, options: LinkOptions): Promise<OverlayEndpoint> {
+  async #claim(
+    name: string,
+    options: LinkOptions,
+  ): Promise<OverlayEndpoint & { token?: string }> {
     const keys = overlayKeys(this.name);
     const epKey = `${keys.endpoints}${name}`;
     for (let attempt = 0; attempt < 200; attempt++) {
@@ -360,15 +291,10 @@ export class OverlayNetwork extends Network {
       let view = this.#view;
       const cached = view !== undefined;
       if (!view) {
-        const [t4, t6] = await Promise.all([
-          this.#store.range(keys.ipam4, { prefix: true, keysOnly: true }),
-          this.#cfg.subnetIPv6
-            ? this.#store.range(keys.ipam6, { prefix: true, keysOnly: true })
-            : Promise.resolve({ revision: 0, kvs: [] }),
-        ]);
+        const taken = await this.#etcd.reserved(this.#local);
         view = {
-          v4: new Set(t4.kvs.map((kv) => kv.key.slice(keys.ipam4.length))),
-          v6: new Set(t6.kvs.map((kv) => kv.key.slice(keys.ipam6.length))),
+          v4: new Set(taken.filter((a) => !a.includes(":"))),
+          v6: new Set(taken.filter((a) => a.includes(":"))),
         };
         this.#view = view;
       }
@@ -408,43 +334,33 @@ export class OverlayNetwork extends Network {
         // Names travel with the record: every host's agent answers them.
         ...(options.aliases?.length ? { aliases: [...new Set(options.aliases)] } : {}),
       };
-      const a4 = `${keys.ipam4}${bare(address)}`;
-      const a6 = addressIPv6 ? `${keys.ipam6}${bare(addressIPv6)}` : undefined;
-      this.#pending.add(bare(address));
-      if (addressIPv6) this.#pending.add(bare(addressIPv6));
+      const token = overlayId();
+      const addresses = [bare(address), ...(addressIPv6 ? [bare(addressIPv6)] : [])];
+      for (const a of addresses) this.#pending.add(a);
       let r;
       try {
-        r = await this.#store.txn({
-          compare: [
-            { key: epKey, target: "create", createRevision: 0 },
-            { key: a4, target: "create", createRevision: 0 },
-            ...(a6 ? [{ key: a6, target: "create" as const, createRevision: 0 }] : []),
-          ],
-          success: [
-            // Not under the lease: ownership survives an outage longer than the TTL.
-            { put: { key: epKey, value: JSON.stringify(ep) } },
-            { put: { key: a4, value: name } },
-            ...(a6 ? [{ put: { key: a6, value: name } }] : []),
-          ],
-          failure: [{ range: { key: epKey } }],
-        }, `link "${name}" to overlay network "${this.name}"`);
+        // The record and every address claim in one transaction, none under the lease:
+        // ownership survives an outage longer than the TTL.
+        r = await this.#etcd.claim(
+          this.#local,
+          name,
+          overlayRecordOf({ ...ep, token }),
+          addresses,
+          name,
+        );
       } finally {
-        this.#pending.delete(bare(address));
-        if (addressIPv6) this.#pending.delete(bare(addressIPv6));
+        for (const a of addresses) this.#pending.delete(a);
       }
-      if (r.succeeded) {
-        this.#view?.v4.add(bare(address));
-        if (addressIPv6) this.#view?.v6.add(bare(addressIPv6));
-        return ep;
+      if (r.claimed) {
+        for (const a of addresses) (a.includes(":") ? this.#view?.v6 : this.#view?.v4)?.add(a);
+        return { ...ep, token };
       }
       this.#view = undefined; // the guess was wrong: read again
-      const holder = r.ranges[0]?.[0];
-      // Ours already: an earlier attempt whose answer was lost (a member timed out) went through.
-      if (holder && holder.value === JSON.stringify(ep)) return ep;
-      if (holder) {
+      if (r.endpointExists) {
         let where = "";
         try {
-          where = ` (on host ${endpointOf(this.storeUrl, holder).host})`;
+          const held = await this.#store.get(epKey);
+          if (held) where = ` (on host ${endpointOf(this.storeUrl, held).host})`;
         } catch { /* named without its host */ }
         throw new TypeError(
           `Endpoint "${name}" is already linked to network "${this.name}"${where}`,
@@ -463,20 +379,15 @@ export class OverlayNetwork extends Network {
     throw new Error(`link "${name}": too much contention in "${this.storeUrl}"`);
   }
 
-  /** Deletes an endpoint's keys (only while they are still this endpoint's). */
-  async #release(ep: OverlayEndpoint): Promise<void> {
-    const keys = overlayKeys(this.name);
-    this.#view?.v4.delete(bare(ep.address));
-    if (ep.addressIPv6) this.#view?.v6.delete(bare(ep.addressIPv6));
-    const ops = [
-      { delete: { key: `${keys.endpoints}${ep.name}` } },
-      { delete: { key: `${keys.ipam4}${bare(ep.address)}` } },
-      ...(ep.addressIPv6 ? [{ delete: { key: `${keys.ipam6}${bare(ep.addressIPv6)}` } }] : []),
-    ];
-    await this.#store.txn({
-      compare: [{ key: `${keys.endpoints}${ep.name}`, target: "value", value: JSON.stringify(ep) }],
-      success: ops,
-    }, `unlink "${ep.name}" from overlay network "${this.name}"`);
+  /**
+   * Removes an endpoint's record (only while it is this link's, by its token) and its address
+   * claims (only while they name it).
+   */
+  async #release(ep: OverlayEndpoint & { token?: string }): Promise<void> {
+    const addresses = [bare(ep.address), ...(ep.addressIPv6 ? [bare(ep.addressIPv6)] : [])];
+    for (const a of addresses) (a.includes(":") ? this.#view?.v6 : this.#view?.v4)?.delete(a);
+    if (!(await this.#etcd.removeEndpoint(this.#local, ep.name, ep.token))) return;
+    for (const a of addresses) await this.#etcd.release(this.#local, a, ep.name);
   }
 
   /**
@@ -493,7 +404,7 @@ export class OverlayNetwork extends Network {
   override async unlink(name: string): Promise<void> {
     const keys = overlayKeys(this.name);
     const kv = await this.#store.get(`${keys.endpoints}${name}`);
-    const ep = kv ? endpointOf(this.storeUrl, kv) : undefined;
+    const ep = kv ? { ...endpointOf(this.storeUrl, kv), ...tokenOf(kv) } : undefined;
     if (ep && ep.host !== this.advertise) {
       throw new Error(
         `Endpoint "${name}" of overlay network "${this.name}" lives on host ${ep.host}, not on ${this.advertise}`,
@@ -521,7 +432,7 @@ export class OverlayNetwork extends Network {
    */
   override async deleteIfUnused(): Promise<boolean> {
     const all = await this.#store.range(overlayKeys(this.name).endpoints, { prefix: true });
-    const mine = all.kvs.some((kv) => hostOf(kv) === this.advertise);
+    const mine = all.kvs.some((kv) => endpointHost(kv) === this.advertise);
     if (mine) return false;
     await this.delete();
     return true;
@@ -618,42 +529,17 @@ export class OverlayNetwork extends Network {
     // A malformed record (not written by nslink) cannot be this host's: it is left alone, and
     // the host still leaves.
     for (const kv of all.kvs) {
-      if (hostOf(kv) === this.advertise) await this.unlink(kv.key.slice(keys.endpoints.length));
+      if (endpointHost(kv) === this.advertise) {
+        await this.unlink(kv.key.slice(keys.endpoints.length));
+      }
     }
     // This host's part: the devices, the firewall's rules for them, the local record.
     await forgetLocally(this.#files, this.#local);
     // No keepalive of this process may register the host again once it has left.
     await this.#host.stop();
-    await this.#leaveStore();
+    await this.#host.leave(this.vni);
     this.close();
     await agentAfterDelete(this.#files.location, this.#local);
-  }
-
-  /** Deregisters this host; removes the network when no host and no endpoint is left. */
-  async #leaveStore(): Promise<void> {
-    const keys = overlayKeys(this.name);
-    await this.#store.delete(`${keys.hosts}${this.advertise}`);
-    await this.#store.delete(`${keys.leases}${this.advertise}`);
-    // Endpoints are not under leases: those of another host (cut off from the store, its
-    // registration expired) keep the network; malformed records are nobody's.
-    const left = await this.#store.range(keys.endpoints, { prefix: true });
-    const lastHost = !left.kvs.some((kv) => hostOf(kv) !== undefined);
-    if (lastHost) {
-      await this.#store.txn({
-        compare: [{
-          key: keys.hosts,
-          rangeEnd: prefixEndOf(keys.hosts),
-          target: "create",
-          createRevision: 0,
-        }],
-        success: [
-          { delete: { key: keys.root, rangeEnd: prefixEndOf(keys.root) } },
-          { delete: { key: vniKey(this.vni) } },
-        ],
-      }, `delete overlay network "${this.name}"`);
-    }
-    const id = await this.#host.current();
-    if (id) await this.#store.leaseRevoke(id).catch(() => {});
   }
 
   /**
@@ -673,17 +559,14 @@ export class OverlayNetwork extends Network {
   }
 }
 
-/** The host of a stored endpoint, or `undefined` when the record is malformed. */
-function hostOf(kv: KeyValue): string | undefined {
+/** The token of a stored endpoint (the link that wrote it), when it has one. */
+function tokenOf(kv: KeyValue): { token?: string } {
   try {
-    return checkRemote(kv.value).host;
+    const t = (JSON.parse(kv.value) as { token?: unknown }).token;
+    return typeof t === "string" ? { token: t } : {};
   } catch {
-    return undefined;
+    return {};
   }
-}
-
-function prefixEndOf(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }
 
 function freshPools(cfg: OverlayConfig): { v4?: Pool; v6?: Pool } {
@@ -691,16 +574,6 @@ function freshPools(cfg: OverlayConfig): { v4?: Pool; v6?: Pool } {
   if (cfg.subnetIPv6) pools.v6 = createPool(cfg.subnetIPv6, cfg.gatewayIPv6);
   return pools;
 }
-
-async function freeVni(store: KvStore): Promise<number> {
-  const { kvs } = await store.range("/nslink/vni/", { prefix: true, keysOnly: true });
-  const used = new Set(kvs.map((kv) => Number(kv.key.slice("/nslink/vni/".length))));
-  for (let v = FIRST_VNI; v <= MAX_VNI; v++) if (!used.has(v)) return v;
-  throw new RangeError("No free VNI left");
-}
-
-void prefixLength;
-void EtcdError;
 
 registerDistributedNetworks({
   types: ["overlay"],
@@ -818,26 +691,47 @@ async function sweepOverlay(
   const all = await kv.range(keys.endpoints, { prefix: true });
   const found: string[] = [];
   for (const item of all.kvs) {
-    if (hostOf(item) !== c.advertise) continue;
+    if (endpointHost(item) !== c.advertise) continue;
     const name = item.key.slice(keys.endpoints.length);
     if (files.readEndpoint(record, name) !== undefined) continue;
     found.push(`${record.name}/${name} (registered in ${kv.url} for this host, no local record)`);
     if (dryRun) continue;
     const ep = endpointOf(kv.url, item);
-    const r = await kv.txn({
+    // The record only while unchanged (this link's token), then its claims still naming it.
+    const etcd = new EtcdStore(kv, overlayStoreLayout(c.advertise));
+    if (!(await etcd.removeEndpoint(record, name, tokenOf(item).token))) continue;
+    for (const a of [bare(ep.address), ...(ep.addressIPv6 ? [bare(ep.addressIPv6)] : [])]) {
+      await etcd.release(record, a, name);
+    }
+  }
+  // Address claims no endpoint record explains (an unlink, on any host, killed between removing
+  // its record and releasing its addresses): released while unchanged since this one read of the
+  // network's records and claims at one revision (a claim is made with its record, atomically).
+  const snap = await kv.range(keys.root, { prefix: true });
+  const holds = new Map<string, Set<string> | undefined>(); // endpoint -> its addresses
+  for (const item of snap.kvs) {
+    if (!item.key.startsWith(keys.endpoints)) continue;
+    let addresses: Set<string> | undefined;
+    try {
+      const r = checkRemote(item.value);
+      addresses = new Set([r.address, r.addressIPv6].filter((a) => a).map(bare));
+    } catch { /* malformed: its claims are left alone */ }
+    holds.set(item.key.slice(keys.endpoints.length), addresses);
+  }
+  for (const item of snap.kvs) {
+    const prefix = [keys.ipam4, keys.ipam6].find((p) => item.key.startsWith(p));
+    if (!prefix) continue;
+    const address = item.key.slice(prefix.length);
+    const owner = holds.get(item.value);
+    if (holds.has(item.value) && (owner === undefined || owner.has(address))) continue;
+    found.push(
+      `${record.name}: claim of ${address} by "${item.value}" (no such endpoint in ${kv.url})`,
+    );
+    if (dryRun) continue;
+    await kv.txn({
       compare: [{ key: item.key, target: "mod", modRevision: item.modRevision }],
       success: [{ delete: { key: item.key } }],
-    }, `release endpoint "${name}" of overlay network "${record.name}"`);
-    if (!r.succeeded) continue;
-    // Its address claims, only those still naming it.
-    const claims = [`${keys.ipam4}${bare(ep.address)}`];
-    if (ep.addressIPv6) claims.push(`${keys.ipam6}${bare(ep.addressIPv6)}`);
-    for (const key of claims) {
-      await kv.txn({
-        compare: [{ key, target: "value", value: name }],
-        success: [{ delete: { key } }],
-      }, `release "${key}"`);
-    }
+    }, `release ${address} of overlay network "${record.name}"`);
   }
   return found;
 }

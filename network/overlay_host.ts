@@ -22,6 +22,141 @@
  */
 import type { KvStore } from "../store/store.ts";
 import type { NetworkWatcher } from "./network.ts";
+import { EtcdError, type KeyValue } from "../store/etcd.ts";
+import type { EndpointRecord, NetworkRecord } from "../model/records.ts";
+import type { FileStore } from "./store.ts";
+import { EtcdStore, type EtcdStoreLayout } from "./store_etcd.ts";
+import { checkRemote } from "./overlay_watcher.ts";
+import {
+  configOf,
+  conflict,
+  FIRST_VNI,
+  MAX_VNI,
+  type OverlayConfig,
+  type Parsed,
+} from "./overlay_options.ts";
+
+const vniKey = (vni: number) => `/nslink/vni/${vni}`;
+
+/**
+ * A random id (12 hex digits): a network's id, a link's token.
+ *
+ * @example
+ * ```ts
+ * import { overlayId } from "./overlay_host.ts";
+ * overlayId().length; // 12
+ * ```
+ * @returns The id.
+ */
+export function overlayId(): string {
+  const b = new Uint8Array(6);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The host of a stored overlay endpoint, or `undefined` when the record is malformed (nobody's).
+ *
+ * @example
+ * ```ts
+ * import { endpointHost } from "./overlay_host.ts";
+ * endpointHost({
+ *   key: "/nslink/ov/ov1/endpoints/c1", modRevision: 1, createRevision: 1, version: 1, lease: "0",
+ *   value: '{"host":"198.51.100.11","mac":"02:42:cb:00:71:02","address":"203.0.113.2/24"}',
+ * }); // "198.51.100.11"
+ * ```
+ * @param kv The stored endpoint.
+ * @returns Its host.
+ */
+export function endpointHost(kv: KeyValue): string | undefined {
+  try {
+    return checkRemote(kv.value).host;
+  } catch {
+    return undefined;
+  }
+}
+
+function prefixEndOf(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+async function freeVni(store: KvStore): Promise<number> {
+  const { kvs } = await store.range("/nslink/vni/", { prefix: true, keysOnly: true });
+  const used = new Set(kvs.map((kv) => Number(kv.key.slice("/nslink/vni/".length))));
+  for (let v = FIRST_VNI; v <= MAX_VNI; v++) if (!used.has(v)) return v;
+  throw new RangeError("No free VNI left");
+}
+
+/**
+ * The network's shared configuration: read when another host (or process) made it (a
+ * conflicting configuration is an error, unless only joining), or created with the lowest free
+ * VNI (or the one asked for) in one transaction on the configuration's and the VNI's absence.
+ *
+ * @example
+ * ```ts ignore
+ * const { cfg, created } = await overlayConfig(store, parseOptions("ov1", options, true), options, false);
+ * ```
+ * @param store The store.
+ * @param p The parsed options.
+ * @param options The options as given (for the conflict's message).
+ * @param joinOnly Refuse to create.
+ * @returns The configuration and whether this call created it.
+ */
+export async function overlayConfig(
+  store: KvStore,
+  p: Parsed,
+  options: Record<string, unknown>,
+  joinOnly: boolean,
+): Promise<{ cfg: OverlayConfig; created: boolean }> {
+  const name = p.name;
+  const keys = overlayKeys(name);
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const existing = await store.get(keys.config);
+    if (existing) {
+      const saved = configOf(p.storeUrl, existing);
+      const why = joinOnly ? undefined : conflict(saved, p.want, options);
+      if (why) {
+        throw new TypeError(
+          `Network "${name}" (overlay) exists in "${p.storeUrl}" with another configuration: ${why}`,
+        );
+      }
+      return { cfg: saved, created: false };
+    }
+    if (joinOnly) {
+      throw new Error(`Network "${name}" (overlay) does not exist in "${p.storeUrl}"`);
+    }
+    const vni = p.want.vni ?? await freeVni(store);
+    const fresh: OverlayConfig = {
+      id: overlayId(),
+      vni,
+      subnet: p.want.subnet,
+      gateway: p.want.gateway,
+      subnetIPv6: p.want.subnetIPv6,
+      gatewayIPv6: p.want.gatewayIPv6,
+      mtu: p.want.mtu,
+      created: new Date().toISOString(),
+    };
+    const r = await store.txn({
+      compare: [
+        { key: keys.config, target: "create", createRevision: 0 },
+        { key: vniKey(vni), target: "create", createRevision: 0 },
+      ],
+      success: [
+        { put: { key: vniKey(vni), value: name } },
+        { put: { key: keys.config, value: JSON.stringify(fresh) } },
+      ],
+      failure: [{ range: { key: vniKey(vni) } }],
+    }, `create overlay network "${name}"`);
+    if (r.succeeded) return { cfg: fresh, created: true };
+    const holder = r.ranges[0]?.[0]?.value;
+    if (p.want.vni !== undefined && holder !== undefined && holder !== name) {
+      throw new RangeError(
+        `VNI ${vni} is already used by overlay network "${holder}" in "${p.storeUrl}"`,
+      );
+    }
+  }
+  throw new Error(`Network "${name}" (overlay): too much contention in "${p.storeUrl}"`);
+}
 
 /**
  * The store keys of one overlay network.
@@ -69,6 +204,171 @@ export interface RegisteredEndpoint {
   addressIPv6: string;
   /** Its DNS aliases, when it has any. */
   aliases?: string[];
+}
+
+/**
+ * This host's linked endpoints of a network, from its own state (the local file store), as they
+ * are registered in the store: what {@linkcode OverlayHost} registers again after a lease expiry.
+ * None when the state holds another network of that name.
+ *
+ * @example
+ * ```ts ignore
+ * const local = () => registeredEndpoints(new FileStore(), "ov1", record.id, "198.51.100.11");
+ * ```
+ * @param files This host's state.
+ * @param network The network's name.
+ * @param id Its id.
+ * @param advertise This host's underlay address.
+ * @returns The endpoints.
+ */
+export function registeredEndpoints(
+  files: FileStore,
+  network: string,
+  id: string,
+  advertise: string,
+): RegisteredEndpoint[] {
+  const record = files.readNetwork(network);
+  if (!record || record.id !== id) return [];
+  const out: RegisteredEndpoint[] = [];
+  for (const name of files.endpoints(record)) {
+    const ep = files.readEndpoint(record, name);
+    const i = ep?.interfaces[0];
+    if (!ep || (ep.state ?? "linked") !== "linked" || !i) continue;
+    out.push({
+      name,
+      host: advertise,
+      mac: i.macAddress,
+      address: i.address,
+      addressIPv6: i.addressIPv6 ?? "",
+      ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
+    });
+  }
+  return out;
+}
+
+/**
+ * An overlay endpoint's stored value as an endpoint record: one interface (MAC, addresses),
+ * its aliases and its token.
+ *
+ * @example
+ * ```ts
+ * import { overlayRecordOf } from "./overlay_host.ts";
+ * overlayRecordOf({
+ *   name: "c1", host: "198.51.100.11", mac: "02:42:cb:00:71:02",
+ *   address: "203.0.113.2/24", addressIPv6: "",
+ * }).interfaces[0].macAddress; // "02:42:cb:00:71:02"
+ * ```
+ * @param ep The value.
+ * @returns The record.
+ */
+export function overlayRecordOf(ep: RegisteredEndpoint & { token?: string }): EndpointRecord {
+  return {
+    interfaces: [{
+      srcName: "",
+      dstName: "",
+      macAddress: ep.mac,
+      address: ep.address,
+      addressIPv6: ep.addressIPv6,
+      gateway: "",
+      gatewayIPv6: "",
+      mtu: 0,
+    }],
+    hostLinks: [],
+    ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
+    ...(ep.token !== undefined ? { token: ep.token } : {}),
+  };
+}
+
+/**
+ * The {@linkcode EtcdStore} layout of overlay networks, for the host `advertise`: endpoint records
+ * at `ov/NAME/endpoints/EP`, their value the one every host's watcher, `watchEndpoints` and the
+ * agent's names read (`OverlayEndpoint`: name, host, MAC, addresses, aliases, plus the link's
+ * token); address claims at `ov/NAME/ipam/4/ADDRESS` and `ov/NAME/ipam/6/ADDRESS`, their value the
+ * endpoint's name. No key of it is under a lease.
+ *
+ * @example
+ * ```ts
+ * import { overlayStoreLayout } from "./overlay_host.ts";
+ * overlayStoreLayout("198.51.100.11").claim({ name: "ov1", id: "x" }, "2001:db8::2");
+ * // "/nslink/ov/ov1/ipam/6/2001:db8::2"
+ * ```
+ * @param advertise This host's underlay address (the `host` of the endpoints it writes).
+ * @returns The layout.
+ */
+export function overlayStoreLayout(advertise: string): EtcdStoreLayout {
+  return {
+    endpoints: (network) => overlayKeys(network.name).endpoints,
+    claims: (network) => {
+      const k = overlayKeys(network.name);
+      return [k.ipam4, k.ipam6];
+    },
+    claim: (network, address) => {
+      const k = overlayKeys(network.name);
+      return `${address.includes(":") ? k.ipam6 : k.ipam4}${address}`;
+    },
+    encode: (_network, name, ep) => {
+      const i = ep.interfaces[0];
+      return JSON.stringify({
+        name,
+        host: advertise,
+        mac: i?.macAddress ?? "",
+        address: i?.address ?? "",
+        addressIPv6: i?.addressIPv6 ?? "",
+        ...(ep.aliases?.length ? { aliases: [...ep.aliases] } : {}),
+        ...(ep.token !== undefined ? { token: ep.token } : {}),
+      });
+    },
+    decode: (url: string, kv: KeyValue) => {
+      let r;
+      try {
+        r = checkRemote(kv.value);
+      } catch (e) {
+        throw new EtcdError(
+          url,
+          `read "${kv.key}"`,
+          `malformed endpoint: ${(e as Error).message}`,
+          {
+            malformed: true,
+          },
+        );
+      }
+      const o = JSON.parse(kv.value) as Record<string, unknown>;
+      const aliases = Array.isArray(o.aliases)
+        ? o.aliases.filter((a): a is string => typeof a === "string")
+        : [];
+      return overlayRecordOf({
+        name: kv.key.slice(kv.key.lastIndexOf("/") + 1),
+        ...r,
+        ...(aliases.length ? { aliases } : {}),
+        ...(typeof o.token === "string" ? { token: o.token } : {}),
+      });
+    },
+  };
+}
+
+/**
+ * The network as the overlay's {@linkcode EtcdStore} addresses it (its layout reads the name
+ * only): for a process that knows the name and not the local record.
+ *
+ * @example
+ * ```ts
+ * import { overlayNetworkRef } from "./overlay_host.ts";
+ * overlayNetworkRef("ov1").type; // "overlay"
+ * ```
+ * @param name The network's name.
+ * @returns A record naming it.
+ */
+export function overlayNetworkRef(name: string): NetworkRecord {
+  return {
+    version: 1,
+    name,
+    type: "overlay",
+    id: "",
+    created: "",
+    config: {},
+    pools: {},
+    endpoints: {},
+  };
 }
 
 /** A registration that failed: another endpoint holds what this host's endpoint needs. */
@@ -256,6 +556,9 @@ export class OverlayHost {
   async reregister(): Promise<OverlayConflict[]> {
     const { store, network, advertise } = this.#o;
     const keys = overlayKeys(network);
+    const layout = overlayStoreLayout(advertise);
+    const etcd = new EtcdStore(store, layout);
+    const ref = overlayNetworkRef(network);
     const found: OverlayConflict[] = [];
     const all = await store.range(keys.endpoints, { prefix: true });
     const stored = new Map<string, RegisteredEndpoint>();
@@ -277,34 +580,25 @@ export class OverlayHost {
         found.push({ network, endpoint: ep.name, key: epKey, holder: kv.value });
         continue;
       }
-      const r = await store.txn({
-        compare: [{ key: epKey, target: "create", createRevision: 0 }],
-        success: [{ put: { key: epKey, value: JSON.stringify(ep) } }],
-        failure: [{ range: { key: epKey } }],
-      }, `register endpoint "${ep.name}" of overlay network "${network}" again`);
-      if (!r.succeeded) {
+      if (!(await etcd.createEndpoint(ref, ep.name, overlayRecordOf(ep)))) {
+        const held = await store.get(epKey);
         found.push({
           network,
           endpoint: ep.name,
           key: epKey,
-          holder: r.ranges[0]?.[0]?.value ?? "another endpoint",
+          holder: held?.value ?? "another endpoint",
         });
         continue;
       }
       mine.set(ep.name, ep);
     }
     for (const [name, ep] of mine) {
-      const claims = [`${keys.ipam4}${bare(ep.address)}`];
-      if (ep.addressIPv6) claims.push(`${keys.ipam6}${bare(ep.addressIPv6)}`);
-      for (const key of claims) {
-        const r = await store.txn({
-          compare: [{ key, target: "create", createRevision: 0 }],
-          success: [{ put: { key, value: name } }],
-          failure: [{ range: { key } }],
-        }, `claim "${key}" for endpoint "${name}" again`);
-        const holder = r.succeeded ? name : r.ranges[0]?.[0]?.value;
+      const claims = [bare(ep.address), ...(ep.addressIPv6 ? [bare(ep.addressIPv6)] : [])];
+      for (const address of claims) {
+        if (await etcd.reserve(ref, address, name)) continue;
+        const holder = await etcd.holder(ref, address);
         if (holder !== undefined && holder !== name) {
-          found.push({ network, endpoint: name, key, holder });
+          found.push({ network, endpoint: name, key: layout.claim(ref, address), holder });
         }
       }
     }
@@ -360,6 +654,42 @@ export class OverlayHost {
     } finally {
       await watcher?.stop();
     }
+  }
+
+  /**
+   * Deregisters this host (its registration and lease id), revokes the lease; the last host to
+   * leave, with no endpoint of any host left (endpoints are not under leases: those of a host cut
+   * off from the store keep the network), removes the network and its VNI from the store.
+   *
+   * @example
+   * ```ts ignore
+   * await host.stop();
+   * await host.leave(net.vni);
+   * ```
+   * @param vni The network's VNI (freed with it).
+   */
+  async leave(vni: number): Promise<void> {
+    const { store, network, advertise } = this.#o;
+    const keys = overlayKeys(network);
+    await store.delete(`${keys.hosts}${advertise}`);
+    await store.delete(`${keys.leases}${advertise}`);
+    const left = await store.range(keys.endpoints, { prefix: true });
+    if (!left.kvs.some((kv) => endpointHost(kv) !== undefined)) {
+      await store.txn({
+        compare: [{
+          key: keys.hosts,
+          rangeEnd: prefixEndOf(keys.hosts),
+          target: "create",
+          createRevision: 0,
+        }],
+        success: [
+          { delete: { key: keys.root, rangeEnd: prefixEndOf(keys.root) } },
+          { delete: { key: vniKey(vni) } },
+        ],
+      }, `delete overlay network "${network}"`);
+    }
+    const id = await this.current();
+    if (id) await store.leaseRevoke(id).catch(() => {});
   }
 
   /** Stops keeping the lease alive (the registration expires with it). */

@@ -38,6 +38,42 @@ export const etcdStoreKeys = {
 };
 
 /**
+ * Where an {@linkcode EtcdStore} keeps a network's endpoint records and address claims, and how
+ * an endpoint record is written there. The default ({@linkcode etcdStoreLayout}) is the module
+ * doc's; the overlay driver's (`overlayStoreLayout` in network/overlay_host.ts) keeps the keys
+ * and values every overlay host reads (`/nslink/ov/NAME/endpoints/EP`,
+ * `/nslink/ov/NAME/ipam/4|6/ADDRESS`). Network records are always under `net/NAME`.
+ *
+ * @example
+ * ```ts
+ * import { etcdStoreLayout } from "./store_etcd.ts";
+ * etcdStoreLayout.claims({ name: "blue", id: "abc" })[0]; // "/nslink/s/ip/abc/"
+ * ```
+ */
+export interface EtcdStoreLayout {
+  /** The prefix of a network's endpoint records (each followed by the endpoint's name). */
+  endpoints(network: Pick<NetworkRecord, "name" | "id">): string;
+  /** The prefixes of a network's address claims (each followed by the address). */
+  claims(network: Pick<NetworkRecord, "name" | "id">): string[];
+  /** The key of one address claim (under one of {@linkcode EtcdStoreLayout.claims}). */
+  claim(network: Pick<NetworkRecord, "name" | "id">, address: string): string;
+  /** An endpoint record as stored; by default its JSON. */
+  encode?(network: Pick<NetworkRecord, "name" | "id">, name: string, ep: EndpointRecord): string;
+  /** A stored endpoint value as a record; by default {@linkcode decodeRecord}. */
+  decode?(url: string, kv: KeyValue): EndpointRecord;
+  /** Whether {@linkcode EtcdStore.watch} can follow it (the default layout's keys only). */
+  watchable?: boolean;
+}
+
+/** The default layout (see the module doc). */
+export const etcdStoreLayout: EtcdStoreLayout = {
+  endpoints: (network) => etcdStoreKeys.endpoints(network.id),
+  claims: (network) => [etcdStoreKeys.claims(network.id)],
+  claim: (network, address) => `${etcdStoreKeys.claims(network.id)}${address}`,
+  watchable: true,
+};
+
+/**
  * Decodes a stored record: a JSON object, or the store's error naming the key.
  *
  * @example
@@ -78,6 +114,7 @@ export function decodeRecord<T>(url: string, kv: KeyValue): T {
  */
 export class EtcdStore implements Store {
   #kv: KvStore;
+  #layout: EtcdStoreLayout;
   #generation = 0;
   #watch: Watch | undefined;
   #watchReady: Promise<void> | undefined;
@@ -86,9 +123,25 @@ export class EtcdStore implements Store {
    * Wraps a key-value store.
    *
    * @param kv The store (`openStore(url)`).
+   * @param layout Where endpoint records and claims are kept (default {@linkcode etcdStoreLayout}).
    */
-  constructor(kv: KvStore) {
+  constructor(kv: KvStore, layout: EtcdStoreLayout = etcdStoreLayout) {
     this.#kv = kv;
+    this.#layout = layout;
+  }
+
+  #epKey(network: NetworkRecord, name: string): string {
+    return `${this.#layout.endpoints(network)}${name}`;
+  }
+
+  #encode(network: NetworkRecord, name: string, ep: EndpointRecord): string {
+    return this.#layout.encode ? this.#layout.encode(network, name, ep) : JSON.stringify(ep);
+  }
+
+  #decode(kv: KeyValue): EndpointRecord {
+    return this.#layout.decode
+      ? this.#layout.decode(this.location, kv)
+      : decodeRecord<EndpointRecord>(this.location, kv);
   }
 
   /** The store's URL. */
@@ -129,8 +182,8 @@ export class EtcdStore implements Store {
 
   /** See {@linkcode Store.removeNetwork}: data first, the record last (if still this id's). @param record The record. */
   async removeNetwork(record: NetworkRecord): Promise<void> {
-    await this.#kv.delete(etcdStoreKeys.endpoints(record.id), { prefix: true });
-    await this.#kv.delete(etcdStoreKeys.claims(record.id), { prefix: true });
+    await this.#kv.delete(this.#layout.endpoints(record), { prefix: true });
+    for (const p of this.#layout.claims(record)) await this.#kv.delete(p, { prefix: true });
     const key = etcdStoreKeys.network(record.name);
     const kv = await this.#kv.get(key);
     if (kv && decodeRecord<NetworkRecord>(this.location, kv).id === record.id) {
@@ -143,30 +196,35 @@ export class EtcdStore implements Store {
 
   /** See {@linkcode Store.createEndpoint}. @param network The network. @param name The endpoint. @param ep The record. @returns Whether created. */
   async createEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): Promise<boolean> {
-    return await this.#create(`${etcdStoreKeys.endpoints(network.id)}${name}`, ep);
+    const key = this.#epKey(network, name);
+    const r = await this.#kv.txn({
+      compare: [{ key, target: "create", createRevision: 0 }],
+      success: [{ put: { key, value: this.#encode(network, name, ep) } }],
+    }, `create endpoint "${name}"`);
+    return r.succeeded;
   }
 
   /** See {@linkcode Store.writeEndpoint}. @param network The network. @param name The endpoint. @param ep The record. */
   async writeEndpoint(network: NetworkRecord, name: string, ep: EndpointRecord): Promise<void> {
-    await this.#kv.put(`${etcdStoreKeys.endpoints(network.id)}${name}`, JSON.stringify(ep));
+    await this.#kv.put(this.#epKey(network, name), this.#encode(network, name, ep));
   }
 
   /** See {@linkcode Store.readEndpoint}. @param network The network. @param name The endpoint. @returns The record. */
   async readEndpoint(network: NetworkRecord, name: string): Promise<EndpointRecord | undefined> {
-    const kv = await this.#kv.get(`${etcdStoreKeys.endpoints(network.id)}${name}`);
-    return kv ? decodeRecord<EndpointRecord>(this.location, kv) : undefined;
+    const kv = await this.#kv.get(this.#epKey(network, name));
+    return kv ? this.#decode(kv) : undefined;
   }
 
   /** See {@linkcode Store.removeEndpoint}. @param network The network. @param name The endpoint. @param token Only this identity's. @returns Whether gone. */
   async removeEndpoint(network: NetworkRecord, name: string, token?: string): Promise<boolean> {
-    const key = `${etcdStoreKeys.endpoints(network.id)}${name}`;
+    const key = this.#epKey(network, name);
     if (token === undefined) {
       await this.#kv.delete(key);
       return true;
     }
     const kv = await this.#kv.get(key);
     if (!kv) return true;
-    if (decodeRecord<EndpointRecord>(this.location, kv).token !== token) return false;
+    if (this.#decode(kv).token !== token) return false;
     const r = await this.#kv.txn({
       compare: [{ key, target: "mod", modRevision: kv.modRevision }],
       success: [{ delete: { key } }],
@@ -176,14 +234,14 @@ export class EtcdStore implements Store {
 
   /** See {@linkcode Store.endpoints}. @param network The network. @returns The names. */
   async endpoints(network: NetworkRecord): Promise<string[]> {
-    const prefix = etcdStoreKeys.endpoints(network.id);
+    const prefix = this.#layout.endpoints(network);
     const { kvs } = await this.#kv.range(prefix, { prefix: true, keysOnly: true });
     return kvs.map((kv) => kv.key.slice(prefix.length)).sort();
   }
 
   /** See {@linkcode Store.reserve}: a transaction on the claim's absence. @param network The network. @param address The address. @param owner The owner. @returns Whether reserved. */
   async reserve(network: NetworkRecord, address: string, owner: string): Promise<boolean> {
-    const key = `${etcdStoreKeys.claims(network.id)}${address}`;
+    const key = this.#layout.claim(network, address);
     const r = await this.#kv.txn({
       compare: [{ key, target: "create", createRevision: 0 }],
       success: [{ put: { key, value: owner } }],
@@ -195,7 +253,7 @@ export class EtcdStore implements Store {
 
   /** See {@linkcode Store.release}. @param network The network. @param address The address. @param owner The owner. @returns Whether freed. */
   async release(network: NetworkRecord, address: string, owner: string): Promise<boolean> {
-    const key = `${etcdStoreKeys.claims(network.id)}${address}`;
+    const key = this.#layout.claim(network, address);
     const r = await this.#kv.txn({
       compare: [{ key, target: "value", value: owner }],
       success: [{ delete: { key } }],
@@ -205,14 +263,17 @@ export class EtcdStore implements Store {
 
   /** See {@linkcode Store.reserved}. @param network The network. @returns The addresses. */
   async reserved(network: NetworkRecord): Promise<string[]> {
-    const prefix = etcdStoreKeys.claims(network.id);
-    const { kvs } = await this.#kv.range(prefix, { prefix: true, keysOnly: true });
-    return kvs.map((kv) => kv.key.slice(prefix.length));
+    const out: string[] = [];
+    for (const prefix of this.#layout.claims(network)) {
+      const { kvs } = await this.#kv.range(prefix, { prefix: true, keysOnly: true });
+      for (const kv of kvs) out.push(kv.key.slice(prefix.length));
+    }
+    return out;
   }
 
   /** See {@linkcode Store.holder}. @param network The network. @param address The address. @returns The owner. */
   async holder(network: NetworkRecord, address: string): Promise<string | undefined> {
-    return (await this.#kv.get(`${etcdStoreKeys.claims(network.id)}${address}`))?.value;
+    return (await this.#kv.get(this.#layout.claim(network, address)))?.value;
   }
 
   /**
@@ -232,9 +293,9 @@ export class EtcdStore implements Store {
     addresses: readonly string[],
     owner: string,
   ): Promise<ClaimResult> {
-    const epKey = `${etcdStoreKeys.endpoints(network.id)}${name}`;
-    const value = JSON.stringify(ep);
-    const claimKeys = addresses.map((a) => `${etcdStoreKeys.claims(network.id)}${a}`);
+    const epKey = this.#epKey(network, name);
+    const value = this.#encode(network, name, ep);
+    const claimKeys = addresses.map((a) => this.#layout.claim(network, a));
     const keys = [epKey, ...claimKeys];
     const r = await this.#kv.txn({
       compare: keys.map((key) => ({ key, target: "create" as const, createRevision: 0 })),
@@ -266,6 +327,11 @@ export class EtcdStore implements Store {
     onChange: (changes: EndpointChange[]) => void,
     options: { network?: string } = {},
   ): StoreWatch {
+    if (!this.#layout.watchable) {
+      throw new TypeError(
+        `watch ${this.location}: this store's layout is followed by its own watcher, not by EtcdStore.watch`,
+      );
+    }
     const names = new Map<string, string>(); // id -> network name
     const nameOf = async (id: string): Promise<string | undefined> => {
       if (!names.has(id)) {
