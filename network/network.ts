@@ -1121,7 +1121,7 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
   checkName(name, "network name");
   if (options.store !== undefined) {
     if (!distributed) throw new TypeError(`No driver for networks in a store is loaded`);
-    const { lockTimeoutMs: _, stateDir: __, ...rest } = options;
+    const { lockTimeoutMs: _, ...rest } = options;
     return await distributed.open(name, rest as Record<string, unknown>);
   }
   const timeoutMs = checkTimeout(options.lockTimeoutMs);
