@@ -28,7 +28,7 @@
  */
 import { NetlinkError } from "../netlink/errors.ts";
 import { hostRtnl } from "../model/host.ts";
-import { type Interface, macForIPv4 } from "../model/interface.ts";
+import { macForIPv4 } from "../model/interface.ts";
 import { createPool, type Pool } from "../model/ipam.ts";
 import {
   type LinkOptions,
@@ -131,7 +131,13 @@ export class OverlayNetwork extends Network {
     files: FileStore,
     local: NetworkRecord,
   ) {
-    super(local, new LocalStore(files), owned, undefined, overlayDriver);
+    // Network links and unlinks; what spans hosts goes around it (bound once `this` exists).
+    const self: { net?: OverlayNetwork } = {};
+    super(local, new LocalStore(files), owned, undefined, overlayDriver, {
+      beforeLink: (name, options) => self.net!.#beforeLink(name, options),
+      beforeUnlink: (name) => self.net!.#beforeUnlink(name),
+    });
+    self.net = this;
     this.advertise = p.advertise;
     this.storeUrl = p.storeUrl;
     this.vni = cfg.vni;
@@ -229,49 +235,30 @@ export class OverlayNetwork extends Network {
   }
 
   /**
-   * Links a container: takes its addresses in the store (compare-and-swap, retried on
-   * contention), then makes its veth pair on this host's bridge. Either completes or leaves
-   * nothing behind, in the kernel or in the store; an unreachable store is an error naming it.
-   *
-   * @example
-   * ```ts ignore
-   * for (const iface of await net.link("c1", { namespace: ns })) await ns.addInterface(iface);
-   * ```
-   * @param name The endpoint name, unique in the network (across hosts).
-   * @param options `namespace` (fast path), static `address`/`addressIPv6`.
-   * @returns The container's interface.
+   * Before `Network.link` (under the host's shared state lock, so that gc() on this host never
+   * sees a claim of this host whose local record is not written yet): the host registered
+   * (alive) before its endpoint appears, so other hosts install it; then the endpoint's record
+   * and addresses taken in the store. The local link then uses those addresses; when it fails,
+   * they are released. Either completes or leaves nothing behind, in the kernel or in the
+   * store; an unreachable store is an error naming it.
    */
-  override async link(name: string, options: LinkOptions = {}): Promise<Interface[]> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(String(name))) {
-      throw new TypeError(
-        `Invalid endpoint name "${name}": 1 to 64 characters of letters, digits, "_", "." and "-", starting with a letter or digit`,
-      );
-    }
+  async #beforeLink(
+    name: string,
+    options: LinkOptions,
+  ): Promise<{ options: LinkOptions; undo(): Promise<void> }> {
     if (this.#closed) throw new Error(`Overlay network "${this.name}" is closed`);
-    // Held across the claim in the store and the local link, so that gc() on this host (which
-    // takes the lock exclusively) never sees a claim of this host whose local record is not
-    // written yet.
-    const lock = this.#files.tryLock({ shared: true }) ??
-      await this.#files.lock({ shared: true });
-    try {
-      // The host registered (alive) before its endpoint appears, so other hosts install it.
-      await this.#host.lease();
-      const ep = await this.#claim(name, options);
-      try {
-        // Everything on this host as on a bridge network: intent record, local claims, veth
-        // pair (fast path or seed path), published ports, firewall, crash recovery.
-        return await super.link(name, {
-          ...options,
-          address: bare(ep.address),
-          ...(ep.addressIPv6 ? { addressIPv6: bare(ep.addressIPv6) } : {}),
-        });
-      } catch (e) {
-        await this.#release(ep).catch(() => {});
-        throw e;
-      }
-    } finally {
-      lock.release();
-    }
+    await this.#host.lease();
+    const ep = await this.#claim(name, options);
+    return {
+      // Everything on this host as on a bridge network: intent record, local claims, veth
+      // pair (fast path or seed path), published ports, firewall, crash recovery.
+      options: {
+        ...options,
+        address: bare(ep.address),
+        ...(ep.addressIPv6 ? { addressIPv6: bare(ep.addressIPv6) } : {}),
+      },
+      undo: () => this.#release(ep),
+    };
   }
 
   /**
@@ -331,38 +318,32 @@ export class OverlayNetwork extends Network {
   }
 
   /**
-   * Unlinks a container of this host: removes its veth pair and frees its name and addresses
-   * in the store; every other host's watcher then removes its FDB and neighbour entries.
-   * Succeeds when it is not linked.
-   *
-   * @example
-   * ```ts ignore
-   * await net.unlink("c1");
-   * ```
-   * @param name The endpoint name.
+   * Before `Network.unlink`: an endpoint of another host is refused; after the local unlink
+   * (ports, links, its local record), its record and addresses in the store are freed, and
+   * every other host's watcher removes its FDB and neighbour entries.
    */
-  override async unlink(name: string): Promise<void> {
-    const keys = overlayKeys(this.name);
-    const kv = await this.#store.get(`${keys.endpoints}${name}`);
+  async #beforeUnlink(name: string): Promise<(() => Promise<void>) | undefined> {
+    const kv = await this.#store.get(`${overlayKeys(this.name).endpoints}${name}`);
     const ep = kv ? { ...endpointOf(this.storeUrl, kv), ...tokenOf(kv) } : undefined;
-    if (ep && ep.host !== this.advertise) {
+    if (!ep) return undefined;
+    if (ep.host !== this.advertise) {
       throw new Error(
         `Endpoint "${name}" of overlay network "${this.name}" lives on host ${ep.host}, not on ${this.advertise}`,
       );
     }
     const local = this.#files.readEndpoint(this.#local, name) !== undefined;
-    // This host's part first (ports, links, its record), as on a bridge network.
-    await super.unlink(name);
-    if (!ep) return;
-    if (!local) {
-      // Registered with no record on this host (an earlier version kept none): its veth by name.
-      try {
-        hostRtnl().link.del(`nslh${shortHash(`${this.id}/${name}`)}`);
-      } catch (e) {
-        if (!gone(e)) throw e;
+    return async () => {
+      if (!local) {
+        // Registered with no record on this host (an earlier version kept none): its veth by
+        // name.
+        try {
+          hostRtnl().link.del(`nslh${shortHash(`${this.id}/${name}`)}`);
+        } catch (e) {
+          if (!gone(e)) throw e;
+        }
       }
-    }
-    await this.#release(ep);
+      await this.#release(ep);
+    };
   }
 
   /**
