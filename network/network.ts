@@ -115,6 +115,13 @@ export interface SpanningHooks {
    * @returns What to run after the local unlink (free what spans hosts), if anything.
    */
   beforeUnlink(name: string): Promise<(() => Promise<void>) | undefined>;
+  /**
+   * {@linkcode Network.watch}: keeps this host's kernel state in step with the other hosts'
+   * endpoints (the overlay: FDB and neighbour entries).
+   *
+   * @returns The running watcher.
+   */
+  watch(): NetworkWatcher;
 }
 
 /** Options of {@linkcode Network.link}. */
@@ -999,7 +1006,7 @@ export class Network implements AsyncDisposable {
 
   /**
    * Keeps this host's kernel state in step with a distributed network's store (overlay
-   * networks; see `OverlayNetwork.watch`). Networks of one host have nothing to watch.
+   * networks: their {@linkcode SpanningHooks.watch}). Networks of one host have nothing to watch.
    *
    * @example
    * ```ts ignore
@@ -1009,6 +1016,7 @@ export class Network implements AsyncDisposable {
    * @returns The running watcher.
    */
   watch(): NetworkWatcher {
+    if (this.#spanning) return this.#spanning.watch();
     throw new TypeError(
       `Network "${this.name}" (${this.type}) lives on one host: only overlay networks have a store to watch`,
     );

@@ -136,6 +136,7 @@ export class OverlayNetwork extends Network {
     super(local, new LocalStore(files), owned, undefined, overlayDriver, {
       beforeLink: (name, options) => self.net!.#beforeLink(name, options),
       beforeUnlink: (name) => self.net!.#beforeUnlink(name),
+      watch: () => self.net!.#watch(),
     });
     self.net = this;
     this.advertise = p.advertise;
@@ -402,7 +403,8 @@ export class OverlayNetwork extends Network {
   }
 
   /**
-   * Starts a watcher that keeps this host's FDB and neighbour entries in step with the store:
+   * `watch()` (run by `Network.watch`): starts a watcher that keeps this host's FDB and
+   * neighbour entries in step with the store:
    * a consistent snapshot (a range read at one revision), then the store's watch from the next
    * revision; after a reconnect it resumes from its revision, after a compaction it reloads.
    *
@@ -414,7 +416,7 @@ export class OverlayNetwork extends Network {
    * ```
    * @returns The running watcher.
    */
-  override watch(): NetworkWatcher {
+  #watch(): NetworkWatcher {
     // The watcher's process keeps this host's lease alive (the agent's job).
     this.#host.lease().catch(() => {/* retried by link() or the next watch() */});
     const keys = overlayKeys(this.name);
