@@ -204,6 +204,7 @@ export class OverlayHostDuty implements Duty {
           store,
           prefix: keys.endpoints,
           hosts: keys.hosts,
+          config: keys.config,
           subnets: s.subnets,
           self: s.advertise,
           vxlan: s.vxlan,

@@ -424,6 +424,7 @@ export class OverlayNetwork extends Network {
       store: this.#store,
       prefix: keys.endpoints,
       hosts: keys.hosts,
+      config: keys.config,
       subnets: [this.#cfg.subnet, ...(this.#cfg.subnetIPv6 ? [this.#cfg.subnetIPv6] : [])],
       self: this.advertise,
       vxlan: this.devices.vxlan,

@@ -15,6 +15,11 @@
  * every `resync` milliseconds, the watcher reconciles the kernel against a fresh snapshot, so
  * events it could not apply are not lost.
  *
+ * A deleted network's VNI is handed to the next network, with the same device names: a watcher
+ * given the network's `config` key stops for good (touching the kernel no more) once that key is
+ * deleted or names another network, so that a watcher outliving its network in some process
+ * never removes the entries of the next one.
+ *
  * @module
  */
 import { NetlinkError } from "../netlink/errors.ts";
@@ -49,8 +54,15 @@ export interface OverlayWatcherOptions {
   vxlan: string;
   /** A handle in the namespace of the VXLAN device. */
   rtnl: Rtnl;
-  /** Called once stopped. */
+  /** Called once stopped (also when the watcher stopped itself: its network was deleted). */
   onStop?: () => void;
+  /**
+   * The network's configuration key (`…/config`, sharing its parent with `prefix` and `hosts`):
+   * once the watcher has seen it, its deletion, or a value with another `id` (the network
+   * deleted, maybe made again), stops the watcher before it touches the kernel again: the next
+   * network may have the same VNI and device names. Default: no check.
+   */
+  config?: string;
   /** The network's subnets: a remote address outside them is skipped (default: no check). */
   subnets?: string[];
   /**
@@ -169,6 +181,8 @@ export class OverlayWatcher implements NetworkWatcher {
   #hosts = new Set<string>();
   #rejected = new Map<string, string>();
   #stopped = false;
+  /** The network's id (its configuration's `id`), once seen. */
+  #network: string | undefined;
   #failures = 0;
   #watch: Watch | undefined;
   #wake: (() => void) | undefined;
@@ -185,6 +199,11 @@ export class OverlayWatcher implements NetworkWatcher {
     this.#root = options.hosts === undefined
       ? options.prefix
       : commonParent(options.prefix, options.hosts);
+    if (options.config !== undefined && !options.config.startsWith(this.#root)) {
+      throw new RangeError(
+        `Overlay watcher: the configuration key "${options.config}" is not under "${this.#root}"`,
+      );
+    }
     this.ready = new Promise((r) => (this.#ready = r));
     this.#done = this.#run();
   }
@@ -258,6 +277,9 @@ export class OverlayWatcher implements NetworkWatcher {
   /** Loads every endpoint at one revision and makes the kernel match. */
   async #snapshot(): Promise<void> {
     const { revision, kvs } = await this.#o.store.range(this.#root, { prefix: true });
+    if (this.#o.config !== undefined) {
+      if (this.#gone(kvs.find((kv) => kv.key === this.#o.config))) return;
+    }
     const rt = this.#o.rtnl;
     const dev = rt.link.index(this.#o.vxlan);
     this.#valid.clear();
@@ -332,6 +354,29 @@ export class OverlayWatcher implements NetworkWatcher {
     return false;
   }
 
+  /**
+   * Takes the network's configuration (`undefined`: deleted); when the network the watcher
+   * served is gone, stops the watcher for good and returns true.
+   */
+  #gone(kv: KeyValue | undefined): boolean {
+    const id = kv === undefined ? undefined : idOf(kv.value);
+    if (this.#network === undefined) {
+      this.#network = id;
+      return false;
+    }
+    if (id === this.#network) return false;
+    this.lastError = new Error(
+      `Overlay watcher: the network's configuration "${this.#o.config}" was ${
+        id === undefined ? "deleted" : "replaced by another network's"
+      }: the watcher stopped`,
+    );
+    this.#stopped = true;
+    this.#ready();
+    this.#wake?.();
+    void this.#done.then(() => this.#o.onStop?.());
+    return true;
+  }
+
   #reject(key: string, reason: string): void {
     if (this.#rejected.get(key) === reason) return;
     this.#rejected.set(key, reason);
@@ -360,6 +405,11 @@ export class OverlayWatcher implements NetworkWatcher {
   /** Applies a batch of watch events. */
   #apply(events: WatchEvent[], revision: number): void {
     if (this.#stopped) return;
+    for (const ev of events) {
+      if (ev.kv.key === this.#o.config && this.#gone(ev.type === "put" ? ev.kv : undefined)) {
+        return;
+      }
+    }
     try {
       const changed = new Set<string>();
       let hostsChanged = false;
@@ -477,6 +527,15 @@ export class OverlayWatcher implements NetworkWatcher {
     await this.#done;
     this.#o.onStop?.();
   }
+}
+
+/** A network configuration's `id` (the whole value when it is not JSON with one). */
+function idOf(value: string): string {
+  try {
+    const id = (JSON.parse(value) as { id?: unknown }).id;
+    if (typeof id === "string") return id;
+  } catch { /* not JSON */ }
+  return value;
 }
 
 function same(a: Remote, b: Remote): boolean {
