@@ -152,6 +152,88 @@ async function reserveOne(
 }
 
 /**
+ * Claims an endpoint's record and its addresses in one {@linkcode Store.claim} (one transaction
+ * on etcd: no other writer, on any host, ever sees the record without its claims or a claim
+ * without its record): static addresses are checked against their pool; otherwise the lowest
+ * free address of each pool, as this process's address book knows them (read from the store at
+ * first use and when a pool looks full), tried again with the next ones when another writer was
+ * first. `skip`: addresses not to choose (held on this host by an endpoint still being
+ * released). The record is made from the addresses chosen (`value`).
+ *
+ * @example
+ * ```ts ignore
+ * const r = await claimEndpoint(etcd, record, "c1", "c1", {}, (v4, v6) => recordOf(v4, v6));
+ * if (r.claimed) r.v4; // "203.0.113.2/24"
+ * ```
+ * @param store The store.
+ * @param record The network.
+ * @param name The endpoint.
+ * @param owner Who the claims name.
+ * @param want Static addresses, if any.
+ * @param value The endpoint's record for the addresses chosen (with prefix; `""` for none).
+ * @param skip Addresses not to choose.
+ * @returns The addresses claimed (with prefix), or `endpointExists` when the name is taken.
+ */
+export async function claimEndpoint(
+  store: Store,
+  record: NetworkRecord,
+  name: string,
+  owner: string,
+  want: AddressRequest,
+  value: (v4: string, v6: string) => EndpointRecord,
+  skip?: ReadonlySet<string>,
+): Promise<{ claimed: true; v4: string; v6: string } | { claimed: false; endpointExists: true }> {
+  const { v4: pool4, v6: pool6 } = record.pools;
+  if (want.address !== undefined && !pool4) {
+    throw new TypeError(`Network "${record.name}" has no IPv4 subnet for "${want.address}"`);
+  }
+  if (want.addressIPv6 !== undefined && !pool6) {
+    throw new TypeError(`Network "${record.name}" has no IPv6 subnet for "${want.addressIPv6}"`);
+  }
+  const book = bookOf(store, record);
+  const pools = poolsOf(record);
+  const list = () => store.reserved(record);
+  const pick = async (pool: Pool | undefined, preferred: string | undefined) => {
+    if (!pool) return "";
+    if (preferred !== undefined) return allocateIn(pool, {}, owner, preferred);
+    // Chosen, not reserved yet: the claim below takes it with the record.
+    return await book.take(pool, list, () => Promise.resolve(true), skip);
+  };
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const v4 = await pick(pool4, want.address);
+    let v6: string;
+    try {
+      v6 = await pick(pool6, want.addressIPv6);
+    } catch (e) {
+      if (v4 && want.address === undefined) book.note(pools, bare(v4), false);
+      throw e;
+    }
+    const addresses = [v4, v6].filter((a) => a !== "").map(bare);
+    const r = await store.claim(record, name, value(v4, v6), addresses, owner);
+    if (r.claimed) {
+      for (const a of addresses) book.note(pools, a, true);
+      return { claimed: true, v4, v6 };
+    }
+    // What was not in the way is free again in this process's book.
+    for (const a of addresses) book.note(pools, a, r.taken.includes(a));
+    if (r.endpointExists) return { claimed: false, endpointExists: true };
+    const stat = r.taken.find((a) =>
+      a === bare(want.address ?? "") || a === bare(want.addressIPv6 ?? "")
+    );
+    if (stat !== undefined) {
+      const holder = await store.holder(record, stat);
+      throw new Error(
+        `Address "${stat}" in network "${record.name}" is already allocated to "${
+          ownerName(holder ?? "another endpoint")
+        }"`,
+      );
+    }
+    // Another writer took an address first: the next ones.
+  }
+  throw new Error(`link "${name}": too much contention in "${store.location}"`);
+}
+
+/**
  * The owner of an endpoint's address reservations: `ENDPOINT@TOKEN`, its identity that no later
  * link of the same name shares, or the bare name for records written before identities existed.
  *

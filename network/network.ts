@@ -76,6 +76,54 @@ export interface NetworkOptions {
   [option: string]: unknown;
 }
 
+/**
+ * What a network that spans hosts adds around {@linkcode Network.link} and
+ * {@linkcode Network.unlink}: the small, named extension of `Network`'s contract a distributed
+ * driver's network (the overlay's) passes to its constructor. `Network` still does the link
+ * itself (intent, addresses, driver, ports, firewall, crash recovery); the hooks take and free
+ * only what other hosts read (the overlay: its endpoint record and address claims in etcd, under
+ * the host's registration).
+ *
+ * @example
+ * ```ts ignore
+ * const hooks: SpanningHooks = {
+ *   async beforeLink(name, options) {
+ *     const address = await claimInStore(name); // e.g. one etcd transaction
+ *     return { options: { ...options, address }, undo: () => releaseInStore(name) };
+ *   },
+ *   async beforeUnlink(name) {
+ *     return () => releaseInStore(name); // after the local unlink
+ *   },
+ * };
+ * ```
+ */
+export interface SpanningHooks {
+  /**
+   * Runs before the local link, under the host's shared state lock (so that `gc()` on this host
+   * never sees what it took without the local record): takes what spans hosts.
+   *
+   * @returns The options to link with (e.g. the addresses taken) and how to give it back when
+   *   the local link fails.
+   */
+  beforeLink(
+    name: string,
+    options: LinkOptions,
+  ): Promise<{ options: LinkOptions; undo(): Promise<void> }>;
+  /**
+   * Runs before the local unlink (checks it may, e.g. that the endpoint is this host's).
+   *
+   * @returns What to run after the local unlink (free what spans hosts), if anything.
+   */
+  beforeUnlink(name: string): Promise<(() => Promise<void>) | undefined>;
+  /**
+   * {@linkcode Network.watch}: keeps this host's kernel state in step with the other hosts'
+   * endpoints (the overlay: FDB and neighbour entries).
+   *
+   * @returns The running watcher.
+   */
+  watch(): NetworkWatcher;
+}
+
 /** Options of {@linkcode Network.link}. */
 export interface LinkOptions {
   /**
@@ -340,15 +388,18 @@ export class Network implements AsyncDisposable {
   #owned: boolean;
   #record: NetworkRecord;
   #timeoutMs: number | undefined;
+  #spanning: SpanningHooks | undefined;
 
   /**
-   * Wraps a record; subclasses (networks kept in a distributed store) pass their driver.
+   * Wraps a record; subclasses (networks kept in a distributed store) pass their driver and
+   * their {@linkcode SpanningHooks}.
    *
    * @param record The record.
    * @param store Where it is saved, with this host's own state.
    * @param owned Whether disposing of the object deletes the network.
    * @param timeoutMs How long to wait for the state lock.
    * @param driver The driver; default the registered one of `record.type`.
+   * @param spanning What a network across hosts adds around link and unlink.
    */
   protected constructor(
     record: NetworkRecord,
@@ -356,7 +407,9 @@ export class Network implements AsyncDisposable {
     owned: boolean,
     timeoutMs: number | undefined,
     driver: Driver = getDriver(record.type),
+    spanning?: SpanningHooks,
   ) {
+    this.#spanning = spanning;
     this.name = record.name;
     this.type = record.type;
     this.id = record.id;
@@ -498,11 +551,22 @@ export class Network implements AsyncDisposable {
   async link(name: string, options: LinkOptions = {}): Promise<Interface[]> {
     checkName(name, "endpoint name");
     if (options.aliases !== undefined) checkAliases(options.aliases);
+    const spanning = this.#spanning;
     const ifaces = await locked(
       this.#store,
       true,
       this.#timeoutMs,
-      () => this.#link(name, options),
+      spanning
+        ? async () => {
+          const { options: o, undo } = await spanning.beforeLink(name, options);
+          try {
+            return await this.#link(name, o);
+          } catch (e) {
+            await undo().catch(() => {});
+            throw e;
+          }
+        }
+        : () => this.#link(name, options),
     );
     await agentAfterLink(this.stateDir, this.#record, options.namespace?.path);
     return ifaces;
@@ -691,7 +755,13 @@ export class Network implements AsyncDisposable {
    */
   async unlink(name: string): Promise<void> {
     checkName(name, "endpoint name");
-    return await locked(this.#store, true, this.#timeoutMs, () => this.#unlink(name));
+    const spanning = this.#spanning;
+    if (!spanning) {
+      return await locked(this.#store, true, this.#timeoutMs, () => this.#unlink(name));
+    }
+    const finish = await spanning.beforeUnlink(name);
+    await locked(this.#store, true, this.#timeoutMs, () => this.#unlink(name));
+    await finish?.();
   }
 
   async #unlink(name: string): Promise<void> {
@@ -936,7 +1006,7 @@ export class Network implements AsyncDisposable {
 
   /**
    * Keeps this host's kernel state in step with a distributed network's store (overlay
-   * networks; see `OverlayNetwork.watch`). Networks of one host have nothing to watch.
+   * networks: their {@linkcode SpanningHooks.watch}). Networks of one host have nothing to watch.
    *
    * @example
    * ```ts ignore
@@ -946,6 +1016,7 @@ export class Network implements AsyncDisposable {
    * @returns The running watcher.
    */
   watch(): NetworkWatcher {
+    if (this.#spanning) return this.#spanning.watch();
     throw new TypeError(
       `Network "${this.name}" (${this.type}) lives on one host: only overlay networks have a store to watch`,
     );

@@ -28,8 +28,8 @@
  */
 import { NetlinkError } from "../netlink/errors.ts";
 import { hostRtnl } from "../model/host.ts";
-import { type Interface, macForIPv4 } from "../model/interface.ts";
-import { allocate, createPool, type Pool } from "../model/ipam.ts";
+import { macForIPv4 } from "../model/interface.ts";
+import { createPool, type Pool } from "../model/ipam.ts";
 import {
   type LinkOptions,
   Network,
@@ -38,7 +38,7 @@ import {
 } from "./network.ts";
 import type { NetworkWatcher } from "./network.ts";
 import { type EndpointChange, FileStore, LocalStore, type StoreWatch } from "./store.ts";
-import { deleteNetwork } from "./lifecycle.ts";
+import { claimEndpoint, deleteNetwork, releaseAddress } from "./lifecycle.ts";
 import { agentAfterCreate, agentAfterDelete } from "./dns_hooks.ts";
 import { bootId, definitionOf, fromEarlierBoot } from "./definitions.ts";
 import { dropRuntime } from "./restore.ts";
@@ -119,10 +119,6 @@ export class OverlayNetwork extends Network {
   /** This host's own state (the local file store) and the network's record there. */
   #files: FileStore;
   #local: NetworkRecord;
-  /** The addresses taken in the store, as last read, plus those taken here since. */
-  #view: { v4: Set<string>; v6: Set<string> } | undefined;
-  /** Addresses being claimed by this process right now. */
-  #pending = new Set<string>();
   #watchers = new Set<OverlayWatcher>();
   #closed = false;
 
@@ -135,7 +131,14 @@ export class OverlayNetwork extends Network {
     files: FileStore,
     local: NetworkRecord,
   ) {
-    super(local, new LocalStore(files), owned, undefined, overlayDriver);
+    // Network links and unlinks; what spans hosts goes around it (bound once `this` exists).
+    const self: { net?: OverlayNetwork } = {};
+    super(local, new LocalStore(files), owned, undefined, overlayDriver, {
+      beforeLink: (name, options) => self.net!.#beforeLink(name, options),
+      beforeUnlink: (name) => self.net!.#beforeUnlink(name),
+      watch: () => self.net!.#watch(),
+    });
+    self.net = this;
     this.advertise = p.advertise;
     this.storeUrl = p.storeUrl;
     this.vni = cfg.vni;
@@ -233,150 +236,76 @@ export class OverlayNetwork extends Network {
   }
 
   /**
-   * Links a container: takes its addresses in the store (compare-and-swap, retried on
-   * contention), then makes its veth pair on this host's bridge. Either completes or leaves
-   * nothing behind, in the kernel or in the store; an unreachable store is an error naming it.
-   *
-   * @example
-   * ```ts ignore
-   * for (const iface of await net.link("c1", { namespace: ns })) await ns.addInterface(iface);
-   * ```
-   * @param name The endpoint name, unique in the network (across hosts).
-   * @param options `namespace` (fast path), static `address`/`addressIPv6`.
-   * @returns The container's interface.
+   * Before `Network.link` (under the host's shared state lock, so that gc() on this host never
+   * sees a claim of this host whose local record is not written yet): the host registered
+   * (alive) before its endpoint appears, so other hosts install it; then the endpoint's record
+   * and addresses taken in the store. The local link then uses those addresses; when it fails,
+   * they are released. Either completes or leaves nothing behind, in the kernel or in the
+   * store; an unreachable store is an error naming it.
    */
-  override async link(name: string, options: LinkOptions = {}): Promise<Interface[]> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(String(name))) {
-      throw new TypeError(
-        `Invalid endpoint name "${name}": 1 to 64 characters of letters, digits, "_", "." and "-", starting with a letter or digit`,
-      );
-    }
+  async #beforeLink(
+    name: string,
+    options: LinkOptions,
+  ): Promise<{ options: LinkOptions; undo(): Promise<void> }> {
     if (this.#closed) throw new Error(`Overlay network "${this.name}" is closed`);
-    // Held across the claim in the store and the local link, so that gc() on this host (which
-    // takes the lock exclusively) never sees a claim of this host whose local record is not
-    // written yet.
-    const lock = this.#files.tryLock({ shared: true }) ??
-      await this.#files.lock({ shared: true });
-    try {
-      // The host registered (alive) before its endpoint appears, so other hosts install it.
-      await this.#host.lease();
-      const ep = await this.#claim(name, options);
-      try {
-        // Everything on this host as on a bridge network: intent record, local claims, veth
-        // pair (fast path or seed path), published ports, firewall, crash recovery.
-        return await super.link(name, {
-          ...options,
-          address: bare(ep.address),
-          ...(ep.addressIPv6 ? { addressIPv6: bare(ep.addressIPv6) } : {}),
-        });
-      } catch (e) {
-        await this.#release(ep).catch(() => {});
-        throw e;
-      }
-    } finally {
-      lock.release();
-    }
+    await this.#host.lease();
+    const ep = await this.#claim(name, options);
+    return {
+      // Everything on this host as on a bridge network: intent record, local claims, veth
+      // pair (fast path or seed path), published ports, firewall, crash recovery.
+      options: {
+        ...options,
+        address: bare(ep.address),
+        ...(ep.addressIPv6 ? { addressIPv6: bare(ep.addressIPv6) } : {}),
+      },
+      undo: () => this.#release(ep),
+    };
   }
 
-  /** Takes the endpoint name and its addresses in one transaction, retrying on contention. */
+  /**
+   * Takes the endpoint name and its addresses in one transaction (`claimEndpoint`, shared with
+   * every store: addresses chosen through the process's address book, retried on contention).
+   */
   async #claim(
     name: string,
     options: LinkOptions,
   ): Promise<OverlayEndpoint & { token?: string }> {
-    const keys = overlayKeys(this.name);
-    const epKey = `${keys.endpoints}${name}`;
-    for (let attempt = 0; attempt < 200; attempt++) {
-      // The addresses taken, as last read (and since taken here): a guess the transaction
-      // checks. Read again when it was wrong, and at first use.
-      let view = this.#view;
-      const cached = view !== undefined;
-      if (!view) {
-        const taken = await this.#etcd.reserved(this.#local);
-        view = {
-          v4: new Set(taken.filter((a) => !a.includes(":"))),
-          v6: new Set(taken.filter((a) => a.includes(":"))),
-        };
-        this.#view = view;
-      }
-      const pools = freshPools(this.#cfg);
-      for (const a of view.v4) pools.v4!.allocated[a] = "taken";
-      if (pools.v6) { for (const a of view.v6) pools.v6.allocated[a] = "taken"; }
-      // Addresses still held on this host (an endpoint whose links the kernel is still removing
-      // keeps its local claim after its claim in the store went): not chosen again yet.
-      for (const a of [...this.#pending, ...this.#files.reserved(this.#local)]) {
-        const pool = a.includes(":") ? pools.v6 : pools.v4;
-        if (pool && pool.allocated[a] === undefined) pool.allocated[a] = "pending";
-      }
-      let address: string;
-      let addressIPv6: string;
-      try {
-        address = allocate(pools.v4!, name, options.address);
-        addressIPv6 = pools.v6 ? allocate(pools.v6, name, options.addressIPv6) : "";
-      } catch (e) {
-        // Full, or "taken", by the cached view: other hosts may have freed addresses since.
-        if (cached) {
-          this.#view = undefined;
-          continue;
-        }
-        throw e;
-      }
-      if (options.addressIPv6 !== undefined && !pools.v6) {
-        throw new TypeError(
-          `Network "${this.name}" has no IPv6 subnet for "${options.addressIPv6}"`,
-        );
-      }
-      const ep: OverlayEndpoint = {
-        name,
-        host: this.advertise,
-        mac: macForIPv4(address),
-        address,
-        addressIPv6,
-        // Names travel with the record: every host's agent answers them.
-        ...(options.aliases?.length ? { aliases: [...new Set(options.aliases)] } : {}),
-      };
-      const token = overlayId();
-      const addresses = [bare(address), ...(addressIPv6 ? [bare(addressIPv6)] : [])];
-      for (const a of addresses) this.#pending.add(a);
-      let r;
-      try {
-        // The record and every address claim in one transaction, none under the lease:
-        // ownership survives an outage longer than the TTL.
-        r = await this.#etcd.claim(
-          this.#local,
-          name,
-          overlayRecordOf({ ...ep, token }),
-          addresses,
-          name,
-        );
-      } finally {
-        for (const a of addresses) this.#pending.delete(a);
-      }
-      if (r.claimed) {
-        for (const a of addresses) (a.includes(":") ? this.#view?.v6 : this.#view?.v4)?.add(a);
-        return { ...ep, token };
-      }
-      this.#view = undefined; // the guess was wrong: read again
-      if (r.endpointExists) {
-        let where = "";
-        try {
-          const held = await this.#store.get(epKey);
-          if (held) where = ` (on host ${endpointOf(this.storeUrl, held).host})`;
-        } catch { /* named without its host */ }
-        throw new TypeError(
-          `Endpoint "${name}" is already linked to network "${this.name}"${where}`,
-        );
-      }
-      if ((options.address !== undefined || options.addressIPv6 !== undefined) && !cached) {
-        throw new Error(
-          `Address ${options.address ?? ""}${
-            options.addressIPv6 ? ` ${options.addressIPv6}` : ""
-          } ` +
-            `is already allocated in overlay network "${this.name}"`,
-        );
-      }
-      // Another host took one of the addresses first: read again and pick the next.
-    }
-    throw new Error(`link "${name}": too much contention in "${this.storeUrl}"`);
+    const token = overlayId();
+    // Names travel with the record: every host's agent answers them.
+    const aliases = options.aliases?.length ? { aliases: [...new Set(options.aliases)] } : {};
+    const endpoint = (address: string, addressIPv6: string): OverlayEndpoint => ({
+      name,
+      host: this.advertise,
+      mac: macForIPv4(address),
+      address,
+      addressIPv6,
+      ...aliases,
+    });
+    // Addresses still held on this host (an endpoint whose links the kernel is still removing
+    // keeps its local claim after its claim in the store went): not chosen again yet.
+    const skip = new Set(this.#files.reserved(this.#local));
+    const want = {
+      ...(options.address !== undefined ? { address: options.address } : {}),
+      ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
+    };
+    // The record and every address claim in one transaction, none under the lease: ownership
+    // survives an outage longer than the TTL.
+    const r = await claimEndpoint(
+      this.#etcd,
+      this.#local,
+      name,
+      name,
+      want,
+      (v4, v6) => overlayRecordOf({ ...endpoint(v4, v6), token }),
+      skip,
+    );
+    if (r.claimed) return { ...endpoint(r.v4, r.v6), token };
+    let where = "";
+    try {
+      const held = await this.#store.get(`${overlayKeys(this.name).endpoints}${name}`);
+      if (held) where = ` (on host ${endpointOf(this.storeUrl, held).host})`;
+    } catch { /* named without its host */ }
+    throw new TypeError(`Endpoint "${name}" is already linked to network "${this.name}"${where}`);
   }
 
   /**
@@ -385,44 +314,37 @@ export class OverlayNetwork extends Network {
    */
   async #release(ep: OverlayEndpoint & { token?: string }): Promise<void> {
     const addresses = [bare(ep.address), ...(ep.addressIPv6 ? [bare(ep.addressIPv6)] : [])];
-    for (const a of addresses) (a.includes(":") ? this.#view?.v6 : this.#view?.v4)?.delete(a);
     if (!(await this.#etcd.removeEndpoint(this.#local, ep.name, ep.token))) return;
-    for (const a of addresses) await this.#etcd.release(this.#local, a, ep.name);
+    for (const a of addresses) await releaseAddress(this.#etcd, this.#local, a, ep.name);
   }
 
   /**
-   * Unlinks a container of this host: removes its veth pair and frees its name and addresses
-   * in the store; every other host's watcher then removes its FDB and neighbour entries.
-   * Succeeds when it is not linked.
-   *
-   * @example
-   * ```ts ignore
-   * await net.unlink("c1");
-   * ```
-   * @param name The endpoint name.
+   * Before `Network.unlink`: an endpoint of another host is refused; after the local unlink
+   * (ports, links, its local record), its record and addresses in the store are freed, and
+   * every other host's watcher removes its FDB and neighbour entries.
    */
-  override async unlink(name: string): Promise<void> {
-    const keys = overlayKeys(this.name);
-    const kv = await this.#store.get(`${keys.endpoints}${name}`);
+  async #beforeUnlink(name: string): Promise<(() => Promise<void>) | undefined> {
+    const kv = await this.#store.get(`${overlayKeys(this.name).endpoints}${name}`);
     const ep = kv ? { ...endpointOf(this.storeUrl, kv), ...tokenOf(kv) } : undefined;
-    if (ep && ep.host !== this.advertise) {
+    if (!ep) return undefined;
+    if (ep.host !== this.advertise) {
       throw new Error(
         `Endpoint "${name}" of overlay network "${this.name}" lives on host ${ep.host}, not on ${this.advertise}`,
       );
     }
     const local = this.#files.readEndpoint(this.#local, name) !== undefined;
-    // This host's part first (ports, links, its record), as on a bridge network.
-    await super.unlink(name);
-    if (!ep) return;
-    if (!local) {
-      // Registered with no record on this host (an earlier version kept none): its veth by name.
-      try {
-        hostRtnl().link.del(`nslh${shortHash(`${this.id}/${name}`)}`);
-      } catch (e) {
-        if (!gone(e)) throw e;
+    return async () => {
+      if (!local) {
+        // Registered with no record on this host (an earlier version kept none): its veth by
+        // name.
+        try {
+          hostRtnl().link.del(`nslh${shortHash(`${this.id}/${name}`)}`);
+        } catch (e) {
+          if (!gone(e)) throw e;
+        }
       }
-    }
-    await this.#release(ep);
+      await this.#release(ep);
+    };
   }
 
   /**
@@ -481,7 +403,8 @@ export class OverlayNetwork extends Network {
   }
 
   /**
-   * Starts a watcher that keeps this host's FDB and neighbour entries in step with the store:
+   * `watch()` (run by `Network.watch`): starts a watcher that keeps this host's FDB and
+   * neighbour entries in step with the store:
    * a consistent snapshot (a range read at one revision), then the store's watch from the next
    * revision; after a reconnect it resumes from its revision, after a compaction it reloads.
    *
@@ -493,7 +416,7 @@ export class OverlayNetwork extends Network {
    * ```
    * @returns The running watcher.
    */
-  override watch(): NetworkWatcher {
+  #watch(): NetworkWatcher {
     // The watcher's process keeps this host's lease alive (the agent's job).
     this.#host.lease().catch(() => {/* retried by link() or the next watch() */});
     const keys = overlayKeys(this.name);
@@ -552,11 +475,6 @@ export class OverlayNetwork extends Network {
   close(): void {
     this.#closed = true;
     this.#host.close();
-  }
-
-  /** Leaves the network if this object created it (for `await using`); otherwise closes it. */
-  override [Symbol.asyncDispose](): Promise<void> {
-    return super[Symbol.asyncDispose]();
   }
 }
 
