@@ -952,7 +952,7 @@ export class Network implements AsyncDisposable {
    * Unlinks every container, removes the network's kernel objects (the bridge) and its saved
    * state, leaving no file behind. Succeeds when the network is already gone; refuses (with a
    * `StaleNetworkError`) when the name now belongs to a network re-created since this object
-   * was opened.
+   * was opened. A network across hosts leaves instead ({@linkcode SpanningHooks.leave}).
    *
    * @example
    * ```ts
