@@ -94,6 +94,9 @@ export interface NetworkOptions {
  *   async beforeUnlink(name) {
  *     return () => releaseInStore(name); // after the local unlink
  *   },
+ *   watch: () => watchStore(),
+ *   inUse: () => anyOfThisHostInStore(),
+ *   leave: () => leaveStore(), // in place of the local delete
  * };
  * ```
  */
@@ -122,6 +125,20 @@ export interface SpanningHooks {
    * @returns The running watcher.
    */
   watch(): NetworkWatcher;
+  /**
+   * {@linkcode Network.deleteIfUnused}: whether a container of this host is linked to the
+   * network (the overlay: this host's endpoints in the shared store).
+   *
+   * @returns `true` when in use (nothing is deleted).
+   */
+  inUse(): Promise<boolean>;
+  /**
+   * {@linkcode Network.delete}, in place of the local delete: this host leaves the network
+   * (the overlay: unlinks this host's endpoints in the shared store, removes the devices and the
+   * local record, deregisters the host; the last host removes the shared configuration).
+   * `Network.delete` then tells the agent.
+   */
+  leave(): Promise<void>;
 }
 
 /** Options of {@linkcode Network.link}. */
@@ -935,7 +952,7 @@ export class Network implements AsyncDisposable {
    * Unlinks every container, removes the network's kernel objects (the bridge) and its saved
    * state, leaving no file behind. Succeeds when the network is already gone; refuses (with a
    * `StaleNetworkError`) when the name now belongs to a network re-created since this object
-   * was opened.
+   * was opened. A network across hosts leaves instead ({@linkcode SpanningHooks.leave}).
    *
    * @example
    * ```ts
@@ -945,6 +962,10 @@ export class Network implements AsyncDisposable {
    * ```
    */
   async delete(): Promise<void> {
+    if (this.#spanning) {
+      await this.#spanning.leave();
+      return agentAfterDelete(this.stateDir, this.#record);
+    }
     const lock = await this.#store.local.lock({ timeoutMs: this.#timeoutMs });
     try {
       const record = await this.#store.readNetwork(this.name);
@@ -975,6 +996,11 @@ export class Network implements AsyncDisposable {
    * @returns `true` when the network was deleted or was already gone; `false` when in use.
    */
   async deleteIfUnused(): Promise<boolean> {
+    if (this.#spanning) {
+      if (await this.#spanning.inUse()) return false;
+      await this.delete();
+      return true;
+    }
     const lock = await this.#store.local.lock({ timeoutMs: this.#timeoutMs });
     try {
       const record = await this.#store.readNetwork(this.name);

@@ -39,7 +39,7 @@ import {
 import type { NetworkWatcher } from "./network.ts";
 import { type EndpointChange, FileStore, LocalStore, type StoreWatch } from "./store.ts";
 import { claimEndpoint, deleteNetwork, releaseAddress } from "./lifecycle.ts";
-import { agentAfterCreate, agentAfterDelete } from "./dns_hooks.ts";
+import { agentAfterCreate } from "./dns_hooks.ts";
 import { bootId, definitionOf, fromEarlierBoot } from "./definitions.ts";
 import { dropRuntime } from "./restore.ts";
 import { registerStoreSweep } from "./gc.ts";
@@ -137,6 +137,8 @@ export class OverlayNetwork extends Network {
       beforeLink: (name, options) => self.net!.#beforeLink(name, options),
       beforeUnlink: (name) => self.net!.#beforeUnlink(name),
       watch: () => self.net!.#watch(),
+      inUse: () => self.net!.#inUse(),
+      leave: () => self.net!.#leave(),
     });
     self.net = this;
     this.advertise = p.advertise;
@@ -348,16 +350,14 @@ export class OverlayNetwork extends Network {
   }
 
   /**
-   * Leaves the network on this host only when no container of this host is linked to it.
+   * `inUse()` (consulted by `Network.deleteIfUnused`): whether the store holds an endpoint of
+   * this host (also those of earlier processes).
    *
-   * @returns `true` when this host left; `false` when a container of this host is linked.
+   * @returns `true` when a container of this host is linked.
    */
-  override async deleteIfUnused(): Promise<boolean> {
+  async #inUse(): Promise<boolean> {
     const all = await this.#store.range(overlayKeys(this.name).endpoints, { prefix: true });
-    const mine = all.kvs.some((kv) => endpointHost(kv) === this.advertise);
-    if (mine) return false;
-    await this.delete();
-    return true;
+    return all.kvs.some((kv) => endpointHost(kv) === this.advertise);
   }
 
   /**
@@ -436,16 +436,11 @@ export class OverlayNetwork extends Network {
   }
 
   /**
-   * Leaves the network on this host: unlinks this process's containers, removes the bridge and
-   * VXLAN device, and deregisters the host; the last host to leave removes the network from
-   * the store.
-   *
-   * @example
-   * ```ts ignore
-   * await net.delete();
-   * ```
+   * `leave()` (run by `Network.delete` in place of the local delete): unlinks this host's
+   * containers, removes the bridge and VXLAN device, and deregisters the host; the last host to
+   * leave removes the network from the store.
    */
-  override async delete(): Promise<void> {
+  async #leave(): Promise<void> {
     for (const w of [...this.#watchers]) await w.stop();
     const keys = overlayKeys(this.name);
     // This host's endpoints, also those of earlier processes (whose leases may still run).
@@ -463,7 +458,6 @@ export class OverlayNetwork extends Network {
     await this.#host.stop();
     await this.#host.leave(this.vni);
     this.close();
-    await agentAfterDelete(this.#files.location, this.#local);
   }
 
   /**
