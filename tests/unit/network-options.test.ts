@@ -6,6 +6,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,6 +28,10 @@ import {
   StaleNetworkError,
 } from "../../mod.ts";
 import { createPool } from "../../model/ipam.ts";
+
+// A unit test never starts the host agent: it would run on the machine (outside any
+// throw-away namespace) and take the firewall's lock in its /run.
+process.env.NSLINK_AGENT = "off";
 
 const root = mkdtempSync(join(tmpdir(), "nsl-net-options-"));
 after(() => rmSync(root, { recursive: true, force: true }));

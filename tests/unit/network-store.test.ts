@@ -8,6 +8,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +16,10 @@ import type { Driver, EndpointRecord, NetworkRecord } from "../../drivers/driver
 import { createPool, IpamExhaustedError, type Pool, setPoolRange } from "../../model/ipam.ts";
 import { Network } from "../../network/network.ts";
 import { FileStore, type HostedStore, LocalStore } from "../../network/store.ts";
+
+// A unit test never starts the host agent: it would run on the machine (outside any
+// throw-away namespace) and take the firewall's lock in its /run.
+process.env.NSLINK_AGENT = "off";
 
 const root = mkdtempSync(join(tmpdir(), "nsl-net-store-"));
 after(() => rmSync(root, { recursive: true, force: true }));
