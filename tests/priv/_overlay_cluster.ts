@@ -8,9 +8,10 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import $ from "dax-sh";
-import { statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { exec, ipJson, sleep } from "./_helpers.ts";
 import { killAgents, removeStateDir } from "./_agent_helpers.ts";
+import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
 
@@ -209,3 +210,67 @@ export async function until(what: string, fn: () => Promise<boolean>, ms = 5000)
 
 /** An address without its prefix. */
 export const bare = (cidr: string): string => cidr.split("/")[0];
+
+/** Simulated hosts on one management bridge with an etcd on it: see {@linkcode etcdHosts}. */
+export interface EtcdHosts {
+  /** The hosts: namespace and underlay address (198.51.100.11, .12, …). */
+  hosts: { n: number; ns: string; v4: string }[];
+  /** The etcd's client URL (on 198.51.100.1), once {@linkcode EtcdHosts.setUp} has run. */
+  url(): string;
+  /** Starts a host process in host `i`'s namespace (stopped by {@linkcode EtcdHosts.tearDown}). */
+  host(i: number): Promise<Host>;
+  /** Makes the bridge, the hosts' namespaces and the etcd. */
+  setUp(): Promise<void>;
+  /** Stops the host processes, removes their state, the etcd, the namespaces and the bridge. */
+  tearDown(): Promise<void>;
+}
+
+/**
+ * The setup of the overlay tests that need only plain hosts: a management bridge `${P}m`
+ * holding 198.51.100.1 (where one etcd listens) and `count` hosts as namespaces `${P}h1…`
+ * plugged into it at 198.51.100.11, .12, ….
+ *
+ * @param P The run's prefix.
+ * @param count How many hosts.
+ */
+export function etcdHosts(P: string, count: number): EtcdHosts {
+  const MGMT = `${P}m`;
+  const hosts = Array.from({ length: count }, (_, i) => ({
+    n: i + 1,
+    ns: `${P}h${i + 1}`,
+    v4: `198.51.100.${11 + i}`,
+  }));
+  const running: Host[] = [];
+  let etcd: EtcdCluster | undefined;
+  return {
+    hosts,
+    url: () => etcd!.url,
+    async host(i) {
+      const h = new Host(hosts[i].ns, hosts[i].v4);
+      await h.start();
+      running.push(h);
+      return h;
+    },
+    async setUp() {
+      await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
+      await cmd(["ip", "link", "set", MGMT, "up"]);
+      await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
+      for (const h of hosts) {
+        await cmd(["ip", "netns", "add", h.ns]);
+        await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
+        await plug(MGMT, `${P}m${h.n}`, h.ns, "m0");
+        await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
+      }
+      etcd = await startEtcd(["198.51.100.1"]);
+    },
+    async tearDown() {
+      for (const h of running) await h.stop();
+      for (const h of hosts) removeHostState(h.ns);
+      await etcd?.stop();
+      for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
+        await exec(["ip", "netns", "del", name]);
+      }
+      await exec(["ip", "link", "del", MGMT]);
+    },
+  };
+}

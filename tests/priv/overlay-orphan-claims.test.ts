@@ -5,25 +5,15 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
-import { exec, isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
-import { type EtcdCluster, startEtcd } from "./_etcd.ts";
-import { bare, cmd, Host, plug, removeHostState } from "./_overlay_cluster.ts";
+import { isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
+import { bare, etcdHosts, type Host } from "./_overlay_cluster.ts";
 
 const P = runId();
-const MGMT = `${P}m`;
-const hosts = [1, 2].map((n) => ({ n, ns: `${P}h${n}`, v4: `198.51.100.${10 + n}` }));
-let etcd: EtcdCluster | undefined;
-const running: Host[] = [];
-
-async function host(i: number): Promise<Host> {
-  const h = new Host(hosts[i].ns, hosts[i].v4);
-  await h.start();
-  running.push(h);
-  return h;
-}
+const cluster = etcdHosts(P, 2);
+const { hosts } = cluster;
+const host = (i: number) => cluster.host(i);
 
 async function link(h: Host, network: string, eps: string[], address?: string) {
   const r = await h.call("link", {
@@ -35,28 +25,11 @@ async function link(h: Host, network: string, eps: string[], address?: string) {
 }
 
 before(async () => {
-  if (!isRoot) return;
-  await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
-  await cmd(["ip", "link", "set", MGMT, "up"]);
-  await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
-  for (const h of hosts) {
-    await cmd(["ip", "netns", "add", h.ns]);
-    await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
-    await plug(MGMT, `${P}m${h.n}`, h.ns, "m0");
-    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
-  }
-  etcd = await startEtcd(["198.51.100.1"]);
+  if (isRoot) await cluster.setUp();
 });
 
 after(async () => {
-  if (!isRoot) return;
-  for (const h of running) await h.stop();
-  for (const h of hosts) removeHostState(h.ns);
-  await etcd?.stop();
-  for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
-    await exec(["ip", "netns", "del", name]);
-  }
-  await exec(["ip", "link", "del", MGMT]);
+  if (isRoot) await cluster.tearDown();
 });
 
 describe("overlay claims no endpoint record explains", { skip: SKIP_ROOT, timeout: 90_000 }, () => {
@@ -66,14 +39,14 @@ describe("overlay claims no endpoint record explains", { skip: SKIP_ROOT, timeou
     const h2 = await host(1);
     const opts = (i: number) => ({
       subnet: "203.0.113.128/26",
-      store: etcd!.url,
+      store: cluster.url(),
       advertise: hosts[i].v4,
       ttl: 2,
     });
     await h1.call("new", { name, options: opts(0) });
     await h2.call("new", { name, options: opts(1) });
     const live = (await link(h1, name, [`${P}orl`]))[`${P}orl`];
-    const client = new EtcdClient(etcd!.url);
+    const client = new EtcdClient(cluster.url());
     const ipam4 = `/nslink/ov/${name}/ipam/4/`;
     // What such an unlink leaves: a claim naming an endpoint with no record, and one naming a
     // live endpoint (the name linked again since) at another address.

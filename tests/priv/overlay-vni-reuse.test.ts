@@ -7,56 +7,29 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
-import { exec, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
-import { type EtcdCluster, startEtcd } from "./_etcd.ts";
+import { isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { EtcdClient } from "../../store/etcd.ts";
-import { cmd, fdb, Host, plug, removeHostState, until } from "./_overlay_cluster.ts";
+import { etcdHosts, fdb, until } from "./_overlay_cluster.ts";
 
 const P = runId();
-const MGMT = `${P}m`;
-const hosts = [1, 2].map((n) => ({ n, ns: `${P}h${n}`, v4: `198.51.100.${10 + n}` }));
-let etcd: EtcdCluster | undefined;
-const running: Host[] = [];
+const cluster = etcdHosts(P, 2);
+const { hosts } = cluster;
+const host = (i: number) => cluster.host(i);
 const GHOST = "02:00:5e:10:00:09";
-
-async function host(i: number): Promise<Host> {
-  const h = new Host(hosts[i].ns, hosts[i].v4);
-  await h.start();
-  running.push(h);
-  return h;
-}
 
 const options = (i: number, subnet: string) => ({
   subnet,
-  store: etcd!.url,
+  store: cluster.url(),
   advertise: hosts[i].v4,
   ttl: 2,
 });
 
 before(async () => {
-  if (!isRoot) return;
-  await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
-  await cmd(["ip", "link", "set", MGMT, "up"]);
-  await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
-  for (const h of hosts) {
-    await cmd(["ip", "netns", "add", h.ns]);
-    await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
-    await plug(MGMT, `${P}m${h.n}`, h.ns, "m0");
-    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
-  }
-  etcd = await startEtcd(["198.51.100.1"]);
+  if (isRoot) await cluster.setUp();
 });
 
 after(async () => {
-  if (!isRoot) return;
-  for (const h of running) await h.stop();
-  for (const h of hosts) removeHostState(h.ns);
-  await etcd?.stop();
-  for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
-    await exec(["ip", "netns", "del", name]);
-  }
-  await exec(["ip", "link", "del", MGMT]);
+  if (isRoot) await cluster.tearDown();
 });
 
 const OPTS = { skip: SKIP_ROOT, timeout: 90_000 };
@@ -100,7 +73,7 @@ describe("a deleted overlay network's VNI used again", OPTS, () => {
       }
       // What the deleted network's watcher follows comes back (a late registration of host 2
       // and an endpoint record under the old name): nothing of it reaches the new device.
-      const client = new EtcdClient(etcd!.url);
+      const client = new EtcdClient(cluster.url());
       await client.put(`/nslink/ov/${a}/hosts/${hosts[1].v4}`, "{}");
       await client.put(
         `/nslink/ov/${a}/endpoints/${P}ghost`,
