@@ -80,14 +80,20 @@ function answers(sock: string, op = "status"): Promise<boolean> {
  * A request the agent serves besides its own ops (`nslink agent` adds `cni`, the CNI plugin's
  * hand-off). The agent answers `{"ok":false,"refused":…}` when it is exiting, when the request's
  * `acceptBy` (ms since the epoch) has passed, or when `refuse` says why not; else it answers
- * `{"ok":true,"accepted":true}` at once, runs `run`, and answers what it returns. It does not
- * stop (on demand, out of work) while a request runs.
+ * `{"ok":true,"accepted":true}` at once, runs `run`, and answers what it returns, or what `run`
+ * gave `answer` earlier (the rest of its work goes on after the answer; what it returns then is
+ * only logged when it differs). It does not stop (on demand, out of work) while a request runs.
  */
 export interface AgentRequestHandler {
   /** Why this agent will not serve the request, or `undefined` when it will. */
   refuse(request: Record<string, unknown>): string | undefined;
-  /** Serves it; the answer (sent as one line). */
-  run(request: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /**
+   * Serves it; the answer (sent as one line). `answer` sends it before `run` returns (once).
+   */
+  run(
+    request: Record<string, unknown>,
+    answer: (v: Record<string, unknown>) => void,
+  ): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -300,9 +306,22 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     inflight++;
     served[op] = (served[op] ?? 0) + 1;
     reply({ ok: true, accepted: true });
-    void handler.run(request).then(
-      (answer) => reply(answer),
-      (e) => reply({ ok: false, error: (e as Error).message }),
+    // An answer without its timing (`ms`), to compare the final outcome with an early answer.
+    const outcome = (v: Record<string, unknown>) => JSON.stringify({ ...v, ms: undefined });
+    let early: string | undefined;
+    const answer = (v: Record<string, unknown>) => {
+      if (early !== undefined) return;
+      early = outcome(v);
+      reply(v);
+    };
+    const last = (v: Record<string, unknown>) => {
+      if (early === undefined) return reply(v);
+      // Answered already: the work after the answer went otherwise (gc() finishes it).
+      if (outcome(v) !== early) log(`agent: ${op} after its answer: ${JSON.stringify(v)}`);
+    };
+    void handler.run(request, answer).then(
+      (v) => last(v),
+      (e) => last({ ok: false, error: (e as Error).message }),
     ).finally(() => {
       inflight--;
       if (inflight === 0) ctx.requestSync();

@@ -29,7 +29,11 @@
  *
  * Run by bench/run.sh inside the throw-away namespace (root). Writes bench/out/cni.json and a
  * result file (bench/lib/results.ts) with every exec's time, per peer and round.
+ * A/B: `--baseline PATH` adds `baseline`, `baseline fresh` and `baseline fresh agent-up`, the
+ * same execs with another build of `nslink` (e.g. one of an older commit), interleaved with the
+ * others in every round.
  * Usage: deno run -A bench/cni.ts [--n 20] [--reps 3] [--peers nslink-compiled,cni-bridge,...]
+ *   [--baseline /path/to/older/nslink]
  *
  * @module
  */
@@ -52,6 +56,7 @@ const { values } = parseArgs({
     n: { type: "string", default: "20" },
     reps: { type: "string", default: "3" },
     peers: { type: "string", default: "" },
+    baseline: { type: "string", default: "" },
   },
 });
 /** Only these peers (comma-separated names), when given. */
@@ -113,8 +118,16 @@ function cniPeer(
   tag: string,
   argv: string[],
   available: boolean,
-  opts: { ports?: boolean; fresh?: boolean; env?: Record<string, string>; keep?: boolean } = {},
+  opts: {
+    ports?: boolean;
+    fresh?: boolean;
+    env?: Record<string, string>;
+    keep?: boolean;
+    /** Its own state directory (and so its own agent), e.g. for another build. */
+    state?: string;
+  } = {},
 ): Peer {
+  const state = opts.state ?? `${WORK}/state`;
   const conf = (i: number) =>
     JSON.stringify({
       cniVersion: "1.0.0",
@@ -124,7 +137,7 @@ function cniPeer(
       bridge: opts.fresh ? `nslbc-${tag}${i}` : `nslbc-${tag}`,
       subnet: "198.51.100.0/24",
       subnetIPv6: "2001:db8:bc::/64",
-      stateDir: `${WORK}/state`,
+      stateDir: state,
       ...(opts.ports
         ? {
           capabilities: { portMappings: true },
@@ -142,7 +155,7 @@ function cniPeer(
   });
   // Another network of the state directory, so that its agent runs (`fresh agent-up`).
   const keep = ["network", "create", "--subnet", "203.0.113.0/24", `nslbk${tag}`];
-  const stateEnv = { NSLINK_STATE_DIR: `${WORK}/state` };
+  const stateEnv = { NSLINK_STATE_DIR: state };
   return {
     name,
     available,
@@ -274,6 +287,22 @@ const peers: Peer[] = [
       for (let i = 0; i < N; i++) spawnSync("ip", ["link", "del", `nslbcf-${i}`]);
     },
   },
+  ...(values.baseline
+    ? [
+      cniPeer("baseline", "x", [values.baseline], existsSync(values.baseline), {
+        state: `${WORK}/state-baseline`,
+      }),
+      cniPeer("baseline fresh", "y", [values.baseline], existsSync(values.baseline), {
+        fresh: true,
+        state: `${WORK}/state-baseline`,
+      }),
+      cniPeer("baseline fresh agent-up", "z", [values.baseline], existsSync(values.baseline), {
+        fresh: true,
+        keep: true,
+        state: `${WORK}/state-baseline`,
+      }),
+    ]
+    : []),
   {
     name: "netavark",
     available: existsSync(NETAVARK),
