@@ -136,6 +136,14 @@ export interface AgentOptions {
   onReady?: () => void;
   /** Requests served besides `sync`, `status` and `stop`, by op. */
   requests?: Record<string, AgentRequestHandler>;
+  /**
+   * On demand: how long the agent stays without work after it last answered one of `requests`,
+   * in ms; default 2000. A runtime's next container on a network of its own (`podman run` on a
+   * fresh network, one after the other) is then handed off to this agent instead of waiting for
+   * the exec's own work and starting another agent. An agent that served no such request exits
+   * as soon as no duty has work, as before.
+   */
+  lingerMs?: number;
 }
 
 /**
@@ -187,6 +195,19 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   let syncQueued = false;
   /** Requests of `options.requests` accepted and not answered yet. */
   let inflight = 0;
+  /** When the last of them finished (its work after the answer included); 0: none yet. */
+  let lastRequestAt = 0;
+  let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Out of work: stops, or (a request served lately) looks again once the linger is over. */
+  const idle = () => {
+    const left = lastRequestAt === 0 ? 0 : lastRequestAt + (options.lingerMs ?? 2000) - Date.now();
+    if (left <= 0) return void stop(IDLE);
+    if (lingerTimer) return;
+    lingerTimer = setTimeout(() => {
+      lingerTimer = undefined;
+      ctx.requestSync();
+    }, left);
+  };
   const served: Record<string, number> = {};
   const duties: Duty[] = [...(options.extraDuties ?? [])];
   const server = net().createServer();
@@ -222,7 +243,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         }
       }
       if (ready && options.onDemand && inflight === 0 && !duties.some((d) => d.needed())) {
-        void stop(IDLE);
+        idle();
       }
     });
     return syncing;
@@ -243,6 +264,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
       writeFileSync(paths.pid, `${me.pid} ${me.start} exiting\n`);
     } catch { /* the state directory is gone */ }
     if (tick) clearInterval(tick);
+    if (lingerTimer) clearTimeout(lingerTimer);
     await new Promise<void>((r) => server.close(() => r()));
     rmSync(paths.sock, { force: true });
     for (const d of duties) {
@@ -324,6 +346,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
       (e) => last({ ok: false, error: (e as Error).message }),
     ).finally(() => {
       inflight--;
+      lastRequestAt = Date.now();
       if (inflight === 0) ctx.requestSync();
     });
   };
