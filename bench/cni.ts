@@ -23,7 +23,9 @@
  * sends the request to it and only prints the answer (cni/handoff.ts). `nslink-compiled` and
  * `+port` run with it (the agent runs for their network); `… no hand-off` is the same exec with
  * `NSLINK_AGENT=off` (the exec does all the work). In the fresh case no agent runs before the
- * first ADD of a lone network (`fresh`: ADD in-process, starting the agent; DEL handed off);
+ * first ADD of a lone network (`fresh`: ADD in-process, starting the agent; DEL handed off; the
+ * agent stays 2 s after a CNI request, so later ADDs are handed off too, and an ADD straight
+ * after a DEL that removed a network waits for the removal the agent finishes after answering);
  * `fresh agent-up` keeps another network in the state directory meanwhile (made untimed before
  * the round), so the agent runs and both are handed off.
  *
