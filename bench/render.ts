@@ -15,7 +15,8 @@
  * fast path at N=50 and N=200, CNI and podman rows, and `sweep`: the scaling sweep, whose file
  * also draws bench/scaling.svg), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians; any kind:
- * `brief=1` writes the provenance in fewer lines, for the README) and the result
+ * `brief=1` writes the provenance in fewer lines, for the README; `pinned=1` keeps `--latest`
+ * off the marker, for a run the text quotes on purpose) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
  * samples (medians over repetitions or passes), not from the bench's own summary.
@@ -1306,8 +1307,9 @@ export interface LatestResult {
  * (`render.ts --latest`, run by bench/all.sh before rendering): in each marker, a file
  * `SUITE-RUNTIME-STAMP.json` is replaced by the one of `available` with the same suite and
  * runtime and the newest stamp, if that one fits the block (a `main` block with `steps=1` takes
- * only a `--steps` run, and the other way round) and renders; otherwise it stays. Only the
- * markers change; render the page afterwards.
+ * only a `--steps` run, and the other way round) and renders; otherwise it stays. A marker with
+ * `pinned=1` stays as written (a run the text quotes on purpose). Only the markers change;
+ * render the page afterwards.
  *
  * @example
  * ```ts ignore
@@ -1327,6 +1329,7 @@ export function pointAtLatest(
   let out = "";
   let at = 0;
   for (const b of parseBlocks(text)) {
+    if (b.params.pinned === "1") continue; // an example run kept on purpose (a loaded one)
     const files = b.files.map((f) => {
       const m = RESULT_NAME.exec(f);
       if (!m) return f;

@@ -272,3 +272,18 @@ describe("bench/render.ts sweep: the table and bench/scaling.svg from one result
     assert.ok(text.includes(`${BLOCK_START}main bench/results/main-all-20261208T030000Z.json`));
   });
 });
+
+describe("bench/render.ts --latest: pinned=1", () => {
+  it("leaves a pinned marker as written, and moves the same marker without it", () => {
+    const pool: Record<string, ResultFile> = {
+      "bench/results/main-all-20261207T200404Z.json": fastRun(50),
+      "bench/results/main-all-20261208T031500Z.json": fastRun(50),
+    };
+    const block = (params: string) =>
+      `${BLOCK_START}main ${params}bench/results/main-all-20261207T200404Z.json -->\n${BLOCK_END}\n`;
+    const pinned = pointAtLatest(block("pinned=1 "), Object.keys(pool), (p) => pool[p]);
+    assert.deepEqual(pinned.changes, []);
+    assert.equal(pinned.text, block("pinned=1 "));
+    assert.equal(pointAtLatest(block(""), Object.keys(pool), (p) => pool[p]).changes.length, 1);
+  });
+});
