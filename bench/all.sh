@@ -4,7 +4,7 @@
 #
 #   bash bench/all.sh [--quick] [--only a,b] [--skip a,b] [--no-render] [--wait-quiet SECONDS]
 #
-# Suites, in order (about 14 min in all on this 2-core machine, 25 at most; --quick: ~2 min, a
+# Suites, in order (about 14 min in all on this 2-core machine, 25 at most; --quick: ~2-5 min, a
 # plumbing check whose figures mean nothing):
 #   main       bench/main.ts, every peer (per-container setup/teardown)     --n 50 --reps 5
 #   steps      bench/main.ts --steps, the nslink fast and floor peers and Go's fast --n 50 --reps 5

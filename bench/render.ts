@@ -1002,7 +1002,7 @@ function renderHowFast(files: LoadedResult[]): string[] {
     out.push(
       "fast path: the library, one process, N containers set up, then torn down until the delete " +
         `calls return; ms per container (x Go), medians of ${
-          fast.map((x) => `${x.reps} reps at N=${x.n}`).join(", ")
+          fast.map((x) => `${x.reps} rep${x.reps === 1 ? "" : "s"} at N=${x.n}`).join(", ")
         }; Go: vishvananda/netlink, the same kernel requests`,
       ...textTable(
         [
@@ -1391,7 +1391,13 @@ if (import.meta.main) {
       try {
         have = readFileSync(`${REPO_ROOT}/${SWEEP_SVG}`, "utf8");
       } catch { /* missing: differs */ }
-      const want = sweepSvg({ path: b.files[0], result: load(b.files[0]) });
+      let want: string;
+      try {
+        want = sweepSvg({ path: b.files[0], result: load(b.files[0]) });
+      } catch (e) {
+        problems.push(`${b.marker}: ${SWEEP_SVG}: ${(e as Error).message}`);
+        continue;
+      }
       if (have !== want) problems.push(`${b.marker}: ${SWEEP_SVG} differs from what it draws`);
       const r = spawnSync("git", ["ls-files", "--error-unmatch", SWEEP_SVG], { cwd: REPO_ROOT });
       if (r.status === 1) problems.push(`${b.marker}: ${SWEEP_SVG} is not committed`);
