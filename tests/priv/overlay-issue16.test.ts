@@ -11,38 +11,20 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { type Interface, newNetwork, type OverlayNetwork } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
 import { removeStateDir } from "./_agent_helpers.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
-import { type EtcdCluster, startEtcd } from "./_etcd.ts";
-import { bare, cmd, fdb, Host, ping, plug, removeHostState, until } from "./_overlay_cluster.ts";
+import { bare, cmd, etcdHosts, fdb, type Host, ping, until } from "./_overlay_cluster.ts";
 import { cni, nslinkArgv } from "./_cli_helpers.ts";
 
 const P = runId();
-const MGMT = `${P}m`;
-const UNDER6 = `${P}u`;
+const cluster = etcdHosts(P, 2, { ipv6Underlay: true });
+const { hosts, host } = cluster;
 const TTL = 2;
 const OPTS = { skip: SKIP_ROOT, timeout: 90_000 };
-
-const hosts = [1, 2].map((n) => ({
-  n,
-  ns: `${P}h${n}`,
-  v4: `198.51.100.${10 + n}`,
-  v6: `2001:db8:10::${10 + n}`,
-}));
-let etcd: EtcdCluster | undefined;
-const running: Host[] = [];
-
-async function host(i: number, family: 4 | 6 = 4): Promise<Host> {
-  const h = new Host(hosts[i].ns, family === 4 ? hosts[i].v4 : hosts[i].v6);
-  await h.start();
-  running.push(h);
-  return h;
-}
 
 /**
  * A network's options for host `i`: `extra` (the subnets) with the test's store and TTL, the
@@ -51,7 +33,7 @@ async function host(i: number, family: 4 | 6 = 4): Promise<Host> {
 function options(i: number, extra: Record<string, unknown>, family: 4 | 6 = 4) {
   return {
     ...extra,
-    store: etcd!.url,
+    store: cluster.url(),
     advertise: family === 4 ? hosts[i].v4 : hosts[i].v6,
     ttl: TTL,
   };
@@ -105,37 +87,11 @@ async function partition(i: number, on: boolean): Promise<void> {
 }
 
 before(async () => {
-  if (!isRoot) return;
-  await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
-  await cmd(["ip", "link", "set", MGMT, "up"]);
-  await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
-  await cmd(["ip", "link", "add", UNDER6, "type", "bridge"]);
-  await cmd(["ip", "link", "set", UNDER6, "up"]);
-  for (const h of hosts) {
-    await cmd(["ip", "netns", "add", h.ns]);
-    await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
-    for (const [br, dev, tag] of [[MGMT, "m0", "m"], [UNDER6, "u0", "u"]]) {
-      await plug(br, `${P}${tag}${h.n}`, h.ns, dev);
-    }
-    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
-    // The IPv6 underlay carries no IPv4 at all.
-    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v6}/64`, "dev", "u0", "nodad"]);
-  }
-  etcd = await startEtcd(["198.51.100.1"]);
+  if (isRoot) await cluster.setUp();
 });
 
 after(async () => {
-  if (!isRoot) return;
-  for (const h of running) await h.stop();
-  // The agents the hosts' overlay networks started (one per host's state directory), and the
-  // directories (the networks' kernel objects go with the hosts' namespaces below).
-  for (const h of hosts) removeHostState(h.ns);
-  await etcd?.stop();
-  for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
-    await exec(["ip", "netns", "del", name]);
-  }
-  await exec(["ip", "link", "del", MGMT]);
-  await exec(["ip", "link", "del", UNDER6]);
+  if (isRoot) await cluster.tearDown();
 });
 
 describe("overlay networks, issue 16", OPTS, () => {
@@ -153,7 +109,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       const h1b = await host(0);
       await h1b.call("new", { name, options: opts });
       await h1b.call("dispose", { name });
-      const client = new EtcdClient(etcd!.url);
+      const client = new EtcdClient(cluster.url());
       assert.ok(
         await client.get(`/nslink/ov/${name}/endpoints/${P}d6a`),
         "the endpoint is still registered",
@@ -239,7 +195,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       await partition(0, true);
       try {
         await until("h2 to drop a's entries again", async () => !(await hasA()), 20_000);
-        const client = new EtcdClient(etcd!.url);
+        const client = new EtcdClient(cluster.url());
         await client.delete(`/nslink/ov/${name}/ipam/4/${bare(a.address)}`);
         await link(h2, name, [`${P}d1w`], bare(a.address));
       } finally {
@@ -268,7 +224,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       const live1 = (await link(h1, name, [`${P}k9l1`]))[`${P}k9l1`];
       const live2 = (await link(h2, name, [`${P}k9l2`]))[`${P}k9l2`];
       await until("l2 -> l1", () => ping(`${P}k9l2`, bare(live1.address)), 10_000);
-      const client = new EtcdClient(etcd!.url);
+      const client = new EtcdClient(cluster.url());
       const keys = async () =>
         (await client.range(`/nslink/ov/${name}/`, { prefix: true })).kvs.map((k) => k.key)
           .filter((k) => /\/(endpoints|ipam)\//.test(k)).sort();
@@ -286,7 +242,10 @@ describe("overlay networks, issue 16", OPTS, () => {
         const i = round % 2;
         // Another process of the host links, and is killed at some point of it.
         const doomed = await host(i);
-        await doomed.call("open", { name, options: { store: etcd!.url, advertise: hosts[i].v4 } });
+        await doomed.call("open", {
+          name,
+          options: { store: cluster.url(), advertise: hosts[i].v4 },
+        });
         doomed.send("link", { name, endpoints: [`${P}k9d${round}`] });
         await sleep(round * 40);
         await doomed.kill();
@@ -373,7 +332,7 @@ describe("overlay networks, issue 16", OPTS, () => {
         "--subnet",
         "203.0.113.32/28",
         "-o",
-        `store=${etcd!.url}`,
+        `store=${cluster.url()}`,
         "-o",
         `advertise=${hosts[1].v4}`,
         ov,
@@ -381,7 +340,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       assert.match(await cli("network", "ls"), new RegExp(ov));
       await cmd(["ip", "netns", "add", `${P}cli1`]);
       await cli("network", "connect", ov, `${P}cli1`, "--netns", `/run/netns/${P}cli1`);
-      const client = new EtcdClient(etcd!.url);
+      const client = new EtcdClient(cluster.url());
       assert.ok(await client.get(`/nslink/ov/${ov}/endpoints/${P}cli1`), "registered in the store");
       assert.ok(await ping(`${P}cli1`, "203.0.113.33"), "the container reaches its gateway");
       await cli("network", "disconnect", ov, `${P}cli1`);
@@ -412,7 +371,7 @@ describe("overlay networks, issue 16", OPTS, () => {
         name,
         type: "nslink",
         driver: "overlay",
-        store: etcd!.url,
+        store: cluster.url(),
         advertise: hosts[1].v4,
         subnet: "203.0.113.48/28",
       };
@@ -425,7 +384,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       const add = await cni("ADD", conf, env, inHost2);
       assert.equal(add.code, 0, add.stdout + add.stderr);
       const ips = (add.json!.ips as { address: string }[]).map((i) => bare(i.address));
-      const client = new EtcdClient(etcd!.url);
+      const client = new EtcdClient(cluster.url());
       const registered = (await client.range(`/nslink/ov/${name}/ipam/4/`, { prefix: true })).kvs
         .map((k) => k.key.split("/").pop());
       assert.ok(registered.includes(ips[0]), `${ips[0]} claimed in the store: ${registered}`);
@@ -466,7 +425,7 @@ describe("overlay networks, issue 16", OPTS, () => {
         ...inHost2.slice(1),
         "agent",
         "--store",
-        etcd!.url,
+        cluster.url(),
         "--advertise",
         hosts[1].v4,
         "-o",
@@ -533,7 +492,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       // This process joins as a third host (the sandbox's own address on the management bridge).
       const net = await newNetwork("overlay", name, {
         subnet: "203.0.113.80/28",
-        store: etcd!.url,
+        store: cluster.url(),
         advertise: "198.51.100.1",
         ttl: TTL,
         stateDir: `/run/nslink-we-${P}`,
