@@ -9,9 +9,11 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import $ from "dax-sh";
 import { readdirSync, statSync } from "node:fs";
+import type { Interface } from "../../mod.ts";
 import { exec, ipJson, sleep } from "./_helpers.ts";
 import { killAgents, removeStateDir } from "./_agent_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
+import { nslinkArgv } from "./_cli_helpers.ts";
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
 
@@ -88,6 +90,27 @@ export class Host {
       p.once("exit", () => reject(new Error(`host ${this.ns} died during ${op}: ${this.stderr}`)));
       p.stdin!.write(JSON.stringify({ id, op, ...fields }) + "\n");
     });
+  }
+
+  /**
+   * Links containers (the worker makes their namespaces) to a network of this process.
+   *
+   * @param network The network's name.
+   * @param endpoints The containers' names.
+   * @param address A static IPv4 address (one container).
+   * @returns Their interfaces, by container name.
+   */
+  async link(
+    network: string,
+    endpoints: string[],
+    address?: string,
+  ): Promise<Record<string, Interface>> {
+    const r = await this.call("link", {
+      name: network,
+      endpoints,
+      ...(address ? { address } : {}),
+    });
+    return r.interfaces as Record<string, Interface>;
   }
 
   /** kill -9 (whatever it is doing). */
@@ -206,6 +229,67 @@ export async function until(what: string, fn: () => Promise<boolean>, ms = 5000)
     await sleep(20);
   }
   return Date.now() - t0;
+}
+
+/** A foreground `nslink agent` in a host's namespace: see {@linkcode startAgent}. */
+export interface ForegroundAgent {
+  /** Its pid. */
+  readonly pid: number | undefined;
+  /** What it has written to stdout so far. */
+  readonly out: string;
+  /** What it has written to stderr so far. */
+  readonly err: string;
+  /** Its exit status and signal, once it has ended. */
+  readonly exited: Promise<[number | null, string | null]>;
+  /**
+   * Waits until `fn` holds (a deadline, not a speed target); the error names what the agent
+   * wrote so far.
+   */
+  ready(what: string, fn: () => boolean | Promise<boolean>, ms: number): Promise<void>;
+  /** Sends it SIGTERM and waits for its exit. */
+  stop(): Promise<[number | null, string | null]>;
+}
+
+/**
+ * Starts `nslink agent ARGS…` in a namespace with its own state directory, as a service manager
+ * runs it (in the foreground, until SIGTERM).
+ *
+ * @param ns The namespace (under /run/netns): a simulated host's.
+ * @param stateDir `NSLINK_STATE_DIR` for it.
+ * @param args What follows `agent`: `--store URL --advertise ADDRESS [-o ttl=N] NETWORK…`.
+ * @returns The running agent.
+ */
+export function startAgent(ns: string, stateDir: string, args: string[]): ForegroundAgent {
+  const p = spawn("nsenter", [`--net=/run/netns/${ns}`, ...nslinkArgv(), "agent", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NSLINK_STATE_DIR: stateDir },
+  });
+  let out = "";
+  let err = "";
+  p.stdout!.on("data", (d) => (out += d));
+  p.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<[number | null, string | null]>((r) =>
+    p.once("exit", (code, signal) => r([code, signal]))
+  );
+  return {
+    pid: p.pid,
+    get out() {
+      return out;
+    },
+    get err() {
+      return err;
+    },
+    exited,
+    async ready(what, fn, ms) {
+      await until(what, async () => await fn(), ms).catch((e) => {
+        throw new Error(`${e.message}: ${out} ${err}`);
+      });
+    },
+    stop() {
+      p.kill("SIGTERM");
+      return exited;
+    },
+  };
 }
 
 /** An address without its prefix. */
