@@ -20,7 +20,7 @@ import {
 } from "../../mod.ts";
 import { agentOffForTests } from "./_agent_helpers.ts";
 import { exec, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import { keepSysctls } from "./_nft_helpers.ts";
+import { keepSysctls, nft } from "./_nft_helpers.ts";
 import {
   bridgePorts,
   cleanupNewVeths,
@@ -38,12 +38,6 @@ const { prefix: P } = setUpNetworkTestFile();
 let agentBack = () => {};
 before(() => void (agentBack = agentOffForTests()));
 after(() => agentBack());
-
-async function nft(...args: string[]): Promise<string> {
-  const r = await exec(["nft", ...args]);
-  if (r.code !== 0) throw new Error(`nft ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
 
 interface NftJsonElem {
   elem?: { val?: unknown; concat?: unknown[] };
