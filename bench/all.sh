@@ -94,6 +94,7 @@ check_load() {
 # tmpfs on /run, /sys of the new namespace; bench/main.ts checks that it runs in exactly this.
 # shellcheck source=bench/lib/sandbox.sh
 source bench/lib/sandbox.sh
+sandbox() { nslbench_sandbox "$@"; }
 
 both() { # both RUNTIME-INDEPENDENT-SCRIPT ARGS...: the script under Deno, then under Bun
   local s=$1 && shift
@@ -145,12 +146,12 @@ SNAP=$(mktemp)
 trap 'rm -f "$SNAP"' EXIT
 bash scripts/machine-snapshot.sh >"$SNAP"
 
-suite main nslbench_sandbox deno run -A bench/main.ts "${MAIN[@]}"
-suite steps nslbench_sandbox deno run -A bench/main.ts "${STEPS[@]}" --steps --peers "$FAST_PEERS"
-suite extras nslbench_sandbox deno run -A bench/extras.ts "${EXTRAS[@]}"
-suite cni nslbench_sandbox deno run -A bench/cni.ts "${CNI[@]}"
+suite main sandbox deno run -A bench/main.ts "${MAIN[@]}"
+suite steps sandbox deno run -A bench/main.ts "${STEPS[@]}" --steps --peers "$FAST_PEERS"
+suite extras sandbox deno run -A bench/extras.ts "${EXTRAS[@]}"
+suite cni sandbox deno run -A bench/cni.ts "${CNI[@]}"
 suite podman bash scripts/in-netns.sh deno run -A bench/podman.ts "${PODMAN[@]}"
-suite ports nslbench_sandbox deno run -A bench/ports.ts "${PORTS[@]}"
+suite ports sandbox deno run -A bench/ports.ts "${PORTS[@]}"
 suite veth both bench/veth.ts "${VETH[@]}"
 suite monitor both bench/monitor.ts "${MONITOR[@]}"
 suite teardown both bench/teardown.ts "${TEARDOWN[@]}"
