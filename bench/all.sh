@@ -92,25 +92,12 @@ check_load() {
   fi
 }
 
-# The sandbox of bench/run.sh: a fresh network namespace as the host, a private tmpfs on /run,
-# /sys of the new namespace; bench/main.ts checks that it runs in exactly this.
-sandbox() {
-  NSLBENCH_OUTER_NETNS=$(readlink /proc/self/ns/net) unshare --net --mount -- bash -c '
-    set -euo pipefail
-    mount --make-rprivate /
-    mount -t tmpfs -o mode=0755 nslbench-run /run
-    # What nslink writes outside /run (a named namespace'"'"'s resolv.conf, network definitions)
-    # goes on tmpfs too, never on the machine, as in scripts/in-netns.sh.
-    for d in /etc/netns /var/lib/nslink; do
-      mkdir -p "$d"
-      mount -t tmpfs -o mode=0755 nslbench-sandbox "$d"
-    done
-    mount -t sysfs sysfs /sys
-    mkdir -p /run/nslbench /run/netns
-    touch /run/nslbench/.private
-    exec "$@"
-  ' nslbench "$@"
-}
+# The sandbox of bench/run.sh (nslbench_sandbox): a fresh network namespace as the host, a private
+# tmpfs on /run, /sys of the new namespace; bench/main.ts checks that it runs in exactly this.
+# shellcheck source=bench/lib/sandbox.sh
+source bench/lib/sandbox.sh
+sandbox() { nslbench_sandbox "$@"; }
+
 both() { # both RUNTIME-INDEPENDENT-SCRIPT ARGS...: the script under Deno, then under Bun
   local s=$1 && shift
   bash scripts/in-netns.sh deno run -A "$s" "$@" && bash scripts/in-netns.sh bun "$s" "$@"
