@@ -329,14 +329,17 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     // create): its name, `nslh` and a hash of its network's id and endpoint, is what tells it.
     // One that no endpoint record names is garbage when it is on a bridge of a network this
     // state directory knows, or on no bridge (its network died with its bridge); on another
-    // bridge it is another state directory's, left alone.
+    // bridge it is another state directory's (or an overlay's), left alone as `foreign`.
     for (const link of links) {
       if (link.alias !== undefined || link.kind !== "veth" || !UNTAGGED_PORT.test(link.name)) {
         continue;
       }
       if (expected.has(link.name)) continue;
       const master = link.master === undefined ? undefined : names.get(link.master);
-      if (master !== undefined && !bridges.has(master)) continue;
+      if (master !== undefined && !bridges.has(master)) {
+        report.foreign.push(`${link.name} (on ${master})`);
+        continue;
+      }
       report.links.push(
         `${link.name} (no endpoint record, ${master ? `on ${master}` : "network gone"})`,
       );
