@@ -31,12 +31,13 @@ const { prefix: P } = setUpNetworkTestFile();
  * resolv.conf) and one IPv4 address: the state lock (3), the releasing marks listed (4), the
  * intent record (4: an unnamed file written, then linked into place), the address claim (2),
  * the veth pair made inside the namespace (3), the final record (4), the resolv.conf (5: its
- * directory, then a whole file renamed into place); addInterface's one configuration batch (4).
- * It was 33: the host end's alias and hairpin mode were set in a request of their own after the
- * create (2), the resolv.conf was looked for before its directory was made (1), and the intent
- * went through a named temporary file, removed after the link (1).
+ * directory, then a whole file renamed into place); addInterface's one configuration batch (2:
+ * sent, and its last request's ACK read). It was 33: the host end's alias and hairpin mode were
+ * set in a request of their own after the create (2), the resolv.conf was looked for before its
+ * directory was made (1), the intent went through a named temporary file, removed after the
+ * link (1), and every request of a batch asked for an ACK of its own, each read apart (2).
  */
-const BUDGET = 29;
+const BUDGET = 27;
 
 interface DetailedLink {
   ifname: string;
