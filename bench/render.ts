@@ -11,7 +11,7 @@
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
  * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`,
- * `veth`, `dns`, `dns-agent`, `podman`, `state-disk`, `teardown`, `how-fast`: the README's
+ * `veth`, `dns`, `dns-agent`, `podman`, `state-disk`, `teardown`, `setup`, `how-fast`: the README's
  * fast path at N=50 and N=200, CNI and podman rows, and `sweep`: the scaling sweep, whose file
  * also draws bench/scaling.svg), optional `key=value` parameters
  * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians; any kind:
@@ -1161,6 +1161,89 @@ export function sweepSvg({ path, result: r }: LoadedResult): string {
   }, omitted);
 }
 
+/** One round of bench/setup.ts. */
+interface SetupRound {
+  round: number;
+  usPerCtr: number;
+  cpuUsPerCtr: number;
+  libcUsPerCtr: number;
+  callsPerCtr: number;
+  firstUs: number;
+  steps: Record<string, {
+    usPerCtr: number;
+    libcUsPerCtr: number;
+    callsPerCtr: number;
+    symbols: Record<string, { usPerCtr: number; callsPerCtr: number }>;
+  }>;
+}
+
+/**
+ * Where the fast path's setup time goes (bench/setup.ts), one file per runtime: per round, the
+ * time of each step (netns, link, addInterface) with its part inside libc (system calls) and its
+ * calls, the rest being the runtime's and nslink's own work; then the libc functions of each step
+ * in the last round (the steady state).
+ */
+function renderSetup(files: LoadedResult[]): string[] {
+  let o = { n: 0, rounds: 0, agent: "on" };
+  const rows: string[][] = [];
+  const fns: string[] = [];
+  const f1 = (x: number) => x.toFixed(1);
+  const steps = ["netns", "link", "addInterface"];
+  for (const { path, result: r } of files) {
+    if (r.suite !== "setup") throw new Error(`render setup: ${path} is a ${r.suite} result`);
+    o = r.options as typeof o;
+    const rounds = r.samples as SetupRound[];
+    if (!rounds.length) throw new Error(`render setup: ${path} has no round`);
+    for (const x of rounds) {
+      rows.push([
+        r.runtime,
+        String(x.round),
+        f1(x.usPerCtr),
+        f1(x.libcUsPerCtr),
+        f1(x.usPerCtr - x.libcUsPerCtr),
+        f1(x.cpuUsPerCtr),
+        String(x.callsPerCtr),
+        ...steps.map((s) => {
+          const st = x.steps[s];
+          return `${f1(st.usPerCtr)} (${f1(st.libcUsPerCtr)}, ${st.callsPerCtr})`;
+        }),
+        f1(x.firstUs),
+      ]);
+    }
+    const last = rounds[rounds.length - 1];
+    for (const s of steps) {
+      fns.push(
+        `${r.runtime}, round ${last.round}, ${s}: ` +
+          Object.entries(last.steps[s].symbols).map(([k, v]) =>
+            `${k} ${f1(v.usPerCtr)} (x${v.callsPerCtr})`
+          ).join(", "),
+      );
+    }
+  }
+  return [
+    `fast path setup per container: newNetworkNamespace, network.link(name, { namespace }), ` +
+    `ns.addInterface; ${o.n} containers x ${o.rounds} rounds, host agent ${o.agent}; µs per container`,
+    "libc: time inside libc calls (the system calls); own: the rest (runtime and nslink); " +
+    "step columns: total (libc, calls); round 1 holds the process's first container",
+    ...textTable([
+      "runtime",
+      "round",
+      "total",
+      "libc",
+      "own",
+      "cpu",
+      "libc calls",
+      "netns",
+      "link",
+      "addInterface",
+      "first container",
+    ], rows),
+    "",
+    "libc functions per step, µs per container (calls per container), last round:",
+    ...fns,
+  ];
+}
+
 /**
  * The generated text of one block (between the markers, with its surrounding blank lines).
  *
@@ -1189,6 +1272,7 @@ export function renderBlock(
   else if (kind === "podman") body = renderPodman(files);
   else if (kind === "state-disk") body = renderStateDisk(files);
   else if (kind === "teardown") body = renderTeardown(files);
+  else if (kind === "setup") body = renderSetup(files);
   else if (kind === "how-fast") body = renderHowFast(files);
   else if (kind === "sweep") body = renderSweep(files);
   else throw new Error(`render: unknown table kind ${kind}`);
