@@ -14,7 +14,12 @@ mkdir -p dist
 # --splitting: the bundle is cut into chunks (all inside the executable) that load when first
 # imported: a CNI exec loads the plugin's chunks and never the command line's (cli/main.ts imports
 # each path lazily), nor the Node built-ins only those use.
-./node_modules/.bin/bun build --compile --minify --bytecode --splitting --format=esm cli/main.ts \
+# --no-compile-autoload-dotenv/-bunfig: the executable reads no `.env` or `bunfig.toml` from the
+# directory it is started in (a runtime's, for a CNI exec): looking for them costs every exec
+# ~0.4 ms (a walk of the directories up to /), and a `.env` there must not change the plugin's
+# variables (tests/priv/cni-compiled-start.test.ts).
+./node_modules/.bin/bun build --compile --minify --bytecode --splitting --format=esm \
+  --no-compile-autoload-dotenv --no-compile-autoload-bunfig cli/main.ts \
   --outfile dist/nslink >&2
 (cd dist && sha256sum nslink >nslink.sha256)
 echo "built dist/nslink ($(du -h dist/nslink | cut -f1)): $(./dist/nslink version)" >&2
