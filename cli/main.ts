@@ -22,6 +22,17 @@ const process = (globalThis as unknown as {
   process: { env: Record<string, string | undefined>; argv: string[]; exit(code: number): never };
 }).process;
 
+/**
+ * The compiled executable starts with JavaScriptCore's JIT held back (`scripts/build.ts`:
+ * `jitPolicy`), which a handed-off CNI exec, running each function a few times, is faster with;
+ * every other path (the plugin in-process, the command line, the agent it starts) restores the
+ * normal policy first. A no-op on Deno and on `bun cli/main.ts`.
+ */
+function normalJit(): void {
+  const g = globalThis as { Bun?: { unsafe?: { setJITPolicy?(scale: number): void } } };
+  g.Bun?.unsafe?.setJITPolicy?.(1);
+}
+
 const env = process.env;
 let status: number;
 if (env.CNI_COMMAND !== undefined) {
@@ -40,6 +51,7 @@ if (env.CNI_COMMAND !== undefined) {
     await writeAll(2, answer.err);
     status = answer.status;
   } else {
+    normalJit();
     const [{ runCni }, { stdio }, { startAgentsWithoutWaiting }] = await Promise.all([
       import("../cni/skel.ts"),
       import("./io.ts"),
@@ -53,6 +65,7 @@ if (env.CNI_COMMAND !== undefined) {
     }, stdio);
   }
 } else {
+  normalJit();
   const [{ runCli }, { stdio }] = await Promise.all([
     import("./app.ts"),
     import("./io.ts"),

@@ -114,4 +114,19 @@ describe("what a CNI exec of nslink loads (bun --splitting, as scripts/build.sh)
     assert.ok(entry.indexOf("handOff(") >= 0, "no handOff call in cli/main.ts");
     assert.ok(entry.indexOf("handOff(") < entry.indexOf("import("));
   });
+
+  it("every path but the hand-off restores the normal JIT policy before loading its chunks", () => {
+    const main = chunks.get("main.js")!;
+    const entry = main.slice(main.indexOf("// cli/main.ts"));
+    // The compiled file starts with the JIT held back (scripts/build.ts); the plugin in-process
+    // and the command line (which runs the agent) set it back first.
+    const parts = entry.split("normalJit();");
+    assert.equal(
+      parts.length,
+      3,
+      "normalJit() on the in-process plugin's and the command line's paths",
+    );
+    assert.ok(!parts[0].includes("import("));
+    assert.ok(parts[1].includes('import("./skel-') && parts[2].includes('import("./app-'));
+  });
 });
