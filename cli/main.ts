@@ -24,14 +24,17 @@ const process = (globalThis as unknown as {
 
 /**
  * The compiled executable starts with JavaScriptCore's JIT held back (`scripts/build.ts`:
- * `jitPolicy`), which a handed-off CNI exec, running each function a few times, is faster with;
- * every other path (the plugin in-process, the command line, the agent it starts) restores the
- * normal policy first. A no-op on Deno and on `bun cli/main.ts`.
+ * `jitPolicy`): a process that runs one request (a CNI exec, handed off or not, a command) is
+ * faster without compiling its functions. The commands that run until stopped (the agent, which
+ * serves every handed-off request, and `events`) set the normal policy back. A no-op on Deno and
+ * on `bun cli/main.ts`.
  */
 function normalJit(): void {
   const g = globalThis as { Bun?: { unsafe?: { setJITPolicy?(scale: number): void } } };
   g.Bun?.unsafe?.setJITPolicy?.(1);
 }
+/** The commands that run until stopped. */
+const LONG_RUNNING = ["agent", "events"];
 
 const env = process.env;
 let status: number;
@@ -51,7 +54,6 @@ if (env.CNI_COMMAND !== undefined) {
     await writeAll(2, answer.err);
     status = answer.status;
   } else {
-    normalJit();
     const [{ runCni }, { stdio }, { startAgentsWithoutWaiting }] = await Promise.all([
       import("../cni/skel.ts"),
       import("./io.ts"),
@@ -65,7 +67,7 @@ if (env.CNI_COMMAND !== undefined) {
     }, stdio);
   }
 } else {
-  normalJit();
+  if (LONG_RUNNING.includes(process.argv[2])) normalJit();
   const [{ runCli }, { stdio }] = await Promise.all([
     import("./app.ts"),
     import("./io.ts"),

@@ -18,9 +18,9 @@ mkdir -p dist
 # each path lazily), and a CNI exec handed to the agent loads none.
 # The plugin: a Bun executable instantiates every Node built-in that any chunk imports statically
 # as it starts, whether the chunk loads or not; the checkout's imports of built-ins are bundled as
-# `process.getBuiltinModule` calls made as their chunk runs (tests/unit/cni-imports.test.ts).
+# `process.getBuiltinModule` calls made at first use (tests/unit/cni-imports.test.ts).
 # jitPolicy 100: JavaScriptCore's JIT held back as the executable starts (a handed-off CNI exec is
-# faster without compiling); cli/main.ts sets it back on every other path.
+# faster without compiling); cli/main.ts sets it back for the agent and `events`, which keep running.
 # autoloadDotenv/autoloadBunfig off: the executable reads no `.env` or `bunfig.toml` from the
 # directory it is started in (a runtime's, for a CNI exec): looking for them costs every exec
 # ~0.4 ms (a walk of the directories up to /), and a `.env` there must not change the plugin's

@@ -11,8 +11,10 @@
  * exec handed to the agent, which loads neither, about 2 ms of its ~7. So each
  * `import { a, b } from "node:x"` (and `import x from "node:x"`) of the checkout's modules is
  * bundled as a small module that takes the same names from `process.getBuiltinModule("node:x")`
- * when it runs, which is when the chunk that imports it runs. Type imports and `import * as` are
- * left as they are.
+ * on first use: a function at its first call, the default export (an object) at its first
+ * property read, anything else when the importing chunk runs. A command that loads a chunk but
+ * never calls into `node:net` (`nslink version`) does not load it. Type imports and
+ * `import * as` are left as they are.
  *
  * @module
  */
@@ -63,13 +65,31 @@ const lazyBuiltins: BunPlugin = {
       path: args.path.slice(LAZY.length),
       namespace: "nslink-lazy-builtin",
     }));
-    build.onLoad({ filter: /.*/, namespace: "nslink-lazy-builtin" }, (args) => {
+    build.onLoad({ filter: /.*/, namespace: "nslink-lazy-builtin" }, async (args) => {
       const [spec, query] = args.path.split("?");
       const [list, dflt] = query.split("|");
       const names = list ? list.split(",") : [];
-      const lines = [`const m = process.getBuiltinModule(${JSON.stringify(spec)});`];
-      if (dflt === "default") lines.push("export default m;");
-      if (names.length > 0) lines.push(`export const { ${names.join(", ")} } = m;`);
+      // What the built-in exports, as this Bun (the one embedded) has it.
+      const real = await import(spec) as Record<string, unknown>;
+      const load = `process.getBuiltinModule(${JSON.stringify(spec)})`;
+      const lines = [`let loaded;`, `const load = () => (loaded ??= ${load});`];
+      if (dflt === "default") {
+        // `process` is there already; another module's object is loaded at its first use.
+        lines.push(
+          spec === "node:process"
+            ? "export default load();"
+            : "export default new Proxy({}, { get: (_, k) => load()[k], has: (_, k) => k in load() });",
+        );
+      }
+      for (const name of names) {
+        // A function is loaded at its first call; a class (by its capital, as `new` must reach
+        // the real one) or anything else as its chunk runs.
+        lines.push(
+          typeof real[name] === "function" && !/^[A-Z]/.test(name)
+            ? `export function ${name}(...a) { return load().${name}(...a); }`
+            : `export const ${name} = load().${name};`,
+        );
+      }
       return { contents: lines.join("\n") + "\n", loader: "js" };
     });
   },
@@ -99,10 +119,10 @@ if (import.meta.main) {
         // --bytecode: stored compiled, so a run does not parse the bundle first (ESM needs
         // --compile for it). --splitting: chunks load when first imported, so a CNI exec loads
         // neither the command line's nor, handed to the agent, the plugin's.
-        // jitPolicy: JavaScriptCore's tier-up thresholds x100 as the executable starts: a CNI
-        // exec handed to the agent runs each function a few times, and compiling them cost it
-        // ~0.6 ms of CPU (measured against BUN_JSC_useJIT=0, which saved the same). cli/main.ts
-        // sets the normal policy back on every other path (the command line, the agent).
+        // jitPolicy: JavaScriptCore's tier-up thresholds x100 as the executable starts: a process
+        // that runs one request runs each function a few times, and compiling them cost a
+        // handed-off CNI exec ~0.6 ms of CPU (the same as BUN_JSC_useJIT=0 saved), an in-process
+        // ADD ~5 ms. cli/main.ts sets the normal policy back for the agent and `events`.
         compile: { outfile, autoloadDotenv: false, autoloadBunfig: false, jitPolicy: 100 },
         minify: true,
         bytecode: true,
