@@ -62,7 +62,7 @@ let limitRead = false;
 /**
  * How many deleted namespaces' handles may wait to be closed, given the process's soft limit on
  * open files (`RLIMIT_NOFILE`): an eighth of it (a quarter of the fds, two per namespace), at
- * least 64 and at most 1024.
+ * least 64 and at most 256 (a deleted namespace waiting also keeps its kernel memory).
  *
  * @example
  * ```ts
@@ -75,7 +75,7 @@ let limitRead = false;
  */
 export function deferredCloseLimit(softNoFile: number | undefined): number {
   if (softNoFile === undefined || !(softNoFile > 0)) return 64;
-  return Math.max(64, Math.min(1024, Math.floor(softNoFile / 8)));
+  return Math.max(64, Math.min(256, Math.floor(softNoFile / 8)));
 }
 
 /** The process's soft limit on open files, from `/proc/self/limits`; `undefined` if unknown. */

@@ -7,13 +7,13 @@ import assert from "node:assert/strict";
 import { deferredCloseLimit } from "../../network/namespace.ts";
 
 describe("deferredCloseLimit", () => {
-  it("is an eighth of the soft limit on open files, between 64 and 1024", () => {
+  it("is an eighth of the soft limit on open files, between 64 and 256", () => {
     assert.equal(deferredCloseLimit(1024), 128);
-    assert.equal(deferredCloseLimit(4096), 512);
+    assert.equal(deferredCloseLimit(1600), 200);
     assert.equal(deferredCloseLimit(512), 64);
     assert.equal(deferredCloseLimit(256), 64);
-    assert.equal(deferredCloseLimit(20_000), 1024);
-    assert.equal(deferredCloseLimit(Infinity), 1024);
+    assert.equal(deferredCloseLimit(20_000), 256);
+    assert.equal(deferredCloseLimit(Infinity), 256);
   });
 
   it("is 64 when the limit is unknown", () => {
