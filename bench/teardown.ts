@@ -72,14 +72,16 @@ let timing = false;
   lib.symbols = timed;
 }
 
+/** A thread's scheduler statistics (`/proc/…/schedstat`): ns on a CPU, ns runnable, slices. */
+const schedstat = (path: string) => readFileSync(path, "utf8").split(" ").map(Number);
+
 /**
- * On-CPU and runnable-waiting nanoseconds of the calling thread and the CPU nanoseconds of the
- * process's other threads and of the state directory's host agent, from the scheduler's
- * statistics (`/proc/…/schedstat`: time on a CPU, time waiting on a run queue, in ns).
+ * The CPU nanoseconds of the process's threads other than the calling one and of the state
+ * directory's host agent, from the scheduler's statistics. Read outside the calling thread's
+ * own snapshots (`/proc/thread-self/schedstat`), so that reading them is not counted as its time.
  */
-function schedTimes(): { self: number[]; others: number; agent: number } {
-  const read = (path: string) => readFileSync(path, "utf8").split(" ").map(Number);
-  const self = read("/proc/thread-self/schedstat");
+function otherCpu(): { others: number; agent: number } {
+  const read = schedstat;
   const selfTid = readlinkSync("/proc/thread-self").split("/").pop();
   let others = 0;
   for (const tid of readdirSync("/proc/self/task")) {
@@ -95,7 +97,7 @@ function schedTimes(): { self: number[]; others: number; agent: number } {
       agent += read(`/proc/${pid}/task/${tid}/schedstat`)[0];
     }
   } catch { /* no agent (NSLINK_AGENT=off), or it ended */ }
-  return { self: self.slice(0, 2), others, agent };
+  return { others, agent };
 }
 
 {
@@ -150,7 +152,8 @@ for (let r = 0; r < ROUNDS; r++) {
   const delLibc: number[] = [];
   const unlLibc: number[] = [];
   timing = true;
-  const sched0 = schedTimes();
+  const other0 = otherCpu();
+  const self0 = schedstat("/proc/thread-self/schedstat");
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < N; i++) {
@@ -168,18 +171,19 @@ for (let r = 0; r < ROUNDS; r++) {
   }
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  const sched1 = schedTimes();
+  const self1 = schedstat("/proc/thread-self/schedstat");
+  const other1 = otherCpu();
   timing = false;
   const nsUs = (ns: number) => Math.round(ns / N / 100) / 10;
-  const onCpuNs = sched1.self[0] - sched0.self[0];
-  const runnableNs = sched1.self[1] - sched0.self[1];
+  const onCpuNs = self1[0] - self0[0];
+  const runnableNs = self1[1] - self0[1];
   const thread = {
     cpuUsPerCtr: nsUs(onCpuNs),
     runnableUsPerCtr: nsUs(runnableNs),
     asleepUsPerCtr: nsUs(Math.max(0, wall * 1e6 - onCpuNs - runnableNs)),
   };
-  const otherThreadsCpuUsPerCtr = nsUs(sched1.others - sched0.others);
-  const agentCpuUsPerCtr = nsUs(Math.max(0, sched1.agent - sched0.agent));
+  const otherThreadsCpuUsPerCtr = nsUs(other1.others - other0.others);
+  const agentCpuUsPerCtr = nsUs(Math.max(0, other1.agent - other0.agent));
   const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
   const symbols = Object.fromEntries(
     [...bySymbol].sort((x, y) => y[1].ms - x[1].ms).map((
