@@ -838,6 +838,12 @@ interface TeardownRound {
   nsDelete: { libcUsPerCtr: number };
   unlink: { libcUsPerCtr: number };
   first: { nsDeleteUs: number; unlinkUs: number };
+  /** The calling thread's time, the scheduler's way (absent from files before 2026-12-08T02:30). */
+  thread?: { cpuUsPerCtr: number; runnableUsPerCtr: number; asleepUsPerCtr: number };
+  /** CPU of the process's other threads meanwhile (the runtime's compiler and GC threads). */
+  otherThreadsCpuUsPerCtr?: number;
+  /** CPU of the state directory's host agent meanwhile. */
+  agentCpuUsPerCtr?: number;
   symbols: Record<string, { usPerCtr: number; callsPerCtr: number }>;
   samplesMs: { nsDelete: number[]; unlink: number[] };
 }
@@ -852,6 +858,8 @@ function renderTeardown(files: LoadedResult[]): string[] {
   const rows: string[][] = [];
   const fns: string[] = [];
   const f1 = (x: number) => x.toFixed(1);
+  // Files written before the scheduler's split existed render without its columns.
+  let split = false;
   for (const { path, result: r } of files) {
     if (r.suite !== "teardown") throw new Error(`render teardown: ${path} is a ${r.suite} result`);
     o = r.options as typeof o;
@@ -872,7 +880,15 @@ function renderTeardown(files: LoadedResult[]): string[] {
         `${f1(del)} (${f1(x.nsDelete.libcUsPerCtr)})`,
         `${f1(unl)} (${f1(x.unlink.libcUsPerCtr)})`,
         `${f1(x.first.nsDeleteUs + x.first.unlinkUs)}`,
+        x.thread
+          ? `${f1(x.thread.cpuUsPerCtr)} / ${f1(x.thread.runnableUsPerCtr)} / ${
+            f1(x.thread.asleepUsPerCtr)
+          }`
+          : "-",
+        x.otherThreadsCpuUsPerCtr === undefined ? "-" : f1(x.otherThreadsCpuUsPerCtr),
+        x.agentCpuUsPerCtr === undefined ? "-" : f1(x.agentCpuUsPerCtr),
       ]);
+      split ||= x.thread !== undefined;
     }
     const last = rounds[rounds.length - 1];
     fns.push(
@@ -881,23 +897,35 @@ function renderTeardown(files: LoadedResult[]): string[] {
           .join(", "),
     );
   }
+  const header = [
+    "runtime",
+    "round",
+    "total",
+    "libc",
+    "own",
+    "cpu",
+    "libc calls",
+    "ns.delete (libc)",
+    "unlink (libc)",
+    "first container",
+    "thread cpu / runnable / asleep",
+    "other threads",
+    "agent",
+  ];
+  const width = split ? header.length : header.length - 3;
   return [
     `fast path teardown per container: ns.delete() then network.unlink(name), until the calls ` +
     `return; ${o.n} containers x ${o.rounds} rounds, host agent ${o.agent}; µs per container`,
     "libc: time inside libc calls (the system calls); own: the rest (runtime and nslink); " +
     "round 1 holds the process's first teardown",
-    ...textTable([
-      "runtime",
-      "round",
-      "total",
-      "libc",
-      "own",
-      "cpu",
-      "libc calls",
-      "ns.delete (libc)",
-      "unlink (libc)",
-      "first container",
-    ], rows),
+    ...(split
+      ? [
+        "thread: the calling thread on a CPU / runnable (waiting for one) / asleep (in a blocking " +
+        "call); other threads, agent: CPU of the process's other threads and of the host agent " +
+        "meanwhile",
+      ]
+      : []),
+    ...textTable(header.slice(0, width), rows.map((row) => row.slice(0, width))),
     "",
     "libc functions, µs per container (calls per container), last round:",
     ...fns,
