@@ -36,6 +36,8 @@
  * others in every round.
  * Usage: deno run -A bench/cni.ts [--n 20] [--reps 3] [--peers nslink-compiled,cni-bridge,...]
  *   [--baseline /path/to/older/nslink]
+ * With `NSLBENCH_CNI_BASE=FILE`, the peer `nslink-compiled base` runs FILE (another build of
+ * `dist/nslink`) in the same interleaved rounds, for an A/B comparison.
  *
  * @module
  */
@@ -251,8 +253,21 @@ const netavarkJson = (i: number) =>
 /** The exec does all the work itself (no hand-off, no agent started). */
 const OFF = { NSLINK_AGENT: "off" };
 
+/**
+ * Another compiled nslink to compare with in the same run (`NSLBENCH_CNI_BASE=FILE`, e.g. a build
+ * of an older commit): the peer `nslink-compiled base`, the same cases as `nslink-compiled`.
+ */
+const BASE = Deno.env.get("NSLBENCH_CNI_BASE");
+
 const peers: Peer[] = [
   cniPeer("nslink-compiled", "c", [COMPILED], existsSync(COMPILED)),
+  // Its own state directory, so its own agent: a lingering agent of the other build would
+  // otherwise serve its hand-offs.
+  ...(BASE
+    ? [cniPeer("nslink-compiled base", "a", [BASE], existsSync(BASE), {
+      state: `${WORK}/state-base`,
+    })]
+    : []),
   cniPeer("nslink-compiled no hand-off", "o", [COMPILED], existsSync(COMPILED), { env: OFF }),
   cniPeer("nslink-deno", "d", [DENO, "run", "-A", `${ROOT}/cli/main.ts`], true),
   cniPeer("nslink-bun", "b", [BUN, `${ROOT}/cli/main.ts`], true),
