@@ -789,8 +789,66 @@ function renderPodman(files: LoadedResult[]): string[] {
   ];
 }
 
+type StateDiskSplit = Record<string, { us: number; calls: number }>;
 interface StateDiskSamples {
   rounds: Record<"tmpfs" | "disk", { link: number[]; unlink: number[] }>;
+  /** Each round's split by libc function (absent from files before 2026-12-08T03:00). */
+  symbols?: Record<"tmpfs" | "disk", Record<"link" | "unlink", StateDiskSplit[]>>;
+}
+
+/**
+ * The libc split of one state-disk file: per function, the medians over the rounds of µs per
+ * container on tmpfs and on disk and of calls per container (on disk), for link and unlink; then
+ * all libc and the rest of the wall time (medians of the rounds' means minus libc). Functions
+ * sorted by what the disk adds to link + unlink.
+ */
+function stateDiskSplitRows(runtime: string, s: StateDiskSamples): string[][] {
+  const sym = s.symbols!;
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const ops = ["link", "unlink"] as const;
+  const med = (xs: number[]) => quantiles(xs).median;
+  const us = (w: "tmpfs" | "disk", op: "link" | "unlink", name: string) =>
+    med(sym[w][op].map((r) => r[name]?.us ?? 0));
+  const names = [
+    ...new Set(ops.flatMap((op) => [...sym.tmpfs[op], ...sym.disk[op]].flatMap(Object.keys))),
+  ];
+  const added = (n: string) => sum(ops.map((op) => us("disk", op, n) - us("tmpfs", op, n)));
+  names.sort((a, b) => added(b) - added(a) || a.localeCompare(b));
+  const f1 = (x: number) => x.toFixed(1);
+  const cells = (calls: number, tmpfs: number, disk: number) => [
+    f1(calls),
+    f1(tmpfs),
+    f1(disk),
+    f1(disk - tmpfs),
+  ];
+  const rows = names.map((n) => [
+    `${runtime}:${n}`,
+    ...ops.flatMap((op) =>
+      cells(
+        med(sym.disk[op].map((r) => r[n]?.calls ?? 0)),
+        us("tmpfs", op, n),
+        us("disk", op, n),
+      )
+    ),
+  ]);
+  const libc = (w: "tmpfs" | "disk", op: "link" | "unlink") =>
+    med(sym[w][op].map((r) => sum(Object.values(r).map((v) => v.us))));
+  const calls = (op: "link" | "unlink") =>
+    med(sym.disk[op].map((r) => sum(Object.values(r).map((v) => v.calls))));
+  const wall = (w: "tmpfs" | "disk", op: "link" | "unlink") => med(s.rounds[w][op]) * 1000;
+  rows.push([
+    `${runtime}:all libc`,
+    ...ops.flatMap((op) => cells(calls(op), libc("tmpfs", op), libc("disk", op))),
+  ]);
+  rows.push([
+    `${runtime}:outside libc`,
+    ...ops.flatMap((op) => [
+      "",
+      ...cells(0, wall("tmpfs", op) - libc("tmpfs", op), wall("disk", op) - libc("disk", op))
+        .slice(1),
+    ]),
+  ]);
+  return rows;
 }
 
 /** Fast path link/unlink with the state on tmpfs and on disk (bench/state-disk.ts), one file per runtime. */
@@ -813,6 +871,10 @@ function renderStateDisk(files: LoadedResult[]): string[] {
       fmtX(m("disk", "unlink") / m("tmpfs", "unlink")),
     ];
   });
+  const split = files.flatMap(({ result: r }) => {
+    const s = r.samples as StateDiskSamples;
+    return s.symbols ? stateDiskSplitRows(r.runtime, s) : [];
+  });
   return [
     `fast path link(name, { namespace }) and unlink(name) per container, until the calls return, ` +
     `nslink's state on tmpfs and on the machine's disk (ext4 here), interleaved in one process;`,
@@ -826,6 +888,26 @@ function renderStateDisk(files: LoadedResult[]): string[] {
       "unlink disk",
       "disk/tmpfs",
     ], rows),
+    ...(split.length
+      ? [
+        "",
+        `the same rounds split by libc function (each call timed around the FFI call): medians over ` +
+        `the rounds of calls per container and µs per container on tmpfs, on disk, and what the ` +
+        `disk adds; "outside libc" is the rest of the time until the calls return (JavaScript, ` +
+        `runtime, waits); functions sorted by what the disk adds to link + unlink`,
+        ...textTable([
+          "runtime:function",
+          "link calls",
+          "link tmpfs",
+          "link disk",
+          "+disk",
+          "unlink calls",
+          "unlink tmpfs",
+          "unlink disk",
+          "+disk",
+        ], split),
+      ]
+      : []),
   ];
 }
 

@@ -9,14 +9,18 @@
  * Run inside the throw-away namespace (root):
  *   bash scripts/in-netns.sh deno run -A bench/state-disk.ts [--n 50] [--rounds 7] [--disk DIR]
  *   bash scripts/in-netns.sh bun bench/state-disk.ts …
- * Writes a result file (bench/lib/results.ts) with every round's figure.
+ * Writes a result file (bench/lib/results.ts) with every round's figure, and each round's split
+ * by libc function (every call of nslink's FFI layer goes through `loadLibc().symbols`, timed here
+ * as bench/setup.ts does): µs per container and calls per container, for link and unlink, on
+ * tmpfs and on disk. The clock's own cost (two `performance.now()` per call) is the same on both.
  *
  * @module
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { newNetwork, newNetworkNamespace } from "../mod.ts";
+import { type Namespace, newNetwork, newNetworkNamespace } from "../mod.ts";
+import { loadLibc } from "../ffi/libc.ts";
 import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -54,18 +58,80 @@ const rounds: Record<Where, { link: number[]; unlink: number[] }> = {
   tmpfs: { link: [], unlink: [] },
   disk: { link: [], unlink: [] },
 };
+
+type Op = "link" | "unlink";
+type Fn = (...args: unknown[]) => unknown;
+/** One round's libc split: per function, µs and calls per container. */
+type Split = Record<string, { us: number; calls: number }>;
+// Every libc call goes through loadLibc().symbols: time each under the phase that is running.
+let phase: { tally: Map<string, { ms: number; calls: number }> } | undefined;
+{
+  const lib = loadLibc() as unknown as { symbols: Record<string, Fn> };
+  lib.symbols = new Proxy(lib.symbols, {
+    get(target, key) {
+      const f = target[key as string];
+      const p = phase;
+      if (
+        p === undefined || typeof f !== "function" || key === "__errno_location" || key === "poll"
+      ) {
+        return f;
+      }
+      return (...args: unknown[]) => {
+        const t0 = performance.now();
+        try {
+          return f(...args);
+        } finally {
+          const d = performance.now() - t0;
+          const s = p.tally.get(key as string) ?? { ms: 0, calls: 0 };
+          s.ms += d;
+          s.calls++;
+          p.tally.set(key as string, s);
+        }
+      };
+    },
+  });
+}
+const symbols: Record<Where, Record<Op, Split[]>> = {
+  tmpfs: { link: [], unlink: [] },
+  disk: { link: [], unlink: [] },
+};
+/** Runs `f` with the libc calls it makes tallied, and returns the round's split per container. */
+async function split(f: () => Promise<void>): Promise<Split> {
+  const p = { tally: new Map<string, { ms: number; calls: number }>() };
+  phase = p;
+  try {
+    await f();
+  } finally {
+    phase = undefined;
+  }
+  return Object.fromEntries(
+    [...p.tally].sort((x, y) => y[1].ms - x[1].ms).map(([k, v]) => [k, {
+      us: Math.round(v.ms * 10_000 / N) / 10,
+      calls: Math.round(v.calls * 100 / N) / 100,
+    }]),
+  );
+}
 try {
   for (let r = 0; r < ROUNDS; r++) {
     const order: Where[] = r % 2 ? ["disk", "tmpfs"] : ["tmpfs", "disk"];
     for (const k of order) {
-      const nss = [];
+      const nss: Namespace[] = [];
       for (let i = 0; i < N; i++) nss.push(await newNetworkNamespace(`nslbst-${k}-${i}`));
-      let t = performance.now();
-      for (let i = 0; i < N; i++) await nets[k].link(`c${i}`, { namespace: nss[i] });
-      rounds[k].link.push(+((performance.now() - t) / N).toFixed(4));
-      t = performance.now();
-      for (let i = 0; i < N; i++) await nets[k].unlink(`c${i}`);
-      rounds[k].unlink.push(+((performance.now() - t) / N).toFixed(4));
+      let t = 0;
+      symbols[k].link.push(
+        await split(async () => {
+          t = performance.now();
+          for (let i = 0; i < N; i++) await nets[k].link(`c${i}`, { namespace: nss[i] });
+          rounds[k].link.push(+((performance.now() - t) / N).toFixed(4));
+        }),
+      );
+      symbols[k].unlink.push(
+        await split(async () => {
+          t = performance.now();
+          for (let i = 0; i < N; i++) await nets[k].unlink(`c${i}`);
+          rounds[k].unlink.push(+((performance.now() - t) / N).toFixed(4));
+        }),
+      );
       for (const ns of nss) await ns.delete();
     }
   }
@@ -99,8 +165,23 @@ console.log(
       (summary.unlinkMs.disk / summary.unlinkMs.tmpfs).toFixed(2)
     }x)`,
 );
+for (const op of ["link", "unlink"] as Op[]) {
+  const names = [...new Set([...symbols.tmpfs[op], ...symbols.disk[op]].flatMap(Object.keys))];
+  const med = (k: Where, name: string) => median(symbols[k][op].map((r) => r[name]?.us ?? 0));
+  const calls = (name: string) => median(symbols.disk[op].map((r) => r[name]?.calls ?? 0));
+  console.log(
+    `  ${op} libc us/ctr tmpfs -> disk (medians): ` +
+      names.sort((a, b) => (med("disk", b) - med("tmpfs", b)) - (med("disk", a) - med("tmpfs", a)))
+        .map((n) => `${n} ${med("tmpfs", n)} -> ${med("disk", n)} (x${calls(n)})`).join(", "),
+  );
+}
 const path = finishResult(started, {
-  samples: { unit: "ms per container, mean of one round", rounds },
+  samples: {
+    unit: "ms per container, mean of one round",
+    rounds,
+    symbolsUnit: "per round: µs and calls per container inside each libc function",
+    symbols,
+  },
   summary,
 });
 if (path) console.error(`wrote ${path}`);

@@ -533,14 +533,39 @@ export class StateStore {
       throw err;
     }
     try {
-      // The entry's name is what counts; its target only has to lead nowhere (no loop for
-      // tools that walk the tree following links).
-      symlink("/dev/null", `${path}/${owner}`);
+      this.#ownerEntry(`${path}/${owner}`);
     } catch (err) {
       removeQuietly(path, true);
       throw err;
     }
     return true;
+  }
+
+  /**
+   * Makes a claim's owner entry. Its name is what counts: it is a hard link of one empty file
+   * shared by all claims (`<dir>/.claim`), which takes no inode of its own (on ext4 a symbolic
+   * link's inode made `claim` cost ~0.1 ms; a link, ~5 µs). `.claim` is made on first use; where
+   * a hard link cannot be made (`EMLINK` past 65,000 links on ext4, a file system without
+   * them), the entry is a symbolic link to `/dev/null` as before (no loop for tools that walk
+   * the tree following links). Readers only ever read the entry's name.
+   */
+  #ownerEntry(entry: string): void {
+    const shared = `${this.#prefix}.claim`;
+    for (let tries = 0; tries < 2; tries++) {
+      try {
+        link(shared, entry);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== "ENOENT" || tries > 0) break;
+        // No .claim yet (or the claim itself is gone: then the symbolic link fails too).
+        try {
+          close(open(shared, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600), shared);
+        } catch {
+          break;
+        }
+      }
+    }
+    symlink("/dev/null", entry);
   }
 
   /**

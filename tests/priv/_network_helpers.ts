@@ -189,8 +189,8 @@ export function readRecord(stateDir: string, name: string): NetworkRecord | unde
 }
 
 /**
- * Every file left under a state directory (recursively), except the lock file and the host
- * agent's `agent.pid`, `agent.sock` and `agent.log`.
+ * Every file left under a state directory (recursively), except the lock file, the claims' shared
+ * `.claim` and the host agent's `agent.pid`, `agent.sock` and `agent.log`.
  *
  * @param stateDir The state directory.
  * @returns Paths relative to it, sorted.
@@ -202,7 +202,7 @@ export function stateFiles(stateDir: string): string[] {
     if (e.isDirectory()) continue;
     const rel = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)
       .slice(stateDir.length + 1);
-    if (rel !== ".lock" && !/^agent\.(pid|sock|log)$/.test(rel)) out.push(rel);
+    if (rel !== ".lock" && rel !== ".claim" && !/^agent\.(pid|sock|log)$/.test(rel)) out.push(rel);
   }
   return out.sort();
 }
