@@ -1,0 +1,213 @@
+/**
+ * Spare network namespaces, made ahead of need on a worker thread. `unshare(CLONE_NEWNET)` acts
+ * on the calling thread only and is most of a namespace's cost (about 0.25 ms of 0.4 here): a
+ * worker makes the namespace, brings its `lo` up through a netlink socket opened there, and
+ * returns to where it was; the main thread then only creates the file and bind-mounts the spare
+ * onto it (see {@linkcode Namespace.create}).
+ *
+ * A spare is anonymous (only its fds hold it), so it dies with the process, even on `kill -9`.
+ * The worker never keeps the process alive, and it starts only where it pays:
+ * - under Bun, at a process's {@linkcode SPARE_START_AT}th namespace (a CLI command or a CNI
+ *   exec makes at most one): starting it blocks the calling thread about 1-3 ms;
+ * - under Deno, only when asked ({@linkcode startSpareNetns}, or `NSLINK_SPARE_NETNS=on` for
+ *   the same automatic start as Bun's): `node:worker_threads`' constructor waits for the
+ *   worker's isolate, 50-250 ms measured here on a loaded machine, which a few hundred
+ *   namespaces' savings (about 0.4 ms of the calling thread's CPU each) would only pay back.
+ *   (Deno's web `Worker` starts without that wait, but keeps the process alive.)
+ *
+ * `NSLINK_SPARE_NETNS=off` keeps it off everywhere.
+ *
+ * @module
+ */
+import { Worker } from "node:worker_threads";
+import { close } from "../ffi/libc.ts";
+import { CAP, ERROR, HEAD, RING_LENGTH, SLOT, SLOT_SIZE, STOP, TAIL, WANT } from "./spare_ring.ts";
+
+/** A namespace made ahead: its fd, and a route-netlink socket opened in it with `lo` up. */
+export interface SpareNetns {
+  /** An fd of the namespace (`O_CLOEXEC`); the taker owns it. */
+  nsFd: number;
+  /** A route-netlink socket bound in the namespace (`SOCK_CLOEXEC`); the taker owns it. */
+  sockFd: number;
+  /** The socket's port id. */
+  port: number;
+}
+
+/** The namespace a process makes that starts the worker (a CLI command or a CNI exec makes one). */
+export const SPARE_START_AT = 3;
+
+/** How many spares the worker keeps ready by default. */
+const DEFAULT_SPARES = 1;
+
+let ring: Int32Array | undefined;
+let worker: Worker | undefined;
+/** Set once the worker failed or was refused: namespaces are then made on the calling thread. */
+let disabled: string | undefined;
+let made = 0;
+
+/** Whether the {@linkcode SPARE_START_AT}th namespace starts the worker, read once. */
+let autoStart: boolean | undefined;
+
+function envSetting(): string | undefined {
+  try {
+    return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
+      ?.env?.NSLINK_SPARE_NETNS;
+  } catch {
+    return undefined; // no env permission: the default
+  }
+}
+
+/**
+ * Starts the worker that makes spare namespaces now, instead of at the process's
+ * {@linkcode SPARE_START_AT}th namespace: for a long-running process that will make many. Does
+ * nothing when it runs already, or when `NSLINK_SPARE_NETNS=off`.
+ *
+ * @example
+ * ```ts ignore
+ * import { startSpareNetns } from "./spare.ts";
+ * startSpareNetns({ spares: 2 });
+ * ```
+ * @param options `spares`: how many to keep ready (1 to 8, default 1).
+ * @returns Whether the worker runs.
+ */
+export function startSpareNetns(options: { spares?: number } = {}): boolean {
+  const spares = options.spares ?? DEFAULT_SPARES;
+  if (!Number.isInteger(spares) || spares < 1 || spares > CAP) {
+    throw new RangeError(`Invalid spares ${JSON.stringify(spares)}: an integer from 1 to ${CAP}`);
+  }
+  if (ring) {
+    Atomics.store(ring, WANT, spares);
+    Atomics.notify(ring, TAIL);
+    return true;
+  }
+  if (disabled) return false;
+  if (envSetting() === "off") {
+    disabled = "NSLINK_SPARE_NETNS=off";
+    return false;
+  }
+  const buffer = new SharedArrayBuffer(RING_LENGTH * 4);
+  const r = new Int32Array(buffer);
+  r[WANT] = spares;
+  let w: Worker;
+  try {
+    // (The cast: Bun's types and Node's disagree on URL; both runtimes take a file URL here.)
+    w = new Worker(new URL("./spare_worker.ts", import.meta.url) as unknown as string);
+  } catch (e) {
+    disabled = `the worker did not start: ${(e as Error)?.message ?? e}`;
+    return false;
+  }
+  w.on("message", (m: { error?: string }) => {
+    if (m?.error !== undefined) stopped(r, `the worker failed: ${m.error}`);
+  });
+  w.on("error", (e: Error) => stopped(r, `the worker failed: ${e?.message ?? e}`));
+  // After the listeners: under Bun, adding one refs the worker again.
+  w.unref();
+  w.postMessage(buffer);
+  ring = r;
+  worker = w;
+  return true;
+}
+
+function stopped(r: Int32Array, why: string): void {
+  if (ring !== r) return;
+  disabled = why;
+  ring = undefined;
+  worker = undefined;
+}
+
+/**
+ * Stops the worker: the spares not taken are closed (their namespaces go), and namespaces are
+ * made on the calling thread again until {@linkcode startSpareNetns}.
+ *
+ * @example
+ * ```ts ignore
+ * import { stopSpareNetns } from "./spare.ts";
+ * await stopSpareNetns();
+ * ```
+ */
+export async function stopSpareNetns(): Promise<void> {
+  const r = ring;
+  const w = worker;
+  ring = undefined;
+  worker = undefined;
+  made = 0;
+  autoStart = undefined;
+  disabled = undefined;
+  if (!r || !w) return;
+  const gone = new Promise<void>((ok) => w.once("exit", () => ok()));
+  Atomics.store(r, STOP, 1);
+  Atomics.notify(r, TAIL);
+  await gone;
+}
+
+/**
+ * What the spare-namespace worker is doing, for tests and benchmarks.
+ *
+ * @example
+ * ```ts ignore
+ * import { spareNetnsState } from "./spare.ts";
+ * spareNetnsState(); // { running: true, ready: 1, disabled: undefined }
+ * ```
+ * @returns Whether it runs, how many spares wait, and why it is off when it was turned off.
+ */
+export function spareNetnsState(): { running: boolean; ready: number; disabled?: string } {
+  const r = ring;
+  return {
+    running: r !== undefined,
+    ready: r ? Atomics.load(r, HEAD) - Atomics.load(r, TAIL) : 0,
+    ...(disabled ? { disabled } : {}),
+  };
+}
+
+/**
+ * Takes a spare namespace when one is ready (the caller then owns its two fds), else returns
+ * `undefined` and the caller makes the namespace itself. Counts the calls: the one numbered
+ * {@linkcode SPARE_START_AT} starts the worker.
+ *
+ * @example
+ * ```ts ignore
+ * import { takeSpareNetns } from "./spare.ts";
+ * const spare = takeSpareNetns(); // undefined: make one as usual
+ * ```
+ * @returns The spare, or `undefined`.
+ */
+export function takeSpareNetns(): SpareNetns | undefined {
+  const r = ring;
+  if (!r) {
+    if (++made >= SPARE_START_AT && !disabled) {
+      autoStart ??= envSetting() === "on" || ("Bun" in globalThis && envSetting() !== "off");
+      if (autoStart) startSpareNetns();
+    }
+    return undefined;
+  }
+  if (Atomics.load(r, ERROR)) {
+    stopped(r, `the worker failed (errno ${Atomics.load(r, ERROR)})`);
+    return undefined;
+  }
+  const tail = Atomics.load(r, TAIL);
+  if (Atomics.load(r, HEAD) === tail) return undefined;
+  const at = SLOT + (tail % CAP) * SLOT_SIZE;
+  const spare = { nsFd: r[at], sockFd: r[at + 1], port: r[at + 2] };
+  Atomics.store(r, TAIL, tail + 1);
+  Atomics.notify(r, TAIL);
+  return spare;
+}
+
+/**
+ * Closes a spare that was taken but not used.
+ *
+ * @example
+ * ```ts ignore
+ * import { dropSpareNetns, takeSpareNetns } from "./spare.ts";
+ * const spare = takeSpareNetns();
+ * if (spare) dropSpareNetns(spare);
+ * ```
+ * @param spare The spare.
+ */
+export function dropSpareNetns(spare: SpareNetns): void {
+  for (const fd of [spare.sockFd, spare.nsFd]) {
+    try {
+      close(fd);
+    } catch { /* not open: nothing to do */ }
+  }
+}
