@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { close } from "../ffi/libc.ts";
 import { CAP, ERROR, HEAD, RING_LENGTH, SLOT, SLOT_SIZE, STOP, TAIL, WANT } from "./spare_ring.ts";
 
@@ -48,54 +48,83 @@ let made = 0;
 /** Whether the {@linkcode SPARE_START_AT}th namespace starts the worker, read once. */
 let autoStart: boolean | undefined;
 
+/**
+ * `NSLINK_SPARE_NETNS`. Under Deno the permission is queried first, so that a missing
+ * `--allow-env` neither throws nor prompts (as `readEnv` in network/state.ts, a layer above).
+ */
 function envSetting(): string | undefined {
   try {
+    const deno = (globalThis as {
+      Deno?: {
+        env: { get(name: string): string | undefined };
+        permissions?: { querySync?(d: { name: "env"; variable: string }): { state: string } };
+      };
+    }).Deno;
+    if (deno?.env) {
+      const state = deno.permissions?.querySync?.({ name: "env", variable: ENV }).state;
+      return state === undefined || state === "granted" ? deno.env.get(ENV) : undefined;
+    }
     return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
-      ?.env?.NSLINK_SPARE_NETNS;
+      ?.env?.[ENV];
   } catch {
-    return undefined; // no env permission: the default
+    return undefined; // not allowed: the default
   }
 }
+const ENV = "NSLINK_SPARE_NETNS";
 
 /**
  * Starts the worker that makes spare namespaces now, instead of at the process's
  * {@linkcode SPARE_START_AT}th namespace: for a long-running process that will make many. Does
- * nothing when it runs already, or when `NSLINK_SPARE_NETNS=off`.
+ * nothing when it runs already, or when `NSLINK_SPARE_NETNS=off`. Its first spare is ready a
+ * few tens of milliseconds later; until then namespaces are made as before.
  *
  * @example
  * ```ts ignore
  * import { startSpareNetns } from "./spare.ts";
- * startSpareNetns({ spares: 2 });
+ * await startSpareNetns({ spares: 2 });
  * ```
  * @param options `spares`: how many to keep ready (1 to 8, default 1).
  * @returns Whether the worker runs.
  */
-export function startSpareNetns(options: { spares?: number } = {}): boolean {
+export function startSpareNetns(options: { spares?: number } = {}): Promise<boolean> {
   const spares = options.spares ?? DEFAULT_SPARES;
   if (!Number.isInteger(spares) || spares < 1 || spares > CAP) {
-    throw new RangeError(`Invalid spares ${JSON.stringify(spares)}: an integer from 1 to ${CAP}`);
+    return Promise.reject(
+      new RangeError(`Invalid spares ${JSON.stringify(spares)}: an integer from 1 to ${CAP}`),
+    );
   }
   if (ring) {
     Atomics.store(ring, WANT, spares);
     Atomics.notify(ring, TAIL);
-    return true;
+    return Promise.resolve(true);
   }
-  if (disabled) return false;
+  if (disabled) return Promise.resolve(false);
   if (envSetting() === "off") {
     disabled = "NSLINK_SPARE_NETNS=off";
-    return false;
+    return Promise.resolve(false);
   }
-  const buffer = new SharedArrayBuffer(RING_LENGTH * 4);
-  const r = new Int32Array(buffer);
-  r[WANT] = spares;
+  return starting ??= start(spares).finally(() => (starting = undefined));
+}
+
+/** The start under way, if any. */
+let starting: Promise<boolean> | undefined;
+
+async function start(spares: number): Promise<boolean> {
   let w: Worker;
   try {
+    // Imported here: processes that never start the worker (a CLI command, a CNI exec) do not
+    // load the module.
+    const { Worker } = await import("node:worker_threads");
+    if (ring || disabled) return ring !== undefined;
     // (The cast: Bun's types and Node's disagree on URL; both runtimes take a file URL here.)
     w = new Worker(new URL("./spare_worker.ts", import.meta.url) as unknown as string);
   } catch (e) {
     disabled = `the worker did not start: ${(e as Error)?.message ?? e}`;
     return false;
   }
+  const buffer = new SharedArrayBuffer(RING_LENGTH * 4);
+  const r = new Int32Array(buffer);
+  r[WANT] = spares;
   w.on("message", (m: { error?: string }) => {
     if (m?.error !== undefined) stopped(r, `the worker failed: ${m.error}`);
   });
@@ -126,6 +155,7 @@ function stopped(r: Int32Array, why: string): void {
  * ```
  */
 export async function stopSpareNetns(): Promise<void> {
+  await starting;
   const r = ring;
   const w = worker;
   ring = undefined;
@@ -176,7 +206,8 @@ export function takeSpareNetns(): SpareNetns | undefined {
   if (!r) {
     if (++made >= SPARE_START_AT && !disabled) {
       autoStart ??= envSetting() === "on" || ("Bun" in globalThis && envSetting() !== "off");
-      if (autoStart) startSpareNetns();
+      // Not awaited: this namespace and the next ones are made here until the first spare.
+      if (autoStart) void startSpareNetns();
     }
     return undefined;
   }

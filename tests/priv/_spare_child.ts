@@ -10,7 +10,7 @@ import { newNetworkNamespace } from "../../mod.ts";
 import { spareNetnsState, startSpareNetns } from "../../netns/spare.ts";
 
 const [mode, path] = process.argv.slice(2);
-if (!startSpareNetns({ spares: 2 })) throw new Error("the spare worker did not start");
+if (!(await startSpareNetns({ spares: 2 }))) throw new Error("the spare worker did not start");
 const until = Date.now() + 15_000;
 while (spareNetnsState().ready < 2) {
   if (Date.now() > until) throw new Error(`no spares: ${JSON.stringify(spareNetnsState())}`);
