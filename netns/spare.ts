@@ -6,16 +6,17 @@
  * onto it (see {@linkcode Namespace.create}).
  *
  * A spare is anonymous (only its fds hold it), so it dies with the process, even on `kill -9`.
- * The worker never keeps the process alive, and it starts only where it pays:
- * - under Bun, at a process's {@linkcode SPARE_START_AT}th namespace (a CLI command or a CNI
- *   exec makes at most one): starting it blocks the calling thread about 1-3 ms;
- * - under Deno, only when asked ({@linkcode startSpareNetns}, or `NSLINK_SPARE_NETNS=on` for
- *   the same automatic start as Bun's): `node:worker_threads`' constructor waits for the
- *   worker's isolate, 50-250 ms measured here on a loaded machine, which a few hundred
- *   namespaces' savings (about 0.4 ms of the calling thread's CPU each) would only pay back.
- *   (Deno's web `Worker` starts without that wait, but keeps the process alive.)
- *
- * `NSLINK_SPARE_NETNS=off` keeps it off everywhere.
+ * The worker never keeps the process alive. It is off unless asked for: it saves the calling
+ * thread about 0.4 ms of CPU per namespace, but costs the process more in all (the worker's
+ * start, 40-60 ms of CPU and 8 MB (Bun) to 20 MB (Deno) of memory, and 0.1-0.4 ms of CPU per
+ * namespace more than making it inline), and it shortens the wall time only when a CPU is idle
+ * for it. Measured on a 2-CPU machine under a load of about 6 (bench/spare_netns.ts), the fast
+ * path's wall time per container did not improve reliably on either runtime. Ask for it with
+ * {@linkcode startSpareNetns} (at once; under Deno this blocks the caller while the worker's
+ * isolate starts, 50-250 ms here), or `NSLINK_SPARE_NETNS=on` (it then starts at a process's
+ * {@linkcode SPARE_START_AT}th namespace, so a CLI command or a CNI exec, which makes at most
+ * one, never starts it).
+ * `NSLINK_SPARE_NETNS=off` keeps it off, also when asked for.
  *
  * @module
  */
@@ -33,7 +34,10 @@ export interface SpareNetns {
   port: number;
 }
 
-/** The namespace a process makes that starts the worker (a CLI command or a CNI exec makes one). */
+/**
+ * With `NSLINK_SPARE_NETNS=on`, the namespace a process makes that starts the worker (a CLI
+ * command or a CNI exec makes one).
+ */
 export const SPARE_START_AT = 3;
 
 /** How many spares the worker keeps ready by default. */
@@ -73,9 +77,9 @@ function envSetting(): string | undefined {
 const ENV = "NSLINK_SPARE_NETNS";
 
 /**
- * Starts the worker that makes spare namespaces now, instead of at the process's
- * {@linkcode SPARE_START_AT}th namespace: for a long-running process that will make many. Does
- * nothing when it runs already, or when `NSLINK_SPARE_NETNS=off`. Its first spare is ready a
+ * Starts the worker that makes spare namespaces: for a long-running process that will make many,
+ * best at its start (under Deno the worker's construction blocks the caller, 50-250 ms measured
+ * on a loaded machine). Does nothing when it runs already, or when `NSLINK_SPARE_NETNS=off`. Its first spare is ready a
  * few tens of milliseconds later; until then namespaces are made as before.
  *
  * @example
@@ -205,7 +209,7 @@ export function takeSpareNetns(): SpareNetns | undefined {
   const r = ring;
   if (!r) {
     if (++made >= SPARE_START_AT && !disabled) {
-      autoStart ??= envSetting() === "on" || ("Bun" in globalThis && envSetting() !== "off");
+      autoStart ??= envSetting() === "on";
       // Not awaited: this namespace and the next ones are made here until the first spare.
       if (autoStart) void startSpareNetns();
     }

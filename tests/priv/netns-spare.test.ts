@@ -211,7 +211,7 @@ describe("spare namespaces", () => {
   });
 
   it(
-    `starts by itself at the ${SPARE_START_AT}rd namespace under Bun only, and never with NSLINK_SPARE_NETNS=off`,
+    `starts by itself at the ${SPARE_START_AT}rd namespace with NSLINK_SPARE_NETNS=on only, never by default or with off`,
     {
       skip: SKIP_ROOT,
       timeout: 60_000,
@@ -219,7 +219,7 @@ describe("spare namespaces", () => {
     async () => {
       const saved = process.env.NSLINK_SPARE_NETNS;
       try {
-        for (const setting of [undefined, "off"]) {
+        for (const setting of [undefined, "off", "on"]) {
           await withCleanup(async (c) => {
             if (setting === undefined) delete process.env.NSLINK_SPARE_NETNS;
             else process.env.NSLINK_SPARE_NETNS = setting;
@@ -236,7 +236,7 @@ describe("spare namespaces", () => {
             c.netns(path);
             const ns = await newNetworkNamespace(path);
             c.defer(`close ${path}`, () => ns.close());
-            const expected = setting === undefined && "Bun" in globalThis;
+            const expected = setting === "on";
             if (expected) await spareReady();
             // Started, it would run once its module is imported (a few ms).
             else await new Promise((ok) => setTimeout(ok, 300));
