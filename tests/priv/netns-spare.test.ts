@@ -11,11 +11,18 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { newNetworkNamespace } from "../../mod.ts";
+import { NetNs, newNetworkNamespace } from "../../mod.ts";
 import {
   SPARE_START_AT,
   spareNetnsState,
@@ -250,6 +257,21 @@ describe("spare namespaces", () => {
       }
     },
   );
+
+  it("NetNs.attach of an fd that is not open fails naming the path, and leaves no file", {
+    skip: SKIP_ROOT,
+  }, async () => {
+    await withCleanup((c) => {
+      const path = `/run/netns/${P}f`;
+      c.netns(path);
+      assert.throws(
+        () => NetNs.attach(path, 1_000_000),
+        (e: Error & { code?: string }) =>
+          e.code === "ENOENT" && e.message.includes(JSON.stringify(path)),
+      );
+      assert.equal(existsSync(path), false);
+    });
+  });
 
   it("a process with the worker running ends normally when its work is done", {
     skip: SKIP_ROOT,
