@@ -11,10 +11,11 @@
  *
  * @module
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { newNetwork } from "../mod.ts";
+import { threadsCpuMs } from "./lib/cpu.ts";
 
 const args = process.argv.slice(2);
 const i = args.indexOf("--seconds");
@@ -26,16 +27,6 @@ if (!readFileSync("/proc/self/mountinfo", "utf8").includes("nslink-run")) {
   process.exit(1);
 }
 
-/** CPU time used so far by every thread of a process, ms (schedstat: run time in ns). */
-function cpuMs(pid: string): number {
-  let ns = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    } catch { /* the thread ended */ }
-  }
-  return ns / 1e6;
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const dir = mkdtempSync(`${tmpdir()}/nslbai-`);
@@ -50,9 +41,9 @@ try {
   const pid = readFileSync(`${stateDir}/agent.pid`, "utf8").split(" ")[0].trim();
   if (!/^\d+$/.test(pid)) throw new Error("bench/agent-idle.ts: no agent runs");
   await sleep(1000);
-  const c0 = cpuMs(pid), t0 = Date.now();
+  const c0 = threadsCpuMs(pid), t0 = Date.now();
   await sleep(SECONDS * 1000);
-  const perS = (cpuMs(pid) - c0) / ((Date.now() - t0) / 1000);
+  const perS = (threadsCpuMs(pid) - c0) / ((Date.now() - t0) / 1000);
   console.log(
     `${runtime} agent idle: ${perS.toFixed(2)} ms CPU per s over ${SECONDS} s ` +
       `(load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]})`,

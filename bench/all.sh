@@ -4,7 +4,7 @@
 #
 #   bash bench/all.sh [--quick] [--only a,b] [--skip a,b] [--no-render] [--wait-quiet SECONDS]
 #
-# Suites, in order (about 12 min in all on this 2-core machine, 25 at most; --quick: ~2 min, a
+# Suites, in order (about 14 min in all on this 2-core machine, 25 at most; --quick: ~2-5 min, a
 # plumbing check whose figures mean nothing):
 #   main       bench/main.ts, every peer (per-container setup/teardown)     --n 50 --reps 5
 #   steps      bench/main.ts --steps, the nslink fast and floor peers and Go's fast --n 50 --reps 5
@@ -18,6 +18,8 @@
 #   state-disk bench/state-disk.ts: state on tmpfs and on disk, Deno and Bun   --n 50 --rounds 7
 #   etcd       bench/overlay/run_clients.sh: nslink's etcd client against npm etcd3  --n 300
 #   overlay    bench/overlay/run.sh: convergence, link() cost, watcher         --n 100 --remote 1000
+#   fast200    bench/main.ts, the steps table's peers at 200 containers          --n 200 --reps 5
+#   sweep      bench/main.ts --sweep, nslink fast (Deno, Bun) and Go's fast path  10,30,100,300 x 3
 #   dns        bench/run-dns.sh: bench/dns.ts and bench/dns-agent.ts (Deno, Bun)  --seconds 5
 #   (HOOK for further suites: see "dns" below)
 #
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
   --skip) SKIP=",$2," && shift ;;
   --no-render) RENDER=0 ;;
   --wait-quiet) WAIT_QUIET=$2 && shift ;;
-  -h | --help) sed -n '2,32p' "$0" && exit 0 ;;
+  -h | --help) sed -n '2,/^set -euo/{/^#/p}' "$0" && exit 0 ;;
   *) echo "bench/all.sh: unknown option $1" >&2 && exit 2 ;;
   esac
   shift
@@ -90,25 +92,12 @@ check_load() {
   fi
 }
 
-# The sandbox of bench/run.sh: a fresh network namespace as the host, a private tmpfs on /run,
-# /sys of the new namespace; bench/main.ts checks that it runs in exactly this.
-sandbox() {
-  NSLBENCH_OUTER_NETNS=$(readlink /proc/self/ns/net) unshare --net --mount -- bash -c '
-    set -euo pipefail
-    mount --make-rprivate /
-    mount -t tmpfs -o mode=0755 nslbench-run /run
-    # What nslink writes outside /run (a named namespace'"'"'s resolv.conf, network definitions)
-    # goes on tmpfs too, never on the machine, as in scripts/in-netns.sh.
-    for d in /etc/netns /var/lib/nslink; do
-      mkdir -p "$d"
-      mount -t tmpfs -o mode=0755 nslbench-sandbox "$d"
-    done
-    mount -t sysfs sysfs /sys
-    mkdir -p /run/nslbench /run/netns
-    touch /run/nslbench/.private
-    exec "$@"
-  ' nslbench "$@"
-}
+# The sandbox of bench/run.sh (nslbench_sandbox): a fresh network namespace as the host, a private
+# tmpfs on /run, /sys of the new namespace; bench/main.ts checks that it runs in exactly this.
+# shellcheck source=bench/lib/sandbox.sh
+source bench/lib/sandbox.sh
+sandbox() { nslbench_sandbox "$@"; }
+
 both() { # both RUNTIME-INDEPENDENT-SCRIPT ARGS...: the script under Deno, then under Bun
   local s=$1 && shift
   bash scripts/in-netns.sh deno run -A "$s" "$@" && bash scripts/in-netns.sh bun "$s" "$@"
@@ -168,9 +157,31 @@ suite ports sandbox deno run -A bench/ports.ts "${PORTS[@]}"
 suite veth both bench/veth.ts "${VETH[@]}"
 suite monitor both bench/monitor.ts "${MONITOR[@]}"
 suite teardown both bench/teardown.ts "${TEARDOWN[@]}"
+suite setup both bench/setup.ts "${TEARDOWN[@]}"
 suite state-disk both bench/state-disk.ts "${STATE_DISK[@]}"
 suite etcd bash bench/overlay/run_clients.sh "${ETCD[@]}"
 suite overlay bash bench/overlay/run.sh "${OVERLAY[@]}"
+
+# --- fast200 and sweep (issue 21): the fast paths at 200 containers per process, and the short
+# scaling sweep -------------------------------------------------------------------------------
+# fast200: bench/main.ts with the fast and floor peers and Go's fast path at N=200 (the
+# workload's addresses 198.51.100.10-209 and 2001:db8:bb::10-209; 200 is its IPv4 limit), in a
+# result file of its own: docs/benchmarks.md's N=200 table and README.md's How fast table (beside
+# the main table's N=50). About 45 s. --quick: one repetition, about 10 s.
+# sweep: bench/main.ts --sweep, the fast peers at 10 to 300 containers per process (IPv6-only
+# workload), one result file of 4 sections: docs/benchmarks.md's sweep table, and bench/scaling.svg,
+# which bench/render.ts draws from that file (main.ts's own plot goes to bench/out/). About 45 s.
+if [ $QUICK = 1 ]; then
+  FAST200=(--n 200 --reps 1) SWEEP=(--sweep 10,30 --reps 1)
+else
+  FAST200=(--n 200 --reps 5) SWEEP=(--sweep 10,30,100,300 --reps 3)
+fi
+SWEEP_PEERS=nslink-fast-deno,nslink-fast-bun,go-netlink-fast
+suite fast200 sandbox deno run -A bench/main.ts "${FAST200[@]}" --peers "$FAST_PEERS" \
+  --json bench/out/fast200.json
+suite sweep sandbox deno run -A bench/main.ts "${SWEEP[@]}" --peers "$SWEEP_PEERS" \
+  --json bench/out/sweep.json --svg bench/out/scaling.svg
+# ---------------------------------------------------------------------------------------------
 
 # --- dns and dns-agent (issue 17's suites) -----------------------------------------------------
 # bench/run-dns.sh installs dnsperf/dnsmasq/aardvark-dns, runs bench/dns.ts (Deno, nslink on both

@@ -45,23 +45,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck source=bench/lib/sandbox.sh
+source bench/lib/sandbox.sh
 # One run of TREE's bench/main.ts in the sandbox; prints the summary rows of the peers.
 run_tree() {
-  NSLBENCH_OUTER_NETNS=$(readlink /proc/self/ns/net) NSLBENCH_NO_RESULTS=1 \
-    unshare --net --mount -- bash -c '
-    set -euo pipefail
-    mount --make-rprivate /
-    mount -t tmpfs -o mode=0755 nslbench-run /run
-    for d in /etc/netns /var/lib/nslink; do
-      mkdir -p "$d"
-      mount -t tmpfs -o mode=0755 nslbench-sandbox "$d"
-    done
-    mount -t sysfs sysfs /sys
-    mkdir -p /run/nslbench /run/netns
-    touch /run/nslbench/.private
-    cd "$1"
-    node_modules/.bin/deno run -A bench/main.ts --n "$2" --reps "$3" --peers "$4" 2>&1
-  ' bisect "$1" "$N" "$REPS" "$PEERS"
+  (cd "$1" && NSLBENCH_NO_RESULTS=1 nslbench_sandbox \
+    node_modules/.bin/deno run -A bench/main.ts --n "$N" --reps "$REPS" --peers "$PEERS" 2>&1)
 }
 
 # The table's rows: peer, setup wall ms, wall ratio, CPU ms, CPU ratio.

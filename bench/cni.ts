@@ -30,6 +30,8 @@
  * Run by bench/run.sh inside the throw-away namespace (root). Writes bench/out/cni.json and a
  * result file (bench/lib/results.ts) with every exec's time, per peer and round.
  * Usage: deno run -A bench/cni.ts [--n 20] [--reps 3] [--peers nslink-compiled,cni-bridge,...]
+ * With `NSLBENCH_CNI_BASE=FILE`, the peer `nslink-compiled base` runs FILE (another build of
+ * `dist/nslink`) in the same interleaved rounds, for an A/B comparison.
  *
  * @module
  */
@@ -236,8 +238,15 @@ const netavarkJson = (i: number) =>
 /** The exec does all the work itself (no hand-off, no agent started). */
 const OFF = { NSLINK_AGENT: "off" };
 
+/**
+ * Another compiled nslink to compare with in the same run (`NSLBENCH_CNI_BASE=FILE`, e.g. a build
+ * of an older commit): the peer `nslink-compiled base`, the same cases as `nslink-compiled`.
+ */
+const BASE = Deno.env.get("NSLBENCH_CNI_BASE");
+
 const peers: Peer[] = [
   cniPeer("nslink-compiled", "c", [COMPILED], existsSync(COMPILED)),
+  ...(BASE ? [cniPeer("nslink-compiled base", "a", [BASE], existsSync(BASE))] : []),
   cniPeer("nslink-compiled no hand-off", "o", [COMPILED], existsSync(COMPILED), { env: OFF }),
   cniPeer("nslink-deno", "d", [DENO, "run", "-A", `${ROOT}/cli/main.ts`], true),
   cniPeer("nslink-bun", "b", [BUN, `${ROOT}/cli/main.ts`], true),

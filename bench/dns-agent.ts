@@ -23,12 +23,13 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import $ from "dax-sh";
 import { newNetwork, newNetworkNamespace } from "../mod.ts";
 import { finishResult, startResult } from "./lib/results.ts";
+import { threadsCpuMs } from "./lib/cpu.ts";
 
 const args = process.argv.slice(2);
 const i = args.indexOf("--seconds");
@@ -81,16 +82,6 @@ async function dnsperfRt(file: string): Promise<string> {
   return r.stdout;
 }
 
-/** CPU time used so far by every thread of a process, ms (schedstat: run time in ns). */
-function cpuMs(pid: string): number {
-  let ns = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    } catch { /* the thread ended */ }
-  }
-  return ns / 1e6;
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -99,15 +90,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 async function agentCpu(pid: string, n: number) {
   await sleep(500);
-  const c0 = cpuMs(pid), t0 = Date.now();
+  const c0 = threadsCpuMs(pid), t0 = Date.now();
   for (let k = 0; k < n; k++) await net.link(`cpu${k}`);
   await sleep(500); // the agent's next sync sees the last one
-  const c1 = cpuMs(pid), t1 = Date.now();
+  const c1 = threadsCpuMs(pid), t1 = Date.now();
   for (let k = 0; k < n; k++) await net.unlink(`cpu${k}`);
   await sleep(500);
-  const c2 = cpuMs(pid), t2 = Date.now();
+  const c2 = threadsCpuMs(pid), t2 = Date.now();
   await sleep(2000);
-  const idleMsPerS = (cpuMs(pid) - c2) / ((Date.now() - t2) / 1000);
+  const idleMsPerS = (threadsCpuMs(pid) - c2) / ((Date.now() - t2) / 1000);
   return {
     containers: n,
     idleMsPerS,

@@ -11,16 +11,20 @@
  *
  * The start marker names the kind of table (`main`, `codec`, `memory`,
  * `etcd-clients`, `cni`, `ports`, `overlay`, `monitor`,
- * `veth`, `dns`, `dns-agent`, `podman`, `state-disk`, `teardown`, and `how-fast`: the README's
- * CNI and podman rows), optional `key=value` parameters
- * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians) and the result
+ * `veth`, `dns`, `dns-agent`, `podman`, `state-disk`, `teardown`, `setup`, `how-fast`: the README's
+ * fast path at N=50 and N=200, CNI and podman rows, and `sweep`: the scaling sweep, whose file
+ * also draws bench/scaling.svg), optional `key=value` parameters
+ * (`main`: `n=50` picks a section of a sweep, `steps=1` adds the per-step medians; any kind:
+ * `brief=1` writes the provenance in fewer lines, for the README; `pinned=1` keeps `--latest`
+ * off the marker, for a run the text quotes on purpose) and the result
  * files, paths from the repository root. A block shows where and when each file was measured (date,
  * commit, kernel, CPU, cores, versions, load, label), then the table, computed from the raw
  * samples (medians over repetitions or passes), not from the bench's own summary.
  *
- * Usage: `deno task bench:render` (rewrites docs/benchmarks.md) or
- * `deno run -A bench/render.ts --check` (exits 1 and names the block when the page differs
- * from what the committed files render: a hand edit; run by scripts/test-all.sh).
+ * Usage: `deno task bench:render` (rewrites docs/benchmarks.md, and bench/scaling.svg for its
+ * `sweep` block) or `deno run -A bench/render.ts --check` (exits 1 and names the block when the
+ * page, or the plot, differs from what the committed files render: a hand edit; run by
+ * scripts/test-all.sh).
  * `--readme PATH` renders another file (README.md held the tables before docs/ existed).
  * `--latest` first points every marker at the newest result file of each suite and runtime it
  * names ({@linkcode pointAtLatest}; bench/all.sh runs it after the suites), then renders.
@@ -32,6 +36,7 @@ import process from "node:process";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { quantiles, readResult, REPO_ROOT, type ResultFile } from "./lib/results.ts";
+import { type OmittedPoint, scalingPlot, type SweepPoint } from "./lib/plot.ts";
 
 /** Start of a block: kind, parameters and files follow. */
 export const BLOCK_START = "<!-- BENCH:TABLE ";
@@ -127,6 +132,35 @@ export function provenance({ path, result: r }: LoadedResult): string[] {
     (m.quiet ? " (quiet)" : " (NOT quiet: load above 1.0)") +
     (r.label ? `; label: ${r.label}` : ""),
   ];
+}
+
+/** The machine line of {@linkcode provenance}, with the Go version written one way only. */
+function machineLine(r: ResultFile): string {
+  return provenance({ path: "", result: r })[1].replace(/\bgo go version go/, "go go");
+}
+
+/**
+ * Where and when a block's files were measured, in fewer lines (`brief=1` in a marker, for the
+ * README, whose length is capped): one line per file (date, commit, load, and its label unless
+ * every file has the same), then the machine (and the shared label) once, when every file was
+ * measured on the same machine; otherwise each file's three lines ({@linkcode provenance}).
+ *
+ * @example
+ * ```ts ignore
+ * briefProvenance([{ path: "bench/results/cni-all-20261208T001736Z.json", result }]);
+ * ```
+ */
+export function briefProvenance(files: LoadedResult[]): string[] {
+  const machines = new Set(files.map((f) => machineLine(f.result)));
+  if (machines.size !== 1) return files.flatMap(provenance);
+  const label = (r: ResultFile) => (r.label ? `; label: ${r.label}` : "");
+  const oneLabel = new Set(files.map((f) => f.result.label)).size === 1;
+  const lines = files.map((f) => {
+    const [from, , load] = provenance(f);
+    return `${from}, ${load.trim().replace(/; label: .*$/, "")}` +
+      (oneLabel ? "" : label(f.result));
+  });
+  return [...lines, `${[...machines][0]}${oneLabel ? label(files[0].result) : ""}`];
 }
 
 interface MainRun {
@@ -804,6 +838,12 @@ interface TeardownRound {
   nsDelete: { libcUsPerCtr: number };
   unlink: { libcUsPerCtr: number };
   first: { nsDeleteUs: number; unlinkUs: number };
+  /** The calling thread's time, the scheduler's way (absent from files before 2026-12-08T02:30). */
+  thread?: { cpuUsPerCtr: number; runnableUsPerCtr: number; asleepUsPerCtr: number };
+  /** CPU of the process's other threads meanwhile (the runtime's compiler and GC threads). */
+  otherThreadsCpuUsPerCtr?: number;
+  /** CPU of the state directory's host agent meanwhile. */
+  agentCpuUsPerCtr?: number;
   symbols: Record<string, { usPerCtr: number; callsPerCtr: number }>;
   samplesMs: { nsDelete: number[]; unlink: number[] };
 }
@@ -818,6 +858,8 @@ function renderTeardown(files: LoadedResult[]): string[] {
   const rows: string[][] = [];
   const fns: string[] = [];
   const f1 = (x: number) => x.toFixed(1);
+  // Files written before the scheduler's split existed render without its columns.
+  let split = false;
   for (const { path, result: r } of files) {
     if (r.suite !== "teardown") throw new Error(`render teardown: ${path} is a ${r.suite} result`);
     o = r.options as typeof o;
@@ -838,7 +880,15 @@ function renderTeardown(files: LoadedResult[]): string[] {
         `${f1(del)} (${f1(x.nsDelete.libcUsPerCtr)})`,
         `${f1(unl)} (${f1(x.unlink.libcUsPerCtr)})`,
         `${f1(x.first.nsDeleteUs + x.first.unlinkUs)}`,
+        x.thread
+          ? `${f1(x.thread.cpuUsPerCtr)} / ${f1(x.thread.runnableUsPerCtr)} / ${
+            f1(x.thread.asleepUsPerCtr)
+          }`
+          : "-",
+        x.otherThreadsCpuUsPerCtr === undefined ? "-" : f1(x.otherThreadsCpuUsPerCtr),
+        x.agentCpuUsPerCtr === undefined ? "-" : f1(x.agentCpuUsPerCtr),
       ]);
+      split ||= x.thread !== undefined;
     }
     const last = rounds[rounds.length - 1];
     fns.push(
@@ -847,37 +897,58 @@ function renderTeardown(files: LoadedResult[]): string[] {
           .join(", "),
     );
   }
+  const header = [
+    "runtime",
+    "round",
+    "total",
+    "libc",
+    "own",
+    "cpu",
+    "libc calls",
+    "ns.delete (libc)",
+    "unlink (libc)",
+    "first container",
+    "thread cpu / runnable / asleep",
+    "other threads",
+    "agent",
+  ];
+  const width = split ? header.length : header.length - 3;
   return [
     `fast path teardown per container: ns.delete() then network.unlink(name), until the calls ` +
     `return; ${o.n} containers x ${o.rounds} rounds, host agent ${o.agent}; µs per container`,
     "libc: time inside libc calls (the system calls); own: the rest (runtime and nslink); " +
     "round 1 holds the process's first teardown",
-    ...textTable([
-      "runtime",
-      "round",
-      "total",
-      "libc",
-      "own",
-      "cpu",
-      "libc calls",
-      "ns.delete (libc)",
-      "unlink (libc)",
-      "first container",
-    ], rows),
+    ...(split
+      ? [
+        "thread: the calling thread on a CPU / runnable (waiting for one) / asleep (in a blocking " +
+        "call); other threads, agent: CPU of the process's other threads and of the host agent " +
+        "meanwhile",
+      ]
+      : []),
+    ...textTable(header.slice(0, width), rows.map((row) => row.slice(0, width))),
     "",
     "libc functions, µs per container (calls per container), last round:",
     ...fns,
   ];
 }
 
+/** The plot that a page's `sweep` block draws (from the block's result file). */
+export const SWEEP_SVG = "bench/scaling.svg";
+
+/** The fast path's peers in the README's table: nslink on each runtime, and Go's. */
+const HOW_FAST_PEERS = ["nslink-fast-deno", "nslink-fast-bun", "go-netlink-fast"] as const;
+
 /**
- * The README's short table (`how-fast`): a CNI exec's ADD and DEL (one `cni` file) and a whole
- * `podman run` (one `podman` file), nslink with the hand-off, without it, and the reference
- * plugins, medians over every exec or run. Either file alone renders its own rows.
+ * The README's short table (`how-fast`): the library's fast path against Go's at each container
+ * count (one `main` file per count: setup, and teardown until the calls return, medians over the
+ * reps of ms per container), a CNI exec's ADD and DEL (one `cni` file) and a whole `podman run`
+ * (one `podman` file), nslink with the hand-off, without it, and the reference plugins, medians
+ * over every exec or run. Each file alone renders its own rows.
  */
 function renderHowFast(files: LoadedResult[]): string[] {
   const rows: string[][] = [];
   const notes: string[] = [];
+  const fast: { n: number; reps: number; peers: MainPeer[] }[] = [];
   const med = (xs: number[] | undefined) => (xs?.length ? quantiles(xs).median : undefined);
   const cell = (
     x: number | undefined,
@@ -890,7 +961,13 @@ function renderHowFast(files: LoadedResult[]): string[] {
       fmtX(v[0] !== undefined && v[2] ? v[0] / v[2] : undefined),
     ]);
   for (const { path, result: r } of files) {
-    if (r.suite === "cni") {
+    if (r.suite === "main") {
+      const sections = (r.samples as MainSamples).sections;
+      if (sections.length !== 1) {
+        throw new Error(`render how-fast: ${path} is a sweep (${sections.length} sections)`);
+      }
+      fast.push({ n: sections[0].n, reps: Number(r.options.reps), peers: sections[0].peers });
+    } else if (r.suite === "cni") {
       const o = r.options as { n: number; reps: number };
       const peers = (r.samples as CniSamples).peers;
       const get = (peer: string, k: "addMs" | "delMs") =>
@@ -910,8 +987,7 @@ function renderHowFast(files: LoadedResult[]): string[] {
         ], 2);
       }
       notes.push(
-        `CNI: one exec of the plugin (process start included), ${o.n} containers x ${o.reps} rounds; ` +
-          "ref: bridge + host-local (+ portmap)",
+        `CNI: one exec of the plugin (process start included), ${o.n} containers x ${o.reps} rounds`,
       );
     } else if (r.suite === "podman") {
       const o = r.options as { n: number; reps: number };
@@ -926,16 +1002,273 @@ function renderHowFast(files: LoadedResult[]): string[] {
         ], 1);
       }
       notes.push(
-        `podman run --rm … true until it returns, ${o.n} runs x ${o.reps} rounds; ` +
-          "ref: bridge + host-local + portmap",
+        `podman run --rm … true until it returns, ${o.n} runs x ${o.reps} rounds`,
       );
     } else throw new Error(`render how-fast: ${path} is a ${r.suite} result`);
   }
+  const out: string[] = [];
+  if (fast.length) {
+    fast.sort((a, b) => a.n - b.n);
+    // Medians over the reps of each phase's total / n; `FAILED` for a peer whose runs failed.
+    const perCtr = (p: MainPeer | undefined, n: number, f: (x: MainRun) => number) =>
+      p?.status === "ok" && p.runs.length
+        ? quantiles(p.runs.map((x) => f(x) / n)).median
+        : undefined;
+    const cells = (what: (x: MainRun) => number) =>
+      fast.flatMap(({ n, peers }) => {
+        const at = (name: string) => peers.find((p) => p.peer === name);
+        const go = perCtr(at("go-netlink-fast"), n, what);
+        return HOW_FAST_PEERS.map((name) => {
+          const p = at(name);
+          const x = perCtr(p, n, what);
+          if (x === undefined) return p ? p.status.toUpperCase() : "-";
+          return name.startsWith("go-") || go === undefined
+            ? fmt3(x)
+            : `${fmt3(x)} (${fmtX(x / go)})`;
+        });
+      });
+    out.push(
+      "fast path: the library, one process, N containers set up, then torn down until the delete " +
+        `calls return; ms per container (x Go), medians of ${
+          fast.map((x) => `${x.reps} rep${x.reps === 1 ? "" : "s"} at N=${x.n}`).join(", ")
+        }; Go: vishvananda/netlink, the same kernel requests`,
+      ...textTable(
+        [
+          "",
+          ...fast.flatMap(({ n }) => [`Deno N=${n}`, `Bun N=${n}`, `Go N=${n}`]),
+        ],
+        [
+          ["fast path setup", ...cells((x) => x.setupMs)],
+          ["teardown calls", ...cells((x) => x.teardownCallsMs ?? x.teardownMs)],
+        ],
+      ),
+    );
+  }
+  if (rows.length) {
+    if (out.length) out.push("");
+    out.push(
+      notes.join("; "),
+      "medians, ms; nslink: the compiled plugin, its work handed to the host agent when one runs; " +
+        "no hand-off: NSLINK_AGENT=off; ref: bridge + host-local (+ portmap: one port, podman run)",
+      ...textTable(["", "nslink", "no hand-off", "ref", "nslink vs ref"], rows),
+    );
+  }
+  return out;
+}
+
+interface SweepVerification {
+  setupBacklogDrops: number;
+  backlogDrops: number;
+  pingTransmits: number[];
+  pingMs: number[];
+}
+
+/** A sweep's points: per peer, per container count, the medians over the reps (ms/ctr). */
+function sweepPoints(r: ResultFile): {
+  series: Map<string, SweepPoint[]>;
+  omitted: OmittedPoint[];
+  notes: string[];
+} {
+  const sections = (r.samples as MainSamples).sections;
+  const series = new Map<string, SweepPoint[]>();
+  const omitted: OmittedPoint[] = [];
+  const notes: string[] = [];
+  const fmt = (x: number) => x.toLocaleString("en");
+  for (const { n, peers } of sections) {
+    for (const p of peers) {
+      if (p.status !== "ok" || !p.runs.length) {
+        if (p.status === "failed") omitted.push({ peer: p.peer, n, reason: p.reason ?? "" });
+        continue;
+      }
+      const m = (f: (x: MainRun) => number) => quantiles(p.runs.map((x) => f(x) / n)).median;
+      const list = series.get(p.peer) ?? [];
+      list.push({
+        n,
+        setup: m((x) => x.setupMs),
+        calls: m((x) => x.teardownCallsMs ?? x.teardownMs),
+        done: m((x) => x.teardownMs),
+      });
+      series.set(p.peer, list);
+    }
+    const v = peers.flatMap((p) =>
+      (p as MainPeer & { verification?: SweepVerification[] }).verification ?? []
+    );
+    const drops = v.map((x) => x.setupBacklogDrops + x.backlogDrops);
+    const echoes = v.flatMap((x) => x.pingTransmits);
+    if (v.length && (Math.max(...drops) > 0 || echoes.some((k) => k !== 1))) {
+      notes.push(
+        `${fmt(n)} containers: the kernel dropped ${fmt(Math.min(...drops))} to ` +
+          `${fmt(Math.max(...drops))} packets per run from setup to the pings (per-CPU input ` +
+          `backlogs full: the bridge floods each container's multicast to all its ports); the ` +
+          `gateway pings were answered after at most ${Math.max(...echoes)} echo request(s), ` +
+          `${(Math.max(...v.flatMap((x) => x.pingMs)) / 1000).toFixed(1)} s.`,
+      );
+    }
+  }
+  return { series, omitted, notes };
+}
+
+/** Is this `main` result a sweep (`bench/main.ts --sweep`: more than one container count)? */
+function isSweep(r: ResultFile): boolean {
+  return r.suite === "main" && ((r.samples as Partial<MainSamples>).sections ?? []).length > 1;
+}
+
+/**
+ * The scaling sweep's table (`sweep`, one `main` result of `bench/main.ts --sweep`): one row per
+ * container count, setup, teardown until the calls return and until the kernel is done, per peer,
+ * medians over the reps in ms per container, each nslink figure with its ratio against Go's.
+ */
+function renderSweep(files: LoadedResult[]): string[] {
+  if (files.length !== 1) throw new Error("render sweep: exactly one result file");
+  const { path, result: r } = files[0];
+  if (!isSweep(r)) throw new Error(`render sweep: ${path} is not a sweep (bench/main.ts --sweep)`);
+  const { series, omitted, notes } = sweepPoints(r);
+  const peers = [
+    ...new Set((r.samples as MainSamples).sections.flatMap((x) => x.peers.map((p) => p.peer))),
+  ];
+  const go = series.get("go-netlink-fast") ?? [];
+  const short = (p: string) =>
+    p === "go-netlink-fast"
+      ? "Go"
+      : p.replace(/^nslink-fast-/, "").replace(/^./, (c) => c.toUpperCase());
+  const ns = (r.samples as MainSamples).sections.map((x) => x.n);
+  const cells = (n: number, k: "setup" | "calls" | "done") =>
+    peers.map((p) => {
+      const x = series.get(p)?.find((q) => q.n === n)?.[k];
+      if (x === undefined) return omitted.some((o) => o.peer === p && o.n === n) ? "FAILED" : "-";
+      const g = go.find((q) => q.n === n)?.[k];
+      return p === "go-netlink-fast" || !g ? fmt3(x) : `${fmt3(x)} (${fmtX(x / g)})`;
+    });
   return [
-    "medians, ms; nslink: the compiled plugin, its work handed to the host agent when one runs; " +
-    "no hand-off: NSLINK_AGENT=off",
+    `containers per process: ${ns.join(", ")} (IPv6-only workload); ${r.options.reps} reps ` +
+    "interleaved per point; medians over reps, ms per container (x Go's fast path)",
+    "calls: teardown until the last delete returned; kernel-done: until no host veth is left",
+    ...textTable(
+      [
+        "containers",
+        ...peers.map((p) => `setup ${short(p)}`),
+        ...peers.map((p) => `calls ${short(p)}`),
+        ...peers.map((p) => `kernel-done ${short(p)}`),
+      ],
+      ns.map((n) => [
+        grouped(n),
+        ...cells(n, "setup"),
+        ...cells(n, "calls"),
+        ...cells(n, "done"),
+      ]),
+    ),
+    ...omitted.map((o) => `${o.peer} at ${o.n}: FAILED: ${o.reason}`),
     ...notes,
-    ...textTable(["", "nslink", "no hand-off", "ref", "nslink vs ref"], rows),
+  ];
+}
+
+/**
+ * The sweep's plot (`bench/scaling.svg`), drawn from its result file by `lib/plot.ts`: the same
+ * points as the `sweep` table. `render.ts` writes it for the page's `sweep` block and `--check`
+ * compares it.
+ *
+ * @example
+ * ```ts ignore
+ * const svg = sweepSvg({ path: "bench/results/main-all-20261208T021419Z.json", result });
+ * ```
+ */
+export function sweepSvg({ path, result: r }: LoadedResult): string {
+  if (!isSweep(r)) throw new Error(`render sweep: ${path} is not a sweep (bench/main.ts --sweep)`);
+  const { series, omitted, notes } = sweepPoints(r);
+  notes.unshift(
+    `From ${path} (bench/render.ts). Every drawn point passed verification (untimed, between ` +
+      "setup and teardown): addresses, routes, links up and MTU of the first, middle and last " +
+      "container, and a ping to the gateway from the first and the last; see bench/README.md.",
+  );
+  return scalingPlot(series, {
+    date: r.date,
+    reps: Number(r.options.reps),
+    kernel: r.machine.kernel,
+    cpus: r.machine.cores,
+    notes,
+  }, omitted);
+}
+
+/** One round of bench/setup.ts. */
+interface SetupRound {
+  round: number;
+  usPerCtr: number;
+  cpuUsPerCtr: number;
+  libcUsPerCtr: number;
+  callsPerCtr: number;
+  firstUs: number;
+  steps: Record<string, {
+    usPerCtr: number;
+    libcUsPerCtr: number;
+    callsPerCtr: number;
+    symbols: Record<string, { usPerCtr: number; callsPerCtr: number }>;
+  }>;
+}
+
+/**
+ * Where the fast path's setup time goes (bench/setup.ts), one file per runtime: per round, the
+ * time of each step (netns, link, addInterface) with its part inside libc (system calls) and its
+ * calls, the rest being the runtime's and nslink's own work; then the libc functions of each step
+ * in the last round (the steady state).
+ */
+function renderSetup(files: LoadedResult[]): string[] {
+  let o = { n: 0, rounds: 0, agent: "on" };
+  const rows: string[][] = [];
+  const fns: string[] = [];
+  const f1 = (x: number) => x.toFixed(1);
+  const steps = ["netns", "link", "addInterface"];
+  for (const { path, result: r } of files) {
+    if (r.suite !== "setup") throw new Error(`render setup: ${path} is a ${r.suite} result`);
+    o = r.options as typeof o;
+    const rounds = r.samples as SetupRound[];
+    if (!rounds.length) throw new Error(`render setup: ${path} has no round`);
+    for (const x of rounds) {
+      rows.push([
+        r.runtime,
+        String(x.round),
+        f1(x.usPerCtr),
+        f1(x.libcUsPerCtr),
+        f1(x.usPerCtr - x.libcUsPerCtr),
+        f1(x.cpuUsPerCtr),
+        String(x.callsPerCtr),
+        ...steps.map((s) => {
+          const st = x.steps[s];
+          return `${f1(st.usPerCtr)} (${f1(st.libcUsPerCtr)}, ${st.callsPerCtr})`;
+        }),
+        f1(x.firstUs),
+      ]);
+    }
+    const last = rounds[rounds.length - 1];
+    for (const s of steps) {
+      fns.push(
+        `${r.runtime}, round ${last.round}, ${s}: ` +
+          Object.entries(last.steps[s].symbols).map(([k, v]) =>
+            `${k} ${f1(v.usPerCtr)} (x${v.callsPerCtr})`
+          ).join(", "),
+      );
+    }
+  }
+  return [
+    `fast path setup per container: newNetworkNamespace, network.link(name, { namespace }), ` +
+    `ns.addInterface; ${o.n} containers x ${o.rounds} rounds, host agent ${o.agent}; µs per container`,
+    "libc: time inside libc calls (the system calls); own: the rest (runtime and nslink); " +
+    "step columns: total (libc, calls); round 1 holds the process's first container",
+    ...textTable([
+      "runtime",
+      "round",
+      "total",
+      "libc",
+      "own",
+      "cpu",
+      "libc calls",
+      "netns",
+      "link",
+      "addInterface",
+      "first container",
+    ], rows),
+    "",
+    "libc functions per step, µs per container (calls per container), last round:",
+    ...fns,
   ];
 }
 
@@ -967,13 +1300,15 @@ export function renderBlock(
   else if (kind === "podman") body = renderPodman(files);
   else if (kind === "state-disk") body = renderStateDisk(files);
   else if (kind === "teardown") body = renderTeardown(files);
+  else if (kind === "setup") body = renderSetup(files);
   else if (kind === "how-fast") body = renderHowFast(files);
+  else if (kind === "sweep") body = renderSweep(files);
   else throw new Error(`render: unknown table kind ${kind}`);
   return [
     "",
     "",
     "```text",
-    ...files.flatMap(provenance),
+    ...(params.brief === "1" ? briefProvenance(files) : files.flatMap(provenance)),
     "",
     ...body,
     "```",
@@ -1046,7 +1381,9 @@ const RESULT_NAME = /^(?:.*\/)?([a-z0-9-]+)-([a-z0-9]+)-(\d{8}T\d{6}Z)\.json$/;
  * `steps=1` takes only runs made with `--steps`, one without only runs made without; one with
  * `n=N` only a run with a section of N containers, one without only a single-section run (not
  * a sweep) at the container count of the file it names now, with every peer of that file (a
- * run of a subset of the peers does not replace the table of all of them).
+ * run of a subset of the peers does not replace the table of all of them). A `main` file named
+ * by another kind of block (`how-fast`: one at N=50, one at N=200) is taken as by a `main`
+ * block without parameters: each stays at its own container count and peers.
  */
 function fits(
   kind: string,
@@ -1054,10 +1391,14 @@ function fits(
   r: ResultFile,
   current: ResultFile | undefined,
 ): boolean {
-  if (kind !== "main") return true;
-  if (Boolean(r.options.steps) !== (params.steps === "1")) return false;
+  // A main file in another block (how-fast) follows a main block's rules without parameters;
+  // a sweep block takes any newer sweep.
+  if (r.suite !== "main") return true;
+  if (kind === "sweep") return isSweep(r) && !r.options.steps;
+  const own = kind === "main" ? params : {};
+  if (Boolean(r.options.steps) !== (own.steps === "1")) return false;
   const sections = (r.samples as Partial<MainSamples>).sections ?? [];
-  if (params.n) return sections.some((x) => x.n === Number(params.n));
+  if (own.n) return sections.some((x) => x.n === Number(own.n));
   // One container count, the table's own (a run at another N is another table).
   const nowSection = (current?.samples as Partial<MainSamples> | undefined)?.sections?.[0];
   const now = nowSection?.n;
@@ -1078,8 +1419,9 @@ export interface LatestResult {
  * (`render.ts --latest`, run by bench/all.sh before rendering): in each marker, a file
  * `SUITE-RUNTIME-STAMP.json` is replaced by the one of `available` with the same suite and
  * runtime and the newest stamp, if that one fits the block (a `main` block with `steps=1` takes
- * only a `--steps` run, and the other way round) and renders; otherwise it stays. Only the
- * markers change; render the page afterwards.
+ * only a `--steps` run, and the other way round) and renders; otherwise it stays. A marker with
+ * `pinned=1` stays as written (a run the text quotes on purpose). Only the markers change;
+ * render the page afterwards.
  *
  * @example
  * ```ts ignore
@@ -1099,6 +1441,7 @@ export function pointAtLatest(
   let out = "";
   let at = 0;
   for (const b of parseBlocks(text)) {
+    if (b.params.pinned === "1") continue; // an example run kept on purpose (a loaded one)
     const files = b.files.map((f) => {
       const m = RESULT_NAME.exec(f);
       if (!m) return f;
@@ -1155,6 +1498,22 @@ if (import.meta.main) {
         if (r.status === 1) problems.push(`${b.marker}: ${f} is not committed`);
       }
     }
+    for (const b of parseBlocks(text).filter((x) => x.kind === "sweep")) {
+      let have = "";
+      try {
+        have = readFileSync(`${REPO_ROOT}/${SWEEP_SVG}`, "utf8");
+      } catch { /* missing: differs */ }
+      let want: string;
+      try {
+        want = sweepSvg({ path: b.files[0], result: load(b.files[0]) });
+      } catch (e) {
+        problems.push(`${b.marker}: ${SWEEP_SVG}: ${(e as Error).message}`);
+        continue;
+      }
+      if (have !== want) problems.push(`${b.marker}: ${SWEEP_SVG} differs from what it draws`);
+      const r = spawnSync("git", ["ls-files", "--error-unmatch", SWEEP_SVG], { cwd: REPO_ROOT });
+      if (r.status === 1) problems.push(`${b.marker}: ${SWEEP_SVG} is not committed`);
+    }
     for (const p of problems) console.error(`bench/render.ts --check: ${p}`);
     if (problems.length) {
       console.error(
@@ -1175,6 +1534,13 @@ if (import.meta.main) {
     }
     const out = renderReadme(text, load);
     if (out !== original) writeFileSync(readmePath, out);
+    for (const b of parseBlocks(out).filter((x) => x.kind === "sweep")) {
+      writeFileSync(
+        `${REPO_ROOT}/${SWEEP_SVG}`,
+        sweepSvg({ path: b.files[0], result: load(b.files[0]) }),
+      );
+      console.error(`bench/render.ts: drew ${SWEEP_SVG} from ${b.files[0]}`);
+    }
     console.error(
       `bench/render.ts: ${parseBlocks(text).length} tables rendered into ${readmePath}`,
     );

@@ -94,23 +94,11 @@ if [ -n "${NSLBENCH_PREPARE_ONLY:-}" ]; then exit 0; fi
 snap=$(mktemp)
 trap 'rm -f "$snap"' EXIT
 bash scripts/machine-snapshot.sh >"$snap"
-NSLBENCH_OUTER_NETNS=$(readlink /proc/self/ns/net)
-export NSLBENCH_OUTER_NETNS
+# shellcheck source=bench/lib/sandbox.sh
+source bench/lib/sandbox.sh
 rc=0
-unshare --net --mount -- bash -c '
+nslbench_sandbox bash -c '
   set -euo pipefail
-  mount --make-rprivate /
-  mount -t tmpfs -o mode=0755 nslbench-run /run
-  # What nslink writes outside /run (a named namespace'"'"'s resolv.conf, network definitions)
-  # goes on tmpfs too, never on the machine, as in scripts/in-netns.sh.
-  for d in /etc/netns /var/lib/nslink; do
-    mkdir -p "$d"
-    mount -t tmpfs -o mode=0755 nslbench-sandbox "$d"
-  done
-  mount -t sysfs sysfs /sys
-  mkdir -p /run/nslbench /run/netns
-  touch /run/nslbench/.private
-  cd "$1"; shift
   # A failing table (a peer failed) does not keep the others from running; the exit status says.
   status=0
   node_modules/.bin/deno run -A bench/main.ts "$@" || status=$?
@@ -129,7 +117,7 @@ unshare --net --mount -- bash -c '
     kill -9 "$pid" 2>/dev/null || true
   done
   exit $status
-' nslbench "$ROOT" "$@" || rc=$?
+' nslbench "$@" || rc=$?
 if ! bash scripts/machine-snapshot.sh --since "$snap" >&2; then
   echo "bench/run.sh: the run left something on the machine (listed above)" >&2
   [ "$rc" != 0 ] || rc=1

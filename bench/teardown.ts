@@ -2,7 +2,12 @@
  * Where the fast path's teardown time goes, per container (issue 21): `ns.delete()` then
  * `network.unlink(name)`, as `bench/peers/nslink.ts` tears down, split into the time inside each
  * libc function (the system calls: the kernel's work), nslink's own JavaScript, and the CPU the
- * process used. The workload is the main bench's (`bench/lib/workload.ts`); no peer is compared
+ * process used. The calling thread's time is also split the scheduler's way
+ * (`/proc/thread-self/schedstat`): on a CPU, waiting for one (runnable), and asleep (inside a
+ * blocking call: `umount2` waits for an expedited RCU grace period, whose kernel thread needs a
+ * CPU too), beside the CPU used meanwhile by the process's other threads (the runtime's compiler
+ * and GC threads) and by the host agent (another process, reacting to the state's changes): on
+ * two CPUs, that work is what makes the calling thread and the grace period wait. The workload is the main bench's (`bench/lib/workload.ts`); no peer is compared
  * here (ratios against Go come from `bench/run.sh`).
  *
  * Run as root, in a throw-away namespace, under each runtime:
@@ -16,13 +21,15 @@
  * @module
  */
 import process from "node:process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { type Namespace, newNetwork, newNetworkNamespace, Rtnl } from "../mod.ts";
 import { loadLibc } from "../ffi/libc.ts";
+import { agentPaths } from "../agent/agent.ts";
 import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
 import { BRIDGE, GW4, GW6, ipv4, ipv6, PREFIX4, PREFIX6 } from "./lib/workload.ts";
 
 type Fn = (...args: unknown[]) => unknown;
+const symbolCounters: { ms: number; calls: number }[] = [];
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,34 +38,66 @@ function arg(name: string, fallback: number): number {
 const N = arg("n", 50);
 const ROUNDS = arg("rounds", 3);
 
-// Every libc call goes through loadLibc().symbols: time each while `timing` is on.
+// Every libc call goes through loadLibc().symbols: time each while `timing` is on. One wrapper
+// per symbol, made once (as bench/lib/libc_clock.ts does): a Proxy returning a new closure per
+// call cost more than the calls it timed, and gave Bun's compiler threads work of their own.
 const bySymbol = new Map<string, { ms: number; calls: number }>();
 let libcMs = 0;
 let timing = false;
 {
   const lib = loadLibc() as unknown as { symbols: Record<string, Fn> };
-  const raw = lib.symbols;
-  lib.symbols = new Proxy(raw, {
-    get(target, key) {
-      const f = target[key as string];
-      if (!timing || typeof f !== "function" || key === "__errno_location" || key === "poll") {
-        return f;
+  const timed: Record<string, Fn> = {};
+  for (const [name, f] of Object.entries(lib.symbols)) {
+    // errno is read right after a call; poll runs on a pool thread (the wait is not the JS thread's).
+    if (name === "__errno_location" || name === "poll") {
+      timed[name] = f;
+      continue;
+    }
+    const s = { ms: 0, calls: 0 };
+    timed[name] = (...args: unknown[]) => {
+      if (!timing) return f(...args);
+      const t0 = performance.now();
+      try {
+        return f(...args);
+      } finally {
+        const d = performance.now() - t0;
+        libcMs += d;
+        if (s.calls++ === 0) bySymbol.set(name, s);
+        s.ms += d;
       }
-      return (...args: unknown[]) => {
-        const t0 = performance.now();
-        try {
-          return f(...args);
-        } finally {
-          const d = performance.now() - t0;
-          libcMs += d;
-          const s = bySymbol.get(key as string) ?? { ms: 0, calls: 0 };
-          s.ms += d;
-          s.calls++;
-          bySymbol.set(key as string, s);
-        }
-      };
-    },
-  });
+    };
+    // Cleared between rounds: a symbol's counters start again from zero.
+    symbolCounters.push(s);
+  }
+  lib.symbols = timed;
+}
+
+/** A thread's scheduler statistics (`/proc/…/schedstat`): ns on a CPU, ns runnable, slices. */
+const schedstat = (path: string) => readFileSync(path, "utf8").split(" ").map(Number);
+
+/**
+ * The CPU nanoseconds of the process's threads other than the calling one and of the state
+ * directory's host agent, from the scheduler's statistics. Read outside the calling thread's
+ * own snapshots (`/proc/thread-self/schedstat`), so that reading them is not counted as its time.
+ */
+function otherCpu(): { others: number; agent: number } {
+  const read = schedstat;
+  const selfTid = readlinkSync("/proc/thread-self").split("/").pop();
+  let others = 0;
+  for (const tid of readdirSync("/proc/self/task")) {
+    if (tid === selfTid) continue;
+    try {
+      others += read(`/proc/self/task/${tid}/schedstat`)[0];
+    } catch { /* ended meanwhile */ }
+  }
+  let agent = 0;
+  try {
+    const pid = readFileSync(agentPaths(stateDir).pid, "utf8").trim().split(" ")[0];
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      agent += read(`/proc/${pid}/task/${tid}/schedstat`)[0];
+    }
+  } catch { /* no agent (NSLINK_AGENT=off), or it ended */ }
+  return { others, agent };
 }
 
 {
@@ -106,12 +145,15 @@ for (let r = 0; r < ROUNDS; r++) {
   }
   await new Promise((ok) => setTimeout(ok, 300));
   bySymbol.clear();
+  for (const s of symbolCounters) s.ms = s.calls = 0;
   libcMs = 0;
   const del: number[] = [];
   const unl: number[] = [];
   const delLibc: number[] = [];
   const unlLibc: number[] = [];
   timing = true;
+  const other0 = otherCpu();
+  const self0 = schedstat("/proc/thread-self/schedstat");
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < N; i++) {
@@ -129,7 +171,19 @@ for (let r = 0; r < ROUNDS; r++) {
   }
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const self1 = schedstat("/proc/thread-self/schedstat");
+  const other1 = otherCpu();
   timing = false;
+  const nsUs = (ns: number) => Math.round(ns / N / 100) / 10;
+  const onCpuNs = self1[0] - self0[0];
+  const runnableNs = self1[1] - self0[1];
+  const thread = {
+    cpuUsPerCtr: nsUs(onCpuNs),
+    runnableUsPerCtr: nsUs(runnableNs),
+    asleepUsPerCtr: nsUs(Math.max(0, wall * 1e6 - onCpuNs - runnableNs)),
+  };
+  const otherThreadsCpuUsPerCtr = nsUs(other1.others - other0.others);
+  const agentCpuUsPerCtr = nsUs(Math.max(0, other1.agent - other0.agent));
   const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
   const symbols = Object.fromEntries(
     [...bySymbol].sort((x, y) => y[1].ms - x[1].ms).map((
@@ -153,6 +207,9 @@ for (let r = 0; r < ROUNDS; r++) {
       libcUsPerCtr: us(sum(unlLibc)),
     },
     first: { nsDeleteUs: us(del[0] * N), unlinkUs: us(unl[0] * N) },
+    thread,
+    otherThreadsCpuUsPerCtr,
+    agentCpuUsPerCtr,
     symbols,
     samplesMs: { nsDelete: del, unlink: unl },
   };
@@ -164,6 +221,11 @@ for (let r = 0; r < ROUNDS; r++) {
       `ns.delete ${round.nsDelete.usPerCtr} (median ${round.nsDelete.medianUs}, libc ${round.nsDelete.libcUsPerCtr}), ` +
       `unlink ${round.unlink.usPerCtr} (median ${round.unlink.medianUs}, libc ${round.unlink.libcUsPerCtr}); ` +
       `first container ${round.first.nsDeleteUs} + ${round.first.unlinkUs}`,
+  );
+  console.log(
+    `  calling thread us/ctr: on a CPU ${thread.cpuUsPerCtr}, runnable ${thread.runnableUsPerCtr}, ` +
+      `asleep ${thread.asleepUsPerCtr}; meanwhile other threads' CPU ${otherThreadsCpuUsPerCtr}, ` +
+      `host agent's CPU ${agentCpuUsPerCtr}`,
   );
   console.log(
     "  libc us/ctr: " +

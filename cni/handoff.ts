@@ -3,7 +3,9 @@
  * plugin sends it the request (`CNI_*`, the configuration) over the agent's control socket and
  * only prints the answer, so the exec pays for starting the runtime and one round trip instead of
  * loading the library. This module imports nothing (not even a Node built-in): it is all a
- * handed-off exec loads besides `cli/main.ts`.
+ * handed-off exec loads besides `cli/main.ts`, which imports it statically (a dynamic `import()`
+ * costs the exec a turn of module loading). Standard input and output go through the runtime's
+ * own primitives ({@linkcode readStdin}, {@linkcode writeAll}), not `node:fs`.
  *
  * Protocol (one JSON object per line): the plugin sends `{"op":"cni","stateDir":…,"env":{…},
  * "stdin":…,"acceptBy":EPOCH_MS}`; the agent answers `{"ok":true,"accepted":true}` before it
@@ -127,6 +129,74 @@ interface Line {
   /** Resolves with each line the peer sends; `undefined` once the connection closed. */
   next(timeoutMs?: number): Promise<string | undefined>;
   close(): void;
+}
+
+/** What of Bun's own API the exec uses (typed here: this module imports nothing). */
+interface BunIo {
+  stdin: { text(): Promise<string> };
+  stdout: unknown;
+  stderr: unknown;
+  write(dest: unknown, data: Uint8Array): Promise<number>;
+}
+/** What of Deno's own API the exec uses. */
+interface DenoIo {
+  stdin: { read(p: Uint8Array): Promise<number | null> };
+  stdout: { writeSync(p: Uint8Array): number };
+  stderr: { writeSync(p: Uint8Array): number };
+}
+
+/**
+ * All of standard input as text, read with the runtime's own primitives (`Bun.stdin`,
+ * `Deno.stdin`): on Bun, loading `node:fs` for it would cost a handed-off exec about 1 ms, more
+ * than the rest of its JavaScript.
+ *
+ * @example
+ * ```ts ignore
+ * const conf = await readStdin();
+ * ```
+ * @returns The text.
+ */
+export async function readStdin(): Promise<string> {
+  const g = globalThis as { Bun?: BunIo; Deno?: DenoIo };
+  if (g.Bun) return await g.Bun.stdin.text();
+  if (!g.Deno) throw new Error("read stdin: neither Bun nor Deno");
+  const parts: Uint8Array[] = [];
+  for (;;) {
+    const buf = new Uint8Array(65536);
+    const n = await g.Deno.stdin.read(buf);
+    if (n === null) break;
+    parts.push(buf.subarray(0, n));
+  }
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/**
+ * Writes all of `text` to standard output (1) or error (2) with the runtime's own primitives,
+ * looping over short writes; resolves once written, so `process.exit` right after loses nothing.
+ *
+ * @example
+ * ```ts ignore
+ * await writeAll(1, answer.out);
+ * ```
+ * @param fd 1 or 2.
+ * @param text The text.
+ */
+export async function writeAll(fd: 1 | 2, text: string): Promise<void> {
+  const g = globalThis as { Bun?: BunIo; Deno?: DenoIo };
+  let bytes = new TextEncoder().encode(text);
+  if (g.Bun) {
+    const dest = fd === 1 ? g.Bun.stdout : g.Bun.stderr;
+    while (bytes.length > 0) bytes = bytes.subarray(await g.Bun.write(dest, bytes));
+  } else if (g.Deno) {
+    const dest = fd === 1 ? g.Deno.stdout : g.Deno.stderr;
+    while (bytes.length > 0) bytes = bytes.subarray(dest.writeSync(bytes));
+  } else throw new Error(`write fd ${fd}: neither Bun nor Deno`);
 }
 
 interface BunSocket {

@@ -383,7 +383,8 @@ async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
       // A repeated ADD of this attachment, or one that was killed midway: start again from
       // nothing (unlink undoes a dead attempt's intent record and its links).
       await net.unlink(endpoint);
-      const options: LinkOptions = { dstName: args.ifname, ...fixed };
+      // hairpinMode: true, as the configuration says.
+      const options: LinkOptions = { dstName: args.ifname, hairpin: true, ...fixed };
       if (ports.length > 0) options.ports = ports;
       const names = dnsNames(args, conf);
       if (names.length > 0) options.aliases = names;

@@ -572,26 +572,34 @@ export const bridgeDriver: Driver = {
       } else throw e;
       add();
     }
-    try {
-      // Tag both ends (the container end only while it is on the host) — gc() finds them by
-      // it — and put the port in hairpin mode (a container reaching its own published port
-      // through the host's address; not on internal networks): the host end's in one request,
-      // all in one round trip. (Not in the create's round trip: should the create fail with
-      // EEXIST, a request naming the link would change a link that is not this one.)
-      // Kernels before 6.3 do not echo a new link: look its index up.
-      hostIndex ??= ctx.host.link.index(hostName);
-      const index = hostIndex;
-      const hairpin = !firewallOptions(record).internal;
-      const failed = ctx.host.batch((b) => {
-        b.link.set(index, { alias, ...(hairpin ? { hairpin } : {}) });
-        if (!target) b.link.set(srcName, { alias });
-      }).find((err) => err !== undefined);
-      if (failed) throw failed;
-    } catch (e) {
+    // Hairpin mode (a container reaching its own published port through the host's address)
+    // only for an endpoint that publishes ports (or asks for it), never on internal networks.
+    const hairpin = options.hairpin === true && !firewallOptions(record).internal;
+    // The fast path without it makes no request after the create (issue 21: it was the largest
+    // single item of a link). Its host end then carries no alias: its name (a hash of the
+    // network's id and the endpoint's name) is in the intent record written before it, which
+    // is how an interrupted link is undone, and gc() tells an untagged `nslh…` port of a
+    // network's bridge that no record names (see gc.ts).
+    if (!target || hairpin) {
       try {
-        ctx.host.link.del(hostName);
-      } catch { /* report the first error */ }
-      throw e;
+        // Tag both ends (the container end only while it is on the host) — gc() finds them by
+        // it — and put the port in hairpin mode: the host end's in one request, all in one
+        // round trip. (Not in the create's round trip: should the create fail with EEXIST, a
+        // request naming the link would change a link that is not this one.)
+        // Kernels before 6.3 do not echo a new link: look its index up.
+        hostIndex ??= ctx.host.link.index(hostName);
+        const index = hostIndex;
+        const failed = ctx.host.batch((b) => {
+          b.link.set(index, { alias, ...(hairpin ? { hairpin } : {}) });
+          if (!target) b.link.set(srcName, { alias });
+        }).find((err) => err !== undefined);
+        if (failed) throw failed;
+      } catch (e) {
+        try {
+          ctx.host.link.del(hostName);
+        } catch { /* report the first error */ }
+        throw e;
+      }
     }
     const iface: Interface = {
       srcName,
@@ -610,6 +618,12 @@ export const bridgeDriver: Driver = {
 
   hostLinks(record: NetworkRecord, endpoint: string): string[] {
     return [names(record, endpoint).hostName];
+  },
+
+  hairpin(ctx: DriverContext, record: NetworkRecord, endpoint: string, ep: EndpointRecord): void {
+    if (firewallOptions(record).internal) return;
+    const alias = linkAlias(record.id, endpoint);
+    for (const name of ep.hostLinks) ctx.host.link.set(name, { alias, hairpin: true });
   },
 
   unlink(ctx: DriverContext, _record: NetworkRecord, endpoint: EndpointRecord): boolean {

@@ -58,6 +58,11 @@ export interface EndpointOptions {
   addressIPv6?: string;
   /** The container end's name inside the namespace (e.g. CNI's `CNI_IFNAME`), instead of the next free one. */
   dstName?: string;
+  /**
+   * Put the host end in hairpin mode (the endpoint publishes ports, or the caller asks for it):
+   * a container reaching its own published port through the host's address.
+   */
+  hairpin?: boolean;
 }
 
 /** A network driver. */
@@ -116,6 +121,16 @@ export interface Driver {
    * died midway can be found and undone. Absent: the driver makes none.
    */
   hostLinks?(record: NetworkRecord, endpoint: string): string[];
+  /**
+   * Puts a linked endpoint's host end in hairpin mode, when it publishes its first ports after
+   * `link` (see {@linkcode EndpointOptions.hairpin}). Absent: the driver has no such mode.
+   *
+   * @example
+   * ```ts ignore
+   * driver.hairpin?.(ctx, record, "c1", ep);
+   * ```
+   */
+  hairpin?(ctx: DriverContext, record: NetworkRecord, endpoint: string, ep: EndpointRecord): void;
   /**
    * Removes an endpoint's host-side objects; succeeds when they are already gone.
    *

@@ -294,6 +294,10 @@ export const overlayDriver: DistributedDriver = {
     return bridgeDriver.hostLinks!(asBridge(record), endpoint);
   },
 
+  hairpin(ctx: DriverContext, record: NetworkRecord, endpoint: string, ep: EndpointRecord): void {
+    bridgeDriver.hairpin!(ctx, asBridge(record), endpoint, ep);
+  },
+
   unlink(ctx: DriverContext, record: NetworkRecord, endpoint: EndpointRecord): boolean {
     if (endpoint.namespace !== undefined && !exists(endpoint.namespace)) return false;
     return bridgeDriver.unlink(ctx, asBridge(record), endpoint);

@@ -471,6 +471,37 @@ export function tryPathCall(op: "mkdir" | "rmdir" | "unlink", path: string, mode
 
 /** `O_DIRECTORY` from `<fcntl.h>`. */
 const O_DIRECTORY = 0o200000;
+/** `O_TMPFILE` from `<fcntl.h>` (`__O_TMPFILE | O_DIRECTORY`): an unnamed file in a directory. */
+export const O_TMPFILE = 0o20000000 | O_DIRECTORY;
+const AT_SYMLINK_FOLLOW = 0x400;
+
+/**
+ * Gives a file opened with {@linkcode O_TMPFILE} its name, `linkat(2)` through
+ * `/proc/self/fd/FD` (as `open(2)` describes; no capability needed): the file appears whole,
+ * and never replaces one that exists. `0` on success, else the errno (`EEXIST` when `to`
+ * exists, `ENOENT` without `/proc`), with no error object made.
+ *
+ * @example
+ * ```ts ignore
+ * const fd = open("/run/nslink/ep.x", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0o600);
+ * write(fd, bytes);
+ * tryLinkFd(fd, "/run/nslink/ep.x/c1.json"); // 0, or 17 (EEXIST)
+ * close(fd);
+ * ```
+ * @param fd The unnamed file.
+ * @param to Its new name.
+ * @returns 0 or the errno.
+ */
+export function tryLinkFd(fd: number, to: string): number {
+  const r = sym().linkat(
+    AT_FDCWD,
+    cString(`/proc/self/fd/${fd}`),
+    AT_FDCWD,
+    cString(to),
+    AT_SYMLINK_FOLLOW,
+  );
+  return r < 0 ? errno() : 0;
+}
 const direntBuf = new Uint8Array(32 * 1024);
 const direntView = new DataView(direntBuf.buffer);
 

@@ -41,6 +41,8 @@ export const LIBC_SYMBOLS = {
   rename: { parameters: ["buffer", "buffer"], result: "i32" },
   /** `int link(const char *oldpath, const char *newpath)` */
   link: { parameters: ["buffer", "buffer"], result: "i32" },
+  /** `int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)` */
+  linkat: { parameters: ["i32", "buffer", "i32", "buffer", "i32"], result: "i32" },
   /** `int symlink(const char *target, const char *linkpath)` */
   symlink: { parameters: ["buffer", "buffer"], result: "i32" },
   /** `int unlink(const char *pathname)` */

@@ -382,8 +382,10 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
   }
 
   /**
-   * Sends several requests and collects one ACK for each: the kernel handles them in order, and
-   * a failing one does not stop those after it. Use it for requests that need no reply (add,
+   * Sends several requests and collects the outcome of each: the kernel handles them in order,
+   * and a failing one does not stop those after it. Only the last request of each `sendmsg` asks
+   * for an ACK (the kernel answers every failure anyway): the requests before it that got no
+   * error succeeded. Use it for requests that need no reply (add,
    * delete, set); a request that would answer with data is refused.
    *
    * Any number of requests may be passed: they go in as few `sendmsg` calls as fit, each one
@@ -411,7 +413,7 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
       }
       return {
         type: r.type,
-        flags: r.flags | NLM_F_REQUEST | NLM_F_ACK,
+        flags: r.flags | NLM_F_REQUEST,
         codec: r.codec,
         body: r.body,
       };
@@ -432,7 +434,13 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
         bytes += size;
         j++;
       }
-      const errors = this.#roundTrip(parts.slice(i, j), ctxs.slice(i, j), false).errors;
+      // Only the chunk's last request asks for an ACK: the kernel handles them in order and
+      // reports every failure whatever the flags, so that ACK says the ones before it without
+      // an error succeeded (issue 21: one datagram to read per chunk, not one per request).
+      const chunk = parts.slice(i, j);
+      chunk[chunk.length - 1] = { ...chunk[chunk.length - 1] };
+      chunk[chunk.length - 1].flags |= NLM_F_ACK;
+      const errors = this.#roundTrip(chunk, ctxs.slice(i, j), false, true).errors;
       for (const e of errors) out.push(e);
       i = j;
     }
@@ -592,6 +600,7 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     parts: readonly RequestPart[],
     ctxs: readonly RequestContext[],
     dump: boolean,
+    lastAckOnly = false,
   ): { data: RawMessage[]; errors: (NetlinkError | undefined)[]; interrupted: boolean } {
     const first = (this.#seq + 1) >>> 0;
     this.#seq = (this.#seq + parts.length) >>> 0;
@@ -602,7 +611,9 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     const errors = new Array<NetlinkError | undefined>(parts.length).fill(undefined);
     const data: RawMessage[] = [];
     let interrupted = false;
-    let pending = parts.length;
+    // With lastAckOnly, the requests before the last are answered only when they fail.
+    let pending = lastAckOnly ? 1 : parts.length;
+    const last = parts.length - 1;
     const lookup = parts[0].type % 4 === 2; // RTM_GET*: its answer may be large
     const answered = dump ? [] : new Array<boolean>(parts.length).fill(false);
     let overrun = false;
@@ -648,11 +659,23 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
           // A dump ends with NLMSG_DONE or an error; a request with its ACK or error.
           if (!dump && !answered[i]) {
             answered[i] = true;
-            pending--;
+            if (!lastAckOnly || i === last) pending--;
           } else if (dump && (m.type === NLMSG_DONE || ack.error < 0)) pending--;
         } else if (m.type !== NLMSG_NOOP && m.type !== NLMSG_OVERRUN) {
           data.push({ type: m.type, flags: m.flags, payload: buf.slice(m.start, m.end) });
         }
+      }
+    }
+    if (lastAckOnly && overrun && answered[last]) {
+      // The kernel dropped messages: an earlier request's error may be among them.
+      for (let i = 0; i < last; i++) {
+        if (answered[i]) continue;
+        errors[i] = new NetlinkError(
+          messageTypeName(parts[i].type),
+          ctxs[i]?.object ?? "",
+          105,
+          "no answer: the kernel dropped messages (receive buffer overrun); the request may have been applied",
+        );
       }
     }
     return { data, errors, interrupted };

@@ -96,6 +96,9 @@ export function registerStoreSweep(type: string, sweep: StoreSweep): void {
   sweeps.set(type, sweep);
 }
 
+/** The name of a bridge driver's host end (`nslh` and 8 hex digits: see drivers/bridge.ts). */
+const UNTAGGED_PORT = /^nslh[0-9a-f]{8}$/;
+
 /**
  * Reconciles the state directory with the kernel of the calling thread's network namespace:
  * - finishes interrupted `newNetwork`/`delete()` calls (the network is deleted, with its
@@ -110,7 +113,9 @@ export function registerStoreSweep(type: string, sweep: StoreSweep): void {
  * - frees address reservations no endpoint record holds;
  * - deletes links tagged with nslink's alias (`nslink:NETWORK_ID:ENDPOINT`) that belong to no
  *   endpoint record: of a known network, or of an unknown one that shows no sign of life
- *   (no link carries its bridge alias, none of its links is on a bridge);
+ *   (no link carries its bridge alias, none of its links is on a bridge); and a fast-path
+ *   container's bridge port (`nslh…`, untagged) that no endpoint record names, on a known
+ *   network's bridge or on none;
  * - releases port claims no endpoint record holds, restores missing ones, and rebuilds nslink's
  *   firewall table from the records (one batch: the maps hold exactly the saved bindings, every
  *   saved network has its chains), when this state directory has a bridge network;
@@ -165,6 +170,10 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     const host = hostRtnl();
     const byId = new Map<string, Set<string>>();
     const finished = new Set<string>();
+    // The host links every recorded endpoint has (by name, read or not), and the known
+    // networks' bridges: for fast-path ports, which carry no alias (see below).
+    const expected = new Set<string>();
+    const bridges = new Set<string>();
     const fail = (what: string, e: unknown) =>
       report.errors.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
     const collectEndpoint = async (
@@ -236,6 +245,11 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       const recorded = new Set(await local.endpoints(record));
       byId.set(record.id, recorded);
       const driver = getDriver(record.type);
+      const bridgeName = (record.config as { bridgeName?: unknown }).bridgeName;
+      if (typeof bridgeName === "string") bridges.add(bridgeName);
+      for (const ep of recorded) {
+        for (const l of driver.hostLinks?.(record, ep) ?? []) expected.add(l);
+      }
       const ctx = hostContext();
       for (const ep of recorded) {
         try {
@@ -303,6 +317,32 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
         }
       } else if (recorded.has(tag.endpoint)) continue; // its record was dealt with above
       report.links.push(`${link.name} (${link.alias}${recorded ? "" : ", network gone"})`);
+      if (!dryRun) {
+        try {
+          host.link.del(link.index);
+        } catch (e) {
+          if ((e as { code?: string }).code !== "ENODEV") throw e;
+        }
+      }
+    }
+    // A fast-path container's bridge port carries no alias (link() makes no request after the
+    // create): its name, `nslh` and a hash of its network's id and endpoint, is what tells it.
+    // One that no endpoint record names is garbage when it is on a bridge of a network this
+    // state directory knows, or on no bridge (its network died with its bridge); on another
+    // bridge it is another state directory's (or an overlay's), left alone as `foreign`.
+    for (const link of links) {
+      if (link.alias !== undefined || link.kind !== "veth" || !UNTAGGED_PORT.test(link.name)) {
+        continue;
+      }
+      if (expected.has(link.name)) continue;
+      const master = link.master === undefined ? undefined : names.get(link.master);
+      if (master !== undefined && !bridges.has(master)) {
+        report.foreign.push(`${link.name} (on ${master})`);
+        continue;
+      }
+      report.links.push(
+        `${link.name} (no endpoint record, ${master ? `on ${master}` : "network gone"})`,
+      );
       if (!dryRun) {
         try {
           host.link.del(link.index);

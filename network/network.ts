@@ -169,6 +169,13 @@ export interface LinkOptions {
    * (`docker network connect --alias`): `["www", "api"]`.
    */
   aliases?: string[];
+  /**
+   * Put the container's bridge port in hairpin mode even when it publishes no port (CNI's
+   * `hairpinMode`): traffic it sends that the host turns back to it (a DNAT of its own) can
+   * reach it. Default: only a container that publishes ports ({@linkcode LinkOptions.ports},
+   * {@linkcode Network.publish}) gets it.
+   */
+  hairpin?: boolean;
 }
 
 /** One linked container as saved: see {@linkcode Network.endpoint}. */
@@ -710,6 +717,7 @@ export class Network implements AsyncDisposable {
         ...(options.address !== undefined ? { address: options.address } : {}),
         ...(options.addressIPv6 !== undefined ? { addressIPv6: options.addressIPv6 } : {}),
         ...(options.dstName !== undefined ? { dstName: options.dstName } : {}),
+        ...(options.hairpin === true || bindings.length > 0 ? { hairpin: true } : {}),
       });
       ep.token = token;
       ep.boot = intent.boot;
@@ -897,6 +905,8 @@ export class Network implements AsyncDisposable {
       throw e;
     }
     try {
+      // Its first ports: the bridge port goes into hairpin mode (a link without ports has none).
+      if (!before?.length) this.#driver.hairpin?.(hostContext(), record, name, ep);
       publishBindings(ep, bindings, () => this.#firewallState(name, ep), stateDirOf(local));
     } catch (e) {
       // The batch is atomic: it failed whole, so only the record and the claims go back.

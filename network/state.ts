@@ -24,6 +24,7 @@ import {
   O_CREAT,
   O_EXCL,
   O_RDWR,
+  O_TMPFILE,
   O_WRONLY,
   open,
   readDir,
@@ -33,6 +34,7 @@ import {
   rmdir,
   symlink,
   SyscallError,
+  tryLinkFd,
   tryPathCall,
   unlink,
   write,
@@ -441,9 +443,11 @@ export class StateStore {
 
   /**
    * Creates `<dir>/<kind>/<name>.json` only if it does not exist, atomically and complete: the
-   * JSON goes to a temporary file, which is then hard-linked to the final name (`link(2)` fails
-   * with `EEXIST` instead of replacing) and removed. No reader ever sees a partial file, and of
-   * two processes creating the same name exactly one succeeds.
+   * JSON goes to an unnamed file (`O_TMPFILE`), which is then linked to the final name
+   * (`linkat(2)` fails with `EEXIST` instead of replacing); where the file system or the kernel
+   * has no unnamed files (or there is no `/proc`), to a temporary file, hard-linked and removed.
+   * No reader ever sees a partial file, a crash leaves no temporary file (with `O_TMPFILE`), and
+   * of two processes creating the same name exactly one succeeds.
    *
    * @example
    * ```ts ignore
@@ -461,6 +465,12 @@ export class StateStore {
    */
   create(kind: string, name: string, value: unknown, options: { mkdir?: boolean } = {}): boolean {
     const file = this.#file(kind, name);
+    if (unnamedFiles) {
+      // open, write, linkat, close: one system call fewer than a named temporary file's
+      // (issue 21: an endpoint's intent record is created on every link).
+      const made = this.#createUnnamed(kind, file, value, options.mkdir ?? true);
+      if (made !== undefined) return made;
+    }
     const tmp = this.#temp(kind, file, value, options.mkdir ?? true);
     try {
       link(tmp, file);
@@ -728,6 +738,48 @@ export class StateStore {
     removeQuietly(join(this.dir, checkName(kind, "kind"), entry), true);
   }
 
+  /**
+   * {@linkcode StateStore.create} through an unnamed file: `true` created, `false` it exists,
+   * `undefined` when unnamed files cannot be used here (then never tried again by this process
+   * when the file system refuses them).
+   */
+  #createUnnamed(
+    kind: string,
+    file: string,
+    value: unknown,
+    mkdir: boolean,
+  ): boolean | undefined {
+    const text = JSON.stringify(value);
+    if (text === undefined) return undefined; // #temp says why
+    const dir = this.#prefix + kind;
+    const bytes = encoder.encode(text + "\n");
+    let fd: number;
+    try {
+      const openIt = () => open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0o600);
+      fd = mkdir ? ensureDir(dir, openIt) : openIt();
+    } catch (err) {
+      const errno = err instanceof SyscallError ? err.errno : 0;
+      // No O_TMPFILE in this file system (EOPNOTSUPP) or kernel (EISDIR, EINVAL).
+      if (errno === 95 || errno === 21 || errno === 22) {
+        unnamedFiles = false;
+        return undefined;
+      }
+      throw err;
+    }
+    try {
+      for (let off = 0; off < bytes.byteLength;) {
+        off += write(fd, off === 0 ? bytes : bytes.subarray(off), JSON.stringify(file));
+      }
+      const r = tryLinkFd(fd, file);
+      if (r === 0) return true;
+      if (r === 17) return false; // EEXIST
+      // Another failure (no /proc, say): the named temporary file says what it is.
+      return undefined;
+    } finally {
+      close(fd);
+    }
+  }
+
   /** Writes `value` to a new temporary file beside `file`; returns its path. */
   #temp(kind: string, file: string, value: unknown, mkdir: boolean): string {
     const text = JSON.stringify(value);
@@ -918,6 +970,8 @@ export class StateStore {
 
 /** Directories this process made or found, so the hot path skips `mkdir -p`. */
 const knownDirs = new Set<string>();
+/** Whether {@linkcode StateStore.create} may use unnamed files (`O_TMPFILE`) here. */
+let unnamedFiles = true;
 
 /**
  * Runs `fn`, which creates something in `dir`; makes `dir` (mode 0700, with parents) first when

@@ -103,6 +103,7 @@ if [ "$(id -u)" = 0 ]; then
     suite "privileged (compiled dist/nslink)" env NSLINK_BIN="$PWD/dist/nslink" \
       scripts/in-netns.sh bun test ./tests/priv/cli.test.ts ./tests/priv/cli-docker.test.ts \
       ./tests/priv/cni.test.ts ./tests/priv/cni-bridge.test.ts ./tests/priv/podman.test.ts \
+      ./tests/priv/cni-handoff.test.ts ./tests/priv/cni-compiled-start.test.ts \
       ./tests/priv/docs.test.ts ./tests/priv/doc-snippets.test.ts ./tests/priv/cli-firewall.test.ts \
       ./tests/priv/dns-cli.test.ts ./tests/priv/lan-cli-cni.test.ts ./tests/priv/podman-dns.test.ts \
       ./tests/priv/reboot.test.ts

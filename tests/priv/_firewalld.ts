@@ -208,6 +208,30 @@ async function waitFor(
 }
 
 /**
+ * The zone `firewall-cmd` reports for an interface, against the sandbox's bus.
+ *
+ * @param iface The interface.
+ * @param permanent The permanent configuration's zone instead of the runtime one.
+ * @returns The zone, `""` for none.
+ *
+ * @example
+ * ```ts
+ * assert.equal(await zoneOf(`nslov${vni}`, true), "nslink");
+ * ```
+ */
+export async function zoneOf(iface: string, permanent = false): Promise<string> {
+  const r = await exec([
+    "env",
+    `DBUS_SYSTEM_BUS_ADDRESS=${SANDBOX_BUS}`,
+    "firewall-cmd",
+    ...(permanent ? ["--permanent"] : []),
+    `--get-zone-of-interface=${iface}`,
+  ]);
+  // firewall-cmd exits non-zero with "no zone" when the interface is in none.
+  return r.code === 0 ? r.stdout.trim() : "";
+}
+
+/**
  * Runs `firewall-cmd ARGS…` against the sandbox's bus; throws on a non-zero exit.
  *
  * @param fw The sandbox.

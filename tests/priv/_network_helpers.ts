@@ -347,6 +347,43 @@ export async function nsLinkNames(path: string): Promise<string[]> {
 }
 
 /**
+ * Every global address in the sandbox's namespaces (the host's, and each named one whose name
+ * starts with `prefix`), with where it is: an address at more than one place is a duplicate.
+ *
+ * @param prefix The file's run prefix.
+ * @returns Address -> `NAMESPACE/IFNAME` places (`host/…` for the host's).
+ *
+ * @example
+ * ```ts
+ * const dup = [...await liveAddresses(P)].filter(([, at]) => at.length > 1);
+ * ```
+ */
+export async function liveAddresses(prefix: string): Promise<Map<string, string[]>> {
+  const where = new Map<string, string[]>();
+  const add = (
+    ns: string,
+    list: { ifname: string; addr_info: { local: string; scope: string }[] }[],
+  ) => {
+    for (const l of list) {
+      for (const a of l.addr_info) {
+        if (a.scope !== "global") continue;
+        where.set(a.local, [...(where.get(a.local) ?? []), `${ns}/${l.ifname}`]);
+      }
+    }
+  };
+  add("host", await ipJson(["addr", "show"]));
+  for (const n of existsSync("/run/netns") ? readdirSync("/run/netns") : []) {
+    if (!n.startsWith(prefix)) continue;
+    try {
+      add(n, await ipJson(["-n", n, "addr", "show"]));
+    } catch {
+      // Removed (or half made) meanwhile: nothing live there.
+    }
+  }
+  return where;
+}
+
+/**
  * The host links enslaved to a bridge.
  *
  * @param bridge The bridge's name.
@@ -404,6 +441,37 @@ export async function bridgeNetwork(
   const network = await newNetwork("bridge", name, { stateDir, bridgeName, ...options });
   c.defer("network.delete()", () => network.delete());
   return { network, stateDir };
+}
+
+/**
+ * A container for one test: a namespace `/run/netns/PREFIX+NAME` linked to `net` as `name` and
+ * configured (the seed path: `link`, then `addInterface`); `c` unlinks it and deletes the
+ * namespace at the end.
+ *
+ * @param c The test's cleanup registry.
+ * @param net The network.
+ * @param prefix The file's run prefix.
+ * @param name The endpoint's name.
+ * @param options More `link` options (ports, addresses, …).
+ * @returns The namespace and its name under /run/netns.
+ *
+ * @example
+ * ```ts
+ * const { netns } = await linkedContainer(c, net, P, "c1", { ports: [{ hostPort: 8080, port: 80 }] });
+ * ```
+ */
+export async function linkedContainer(
+  c: Cleanup,
+  net: Network,
+  prefix: string,
+  name: string,
+  options: Record<string, unknown> = {},
+): Promise<{ ns: Namespace; netns: string }> {
+  const ns = await namespaceAt(c, `/run/netns/${prefix}${name}`);
+  const ifaces = await net.link(name, { namespace: ns, ...options });
+  c.defer(`unlink ${name}`, () => net.unlink(name));
+  for (const i of ifaces) await ns.addInterface(i);
+  return { ns, netns: nsName(ns.path) };
 }
 
 /**

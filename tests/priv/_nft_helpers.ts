@@ -1,6 +1,6 @@
 /**
  * nslink's nf_tables table as tests read it (`nft -j`, independently of the library), and the
- * sysctls a firewall test puts back: shared by the tests that damage the table on purpose and
+ * sysctls a firewall test puts back, and `nft` itself: shared by the tests that damage the table on purpose and
  * watch it come back (`firewall-repair`, `agent-firewall`, `agent-any-network`, `firewall-e2e`).
  *
  * @module
@@ -35,6 +35,23 @@ export async function table(): Promise<unknown> {
   if (r.code !== 0) return undefined;
   const json = JSON.parse(r.stdout) as { nftables: Record<string, unknown>[] };
   return stripHandles(json.nftables.filter((x) => !("metainfo" in x)));
+}
+
+/**
+ * Runs `nft` with `args` in the current namespace, failing with its stderr.
+ *
+ * @param args Its arguments, e.g. `"-j", "list", "ruleset"`.
+ * @returns Its stdout.
+ *
+ * @example
+ * ```ts
+ * await nft("flush", "ruleset");
+ * ```
+ */
+export async function nft(...args: string[]): Promise<string> {
+  const r = await exec(["nft", ...args]);
+  if (r.code !== 0) throw new Error(`nft ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
 }
 
 /**

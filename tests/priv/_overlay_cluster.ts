@@ -1,7 +1,7 @@
 /**
  * Simulated overlay hosts for the privileged overlay tests (not a test itself): each host is a
  * network namespace running its own nslink process (`_overlay_host.ts`), driven by one JSON
- * command per line. Shared by tests/priv/overlay.test.ts and tests/priv/overlay-issue16.test.ts.
+ * command per line; and the plain hosts-and-etcd setup of the overlay tests ({@linkcode etcdHosts}).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -9,9 +9,11 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import $ from "dax-sh";
 import { readdirSync, statSync } from "node:fs";
+import type { Interface } from "../../mod.ts";
 import { exec, ipJson, sleep } from "./_helpers.ts";
 import { killAgents, removeStateDir } from "./_agent_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
+import { nslinkArgv } from "./_cli_helpers.ts";
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_overlay_host.ts");
 
@@ -88,6 +90,27 @@ export class Host {
       p.once("exit", () => reject(new Error(`host ${this.ns} died during ${op}: ${this.stderr}`)));
       p.stdin!.write(JSON.stringify({ id, op, ...fields }) + "\n");
     });
+  }
+
+  /**
+   * Links containers (the worker makes their namespaces) to a network of this process.
+   *
+   * @param network The network's name.
+   * @param endpoints The containers' names.
+   * @param address A static IPv4 address (one container).
+   * @returns Their interfaces, by container name.
+   */
+  async link(
+    network: string,
+    endpoints: string[],
+    address?: string,
+  ): Promise<Record<string, Interface>> {
+    const r = await this.call("link", {
+      name: network,
+      endpoints,
+      ...(address ? { address } : {}),
+    });
+    return r.interfaces as Record<string, Interface>;
   }
 
   /** kill -9 (whatever it is doing). */
@@ -208,45 +231,124 @@ export async function until(what: string, fn: () => Promise<boolean>, ms = 5000)
   return Date.now() - t0;
 }
 
+/** A foreground `nslink agent` in a host's namespace: see {@linkcode startAgent}. */
+export interface ForegroundAgent {
+  /** Its pid. */
+  readonly pid: number | undefined;
+  /** What it has written to stdout so far. */
+  readonly out: string;
+  /** What it has written to stderr so far. */
+  readonly err: string;
+  /** Its exit status and signal, once it has ended. */
+  readonly exited: Promise<[number | null, string | null]>;
+  /**
+   * Waits until `fn` holds (a deadline, not a speed target); the error names what the agent
+   * wrote so far.
+   */
+  ready(what: string, fn: () => boolean | Promise<boolean>, ms: number): Promise<void>;
+  /** Sends it SIGTERM and waits for its exit. */
+  stop(): Promise<[number | null, string | null]>;
+}
+
+/**
+ * Starts `nslink agent ARGS…` in a namespace with its own state directory, as a service manager
+ * runs it (in the foreground, until SIGTERM).
+ *
+ * @param ns The namespace (under /run/netns): a simulated host's.
+ * @param stateDir `NSLINK_STATE_DIR` for it.
+ * @param args What follows `agent`: `--store URL --advertise ADDRESS [-o ttl=N] NETWORK…`.
+ * @returns The running agent.
+ */
+export function startAgent(ns: string, stateDir: string, args: string[]): ForegroundAgent {
+  const p = spawn("nsenter", [`--net=/run/netns/${ns}`, ...nslinkArgv(), "agent", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NSLINK_STATE_DIR: stateDir },
+  });
+  let out = "";
+  let err = "";
+  p.stdout!.on("data", (d) => (out += d));
+  p.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<[number | null, string | null]>((r) =>
+    p.once("exit", (code, signal) => r([code, signal]))
+  );
+  return {
+    pid: p.pid,
+    get out() {
+      return out;
+    },
+    get err() {
+      return err;
+    },
+    exited,
+    async ready(what, fn, ms) {
+      await until(what, async () => await fn(), ms).catch((e) => {
+        throw new Error(`${e.message}: ${out} ${err}`);
+      });
+    },
+    stop() {
+      p.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
 /** An address without its prefix. */
 export const bare = (cidr: string): string => cidr.split("/")[0];
 
 /** Simulated hosts on one management bridge with an etcd on it: see {@linkcode etcdHosts}. */
 export interface EtcdHosts {
-  /** The hosts: namespace and underlay address (198.51.100.11, .12, …). */
-  hosts: { n: number; ns: string; v4: string }[];
+  /**
+   * The hosts: namespace, underlay IPv4 address (198.51.100.11, .12, …) and, with
+   * {@linkcode EtcdHostsOptions.ipv6Underlay}, IPv6 address (2001:db8:10::11, ::12, …).
+   */
+  hosts: { n: number; ns: string; v4: string; v6: string }[];
   /** The etcd's client URL (on 198.51.100.1), once {@linkcode EtcdHosts.setUp} has run. */
   url(): string;
-  /** Starts a host process in host `i`'s namespace (stopped by {@linkcode EtcdHosts.tearDown}). */
-  host(i: number): Promise<Host>;
-  /** Makes the bridge, the hosts' namespaces and the etcd. */
+  /**
+   * Starts a host process in host `i`'s namespace, advertising its IPv4 (management) or IPv6
+   * (underlay) address (stopped by {@linkcode EtcdHosts.tearDown}).
+   */
+  host(i: number, family?: 4 | 6): Promise<Host>;
+  /** Makes the bridges, the hosts' namespaces and the etcd. */
   setUp(): Promise<void>;
-  /** Stops the host processes, removes their state, the etcd, the namespaces and the bridge. */
+  /** Stops the host processes, removes their state, the etcd, the namespaces and the bridges. */
   tearDown(): Promise<void>;
+}
+
+/** Options of {@linkcode etcdHosts}. */
+export interface EtcdHostsOptions {
+  /**
+   * A second bridge `${P}u` that carries only IPv6 (2001:db8:10::/64, no IPv4 at all), plugged
+   * into every host as `u0`: VXLAN over an IPv6 underlay.
+   */
+  ipv6Underlay?: boolean;
 }
 
 /**
  * The setup of the overlay tests that need only plain hosts: a management bridge `${P}m`
  * holding 198.51.100.1 (where one etcd listens) and `count` hosts as namespaces `${P}h1…`
- * plugged into it at 198.51.100.11, .12, ….
+ * plugged into it at 198.51.100.11, .12, …; with `ipv6Underlay`, an IPv6-only underlay too.
  *
  * @param P The run's prefix.
  * @param count How many hosts.
+ * @param opts See {@linkcode EtcdHostsOptions}.
  */
-export function etcdHosts(P: string, count: number): EtcdHosts {
+export function etcdHosts(P: string, count: number, opts: EtcdHostsOptions = {}): EtcdHosts {
   const MGMT = `${P}m`;
+  const UNDER6 = `${P}u`;
   const hosts = Array.from({ length: count }, (_, i) => ({
     n: i + 1,
     ns: `${P}h${i + 1}`,
     v4: `198.51.100.${11 + i}`,
+    v6: `2001:db8:10::${11 + i}`,
   }));
   const running: Host[] = [];
   let etcd: EtcdCluster | undefined;
   return {
     hosts,
     url: () => etcd!.url,
-    async host(i) {
-      const h = new Host(hosts[i].ns, hosts[i].v4);
+    async host(i, family = 4) {
+      const h = new Host(hosts[i].ns, family === 4 ? hosts[i].v4 : hosts[i].v6);
       await h.start();
       running.push(h);
       return h;
@@ -255,22 +357,33 @@ export function etcdHosts(P: string, count: number): EtcdHosts {
       await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
       await cmd(["ip", "link", "set", MGMT, "up"]);
       await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
+      if (opts.ipv6Underlay) {
+        await cmd(["ip", "link", "add", UNDER6, "type", "bridge"]);
+        await cmd(["ip", "link", "set", UNDER6, "up"]);
+      }
       for (const h of hosts) {
         await cmd(["ip", "netns", "add", h.ns]);
         await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
         await plug(MGMT, `${P}m${h.n}`, h.ns, "m0");
         await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
+        if (opts.ipv6Underlay) {
+          await plug(UNDER6, `${P}u${h.n}`, h.ns, "u0");
+          await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v6}/64`, "dev", "u0", "nodad"]);
+        }
       }
       etcd = await startEtcd(["198.51.100.1"]);
     },
     async tearDown() {
       for (const h of running) await h.stop();
+      // The agents the hosts' overlay networks started (one per host's state directory), and
+      // the directories (the networks' kernel objects go with the hosts' namespaces below).
       for (const h of hosts) removeHostState(h.ns);
       await etcd?.stop();
       for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
         await exec(["ip", "netns", "del", name]);
       }
       await exec(["ip", "link", "del", MGMT]);
+      if (opts.ipv6Underlay) await exec(["ip", "link", "del", UNDER6]);
     },
   };
 }

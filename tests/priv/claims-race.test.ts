@@ -12,13 +12,17 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { gc, newNetwork } from "../../mod.ts";
-import { ipJson, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import { readRecord, setUpNetworkTestFile, tempStateDir } from "./_network_helpers.ts";
+import { SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import {
+  liveAddresses,
+  readRecord,
+  setUpNetworkTestFile,
+  tempStateDir,
+} from "./_network_helpers.ts";
 
 const FILE = setUpNetworkTestFile();
 const P = FILE.prefix;
@@ -60,32 +64,6 @@ function worker(
   return { done, running: () => running, holds };
 }
 
-/** Every global address in the host and the test's namespaces, with where it is. */
-async function liveAddresses(): Promise<Map<string, string[]>> {
-  const where = new Map<string, string[]>();
-  const add = (
-    ns: string,
-    list: { ifname: string; addr_info: { local: string; scope: string }[] }[],
-  ) => {
-    for (const l of list) {
-      for (const a of l.addr_info) {
-        if (a.scope !== "global") continue;
-        where.set(a.local, [...(where.get(a.local) ?? []), `${ns}/${l.ifname}`]);
-      }
-    }
-  };
-  add("host", await ipJson(["addr", "show"]));
-  for (const n of existsSync("/run/netns") ? readdirSync("/run/netns") : []) {
-    if (!n.startsWith(P)) continue;
-    try {
-      add(n, await ipJson(["-n", n, "addr", "show"]));
-    } catch {
-      // Removed (or half made) meanwhile: nothing live there.
-    }
-  }
-  return where;
-}
-
 describe("claims under a re-link race", { skip: SKIP_ROOT }, () => {
   it("settling a released endpoint never frees the claims of its name's newer link", {
     timeout: 300_000,
@@ -108,7 +86,7 @@ describe("claims under a re-link race", { skip: SKIP_ROOT }, () => {
       const seen: string[] = [];
       let looks = 0;
       while (a.running() || b.running()) {
-        const dup = [...await liveAddresses()].filter(([, at]) => at.length > 1);
+        const dup = [...await liveAddresses(P)].filter(([, at]) => at.length > 1);
         looks++;
         for (const [address, at] of dup) seen.push(`${address} at ${at.join(", ")}`);
       }

@@ -8,33 +8,13 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  ipAddrs,
-  ipLink,
-  ipNetnsNames,
-  isRoot,
-  runId,
-  SKIP_ROOT,
-  withCleanup,
-} from "./_helpers.ts";
-import { removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
+import { ipAddrs, ipLink, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { setUpNetworkTestFile, tempStateDir } from "./_network_helpers.ts";
 import { nslink, nslinkArgv, runProcess } from "./_cli_helpers.ts";
 
-const P = runId();
-let vethsBefore: string[] = [];
-
-before(async () => {
-  if (isRoot) vethsBefore = await vethNames();
-});
-
-after(async () => {
-  removeStateDirs();
-  if (!isRoot) return;
-  assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
-  assert.deepEqual((await ipNetnsNames()).filter((n) => n.startsWith(P)), []);
-});
+const { prefix: P } = setUpNetworkTestFile();
 
 async function ok(state: string, ...args: string[]): Promise<string> {
   const r = await nslink(state, ...args);

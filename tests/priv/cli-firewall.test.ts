@@ -12,6 +12,7 @@ import process from "node:process";
 import assert from "node:assert/strict";
 import { agentOffForTests } from "./_agent_helpers.ts";
 import { exec, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { nft } from "./_nft_helpers.ts";
 import { removeStateDirs, tempStateDir, waitFor } from "./_network_helpers.ts";
 import { nslink, nslinkArgv, nslinkJson } from "./_cli_helpers.ts";
 
@@ -25,12 +26,6 @@ after(() => {
   agentBack();
   removeStateDirs();
 });
-
-async function nft(...args: string[]): Promise<string> {
-  const r = await exec(["nft", ...args]);
-  if (r.code !== 0) throw new Error(`nft ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
 
 async function table(): Promise<string | undefined> {
   const r = await exec(["nft", "list", "table", "inet", "nslink"]);

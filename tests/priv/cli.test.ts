@@ -6,7 +6,7 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import {
@@ -30,8 +30,6 @@ import {
   ipLink,
   ipNetnsNames,
   ipRoutes,
-  isRoot,
-  runId,
   SKIP_ROOT,
   sleep,
   withCleanup,
@@ -39,26 +37,13 @@ import {
 import {
   assertPing,
   bridgePorts,
-  removeStateDirs,
+  setUpNetworkTestFile,
   tempStateDir,
-  vethNames,
   waitFor,
 } from "./_network_helpers.ts";
 import { httpGet, ipJsonAt, nslink, nslinkArgv, nslinkJson, runProcess } from "./_cli_helpers.ts";
 
-const P = runId();
-let vethsBefore: string[] = [];
-
-before(async () => {
-  if (isRoot) vethsBefore = await vethNames();
-});
-
-after(async () => {
-  removeStateDirs();
-  if (!isRoot) return;
-  assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
-  assert.deepEqual((await ipNetnsNames()).filter((n) => n.startsWith(P)), []);
-});
+const { prefix: P } = setUpNetworkTestFile();
 
 interface Inspect {
   Name: string;

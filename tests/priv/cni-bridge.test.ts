@@ -9,36 +9,22 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { agentOffForTests } from "./_agent_helpers.ts";
-import { ip, ipLink, ipNetnsNames, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import { removeStateDirs, tempStateDir, vethNames } from "./_network_helpers.ts";
+import { ipLink, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { setUpNetworkTestFile, tempStateDir } from "./_network_helpers.ts";
 import { cni, ipJsonAt, runProcess } from "./_cli_helpers.ts";
+import { addNetns } from "./_cni_setup.ts";
 
-const P = runId();
-let vethsBefore: string[] = [];
+const { prefix: P } = setUpNetworkTestFile();
 
 // No host agent (the plugin processes inherit the variable): its firewall duty would put back
 // at once what the CHECK test removes to see CHECK report it.
 let agentBack = () => {};
 
-before(async () => {
+before(() => {
   agentBack = agentOffForTests();
-  if (isRoot) vethsBefore = await vethNames();
 });
 
-after(async () => {
-  agentBack();
-  removeStateDirs();
-  if (!isRoot) return;
-  assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
-  assert.deepEqual((await ipNetnsNames()).filter((n) => n.startsWith(P)), []);
-});
-
-async function addNetns(c: { netns(n: string): void }, name: string): Promise<string> {
-  c.netns(name);
-  const r = await ip(["netns", "add", name]);
-  assert.equal(r.code, 0, r.stderr);
-  return `/run/netns/${name}`;
-}
+after(() => agentBack());
 
 /** A bridge-plugin conflist entry, as podman writes it, with "type" changed to nslink. */
 function bridgeConf(network: string, extra: Record<string, unknown> = {}) {

@@ -10,7 +10,7 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,37 +18,15 @@ import { join } from "node:path";
 import process from "node:process";
 import { createConnection, createServer, type Server } from "node:net";
 import { spawnSync } from "node:child_process";
-import { ip, ipNetnsNames, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import { removeStateDirs, tempStateDir, vethNames, waitFor } from "./_network_helpers.ts";
+import { SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { setUpNetworkTestFile, tempStateDir, waitFor } from "./_network_helpers.ts";
 import { ipJsonAt, nslinkArgv, runProcess } from "./_cli_helpers.ts";
+import { addNetns, cniConf as conf } from "./_cni_setup.ts";
 import { agentPid, agentsOf } from "./_agent_helpers.ts";
 import { askAgent } from "../../agent/client.ts";
 import { agentPaths } from "../../agent/agent.ts";
 
-const P = runId();
-let vethsBefore: string[] = [];
-
-before(async () => {
-  if (isRoot) vethsBefore = await vethNames();
-});
-
-after(async () => {
-  removeStateDirs();
-  if (!isRoot) return;
-  assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
-  assert.deepEqual((await ipNetnsNames()).filter((n) => n.startsWith(P)), []);
-});
-
-function conf(network: string, extra: Record<string, unknown> = {}) {
-  return {
-    cniVersion: "1.0.0",
-    name: network,
-    type: "nslink",
-    subnet: "198.51.100.0/24",
-    subnetIPv6: "2001:db8:1::/64",
-    ...extra,
-  };
-}
+const { prefix: P } = setUpNetworkTestFile();
 
 interface Call {
   containerId: string;
@@ -92,13 +70,6 @@ async function answers(stateDir: string): Promise<boolean> {
 async function served(stateDir: string): Promise<number> {
   const reply = await askAgent(stateDir, "status", 5000);
   return reply.requests?.cni ?? 0;
-}
-
-async function addNetns(c: { netns(n: string): void }, name: string): Promise<string> {
-  c.netns(name);
-  const r = await ip(["netns", "add", name]);
-  assert.equal(r.code, 0, r.stderr);
-  return `/run/netns/${name}`;
 }
 
 /**

@@ -15,6 +15,7 @@ import { StateStore } from "../../network/state.ts";
 import { ip, ipLink, ipNetnsNames, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import { removeStateDirs, stateFiles, tempStateDir } from "./_network_helpers.ts";
 import { cni } from "./_cli_helpers.ts";
+import { addNetns } from "./_cni_setup.ts";
 
 const P = runId();
 const OPTS = { skip: SKIP_ROOT, timeout: 120_000 };
@@ -26,13 +27,6 @@ after(async () => {
 
 function conf(network: string, cniVersion = "1.0.0") {
   return { cniVersion, name: network, type: "nslink", subnet: "198.51.100.0/24" };
-}
-
-async function addNetns(c: { netns(n: string): void }, name: string): Promise<string> {
-  c.netns(name);
-  const r = await ip(["netns", "add", name]);
-  assert.equal(r.code, 0, r.stderr);
-  return `/run/netns/${name}`;
 }
 
 /** One CNI call in this process (the plugin's own code, as the executable runs it). */

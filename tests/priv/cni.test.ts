@@ -7,43 +7,21 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawn } from "node:child_process";
 import process from "node:process";
-import {
-  ip,
-  ipJson,
-  type IpLink,
-  ipLink,
-  ipNetnsNames,
-  isRoot,
-  runId,
-  SKIP_ROOT,
-  sleep,
-  withCleanup,
-} from "./_helpers.ts";
-import { removeStateDirs, tempStateDir, vethNames, waitFor } from "./_network_helpers.ts";
+import { ip, ipJson, type IpLink, ipLink, SKIP_ROOT, sleep, withCleanup } from "./_helpers.ts";
+import { setUpNetworkTestFile, tempStateDir, waitFor } from "./_network_helpers.ts";
 import { cni, ipJsonAt, nslink, nslinkArgv, nslinkJson, runProcess } from "./_cli_helpers.ts";
+import { addNetns, cniConf as conf } from "./_cni_setup.ts";
 
-const P = runId();
-let vethsBefore: string[] = [];
+const { prefix: P } = setUpNetworkTestFile();
 const KILL_WORKER = join(dirname(fileURLToPath(import.meta.url)), "_cni_kill_worker.ts");
 const HAVE_PLUGINS = existsSync("/usr/lib/cni/tuning") && existsSync("/usr/lib/cni/bandwidth");
-
-before(async () => {
-  if (isRoot) vethsBefore = await vethNames();
-});
-
-after(async () => {
-  removeStateDirs();
-  if (!isRoot) return;
-  assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
-  assert.deepEqual((await ipNetnsNames()).filter((n) => n.startsWith(P)), []);
-});
 
 interface Result {
   cniVersion: string;
@@ -51,24 +29,6 @@ interface Result {
   ips: { address: string; gateway: string; interface: number; version?: string }[];
   routes: { dst: string; gw: string }[];
   dns: Record<string, unknown>;
-}
-
-function conf(network: string, extra: Record<string, unknown> = {}) {
-  return {
-    cniVersion: "1.0.0",
-    name: network,
-    type: "nslink",
-    subnet: "198.51.100.0/24",
-    subnetIPv6: "2001:db8:1::/64",
-    ...extra,
-  };
-}
-
-async function addNetns(c: { netns(n: string): void }, name: string): Promise<string> {
-  c.netns(name);
-  const r = await ip(["netns", "add", name]);
-  assert.equal(r.code, 0, r.stderr);
-  return `/run/netns/${name}`;
 }
 
 async function globalAddrs(netns: string, dev: string): Promise<string[]> {

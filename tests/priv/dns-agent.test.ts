@@ -17,6 +17,7 @@ import { decodeMessage, encodeMessage, RCODE } from "../../dns/message.ts";
 import { gc, type Network, newNetwork, openNetwork } from "../../mod.ts";
 import { agentPid, agentsOf, killAgents } from "./_agent_helpers.ts";
 import { Cleanup, exec, isRoot, SKIP_ROOT } from "./_helpers.ts";
+import { dig } from "./_dig.ts";
 import { namespaceAt, setUpNetworkTestFile, tempStateDir, waitFor } from "./_network_helpers.ts";
 
 const { prefix: P } = setUpNetworkTestFile();
@@ -63,35 +64,6 @@ function newStateDir(c?: Cleanup): string {
   stateDirs.push(d);
   c?.defer("kill agent", () => killAgents(d));
   return d;
-}
-
-interface Dig {
-  status: string;
-  answers: string[];
-}
-
-async function dig(ns: string, server: string, args: string[]): Promise<Dig> {
-  const r = await exec([
-    "ip",
-    "netns",
-    "exec",
-    ns,
-    "dig",
-    `@${server}`,
-    "+tries=1",
-    "+timeout=3",
-    "+nocookie",
-    ...args,
-  ]);
-  const status = /status: (\w+)/.exec(r.stdout)?.[1] ?? `no answer (${r.code})`;
-  const answers: string[] = [];
-  let inAnswer = false;
-  for (const line of r.stdout.split("\n")) {
-    if (line.startsWith(";; ANSWER SECTION")) inAnswer = true;
-    else if (line.trim() === "") inAnswer = false;
-    else if (inAnswer) answers.push(line.split(/\s+/).slice(3).join(" "));
-  }
-  return { status, answers };
 }
 
 /** `dig +short -f FILE` from `ns` to blue's gateway (one try per query, `timeout` s each). */

@@ -13,23 +13,19 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import type { Interface } from "../../mod.ts";
 import { exec, isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
-import { type EtcdCluster, startEtcd } from "./_etcd.ts";
-import { bare, cmd, Host, until } from "./_overlay_cluster.ts";
-import { killAgents } from "./_agent_helpers.ts";
-import { nslinkArgv } from "./_cli_helpers.ts";
-import { spawn } from "node:child_process";
-import process from "node:process";
+import { dig as digAt } from "./_dig.ts";
+import { bare, etcdHosts, type Host, startAgent, until } from "./_overlay_cluster.ts";
 
 const P = runId();
-const MGMT = `${P}m`;
 const OPTS = { skip: SKIP_ROOT, timeout: 120_000 };
 const GW = "203.0.113.1";
 
-const hosts = [1, 2].map((n) => ({ n, ns: `${P}h${n}`, v4: `198.51.100.${10 + n}` }));
-let etcd: EtcdCluster | undefined;
+const cluster = etcdHosts(P, 2);
+const { hosts } = cluster;
+/** The host processes started, in order (the second test goes on with the first's). */
 const running: Host[] = [];
 
 /** A simulated host's state directory (as `_overlay_host.ts` names it). */
@@ -38,84 +34,24 @@ function stateDirOf(ns: string): string {
 }
 
 async function host(i: number): Promise<Host> {
-  const h = new Host(hosts[i].ns, hosts[i].v4);
-  await h.start();
+  const h = await cluster.host(i);
   running.push(h);
   return h;
 }
 
-interface Dig {
-  status: string;
-  answers: string[];
-}
-
-async function dig(ns: string, args: string[]): Promise<Dig> {
-  const r = await exec([
-    "ip",
-    "netns",
-    "exec",
-    ns,
-    "dig",
-    `@${GW}`,
-    "+tries=1",
-    "+timeout=2",
-    "+nocookie",
-    ...args,
-  ]);
-  const status = /status: (\w+)/.exec(r.stdout)?.[1] ?? `no answer (${r.code})`;
-  const answers: string[] = [];
-  let inAnswer = false;
-  for (const line of r.stdout.split("\n")) {
-    if (line.startsWith(";; ANSWER SECTION")) inAnswer = true;
-    else if (line.trim() === "") inAnswer = false;
-    else if (inAnswer) answers.push(line.split(/\s+/).slice(3).join(" "));
-  }
-  return { status, answers };
-}
+/** dig from a container to its gateway (2 s for the one try). */
+const dig = (ns: string, args: string[]) => digAt(ns, GW, args, 2);
 
 before(async () => {
-  if (!isRoot) return;
-  await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
-  await cmd(["ip", "link", "set", MGMT, "up"]);
-  await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
-  for (const h of hosts) {
-    await cmd(["ip", "netns", "add", h.ns]);
-    await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
-    await cmd([
-      "ip",
-      "link",
-      "add",
-      `${P}m${h.n}`,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "m0",
-      "netns",
-      h.ns,
-    ]);
-    await cmd(["ip", "link", "set", `${P}m${h.n}`, "master", MGMT, "up"]);
-    await cmd(["ip", "-n", h.ns, "link", "set", "m0", "up"]);
-    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
-  }
-  etcd = await startEtcd(["198.51.100.1"]);
+  if (isRoot) await cluster.setUp();
 });
 
 after(async () => {
   if (!isRoot) return;
-  for (const h of running) await h.stop();
-  for (const h of hosts) {
-    try {
-      killAgents(stateDirOf(h.ns));
-    } catch { /* no namespace */ }
+  await cluster.tearDown();
+  for (const name of ["web", "client", "api"]) {
+    if (existsSync(`/run/netns/${name}`)) await exec(["ip", "netns", "del", name]);
   }
-  await etcd?.stop();
-  for (const name of readdirSync("/run/netns")) {
-    if (name.startsWith(P) || ["web", "client", "api"].includes(name)) {
-      await exec(["ip", "netns", "del", name]);
-    }
-  }
-  await exec(["ip", "link", "del", MGMT]);
 });
 
 describe("overlay networks' names across hosts", OPTS, () => {
@@ -128,7 +64,7 @@ describe("overlay networks' names across hosts", OPTS, () => {
       const options = {
         subnet: "203.0.113.0/24",
         subnetIPv6: "2001:db8:30::/64",
-        store: etcd!.url,
+        store: cluster.url(),
         dnsServers: ["127.0.0.1#5399"],
       };
       await a.call("new", { name: net, options: { ...options, advertise: hosts[0].v4 } });
@@ -214,37 +150,21 @@ describe("overlay networks' names across hosts", OPTS, () => {
       const net = `${P}ov2`;
       const options = {
         subnet: "203.0.113.0/24",
-        store: etcd!.url,
+        store: cluster.url(),
         dnsServers: ["127.0.0.1#5399"],
       };
       await a.call("new", { name: net, options: { ...options, advertise: hosts[0].v4 } });
       await b.call("new", { name: net, options: { ...options, advertise: hosts[1].v4 } });
       await a.call("link", { name: net, endpoints: ["client"] });
-      const agent = spawn("nsenter", [
-        `--net=/run/netns/${hosts[0].ns}`,
-        ...nslinkArgv(),
-        "agent",
+      const agent = startAgent(hosts[0].ns, stateDirOf(hosts[0].ns), [
         "--store",
-        etcd!.url,
+        cluster.url(),
         "--advertise",
         hosts[0].v4,
         net,
-      ], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, NSLINK_STATE_DIR: stateDirOf(hosts[0].ns) },
-      });
-      let out = "";
-      let err = "";
-      agent.stdout!.on("data", (d) => (out += d));
-      agent.stderr!.on("data", (d) => (err += d));
-      const exited = new Promise<[number | null, string | null]>((r) =>
-        agent.once("exit", (code, signal) => r([code, signal]))
-      );
+      ]);
       try {
-        await until("the agent to serve", () => Promise.resolve(err.includes("serving")), 20_000)
-          .catch((e) => {
-            throw new Error(`${e.message}: ${out} ${err}`);
-          });
+        await agent.ready("the agent to serve", () => agent.err.includes("serving"), 20_000);
         const web = ((await b.call("link", { name: net, endpoints: ["web"], aliases: ["www"] }))
           .interfaces as Record<string, Interface>).web;
         await until(
@@ -257,10 +177,10 @@ describe("overlay networks' names across hosts", OPTS, () => {
         );
         await b.call("unlink", { name: net, endpoint: "web" });
       } finally {
-        agent.kill("SIGTERM");
+        await agent.stop();
       }
-      const [code, signal] = await exited;
-      assert.match(out, /stopped\n$/, err);
+      const [code, signal] = await agent.exited;
+      assert.match(agent.out, /stopped\n$/, agent.err);
       assert.ok(code === 0 || (code === null && signal === "SIGTERM"), `exit ${code} ${signal}`);
       await a.call("unlink", { name: net, endpoint: "client" });
       await a.call("delete", { name: net });

@@ -8,30 +8,20 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EtcdClient } from "../../store/etcd.ts";
-import { EtcdStore } from "../../network/store_etcd.ts";
 import { claimEndpoint } from "../../network/lifecycle.ts";
 import { createPool } from "../../model/ipam.ts";
 import type { NetworkRecord } from "../../drivers/driver.ts";
-import {
-  overlayKeys,
-  overlayNetworkRef,
-  overlayRecordOf,
-  overlayStoreLayout,
-} from "../../network/overlay_host.ts";
+import { overlayKeys, overlayNetworkRef, overlayRecordOf } from "../../network/overlay_host.ts";
 import { isRoot, SKIP_ROOT } from "./_helpers.ts";
-import { type EtcdCluster, startEtcd } from "./_etcd.ts";
+import { HOST, overlayEtcdStore } from "./_etcd_overlay_store.ts";
 
-let etcd: EtcdCluster | undefined;
+const etcd = overlayEtcdStore({ clientPort: 23950, peerPort: 23960 });
 
 before(async () => {
-  if (!isRoot) return;
-  etcd = await startEtcd(["127.0.0.1"], { clientPort: 23950, peerPort: 23960 });
+  if (isRoot) await etcd.setUp();
 });
 
-after(async () => {
-  await etcd?.stop();
-});
+after(() => etcd.tearDown());
 
 let seq = 0;
 
@@ -51,7 +41,7 @@ function network(): NetworkRecord {
 const value = (name: string) => (v4: string, v6: string) =>
   overlayRecordOf({
     name,
-    host: "198.51.100.11",
+    host: HOST,
     mac: "02:42:cb:00:71:01",
     address: v4,
     addressIPv6: v6,
@@ -60,8 +50,7 @@ const value = (name: string) => (v4: string, v6: string) =>
 
 describe("claimEndpoint on etcd (overlay layout)", { skip: SKIP_ROOT, timeout: 60_000 }, () => {
   it("takes the lowest free addresses with the record, stepping over another host's claims", async () => {
-    const kv = new EtcdClient(etcd!.url);
-    const s = new EtcdStore(kv, overlayStoreLayout("198.51.100.11"));
+    const { kv, s } = etcd.open();
     const n = network();
     const keys = overlayKeys(n.name);
     const r1 = await claimEndpoint(s, n, "c1", "c1", {}, value("c1"));
@@ -90,8 +79,7 @@ describe("claimEndpoint on etcd (overlay layout)", { skip: SKIP_ROOT, timeout: 6
   });
 
   it("concurrent claims never share an address; every record holds its own", async () => {
-    const kv = new EtcdClient(etcd!.url);
-    const s = new EtcdStore(kv, overlayStoreLayout("198.51.100.11"));
+    const { s } = etcd.open();
     const n = network();
     const names = Array.from({ length: 20 }, (_, i) => `p${i}`);
     const got = await Promise.all(names.map((m) => claimEndpoint(s, n, m, m, {}, value(m))));
@@ -105,8 +93,7 @@ describe("claimEndpoint on etcd (overlay layout)", { skip: SKIP_ROOT, timeout: 6
   });
 
   it("a taken name leaves nothing and its addresses stay free; a taken static address names its holder", async () => {
-    const kv = new EtcdClient(etcd!.url);
-    const s = new EtcdStore(kv, overlayStoreLayout("198.51.100.11"));
+    const { kv, s } = etcd.open();
     const n = network();
     assert.equal((await claimEndpoint(s, n, "c1", "c1", {}, value("c1"))).claimed, true);
     const again = await claimEndpoint(s, n, "c1", "c1", {}, value("c1"));

@@ -6,35 +6,25 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EtcdClient } from "../../store/etcd.ts";
-import { EtcdStore } from "../../network/store_etcd.ts";
-import {
-  overlayKeys,
-  overlayNetworkRef,
-  overlayRecordOf,
-  overlayStoreLayout,
-} from "../../network/overlay_host.ts";
+import { overlayKeys, overlayNetworkRef, overlayRecordOf } from "../../network/overlay_host.ts";
 import { checkRemote } from "../../network/overlay_watcher.ts";
 import { isRoot, SKIP_ROOT } from "./_helpers.ts";
-import { type EtcdCluster, startEtcd } from "./_etcd.ts";
+import { HOST, overlayEtcdStore } from "./_etcd_overlay_store.ts";
 
-let etcd: EtcdCluster | undefined;
+const etcd = overlayEtcdStore({ clientPort: 23930, peerPort: 23940 });
 
 before(async () => {
-  if (!isRoot) return;
-  etcd = await startEtcd(["127.0.0.1"], { clientPort: 23930, peerPort: 23940 });
+  if (isRoot) await etcd.setUp();
 });
 
-after(async () => {
-  await etcd?.stop();
-});
+after(() => etcd.tearDown());
 
 const NET = `ovl${process.pid % 10000}`;
 
 function ep(name: string, n: number, token: string) {
   return overlayRecordOf({
     name,
-    host: "198.51.100.11",
+    host: HOST,
     mac: `02:42:cb:00:71:${n.toString(16).padStart(2, "0")}`,
     address: `203.0.113.${n}/24`,
     addressIPv6: `2001:db8:16::${n}/64`,
@@ -45,8 +35,7 @@ function ep(name: string, n: number, token: string) {
 
 describe("EtcdStore on the overlay's layout", { skip: SKIP_ROOT, timeout: 60_000 }, () => {
   it("claim writes today's overlay keys and values, with no lease; release by token and owner", async () => {
-    const kv = new EtcdClient(etcd!.url);
-    const s = new EtcdStore(kv, overlayStoreLayout("198.51.100.11"));
+    const { kv, s } = etcd.open();
     const n = overlayNetworkRef(NET);
     const keys = overlayKeys(NET);
     const a = ["203.0.113.2", "2001:db8:16::2"];
@@ -56,7 +45,7 @@ describe("EtcdStore on the overlay's layout", { skip: SKIP_ROOT, timeout: 60_000
     assert.ok(rec);
     assert.equal(rec.lease, "0");
     assert.deepEqual(checkRemote(rec.value, { subnets: ["203.0.113.0/24", "2001:db8:16::/64"] }), {
-      host: "198.51.100.11",
+      host: HOST,
       mac: "02:42:cb:00:71:02",
       address: "203.0.113.2/24",
       addressIPv6: "2001:db8:16::2/64",
@@ -101,8 +90,7 @@ describe("EtcdStore on the overlay's layout", { skip: SKIP_ROOT, timeout: 60_000
   });
 
   it("a malformed endpoint value is the store's error, not a bare exception", async () => {
-    const kv = new EtcdClient(etcd!.url);
-    const s = new EtcdStore(kv, overlayStoreLayout("198.51.100.11"));
+    const { kv, s } = etcd.open();
     const n = overlayNetworkRef(NET);
     await kv.put(`${overlayKeys(NET).endpoints}bad`, '{"host":"x","mac":null}');
     try {

@@ -12,20 +12,18 @@ import { existsSync, readFileSync } from "node:fs";
 import {
   forwardDropChains,
   gc,
-  type Namespace,
   type Network,
   newNetwork,
   openNetwork,
   repairFirewall,
 } from "../../mod.ts";
 import { agentOffForTests } from "./_agent_helpers.ts";
-import { exec, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import { keepSysctls } from "./_nft_helpers.ts";
+import { type Cleanup, exec, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { keepSysctls, nft } from "./_nft_helpers.ts";
 import {
   bridgePorts,
   cleanupNewVeths,
-  namespaceAt,
-  nsName,
+  linkedContainer,
   setUpNetworkTestFile,
   tempStateDir,
   waitFor,
@@ -38,12 +36,6 @@ const { prefix: P } = setUpNetworkTestFile();
 let agentBack = () => {};
 before(() => void (agentBack = agentOffForTests()));
 after(() => agentBack());
-
-async function nft(...args: string[]): Promise<string> {
-  const r = await exec(["nft", ...args]);
-  if (r.code !== 0) throw new Error(`nft ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
 
 interface NftJsonElem {
   elem?: { val?: unknown; concat?: unknown[] };
@@ -64,18 +56,13 @@ async function conntrackLines(): Promise<string[]> {
   return r.stdout.split("\n").filter((l) => l.trim() !== "");
 }
 
-async function container(
-  c: Parameters<Parameters<typeof withCleanup>[0]>[0],
+/** A container of the test: `/run/netns/${P}NAME`, linked and configured (see linkedContainer). */
+const container = (
+  c: Cleanup,
   net: Network,
   name: string,
   options: Record<string, unknown> = {},
-): Promise<{ ns: Namespace; netns: string }> {
-  const ns = await namespaceAt(c, `/run/netns/${P}${name}`);
-  const ifaces = await net.link(name, { namespace: ns, ...options });
-  c.defer(`unlink ${name}`, () => net.unlink(name));
-  for (const i of ifaces) await ns.addInterface(i);
-  return { ns, netns: nsName(ns.path) };
-}
+) => linkedContainer(c, net, P, name, options);
 
 describe("firewall: published ports, masquerade, isolation (real traffic)", () => {
   it(

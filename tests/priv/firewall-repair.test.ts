@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { FirewallRepair, newNetwork, type RepairInfo } from "../../mod.ts";
 import { agentOffForTests } from "./_agent_helpers.ts";
 import { exec, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import { keepSysctls, nslinkTables, table } from "./_nft_helpers.ts";
+import { keepSysctls, nft, nslinkTables, table } from "./_nft_helpers.ts";
 import {
   cleanupNewVeths,
   namespaceAt,
@@ -28,12 +28,6 @@ const { prefix: P } = setUpNetworkTestFile();
 let agentBack = () => {};
 before(() => void (agentBack = agentOffForTests()));
 after(() => agentBack());
-
-async function nft(...args: string[]): Promise<string> {
-  const r = await exec(["nft", ...args]);
-  if (r.code !== 0) throw new Error(`nft ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
 
 describe("firewall repair duty (NftMonitor, no polling)", () => {
   it(

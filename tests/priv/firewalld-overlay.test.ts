@@ -11,14 +11,14 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { newNetwork, type OverlayNetwork } from "../../mod.ts";
 import { agentOffForTests } from "./_agent_helpers.ts";
-import { exec, ip, isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
+import { ip, isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
 import {
   firewallCmd,
-  SANDBOX_BUS,
   type SandboxFirewalld,
   SKIP_FIREWALLD,
   startFirewalld,
+  zoneOf,
 } from "./_firewalld.ts";
 import { removeStateDirs, tempStateDir } from "./_network_helpers.ts";
 
@@ -51,19 +51,6 @@ after(async () => {
     removeStateDirs();
   }
 });
-
-/** The zone `firewall-cmd` reports for an interface (runtime or permanent), `""` for none. */
-async function zoneOf(iface: string, permanent = false): Promise<string> {
-  const r = await exec([
-    "env",
-    `DBUS_SYSTEM_BUS_ADDRESS=${SANDBOX_BUS}`,
-    "firewall-cmd",
-    ...(permanent ? ["--permanent"] : []),
-    `--get-zone-of-interface=${iface}`,
-  ]);
-  // firewall-cmd exits non-zero with "no zone" when the interface is in none.
-  return r.code === 0 ? r.stdout.trim() : "";
-}
 
 describe("firewalld and overlay networks", { skip: SKIP }, () => {
   it(

@@ -19,6 +19,7 @@ import {
   type SandboxFirewalld,
   SKIP_FIREWALLD,
   startFirewalld,
+  zoneOf,
 } from "./_firewalld.ts";
 
 const P = runId();
@@ -43,19 +44,6 @@ after(async () => {
   }
   if (!SKIP) assert.equal(existsSync("/etc/firewalld/zones/" + ZONE + ".xml"), false);
 });
-
-/** The zone `firewall-cmd` reports for an interface (runtime or permanent), `""` for none. */
-async function zoneOf(iface: string, permanent = false): Promise<string> {
-  const r = await exec([
-    "env",
-    `DBUS_SYSTEM_BUS_ADDRESS=${SANDBOX_BUS}`,
-    "firewall-cmd",
-    ...(permanent ? ["--permanent"] : []),
-    `--get-zone-of-interface=${iface}`,
-  ]);
-  // firewall-cmd exits non-zero with "no zone" when the interface is in none.
-  return r.code === 0 ? r.stdout.trim() : "";
-}
 
 describe("DBusConnection", { skip: SKIP }, () => {
   it("authenticates, says Hello and calls the bus", async () => {

@@ -55,14 +55,14 @@ async function containers(
   return out;
 }
 
-/** The links tagged as one of `ids`' endpoints, with their bridge (master). */
-function tagged(links: (IpLink & { ifalias?: string })[], ids: string[]): Map<string, string> {
+/**
+ * The host ends of the given containers' interfaces, with their bridge (master). A fast-path
+ * port carries no alias (issue 21): it is found by its name, `nslh` and the container end's hash.
+ */
+function hostEnds(links: IpLink[], ifaces: Interface[]): Map<string, string> {
+  const names = new Set(ifaces.map((i) => `nslh${i.srcName.slice(4)}`));
   const out = new Map<string, string>();
-  for (const l of links) {
-    if (ids.some((id) => l.ifalias?.startsWith(`nslink:${id}:`))) {
-      out.set(l.ifname, l.master ?? "");
-    }
-  }
+  for (const l of links) if (names.has(l.ifname)) out.set(l.ifname, l.master ?? "");
   return out;
 }
 
@@ -129,15 +129,15 @@ describe("gc() beside networks its state directory does not hold", () => {
         assert.equal((await ip(["link", "add", lost, "type", "veth", "peer", `${P}k`])).code, 0);
         assert.equal((await ip(["link", "set", lost, "alias", "nslink:00000000cafe:x"])).code, 0);
 
-        const ids = [overlay.id, adopted.id, made.id];
-        const before = tagged(await ipLinks(), ids);
+        const ifaces = [ov, ad, bb].flatMap((m) => Object.values(m));
+        const before = hostEnds(await ipLinks(), ifaces);
         assert.equal(before.size, 6, `expected 6 host ends: ${[...before.keys()]}`);
         for (const [name, master] of before) assert.ok(master, `${name} is on no bridge`);
 
         const dry = await gc({ stateDir: mine, dryRun: true });
         const report = await gc({ stateDir: mine });
 
-        const after = tagged(await ipLinks(), ids);
+        const after = hostEnds(await ipLinks(), ifaces);
         assert.deepEqual(after, before, "gc touched links of networks it does not hold");
         assert.deepEqual(report.links, [`${lost} (nslink:00000000cafe:x, network gone)`]);
         assert.deepEqual(dry.links, report.links);
@@ -146,7 +146,7 @@ describe("gc() beside networks its state directory does not hold", () => {
           report.foreign.map((f) => f.split(" ")[0]).sort(),
           [...before.keys()].sort(),
         );
-        for (const f of report.foreign) assert.match(f, /^nslh\w+ \(nslink:[0-9a-f]+:\w+, on /);
+        for (const f of report.foreign) assert.match(f, /^nslh\w+ \((nslink:[0-9a-f]+:\w+, )?on /);
         assert.deepEqual(own.endpoints(), ["m1"]);
         // Still talking, each network's containers to one another.
         await assertPing(`/run/netns/${P}o1`, bare(ov.o2.address));

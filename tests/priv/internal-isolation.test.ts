@@ -15,15 +15,14 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
-import { type Namespace, type Network, type NetworkOptions, newNetwork } from "../../mod.ts";
+import { type Network, type NetworkOptions, newNetwork } from "../../mod.ts";
 import { type Cleanup, exec, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { keepSysctls } from "./_nft_helpers.ts";
 import {
   assertPing,
   cleanupNewVeths,
-  namespaceAt,
-  nsName,
+  linkedContainer,
   setUpNetworkTestFile,
   tempStateDir,
 } from "./_network_helpers.ts";
@@ -31,35 +30,13 @@ import { HOST4, HOST6, OUT4, OUT6, outside, probe, server, settled } from "./_tr
 
 const { prefix: P } = setUpNetworkTestFile();
 
-/** Puts back the forwarding and bridge-netfilter settings nslink turns on (for later files). */
-function keepSysctls(c: Cleanup): void {
-  for (
-    const key of [
-      "net/ipv4/ip_forward",
-      "net/ipv6/conf/all/forwarding",
-      "net/bridge/bridge-nf-call-iptables",
-      "net/bridge/bridge-nf-call-ip6tables",
-    ]
-  ) {
-    const path = `/proc/sys/${key}`;
-    if (!existsSync(path)) continue;
-    const was = readFileSync(path, "utf8").trim();
-    c.defer(`restore ${key}`, () => writeFileSync(path, was));
-  }
-}
-
-async function container(
+/** A container of the test: `/run/netns/${P}NAME`, linked and configured (see linkedContainer). */
+const container = (
   c: Cleanup,
   net: Network,
   name: string,
   options: Record<string, unknown> = {},
-): Promise<{ ns: Namespace; netns: string }> {
-  const ns = await namespaceAt(c, `/run/netns/${P}${name}`);
-  const ifaces = await net.link(name, { namespace: ns, ...options });
-  c.defer(`unlink ${name}`, () => net.unlink(name));
-  for (const i of ifaces) await ns.addInterface(i);
-  return { ns, netns: nsName(ns.path) };
-}
+) => linkedContainer(c, net, P, name, options);
 
 /** Runs `ip ARGS` inside a named namespace, failing the test when it fails. */
 async function ipIn(netns: string, ...args: string[]): Promise<void> {

@@ -12,7 +12,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -20,6 +20,7 @@ import { gc, NetNs, newNetwork } from "../../mod.ts";
 import { ipJson, SKIP_ROOT, sleep, withCleanup } from "./_helpers.ts";
 import {
   cleanupNewVeths,
+  liveAddresses,
   readRecord,
   setUpNetworkTestFile,
   stateFiles,
@@ -90,32 +91,6 @@ function runWorker(args: string[], killAfterMs: number | undefined): Promise<Exi
   });
 }
 
-/** Every global address in the sandbox's namespaces (host and each named one), with where. */
-async function liveAddresses(): Promise<Map<string, string[]>> {
-  const where = new Map<string, string[]>();
-  const add = (
-    ns: string,
-    list: { ifname: string; addr_info: { local: string; scope: string }[] }[],
-  ) => {
-    for (const l of list) {
-      for (const a of l.addr_info) {
-        if (a.scope !== "global") continue;
-        where.set(a.local, [...(where.get(a.local) ?? []), `${ns}/${l.ifname}`]);
-      }
-    }
-  };
-  add("host", await ipJson(["addr", "show"]));
-  for (const n of existsSync("/run/netns") ? readdirSync("/run/netns") : []) {
-    if (!n.startsWith(P)) continue;
-    try {
-      add(n, await ipJson(["-n", n, "addr", "show"]));
-    } catch {
-      // Removed (or half made) meanwhile: nothing live there.
-    }
-  }
-  return where;
-}
-
 function duplicates(where: Map<string, string[]>): string[] {
   return [...where].filter(([, at]) => at.length > 1).map(([a, at]) => `${a} at ${at.join(", ")}`);
 }
@@ -161,7 +136,7 @@ describe("kill -9 at random moments", () => {
           );
           if (exact) atPoint[point] = (atPoint[point] ?? 0) + 1;
           else timed++;
-          const live = await liveAddresses();
+          const live = await liveAddresses(P);
           assert.deepEqual(
             duplicates(live),
             [],
@@ -284,7 +259,7 @@ describe("gc() beside a working process", () => {
         while (!done) {
           await gc({ stateDir });
           runs++;
-          assert.deepEqual(duplicates(await liveAddresses()), [], `after gc run ${runs}`);
+          assert.deepEqual(duplicates(await liveAddresses(P)), [], `after gc run ${runs}`);
           await sleep(20);
         }
         const exit = await worker;

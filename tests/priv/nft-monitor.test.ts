@@ -12,15 +12,10 @@ import { type NftEvent, NftMonitor } from "../../netfilter/monitor.ts";
 import { NETLINK_NETFILTER, NFNLGRP_NFTABLES } from "../../netfilter/constants.ts";
 import { NetlinkEventStream } from "../../netlink/events.ts";
 import { NetlinkSocket } from "../../netlink/socket.ts";
-import { exec, isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
+import { isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
+import { nft } from "./_nft_helpers.ts";
 
 const P = runId();
-
-async function nft(...args: string[]): Promise<string> {
-  const r = await exec(["nft", ...args]);
-  if (r.code !== 0) throw new Error(`nft ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /** The names of the tables `nft -j list tables` shows. */
 async function tableNames(): Promise<string[]> {

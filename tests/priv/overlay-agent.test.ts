@@ -12,37 +12,55 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
-import { spawn } from "node:child_process";
-import process from "node:process";
 import { askAgent } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
-import { type EtcdCluster, startEtcd } from "./_etcd.ts";
-import { cmd, fdb, Host, ping, until } from "./_overlay_cluster.ts";
+import { cmd, etcdHosts, fdb, type Host, ping, startAgent, until } from "./_overlay_cluster.ts";
 import { cni, nslinkArgv } from "./_cli_helpers.ts";
 import { agentPid, killAgents } from "./_agent_helpers.ts";
 
 const P = runId();
-const MGMT = `${P}m`;
 const TTL = 2;
 const OPTS = { skip: SKIP_ROOT, timeout: 90_000 };
 
-const hosts = [1, 2].map((n) => ({ n, ns: `${P}h${n}`, v4: `198.51.100.${10 + n}` }));
-let etcd: EtcdCluster | undefined;
-const running: Host[] = [];
+const cluster = etcdHosts(P, 2);
+const { hosts } = cluster;
 const stateDirs: string[] = [];
 
-async function host1(): Promise<Host> {
-  const h = new Host(hosts[0].ns, hosts[0].v4);
-  await h.start();
-  running.push(h);
-  return h;
+const host1 = (): Promise<Host> => cluster.host(0);
+
+/** The nslink command line on host 2 (its namespace), with a state directory of its own. */
+function host2Cli(stateDir: string): (...args: string[]) => Promise<string> {
+  const argv = [
+    "env",
+    `NSLINK_STATE_DIR=${stateDir}`,
+    "nsenter",
+    `--net=/run/netns/${hosts[1].ns}`,
+  ];
+  return async (...args) => {
+    const r = await exec([...argv, ...nslinkArgv(), ...args]);
+    if (r.code !== 0) throw new Error(`nslink ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
 }
 
-/** An nslink command on host 2 (its namespace), with a state directory of its own. */
-function onHost2(stateDir: string): string[] {
-  return ["env", `NSLINK_STATE_DIR=${stateDir}`, "nsenter", `--net=/run/netns/${hosts[1].ns}`];
+/**
+ * A case's start: its network `${P}-TAG` made on `subnet` by host 1's process, which watches it
+ * and links container `${P}TAG1`; host 2's state directory for the case (its agents killed in
+ * after()).
+ */
+async function onHost1(tag: string, dirTag: string, subnet: string) {
+  const name = `${P}-${tag}`;
+  const dir = `/run/nslink-oa-${P}-${dirTag}`;
+  stateDirs.push(dir);
+  const h1 = await host1();
+  const vni = (await h1.call("new", {
+    name,
+    options: { subnet, store: cluster.url(), advertise: hosts[0].v4, ttl: TTL },
+  })).vni as number;
+  await h1.call("watch", { name });
+  await h1.call("link", { name, endpoints: [`${P}${tag}1`] });
+  return { name, dir, h1, vni };
 }
 
 async function eth0(ns: string): Promise<{ v4: string; mac: string }> {
@@ -71,43 +89,14 @@ async function stillReachable(from: string, to: string, vni: number, stateDir: s
 }
 
 before(async () => {
-  if (!isRoot) return;
-  await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
-  await cmd(["ip", "link", "set", MGMT, "up"]);
-  await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
-  for (const h of hosts) {
-    await cmd(["ip", "netns", "add", h.ns]);
-    await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
-    await cmd([
-      "ip",
-      "link",
-      "add",
-      `${P}m${h.n}`,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "m0",
-      "netns",
-      h.ns,
-    ]);
-    await cmd(["ip", "link", "set", `${P}m${h.n}`, "master", MGMT, "up"]);
-    await cmd(["ip", "-n", h.ns, "link", "set", "m0", "up"]);
-    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
-  }
-  etcd = await startEtcd(["198.51.100.1"]);
+  if (isRoot) await cluster.setUp();
 });
 
 after(async () => {
   if (!isRoot) return;
   for (const d of stateDirs) killAgents(d);
-  for (const h of running) await h.stop();
+  await cluster.tearDown();
   for (const d of stateDirs) killAgents(d);
-  await etcd?.stop();
-  for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
-    await exec(["ip", "netns", "del", name]);
-  }
-  await exec(["ip", "link", "del", MGMT]);
 });
 
 describe(
@@ -118,26 +107,8 @@ describe(
       "nslink network connect (names off): the container stays reachable from another host for 3 x TTL",
       OPTS,
       async () => {
-        const name = `${P}-cl`;
-        const dir = `/run/nslink-oa-${P}-cli`;
-        stateDirs.push(dir);
-        const h1 = await host1();
-        const vni = (await h1.call("new", {
-          name,
-          options: {
-            subnet: "203.0.113.64/28",
-            store: etcd!.url,
-            advertise: hosts[0].v4,
-            ttl: TTL,
-          },
-        })).vni as number;
-        await h1.call("watch", { name });
-        await h1.call("link", { name, endpoints: [`${P}cl1`] });
-        const cli = async (...args: string[]) => {
-          const r = await exec([...onHost2(dir), ...nslinkArgv(), ...args]);
-          if (r.code !== 0) throw new Error(`nslink ${args.join(" ")}: ${r.stderr}`);
-          return r.stdout;
-        };
+        const { name, dir, h1, vni } = await onHost1("cl", "cli", "203.0.113.64/28");
+        const cli = host2Cli(dir);
         // Host 2 joins with names off: the agent is needed for the lease all the same.
         await cli(
           "network",
@@ -148,7 +119,7 @@ describe(
           "203.0.113.64/28",
           "--disable-dns",
           "-o",
-          `store=${etcd!.url}`,
+          `store=${cluster.url()}`,
           "-o",
           `advertise=${hosts[1].v4}`,
           "-o",
@@ -162,7 +133,7 @@ describe(
         await cli("network", "rm", name);
         // Host 2 left: its agent (still running a tick or two) does not register it again.
         await sleep(2 * TTL * 1000);
-        const client = new EtcdClient(etcd!.url);
+        const client = new EtcdClient(cluster.url());
         assert.equal(
           await client.get(`/nslink/ov/${name}/hosts/${hosts[1].v4}`),
           undefined,
@@ -178,28 +149,14 @@ describe(
       'CNI ADD with "driver": "overlay": the container stays reachable from another host for 3 x TTL',
       OPTS,
       async () => {
-        const name = `${P}-cn`;
-        const dir = `/run/nslink-oa-${P}-cni`;
-        stateDirs.push(dir);
-        const h1 = await host1();
-        const vni = (await h1.call("new", {
-          name,
-          options: {
-            subnet: "203.0.113.80/28",
-            store: etcd!.url,
-            advertise: hosts[0].v4,
-            ttl: TTL,
-          },
-        })).vni as number;
-        await h1.call("watch", { name });
-        await h1.call("link", { name, endpoints: [`${P}cn1`] });
+        const { name, dir, h1, vni } = await onHost1("cn", "cni", "203.0.113.80/28");
         await cmd(["ip", "netns", "add", `${P}cn2`]);
         const conf = {
           cniVersion: "1.0.0",
           name,
           type: "nslink",
           driver: "overlay",
-          store: etcd!.url,
+          store: cluster.url(),
           advertise: hosts[1].v4,
           subnet: "203.0.113.80/28",
           ttl: TTL,
@@ -221,26 +178,8 @@ describe(
       "nslink agent NETWORK run by a service manager takes over and keeps that network itself: no double duty",
       OPTS,
       async () => {
-        const name = `${P}-fg`;
-        const dir = `/run/nslink-oa-${P}-fg`;
-        stateDirs.push(dir);
-        const h1 = await host1();
-        const vni = (await h1.call("new", {
-          name,
-          options: {
-            subnet: "203.0.113.96/28",
-            store: etcd!.url,
-            advertise: hosts[0].v4,
-            ttl: TTL,
-          },
-        })).vni as number;
-        await h1.call("watch", { name });
-        await h1.call("link", { name, endpoints: [`${P}fg1`] });
-        const cli = async (...args: string[]) => {
-          const r = await exec([...onHost2(dir), ...nslinkArgv(), ...args]);
-          if (r.code !== 0) throw new Error(`nslink ${args.join(" ")}: ${r.stderr}`);
-          return r.stdout;
-        };
+        const { name, dir, h1, vni } = await onHost1("fg", "fg", "203.0.113.96/28");
+        const cli = host2Cli(dir);
         await cli(
           "network",
           "create",
@@ -249,7 +188,7 @@ describe(
           "--subnet",
           "203.0.113.96/28",
           "-o",
-          `store=${etcd!.url}`,
+          `store=${cluster.url()}`,
           "-o",
           `advertise=${hosts[1].v4}`,
           "-o",
@@ -262,33 +201,23 @@ describe(
           networks: Record<string, unknown>;
         };
         assert.ok(name in onDemand.networks, `the on-demand agent keeps ${name}`);
-        const argv = ["nsenter", `--net=/run/netns/${hosts[1].ns}`, ...nslinkArgv()];
-        const agent = spawn(argv[0], [
-          ...argv.slice(1),
-          "agent",
+        const agent = startAgent(hosts[1].ns, dir, [
           "--store",
-          etcd!.url,
+          cluster.url(),
           "--advertise",
           hosts[1].v4,
           "-o",
           `ttl=${TTL}`,
           name,
-        ], { env: { ...process.env, NSLINK_STATE_DIR: dir }, stdio: ["ignore", "pipe", "pipe"] });
-        let out = "";
-        let err = "";
-        agent.stdout!.on("data", (d) => (out += d));
-        agent.stderr!.on("data", (d) => (err += d));
-        const exited = new Promise((r) => agent.once("exit", r));
+        ]);
         try {
-          await until("the foreground agent to serve", async () => {
+          await agent.ready("the foreground agent to serve", async () => {
             try {
               return (await askAgent(dir, "status", 1000)).pid === agent.pid;
             } catch {
               return false;
             }
-          }, 20_000).catch((e) => {
-            throw new Error(`${e.message}: ${out} ${err}`);
-          });
+          }, 20_000);
           const duties = (await askAgent(dir, "status")).duties as Record<
             string,
             { networks: unknown }
@@ -297,8 +226,7 @@ describe(
           assert.deepEqual(duties.overlay.networks, {}, "the registered duty leaves it alone");
           await stillReachable(`${P}fg1`, `${P}fg2`, vni, dir);
         } finally {
-          agent.kill("SIGTERM");
-          await exited;
+          await agent.stop();
         }
         await cli("network", "disconnect", name, `${P}fg2`);
         await cli("network", "rm", name);

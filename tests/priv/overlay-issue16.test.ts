@@ -11,38 +11,27 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
-import { spawn } from "node:child_process";
-import process from "node:process";
 import { type Interface, newNetwork, type OverlayNetwork } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
 import { removeStateDir } from "./_agent_helpers.ts";
 import { exec, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
-import { type EtcdCluster, startEtcd } from "./_etcd.ts";
-import { bare, cmd, fdb, Host, ping, plug, removeHostState, until } from "./_overlay_cluster.ts";
+import {
+  bare,
+  cmd,
+  etcdHosts,
+  fdb,
+  type Host,
+  ping,
+  startAgent,
+  until,
+} from "./_overlay_cluster.ts";
 import { cni, nslinkArgv } from "./_cli_helpers.ts";
 
 const P = runId();
-const MGMT = `${P}m`;
-const UNDER6 = `${P}u`;
+const cluster = etcdHosts(P, 2, { ipv6Underlay: true });
+const { hosts, host } = cluster;
 const TTL = 2;
 const OPTS = { skip: SKIP_ROOT, timeout: 90_000 };
-
-const hosts = [1, 2].map((n) => ({
-  n,
-  ns: `${P}h${n}`,
-  v4: `198.51.100.${10 + n}`,
-  v6: `2001:db8:10::${10 + n}`,
-}));
-let etcd: EtcdCluster | undefined;
-const running: Host[] = [];
-
-async function host(i: number, family: 4 | 6 = 4): Promise<Host> {
-  const h = new Host(hosts[i].ns, family === 4 ? hosts[i].v4 : hosts[i].v6);
-  await h.start();
-  running.push(h);
-  return h;
-}
 
 /**
  * A network's options for host `i`: `extra` (the subnets) with the test's store and TTL, the
@@ -51,7 +40,7 @@ async function host(i: number, family: 4 | 6 = 4): Promise<Host> {
 function options(i: number, extra: Record<string, unknown>, family: 4 | 6 = 4) {
   return {
     ...extra,
-    store: etcd!.url,
+    store: cluster.url(),
     advertise: family === 4 ? hosts[i].v4 : hosts[i].v6,
     ttl: TTL,
   };
@@ -77,15 +66,6 @@ async function nftTable(ns: string): Promise<string> {
   return (await exec(["ip", "netns", "exec", ns, "nft", "list", "table", "inet", "nslink"])).stdout;
 }
 
-async function link(h: Host, network: string, eps: string[], address?: string) {
-  const r = await h.call("link", {
-    name: network,
-    endpoints: eps,
-    ...(address ? { address } : {}),
-  });
-  return r.interfaces as Record<string, Interface>;
-}
-
 /** Cuts a host off from etcd (TCP to 2379 dropped in its namespace), or reconnects it. */
 async function partition(i: number, on: boolean): Promise<void> {
   const ns = hosts[i].ns;
@@ -105,37 +85,11 @@ async function partition(i: number, on: boolean): Promise<void> {
 }
 
 before(async () => {
-  if (!isRoot) return;
-  await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
-  await cmd(["ip", "link", "set", MGMT, "up"]);
-  await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
-  await cmd(["ip", "link", "add", UNDER6, "type", "bridge"]);
-  await cmd(["ip", "link", "set", UNDER6, "up"]);
-  for (const h of hosts) {
-    await cmd(["ip", "netns", "add", h.ns]);
-    await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
-    for (const [br, dev, tag] of [[MGMT, "m0", "m"], [UNDER6, "u0", "u"]]) {
-      await plug(br, `${P}${tag}${h.n}`, h.ns, dev);
-    }
-    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
-    // The IPv6 underlay carries no IPv4 at all.
-    await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v6}/64`, "dev", "u0", "nodad"]);
-  }
-  etcd = await startEtcd(["198.51.100.1"]);
+  if (isRoot) await cluster.setUp();
 });
 
 after(async () => {
-  if (!isRoot) return;
-  for (const h of running) await h.stop();
-  // The agents the hosts' overlay networks started (one per host's state directory), and the
-  // directories (the networks' kernel objects go with the hosts' namespaces below).
-  for (const h of hosts) removeHostState(h.ns);
-  await etcd?.stop();
-  for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
-    await exec(["ip", "netns", "del", name]);
-  }
-  await exec(["ip", "link", "del", MGMT]);
-  await exec(["ip", "link", "del", UNDER6]);
+  if (isRoot) await cluster.tearDown();
 });
 
 describe("overlay networks, issue 16", OPTS, () => {
@@ -148,12 +102,12 @@ describe("overlay networks, issue 16", OPTS, () => {
       const h1 = await host(0);
       const made = await h1.call("new", { name, options: opts });
       const vni = made.vni as number;
-      await link(h1, name, [`${P}d6a`]);
+      await h1.link(name, [`${P}d6a`]);
       // A second process of the same host joins the network, then ends as `await using` would.
       const h1b = await host(0);
       await h1b.call("new", { name, options: opts });
       await h1b.call("dispose", { name });
-      const client = new EtcdClient(etcd!.url);
+      const client = new EtcdClient(cluster.url());
       assert.ok(
         await client.get(`/nslink/ov/${name}/endpoints/${P}d6a`),
         "the endpoint is still registered",
@@ -179,8 +133,8 @@ describe("overlay networks, issue 16", OPTS, () => {
         { subnet: "203.0.113.64/26", subnetIPv6: "2001:db8:20::/64" },
         6,
       );
-      const a = (await link(h1, name, [`${P}d7a`]))[`${P}d7a`];
-      const b = (await link(h2, name, [`${P}d7b`]))[`${P}d7b`];
+      const a = (await h1.link(name, [`${P}d7a`]))[`${P}d7a`];
+      const b = (await h2.link(name, [`${P}d7b`]))[`${P}d7b`];
       const [dev] = await ipJson<
         { mtu: number; linkinfo: { info_data: { local?: string; local6?: string } } }[]
       >(["-d", "-n", hosts[0].ns, "link", "show", `nslvx${vni}`]);
@@ -207,8 +161,8 @@ describe("overlay networks, issue 16", OPTS, () => {
     async () => {
       const name = `${P}-d1`;
       const { h1, h2, vni } = await pair(name, { subnet: "203.0.113.128/26" });
-      const a = (await link(h1, name, [`${P}d1a`]))[`${P}d1a`];
-      await link(h2, name, [`${P}d1b`]);
+      const a = (await h1.link(name, [`${P}d1a`]))[`${P}d1a`];
+      await h2.link(name, [`${P}d1b`]);
       await until("b -> a", () => ping(`${P}d1b`, bare(a.address)), 10_000);
       const hasA = async () => (await fdb(hosts[1].ns, vni)).some((e) => e.mac === a.macAddress);
 
@@ -224,7 +178,7 @@ describe("overlay networks, issue 16", OPTS, () => {
         });
         await exec(["ip", "netns", "del", `${P}d1x`]);
         assert.equal(taken.ok, false, "a's address was handed out again during the outage");
-        const more = await link(h2, name, [`${P}d1y`, `${P}d1z`]);
+        const more = await h2.link(name, [`${P}d1y`, `${P}d1z`]);
         for (const i of Object.values(more)) assert.notEqual(bare(i.address), bare(a.address));
         await sleep(TTL * 1000); // well past the TTL
       } finally {
@@ -239,9 +193,9 @@ describe("overlay networks, issue 16", OPTS, () => {
       await partition(0, true);
       try {
         await until("h2 to drop a's entries again", async () => !(await hasA()), 20_000);
-        const client = new EtcdClient(etcd!.url);
+        const client = new EtcdClient(cluster.url());
         await client.delete(`/nslink/ov/${name}/ipam/4/${bare(a.address)}`);
-        await link(h2, name, [`${P}d1w`], bare(a.address));
+        await h2.link(name, [`${P}d1w`], bare(a.address));
       } finally {
         await partition(0, false);
       }
@@ -265,10 +219,10 @@ describe("overlay networks, issue 16", OPTS, () => {
     async () => {
       const name = `${P}-k9`;
       const { h1, h2 } = await pair(name, { subnet: "203.0.113.192/26" });
-      const live1 = (await link(h1, name, [`${P}k9l1`]))[`${P}k9l1`];
-      const live2 = (await link(h2, name, [`${P}k9l2`]))[`${P}k9l2`];
+      const live1 = (await h1.link(name, [`${P}k9l1`]))[`${P}k9l1`];
+      const live2 = (await h2.link(name, [`${P}k9l2`]))[`${P}k9l2`];
       await until("l2 -> l1", () => ping(`${P}k9l2`, bare(live1.address)), 10_000);
-      const client = new EtcdClient(etcd!.url);
+      const client = new EtcdClient(cluster.url());
       const keys = async () =>
         (await client.range(`/nslink/ov/${name}/`, { prefix: true })).kvs.map((k) => k.key)
           .filter((k) => /\/(endpoints|ipam)\//.test(k)).sort();
@@ -286,7 +240,10 @@ describe("overlay networks, issue 16", OPTS, () => {
         const i = round % 2;
         // Another process of the host links, and is killed at some point of it.
         const doomed = await host(i);
-        await doomed.call("open", { name, options: { store: etcd!.url, advertise: hosts[i].v4 } });
+        await doomed.call("open", {
+          name,
+          options: { store: cluster.url(), advertise: hosts[i].v4 },
+        });
         doomed.send("link", { name, endpoints: [`${P}k9d${round}`] });
         await sleep(round * 40);
         await doomed.kill();
@@ -373,7 +330,7 @@ describe("overlay networks, issue 16", OPTS, () => {
         "--subnet",
         "203.0.113.32/28",
         "-o",
-        `store=${etcd!.url}`,
+        `store=${cluster.url()}`,
         "-o",
         `advertise=${hosts[1].v4}`,
         ov,
@@ -381,7 +338,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       assert.match(await cli("network", "ls"), new RegExp(ov));
       await cmd(["ip", "netns", "add", `${P}cli1`]);
       await cli("network", "connect", ov, `${P}cli1`, "--netns", `/run/netns/${P}cli1`);
-      const client = new EtcdClient(etcd!.url);
+      const client = new EtcdClient(cluster.url());
       assert.ok(await client.get(`/nslink/ov/${ov}/endpoints/${P}cli1`), "registered in the store");
       assert.ok(await ping(`${P}cli1`, "203.0.113.33"), "the container reaches its gateway");
       await cli("network", "disconnect", ov, `${P}cli1`);
@@ -412,7 +369,7 @@ describe("overlay networks, issue 16", OPTS, () => {
         name,
         type: "nslink",
         driver: "overlay",
-        store: etcd!.url,
+        store: cluster.url(),
         advertise: hosts[1].v4,
         subnet: "203.0.113.48/28",
       };
@@ -425,7 +382,7 @@ describe("overlay networks, issue 16", OPTS, () => {
       const add = await cni("ADD", conf, env, inHost2);
       assert.equal(add.code, 0, add.stdout + add.stderr);
       const ips = (add.json!.ips as { address: string }[]).map((i) => bare(i.address));
-      const client = new EtcdClient(etcd!.url);
+      const client = new EtcdClient(cluster.url());
       const registered = (await client.range(`/nslink/ov/${name}/ipam/4/`, { prefix: true })).kvs
         .map((k) => k.key.split("/").pop());
       assert.ok(registered.includes(ips[0]), `${ips[0]} claimed in the store: ${registered}`);
@@ -457,37 +414,27 @@ describe("overlay networks, issue 16", OPTS, () => {
         options: options(0, { subnet: "203.0.113.64/28" }),
       });
       await h1.call("watch", { name });
-      await link(h1, name, [`${P}ag1`]);
-      const env = { ...process.env, NSLINK_STATE_DIR: `/run/nslink-agent-${P}` };
+      await h1.link(name, [`${P}ag1`]);
+      const dir = `/run/nslink-agent-${P}`;
       const inHost2 = ["nsenter", `--net=/run/netns/${hosts[1].ns}`, ...nslinkArgv()];
       // The host's background process: it joins (the network's record in the host's state) and
       // keeps the host's lease, registration and watcher.
-      const agent = spawn(inHost2[0], [
-        ...inHost2.slice(1),
-        "agent",
+      const agent = startAgent(hosts[1].ns, dir, [
         "--store",
-        etcd!.url,
+        cluster.url(),
         "--advertise",
         hosts[1].v4,
         "-o",
         `ttl=${TTL}`,
         name,
-      ], { env, stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      agent.stdout!.on("data", (d) => (out += d));
-      agent.stderr!.on("data", (d) => (err += d));
-      const exited = new Promise((r) => agent.once("exit", r));
+      ]);
       try {
-        await until("the agent to watch", () => Promise.resolve(out.includes("watching")), 15_000)
-          .catch((e) => {
-            throw new Error(`${e.message}: ${out} ${err}`);
-          });
+        await agent.ready("the agent to watch", () => agent.out.includes("watching"), 15_000);
         // A short-lived process connects a container by name, and exits.
         await cmd(["ip", "netns", "add", `${P}ag2`]);
         const r = await exec([
           "env",
-          `NSLINK_STATE_DIR=/run/nslink-agent-${P}`,
+          `NSLINK_STATE_DIR=${dir}`,
           ...inHost2,
           "network",
           "connect",
@@ -509,10 +456,9 @@ describe("overlay networks, issue 16", OPTS, () => {
         await sleep(3 * TTL * 1000);
         assert.ok(await ping(`${P}ag1`, addr), "still reachable after 3 x TTL");
       } finally {
-        agent.kill("SIGTERM");
-        await exited;
+        await agent.stop();
         // Host 2's state directory: the network it joined and the container connected to it.
-        removeStateDir(`/run/nslink-agent-${P}`);
+        removeStateDir(dir);
       }
       await exec(["ip", "netns", "del", `${P}ag2`]);
       await h1.call("delete", { name });
@@ -529,11 +475,11 @@ describe("overlay networks, issue 16", OPTS, () => {
         name,
         options: options(0, { subnet: "203.0.113.80/28" }),
       });
-      const first = (await link(h1, name, [`${P}we1`]))[`${P}we1`];
+      const first = (await h1.link(name, [`${P}we1`]))[`${P}we1`];
       // This process joins as a third host (the sandbox's own address on the management bridge).
       const net = await newNetwork("overlay", name, {
         subnet: "203.0.113.80/28",
-        store: etcd!.url,
+        store: cluster.url(),
         advertise: "198.51.100.1",
         ttl: TTL,
         stateDir: `/run/nslink-we-${P}`,
@@ -551,7 +497,7 @@ describe("overlay networks, issue 16", OPTS, () => {
           addresses: [bare(first.address)],
           host: hosts[0].v4,
         });
-        const second = (await link(h1, name, [`${P}we2`]))[`${P}we2`];
+        const second = (await h1.link(name, [`${P}we2`]))[`${P}we2`];
         await until("the second endpoint", () => Promise.resolve(names.has(`${P}we2`)));
         assert.deepEqual(names.get(`${P}we2`)?.addresses, [bare(second.address)]);
         await h1.call("unlink", { name, endpoint: `${P}we1` });

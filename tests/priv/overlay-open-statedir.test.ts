@@ -6,42 +6,24 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
-import { exec, isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
-import { type EtcdCluster, startEtcd } from "./_etcd.ts";
-import { cmd, Host, plug, removeHostState } from "./_overlay_cluster.ts";
+import { existsSync, statSync } from "node:fs";
+import { isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
+import { etcdHosts } from "./_overlay_cluster.ts";
 import { removeStateDir } from "./_agent_helpers.ts";
 
 const P = runId();
-const MGMT = `${P}m`;
-const h = { ns: `${P}h1`, v4: "198.51.100.11" };
+const cluster = etcdHosts(P, 1);
+const [h] = cluster.hosts;
 const DIR = `/run/nslink-${P}-explicit`;
-let etcd: EtcdCluster | undefined;
-const running: Host[] = [];
 
 before(async () => {
-  if (!isRoot) return;
-  await cmd(["ip", "link", "add", MGMT, "type", "bridge"]);
-  await cmd(["ip", "link", "set", MGMT, "up"]);
-  await cmd(["ip", "addr", "add", "198.51.100.1/24", "dev", MGMT]);
-  await cmd(["ip", "netns", "add", h.ns]);
-  await cmd(["ip", "-n", h.ns, "link", "set", "lo", "up"]);
-  await plug(MGMT, `${P}m1`, h.ns, "m0");
-  await cmd(["ip", "-n", h.ns, "addr", "add", `${h.v4}/24`, "dev", "m0"]);
-  etcd = await startEtcd(["198.51.100.1"]);
+  if (isRoot) await cluster.setUp();
 });
 
 after(async () => {
   if (!isRoot) return;
-  for (const x of running) await x.stop();
-  removeHostState(h.ns);
+  await cluster.tearDown();
   removeStateDir(DIR);
-  rmSync(DIR, { recursive: true, force: true });
-  await etcd?.stop();
-  for (const name of readdirSync("/run/netns").filter((n) => n.startsWith(P))) {
-    await exec(["ip", "netns", "del", name]);
-  }
-  await exec(["ip", "link", "del", MGMT]);
 });
 
 describe("overlay: openNetwork with stateDir", { skip: SKIP_ROOT, timeout: 90_000 }, () => {
@@ -49,20 +31,16 @@ describe("overlay: openNetwork with stateDir", { skip: SKIP_ROOT, timeout: 90_00
     const name = `${P}-sd`;
     const options = {
       subnet: "203.0.113.128/26",
-      store: etcd!.url,
+      store: cluster.url(),
       advertise: h.v4,
       stateDir: DIR,
     };
-    const a = new Host(h.ns, h.v4);
-    await a.start();
-    running.push(a);
+    const a = await cluster.host(0);
     await a.call("new", { name, options });
     await a.call("close", { name });
     // Another process of the host opens it (the default state directory of these host
     // processes is /run/nslink-host-INODE: it must stay without the network).
-    const b = new Host(h.ns, h.v4);
-    await b.start();
-    running.push(b);
+    const b = await cluster.host(0);
     await b.call("open", { name, options });
     await b.call("link", { name, endpoints: [`${P}e1`] });
     const ino = statSync(`/run/netns/${h.ns}`).ino;

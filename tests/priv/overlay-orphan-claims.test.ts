@@ -5,24 +5,14 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
 import { isRoot, runId, SKIP_ROOT } from "./_helpers.ts";
-import { bare, etcdHosts, type Host } from "./_overlay_cluster.ts";
+import { bare, etcdHosts } from "./_overlay_cluster.ts";
 
 const P = runId();
 const cluster = etcdHosts(P, 2);
 const { hosts } = cluster;
 const host = (i: number) => cluster.host(i);
-
-async function link(h: Host, network: string, eps: string[], address?: string) {
-  const r = await h.call("link", {
-    name: network,
-    endpoints: eps,
-    ...(address ? { address } : {}),
-  });
-  return r.interfaces as Record<string, Interface>;
-}
 
 before(async () => {
   if (isRoot) await cluster.setUp();
@@ -45,7 +35,7 @@ describe("overlay claims no endpoint record explains", { skip: SKIP_ROOT, timeou
     });
     await h1.call("new", { name, options: opts(0) });
     await h2.call("new", { name, options: opts(1) });
-    const live = (await link(h1, name, [`${P}orl`]))[`${P}orl`];
+    const live = (await h1.link(name, [`${P}orl`]))[`${P}orl`];
     const client = new EtcdClient(cluster.url());
     const ipam4 = `/nslink/ov/${name}/ipam/4/`;
     // What such an unlink leaves: a claim naming an endpoint with no record, and one naming a
@@ -59,7 +49,7 @@ describe("overlay claims no endpoint record explains", { skip: SKIP_ROOT, timeou
     assert.equal((await client.get(`${ipam4}${bare(live.address)}`))?.value, `${P}orl`);
     assert.ok(await client.get(`/nslink/ov/${name}/endpoints/${P}orl`));
     // The address is handed out again.
-    const again = (await link(h2, name, [`${P}orn`], "203.0.113.190"))[`${P}orn`];
+    const again = (await h2.link(name, [`${P}orn`], "203.0.113.190"))[`${P}orn`];
     assert.equal(bare(again.address), "203.0.113.190");
     await h2.call("delete", { name });
     await h1.call("delete", { name });

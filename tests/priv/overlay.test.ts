@@ -9,7 +9,6 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readdirSync, rmSync } from "node:fs";
 import type { Interface } from "../../mod.ts";
 import { EtcdClient } from "../../store/etcd.ts";
@@ -17,7 +16,6 @@ import { agentOffForTests, removeStateDir } from "./_agent_helpers.ts";
 import { exec, ip, ipJson, isRoot, runId, SKIP_ROOT, sleep } from "./_helpers.ts";
 import { assertNoPingReply } from "./_network_helpers.ts";
 import { type EtcdCluster, startEtcd } from "./_etcd.ts";
-import { nslinkArgv } from "./_cli_helpers.ts";
 import {
   bare,
   cmd,
@@ -28,6 +26,7 @@ import {
   ping,
   plug,
   removeHostState,
+  startAgent,
   until,
 } from "./_overlay_cluster.ts";
 
@@ -395,31 +394,9 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
     // Its own state directory, removed afterwards: the network it joined there must not outlive
     // the test in nslink's table (one table serves every state directory of a namespace).
     const agentDir = `/run/nslink-agent-${P}`;
-    const agent = spawn("nsenter", [
-      `--net=/run/netns/${h3.ns}`,
-      ...nslinkArgv(),
-      "agent",
-      "--store",
-      etcd!.url,
-      "--advertise",
-      h3.addr,
-      OV1,
-    ], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NSLINK_STATE_DIR: agentDir },
-    });
-    let out = "";
-    let err = "";
-    agent.stdout!.on("data", (d) => (out += d));
-    agent.stderr!.on("data", (d) => (err += d));
-    const exited = new Promise<[number | null, string | null]>((r) =>
-      agent.once("exit", (code, signal) => r([code, signal]))
-    );
+    const agent = startAgent(h3.ns, agentDir, ["--store", etcd!.url, "--advertise", h3.addr, OV1]);
     try {
-      await until("the agent to watch", () => Promise.resolve(out.includes("watching")), 15_000)
-        .catch((e) => {
-          throw new Error(`${e.message}: ${out} ${err}`);
-        });
+      await agent.ready("the agent to watch", () => agent.out.includes("watching"), 15_000);
       await link(h1, OV1, [`${P}a7`]);
       const a7 = ifaces[`${P}a7`];
       await until(
@@ -432,14 +409,14 @@ describe("overlay networks across three hosts, state in a three-member etcd", OP
         async () => !(await fdb(h3, vni)).some((e) => e.mac === a7.macAddress),
       );
     } finally {
-      agent.kill("SIGTERM");
+      await agent.stop();
     }
-    const [code, signal] = await exited;
+    const [code, signal] = await agent.exited;
     removeStateDir(agentDir);
     rmSync(`${agentDir}.config`, { recursive: true, force: true });
     // It stopped its watchers and said so; Deno's child_process reports a child it sent SIGTERM
     // to as killed by it even when the child handled it and exited 0 (Bun and bash see 0).
-    assert.match(out, /stopped\n$/, err);
+    assert.match(agent.out, /stopped\n$/, agent.err);
     assert.ok(code === 0 || (code === null && signal === "SIGTERM"), `exit ${code} ${signal}`);
   });
 

@@ -237,6 +237,35 @@ describe("bench/render.ts teardown", () => {
     assert.deepEqual(lines[1].trim().split(/\s{2,}/).slice(1, 5), ["2", "500.0", "200.0", "300.0"]);
     assert.match(text, /deno, round 2: umount2 150\.0 \(x1\), unlink 27\.0 \(x2\)/);
     assert.match(text, /2 containers x 2 rounds, host agent off/);
+    assert.doesNotMatch(text, /runnable/, "files without the scheduler's split: no such columns");
+  });
+
+  it("renders the calling thread's split and the other threads' and agent's CPU when recorded", () => {
+    const round = {
+      round: 1,
+      usPerCtr: 0,
+      cpuUsPerCtr: 300,
+      libcUsPerCtr: 200,
+      callsPerCtr: 14,
+      nsDelete: { usPerCtr: 0, medianUs: 0, libcUsPerCtr: 160 },
+      unlink: { usPerCtr: 0, medianUs: 0, libcUsPerCtr: 40 },
+      first: { nsDeleteUs: 400, unlinkUs: 100 },
+      thread: { cpuUsPerCtr: 120, runnableUsPerCtr: 60.25, asleepUsPerCtr: 20 },
+      otherThreadsCpuUsPerCtr: 75,
+      agentCpuUsPerCtr: 0,
+      symbols: { umount2: { usPerCtr: 150, callsPerCtr: 1 } },
+      samplesMs: { nsDelete: [0.4, 0.4], unlink: [0.1, 0.1] },
+    };
+    const r = result({
+      suite: "teardown",
+      runtime: "bun",
+      options: { n: 2, rounds: 1, agent: "on" },
+      samples: [round],
+    });
+    const text = renderBlock("teardown", {}, [{ path: "bench/results/t.json", result: r }]);
+    const line = text.split("\n").find((l) => l.startsWith("bun  "))!;
+    assert.deepEqual(line.trim().split(/\s{2,}/).slice(-3), ["120.0 / 60.3 / 20.0", "75.0", "0.0"]);
+    assert.match(text, /thread cpu \/ runnable \/ asleep/);
   });
 });
 

@@ -1,10 +1,11 @@
 /**
  * Unit test (no root) of what a CNI exec loads. A runtime execs the plugin twice per container.
- * `scripts/build.sh` bundles with `bun build --splitting`: a chunk, and the Node built-ins it
- * imports, load when an `import` reaches it. This builds the same chunks (not compiled) and
- * follows the imports from the CNI branch of `cli/main.ts`: the command line's chunk must not be
- * among them, nor the built-ins a CNI ADD or DEL does not need on every call (those are loaded
- * on first use through `process.getBuiltinModule`).
+ * `scripts/build.sh` bundles with `scripts/build.ts` (`bun build --splitting`): a chunk loads when
+ * an `import` reaches it, and every Node built-in a chunk imports statically is instantiated as
+ * the executable starts, so the build turns those imports into `process.getBuiltinModule` calls
+ * made at first use. This builds the same chunks (not compiled) and follows the imports from
+ * the CNI branch of `cli/main.ts`: the command line's chunk must not be among them, nor the
+ * built-ins a CNI ADD or DEL does not need on every call, and no chunk imports a built-in.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -19,22 +20,21 @@ const ROOT = normalize(join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 /** Built-ins a CNI exec does not need at import: each costs milliseconds to load. */
 const HEAVY = ["zlib", "net", "child_process", "url", "crypto", "dgram", "util", "timers"];
 
-/** The chunks of `bun build --splitting cli/main.ts`, by file name. */
+/** The chunks of `bun scripts/build.ts --outdir` (as `scripts/build.sh`), by file name. */
 function buildChunks(): Map<string, string> {
   const out = mkdtempSync(join(tmpdir(), "nslink-split-"));
   try {
     const r = spawnSync(
       join(ROOT, "node_modules/.bin/bun"),
-      ["build", "--format=esm", "--target=bun", "--splitting", "cli/main.ts", "--outdir", out],
+      ["scripts/build.ts", "--outdir", out],
       { cwd: ROOT, encoding: "utf8" },
     );
-    assert.equal(r.status, 0, `bun build: ${r.stdout}${r.stderr}`);
+    assert.equal(r.status, 0, `bun scripts/build.ts: ${r.stdout}${r.stderr}`);
     const chunks = new Map<string, string>();
-    for (const line of r.stdout.split("\n")) {
-      const m = /^\s*(\S+\.js)\s/.exec(line);
-      if (m) chunks.set(m[1], readFileSync(join(out, m[1]), "utf8"));
+    for (const name of r.stdout.split("\n")) {
+      if (name.endsWith(".js")) chunks.set(name, readFileSync(join(out, name), "utf8"));
     }
-    assert.ok(chunks.has("main.js"), `bun build wrote no main.js: ${r.stdout}`);
+    assert.ok(chunks.has("main.js"), `the build wrote no main.js: ${r.stdout}`);
     return chunks;
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -91,17 +91,39 @@ describe("what a CNI exec of nslink loads (bun --splitting, as scripts/build.sh)
     assert.deepEqual(HEAVY.filter((b) => loads.builtins.has(b)), []);
   });
 
-  it("hands off to the agent through one chunk that imports nothing", () => {
+  it("no chunk imports a Node built-in: each is taken at first use", () => {
+    const found = [...chunks].flatMap(([name, text]) =>
+      staticImports(text).filter((s) => !s.startsWith(".")).map((s) => `${name}: ${s}`)
+    );
+    assert.deepEqual(found, []);
+    // The built-ins the plugin uses are still there, taken on first use.
+    assert.ok([...chunks.values()].some((t) => t.includes('getBuiltinModule("node:fs")')));
+  });
+
+  it("hands off from the entry chunk itself, which imports nothing", () => {
     const main = chunks.get("main.js")!;
-    // The first import of the CNI branch is the hand-off; the plugin's come after it.
-    const branch = main.slice(main.indexOf("CNI_COMMAND"));
-    const first = /import\("\.\/([^"]+)"\)/.exec(branch)?.[1] ?? "";
-    assert.match(first, /^handoff-/);
-    const text = chunks.get(first)!;
-    assert.deepEqual(staticImports(text), []);
-    assert.deepEqual([...text.matchAll(/import\(/g)].length, 0);
-    assert.deepEqual([...text.matchAll(/^\/\/ (\S+\.ts)$/gm)].map((m) => m[1]), [
+    // No module to load before the hand-off: not the hand-off's (no dynamic import), not a
+    // Node built-in (stdin, stdout and `process` come from the runtime's own globals).
+    assert.deepEqual(staticImports(main), []);
+    assert.deepEqual([...main.matchAll(/^\/\/ (\S+\.ts)$/gm)].map((m) => m[1]).sort(), [
+      "cli/main.ts",
       "cni/handoff.ts",
     ]);
+    // The plugin's chunks are imported only after the agent did not answer.
+    const entry = main.slice(main.indexOf("// cli/main.ts"));
+    assert.ok(entry.indexOf("handOff(") >= 0, "no handOff call in cli/main.ts");
+    assert.ok(entry.indexOf("handOff(") < entry.indexOf("import("));
+  });
+
+  it("only the commands that run until stopped restore the normal JIT policy", () => {
+    const main = chunks.get("main.js")!;
+    const entry = main.slice(main.indexOf("// cli/main.ts"));
+    // The compiled file starts with the JIT held back (scripts/build.ts): a CNI exec, handed off
+    // or not, and a one-shot command keep it; the agent and `events` set it back.
+    const parts = entry.split("normalJit();");
+    assert.equal(parts.length, 2, "one normalJit() call, on the command line's path");
+    assert.ok(parts[0].includes('import("./skel-'), "the plugin in-process keeps the policy");
+    assert.ok(parts[1].includes('import("./app-'));
+    assert.match(entry, /LONG_RUNNING = \["agent", "events"\]/);
   });
 });
