@@ -6,14 +6,21 @@
  * onto it (see {@linkcode Namespace.create}).
  *
  * A spare is anonymous (only its fds hold it), so it dies with the process, even on `kill -9`.
- * The worker never keeps the process alive. It is off unless asked for: it saves the calling
- * thread about 0.4 ms of CPU per namespace, but costs the process more in all (the worker's
- * start, 40-60 ms of CPU and 8 MB (Bun) to 20 MB (Deno) of memory, and 0.1-0.4 ms of CPU per
- * namespace more than making it inline), and it shortens the wall time only when a CPU is idle
- * for it. Measured on a 2-CPU machine under a load of about 6 (bench/spare_netns.ts), the fast
- * path's wall time per container did not improve reliably on either runtime. Ask for it with
- * {@linkcode startSpareNetns} (at once; under Deno this blocks the caller while the worker's
- * isolate starts, 50-250 ms here), or `NSLINK_SPARE_NETNS=on` (it then starts at a process's
+ * The worker never keeps the process alive, and it runs as `SCHED_IDLE`: only on a CPU with
+ * nothing else to do, so it never takes the CPU from the caller (at normal priority, woken by a
+ * take on a busy machine, it did: the namespace step's wall time stayed ~0.5 ms while its CPU
+ * time fell to 0.1). When no CPU is idle, spares come late and namespaces are made inline.
+ *
+ * Measured (bench/spare_netns.ts, 2 CPUs shared with other work, load 3.7-6, medians of 3 runs
+ * alternating with the inline path): the namespace step 0.47-0.59 ms -> 0.11-0.16 ms of wall
+ * time, the fast path's setup per container 2.21 -> 1.78 ms (Deno, N=50), 2.11 -> 1.88 (Deno,
+ * N=200), 2.44 -> 2.18 (Bun, N=50), 1.95 -> 1.85 (Bun, N=200); the process's CPU 0.1-0.3 ms
+ * more per container, its memory 8 MB (Bun) to 19 MB (Deno) more. Starting the worker costs
+ * 30-35 ms (Bun) or 50-65 ms (Deno) until its first spare, and under Deno the constructor of
+ * `node:worker_threads`' `Worker` blocks the caller for most of that (it waits for the worker's
+ * isolate; Deno's web `Worker` does not, but keeps the process alive). So it is off unless
+ * asked for: {@linkcode startSpareNetns} (best at a long-running process's start, before its
+ * first container), or `NSLINK_SPARE_NETNS=on` (it then starts at a process's
  * {@linkcode SPARE_START_AT}th namespace, so a CLI command or a CNI exec, which makes at most
  * one, never starts it).
  * `NSLINK_SPARE_NETNS=off` keeps it off, also when asked for.

@@ -23,6 +23,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { NetNs, newNetworkNamespace } from "../../mod.ts";
+import { SCHED_IDLE } from "../../ffi/libc.ts";
 import {
   SPARE_START_AT,
   spareNetnsState,
@@ -66,6 +67,18 @@ function mountShape(path: string): string {
   // options, optional fields (shared:N, master:N: numbers dropped), fs type, source, super options
   return [f[5], ...f.slice(6, sep).map((o) => o.replace(/\d+/g, "N")), ...f.slice(sep + 1)]
     .join(" ");
+}
+
+/** The scheduling policy of each thread of this process (`stat` field 41). */
+function threadPolicies(): number[] {
+  return readdirSync("/proc/self/task").map((t) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${t}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[41 - 3]);
+    } catch {
+      return -1; // the thread ended meanwhile
+    }
+  });
 }
 
 /** The `net:[INODE]` of every namespace a process holds through an fd. */
@@ -148,6 +161,8 @@ describe("spare namespaces", () => {
 
         assert.equal(await startSpareNetns(), true);
         await spareReady();
+        // The worker runs only on idle CPUs: one thread of this process is SCHED_IDLE.
+        assert.ok(threadPolicies().includes(SCHED_IDLE), `policies ${threadPolicies()}`);
         let spare: Awaited<ReturnType<typeof newNetworkNamespace>> | undefined;
         const spareCalls = await libcCalls(async () => {
           spare = await newNetworkNamespace(b);
