@@ -15,7 +15,10 @@
  * alternating with the inline path): the namespace step 0.47-0.59 ms -> 0.11-0.16 ms of wall
  * time, the fast path's setup per container 2.21 -> 1.78 ms (Deno, N=50), 2.11 -> 1.88 (Deno,
  * N=200), 2.44 -> 2.18 (Bun, N=50), 1.95 -> 1.85 (Bun, N=200); the process's CPU 0.1-0.3 ms
- * more per container, its memory 8 MB (Bun) to 19 MB (Deno) more. Starting the worker costs
+ * more per container, its memory 8 MB (Bun) to 19 MB (Deno) more. In a busier moment (no spare
+ * ready for 57-88% of the containers) it was no better: setup per container between 8% faster
+ * and 40% slower, and the slowest containers slower in 4 of 6 runs (a worker that runs only on
+ * idle CPUs can be left waiting inside `unshare` while holding a kernel lock the caller needs). Starting the worker costs
  * 30-35 ms (Bun) or 50-65 ms (Deno) until its first spare, and under Deno the constructor of
  * `node:worker_threads`' `Worker` blocks the caller for most of that (it waits for the worker's
  * isolate; Deno's web `Worker` does not, but keeps the process alive). So it is off unless
