@@ -214,6 +214,7 @@ export {
   type NeighState,
 } from "./rtnl/neigh.ts";
 export { NetNs, NETNS_RUN_DIR, netnsPath } from "./netns/netns.ts";
+export { SPARE_START_AT, spareNetnsState, startSpareNetns, stopSpareNetns } from "./netns/spare.ts";
 export { withNetns, withNewNetns } from "./ffi/enter.ts";
 export {
   type BatchRequest,

@@ -256,6 +256,27 @@ export function unshare(flags: number, object = ""): void {
   if (sym().unshare(flags) < 0) throw new SyscallError("unshare", object, errno());
 }
 
+/** `SCHED_IDLE` from `<sched.h>`: run only when a CPU has nothing else to run. */
+export const SCHED_IDLE = 5;
+
+/**
+ * `sched_setscheduler(2)` on the calling thread (`pid` 0), with priority 0 (what `SCHED_OTHER`,
+ * `SCHED_BATCH` and `SCHED_IDLE` take).
+ *
+ * @example
+ * ```ts ignore
+ * import { SCHED_IDLE, schedSetScheduler } from "./libc.ts";
+ * schedSetScheduler(SCHED_IDLE); // this thread runs only on an idle CPU
+ * ```
+ * @param policy e.g. {@linkcode SCHED_IDLE}.
+ */
+export function schedSetScheduler(policy: number): void {
+  const param = new Uint8Array(4); // struct sched_param { int sched_priority; }: 0
+  if (sym().sched_setscheduler(0, policy, param) < 0) {
+    throw new SyscallError("sched_setscheduler", `policy ${policy}`, errno());
+  }
+}
+
 /** `mount(2)`. @param source @param target @param fstype @param flags @param object For error messages. */
 export function mount(
   source: string | null,

@@ -31,6 +31,8 @@ export const LIBC_SYMBOLS = {
   setns: { parameters: ["i32", "i32"], result: "i32" },
   /** `int unshare(int flags)` */
   unshare: { parameters: ["i32"], result: "i32" },
+  /** `int sched_setscheduler(pid_t pid, int policy, const struct sched_param *param)` */
+  sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   /** `int mount(const char *source, const char *target, const char *filesystemtype, unsigned long mountflags, const void *data)` */
   mount: { parameters: ["buffer", "buffer", "buffer", "usize", "buffer"], result: "i32" },
   /** `int umount2(const char *target, int flags)` */

@@ -248,6 +248,22 @@ export class NetlinkSocket implements NetlinkTransport, Disposable {
     }
   }
 
+  /**
+   * Wraps a netlink socket opened and set up as {@linkcode NetlinkSocket.open} does (bound, with
+   * its options), e.g. by another thread inside another namespace. The object owns the fd.
+   *
+   * @example
+   * ```ts ignore
+   * const sock = NetlinkSocket.adopt(fd, port);
+   * ```
+   * @param fd The socket's fd.
+   * @param port Its port id (`nl_pid`, from `getsockname`).
+   * @returns The socket.
+   */
+  static adopt(fd: number, port: number): NetlinkSocket {
+    return new NetlinkSocket(fd, port, false);
+  }
+
   /** The port id the kernel assigned (`nl_pid`). */
   get portId(): number {
     return this.#port;

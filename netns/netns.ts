@@ -112,6 +112,32 @@ function prepareRunDir(): void {
   runDirShared = true;
 }
 
+/** Makes the empty file a namespace is mounted on; `EEXIST` when something is there. */
+function makeStub(path: string, object: string): void {
+  if (path.startsWith(`${NETNS_RUN_DIR}/`)) prepareRunDir();
+  else mkdirSync(dirname(path), { recursive: true });
+  let fileFd: number;
+  try {
+    fileFd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444, object);
+  } catch (e) {
+    if (e instanceof SyscallError && e.errno === EEXIST) {
+      throw new SyscallError("create netns", `${object} (already exists)`, EEXIST, { cause: e });
+    }
+    throw e;
+  }
+  close(fileFd);
+}
+
+/** Undoes what a failed creation made: the mount, if any, and the file. */
+function removeStub(path: string): void {
+  try {
+    umount2(path, MNT_DETACH);
+  } catch { /* not mounted */ }
+  try {
+    unlink(path);
+  } catch { /* already gone */ }
+}
+
 /**
  * An open network namespace. `close()` (or `using`) releases the fd; `delete()` removes the
  * mount and the file. Requires root (`CAP_SYS_ADMIN`) to create, delete or enter.
@@ -157,18 +183,7 @@ export class NetNs implements Disposable {
   static create(nameOrPath: string, inside?: () => void): NetNs {
     const path = netnsPath(nameOrPath);
     const object = JSON.stringify(path);
-    if (path.startsWith(`${NETNS_RUN_DIR}/`)) prepareRunDir();
-    else mkdirSync(dirname(path), { recursive: true });
-    let fileFd: number;
-    try {
-      fileFd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444, object);
-    } catch (e) {
-      if (e instanceof SyscallError && e.errno === EEXIST) {
-        throw new SyscallError("create netns", `${object} (already exists)`, EEXIST, { cause: e });
-      }
-      throw e;
-    }
-    close(fileFd);
+    makeStub(path, object);
     try {
       withNewNetns(() => {
         mount(THREAD_NETNS, path, "none", MS_BIND, object);
@@ -176,12 +191,35 @@ export class NetNs implements Disposable {
       }, object);
       return new NetNs(path, open(path, O_RDONLY | O_CLOEXEC, 0, object));
     } catch (e) {
-      try {
-        umount2(path, MNT_DETACH);
-      } catch { /* not mounted */ }
-      try {
-        unlink(path);
-      } catch { /* already gone */ }
+      removeStub(path);
+      throw e;
+    }
+  }
+
+  /**
+   * Mounts the namespace of an open fd at a path (a bare name means `/run/netns/NAME`), as
+   * {@linkcode NetNs.create} mounts a new one (the same file, the same bind mount), and takes
+   * the fd over: the returned object closes it. Fails with `EEXIST` when something is already
+   * there, leaving it alone; on any failure the fd stays the caller's. Equivalent to:
+   * `ip netns attach NAME PID`, with an fd instead of a process.
+   *
+   * @example
+   * ```ts ignore
+   * const ns = NetNs.attach("/run/netns/c1", fd);
+   * ```
+   * @param nameOrPath Name or path.
+   * @param fd An open fd of a network namespace (`O_CLOEXEC`).
+   * @returns The namespace, open on `fd`.
+   */
+  static attach(nameOrPath: string, fd: number): NetNs {
+    const path = netnsPath(nameOrPath);
+    const object = JSON.stringify(path);
+    makeStub(path, object);
+    try {
+      mount(`/proc/self/fd/${fd}`, path, "none", MS_BIND, object);
+      return new NetNs(path, fd);
+    } catch (e) {
+      removeStub(path);
       throw e;
     }
   }

@@ -13,6 +13,8 @@ import { hostNetns, hostRtnl } from "../model/host.ts";
 import { freeName, type Interface } from "../model/interface.ts";
 import { handoffs, knownNames } from "./internal.ts";
 import { removeNetnsResolvConf } from "./dns_hooks.ts";
+import { dropSpareNetns, type SpareNetns, takeSpareNetns } from "../netns/spare.ts";
+import { NetlinkSocket } from "../netlink/socket.ts";
 import { readTextFile } from "../ffi/libc.ts";
 
 function checkInterface(iface: Interface): void {
@@ -208,6 +210,8 @@ export class Namespace implements AsyncDisposable {
    * @returns The namespace.
    */
   static create(path: string): Namespace {
+    const spare = takeSpareNetns();
+    if (spare) return Namespace.#fromSpare(path, spare);
     // While the thread is still in the new namespace, open its netlink handle and bring `lo`
     // up there: no second trip into the namespace.
     let netns: NetNs | undefined;
@@ -231,6 +235,25 @@ export class Namespace implements AsyncDisposable {
     }
     const ns = new Namespace(netns, [], true);
     ns.#rtnl = rtnl;
+    ns.#loUp = true;
+    knownNames.set(ns, new Set(["lo"]));
+    return ns;
+  }
+
+  /**
+   * A namespace made ahead by the spare worker (`lo` up, its netlink socket open there), mounted
+   * at `path`: the same file and bind mount as {@linkcode NetNs.create} makes.
+   */
+  static #fromSpare(path: string, spare: SpareNetns): Namespace {
+    let netns: NetNs;
+    try {
+      netns = NetNs.attach(path, spare.nsFd);
+    } catch (e) {
+      dropSpareNetns(spare);
+      throw e;
+    }
+    const ns = new Namespace(netns, [], true);
+    ns.#rtnl = Rtnl.open({ netns, socket: NetlinkSocket.adopt(spare.sockFd, spare.port) });
     ns.#loUp = true;
     knownNames.set(ns, new Set(["lo"]));
     return ns;

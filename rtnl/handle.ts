@@ -38,6 +38,8 @@ export interface RtnlOptions {
    * the socket where the thread is, without switching namespaces.
    */
   inside?: boolean;
+  /** Use this socket, already bound in `netns` (the handle owns it then), instead of opening one. */
+  socket?: NetlinkSocket;
 }
 
 /**
@@ -90,10 +92,11 @@ export class Rtnl implements Disposable {
    */
   static open(options: RtnlOptions = {}): Rtnl {
     const ns = options.netns;
-    const sock = ns === undefined || options.inside ? NetlinkSocket.open() : NetlinkSocket.open({
-      netnsFd: ns.fd,
-      netnsName: ns.path ? JSON.stringify(ns.path) : undefined,
-    });
+    const sock = options.socket ??
+      (ns === undefined || options.inside ? NetlinkSocket.open() : NetlinkSocket.open({
+        netnsFd: ns.fd,
+        netnsName: ns.path ? JSON.stringify(ns.path) : undefined,
+      }));
     return new Rtnl(sock, ns);
   }
 
