@@ -7,7 +7,7 @@
 # Suites, in order (about 14 min in all on this 2-core machine, 25 at most; --quick: ~2-5 min, a
 # plumbing check whose figures mean nothing):
 #   main       bench/main.ts, every peer (per-container setup/teardown)     --n 50 --reps 5
-#   steps      bench/main.ts --steps, the nslink fast and floor peers and Go's fast --n 50 --reps 5
+#   steps      bench/main.ts --steps, the nslink fast, spare and floor peers, Go's fast --n 50 --reps 5
 #   extras     bench/extras.ts: codec and memory, Deno and Bun                --memory-n 50,500
 #   cni        bench/cni.ts: CNI ADD/DEL exec'd per container                 --n 20 --reps 3
 #   podman     bench/podman.ts: podman run --rm wall time (dist/nslink)        --n 5 --reps 2
@@ -71,8 +71,9 @@ else
   TEARDOWN=(--n 50 --rounds 3) STATE_DISK=(--n 50 --rounds 7)
 fi
 # The steps table's peers, with Go's fast path for its ratios (and so that render.ts --latest,
-# which keeps a table off a run of fewer peers, takes this run for the table).
-FAST_PEERS=go-netlink-fast,nslink-fast-deno,nslink-fast-bun,nslink-floor-deno,nslink-floor-bun
+# which keeps a table off a run of fewer peers, takes this run for the table); nslink-spare-*: the
+# fast path with spare namespaces (startSpareNetns() before the timer), in steps and fast200 only.
+FAST_PEERS=go-netlink-fast,nslink-fast-deno,nslink-fast-bun,nslink-spare-deno,nslink-spare-bun,nslink-floor-deno,nslink-floor-bun
 
 log() { printf '[%s] bench/all.sh: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 wanted() {
@@ -164,7 +165,7 @@ suite overlay bash bench/overlay/run.sh "${OVERLAY[@]}"
 
 # --- fast200 and sweep (issue 21): the fast paths at 200 containers per process, and the short
 # scaling sweep -------------------------------------------------------------------------------
-# fast200: bench/main.ts with the fast and floor peers and Go's fast path at N=200 (the
+# fast200: bench/main.ts with the fast, spare and floor peers and Go's fast path at N=200 (the
 # workload's addresses 198.51.100.10-209 and 2001:db8:bb::10-209; 200 is its IPv4 limit), in a
 # result file of its own: docs/benchmarks.md's N=200 table and README.md's How fast table (beside
 # the main table's N=50). About 45 s. --quick: one repetition, about 10 s.

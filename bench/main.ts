@@ -53,6 +53,8 @@ interface PeerDef {
   needs: string[];
   /** Why the peer cannot run, if it cannot. */
   disabled?: string;
+  /** Runs only when named in `--peers` (not in a run of every peer). */
+  optIn?: boolean;
 }
 
 /** Per-peer outcome across all reps. */
@@ -175,22 +177,25 @@ function denoPeer(file: string, ...extra: string[]): string[] {
 /**
  * The nslink peers (written by the lead against the library API): one script,
  * bench/peers/nslink.ts, run under Deno and Bun with `--variant seed|fast|floor` (the floor: the
- * fast path's requests through nslink's lower layers only, compared with Go's). They stay disabled
- * until that file exists.
+ * fast path's requests through nslink's lower layers only, compared with Go's; spare: the fast
+ * variant with the spare-namespace worker started before the timer, only when named in
+ * `--peers`). They stay disabled until that file exists.
  */
 function nslinkPeers(): PeerDef[] {
   const defs: PeerDef[] = [];
-  for (const variant of ["seed", "fast", "floor"] as const) {
+  const tags = { seed: "ns", fast: "nf", spare: "np", floor: "nl" };
+  for (const variant of ["seed", "fast", "spare", "floor"] as const) {
     for (const rt of ["deno", "bun"] as const) {
       const cmd = rt === "deno"
         ? [DENO, "run", "-A", NSLINK_PEER, "--variant", variant, "--runtime", rt]
         : [BUN, NSLINK_PEER, "--variant", variant, "--runtime", rt];
       defs.push({
         name: `nslink-${variant}-${rt}`,
-        tag: `n${variant === "floor" ? "l" : variant[0]}${rt[0]}`,
+        tag: `${tags[variant]}${rt[0]}`,
         variant: variant === "seed" ? "classic" : "fast",
         needs: rt === "bun" ? [NSLINK_PEER, BUN] : [NSLINK_PEER],
         cmd,
+        ...(variant === "spare" ? { optIn: true } : {}),
       });
     }
   }
@@ -773,7 +778,11 @@ async function runAll(o: Options, selected: PeerDef[], skips: Map<string, string
           `N=${o.n} rep ${rep} ${def.name}: setup ${(r.setupMs / o.n).toFixed(3)} ms/ctr, ` +
             `teardown calls ${((r.teardownCallsMs ?? r.teardownMs) / o.n).toFixed(3)}, ` +
             `kernel done ${(r.teardownMs / o.n).toFixed(3)} ms/ctr` +
-            (r.setupCpuMs !== undefined ? `, setup cpu ${(r.setupCpuMs / o.n).toFixed(3)}` : ""),
+            (r.setupCpuMs !== undefined ? `, setup cpu ${(r.setupCpuMs / o.n).toFixed(3)}` : "") +
+            (r.spareStartMs !== undefined
+              ? `, spare worker start ${r.spareStartMs.toFixed(1)} ms (untimed), ` +
+                `no spare ready ${r.spareMisses}/${o.n}`
+              : ""),
         );
       } catch (e) {
         out.status = "failed";
@@ -877,7 +886,7 @@ async function main(): Promise<number> {
   const o = parseOptions(Deno.args);
   await assertSandboxed();
   const skips = readSkips();
-  let selected = PEERS.filter((p) => !o.peers || o.peers.includes(p.name));
+  let selected = PEERS.filter((p) => o.peers ? o.peers.includes(p.name) : !p.optIn);
   if (o.ipv6Only) selected = selected.filter((p) => p.variant === "fast");
 
   const before = await leftovers();

@@ -171,6 +171,10 @@ interface MainRun {
   /** CPU time of the peer process during the setup phase (total for n containers). */
   setupCpuMs?: number;
   stepsMs?: Record<string, number>;
+  /** `nslink-spare-*`: ms until the spare worker's first namespace (before the timer). */
+  spareStartMs?: number;
+  /** `nslink-spare-*`: containers for which no spare namespace was ready. */
+  spareMisses?: number;
 }
 interface MainPeer {
   peer: string;
@@ -235,6 +239,15 @@ function renderMain(files: LoadedResult[], params: Record<string, string>): stri
       s.p.variant,
     ]);
     for (const w of s.p.warnings ?? []) notes.push(`${s.p.peer}: note: ${w}`);
+    const spare = s.p.runs.filter((x) => x.spareStartMs !== undefined);
+    if (spare.length) {
+      const m = (f: (x: MainRun) => number) => quantiles(spare.map(f)).median;
+      notes.push(
+        `${s.p.peer}: spare namespaces: worker started before the timer, ` +
+          `${m((x) => x.spareStartMs!).toFixed(1)} ms until its first spare (not in setup); ` +
+          `no spare ready for ${m((x) => x.spareMisses ?? 0)} of ${n} containers (medians)`,
+      );
+    }
   }
   const out = [
     `N=${n} containers per run, ${r.options.reps} reps interleaved; medians over reps, ms per container`,
@@ -1019,6 +1032,11 @@ export const SWEEP_SVG = "bench/scaling.svg";
 
 /** The fast path's peers in the README's table: nslink on each runtime, and Go's. */
 const HOW_FAST_PEERS = ["nslink-fast-deno", "nslink-fast-bun", "go-netlink-fast"] as const;
+/**
+ * The same with spare namespaces (`startSpareNetns()` before the timer), one row of its own when a
+ * file has them; Go's column stays empty.
+ */
+const HOW_FAST_SPARE_PEERS = ["nslink-spare-deno", "nslink-spare-bun", ""] as const;
 
 /**
  * The README's short table (`how-fast`): the library's fast path against Go's at each container
@@ -1096,11 +1114,14 @@ function renderHowFast(files: LoadedResult[]): string[] {
       p?.status === "ok" && p.runs.length
         ? quantiles(p.runs.map((x) => f(x) / n)).median
         : undefined;
-    const cells = (what: (x: MainRun) => number) =>
+    const cells = (
+      what: (x: MainRun) => number,
+      names: readonly string[] = HOW_FAST_PEERS,
+    ) =>
       fast.flatMap(({ n, peers }) => {
         const at = (name: string) => peers.find((p) => p.peer === name);
         const go = perCtr(at("go-netlink-fast"), n, what);
-        return HOW_FAST_PEERS.map((name) => {
+        return names.map((name) => {
           const p = at(name);
           const x = perCtr(p, n, what);
           if (x === undefined) return p ? p.status.toUpperCase() : "-";
@@ -1121,6 +1142,11 @@ function renderHowFast(files: LoadedResult[]): string[] {
         ],
         [
           ["fast path setup", ...cells((x) => x.setupMs)],
+          ...(fast.some(({ peers }) =>
+              peers.some((p) => (HOW_FAST_SPARE_PEERS as readonly string[]).includes(p.peer))
+            )
+            ? [["setup, spare netns", ...cells((x) => x.setupMs, HOW_FAST_SPARE_PEERS)]]
+            : []),
           ["teardown calls", ...cells((x) => x.teardownCallsMs ?? x.teardownMs)],
         ],
       ),

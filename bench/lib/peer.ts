@@ -54,6 +54,13 @@ export interface PeerResult {
   setupCpuMs?: number;
   /** Per-step totals in milliseconds (only with `--steps`). */
   stepsMs?: Record<string, number>;
+  /**
+   * `nslink-spare-*` only: milliseconds from `startSpareNetns()` until its first spare namespace
+   * was ready (before the setup timer, so no part of `setupMs`).
+   */
+  spareStartMs?: number;
+  /** `nslink-spare-*` only: containers for which no spare namespace was ready. */
+  spareMisses?: number;
 }
 
 /** Parses `--n N --tag TAG [--steps] [--key value ...]`. */

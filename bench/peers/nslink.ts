@@ -1,5 +1,6 @@
 /**
- * Peers `nslink-seed-*` and `nslink-fast-*`: the libnetwork API of nslink, under Deno or Bun.
+ * Peers `nslink-seed-*`, `nslink-fast-*`, `nslink-spare-*` and `nslink-floor-*`: the libnetwork
+ * API of nslink (the floor: its lower layers), under Deno or Bun.
  *
  * One bridge network adopts the run's bridge `nslbr0` (with its gateway addresses), and each
  * container gets its workload addresses as static IPs.
@@ -10,6 +11,13 @@
  *   container end is born inside the namespace as eth0 with its MAC and MTU), `ns.addInterface()`
  *   (configure only). Teardown: `ns.delete()` then `network.unlink(name)`, which makes no per-link
  *   delete; the phase ends when the kernel has removed every host veth.
+ * - spare: the fast variant in a process that started the spare-namespace worker
+ *   (`startSpareNetns()`) BEFORE the setup timer, as a long-running service would at its start,
+ *   and waited for its first spare: `newNetworkNamespace` then mostly mounts a namespace the
+ *   worker made ahead. The worker's start (until its first spare) is not in the setup figure; the
+ *   result line reports it as `spareStartMs`, and `spareMisses` counts the containers for which no
+ *   spare was ready. `setupCpuMs` includes the worker thread's CPU (getrusage of the process).
+ *   Teardown as the fast variant; `stopSpareNetns()` at the end, after the timed phases.
  *
  * - floor, per container: the fast path's kernel requests made directly through nslink's lower
  *   layers (`NetNs`, `Rtnl`), as the Go peer makes them — no network, no state, no checks of
@@ -19,14 +27,23 @@
  * With `--steps`, `libc:setup` and `libc:teardown-calls` say how much of each phase was spent
  * inside libc (the system calls: the kernel's work), the rest being the runtime's and nslink's.
  *
- * Usage: deno run -A bench/peers/nslink.ts --variant seed|fast|floor --runtime deno --n 50 --tag nsd
- *        bun bench/peers/nslink.ts --variant seed|fast --runtime bun --n 50 --tag nsb
+ * Usage: deno run -A bench/peers/nslink.ts --variant seed|fast|spare|floor --runtime deno --n 50 --tag nsd
+ *        bun bench/peers/nslink.ts --variant seed|fast|spare|floor --runtime bun --n 50 --tag nsb
  *
  * @module
  */
 import process from "node:process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { type Namespace, NetNs, newNetwork, newNetworkNamespace, Rtnl } from "../../mod.ts";
+import {
+  type Namespace,
+  NetNs,
+  newNetwork,
+  newNetworkNamespace,
+  Rtnl,
+  spareNetnsState,
+  startSpareNetns,
+  stopSpareNetns,
+} from "../../mod.ts";
 import { LibcClock } from "../lib/libc_clock.ts";
 import { shortHash } from "../../drivers/bridge.ts";
 import {
@@ -54,8 +71,8 @@ import {
 const args = parsePeerArgs(process.argv.slice(2));
 const variant = args.extra.variant ?? "fast";
 const runtime = args.extra.runtime ?? ("Bun" in globalThis ? "bun" : "deno");
-if (variant !== "seed" && variant !== "fast" && variant !== "floor") {
-  throw new Error("--variant must be seed, fast or floor");
+if (variant !== "seed" && variant !== "fast" && variant !== "spare" && variant !== "floor") {
+  throw new Error("--variant must be seed, fast, spare or floor");
 }
 const steps = new StepTimer(args.steps);
 const libc = new LibcClock(args.steps);
@@ -82,6 +99,24 @@ const floor = variant === "floor";
 // The floor's host handle, opened before the timer as the Go peer opens its own.
 const host = floor ? Rtnl.open() : undefined;
 const bridgeIndex = host?.link.index(BRIDGE) ?? 0;
+
+// The spare variant: the worker started, and its first spare ready, before the timer.
+const spare = variant === "spare";
+let spareStartMs: number | undefined;
+if (spare) {
+  const w0 = performance.now();
+  if (!await startSpareNetns()) {
+    throw new Error(`startSpareNetns: the worker does not run (${spareNetnsState().disabled})`);
+  }
+  while (!spareNetnsState().ready) {
+    if (performance.now() - w0 > 10_000) {
+      throw new Error("startSpareNetns: no spare namespace ready after 10 s");
+    }
+    await new Promise((ok) => setTimeout(ok, 1));
+  }
+  spareStartMs = performance.now() - w0;
+}
+let spareMisses = 0;
 
 /** One container the floor's way: the namespace, the veth made into it, one batch inside. */
 function floorContainer(i: number): void {
@@ -126,6 +161,7 @@ for (let i = 0; i < args.n; i++) {
     continue;
   }
   const name = `c${i}`;
+  if (spare && !spareNetnsState().ready) spareMisses++;
   const ns = await steps.time(
     "netns",
     () => newNetworkNamespace(`/run/netns/${nsName(args.tag, i)}`),
@@ -195,6 +231,7 @@ await network.delete();
 rmSync(stateDir, { recursive: true, force: true });
 
 host?.close();
+if (spare) await stopSpareNetns();
 if (args.steps) {
   steps.totals["libc:setup"] = libcSetup;
   steps.totals["libc:teardown-calls"] = libcTeardown;
@@ -211,4 +248,5 @@ emitResult({
   verified,
   ...(rssKb !== undefined ? { rssKb } : {}),
   ...(stepsMs ? { stepsMs } : {}),
+  ...(spareStartMs !== undefined ? { spareStartMs: ms(spareStartMs), spareMisses } : {}),
 });
