@@ -259,8 +259,26 @@ export function parseLinkAlias(
 }
 
 function names(record: NetworkRecord, endpoint: string): { hostName: string; srcName: string } {
-  const hash = shortHash(`${record.id}/${endpoint}`);
-  return { hostName: `nslh${hash}`, srcName: `nslc${hash}` };
+  const hostName = hostEndName(record.id, endpoint);
+  return { hostName, srcName: `nslc${hostName.slice(4)}` };
+}
+
+/**
+ * The name of the host end of an endpoint's veth pair on a bridge network (`nslh` and a hash of
+ * the network's id and the endpoint's name): what its record's `hostLinks` says, known without
+ * reading it.
+ *
+ * @example
+ * ```ts
+ * import { hostEndName } from "./bridge.ts";
+ * hostEndName("3f4a5b6c7d8e", "web"); // "nslh" + 8 hex digits
+ * ```
+ * @param networkId The network's id.
+ * @param endpoint The endpoint's name.
+ * @returns The link's name.
+ */
+export function hostEndName(networkId: string, endpoint: string): string {
+  return `nslh${shortHash(`${networkId}/${endpoint}`)}`;
 }
 
 function config(record: NetworkRecord): BridgeConfig {
