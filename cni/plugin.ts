@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { hostEndName, shortHash } from "../drivers/bridge.ts";
+import { echoedHostEndMac, hostEndName, shortHash } from "../drivers/bridge.ts";
 import { hostRtnl } from "../model/host.ts";
 import { Namespace } from "../network/namespace.ts";
 import { type LinkOptions, type Network, newNetwork, openNetwork } from "../network/network.ts";
@@ -440,14 +440,15 @@ function resultOf(
   };
   const host = hostRtnl();
   const bridgeName = String(net.config.bridgeName ?? "");
-  // The host end's name, as link() wrote it in the endpoint's record (not read back).
+  // The host end: its name as link() wrote it in the endpoint's record (not read back), its MAC
+  // as the kernel echoed it when link() created it (asked for only when it was not).
   const hostEnd = lan ? "" : hostEndName(net.id, endpoint);
   const at = lan ? 0 : 2;
   const result: CniResult = {
     cniVersion: conf.cniVersion,
     interfaces: lan ? [container] : [
       { name: bridgeName, mac: host.link.find(bridgeName)?.mac ?? "" },
-      { name: hostEnd, mac: host.link.find(hostEnd)?.mac ?? "" },
+      { name: hostEnd, mac: echoedHostEndMac(hostEnd) ?? host.link.find(hostEnd)?.mac ?? "" },
       container,
     ],
     ips: [],

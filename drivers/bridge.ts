@@ -288,6 +288,29 @@ function config(record: NetworkRecord): BridgeConfig {
 /** Bridge indexes by name in the host namespace, remembered between links of this process. */
 const bridgeIndexes = new Map<string, number>();
 
+/** The host end this process created last, with its MAC as the kernel echoed it. */
+let lastHostEnd: { name: string; mac: string } | undefined;
+
+/**
+ * The MAC of a host end that the last bridge link of this process created, as the kernel
+ * echoed it (for a CNI result: no lookup); `undefined` when the last link created another one,
+ * or its kernel echoes nothing. Answered once.
+ *
+ * @example
+ * ```ts
+ * import { echoedHostEndMac } from "./bridge.ts";
+ * echoedHostEndMac("nslh0123abcd"); // undefined: none created yet
+ * ```
+ * @param name The host end's name ({@linkcode hostEndName}).
+ * @returns Its MAC, or `undefined`.
+ */
+export function echoedHostEndMac(name: string): string | undefined {
+  if (lastHostEnd?.name !== name) return undefined;
+  const { mac } = lastHostEnd;
+  lastHostEnd = undefined;
+  return mac;
+}
+
 /** The bridge driver. */
 export const bridgeDriver: Driver = {
   type: "bridge",
@@ -559,6 +582,7 @@ export const bridgeDriver: Driver = {
       // index (IFLA_LINK): addInterface then needs no lookup.
       // The echo also gives the host end's index, for the tagging request below.
       const echo = true;
+      lastHostEnd = undefined;
       let made;
       try {
         made = ctx.host.link.add(spec, { echo });
@@ -573,6 +597,7 @@ export const bridgeDriver: Driver = {
       }
       if (made?.name === hostName) {
         hostIndex = made.index;
+        if (made.mac) lastHostEnd = { name: hostName, mac: made.mac };
         if (target && made.parent) target.created?.(dstName, made.parent);
       }
     };
