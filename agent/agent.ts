@@ -80,14 +80,20 @@ function answers(sock: string, op = "status"): Promise<boolean> {
  * A request the agent serves besides its own ops (`nslink agent` adds `cni`, the CNI plugin's
  * hand-off). The agent answers `{"ok":false,"refused":…}` when it is exiting, when the request's
  * `acceptBy` (ms since the epoch) has passed, or when `refuse` says why not; else it answers
- * `{"ok":true,"accepted":true}` at once, runs `run`, and answers what it returns. It does not
- * stop (on demand, out of work) while a request runs.
+ * `{"ok":true,"accepted":true}` at once, runs `run`, and answers what it returns, or what `run`
+ * gave `answer` earlier (the rest of its work goes on after the answer; what it returns then is
+ * only logged when it differs). It does not stop (on demand, out of work) while a request runs.
  */
 export interface AgentRequestHandler {
   /** Why this agent will not serve the request, or `undefined` when it will. */
   refuse(request: Record<string, unknown>): string | undefined;
-  /** Serves it; the answer (sent as one line). */
-  run(request: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /**
+   * Serves it; the answer (sent as one line). `answer` sends it before `run` returns (once).
+   */
+  run(
+    request: Record<string, unknown>,
+    answer: (v: Record<string, unknown>) => void,
+  ): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -130,6 +136,14 @@ export interface AgentOptions {
   onReady?: () => void;
   /** Requests served besides `sync`, `status` and `stop`, by op. */
   requests?: Record<string, AgentRequestHandler>;
+  /**
+   * On demand: how long the agent stays without work after it last answered one of `requests`,
+   * in ms; default 2000. A runtime's next container on a network of its own (`podman run` on a
+   * fresh network, one after the other) is then handed off to this agent instead of waiting for
+   * the exec's own work and starting another agent. An agent that served no such request exits
+   * as soon as no duty has work, as before.
+   */
+  lingerMs?: number;
 }
 
 /**
@@ -181,6 +195,19 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   let syncQueued = false;
   /** Requests of `options.requests` accepted and not answered yet. */
   let inflight = 0;
+  /** When the last of them finished (its work after the answer included); 0: none yet. */
+  let lastRequestAt = 0;
+  let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Out of work: stops, or (a request served lately) looks again once the linger is over. */
+  const idle = () => {
+    const left = lastRequestAt === 0 ? 0 : lastRequestAt + (options.lingerMs ?? 2000) - Date.now();
+    if (left <= 0) return void stop(IDLE);
+    if (lingerTimer) return;
+    lingerTimer = setTimeout(() => {
+      lingerTimer = undefined;
+      ctx.requestSync();
+    }, left);
+  };
   const served: Record<string, number> = {};
   const duties: Duty[] = [...(options.extraDuties ?? [])];
   const server = net().createServer();
@@ -216,7 +243,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         }
       }
       if (ready && options.onDemand && inflight === 0 && !duties.some((d) => d.needed())) {
-        void stop(IDLE);
+        idle();
       }
     });
     return syncing;
@@ -237,6 +264,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
       writeFileSync(paths.pid, `${me.pid} ${me.start} exiting\n`);
     } catch { /* the state directory is gone */ }
     if (tick) clearInterval(tick);
+    if (lingerTimer) clearTimeout(lingerTimer);
     await new Promise<void>((r) => server.close(() => r()));
     rmSync(paths.sock, { force: true });
     for (const d of duties) {
@@ -300,11 +328,25 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     inflight++;
     served[op] = (served[op] ?? 0) + 1;
     reply({ ok: true, accepted: true });
-    void handler.run(request).then(
-      (answer) => reply(answer),
-      (e) => reply({ ok: false, error: (e as Error).message }),
+    // An answer without its timing (`ms`), to compare the final outcome with an early answer.
+    const outcome = (v: Record<string, unknown>) => JSON.stringify({ ...v, ms: undefined });
+    let early: string | undefined;
+    const answer = (v: Record<string, unknown>) => {
+      if (early !== undefined) return;
+      early = outcome(v);
+      reply(v);
+    };
+    const last = (v: Record<string, unknown>) => {
+      if (early === undefined) return reply(v);
+      // Answered already: the work after the answer went otherwise (gc() finishes it).
+      if (outcome(v) !== early) log(`agent: ${op} after its answer: ${JSON.stringify(v)}`);
+    };
+    void handler.run(request, answer).then(
+      (v) => last(v),
+      (e) => last({ ok: false, error: (e as Error).message }),
     ).finally(() => {
       inflight--;
+      lastRequestAt = Date.now();
       if (inflight === 0) ctx.requestSync();
     });
   };

@@ -23,13 +23,19 @@
  * sends the request to it and only prints the answer (cni/handoff.ts). `nslink-compiled` and
  * `+port` run with it (the agent runs for their network); `… no hand-off` is the same exec with
  * `NSLINK_AGENT=off` (the exec does all the work). In the fresh case no agent runs before the
- * first ADD of a lone network (`fresh`: ADD in-process, starting the agent; DEL handed off);
+ * first ADD of a lone network (`fresh`: ADD in-process, starting the agent; DEL handed off; the
+ * agent stays 2 s after a CNI request, so later ADDs are handed off too, and an ADD straight
+ * after a DEL that removed a network waits for the removal the agent finishes after answering);
  * `fresh agent-up` keeps another network in the state directory meanwhile (made untimed before
  * the round), so the agent runs and both are handed off.
  *
  * Run by bench/run.sh inside the throw-away namespace (root). Writes bench/out/cni.json and a
  * result file (bench/lib/results.ts) with every exec's time, per peer and round.
+ * A/B: `--baseline PATH` adds `baseline`, `baseline fresh` and `baseline fresh agent-up`, the
+ * same execs with another build of `nslink` (e.g. one of an older commit), interleaved with the
+ * others in every round.
  * Usage: deno run -A bench/cni.ts [--n 20] [--reps 3] [--peers nslink-compiled,cni-bridge,...]
+ *   [--baseline /path/to/older/nslink]
  * With `NSLBENCH_CNI_BASE=FILE`, the peer `nslink-compiled base` runs FILE (another build of
  * `dist/nslink`) in the same interleaved rounds, for an A/B comparison.
  *
@@ -54,6 +60,7 @@ const { values } = parseArgs({
     n: { type: "string", default: "20" },
     reps: { type: "string", default: "3" },
     peers: { type: "string", default: "" },
+    baseline: { type: "string", default: "" },
   },
 });
 /** Only these peers (comma-separated names), when given. */
@@ -115,8 +122,16 @@ function cniPeer(
   tag: string,
   argv: string[],
   available: boolean,
-  opts: { ports?: boolean; fresh?: boolean; env?: Record<string, string>; keep?: boolean } = {},
+  opts: {
+    ports?: boolean;
+    fresh?: boolean;
+    env?: Record<string, string>;
+    keep?: boolean;
+    /** Its own state directory (and so its own agent), e.g. for another build. */
+    state?: string;
+  } = {},
 ): Peer {
+  const state = opts.state ?? `${WORK}/state`;
   const conf = (i: number) =>
     JSON.stringify({
       cniVersion: "1.0.0",
@@ -126,7 +141,7 @@ function cniPeer(
       bridge: opts.fresh ? `nslbc-${tag}${i}` : `nslbc-${tag}`,
       subnet: "198.51.100.0/24",
       subnetIPv6: "2001:db8:bc::/64",
-      stateDir: `${WORK}/state`,
+      stateDir: state,
       ...(opts.ports
         ? {
           capabilities: { portMappings: true },
@@ -144,7 +159,7 @@ function cniPeer(
   });
   // Another network of the state directory, so that its agent runs (`fresh agent-up`).
   const keep = ["network", "create", "--subnet", "203.0.113.0/24", `nslbk${tag}`];
-  const stateEnv = { NSLINK_STATE_DIR: `${WORK}/state` };
+  const stateEnv = { NSLINK_STATE_DIR: state };
   return {
     name,
     available,
@@ -246,7 +261,13 @@ const BASE = Deno.env.get("NSLBENCH_CNI_BASE");
 
 const peers: Peer[] = [
   cniPeer("nslink-compiled", "c", [COMPILED], existsSync(COMPILED)),
-  ...(BASE ? [cniPeer("nslink-compiled base", "a", [BASE], existsSync(BASE))] : []),
+  // Its own state directory, so its own agent: a lingering agent of the other build would
+  // otherwise serve its hand-offs.
+  ...(BASE
+    ? [cniPeer("nslink-compiled base", "a", [BASE], existsSync(BASE), {
+      state: `${WORK}/state-base`,
+    })]
+    : []),
   cniPeer("nslink-compiled no hand-off", "o", [COMPILED], existsSync(COMPILED), { env: OFF }),
   cniPeer("nslink-deno", "d", [DENO, "run", "-A", `${ROOT}/cli/main.ts`], true),
   cniPeer("nslink-bun", "b", [BUN, `${ROOT}/cli/main.ts`], true),
@@ -283,6 +304,22 @@ const peers: Peer[] = [
       for (let i = 0; i < N; i++) spawnSync("ip", ["link", "del", `nslbcf-${i}`]);
     },
   },
+  ...(values.baseline
+    ? [
+      cniPeer("baseline", "x", [values.baseline], existsSync(values.baseline), {
+        state: `${WORK}/state-baseline`,
+      }),
+      cniPeer("baseline fresh", "y", [values.baseline], existsSync(values.baseline), {
+        fresh: true,
+        state: `${WORK}/state-baseline`,
+      }),
+      cniPeer("baseline fresh agent-up", "z", [values.baseline], existsSync(values.baseline), {
+        fresh: true,
+        keep: true,
+        state: `${WORK}/state-baseline`,
+      }),
+    ]
+    : []),
   {
     name: "netavark",
     available: existsSync(NETAVARK),

@@ -169,6 +169,10 @@ export const agentCommand: Command = {
       extraDuties: args.length ? [overlay] : [],
       // The CNI plugin's hand-off (cni/handoff.ts): an exec'd plugin asks this agent to do its work.
       requests: { cni: cniHandler(defaultStateDir()) },
+      // How long an on-demand agent stays after its last CNI request (tests set it).
+      ...(Number(process.env.NSLINK_AGENT_LINGER_MS) >= 0 && process.env.NSLINK_AGENT_LINGER_MS
+        ? { lingerMs: Number(process.env.NSLINK_AGENT_LINGER_MS) }
+        : {}),
       log: (line) => io.err(`${new Date().toISOString()} ${line}\n`),
     });
     await overlay.stop();

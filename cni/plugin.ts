@@ -28,6 +28,7 @@ import { type LinkOptions, type Network, newNetwork, openNetwork } from "../netw
 import { configDirFor, Definitions } from "../network/definitions.ts";
 import { StateStore } from "../network/state.ts";
 import { StaleNetworkError } from "../network/store.ts";
+import { whenDeleteCommitted } from "../network/lifecycle.ts";
 import { allocate, createPool } from "../model/ipam.ts";
 import { dnatEntries } from "../firewall/firewall.ts";
 import { missingEntries, tablePresent } from "../firewall/verify.ts";
@@ -487,7 +488,11 @@ async function del(args: CniArgs, conf: CniNetConf): Promise<void> {
       if (e instanceof StaleNetworkError && attempt < 3) continue;
       throw e;
     }
-    await removeIfAutoAndUnused(net, parsed.stateDir);
+    const committed = args.committed;
+    if (committed && net.type === "bridge") {
+      // Its own interfaces are gone: answered once the network's delete is committed.
+      await whenDeleteCommitted(committed, () => removeIfAutoAndUnused(net, parsed.stateDir));
+    } else await removeIfAutoAndUnused(net, parsed.stateDir);
     return;
   }
 }

@@ -42,7 +42,7 @@ export function cniHandler(stateDir: string): AgentRequestHandler {
       }
       return undefined;
     },
-    async run(request) {
+    async run(request, answer) {
       const env: Record<string, string> = {};
       for (const [k, v] of Object.entries(request.env as Record<string, unknown>)) {
         if (typeof v === "string") env[k] = v;
@@ -53,12 +53,21 @@ export function cniHandler(stateDir: string): AgentRequestHandler {
       let out = "";
       let err = "";
       const t = performance.now();
+      // `ms`: the agent's own time on the request (for profiles; the exec ignores it).
+      const reply = (status: number) => ({
+        ok: true,
+        status,
+        out,
+        err,
+        ms: +(performance.now() - t).toFixed(3),
+      });
       const status = await runCni(env, () => request.stdin as string, {
         out: (t) => void (out += t),
         err: (t) => void (err += t),
+        // A DEL whose network's removal is committed: answered now, the removal goes on here.
+        committed: () => answer(reply(0)),
       });
-      // `ms`: the agent's own time on the request (for profiles; the exec ignores it).
-      return { ok: true, status, out, err, ms: +(performance.now() - t).toFixed(3) };
+      return reply(status);
     },
   };
 }

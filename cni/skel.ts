@@ -17,6 +17,13 @@ export interface Output {
   out(text: string): void;
   /** Writes to standard error. */
   err(text: string): void;
+  /**
+   * DEL only: called when its outcome is decided (success, nothing printed) and all that remains
+   * is the removal of the network ADD created, committed (see `whenDeleteCommitted` in
+   * network/lifecycle.ts) and finished by this process after the call. A host agent serving the
+   * request answers then; an exec'd plugin ignores it.
+   */
+  committed?(): void;
 }
 
 /** What a plugin implements; `skel` calls one per invocation. */
@@ -183,6 +190,7 @@ export async function runCni(
       args: parseCniArgs(env.CNI_ARGS ?? ""),
       path: (env.CNI_PATH ?? "").split(":").filter((p) => p !== ""),
       ...(env.NSLINK_STATE_DIR ? { stateDir: env.NSLINK_STATE_DIR } : {}),
+      ...(io.committed ? { committed: () => io.committed!() } : {}),
     };
     const p = plugin ?? (await import("./plugin.ts")).nslinkPlugin;
     switch (command) {

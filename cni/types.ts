@@ -114,4 +114,6 @@ export interface CniArgs {
   path: string[];
   /** The state directory: `NSLINK_STATE_DIR` from the environment, or the default. */
   stateDir?: string;
+  /** DEL: see `Output.committed` in cni/skel.ts (set by a host agent serving the request). */
+  committed?: () => void;
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { bridged } from "../model/records.ts";
 import type { Driver, DriverContext, EndpointRecord, NetworkRecord } from "../drivers/driver.ts";
 import { getDriver } from "../drivers/registry.ts";
@@ -568,6 +569,34 @@ export function endpointGone(
   return ep.namespace !== undefined && !exists(ep.namespace);
 }
 
+/** What runs once a delete is committed (see {@linkcode whenDeleteCommitted}). */
+const committedHook = new AsyncLocalStorage<() => void>();
+
+/**
+ * Runs `fn`, calling `onCommitted` once when a network delete inside it is committed: its record
+ * says `deleting` (written, with this process as owner), so that whatever happens next (the
+ * bridge, the firewall, the state files; or this process killed) the network is gone for every
+ * reader (`openNetwork`, `listNetworks`) and the next `gc()`, `newNetwork` or this process
+ * finishes its removal. A host agent serving a CNI DEL answers then; the removal goes on after
+ * the answer (the caller's interfaces are gone by then: only the network's own objects remain).
+ *
+ * @example
+ * ```ts ignore
+ * await whenDeleteCommitted(() => answer(), () => network.deleteIfUnused());
+ * ```
+ * @param onCommitted Called at most once, synchronously at the commit point.
+ * @param fn The work (its deletes, in its asynchronous context).
+ * @returns What `fn` returns.
+ */
+export function whenDeleteCommitted<T>(onCommitted: () => void, fn: () => Promise<T>): Promise<T> {
+  let called = false;
+  return committedHook.run(() => {
+    if (called) return;
+    called = true;
+    onCommitted();
+  }, fn);
+}
+
 /**
  * Deletes a network completely, from any state (ready, or an interrupted create or delete):
  * marks it `deleting`, removes every endpoint's links, the network's own kernel objects, and
@@ -587,6 +616,7 @@ export async function deleteNetwork(
   record.state = "deleting";
   record.owner = currentOwner();
   await store.writeNetwork(record);
+  committedHook.getStore()?.();
   const ctx = hostContext();
   let pending: EndpointRecord[] = [];
   for (const name of await store.endpoints(record)) {

@@ -217,6 +217,9 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === "function";
 }
 
+/** This process's waiters for a state lock, woken when it releases one (see `lock`). */
+const lockWaiters = new Set<() => void>();
+
 /**
  * A directory of JSON state files with a process-wide lock.
  *
@@ -296,7 +299,18 @@ export class StateStore {
       if (left <= 0) {
         throw new LockTimeoutError(join(this.dir, ".lock"), timeoutMs, lockHolders(this.dir));
       }
-      await new Promise((r) => setTimeout(r, Math.min(wait, left)));
+      // Woken early when this process releases a state lock (the host agent serving an ADD
+      // while its removal of a network holds the lock); another process's release is seen at
+      // the next attempt.
+      await new Promise<void>((r) => {
+        const done = () => {
+          clearTimeout(timer);
+          lockWaiters.delete(done);
+          r();
+        };
+        const timer = setTimeout(done, Math.min(wait, left));
+        lockWaiters.add(done);
+      });
       wait = Math.min(wait * 2, 50);
     }
   }
@@ -329,6 +343,7 @@ export class StateStore {
       if (!open_) return;
       open_ = false;
       close(fd, object); // closing the only fd of the open file releases the flock
+      for (const w of [...lockWaiters]) w();
     };
     return { release, [Symbol.dispose]: release };
   }

@@ -10,10 +10,11 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { pidAlive } from "../../model/owner.ts";
 
 /** The checkout's root. */
 export const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -138,8 +139,44 @@ export async function cni(
     },
     input: JSON.stringify(conf),
   });
+  if (command === "DEL") await deletesFinished(env.stateDir);
   const text = r.stdout.trim();
   return { ...r, ...(text ? { json: JSON.parse(text) } : {}) };
+}
+
+/**
+ * Waits (up to 10 s) until no network of the state directory is being deleted by a live process:
+ * a host agent answers the DEL of a network's last attachment once the network's delete is
+ * committed and removes its bridge, firewall and state after the answer
+ * (cni-del-early.test.ts), then the network's made-by-ADD mark. A delete whose process died
+ * stays (gc() finishes it).
+ *
+ * @param stateDir The state directory.
+ */
+export async function deletesFinished(stateDir: string): Promise<void> {
+  const dir = join(stateDir, "networks");
+  const deadline = Date.now() + 10_000;
+  const list = (d: string) => {
+    try {
+      return readdirSync(d).filter((n) => n.endsWith(".json"));
+    } catch {
+      return [];
+    }
+  };
+  const busy = () => {
+    const names = list(dir);
+    // The made-by-ADD mark of a network whose record is gone: dropped right after it.
+    if (list(join(stateDir, "cni-networks")).some((n) => !names.includes(n))) return true;
+    return names.some((n) => {
+      try {
+        const r = JSON.parse(readFileSync(join(dir, n), "utf8"));
+        return r.state === "deleting" && pidAlive(r.owner?.pid);
+      } catch {
+        return false; // removed meanwhile, or being rewritten
+      }
+    });
+  };
+  while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
 }
 
 /**

@@ -176,12 +176,14 @@ describe("nslink CNI plugin handing its work to the host agent", { skip: SKIP_RO
       assert.deepEqual(await inside(netns), kernelViaAgent);
       assert.equal((await exec("DEL", conf(net), call)).code, 0);
       // The last DEL, through the agent, removes the network ADD made; the agent then exits.
+      // It answers once the delete is committed (cni-del-early.test.ts): the bridge goes after.
       assert.equal(
         (await exec("DEL", conf(net), { ...call, containerId: `${P}keep`, netns: keep })).code,
         0,
       );
-      const ipLinks = spawnSync("ip", ["-j", "link", "show", `nsl-${net}`], { encoding: "utf8" });
-      assert.notEqual(ipLinks.status, 0, "the bridge is still there");
+      const bridgeGone = () =>
+        spawnSync("ip", ["-j", "link", "show", `nsl-${net}`], { encoding: "utf8" }).status !== 0;
+      assert.ok(await waitFor(bridgeGone, 10_000), "the bridge is still there");
       assert.ok(await waitFor(() => agentPid(state) === undefined, 10_000), "the agent still runs");
     });
   });

@@ -17,7 +17,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ipLink, ipNetnsNames, isRoot, sleep } from "./_helpers.ts";
 import { vethNames } from "./_network_helpers.ts";
-import { cni, httpGet, ipJsonAt, nslink, runProcess } from "./_cli_helpers.ts";
+import { cni, deletesFinished, httpGet, ipJsonAt, nslink, runProcess } from "./_cli_helpers.ts";
 import { PodmanSandbox } from "./_podman.ts";
 
 const PODMAN = ["/usr/bin/podman", "/bin/busybox", "/usr/lib/cni/tuning"].every(existsSync);
@@ -88,6 +88,10 @@ async function assertNothingLeft(): Promise<void> {
     await sleep(20);
   }
   assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), [], "veths left");
+  // The host agent removes a lone network (bridge, rules, state) just after answering its last
+  // DEL.
+  for (let i = 0; i < 100 && await ipLink(BRIDGE) !== undefined; i++) await sleep(20);
+  await deletesFinished(box.state);
   assert.equal(await ipLink(BRIDGE), undefined, "the network's bridge is left");
   assert.deepEqual(
     (await ipNetnsNames()).filter((n) => n.startsWith("netns-")),
