@@ -66,7 +66,11 @@ describe("CNI ADD system calls in the agent", () => {
     const add = async (id: string, netns: string) => {
       const req = request("ADD", id, netns);
       assert.equal(handler.refuse(req), undefined);
-      const answer = await handler.run(req) as { status: number; out: string; err: string };
+      const answer = await handler.run(req, () => {}) as {
+        status: number;
+        out: string;
+        err: string;
+      };
       assert.equal(answer.status, 0, answer.out + answer.err);
       return JSON.parse(answer.out) as { interfaces: Iface[]; ips: { address: string }[] };
     };
@@ -75,7 +79,9 @@ describe("CNI ADD system calls in the agent", () => {
         const paths: string[] = [];
         for (let i = 0; i < 3; i++) paths.push(await addNetns(c, `${P}c${i}`));
         c.defer("DEL", async () => {
-          for (let i = 0; i < 3; i++) await handler.run(request("DEL", `${P}id${i}`, paths[i]));
+          for (let i = 0; i < 3; i++) {
+            await handler.run(request("DEL", `${P}id${i}`, paths[i]), () => {});
+          }
         });
         // The first ADD creates the network; the second is what every ADD after it costs.
         await add(`${P}id0`, paths[0]);
