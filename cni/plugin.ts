@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { shortHash } from "../drivers/bridge.ts";
+import { echoedHostEndMac, hostEndName, shortHash } from "../drivers/bridge.ts";
 import { hostRtnl } from "../model/host.ts";
 import { Namespace } from "../network/namespace.ts";
 import { type LinkOptions, type Network, newNetwork, openNetwork } from "../network/network.ts";
@@ -42,6 +42,7 @@ import {
 import { NetNs } from "../netns/netns.ts";
 import { Rtnl } from "../rtnl/handle.ts";
 import { connectIn } from "../network/connect.ts";
+import type { Interface } from "../model/interface.ts";
 import type { PortSpec as NetPortSpec } from "../netfilter/ports.ts";
 
 /** A port mapping as the plugin reads it: every field given. */
@@ -420,36 +421,35 @@ async function add(args: CniArgs, conf: CniNetConf): Promise<CniResult> {
 function resultOf(
   net: Network,
   endpoint: string,
-  iface: {
-    dstName: string;
-    address: string;
-    addressIPv6: string;
-    gateway: string;
-    gatewayIPv6: string;
-    mtu: number;
-  },
+  iface: Interface,
   ns: Namespace,
   args: CniArgs,
   conf: CniNetConf,
 ): CniResult {
-  const host = hostRtnl();
-  const bridgeName = String(net.config.bridgeName ?? "");
-  const hostEnd = net.endpoint(endpoint)?.hostLinks[0] ?? "";
-  const inside = ns.rtnl().link.get(iface.dstName);
+  // A macvlan/ipvlan container has no host-side interface: its link sits on the LAN's parent.
+  const lan = net.type !== "bridge";
+  // The container end was created with the MAC and MTU link() chose (no lookup inside the
+  // namespace); only a MAC the kernel chose (no address to derive one from) is asked for.
+  const inside = lan || !iface.macAddress
+    ? ns.rtnl().link.get(iface.dstName)
+    : { mac: iface.macAddress, mtu: iface.mtu };
   const container = {
     name: iface.dstName,
     mac: inside.mac ?? "",
     mtu: inside.mtu,
     sandbox: args.netns,
   };
-  // A macvlan/ipvlan container has no host-side interface: its link sits on the LAN's parent.
-  const lan = net.type !== "bridge";
+  const host = hostRtnl();
+  const bridgeName = String(net.config.bridgeName ?? "");
+  // The host end: its name as link() wrote it in the endpoint's record (not read back), its MAC
+  // as the kernel echoed it when link() created it (asked for only when it was not).
+  const hostEnd = lan ? "" : hostEndName(net.id, endpoint);
   const at = lan ? 0 : 2;
   const result: CniResult = {
     cniVersion: conf.cniVersion,
     interfaces: lan ? [container] : [
       { name: bridgeName, mac: host.link.find(bridgeName)?.mac ?? "" },
-      { name: hostEnd, mac: host.link.find(hostEnd)?.mac ?? "" },
+      { name: hostEnd, mac: echoedHostEndMac(hostEnd) ?? host.link.find(hostEnd)?.mac ?? "" },
       container,
     ],
     ips: [],

@@ -259,8 +259,26 @@ export function parseLinkAlias(
 }
 
 function names(record: NetworkRecord, endpoint: string): { hostName: string; srcName: string } {
-  const hash = shortHash(`${record.id}/${endpoint}`);
-  return { hostName: `nslh${hash}`, srcName: `nslc${hash}` };
+  const hostName = hostEndName(record.id, endpoint);
+  return { hostName, srcName: `nslc${hostName.slice(4)}` };
+}
+
+/**
+ * The name of the host end of an endpoint's veth pair on a bridge network (`nslh` and a hash of
+ * the network's id and the endpoint's name): what its record's `hostLinks` says, known without
+ * reading it.
+ *
+ * @example
+ * ```ts
+ * import { hostEndName } from "./bridge.ts";
+ * hostEndName("3f4a5b6c7d8e", "web"); // "nslh" + 8 hex digits
+ * ```
+ * @param networkId The network's id.
+ * @param endpoint The endpoint's name.
+ * @returns The link's name.
+ */
+export function hostEndName(networkId: string, endpoint: string): string {
+  return `nslh${shortHash(`${networkId}/${endpoint}`)}`;
 }
 
 function config(record: NetworkRecord): BridgeConfig {
@@ -269,6 +287,29 @@ function config(record: NetworkRecord): BridgeConfig {
 
 /** Bridge indexes by name in the host namespace, remembered between links of this process. */
 const bridgeIndexes = new Map<string, number>();
+
+/** The host end this process created last, with its MAC as the kernel echoed it. */
+let lastHostEnd: { name: string; mac: string } | undefined;
+
+/**
+ * The MAC of a host end that the last bridge link of this process created, as the kernel
+ * echoed it (for a CNI result: no lookup); `undefined` when the last link created another one,
+ * or its kernel echoes nothing. Answered once.
+ *
+ * @example
+ * ```ts
+ * import { echoedHostEndMac } from "./bridge.ts";
+ * echoedHostEndMac("nslh0123abcd"); // undefined: none created yet
+ * ```
+ * @param name The host end's name ({@linkcode hostEndName}).
+ * @returns Its MAC, or `undefined`.
+ */
+export function echoedHostEndMac(name: string): string | undefined {
+  if (lastHostEnd?.name !== name) return undefined;
+  const { mac } = lastHostEnd;
+  lastHostEnd = undefined;
+  return mac;
+}
 
 /** The bridge driver. */
 export const bridgeDriver: Driver = {
@@ -541,6 +582,7 @@ export const bridgeDriver: Driver = {
       // index (IFLA_LINK): addInterface then needs no lookup.
       // The echo also gives the host end's index, for the tagging request below.
       const echo = true;
+      lastHostEnd = undefined;
       let made;
       try {
         made = ctx.host.link.add(spec, { echo });
@@ -555,6 +597,7 @@ export const bridgeDriver: Driver = {
       }
       if (made?.name === hostName) {
         hostIndex = made.index;
+        if (made.mac) lastHostEnd = { name: hostName, mac: made.mac };
         if (target && made.parent) target.created?.(dstName, made.parent);
       }
     };

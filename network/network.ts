@@ -1235,7 +1235,8 @@ export async function openNetwork(name: string, options: OpenOptions = {}): Prom
   const store = openStore(options.stateDir, options.configDir);
   const files = store.files;
   let record = await store.readNetwork(name);
-  let def = needsRestore(files, name);
+  // (A remake it calls for is decided again under the lock, from the files.)
+  let def = needsRestore(files, name, { record });
   // An overlay network this host had joined before a reboot: joined again from its store below.
   const rejoin = def && options.restore !== false && isDistributed(getDriver(def.type))
     ? def

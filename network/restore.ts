@@ -29,12 +29,17 @@ import type { FileStore, LocalStore, SyncStore } from "./store.ts";
  * ```
  * @param store The state.
  * @param name The network.
+ * @param read The network's record as the caller has just read it (not read again), if so.
  * @returns The definition when it does.
  */
-export function needsRestore(store: FileStore, name: string): NetworkDefinition | undefined {
+export function needsRestore(
+  store: FileStore,
+  name: string,
+  read?: { record: NetworkRecord | undefined },
+): NetworkDefinition | undefined {
   const def = store.definitions.read(name);
   if (!def) return undefined;
-  const record = store.readNetwork(name);
+  const record = read ? read.record : store.readNetwork(name);
   if (!record || fromEarlierBoot(record)) return def;
   if (record.id !== def.id) return undefined;
   // A remake in progress, or (under the exclusive lock, which a remake holds throughout) one
