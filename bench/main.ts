@@ -16,7 +16,7 @@
  * @module
  */
 import { run } from "./lib/spawn.ts";
-import { type OmittedPoint, scalingPlot, type SweepPoint } from "./lib/plot.ts";
+import { backlogNote, type OmittedPoint, scalingPlot, type SweepPoint } from "./lib/plot.ts";
 import type { PeerResult } from "./lib/peer.ts";
 import { finishResult, startResult } from "./lib/results.ts";
 import {
@@ -855,18 +855,8 @@ function sweepPlot(
       series.set(p.peer, list);
     }
     const v = outcomes.flatMap((p) => p.verification);
-    const drops = v.map((x) => x.setupBacklogDrops + x.backlogDrops);
-    const echoes = v.flatMap((x) => x.pingTransmits);
-    if (v.length && (Math.max(...drops) > 0 || echoes.some((k) => k !== 1))) {
-      const fmt = (x: number) => x.toLocaleString("en");
-      notes.push(
-        `${fmt(n)} containers: the kernel dropped ${fmt(Math.min(...drops))} to ` +
-          `${fmt(Math.max(...drops))} packets per run from setup to the pings (per-CPU input ` +
-          `backlogs full: the bridge floods each container's multicast to all its ports); the ` +
-          `gateway pings were answered after at most ${Math.max(...echoes)} echo request(s), ` +
-          `${(Math.max(...v.flatMap((x) => x.pingMs)) / 1000).toFixed(1)} s.`,
-      );
-    }
+    const note = backlogNote(n, v);
+    if (note) notes.push(note);
   }
   notes.unshift(
     "Every drawn point passed verification (untimed, between setup and teardown): addresses, routes, " +

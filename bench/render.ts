@@ -36,7 +36,13 @@ import process from "node:process";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { quantiles, readResult, REPO_ROOT, type ResultFile } from "./lib/results.ts";
-import { type OmittedPoint, scalingPlot, type SweepPoint } from "./lib/plot.ts";
+import {
+  backlogNote,
+  type OmittedPoint,
+  scalingPlot,
+  type SweepPoint,
+  type SweepVerification,
+} from "./lib/plot.ts";
 
 /** Start of a block: kind, parameters and files follow. */
 export const BLOCK_START = "<!-- BENCH:TABLE ";
@@ -1164,13 +1170,6 @@ function renderHowFast(files: LoadedResult[]): string[] {
   return out;
 }
 
-interface SweepVerification {
-  setupBacklogDrops: number;
-  backlogDrops: number;
-  pingTransmits: number[];
-  pingMs: number[];
-}
-
 /** A sweep's points: per peer, per container count, the medians over the reps (ms/ctr). */
 function sweepPoints(r: ResultFile): {
   series: Map<string, SweepPoint[]>;
@@ -1181,7 +1180,6 @@ function sweepPoints(r: ResultFile): {
   const series = new Map<string, SweepPoint[]>();
   const omitted: OmittedPoint[] = [];
   const notes: string[] = [];
-  const fmt = (x: number) => x.toLocaleString("en");
   for (const { n, peers } of sections) {
     for (const p of peers) {
       if (p.status !== "ok" || !p.runs.length) {
@@ -1201,17 +1199,8 @@ function sweepPoints(r: ResultFile): {
     const v = peers.flatMap((p) =>
       (p as MainPeer & { verification?: SweepVerification[] }).verification ?? []
     );
-    const drops = v.map((x) => x.setupBacklogDrops + x.backlogDrops);
-    const echoes = v.flatMap((x) => x.pingTransmits);
-    if (v.length && (Math.max(...drops) > 0 || echoes.some((k) => k !== 1))) {
-      notes.push(
-        `${fmt(n)} containers: the kernel dropped ${fmt(Math.min(...drops))} to ` +
-          `${fmt(Math.max(...drops))} packets per run from setup to the pings (per-CPU input ` +
-          `backlogs full: the bridge floods each container's multicast to all its ports); the ` +
-          `gateway pings were answered after at most ${Math.max(...echoes)} echo request(s), ` +
-          `${(Math.max(...v.flatMap((x) => x.pingMs)) / 1000).toFixed(1)} s.`,
-      );
-    }
+    const note = backlogNote(n, v);
+    if (note) notes.push(note);
   }
   return { series, omitted, notes };
 }

@@ -18,12 +18,11 @@
  */
 import process from "node:process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { type Interface, type Namespace, newNetwork, newNetworkNamespace, Rtnl } from "../mod.ts";
-import { loadLibc } from "../ffi/libc.ts";
+import { type Interface, type Namespace, newNetworkNamespace } from "../mod.ts";
+import { type LibcTally, tallyLibcCalls } from "./lib/libc_clock.ts";
+import { benchNetwork, ensureBridge } from "./lib/network.ts";
 import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
-import { BRIDGE, GW4, GW6, ipv4, ipv6, PREFIX4, PREFIX6 } from "./lib/workload.ts";
-
-type Fn = (...args: unknown[]) => unknown;
+import { ipv4, ipv6 } from "./lib/workload.ts";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,61 +36,17 @@ const STEPS = ["netns", "link", "addInterface"] as const;
 type Step = typeof STEPS[number];
 
 // Every libc call goes through loadLibc().symbols: time each, per step, while `step` is set.
-type Tally = Map<string, { ms: number; calls: number }>;
-const bySymbol: Record<Step, Tally> = {
+const bySymbol: Record<Step, LibcTally> = {
   netns: new Map(),
   link: new Map(),
   addInterface: new Map(),
 };
 let step: Step | undefined;
-{
-  const lib = loadLibc() as unknown as { symbols: Record<string, Fn> };
-  const raw = lib.symbols;
-  lib.symbols = new Proxy(raw, {
-    get(target, key) {
-      const f = target[key as string];
-      if (
-        step === undefined || typeof f !== "function" || key === "__errno_location" ||
-        key === "poll"
-      ) {
-        return f;
-      }
-      const tally = bySymbol[step];
-      return (...args: unknown[]) => {
-        const t0 = performance.now();
-        try {
-          return f(...args);
-        } finally {
-          const d = performance.now() - t0;
-          const s = tally.get(key as string) ?? { ms: 0, calls: 0 };
-          s.ms += d;
-          s.calls++;
-          tally.set(key as string, s);
-        }
-      };
-    },
-  });
-}
+tallyLibcCalls(() => step === undefined ? undefined : bySymbol[step]);
 
-{
-  using rt = Rtnl.open();
-  if (rt.link.find(BRIDGE) === undefined) {
-    rt.link.add({ kind: "bridge", name: BRIDGE, up: true });
-    const br = rt.link.index(BRIDGE);
-    rt.addr.add(br, `${GW4}/${PREFIX4}`);
-    rt.addr.add(br, `${GW6}/${PREFIX6}`, { nodad: true });
-  }
-}
+ensureBridge();
 const stateDir = mkdtempSync("/run/nslink-bench-");
-const network = await newNetwork("bridge", "bench-su", {
-  stateDir,
-  bridgeName: BRIDGE,
-  subnet: `198.51.100.0/${PREFIX4}`,
-  gateway: GW4,
-  subnetIPv6: `2001:db8:bb::/${PREFIX6}`,
-  gatewayIPv6: GW6,
-  mtu: 1500,
-});
+const network = await benchNetwork("bench-su", stateDir);
 
 const us = (ms: number) => Math.round(ms * 10_000 / N) / 10;
 const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);

@@ -20,9 +20,10 @@
  */
 import process from "node:process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { type Namespace, newNetwork, newNetworkNamespace } from "../mod.ts";
+import { type Namespace, newNetworkNamespace } from "../mod.ts";
 import { spareNetnsState, startSpareNetns } from "../netns/spare.ts";
-import { BRIDGE, GW4, GW6, ipv4, ipv6, nsName, PREFIX4, PREFIX6 } from "./lib/workload.ts";
+import { benchNetwork } from "./lib/network.ts";
+import { ipv4, ipv6, nsName } from "./lib/workload.ts";
 import { peakRssKb, processCpuMs } from "./lib/peer.ts";
 
 const variant = process.argv[2] ?? "inline";
@@ -35,15 +36,7 @@ function threadCpuMs(): number {
 }
 
 const stateDir = mkdtempSync("/run/nslink-bench-");
-const network = await newNetwork("bridge", "bench-spare", {
-  stateDir,
-  bridgeName: BRIDGE,
-  subnet: `198.51.100.0/${PREFIX4}`,
-  gateway: GW4,
-  subnetIPv6: `2001:db8:bb::/${PREFIX6}`,
-  gatewayIPv6: GW6,
-  mtu: 1500,
-});
+const network = await benchNetwork("bench-spare", stateDir);
 let start: { wallMs: number; mainCpuMs: number } | undefined;
 if (variant === "spare") {
   const w0 = performance.now();

@@ -20,7 +20,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type Namespace, newNetwork, newNetworkNamespace } from "../mod.ts";
-import { loadLibc } from "../ffi/libc.ts";
+import { type LibcTally, tallyLibcCalls } from "./lib/libc_clock.ts";
 import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -60,37 +60,11 @@ const rounds: Record<Where, { link: number[]; unlink: number[] }> = {
 };
 
 type Op = "link" | "unlink";
-type Fn = (...args: unknown[]) => unknown;
 /** One round's libc split: per function, µs and calls per container. */
 type Split = Record<string, { us: number; calls: number }>;
 // Every libc call goes through loadLibc().symbols: time each under the phase that is running.
-let phase: { tally: Map<string, { ms: number; calls: number }> } | undefined;
-{
-  const lib = loadLibc() as unknown as { symbols: Record<string, Fn> };
-  lib.symbols = new Proxy(lib.symbols, {
-    get(target, key) {
-      const f = target[key as string];
-      const p = phase;
-      if (
-        p === undefined || typeof f !== "function" || key === "__errno_location" || key === "poll"
-      ) {
-        return f;
-      }
-      return (...args: unknown[]) => {
-        const t0 = performance.now();
-        try {
-          return f(...args);
-        } finally {
-          const d = performance.now() - t0;
-          const s = p.tally.get(key as string) ?? { ms: 0, calls: 0 };
-          s.ms += d;
-          s.calls++;
-          p.tally.set(key as string, s);
-        }
-      };
-    },
-  });
-}
+let phase: { tally: LibcTally } | undefined;
+tallyLibcCalls(() => phase?.tally);
 const symbols: Record<Where, Record<Op, Split[]>> = {
   tmpfs: { link: [], unlink: [] },
   disk: { link: [], unlink: [] },

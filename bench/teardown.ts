@@ -22,11 +22,12 @@
  */
 import process from "node:process";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
-import { type Namespace, newNetwork, newNetworkNamespace, Rtnl } from "../mod.ts";
+import { type Namespace, newNetworkNamespace } from "../mod.ts";
 import { loadLibc } from "../ffi/libc.ts";
 import { agentPaths } from "../agent/agent.ts";
 import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
-import { BRIDGE, GW4, GW6, ipv4, ipv6, PREFIX4, PREFIX6 } from "./lib/workload.ts";
+import { benchNetwork, ensureBridge } from "./lib/network.ts";
+import { ipv4, ipv6 } from "./lib/workload.ts";
 
 type Fn = (...args: unknown[]) => unknown;
 const symbolCounters: { ms: number; calls: number }[] = [];
@@ -100,25 +101,9 @@ function otherCpu(): { others: number; agent: number } {
   return { others, agent };
 }
 
-{
-  using rt = Rtnl.open();
-  if (rt.link.find(BRIDGE) === undefined) {
-    rt.link.add({ kind: "bridge", name: BRIDGE, up: true });
-    const br = rt.link.index(BRIDGE);
-    rt.addr.add(br, `${GW4}/${PREFIX4}`);
-    rt.addr.add(br, `${GW6}/${PREFIX6}`, { nodad: true });
-  }
-}
+ensureBridge();
 const stateDir = mkdtempSync("/run/nslink-bench-");
-const network = await newNetwork("bridge", "bench-td", {
-  stateDir,
-  bridgeName: BRIDGE,
-  subnet: `198.51.100.0/${PREFIX4}`,
-  gateway: GW4,
-  subnetIPv6: `2001:db8:bb::/${PREFIX6}`,
-  gatewayIPv6: GW6,
-  mtu: 1500,
-});
+const network = await benchNetwork("bench-td", stateDir);
 
 const us = (ms: number) => Math.round(ms * 10_000 / N) / 10;
 const median = (xs: number[]) => {

@@ -44,3 +44,48 @@ export class LibcClock {
     return this.ms - mark;
   }
 }
+
+/** Milliseconds and calls per libc function. */
+export type LibcTally = Map<string, { ms: number; calls: number }>;
+
+/**
+ * Times every libc call of nslink's FFI layer (`loadLibc().symbols`) into the tally that
+ * `current()` returns when the function is looked up, per function; none while it returns
+ * `undefined`. `poll` (a pool thread's wait) and `__errno_location` are not timed.
+ *
+ * @example
+ * ```ts
+ * let tally: LibcTally | undefined;
+ * tallyLibcCalls(() => tally);
+ * tally = new Map();
+ * await network.link("c0", { namespace: ns });
+ * tally = undefined; // tally.get("sendmsg") = { ms, calls }
+ * ```
+ */
+export function tallyLibcCalls(current: () => LibcTally | undefined): void {
+  const lib = loadLibc() as unknown as { symbols: Record<string, Fn> };
+  lib.symbols = new Proxy(lib.symbols, {
+    get(target, key) {
+      const f = target[key as string];
+      const tally = current();
+      if (
+        tally === undefined || typeof f !== "function" || key === "__errno_location" ||
+        key === "poll"
+      ) {
+        return f;
+      }
+      return (...args: unknown[]) => {
+        const t0 = performance.now();
+        try {
+          return f(...args);
+        } finally {
+          const d = performance.now() - t0;
+          const s = tally.get(key as string) ?? { ms: 0, calls: 0 };
+          s.ms += d;
+          s.calls++;
+          tally.set(key as string, s);
+        }
+      };
+    },
+  });
+}

@@ -9,6 +9,40 @@
  * @module
  */
 
+/** What the sweep's verifier saw of one run (`bench/main.ts`'s `VerifyReport`), for its note. */
+export interface SweepVerification {
+  /** Packets the kernel's per-CPU input backlogs dropped from setup to verification. */
+  setupBacklogDrops: number;
+  /** Packets they dropped during verification. */
+  backlogDrops: number;
+  /** Echo requests sent until each gateway ping was answered. */
+  pingTransmits: number[];
+  /** How long each gateway ping took, ms. */
+  pingMs: number[];
+}
+
+/**
+ * The note under the plot for `n` containers when the kernel dropped packets or a gateway ping
+ * needed more than one echo request, else `undefined`.
+ *
+ * @example
+ * ```ts
+ * const note = backlogNote(1000, runs.flatMap((p) => p.verification));
+ * if (note) notes.push(note);
+ * ```
+ */
+export function backlogNote(n: number, v: SweepVerification[]): string | undefined {
+  const drops = v.map((x) => x.setupBacklogDrops + x.backlogDrops);
+  const echoes = v.flatMap((x) => x.pingTransmits);
+  if (!v.length || (Math.max(...drops) <= 0 && echoes.every((k) => k === 1))) return undefined;
+  const fmt = (x: number) => x.toLocaleString("en");
+  return `${fmt(n)} containers: the kernel dropped ${fmt(Math.min(...drops))} to ` +
+    `${fmt(Math.max(...drops))} packets per run from setup to the pings (per-CPU input ` +
+    `backlogs full: the bridge floods each container's multicast to all its ports); the ` +
+    `gateway pings were answered after at most ${Math.max(...echoes)} echo request(s), ` +
+    `${(Math.max(...v.flatMap((x) => x.pingMs)) / 1000).toFixed(1)} s.`;
+}
+
 /** One measured point of one peer. */
 export interface SweepPoint {
   /** Containers in the process. */

@@ -8,24 +8,12 @@
  * Any error exits with code 1 and the message on stderr.
  */
 import process from "node:process";
-import { readdirSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import { openNamespaceInodes } from "./_ns_fds.ts";
 import { type Namespace, newNetworkNamespace } from "../../mod.ts";
 
 const [prefix, nText] = process.argv.slice(2);
 const n = Number(nText);
-
-/** The nsfs inodes of the namespaces this process holds open fds of. */
-function openNamespaceInodes(): Set<number> {
-  const nsfsDev = statSync("/proc/thread-self/ns/net").dev;
-  const inodes = new Set<number>();
-  for (const fd of readdirSync("/proc/self/fd")) {
-    try {
-      const st = statSync(`/proc/self/fd/${fd}`);
-      if (st.dev === nsfsDev) inodes.add(st.ino);
-    } catch { /* the directory's own fd, closed meanwhile */ }
-  }
-  return inodes;
-}
 
 try {
   const nss: Namespace[] = [];

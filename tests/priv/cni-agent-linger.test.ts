@@ -8,27 +8,15 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ip, ipNetnsNames, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import { removeStateDirs, tempStateDir, vethNames, waitFor } from "./_network_helpers.ts";
+import { ip, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { setUpNetworkTestFile, tempStateDir, waitFor } from "./_network_helpers.ts";
 import { deletesFinished, nslinkArgv, runProcess } from "./_cli_helpers.ts";
 import { agentPid } from "./_agent_helpers.ts";
 import { askAgent } from "../../agent/client.ts";
 
-const P = runId();
-let vethsBefore: string[] = [];
-
-before(async () => {
-  if (isRoot) vethsBefore = await vethNames();
-});
-
-after(async () => {
-  removeStateDirs();
-  if (!isRoot) return;
-  assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
-  assert.deepEqual((await ipNetnsNames()).filter((n) => n.startsWith(P)), []);
-});
+const { prefix: P } = setUpNetworkTestFile();
 
 /** One exec of the plugin, its agent lingering `linger` ms. */
 async function exec(

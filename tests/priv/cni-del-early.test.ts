@@ -10,7 +10,7 @@
  *
  * Run through `scripts/in-netns.sh` only (see `_helpers.ts`).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,40 +19,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { gc, listNetworks, openNetwork } from "../../mod.ts";
-import { ip, ipNetnsNames, isRoot, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
-import {
-  readRecord,
-  removeStateDirs,
-  tempStateDir,
-  vethNames,
-  waitFor,
-} from "./_network_helpers.ts";
+import { ip, SKIP_ROOT, withCleanup } from "./_helpers.ts";
+import { readRecord, setUpNetworkTestFile, tempStateDir, waitFor } from "./_network_helpers.ts";
+import { cniConf } from "./_cni_setup.ts";
 import { ipJsonAt, nslinkArgv, runProcess } from "./_cli_helpers.ts";
 
-const P = runId();
+const { prefix: P } = setUpNetworkTestFile();
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_cni_early_worker.ts");
-let vethsBefore: string[] = [];
-
-before(async () => {
-  if (isRoot) vethsBefore = await vethNames();
-});
-
-after(async () => {
-  removeStateDirs();
-  if (!isRoot) return;
-  assert.deepEqual((await vethNames()).filter((n) => !vethsBefore.includes(n)), []);
-  assert.deepEqual((await ipNetnsNames()).filter((n) => n.startsWith(P)), []);
-});
-
-function conf(network: string) {
-  return {
-    cniVersion: "1.0.0",
-    name: network,
-    type: "nslink",
-    subnet: "198.51.100.0/24",
-    subnetIPv6: "2001:db8:1::/64",
-  };
-}
 
 /** The CNI variables of one attachment (no agent: every call does its work itself). */
 function cniEnv(command: string, containerId: string, netns: string, stateDir: string) {
@@ -71,7 +44,7 @@ function cniEnv(command: string, containerId: string, netns: string, stateDir: s
 function exec(command: string, net: string, id: string, netns: string, stateDir: string) {
   return runProcess(nslinkArgv(), {
     env: cniEnv(command, id, netns, stateDir),
-    input: JSON.stringify(conf(net)),
+    input: JSON.stringify(cniConf(net)),
   });
 }
 
@@ -112,7 +85,7 @@ function startWorker(
   const closed = new Promise<number | string | null>((r) =>
     child.on("close", (code, signal) => r(signal ?? code))
   );
-  child.stdin!.end(JSON.stringify(conf(net)));
+  child.stdin!.end(JSON.stringify(cniConf(net)));
   return { dir, child, closed, out: () => out };
 }
 

@@ -21,22 +21,10 @@ import { type Namespace, newNetworkNamespace, Rtnl } from "../../mod.ts";
 import { deferredCloseLimit } from "../../network/namespace.ts";
 import { ipLinks, ipNetnsNames, nsfsMounts, runId, SKIP_ROOT, withCleanup } from "./_helpers.ts";
 import { waitFor } from "./_network_helpers.ts";
+import { openNamespaceInodes } from "./_ns_fds.ts";
 
 const P = runId();
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "_burst_worker.ts");
-
-/** The nsfs inodes of the namespaces this process holds open fds of. */
-function openNamespaceInodes(): Set<number> {
-  const nsfsDev = statSync("/proc/thread-self/ns/net").dev;
-  const inodes = new Set<number>();
-  for (const fd of readdirSync("/proc/self/fd")) {
-    try {
-      const st = statSync(`/proc/self/fd/${fd}`);
-      if (st.dev === nsfsDev) inodes.add(st.ino);
-    } catch { /* the directory's own fd, closed meanwhile */ }
-  }
-  return inodes;
-}
 
 /** This process's soft limit on open files. */
 function softNoFile(): number {

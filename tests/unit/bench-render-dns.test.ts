@@ -6,30 +6,18 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { renderBlock } from "../../bench/render.ts";
-import { RESULT_SCHEMA, type ResultFile } from "../../bench/lib/results.ts";
+import type { ResultFile } from "../../bench/lib/results.ts";
+import { sampleResult } from "./_bench_sample.ts";
 
 function result(over: Partial<ResultFile>): ResultFile {
-  return {
-    schema: RESULT_SCHEMA,
+  return sampleResult({
     suite: "dns",
-    runtime: "all",
-    label: "unit test sample",
     date: "2026-12-07T19:50:03.120Z",
     finished: "2026-12-07T19:51:09.000Z",
-    machine: {
-      kernel: "6.18.0",
-      cpuModel: "Test CPU",
-      cores: 2,
-      loadavgStart: [0.31, 0.2, 0.1],
-      loadavgEnd: [0.42, 0.2, 0.1],
-      quiet: true,
-    },
     versions: { deno: "2.9.6", bun: "1.4.5", ip: "ip utility, iproute2-6.1.0, libbpf 1.1.2" },
-    git: { commit: "0123456789abcdef0123456789abcdef01234567", dirty: false },
     options: { names: 100, seconds: 5, latencyRate: 1000, realtime: true },
-    samples: {},
     ...over,
-  };
+  });
 }
 
 // 100 latencies 1..100 µs: p50 = 50 µs, p99 = 99 µs, max = 100 µs (nearest rank).

@@ -7,37 +7,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { BLOCK_END, BLOCK_START, pointAtLatest, renderBlock } from "../../bench/render.ts";
-import { RESULT_SCHEMA, type ResultFile } from "../../bench/lib/results.ts";
+import type { ResultFile } from "../../bench/lib/results.ts";
+import { row, sampleResult } from "./_bench_sample.ts";
 
 function result(over: Partial<ResultFile>): ResultFile {
-  return {
-    schema: RESULT_SCHEMA,
-    suite: "main",
-    runtime: "all",
-    label: "unit test sample",
+  return sampleResult({
     date: "2026-12-07T23:31:26.000Z",
     finished: "2026-12-07T23:33:00.000Z",
-    machine: {
-      kernel: "6.18.0",
-      cpuModel: "Test CPU",
-      cores: 2,
-      loadavgStart: [0.31, 0.2, 0.1],
-      loadavgEnd: [0.42, 0.2, 0.1],
-      quiet: true,
-    },
-    versions: { deno: "2.9.6", bun: "1.4.5" },
-    git: { commit: "0123456789abcdef0123456789abcdef01234567", dirty: false },
-    options: {},
-    samples: {},
     ...over,
-  };
-}
-
-/** The cells of the first line starting with `name` (columns split on two or more spaces). */
-function row(text: string, name: string): string[] {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}  `) || l === name);
-  assert.ok(line, `no row ${name} in\n${text}`);
-  return line.trim().split(/\s{2,}/);
+  });
 }
 
 const mainRun = (rep: number, setupMs: number, setupCpuMs?: number) => ({

@@ -13,37 +13,14 @@ import {
   renderBlock,
   sweepSvg,
 } from "../../bench/render.ts";
-import { RESULT_SCHEMA, type ResultFile } from "../../bench/lib/results.ts";
+import type { ResultFile } from "../../bench/lib/results.ts";
+import { row, sampleResult } from "./_bench_sample.ts";
 
 function result(over: Partial<ResultFile>): ResultFile {
-  return {
-    schema: RESULT_SCHEMA,
-    suite: "main",
-    runtime: "all",
-    label: "unit test sample",
-    date: "2026-12-08T01:31:26.000Z",
-    finished: "2026-12-08T01:33:00.000Z",
-    machine: {
-      kernel: "6.18.0",
-      cpuModel: "Test CPU",
-      cores: 2,
-      loadavgStart: [0.31, 0.2, 0.1],
-      loadavgEnd: [0.42, 0.2, 0.1],
-      quiet: true,
-    },
+  return sampleResult({
     versions: { deno: "2.9.6", bun: "1.4.5", go: "go1.19.8 linux/amd64" },
-    git: { commit: "0123456789abcdef0123456789abcdef01234567", dirty: false },
-    options: {},
-    samples: {},
     ...over,
-  };
-}
-
-/** The cells of the first line starting with `name` (columns split on two or more spaces). */
-function row(text: string, name: string): string[] {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}  `));
-  assert.ok(line, `no row ${name} in\n${text}`);
-  return line.trim().split(/\s{2,}/);
+  });
 }
 
 /** A peer whose reps took `setup` and `calls` ms per container (totals = x n). */

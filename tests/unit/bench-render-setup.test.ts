@@ -6,29 +6,18 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { renderBlock } from "../../bench/render.ts";
-import { RESULT_SCHEMA, type ResultFile } from "../../bench/lib/results.ts";
+import type { ResultFile } from "../../bench/lib/results.ts";
+import { sampleResult } from "./_bench_sample.ts";
 
 function result(samples: unknown): ResultFile {
-  return {
-    schema: RESULT_SCHEMA,
+  return sampleResult({
     suite: "setup",
     runtime: "bun",
-    label: "unit test sample",
     date: "2026-12-08T02:31:26.000Z",
     finished: "2026-12-08T02:33:00.000Z",
-    machine: {
-      kernel: "6.18.0",
-      cpuModel: "Test CPU",
-      cores: 2,
-      loadavgStart: [0.31, 0.2, 0.1],
-      loadavgEnd: [0.42, 0.2, 0.1],
-      quiet: true,
-    },
-    versions: { deno: "2.9.6", bun: "1.4.5" },
-    git: { commit: "0123456789abcdef0123456789abcdef01234567", dirty: false },
     options: { n: 2, rounds: 2, agent: "off" },
     samples,
-  };
+  });
 }
 
 describe("bench/render.ts setup", () => {

@@ -7,7 +7,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { renderBlock } from "../../bench/render.ts";
-import { RESULT_SCHEMA, type ResultFile } from "../../bench/lib/results.ts";
+import type { ResultFile } from "../../bench/lib/results.ts";
+import { row, sampleResult } from "./_bench_sample.ts";
 
 /** A peer whose reps took `setup` ms per container (totals = x n), with optional extras. */
 function peer(name: string, n: number, setup: number[], extra: Record<string, unknown> = {}) {
@@ -28,23 +29,10 @@ function peer(name: string, n: number, setup: number[], extra: Record<string, un
 }
 
 function mainResult(n: number, spare = true): ResultFile {
-  return {
-    schema: RESULT_SCHEMA,
-    suite: "main",
-    runtime: "all",
-    label: "unit test sample",
+  return sampleResult({
     date: "2026-12-08T03:10:24.000Z",
     finished: "2026-12-08T03:11:00.000Z",
-    machine: {
-      kernel: "6.18.0",
-      cpuModel: "Test CPU",
-      cores: 2,
-      loadavgStart: [0.31, 0.2, 0.1],
-      loadavgEnd: [0.42, 0.2, 0.1],
-      quiet: true,
-    },
     versions: { deno: "2.9.6", bun: "1.4.5", go: "go1.19.8 linux/amd64" },
-    git: { commit: "0123456789abcdef0123456789abcdef01234567", dirty: false },
     options: { n, reps: 3, steps: true },
     samples: {
       sections: [{
@@ -59,14 +47,7 @@ function mainResult(n: number, spare = true): ResultFile {
         ],
       }],
     },
-  };
-}
-
-/** The cells of the first line starting with `name` (columns split on two or more spaces). */
-function row(text: string, name: string): string[] {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}  `));
-  assert.ok(line, `no row ${name} in\n${text}`);
-  return line.trim().split(/\s{2,}/);
+  });
 }
 
 describe("bench/render.ts: the nslink-spare-* peers", () => {

@@ -7,26 +7,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { renderBlock } from "../../bench/render.ts";
-import { RESULT_SCHEMA, type ResultFile } from "../../bench/lib/results.ts";
+import type { ResultFile } from "../../bench/lib/results.ts";
+import { row, sampleResult } from "./_bench_sample.ts";
 
 function file(runtime: string, symbols?: unknown): ResultFile {
-  return {
-    schema: RESULT_SCHEMA,
+  return sampleResult({
     suite: "state-disk",
     runtime,
-    label: "unit test sample",
     date: "2026-12-08T03:00:00.000Z",
     finished: "2026-12-08T03:01:00.000Z",
-    machine: {
-      kernel: "6.18.0",
-      cpuModel: "Test CPU",
-      cores: 2,
-      loadavgStart: [0.31, 0.2, 0.1],
-      loadavgEnd: [0.42, 0.2, 0.1],
-      quiet: true,
-    },
-    versions: { deno: "2.9.6", bun: "1.4.5" },
-    git: { commit: "0123456789abcdef0123456789abcdef01234567", dirty: false },
     options: { n: 50, rounds: 3, disk: "/x/bench/.state-disk" },
     samples: {
       rounds: {
@@ -35,14 +24,7 @@ function file(runtime: string, symbols?: unknown): ResultFile {
       },
       ...(symbols ? { symbols } : {}),
     },
-  };
-}
-
-/** The cells of the first line starting with `name` (columns split on two or more spaces). */
-function row(text: string, name: string): string[] {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}  `));
-  assert.ok(line, `no row ${name} in\n${text}`);
-  return line.trim().split(/\s{2,}/);
+  });
 }
 
 // Three rounds; the medians: link mkdir 10 -> 200 (1 call), open 40 -> 300 (5 calls);

@@ -13,35 +13,20 @@ import {
   renderReadme,
   type ResultLoader,
 } from "../../bench/render.ts";
-import {
-  quantiles,
-  RESULT_SCHEMA,
-  type ResultFile,
-  resultFileName,
-} from "../../bench/lib/results.ts";
+import { quantiles, type ResultFile, resultFileName } from "../../bench/lib/results.ts";
+import { sampleResult } from "./_bench_sample.ts";
 
 function result(over: Partial<ResultFile>): ResultFile {
-  return {
-    schema: RESULT_SCHEMA,
+  return sampleResult({
     suite: "codec",
     runtime: "deno",
-    label: "unit test sample",
     date: "2026-12-07T17:50:03.120Z",
     finished: "2026-12-07T17:50:09.000Z",
-    machine: {
-      kernel: "6.18.0",
-      cpuModel: "Test CPU",
-      cores: 2,
-      loadavgStart: [0.31, 0.2, 0.1],
-      loadavgEnd: [0.42, 0.2, 0.1],
-      quiet: true,
-    },
     versions: { deno: "2.9.6", bun: "1.4.5", ip: "ip utility, iproute2-6.1.0, libbpf 1.1.2" },
-    git: { commit: "0123456789abcdef0123456789abcdef01234567", dirty: false },
     options: { encode: 1000, decode: 100, warmup: 3, passes: 3 },
     samples: { encodeMs: [30, 10, 20], decodeMs: [2, 4, 1] },
     ...over,
-  };
+  });
 }
 
 const codecDeno = result({});
