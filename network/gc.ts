@@ -116,6 +116,7 @@ const UNTAGGED_PORT = /^nslh[0-9a-f]{8}$/;
  *   (no link carries its bridge alias, none of its links is on a bridge); and a fast-path
  *   container's bridge port (`nslh…`, untagged) that no endpoint record names, on a bridge a
  *   known network made (not one it adopted: another state directory may share it) or on none;
+ * - puts the bridge port of a live endpoint that publishes ports back in hairpin mode;
  * - releases port claims no endpoint record holds, restores missing ones, and rebuilds nslink's
  *   firewall table from the records (one batch: the maps hold exactly the saved bindings, every
  *   saved network has its chains), when this state directory has a bridge network;
@@ -191,7 +192,15 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       else if (endpointGone(ctx, e, driver, record)) {
         reason = e.state === "releasing" ? "release finished" : "kernel objects gone";
       } else if (e.state === "releasing") reason = "links kept alive after unlink";
-      if (!reason) return;
+      if (!reason) {
+        // A live endpoint with ports: its bridge port in hairpin mode, as the firewall is put
+        // back from the records below (publish() writes the ports before it sets the mode: a
+        // crash between the two left it off). Idempotent: one request.
+        if (!dryRun && e.ports?.length && (e.state ?? "linked") === "linked") {
+          driver.hairpin?.(ctx, record, ep, e);
+        }
+        return;
+      }
       report.endpoints.push(`${name}/${ep} (${reason})`);
       for (const l of e.hostLinks) {
         if (host.link.find(l)) report.links.push(`${l} (${name}/${ep})`);
