@@ -114,8 +114,9 @@ const UNTAGGED_PORT = /^nslh[0-9a-f]{8}$/;
  * - deletes links tagged with nslink's alias (`nslink:NETWORK_ID:ENDPOINT`) that belong to no
  *   endpoint record: of a known network, or of an unknown one that shows no sign of life
  *   (no link carries its bridge alias, none of its links is on a bridge); and a fast-path
- *   container's bridge port (`nslh…`, untagged) that no endpoint record names, on a known
- *   network's bridge or on none;
+ *   container's bridge port (`nslh…`, untagged) that no endpoint record names, on a bridge a
+ *   known network made (not one it adopted: another state directory may share it) or on none;
+ * - puts the bridge port of a live endpoint that publishes ports back in hairpin mode;
  * - releases port claims no endpoint record holds, restores missing ones, and rebuilds nslink's
  *   firewall table from the records (one batch: the maps hold exactly the saved bindings, every
  *   saved network has its chains), when this state directory has a bridge network;
@@ -191,7 +192,15 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       else if (endpointGone(ctx, e, driver, record)) {
         reason = e.state === "releasing" ? "release finished" : "kernel objects gone";
       } else if (e.state === "releasing") reason = "links kept alive after unlink";
-      if (!reason) return;
+      if (!reason) {
+        // A live endpoint with ports: its bridge port in hairpin mode, as the firewall is put
+        // back from the records below (publish() writes the ports before it sets the mode: a
+        // crash between the two left it off). Idempotent: one request.
+        if (!dryRun && e.ports?.length && (e.state ?? "linked") === "linked") {
+          driver.hairpin?.(ctx, record, ep, e);
+        }
+        return;
+      }
       report.endpoints.push(`${name}/${ep} (${reason})`);
       for (const l of e.hostLinks) {
         if (host.link.find(l)) report.links.push(`${l} (${name}/${ep})`);
@@ -245,8 +254,10 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
       const recorded = new Set(await local.endpoints(record));
       byId.set(record.id, recorded);
       const driver = getDriver(record.type);
-      const bridgeName = (record.config as { bridgeName?: unknown }).bridgeName;
-      if (typeof bridgeName === "string") bridges.add(bridgeName);
+      // Only a bridge the network made: an adopted one may be shared with another state
+      // directory, whose untagged fast-path ports this one's records cannot tell from garbage.
+      const { bridgeName, adopted } = record.config as { bridgeName?: unknown; adopted?: unknown };
+      if (typeof bridgeName === "string" && adopted !== true) bridges.add(bridgeName);
       for (const ep of recorded) {
         for (const l of driver.hostLinks?.(record, ep) ?? []) expected.add(l);
       }
@@ -327,8 +338,8 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     }
     // A fast-path container's bridge port carries no alias (link() makes no request after the
     // create): its name, `nslh` and a hash of its network's id and endpoint, is what tells it.
-    // One that no endpoint record names is garbage when it is on a bridge of a network this
-    // state directory knows, or on no bridge (its network died with its bridge); on another
+    // One that no endpoint record names is garbage when it is on a bridge a network of this
+    // state directory made (not adopted), or on no bridge (its network died with its bridge); on another
     // bridge it is another state directory's (or an overlay's), left alone as `foreign`.
     for (const link of links) {
       if (link.alias !== undefined || link.kind !== "veth" || !UNTAGGED_PORT.test(link.name)) {
