@@ -7,7 +7,8 @@
  * Control protocol: one JSON object per line each way. `{"op":"sync"}` makes every duty catch
  * up with the state (the DNS duty binds the sockets of new networks) and replies once done:
  * `{"ok":true,"pid":…,"exiting":false,"duties":{…}}`; `{"op":"status"}` replies the same
- * without syncing (`requests` counts the requests of {@linkcode AgentOptions.requests} served);
+ * without syncing (`requests` counts the requests of {@linkcode AgentOptions.requests} served,
+ * `syncs` the duties' syncs by what asked for them);
  * `{"op":"stop"}` stops the agent. Other ops are {@linkcode AgentOptions.requests}: the CNI
  * plugin's hand-off (`cni/handoff.ts`) is one, served only to a peer of the agent's own uid
  * (`SO_PEERCRED`). The socket is the owner's only (mode 0600).
@@ -114,6 +115,19 @@ function peerOf(c: unknown): number | undefined {
 /** Why an on-demand agent stops by itself. */
 const IDLE = "no duty has work";
 
+/**
+ * How long a sync asked for while a request runs may wait for the request's end (its answer and
+ * the work after it), in ms: a long request does not hold back what the timer or a duty asked.
+ */
+const DEFER_MAX_MS = 100;
+
+/**
+ * What asked for a sync of every duty, as counted in the `status` reply's `syncs`: the agent's
+ * start, the timer (`tickMs`), a served request's end, the library in this process (a network
+ * made or deleted by a request), a duty, the end of the linger, a `sync` request.
+ */
+type SyncCause = "start" | "tick" | "request" | "library" | "duty" | "linger" | "control";
+
 /** Options of {@linkcode runAgent}. */
 export interface AgentOptions {
   /** The state directory served. */
@@ -193,6 +207,16 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   let syncQueued = false;
+  /** Syncs run, by what asked for them (`status` shows them). */
+  const syncs: Record<SyncCause, number> = {
+    start: 0,
+    tick: 0,
+    request: 0,
+    library: 0,
+    duty: 0,
+    linger: 0,
+    control: 0,
+  };
   /** Requests of `options.requests` accepted and not answered yet. */
   let inflight = 0;
   /** When the last of them finished (its work after the answer included); 0: none yet. */
@@ -205,7 +229,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     if (lingerTimer) return;
     lingerTimer = setTimeout(() => {
       lingerTimer = undefined;
-      ctx.requestSync();
+      queueSync("linger");
     }, left);
   };
   const served: Record<string, number> = {};
@@ -216,19 +240,39 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   const ctx: DutyContext = {
     stateDir,
     log,
-    requestSync: () => {
-      if (syncQueued || stopping) return;
-      syncQueued = true;
-      setTimeout(() => {
-        syncQueued = false;
-        void syncAll();
-      }, 0);
-    },
+    requestSync: () => queueSync("duty"),
+  };
+  /** A sync asked for while a request ran: it runs once none runs (or after DEFER_MAX_MS). */
+  let deferred: SyncCause | undefined;
+  let deferTimer: ReturnType<typeof setTimeout> | undefined;
+  const runDeferred = () => {
+    if (deferTimer) clearTimeout(deferTimer);
+    deferTimer = undefined;
+    const cause = deferred;
+    deferred = undefined;
+    if (cause) queueSync(cause, true);
+  };
+  const queueSync = (cause: SyncCause, now = false) => {
+    if (stopping) return;
+    // Not in the middle of a request (its system calls and event-loop turns are the caller's
+    // wait): after its answer.
+    if (inflight > 0 && !now) {
+      deferred ??= cause;
+      deferTimer ??= setTimeout(runDeferred, DEFER_MAX_MS);
+      return;
+    }
+    if (syncQueued) return;
+    syncQueued = true;
+    setTimeout(() => {
+      syncQueued = false;
+      void syncAll(cause);
+    }, 0);
   };
   let syncing: Promise<void> = Promise.resolve();
-  const syncAll = (): Promise<void> => {
+  const syncAll = (cause: SyncCause): Promise<void> => {
     syncing = syncing.then(async () => {
       if (stopping) return;
+      syncs[cause]++;
       // Started on demand and its state directory removed (a test's temporary one, a wiped
       // /run/nslink): nobody can reach or need it any more.
       if (options.onDemand && !existsSync(paths.pid)) {
@@ -254,6 +298,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     exiting: stopping,
     duties: Object.fromEntries(duties.map((d) => [d.name, d.status()])),
     requests: { ...served },
+    syncs: { ...syncs },
   });
   const stop = async (why: string): Promise<void> => {
     if (stopping) return;
@@ -265,6 +310,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     } catch { /* the state directory is gone */ }
     if (tick) clearInterval(tick);
     if (lingerTimer) clearTimeout(lingerTimer);
+    if (deferTimer) clearTimeout(deferTimer);
     await new Promise<void>((r) => server.close(() => r()));
     rmSync(paths.sock, { force: true });
     for (const d of duties) {
@@ -300,13 +346,17 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   registerHostAgent({
     ensure: async (dir, o) => {
       if (!same(dir)) return library?.ensure(dir, o);
-      if (o.sync && !stopping) await syncAll();
+      if (o.sync && !stopping) await syncAll("library");
+      // A network made by a request while no duty had work (the agent lingering): the duties
+      // take it up after the answer. Otherwise nothing changed for them (a container on an
+      // existing network: names are read at each query).
+      else if (o.needed && !duties.some((d) => d.needed())) queueSync("library");
     },
     // A network gone: the duties catch up after the answer (the caller, a CNI DEL, need not
     // wait for the DNS sockets to close).
     settle: (dir) => {
       if (!same(dir)) return library?.settle(dir) ?? Promise.resolve();
-      ctx.requestSync();
+      queueSync("library");
       return Promise.resolve();
     },
   });
@@ -347,7 +397,11 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     ).finally(() => {
       inflight--;
       lastRequestAt = Date.now();
-      if (inflight === 0) ctx.requestSync();
+      if (inflight > 0) return;
+      // A request on an existing network changes nothing the duties hold: no sync, only the
+      // exit decision; one asked for meanwhile (a network deleted, the timer) runs now.
+      if (deferred) runDeferred();
+      else if (ready && options.onDemand && !duties.some((d) => d.needed())) idle();
     });
   };
   const onSignal = () => void stop("signal");
@@ -372,7 +426,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         const reply = (v: unknown) => {
           if (!c.destroyed) c.write(JSON.stringify(v) + "\n");
         };
-        if (op === "sync") void syncAll().then(() => reply(status()));
+        if (op === "sync") void syncAll("control").then(() => reply(status()));
         else if (op === "status") reply(status());
         else if (options.requests && Object.hasOwn(options.requests, op)) {
           // Run as this agent: only for its own user (root), whatever the socket's mode.
@@ -395,7 +449,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
         log(`agent: duty ${name} failed to start: ${(e as Error).message}`);
       }
     }
-    await syncAll();
+    await syncAll("start");
     rmSync(paths.sock, { force: true });
     await new Promise<void>((ok, fail) => {
       server.once("error", fail);
@@ -409,7 +463,10 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
     log(`agent: pid ${me.pid} serving ${stateDir} (${duties.map((d) => d.name).join(", ")})`);
     ready = true;
     options.onReady?.();
-    tick = setInterval(() => void syncAll(), options.tickMs ?? 1000);
+    tick = setInterval(
+      () => inflight > 0 ? queueSync("tick") : void syncAll("tick"),
+      options.tickMs ?? 1000,
+    );
     // An on-demand agent started for nothing (the network went meanwhile) stops at once.
     if (options.onDemand && !duties.some((d) => d.needed())) void stop(IDLE);
   } catch (e) {
