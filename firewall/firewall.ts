@@ -498,16 +498,46 @@ function withOtherStateDirs(records: NetworkRecord[], own: string): NetworkRecor
       renameSync(tmp, ownEntry);
     } else rmSync(ownEntry, { force: true });
   } catch { /* best effort: this directory's own rules do not depend on the list */ }
-  if (!loadStateDir) return records;
+  const out = [...records];
+  const ids = new Set(records.map((r) => r.id));
+  let links: Set<string> | undefined;
+  for (const r of otherStateDirNetworks(own, netns)) {
+    if (ids.has(r.id)) continue;
+    // Only networks live here: one whose bridge is gone (a directory a crashed or careless
+    // caller left behind) must not keep rules, e.g. its subnet's isolation, in the table.
+    const bridge = firewallNetwork(r)?.bridge;
+    if (bridge !== undefined && !(links ??= hostLinkNames()).has(bridge)) continue;
+    ids.add(r.id);
+    out.push(r);
+  }
+  return out;
+}
+
+/**
+ * The networks, with their endpoints, of every other state directory listed in
+ * {@linkcode STATE_DIRS} for this network namespace, read through the loader that
+ * {@linkcode setStateDirLoader} set (none without one). Drops the entries of directories that
+ * are gone; a directory being written or removed meanwhile is skipped (best effort). `gc()` uses
+ * it to tell another directory's untagged bridge port on a shared bridge from garbage.
+ *
+ * @example
+ * ```ts ignore
+ * for (const r of otherStateDirNetworks("/run/nslink")) console.log(r.name);
+ * ```
+ * @param own This state directory, left out.
+ * @param netns The network namespace (`net:[INODE]`); the calling thread's by default.
+ * @returns Their network records (a network two directories share may come twice).
+ */
+export function otherStateDirNetworks(own: string, netns = currentNetns()): NetworkRecord[] {
+  if (!loadStateDir) return [];
   let names: string[];
   try {
     names = readdirSync(STATE_DIRS);
   } catch {
-    return records;
+    return [];
   }
-  const out = [...records];
-  const ids = new Set(records.map((r) => r.id));
-  let links: Set<string> | undefined;
+  const ownEntry = join(STATE_DIRS, encodeURIComponent(resolve(own)));
+  const out: NetworkRecord[] = [];
   for (const name of names) {
     const entry = join(STATE_DIRS, name);
     if (entry === ownEntry || name.endsWith(".tmp")) continue;
@@ -518,15 +548,7 @@ function withOtherStateDirs(records: NetworkRecord[], own: string): NetworkRecor
         rmSync(entry, { force: true });
         continue;
       }
-      for (const r of loadStateDir(dir)) {
-        if (ids.has(r.id)) continue;
-        // Only networks live here: one whose bridge is gone (a directory a crashed or careless
-        // caller left behind) must not keep rules, e.g. its subnet's isolation, in the table.
-        const bridge = firewallNetwork(r)?.bridge;
-        if (bridge !== undefined && !(links ??= hostLinkNames()).has(bridge)) continue;
-        ids.add(r.id);
-        out.push(r);
-      }
+      out.push(...loadStateDir(dir));
     } catch { /* removed or being written meanwhile: its own next sync has its rules */ }
   }
   return out;

@@ -16,6 +16,7 @@ import {
   undoEndpoint,
 } from "./lifecycle.ts";
 import { reconcileFirewall } from "./publish.ts";
+import { otherStateDirNetworks } from "../firewall/firewall.ts";
 import { definitionOf, fromEarlierBoot } from "./definitions.ts";
 import { dropRuntime } from "./restore.ts";
 import { isDistributed } from "../drivers/overlay.ts";
@@ -341,13 +342,17 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     // One that no endpoint record names is garbage when it is on a bridge a network of this
     // state directory made (not adopted), or on no bridge (its network died with its bridge); on another
     // bridge it is another state directory's (or an overlay's), left alone as `foreign`.
+    // Another state directory may have adopted a bridge this one made: the host links its
+    // records name (read only when an untagged port is about to go) are its, not garbage.
+    let others: Set<string> | undefined;
+    const othersPorts = () => others ??= hostLinksOf(otherStateDirNetworks(store.location));
     for (const link of links) {
       if (link.alias !== undefined || link.kind !== "veth" || !UNTAGGED_PORT.test(link.name)) {
         continue;
       }
       if (expected.has(link.name)) continue;
       const master = link.master === undefined ? undefined : names.get(link.master);
-      if (master !== undefined && !bridges.has(master)) {
+      if (master !== undefined && (!bridges.has(master) || othersPorts().has(link.name))) {
         report.foreign.push(`${link.name} (on ${master})`);
         continue;
       }
@@ -393,4 +398,21 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   // process), stopped when none does.
   if (!dryRun) await agentAfterGc(store.location);
   return report;
+}
+
+/** The host links (by name) that the endpoints of `records` have, as their drivers name them. */
+function hostLinksOf(records: NetworkRecord[]): Set<string> {
+  const out = new Set<string>();
+  for (const record of records) {
+    let driver: Driver;
+    try {
+      driver = getDriver(record.type);
+    } catch {
+      continue; // a driver this process does not know: its links are not bridge ports of ours
+    }
+    for (const ep of Object.keys(record.endpoints ?? {})) {
+      for (const l of driver.hostLinks?.(record, ep) ?? []) out.add(l);
+    }
+  }
+  return out;
 }
