@@ -457,6 +457,8 @@ export function undoEndpoint(
  * @param driver The network's driver.
  * @param ctx A driver context.
  * @param record The network.
+ * @param now Removes the links still there at once, grace period or not (when they hold the
+ *   last free addresses).
  * @returns The endpoints released.
  */
 export async function settleReleasing(
@@ -464,6 +466,7 @@ export async function settleReleasing(
   driver: Driver,
   ctx: DriverContext,
   record: NetworkRecord,
+  now = false,
 ): Promise<string[]> {
   const done: string[] = [];
   // Marks are this host's (its links): one directory read when there are none.
@@ -487,7 +490,7 @@ export async function settleReleasing(
         (ep.hostLinks.length > 0 || endpointGone(ctx, ep))
       : endpointGone(ctx, ep);
     if (gone) await forgetEndpoint(store, record, name, ep);
-    else if (Date.now() - (ep.releasedAt ?? 0) > RELEASE_GRACE_MS) {
+    else if (now || Date.now() - (ep.releasedAt ?? 0) > RELEASE_GRACE_MS) {
       await undoEndpoint(store, driver, ctx, record, name, ep);
     } else continue;
     done.push(name);

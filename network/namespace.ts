@@ -93,6 +93,20 @@ function softNoFileLimit(): number | undefined {
   }
 }
 
+/**
+ * Closes now the handles of deleted namespaces still waiting for the end of a burst (see
+ * `closeLater`), handing those namespaces to the kernel's cleanup. `link` calls it when a
+ * network's addresses are all held by endpoints released in such a burst.
+ *
+ * @example
+ * ```ts ignore
+ * closeDeletedNamespaces();
+ * ```
+ */
+export function closeDeletedNamespaces(): void {
+  closeDeferred();
+}
+
 function closeDeferred(): void {
   for (const close of closeLater.splice(0)) {
     try {

@@ -30,7 +30,8 @@ import {
   settleReleasing,
   undoEndpoint,
 } from "./lifecycle.ts";
-import type { Namespace } from "./namespace.ts";
+import { closeDeletedNamespaces, type Namespace } from "./namespace.ts";
+import { IpamExhaustedError } from "../model/ipam.ts";
 import { currentOwner, isAlive, working } from "../model/owner.ts";
 import { FileStore, type HostedStore, LocalStore, StaleNetworkError } from "./store.ts";
 import { bootId, definitionOf, fromEarlierBoot, sameOptions } from "./definitions.ts";
@@ -710,7 +711,16 @@ export class Network implements AsyncDisposable {
     try {
       claimBindings(local, record, name, intent, bindings);
       // The addresses, claimed in the store before the driver runs (it only hands them out).
-      const got = await reserveAddresses(store, driver, record, owner, options);
+      const got = await reserveAddresses(store, driver, record, owner, options).catch(
+        async (e) => {
+          // Every address held by endpoints released in a burst that has not ended (their
+          // namespaces' handles still open, their veths still there): finish them now.
+          if (!(e instanceof IpamExhaustedError) || !local.releasing(record).length) throw e;
+          closeDeletedNamespaces();
+          await settleReleasing(store, driver, hostContext(), record, true);
+          return await reserveAddresses(store, driver, record, owner, options);
+        },
+      );
       reserved = got.reserved;
       ep = driver.link(got.ctx, record, name, {
         ...(target ? { target } : {}),
