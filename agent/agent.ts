@@ -136,6 +136,12 @@ export interface AgentOptions {
   onDemand: boolean;
   /** Duties besides the registered ones (the overlay watchers `nslink agent NETWORK…` keeps). */
   extraDuties?: Duty[];
+  /**
+   * Whether the duties that modules registered (DNS, firewall repair, overlay) start; default
+   * `true`. `false` runs `extraDuties` only: an agent in a process that must not touch the host's
+   * names, firewall or `/run` (a unit test of the agent's own loop).
+   */
+  registeredDuties?: boolean;
   /** Where log lines go; default stderr. */
   log?: (line: string) => void;
   /**
@@ -442,7 +448,7 @@ export async function runAgent(options: AgentOptions): Promise<boolean> {
   });
 
   try {
-    for (const [name, factory] of registeredDuties()) {
+    for (const [name, factory] of options.registeredDuties === false ? [] : registeredDuties()) {
       try {
         duties.push(await factory(ctx));
       } catch (e) {

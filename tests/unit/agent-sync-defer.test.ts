@@ -63,6 +63,9 @@ describe("the host agent's syncs around a request", () => {
       stateDir: dir,
       onDemand: false,
       extraDuties: [duty],
+      // Only the counting duty: the registered ones (firewall repair, DNS) would work on this
+      // machine's own namespace and /run (a unit test runs outside any throw-away namespace).
+      registeredDuties: false,
       requests: { slow },
       tickMs: 5,
       onReady: () => ready(),
@@ -77,6 +80,8 @@ describe("the host agent's syncs around a request", () => {
       assert.deepEqual(answers.map((l) => JSON.parse(l)), [{ ok: true, accepted: true }, {
         ok: true,
       }]);
+      const status = JSON.parse((await request(sock, JSON.stringify({ op: "status" }), 1))[0]);
+      assert.deepEqual(Object.keys(status.duties), ["count"], "a duty besides the test's ran");
       const during = syncs;
       // Ten of the timer's periods: before, each ran a sync in the request's middle. Now none,
       // but one per longest wait (0.1 s) since the request began, when the machine is slow.
