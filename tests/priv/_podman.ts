@@ -19,6 +19,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { sleep } from "./_helpers.ts";
 import { pluginDir, runProcess } from "./_cli_helpers.ts";
+import { removeStateDir } from "./_agent_helpers.ts";
 
 /** What a sandbox is made of. */
 export interface PodmanSandboxOptions {
@@ -214,9 +215,13 @@ export class PodmanSandbox {
     return [...mine];
   }
 
-  /** Undoes the mounts and removes the work and plugin directories. */
+  /**
+   * Undoes the mounts and removes the work and plugin directories, after killing nslink's agent of
+   * the state directory (one lingering after the last CNI request would make the directory again).
+   */
   async remove(): Promise<void> {
     for (const m of this.#mounts.splice(0).reverse()) await runProcess(["umount", "-l", m]);
+    if (this.state) removeStateDir(this.state);
     if (this.work) rmSync(this.work, { recursive: true, force: true });
     if (this.plugins) rmSync(this.plugins, { recursive: true, force: true });
   }
