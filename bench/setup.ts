@@ -17,11 +17,11 @@
  * @module
  */
 import process from "node:process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { type Interface, type Namespace, newNetworkNamespace } from "../mod.ts";
 import { type LibcTally, tallyLibcCalls } from "./lib/libc_clock.ts";
-import { benchNetwork, ensureBridge } from "./lib/network.ts";
-import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
+import { benchNetwork, ensureBridge, finishRounds } from "./lib/network.ts";
+import { currentRuntime, startResult } from "./lib/results.ts";
 import { ipv4, ipv6 } from "./lib/workload.ts";
 
 function arg(name: string, fallback: number): number {
@@ -140,12 +140,4 @@ for (let r = 0; r < ROUNDS; r++) {
   }
   await new Promise((ok) => setTimeout(ok, 1500));
 }
-await network.delete();
-rmSync(stateDir, { recursive: true, force: true });
-const path = finishResult(run, {
-  samples: rounds,
-  summary: Object.fromEntries(
-    rounds.map((r) => [`round${r.round}`, { usPerCtr: r.usPerCtr, cpuUsPerCtr: r.cpuUsPerCtr }]),
-  ),
-});
-if (path) console.error(`wrote ${path}`);
+await finishRounds(run, rounds, network, stateDir);

@@ -21,12 +21,12 @@
  * @module
  */
 import process from "node:process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { type Namespace, newNetworkNamespace } from "../mod.ts";
 import { loadLibc } from "../ffi/libc.ts";
 import { agentPaths } from "../agent/agent.ts";
-import { currentRuntime, finishResult, startResult } from "./lib/results.ts";
-import { benchNetwork, ensureBridge } from "./lib/network.ts";
+import { currentRuntime, startResult } from "./lib/results.ts";
+import { benchNetwork, ensureBridge, finishRounds } from "./lib/network.ts";
 import { ipv4, ipv6 } from "./lib/workload.ts";
 
 type Fn = (...args: unknown[]) => unknown;
@@ -220,12 +220,4 @@ for (let r = 0; r < ROUNDS; r++) {
   // next round's addresses are free.
   await new Promise((ok) => setTimeout(ok, 1500));
 }
-await network.delete();
-rmSync(stateDir, { recursive: true, force: true });
-const path = finishResult(run, {
-  samples: rounds,
-  summary: Object.fromEntries(
-    rounds.map((r) => [`round${r.round}`, { usPerCtr: r.usPerCtr, cpuUsPerCtr: r.cpuUsPerCtr }]),
-  ),
-});
-if (path) console.error(`wrote ${path}`);
+await finishRounds(run, rounds, network, stateDir);

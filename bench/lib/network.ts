@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { rmSync } from "node:fs";
 import { type Network, newNetwork, Rtnl } from "../../mod.ts";
+import { finishResult, type StartedResult } from "./results.ts";
 import { BRIDGE, GW4, GW6, PREFIX4, PREFIX6 } from "./workload.ts";
 
 /**
@@ -43,4 +45,35 @@ export function benchNetwork(name: string, stateDir: string): Promise<Network> {
     gatewayIPv6: GW6,
     mtu: 1500,
   });
+}
+
+/**
+ * Ends a per-container profile (`bench/setup.ts`, `bench/teardown.ts`): deletes its network and
+ * state directory, then writes the result file with the rounds as samples and each round's µs and
+ * CPU µs per container as the summary, and says where.
+ *
+ * @example
+ * ```ts ignore
+ * await finishRounds(run, rounds, network, stateDir);
+ * ```
+ * @param run The started result.
+ * @param rounds The rounds measured, each with `round`, `usPerCtr` and `cpuUsPerCtr`.
+ * @param network The bench's network.
+ * @param stateDir Its state directory.
+ */
+export async function finishRounds(
+  run: StartedResult,
+  rounds: Record<string, unknown>[],
+  network: Network,
+  stateDir: string,
+): Promise<void> {
+  await network.delete();
+  rmSync(stateDir, { recursive: true, force: true });
+  const path = finishResult(run, {
+    samples: rounds,
+    summary: Object.fromEntries(
+      rounds.map((r) => [`round${r.round}`, { usPerCtr: r.usPerCtr, cpuUsPerCtr: r.cpuUsPerCtr }]),
+    ),
+  });
+  if (path) console.error(`wrote ${path}`);
 }
