@@ -19,7 +19,7 @@
 import process from "node:process";
 import { mkdtempSync } from "node:fs";
 import { type Interface, type Namespace, newNetworkNamespace } from "../mod.ts";
-import { type LibcTally, tallyLibcCalls } from "./lib/libc_clock.ts";
+import { type LibcTally, perContainer, tallyLibcCalls } from "./lib/libc_clock.ts";
 import { benchNetwork, ensureBridge, finishRounds } from "./lib/network.ts";
 import { currentRuntime, startResult } from "./lib/results.ts";
 import { ipv4, ipv6 } from "./lib/workload.ts";
@@ -99,11 +99,7 @@ for (let r = 0; r < ROUNDS; r++) {
       libcUsPerCtr: us(libcMs(s)),
       callsPerCtr: sum([...tally.values()].map((v) => v.calls)) / N,
       firstUs: us(samples[s][0] * N),
-      symbols: Object.fromEntries(
-        [...tally].sort((x, y) => y[1].ms - x[1].ms).map((
-          [k, v],
-        ) => [k, { usPerCtr: us(v.ms), callsPerCtr: v.calls / N }]),
-      ),
+      symbols: perContainer(tally, N),
     }];
   }));
   const round = {

@@ -28,6 +28,7 @@ import { agentPaths } from "../agent/agent.ts";
 import { currentRuntime, startResult } from "./lib/results.ts";
 import { benchNetwork, ensureBridge, finishRounds } from "./lib/network.ts";
 import { ipv4, ipv6 } from "./lib/workload.ts";
+import { perContainer } from "./lib/libc_clock.ts";
 
 type Fn = (...args: unknown[]) => unknown;
 const symbolCounters: { ms: number; calls: number }[] = [];
@@ -170,11 +171,7 @@ for (let r = 0; r < ROUNDS; r++) {
   const otherThreadsCpuUsPerCtr = nsUs(other1.others - other0.others);
   const agentCpuUsPerCtr = nsUs(Math.max(0, other1.agent - other0.agent));
   const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
-  const symbols = Object.fromEntries(
-    [...bySymbol].sort((x, y) => y[1].ms - x[1].ms).map((
-      [k, v],
-    ) => [k, { usPerCtr: us(v.ms), callsPerCtr: v.calls / N }]),
-  );
+  const symbols = perContainer(bySymbol, N);
   const round = {
     round: r + 1,
     usPerCtr: us(wall),

@@ -49,6 +49,30 @@ export class LibcClock {
 export type LibcTally = Map<string, { ms: number; calls: number }>;
 
 /**
+ * A tally per container, by function, the costliest first: µs (one decimal) and calls per
+ * container, as the profiles' result files keep it (`bench/setup.ts`, `bench/teardown.ts`).
+ *
+ * @example
+ * ```ts
+ * perContainer(new Map([["unshare", { ms: 16.5, calls: 50 }]]), 50);
+ * // { unshare: { usPerCtr: 330, callsPerCtr: 1 } }
+ * ```
+ * @param tally Time (ms) and calls by function over `n` containers.
+ * @param n The containers.
+ * @returns By function.
+ */
+export function perContainer(
+  tally: LibcTally,
+  n: number,
+): Record<string, { usPerCtr: number; callsPerCtr: number }> {
+  return Object.fromEntries(
+    [...tally].sort((x, y) => y[1].ms - x[1].ms).map((
+      [k, v],
+    ) => [k, { usPerCtr: Math.round(v.ms * 10_000 / n) / 10, callsPerCtr: v.calls / n }]),
+  );
+}
+
+/**
  * Times every libc call of nslink's FFI layer (`loadLibc().symbols`) into the tally that
  * `current()` returns when the function is looked up, per function; none while it returns
  * `undefined`. `poll` (a pool thread's wait) and `__errno_location` are not timed.
